@@ -1,0 +1,148 @@
+"""The ``crossclear`` command: run services, migrate, declare the broker topology, operate.
+
+Each service's composition root is ``services.<name>.main.build``; this module only
+wires commands to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared.config import ServiceName, get_settings
+from shared.logging import configure_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="crossclear: cross-region settlement and clearing")
+
+_UP_STOP_TIMEOUT_S = 20.0
+
+
+def _build_fn(service: ServiceName):  # type: ignore[no-untyped-def]
+    return importlib.import_module(f"services.{service.value}.main").build
+
+
+@app.command()
+def serve(service: ServiceName) -> None:
+    """Run one service (its migrations first) until SIGTERM/Ctrl-C."""
+    from shared.grpc_server import serve_forever
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, service=service.value)
+    asyncio.run(serve_forever(service, settings, _build_fn(service)))
+
+
+@app.command()
+def up() -> None:
+    """Run all three services as separate processes; Ctrl-C stops them cleanly."""
+    procs = {
+        s: subprocess.Popen([sys.executable, "-m", "services.cli", "serve", s.value], env=os.environ.copy())
+        for s in ServiceName
+    }
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    typer.echo(f"{name.value} exited with code {proc.returncode}; stopping the others", err=True)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _UP_STOP_TIMEOUT_S
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    codes = [p.returncode for p in procs.values()]
+    raise typer.Exit(0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+
+
+@app.command()
+def migrate(service: Annotated[list[ServiceName] | None, typer.Option("--service", "-s")] = None) -> None:
+    """Apply pending migrations (all services by default); safe to run concurrently."""
+    from shared.db import migrate_service
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> None:
+        for s in service or list(ServiceName):
+            applied = await migrate_service(settings.database_url, s.value)
+            typer.echo(f"{s.value}: {len(applied)} migration(s) applied")
+
+    asyncio.run(run())
+
+
+@app.command()
+def topology() -> None:
+    """Declare exchanges and queues (durable topic exchanges, quorum queues, dead letters)."""
+    from shared.bus import declare_all
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(declare_all(settings))
+    typer.echo(f"topology declared in namespace {settings.bus_namespace}")
+
+
+@app.command()
+def certs(
+    codes: Annotated[list[str] | None, typer.Argument(help="extra caller codes, e.g. hospital codes")] = None,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("certs"),
+) -> None:
+    """Create a development CA and certificates (one folder per caller code)."""
+    from shared.auth import parse_caller
+    from shared.devcerts import issue
+
+    names = [f"svc-{s.value}" for s in ServiceName] + ["svc-simulator", *(codes or [])]
+    for code in names:
+        parse_caller(code)  # refuse codes no server would accept
+        folder = issue(out, code)
+        typer.echo(f"{code}: {folder}")
+
+
+@app.command()
+def health(timeout_s: float = 3.0) -> None:
+    """Ask each service's standard health endpoint; exit 1 unless all are SERVING."""
+    from shared.health import check_all
+
+    results = asyncio.run(check_all(get_settings(), timeout_s))
+    for name, status in results.items():
+        typer.echo(f"{name:<11} {status}")
+    raise typer.Exit(0 if all(v == "SERVING" for v in results.values()) else 1)
+
+
+def _add_optional(module: str, name: str, help_text: str) -> None:
+    try:
+        sub = importlib.import_module(module).app
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return
+    app.add_typer(sub, name=name, help=help_text)
+
+
+_add_optional("services.settlement.cli", "settlement", "Settlement operator commands (policy and catalogue)")
+_add_optional("services.clearing.cli", "clearing", "Clearing operator commands (month-end run)")
+_add_optional("services.simulation.cli", "sim", "Simulation")
+
+if __name__ == "__main__":
+    app()

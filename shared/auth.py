@@ -1,0 +1,101 @@
+"""Who is calling: the caller's code, taken from its client certificate.
+
+With mutual TLS the common name of the verified client certificate is the caller's
+code. Only a server explicitly started in insecure development mode accepts the code
+from the ``x-crossclear-caller`` metadata header instead. The code's shape says what kind
+of party it is.
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.errors import PermissionDenied
+
+CALLER_HEADER = "x-crossclear-caller"
+
+
+class CallerKind(StrEnum):
+    HOSPITAL = "hospital"  # 定点医疗机构: H + pool + 5 digits
+    PHARMACY = "pharmacy"  # 定点零售药店: P + pool + 5 digits
+    POOL_AGENCY = "pool_agency"  # 统筹区经办机构: 6-digit pool code
+    PROVINCE_CENTRE = "province_centre"  # 省级中心: 2-digit province code
+    NATIONAL_CENTRE = "national_centre"  # 国家平台
+    CHANNEL = "channel"  # filing channels: app, mini-program, web, counter
+    SERVICE = "service"  # another crossclear service
+    OPERATOR = "operator"  # an operator's tooling
+
+
+_PATTERNS: list[tuple[re.Pattern[str], CallerKind]] = [
+    (re.compile(r"^H\d{11}$"), CallerKind.HOSPITAL),
+    (re.compile(r"^P\d{11}$"), CallerKind.PHARMACY),
+    (re.compile(r"^\d{6}$"), CallerKind.POOL_AGENCY),
+    (re.compile(r"^\d{2}$"), CallerKind.PROVINCE_CENTRE),
+    (re.compile(r"^NHSA$"), CallerKind.NATIONAL_CENTRE),
+    (re.compile(r"^channel-(app|mini-program|web|counter)$"), CallerKind.CHANNEL),
+    (re.compile(r"^svc-(filing|settlement|clearing|simulator)$"), CallerKind.SERVICE),
+    (re.compile(r"^op-[a-z0-9-]{1,32}$"), CallerKind.OPERATOR),
+]
+
+
+@dataclass(frozen=True)
+class Caller:
+    code: str
+    kind: CallerKind
+
+    @property
+    def pool(self) -> str | None:
+        """The pool a hospital, pharmacy or pool agency belongs to."""
+        if self.kind in (CallerKind.HOSPITAL, CallerKind.PHARMACY):
+            return self.code[1:7]
+        if self.kind is CallerKind.POOL_AGENCY:
+            return self.code
+        return None
+
+    @property
+    def province(self) -> str | None:
+        if self.kind is CallerKind.PROVINCE_CENTRE:
+            return self.code
+        pool = self.pool
+        return pool[:2] if pool else None
+
+    @property
+    def is_trusted(self) -> bool:
+        """Services and operators act on every party's behalf."""
+        return self.kind in (CallerKind.SERVICE, CallerKind.OPERATOR, CallerKind.NATIONAL_CENTRE)
+
+    def require(self, *kinds: CallerKind) -> None:
+        if self.kind not in kinds and not self.is_trusted:
+            allowed = ", ".join(k.value for k in kinds)
+            raise PermissionDenied(f"caller {self.code} ({self.kind.value}) may not do this; allowed: {allowed}")
+
+    def may_act_for_pool(self, pool: str) -> bool:
+        """A pool agency for its own pool, a province centre for its province's pools."""
+        if self.is_trusted:
+            return True
+        if self.kind is CallerKind.POOL_AGENCY:
+            return self.code == pool
+        if self.kind is CallerKind.PROVINCE_CENTRE:
+            return pool.startswith(self.code)
+        return False
+
+
+def parse_caller(code: str) -> Caller:
+    for pattern, kind in _PATTERNS:
+        if pattern.match(code):
+            return Caller(code, kind)
+    raise PermissionDenied(f"caller code {code!r} is not a known kind of party")
+
+
+current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
+
+
+def caller() -> Caller:
+    """The authenticated caller of the RPC being served (set by the server interceptor)."""
+    found = current_caller.get()
+    if found is None:
+        raise PermissionDenied("no authenticated caller")
+    return found

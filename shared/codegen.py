@@ -1,0 +1,90 @@
+"""Generate Python code from protos/ into shared/pb (messages, gRPC stubs, type stubs).
+
+Generated code is not committed: set-up runs this, and a test regenerates into a
+temporary folder and compares, so stale code fails the suite.
+
+protoc writes absolute imports rooted at the proto package (``from crossclear.common.v1
+import common_pb2``); they are rewritten to live under ``shared.pb`` so the generated
+tree is an ordinary subpackage rather than a second top-level package.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROTO_ROOT = REPO_ROOT / "protos"
+OUTPUT_ROOT = REPO_ROOT / "shared" / "pb"
+PACKAGE_PREFIX = "shared.pb"
+_IMPORT_RE = re.compile(r"^(\s*)(from|import) crossclear\.", re.MULTILINE)
+
+
+def proto_files(proto_root: Path = PROTO_ROOT) -> list[Path]:
+    return sorted(proto_root.rglob("*.proto"))
+
+
+def _run_protoc(out_dir: Path, proto_root: Path) -> None:
+    from grpc_tools import protoc  # dev dependency: only needed to generate
+
+    well_known = resources.files("grpc_tools") / "_proto"
+    bin_dir = Path(sys.executable).parent
+    args = [
+        "grpc_tools.protoc",
+        f"-I{proto_root}",
+        f"-I{well_known}",
+        f"--python_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        f"--plugin=protoc-gen-mypy={bin_dir / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={bin_dir / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_out={out_dir}",
+        f"--mypy_grpc_out={out_dir}",
+        *(str(p.relative_to(proto_root)) for p in proto_files(proto_root)),
+    ]
+    code = protoc.main(args)
+    if code != 0:
+        raise SystemExit(f"protoc failed with exit code {code}")
+
+
+def _rewrite_imports(out_dir: Path) -> None:
+    for path in sorted(out_dir.rglob("*.py*")):
+        text = path.read_text()
+        new = _IMPORT_RE.sub(rf"\1\2 {PACKAGE_PREFIX}.crossclear.", text)
+        if new != text:
+            path.write_text(new)
+
+
+def _add_init_files(out_dir: Path) -> None:
+    for folder in [out_dir, *sorted(p for p in out_dir.rglob("*") if p.is_dir())]:
+        (folder / "__init__.py").touch()
+
+
+def generate(out_dir: Path = OUTPUT_ROOT, proto_root: Path = PROTO_ROOT) -> None:
+    """Regenerate everything into out_dir, replacing what was there."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "pb"
+        staging.mkdir()
+        _run_protoc(staging, proto_root)
+        _rewrite_imports(staging)
+        _add_init_files(staging)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        shutil.copytree(staging, out_dir)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Relative path → content of every generated file, for staleness comparison."""
+    return {
+        str(p.relative_to(folder)): p.read_text()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+if __name__ == "__main__":
+    generate()
+    print(f"generated {len(proto_files())} protos into {OUTPUT_ROOT.relative_to(REPO_ROOT)}")

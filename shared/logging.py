@@ -1,0 +1,101 @@
+"""structlog everywhere: JSON in production, readable in a terminal, never a full ID.
+
+One processor chain serves structlog and the standard library (grpc, asyncpg, aio_pika
+log through ``logging``), so every line has the same shape and passes the redaction
+processor, which masks identity-document numbers, names and phone numbers wherever they
+stand in the event: under a known key, or inside free text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+from shared.redact import redact_text, redact_value
+
+_MAX_DEPTH = 6  # nested log values deeper than this are summarised, not walked
+
+
+def _redact(key: str, value: Any, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        return "…"
+    if isinstance(value, str):
+        return redact_value(key, value)
+    if isinstance(value, Mapping):
+        return {k: _redact(str(k), v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact(key, v, depth + 1) for v in value]
+    if isinstance(value, BaseException):
+        return redact_text(repr(value))
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        event_dict[key] = _redact(key, event_dict[key], 0)
+    return event_dict
+
+
+def _redact_rendered(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Exception tracebacks are rendered into text late in the chain; mask that text too.
+    for key in ("exception", "stack"):
+        if isinstance(event_dict.get(key), str):
+            event_dict[key] = redact_text(event_dict[key])
+    return event_dict
+
+
+def configure_logging(
+    level: str = "INFO", fmt: str = "auto", service: str | None = None, stream: Any = None
+) -> None:
+    """Configure structlog and stdlib logging once per process (idempotent)."""
+    out = stream if stream is not None else sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        _redact_rendered,
+        redact_processor,
+    ]
+    if service:
+        shared.insert(0, _add_service(service))
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Library chatter at INFO drowns the service's own lines.
+    for noisy in ("aio_pika", "aiormq", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _add_service(service: str) -> Any:
+    def add(_l: Any, _m: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return add

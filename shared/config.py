@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # loopback interfaces. Containers set 0.0.0.0:<port>.
     grpc_listen: str | None = None
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # A second, plaintext port serving only the standard health service, for probes that
+    # cannot present a client certificate (the kubelet's gRPC probe). 0 = off.
+    health_port: int = Field(default=0, ge=0, le=65535)
+    # Clients hold HTTP/2 connections for long; ageing them out lets replicas added by an
+    # autoscaler receive calls.
+    grpc_max_connection_age_s: int = Field(default=300, ge=10, le=86400)
 
     # Mutual TLS: a directory holding ca.crt, tls.crt and tls.key (the layout of a
     # Kubernetes TLS secret). Without it the server runs only if insecure_dev is set.

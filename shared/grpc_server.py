@@ -178,6 +178,7 @@ class ServiceHost:
         self.pool: asyncpg.Pool | None = None
         self.bus: Bus | None = None
         self._app: ServiceApp | None = None
+        self._health_server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -193,6 +194,8 @@ class ServiceHost:
             options=[
                 ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
+                ("grpc.max_connection_age_ms", s.grpc_max_connection_age_s * 1000),
+                ("grpc.max_connection_age_grace_ms", 30_000),
             ],
         )
         for register in self._app.register:
@@ -210,6 +213,11 @@ class ServiceHost:
             self.port = self.server.add_insecure_port(listen)
         await self._set_health(False)
         await self.server.start()
+        if s.health_port:
+            self._health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_server)
+            self._health_server.add_insecure_port(f"0.0.0.0:{s.health_port}")
+            await self._health_server.start()
         self._tasks.append(asyncio.create_task(self._connect_bus_then_run_background(), name="bus"))
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
         log.info("serving", service=self.service.value, listen=listen, port=self.port, tls=s.tls_dir is not None)
@@ -285,6 +293,8 @@ class ServiceHost:
         await self._health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(grace)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

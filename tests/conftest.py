@@ -56,3 +56,42 @@ async def database(settings: Settings) -> AsyncIterator[str]:
 @pytest.fixture
 def unique() -> Iterator[str]:
     yield secrets.token_hex(3)
+
+
+def service_settings(settings: Settings, **changes: object) -> Settings:
+    """Settings for an in-process service host: an ephemeral port, no metrics server."""
+    return settings.model_copy(update={"grpc_listen": "127.0.0.1:0", "metrics_port": 0, **changes})
+
+
+@pytest.fixture(scope="session")
+async def filing_service(settings: Settings, database: str) -> AsyncIterator[object]:
+    """The filing service, running in this process for the whole session."""
+    from services.filing.main import build
+    from shared.config import ServiceName
+    from shared.grpc_server import running
+
+    async with running(ServiceName.FILING, service_settings(settings), build) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+async def settlement_service(settings: Settings, database: str, filing_service: object) -> AsyncIterator[object]:
+    """The settlement service, calling the session's filing service."""
+    from services.settlement.main import build
+    from shared.config import ServiceName
+    from shared.grpc_server import running
+
+    filing_target = f"127.0.0.1:{filing_service.port}"  # type: ignore[attr-defined]
+    async with running(ServiceName.SETTLEMENT, service_settings(settings, filing_target=filing_target), build) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+async def clearing_service(settings: Settings, database: str) -> AsyncIterator[object]:
+    """The clearing service and its consumer, running for the whole session."""
+    from services.clearing.main import build
+    from shared.config import ServiceName
+    from shared.grpc_server import running
+
+    async with running(ServiceName.CLEARING, service_settings(settings), build) as host:
+        yield host

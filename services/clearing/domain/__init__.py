@@ -1,0 +1,132 @@
+"""The clearing service's pure core: no I/O, no clock, no asyncio.
+
+Modules, in the order a month flows through them:
+- periods: Period (YYYYMM) and the cut-off fence (assign_period)
+- events, ledger: settlement events and the ledger entries they record
+- statements, lines: per pool-pair statements, canonical bytes and digest
+- disputes: splitting disputed lines off, resolving them into adjustments
+- netting: net positions per level, allocation, hub-and-spoke payment instructions
+- lifecycle: state machines for period, statement and payment instruction
+- advance: advance-fund sizing and usage alerts
+- applications: matching a hospital's monthly clearing application (3203)
+- exports: CSV and HTML renderings of a statement
+"""
+
+from services.clearing.domain.advance import crossed_thresholds, size_advance
+from services.clearing.domain.applications import (
+    ApplicationDifference,
+    ApplicationItem,
+    ClearingApplication,
+    DifferenceKind,
+    match_application,
+)
+from services.clearing.domain.disputes import dispute_whole, resolve_disputed_line, split_disputed
+from services.clearing.domain.events import (
+    EventKind,
+    FundType,
+    InsuType,
+    NationalFundCode,
+    SettlementEvent,
+)
+from services.clearing.domain.exports import render_csv, render_html
+from services.clearing.domain.ledger import LedgerEntry, ledger_entries
+from services.clearing.domain.lifecycle import (
+    InstructionState,
+    Party,
+    PeriodAction,
+    PeriodState,
+    StatementAction,
+    StatementState,
+    StatementStatus,
+    Transition,
+    accepts_events,
+    transition_instruction,
+    transition_period,
+    transition_statement,
+)
+from services.clearing.domain.lines import (
+    Adjustment,
+    DisputedLine,
+    DisputeOutcome,
+    FundAmount,
+    StatementLine,
+)
+from services.clearing.domain.netting import (
+    InstructionLeg,
+    LevelNetting,
+    MatrixCell,
+    NetMatrix,
+    NetPosition,
+    NettingResult,
+    PaymentInstruction,
+    ProvinceAllocation,
+    net_period,
+)
+from services.clearing.domain.periods import Period, PeriodAssignment, assign_period
+from services.clearing.domain.pools import (
+    NATIONAL_HUB,
+    ClearingLevel,
+    clearing_level,
+    province_of,
+    provincial_hub,
+)
+from services.clearing.domain.statements import FundSummary, Statement, build_statements
+
+__all__ = [
+    "NATIONAL_HUB",
+    "Adjustment",
+    "ApplicationDifference",
+    "ApplicationItem",
+    "ClearingApplication",
+    "ClearingLevel",
+    "DifferenceKind",
+    "DisputeOutcome",
+    "DisputedLine",
+    "EventKind",
+    "FundAmount",
+    "FundSummary",
+    "FundType",
+    "InstructionLeg",
+    "InstructionState",
+    "InsuType",
+    "LedgerEntry",
+    "LevelNetting",
+    "MatrixCell",
+    "NationalFundCode",
+    "NetMatrix",
+    "NetPosition",
+    "NettingResult",
+    "Party",
+    "PaymentInstruction",
+    "Period",
+    "PeriodAction",
+    "PeriodAssignment",
+    "PeriodState",
+    "ProvinceAllocation",
+    "SettlementEvent",
+    "Statement",
+    "StatementAction",
+    "StatementLine",
+    "StatementState",
+    "StatementStatus",
+    "Transition",
+    "accepts_events",
+    "assign_period",
+    "build_statements",
+    "clearing_level",
+    "crossed_thresholds",
+    "dispute_whole",
+    "ledger_entries",
+    "match_application",
+    "net_period",
+    "province_of",
+    "provincial_hub",
+    "render_csv",
+    "render_html",
+    "resolve_disputed_line",
+    "size_advance",
+    "split_disputed",
+    "transition_instruction",
+    "transition_period",
+    "transition_statement",
+]

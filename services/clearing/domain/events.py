@@ -1,0 +1,162 @@
+"""Settlement events as the clearing core receives them, and the fund types it clears.
+
+A settlement moves fund money from the insured pool to the treatment side's hospital; the
+treatment-side agency advances it, and the insured pool owes it back through clearing.
+Every fund amount is cleared, the personal account included (it is the insured pool's
+money). The patient's cash is not: the patient paid it to the hospital directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from services.clearing.domain.limits import MAX_EVENT_AMOUNT_FEN, MAX_ID_CHARS
+from services.clearing.domain.periods import Period
+from services.clearing.domain.pools import check_hospital_code, check_pool_code
+from shared.errors import InvalidArgument, Violations
+
+
+class EventKind(StrEnum):
+    SETTLED = "SETTLED"
+    REVERSED = "REVERSED"
+
+
+class FundType(StrEnum):
+    """The cleared funds, named as in the national settlement result (setlinfo *_pay)."""
+
+    HIFP = "hifp"  # basic pool fund
+    HIFOB = "hifob"  # employee large-amount subsidy
+    HIFMI = "hifmi"  # resident critical-illness insurance
+    CVLSERV = "cvlserv"  # civil-servant subsidy
+    MAF = "maf"  # medical assistance
+    ACCT = "acct"  # personal account
+
+    def national_code(self, insutype: InsuType) -> NationalFundCode:
+        """The national fund_pay_type code; the basic fund's code depends on insurance type."""
+        if self is FundType.HIFP:
+            return _BASIC_FUND_CODE[insutype]
+        return _FUND_CODE[self]
+
+
+class InsuType(StrEnum):
+    EMPLOYEE = "310"
+    RESIDENT = "390"
+
+
+class NationalFundCode(StrEnum):
+    """National fund payment type codes (fund_pay_type) for the cleared funds."""
+
+    EMPLOYEE_BASIC_POOL = "310100"
+    EMPLOYEE_PERSONAL_ACCOUNT = "310200"
+    CIVIL_SERVANT_SUBSIDY = "320100"
+    EMPLOYEE_LARGE_AMOUNT = "330100"
+    RESIDENT_BASIC = "390100"
+    RESIDENT_CRITICAL_ILLNESS = "390200"
+    MEDICAL_ASSISTANCE = "610100"
+
+
+_BASIC_FUND_CODE = {
+    InsuType.EMPLOYEE: NationalFundCode.EMPLOYEE_BASIC_POOL,
+    InsuType.RESIDENT: NationalFundCode.RESIDENT_BASIC,
+}
+_FUND_CODE = {
+    FundType.HIFOB: NationalFundCode.EMPLOYEE_LARGE_AMOUNT,
+    FundType.HIFMI: NationalFundCode.RESIDENT_CRITICAL_ILLNESS,
+    FundType.CVLSERV: NationalFundCode.CIVIL_SERVANT_SUBSIDY,
+    FundType.MAF: NationalFundCode.MEDICAL_ASSISTANCE,
+    FundType.ACCT: NationalFundCode.EMPLOYEE_PERSONAL_ACCOUNT,
+}
+FUND_ORDER: tuple[FundType, ...] = tuple(FundType)
+
+
+@dataclass(frozen=True)
+class SettlementEvent:
+    """One settlement or reversal; a reversal carries its settlement's amounts, negated.
+
+    Construction validates every field, so an event that exists is well formed.
+    """
+
+    event_id: str
+    kind: EventKind
+    setl_id: str
+    reversed_setl_id: str | None
+    hospital_code: str
+    insured_pool: str
+    treatment_pool: str
+    period: Period
+    settle_time: datetime
+    medfee_sumamt_fen: int
+    hifp_fen: int = 0
+    hifob_fen: int = 0
+    hifmi_fen: int = 0
+    cvlserv_fen: int = 0
+    maf_fen: int = 0
+    acct_fen: int = 0
+    psn_cash_fen: int = 0
+
+    def __post_init__(self) -> None:
+        _check_identity(self)
+        _check_amounts(self)
+
+    def fund_amounts(self) -> dict[FundType, int]:
+        """Every cleared amount by fund, zeros included, in the fixed fund order."""
+        return {
+            FundType.HIFP: self.hifp_fen,
+            FundType.HIFOB: self.hifob_fen,
+            FundType.HIFMI: self.hifmi_fen,
+            FundType.CVLSERV: self.cvlserv_fen,
+            FundType.MAF: self.maf_fen,
+            FundType.ACCT: self.acct_fen,
+        }
+
+    def cleared_fen(self) -> int:
+        return sum(self.fund_amounts().values())
+
+
+def _check_identity(event: SettlementEvent) -> None:
+    violations = Violations()
+    for name, value in (("event_id", event.event_id), ("setl_id", event.setl_id)):
+        violations.check(_is_id(value), name, f"1..{MAX_ID_CHARS} printable ASCII characters")
+    reversal = event.kind is EventKind.REVERSED
+    has_reversed = event.reversed_setl_id is not None
+    violations.check(
+        reversal == has_reversed, "reversed_setl_id", "required for a reversal, absent otherwise"
+    )
+    if event.reversed_setl_id is not None:
+        violations.check(
+            _is_id(event.reversed_setl_id), "reversed_setl_id", "not a valid settlement id"
+        )
+    tz_aware = event.settle_time.tzinfo is not None and event.settle_time.utcoffset() is not None
+    violations.check(tz_aware, "settle_time", "must carry a time zone")
+    violations.raise_if_any()
+    check_hospital_code(event.hospital_code)
+    check_pool_code(event.insured_pool, "insured_pool")
+    check_pool_code(event.treatment_pool, "treatment_pool")
+
+
+def _check_amounts(event: SettlementEvent) -> None:
+    """Settlements carry amounts ≥ 0, reversals ≤ 0; the parts sum to the bill total."""
+    sign = 1 if event.kind is EventKind.SETTLED else -1
+    violations = Violations()
+    named = {f"{fund}_fen": amount for fund, amount in event.fund_amounts().items()}
+    named["psn_cash_fen"] = event.psn_cash_fen
+    named["medfee_sumamt_fen"] = event.medfee_sumamt_fen
+    for name, amount in named.items():
+        violations.check(
+            0 <= sign * amount <= MAX_EVENT_AMOUNT_FEN,
+            name,
+            f"must be {'≥' if sign > 0 else '≤'} 0 and at most {MAX_EVENT_AMOUNT_FEN} fen",
+        )
+    violations.raise_if_any()
+    parts_fen = event.cleared_fen() + event.psn_cash_fen
+    if parts_fen != event.medfee_sumamt_fen:
+        raise InvalidArgument(
+            "medfee_sumamt_fen",
+            f"{event.medfee_sumamt_fen} differs from funds + account + cash = {parts_fen}",
+        )
+
+
+def _is_id(value: str) -> bool:
+    return 1 <= len(value) <= MAX_ID_CHARS and value.isascii() and value.isprintable()

@@ -1,0 +1,79 @@
+"""The filing rules (备案): pure functions over frozen values, no I/O.
+
+- ``model``: categories, channels, destinations, filings, reason codes
+- ``policy``: the versioned filing policy and its seed version
+- ``submission``: validating a new filing into its normalised form
+- ``changes``: changing and cancelling a filing (the long-term lock)
+- ``coverage``: whether a treatment is covered, and on what basis
+- ``channels``: filings per channel and the online share
+"""
+
+from services.filing.domain.changes import (
+    ChangeOutcome,
+    FilingChange,
+    check_open,
+    lock_ends_on,
+    validate_cancel,
+    validate_change,
+)
+from services.filing.domain.channels import ChannelFigures, channel_figures, figures_from_counts
+from services.filing.domain.coverage import Coverage, CoverageBasis, VisitType, decide_coverage
+from services.filing.domain.dates import add_months, window_end
+from services.filing.domain.model import (
+    LONG_TERM_CATEGORIES,
+    ChangeReason,
+    Channel,
+    Destination,
+    Filing,
+    FilingCategory,
+    FilingStatus,
+    ReasonCode,
+    ReferralDetails,
+)
+from services.filing.domain.policy import (
+    DEFAULT_POLICY_BOOK,
+    SEED_POLICY,
+    FilingPolicy,
+    FilingPolicyBook,
+    policy_from_mapping,
+)
+from services.filing.domain.submission import (
+    FilingSubmission,
+    NormalisedFiling,
+    validate_submission,
+)
+
+__all__ = [
+    "DEFAULT_POLICY_BOOK",
+    "LONG_TERM_CATEGORIES",
+    "SEED_POLICY",
+    "ChangeOutcome",
+    "ChangeReason",
+    "Channel",
+    "ChannelFigures",
+    "Coverage",
+    "CoverageBasis",
+    "Destination",
+    "Filing",
+    "FilingCategory",
+    "FilingChange",
+    "FilingPolicy",
+    "FilingPolicyBook",
+    "FilingStatus",
+    "FilingSubmission",
+    "NormalisedFiling",
+    "ReasonCode",
+    "ReferralDetails",
+    "VisitType",
+    "add_months",
+    "channel_figures",
+    "check_open",
+    "decide_coverage",
+    "figures_from_counts",
+    "lock_ends_on",
+    "policy_from_mapping",
+    "validate_cancel",
+    "validate_change",
+    "validate_submission",
+    "window_end",
+]

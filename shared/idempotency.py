@@ -1,0 +1,64 @@
+"""Idempotent requests: a retry with the same key returns the first response.
+
+Used inside the caller's transaction::
+
+    async with conn.transaction():
+        stored = await claim(conn, "settle", msgid, request)
+        if stored is not None:
+            return Response.FromString(stored)
+        ... do the work ...
+        await complete(conn, "settle", msgid, response)
+
+The same key with a different body is refused with ALREADY_EXISTS. Only completed
+(committed) requests are remembered: a request that failed left nothing behind, so its
+retry is judged afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import asyncpg
+from google.protobuf.message import Message
+
+from shared.errors import AlreadyExists
+
+MAX_KEY_CHARS = 64
+
+
+def fingerprint(request: Message) -> bytes:
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+
+
+async def claim(conn: asyncpg.Connection, scope: str, key: str, request: Message) -> bytes | None:
+    """Own the key for this transaction (→ None) or return the stored response bytes."""
+    assert 0 < len(key) <= MAX_KEY_CHARS, "idempotency keys are validated by the caller"
+    digest = fingerprint(request)
+    claimed = await conn.fetchval(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        scope,
+        key,
+        digest,
+    )
+    if claimed:
+        return None
+    row = await conn.fetchrow(
+        "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key
+    )
+    assert row is not None, "a conflicting key is committed, so it is visible"
+    if bytes(row["fingerprint"]) != digest:
+        raise AlreadyExists(f"{key} was already used for a different request")
+    response = row["response"]
+    assert response is not None, "keys are completed in the transaction that claimed them"
+    return bytes(response)
+
+
+async def complete(conn: asyncpg.Connection, scope: str, key: str, response: Message) -> None:
+    status = await conn.execute(
+        "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2 AND response IS NULL",
+        scope,
+        key,
+        response.SerializeToString(deterministic=True),
+    )
+    assert status == "UPDATE 1", f"idempotency key {scope}/{key} was not claimed by this transaction"

@@ -1,0 +1,75 @@
+"""Reference data shared by all services: provinces, pools, zones, designated institutions.
+
+The data are files in this package (``provinces.csv``, ``pools.csv``, ``zones.json``,
+``institutions.csv``), loaded on first use through importlib.resources, validated, and
+cached for the life of the process. See ``README.md`` here for where each figure comes
+from.
+"""
+
+from shared.reference.geography import (
+    ZONE_BQF,
+    ZONE_GBA,
+    Pool,
+    Province,
+    Relation,
+    UnknownCode,
+    Zone,
+    get_pool,
+    get_province,
+    get_zone,
+    in_zone,
+    is_pool,
+    is_province,
+    pools,
+    pools_in_province,
+    province_of,
+    provinces,
+    relation,
+    zones,
+)
+from shared.reference.institutions import (
+    INSTITUTION_CODE_RE,
+    Institution,
+    InstitutionKind,
+    get_hospital,
+    get_institution,
+    hospitals,
+    institutions,
+    institutions_in_pool,
+    is_institution,
+    pharmacies,
+    pool_of_institution_code,
+)
+
+__all__ = [
+    "INSTITUTION_CODE_RE",
+    "ZONE_BQF",
+    "ZONE_GBA",
+    "Institution",
+    "InstitutionKind",
+    "Pool",
+    "Province",
+    "Relation",
+    "UnknownCode",
+    "Zone",
+    "get_hospital",
+    "get_institution",
+    "get_pool",
+    "get_province",
+    "get_zone",
+    "hospitals",
+    "in_zone",
+    "institutions",
+    "institutions_in_pool",
+    "is_institution",
+    "is_pool",
+    "is_province",
+    "pharmacies",
+    "pool_of_institution_code",
+    "pools",
+    "pools_in_province",
+    "province_of",
+    "provinces",
+    "relation",
+    "zones",
+]

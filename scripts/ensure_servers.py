@@ -48,7 +48,9 @@ def ensure(name: str, url: str, default_port: int) -> None:
     command = start_command(name)
     if host not in LOCAL_HOSTS or command is None:
         hint = " ".join(command) if command else f"start {name} on {host}:{port}"
-        sys.exit(f"setup: {name} is not reachable at {host}:{port}. Start it ({hint}) and run again.")
+        sys.exit(
+            f"setup: {name} is not reachable at {host}:{port}. Start it ({hint}) and run again."
+        )
     print(f"setup: {name} is not running on {host}:{port}; starting it: {' '.join(command)}")
     subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + WAIT_S[name]

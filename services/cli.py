@@ -21,7 +21,11 @@ import typer
 from shared.config import ServiceName, get_settings
 from shared.logging import configure_logging
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="crossclear: cross-region settlement and clearing")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="crossclear: cross-region settlement and clearing",
+)
 
 _UP_STOP_TIMEOUT_S = 20.0
 
@@ -44,7 +48,9 @@ def serve(service: ServiceName) -> None:
 def up() -> None:
     """Run all three services as separate processes; Ctrl-C stops them cleanly."""
     procs = {
-        s: subprocess.Popen([sys.executable, "-m", "services.cli", "serve", s.value], env=os.environ.copy())
+        s: subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", s.value], env=os.environ.copy()
+        )
         for s in ServiceName
     }
     stopping = False
@@ -59,7 +65,10 @@ def up() -> None:
         while not stopping:
             for name, proc in procs.items():
                 if proc.poll() is not None:
-                    typer.echo(f"{name.value} exited with code {proc.returncode}; stopping the others", err=True)
+                    typer.echo(
+                        f"{name.value} exited with code {proc.returncode}; stopping the others",
+                        err=True,
+                    )
                     stopping = True
             time.sleep(0.5)
     finally:
@@ -77,7 +86,9 @@ def up() -> None:
 
 
 @app.command()
-def migrate(service: Annotated[list[ServiceName] | None, typer.Option("--service", "-s")] = None) -> None:
+def migrate(
+    service: Annotated[list[ServiceName] | None, typer.Option("--service", "-s")] = None,
+) -> None:
     """Apply pending migrations (all services by default); safe to run concurrently."""
     from shared.db import migrate_service
 
@@ -95,7 +106,7 @@ def migrate(service: Annotated[list[ServiceName] | None, typer.Option("--service
 @app.command()
 def topology() -> None:
     """Declare exchanges and queues (durable topic exchanges, quorum queues, dead letters)."""
-    from shared.bus import declare_all
+    from shared.broker import declare_all
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -105,7 +116,9 @@ def topology() -> None:
 
 @app.command()
 def certs(
-    codes: Annotated[list[str] | None, typer.Argument(help="extra caller codes, e.g. hospital codes")] = None,
+    codes: Annotated[
+        list[str] | None, typer.Argument(help="extra caller codes, e.g. hospital codes")
+    ] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("certs"),
 ) -> None:
     """Create a development CA and certificates (one folder per caller code)."""
@@ -150,7 +163,9 @@ def _add_optional(module: str, name: str, help_text: str) -> None:
     app.add_typer(sub, name=name, help=help_text)
 
 
-_add_optional("services.settlement.cli", "settlement", "Settlement operator commands (policy and catalogue)")
+_add_optional(
+    "services.settlement.cli", "settlement", "Settlement operator commands (policy and catalogue)"
+)
 _add_optional("services.clearing.cli", "clearing", "Clearing operator commands (month-end run)")
 _add_optional("services.simulation.cli", "sim", "Simulation")
 

@@ -70,7 +70,9 @@ class Caller:
     def require(self, *kinds: CallerKind) -> None:
         if self.kind not in kinds and not self.is_trusted:
             allowed = ", ".join(k.value for k in kinds)
-            raise PermissionDenied(f"caller {self.code} ({self.kind.value}) may not do this; allowed: {allowed}")
+            raise PermissionDenied(
+                f"caller {self.code} ({self.kind.value}) may not do this; allowed: {allowed}"
+            )
 
     def may_act_for_pool(self, pool: str) -> bool:
         """A pool agency for its own pool, a province centre for its province's pools."""

@@ -21,8 +21,16 @@ class ServiceName(StrEnum):
     CLEARING = "clearing"
 
 
-DEFAULT_GRPC_PORT = {ServiceName.FILING: 50051, ServiceName.SETTLEMENT: 50052, ServiceName.CLEARING: 50053}
-DEFAULT_METRICS_PORT = {ServiceName.FILING: 9101, ServiceName.SETTLEMENT: 9102, ServiceName.CLEARING: 9103}
+DEFAULT_GRPC_PORT = {
+    ServiceName.FILING: 50051,
+    ServiceName.SETTLEMENT: 50052,
+    ServiceName.CLEARING: 50053,
+}
+DEFAULT_METRICS_PORT = {
+    ServiceName.FILING: 9101,
+    ServiceName.SETTLEMENT: 9102,
+    ServiceName.CLEARING: 9103,
+}
 
 
 class Settings(BaseSettings):

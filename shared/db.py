@@ -65,7 +65,9 @@ def check_schema_name(schema: str) -> str:
     return schema
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, migrations: Sequence[Migration]) -> list[str]:
+async def migrate(
+    conn: asyncpg.Connection, schema: str, migrations: Sequence[Migration]
+) -> list[str]:
     """Apply the pending migrations into schema; return the ids applied by this call."""
     check_schema_name(schema)
     async with conn.transaction():
@@ -80,7 +82,10 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: Sequence[Mi
                    checksum text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        applied = {r["id"]: r["checksum"] for r in await conn.fetch("SELECT id, checksum FROM schema_migrations")}
+        applied = {
+            r["id"]: r["checksum"]
+            for r in await conn.fetch("SELECT id, checksum FROM schema_migrations")
+        }
         done: list[str] = []
         for migration in migrations:
             if migration.id in applied:

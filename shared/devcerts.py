@@ -72,12 +72,15 @@ def issue(out: Path, code: str) -> Path:
         .not_valid_after(now + dt.timedelta(days=_VALIDITY_DAYS))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName(n) for n in _SERVICE_DNS] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [x509.DNSName(n) for n in _SERVICE_DNS]
+                + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             ),
             critical=False,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())

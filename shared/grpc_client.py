@@ -9,13 +9,15 @@ import grpc
 from shared.auth import CALLER_HEADER
 from shared.grpc_server import REQUEST_ID_HEADER
 
-_CLIENT_OPTIONS = [
+_CLIENT_OPTIONS: list[tuple[str, str | int]] = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 ]
 
 
-def open_channel(target: str, tls_dir: Path | None = None, server_name: str | None = None) -> grpc.aio.Channel:
+def open_channel(
+    target: str, tls_dir: Path | None = None, server_name: str | None = None
+) -> grpc.aio.Channel:
     """A channel presenting tls_dir's certificate when given (mutual TLS), else plaintext."""
     if tls_dir is None:
         return grpc.aio.insecure_channel(target, options=_CLIENT_OPTIONS)

@@ -38,7 +38,9 @@ def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
     if isinstance(error, InvalidArgument):
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in error.violations
             ]
         )
@@ -93,7 +95,7 @@ def reason_of(error: grpc.aio.AioRpcError) -> str | None:
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return info.reason
+            return str(info.reason)
     return None
 
 

@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram, start_http_server
 
 from shared.auth import CALLER_HEADER, Caller, current_caller, parse_caller
-from shared.bus import Bus
+from shared.broker import BusRef, connect
 from shared.config import ServiceName, Settings
 from shared.db import create_pool, migrate_service
 from shared.errors import DomainError
@@ -46,7 +46,9 @@ RPC_LATENCY = Histogram(
     ["service", "method", "code"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-RPC_HANDLED = Counter("crossclear_grpc_server_handled_total", "RPCs handled", ["service", "method", "code"])
+RPC_HANDLED = Counter(
+    "crossclear_grpc_server_handled_total", "RPCs handled", ["service", "method", "code"]
+)
 
 
 def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -88,7 +90,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 return parse_caller(code)
         raise Unauthenticated("no caller identity: present a client certificate")
 
-    def _wrap(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+    def _wrap(
+        self, behavior: Callable[..., Awaitable[Any]], method: str
+    ) -> Callable[..., Awaitable[Any]]:
         short = method.rsplit("/", 1)[-1]
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -116,14 +120,21 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         raise
                     code = grpc.StatusCode.INTERNAL
                     log.exception("rpc failed")
-                    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
+                    await context.abort(
+                        grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
+                    )
                 finally:
                     if token is not None:
                         current_caller.reset(token)
                     elapsed_s = time.perf_counter() - started
                     RPC_LATENCY.labels(self._service, short, code.name).observe(elapsed_s)
                     RPC_HANDLED.labels(self._service, short, code.name).inc()
-                    log.info("rpc", caller=caller_code, code=code.name, latency_ms=round(elapsed_s * 1000, 2))
+                    log.info(
+                        "rpc",
+                        caller=caller_code,
+                        code=code.name,
+                        latency_ms=round(elapsed_s * 1000, 2),
+                    )
 
         return wrapped
 
@@ -133,7 +144,9 @@ class Resources:
     service: ServiceName
     settings: Settings
     pool: asyncpg.Pool
-    bus: Bus
+    # Connected in the background: use it from ServiceApp.background loops (which start
+    # once it is connected) or call bus.get() there.
+    bus: BusRef
 
 
 @dataclass
@@ -176,7 +189,7 @@ class ServiceHost:
         self.port: int = 0
         self.server: grpc.aio.Server | None = None
         self.pool: asyncpg.Pool | None = None
-        self.bus: Bus | None = None
+        self.bus = BusRef()
         self._app: ServiceApp | None = None
         self._health_server: grpc.aio.Server | None = None
 
@@ -184,13 +197,19 @@ class ServiceHost:
         s = self.settings
         await self._wait_for_database()
         self.pool = await create_pool(
-            s.database_url, self.service.value, min_size=s.db_pool_min, max_size=s.db_pool_max,
+            s.database_url,
+            self.service.value,
+            min_size=s.db_pool_min,
+            max_size=s.db_pool_max,
             app_name=f"crossclear-{self.service.value}",
         )
-        self.bus = Bus(s)
         self._app = await self._build(Resources(self.service, s, self.pool, self.bus))
         self.server = grpc.aio.server(
-            interceptors=[ServerInterceptor(self.service.value, tls=s.tls_dir is not None, insecure_dev=s.insecure_dev)],
+            interceptors=[
+                ServerInterceptor(
+                    self.service.value, tls=s.tls_dir is not None, insecure_dev=s.insecure_dev
+                )
+            ],
             options=[
                 ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
@@ -203,7 +222,11 @@ class ServiceHost:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
         self._names = list(self._app.service_names)
         reflection.enable_server_reflection(
-            [*self._names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            [
+                *self._names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
             self.server,
         )
         listen = s.listen_of(self.service)
@@ -220,7 +243,13 @@ class ServiceHost:
             await self._health_server.start()
         self._tasks.append(asyncio.create_task(self._connect_bus_then_run_background(), name="bus"))
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
-        log.info("serving", service=self.service.value, listen=listen, port=self.port, tls=s.tls_dir is not None)
+        log.info(
+            "serving",
+            service=self.service.value,
+            listen=listen,
+            port=self.port,
+            tls=s.tls_dir is not None,
+        )
 
     async def _wait_for_database(self) -> None:
         deadline = time.monotonic() + _STARTUP_DB_WAIT_S
@@ -228,21 +257,25 @@ class ServiceHost:
             try:
                 await migrate_service(self.settings.database_url, self.service.value)
                 return
-            except (OSError, asyncpg.CannotConnectNowError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.CannotConnectNowError) as exc:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"PostgreSQL unreachable at start-up: {exc}") from exc
                 log.warning("database not reachable yet; retrying", error=str(exc))
                 await asyncio.sleep(2)
 
     async def _connect_bus_then_run_background(self) -> None:
-        assert self.bus is not None and self._app is not None
+        assert self._app is not None
         delay_s = 0.5
         while True:
             try:
-                await self.bus.connect()
+                self.bus.set(await connect(self.settings, name=f"crossclear-{self.service.value}"))
                 break
-            except Exception as exc:  # the broker may come up later; health says NOT_SERVING meanwhile
-                log.warning("broker not reachable yet; retrying", error=str(exc), retry_in_s=delay_s)
+            except (
+                Exception
+            ) as exc:  # the broker may come up later; health says NOT_SERVING meanwhile
+                log.warning(
+                    "broker not reachable yet; retrying", error=str(exc), retry_in_s=delay_s
+                )
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, _BUS_RETRY_MAX_S)
         for loop_factory in self._app.background:
@@ -262,7 +295,7 @@ class ServiceHost:
                 await asyncio.sleep(2)
 
     async def _probe(self) -> bool:
-        assert self.pool is not None and self.bus is not None
+        assert self.pool is not None
         if not self.bus.is_healthy():
             return False
         try:
@@ -283,7 +316,11 @@ class ServiceHost:
             await asyncio.sleep(_HEALTH_INTERVAL_S)
 
     async def _set_health(self, ok: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ok
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ["", *self._names]:
             await self._health.set(name, status)
 
@@ -304,14 +341,15 @@ class ServiceHost:
             for close in self._app.on_close:
                 with contextlib.suppress(Exception):
                     await close()
-        if self.bus is not None:
-            await self.bus.close()
+        await self.bus.close()
         if self.pool is not None:
             await self.pool.close()
 
 
 @contextlib.asynccontextmanager
-async def running(service: ServiceName, settings: Settings, build: BuildFn) -> AsyncIterator[ServiceHost]:
+async def running(
+    service: ServiceName, settings: Settings, build: BuildFn
+) -> AsyncIterator[ServiceHost]:
     host = ServiceHost(service, settings, build)
     await host.start()
     try:

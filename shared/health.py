@@ -23,7 +23,9 @@ async def check(target: str, settings: Settings, timeout_s: float = 3.0) -> str:
 
 async def check_all(settings: Settings, timeout_s: float = 3.0) -> dict[str, str]:
     names = list(ServiceName)
-    statuses = await asyncio.gather(*(check(settings.target_of(s), settings, timeout_s) for s in names))
+    statuses = await asyncio.gather(
+        *(check(settings.target_of(s), settings, timeout_s) for s in names)
+    )
     return {s.value: status for s, status in zip(names, statuses, strict=True)}
 
 
@@ -32,6 +34,9 @@ async def wait_serving(settings: Settings, timeout_s: float = 60.0) -> dict[str,
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         statuses = await check_all(settings, 2.0)
-        if all(v == "SERVING" for v in statuses.values()) or asyncio.get_running_loop().time() > deadline:
+        if (
+            all(v == "SERVING" for v in statuses.values())
+            or asyncio.get_running_loop().time() > deadline
+        ):
             return statuses
         await asyncio.sleep(0.5)

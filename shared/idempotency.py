@@ -44,7 +44,9 @@ async def claim(conn: asyncpg.Connection, scope: str, key: str, request: Message
     if claimed:
         return None
     row = await conn.fetchrow(
-        "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key
+        "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope,
+        key,
     )
     assert row is not None, "a conflicting key is committed, so it is visible"
     if bytes(row["fingerprint"]) != digest:
@@ -61,4 +63,6 @@ async def complete(conn: asyncpg.Connection, scope: str, key: str, response: Mes
         key,
         response.SerializeToString(deterministic=True),
     )
-    assert status == "UPDATE 1", f"idempotency key {scope}/{key} was not claimed by this transaction"
+    assert status == "UPDATE 1", (
+        f"idempotency key {scope}/{key} was not claimed by this transaction"
+    )

@@ -42,7 +42,9 @@ def redact_processor(
     return event_dict
 
 
-def _redact_rendered(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _redact_rendered(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     # Exception tracebacks are rendered into text late in the chain; mask that text too.
     for key in ("exception", "stack"):
         if isinstance(event_dict.get(key), str):

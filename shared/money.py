@@ -7,7 +7,7 @@ every half fen, and that rule is the one a Chinese settlement clerk would use (å
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 BP_PER_UNIT = 10_000  # basis points in 100 %
 FEN_PER_YUAN = 100

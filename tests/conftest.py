@@ -18,7 +18,9 @@ from shared.config import Settings
 from shared.db import database_of, ensure_database, with_database
 
 RUN_ID = secrets.token_hex(4)
-BASE_DB_URL = os.environ.get("CROSSCLEAR_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crossclear")
+BASE_DB_URL = os.environ.get(
+    "CROSSCLEAR_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crossclear"
+)
 BASE_AMQP_URL = os.environ.get("CROSSCLEAR_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
@@ -48,7 +50,9 @@ async def database(settings: Settings) -> AsyncIterator[str]:
     yield settings.database_url
     admin = await asyncpg.connect(with_database(settings.database_url, "postgres"))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database_of(settings.database_url)}" WITH (FORCE)')
+        await admin.execute(
+            f'DROP DATABASE IF EXISTS "{database_of(settings.database_url)}" WITH (FORCE)'
+        )
     finally:
         await admin.close()
 
@@ -67,6 +71,7 @@ def service_settings(settings: Settings, **changes: object) -> Settings:
 async def filing_service(settings: Settings, database: str) -> AsyncIterator[object]:
     """The filing service, running in this process for the whole session."""
     from services.filing.main import build
+
     from shared.config import ServiceName
     from shared.grpc_server import running
 
@@ -75,14 +80,19 @@ async def filing_service(settings: Settings, database: str) -> AsyncIterator[obj
 
 
 @pytest.fixture(scope="session")
-async def settlement_service(settings: Settings, database: str, filing_service: object) -> AsyncIterator[object]:
+async def settlement_service(
+    settings: Settings, database: str, filing_service: object
+) -> AsyncIterator[object]:
     """The settlement service, calling the session's filing service."""
     from services.settlement.main import build
+
     from shared.config import ServiceName
     from shared.grpc_server import running
 
     filing_target = f"127.0.0.1:{filing_service.port}"  # type: ignore[attr-defined]
-    async with running(ServiceName.SETTLEMENT, service_settings(settings, filing_target=filing_target), build) as host:
+    async with running(
+        ServiceName.SETTLEMENT, service_settings(settings, filing_target=filing_target), build
+    ) as host:
         yield host
 
 
@@ -90,6 +100,7 @@ async def settlement_service(settings: Settings, database: str, filing_service: 
 async def clearing_service(settings: Settings, database: str) -> AsyncIterator[object]:
     """The clearing service and its consumer, running for the whole session."""
     from services.clearing.main import build
+
     from shared.config import ServiceName
     from shared.grpc_server import running
 

@@ -28,12 +28,16 @@ def cli_commands() -> set[str]:
 def test_every_environment_name_is_a_setting() -> None:
     fields = set(Settings.model_fields)
     for name, service in compose()["services"].items():
-        for key in (service.get("environment") or {}):
+        for key in service.get("environment") or {}:
             if key.startswith("CROSSCLEAR_"):
-                assert key.removeprefix("CROSSCLEAR_").lower() in fields, f"{name}: unknown setting {key}"
+                assert key.removeprefix("CROSSCLEAR_").lower() in fields, (
+                    f"{name}: unknown setting {key}"
+                )
     for line in (ROOT / "Dockerfile").read_text().splitlines():
         for key in re.findall(r"(CROSSCLEAR_[A-Z_]+)=", line):
-            assert key.removeprefix("CROSSCLEAR_").lower() in fields, f"Dockerfile: unknown setting {key}"
+            assert key.removeprefix("CROSSCLEAR_").lower() in fields, (
+                f"Dockerfile: unknown setting {key}"
+            )
 
 
 def test_services_run_real_commands_on_their_ports() -> None:

@@ -1,0 +1,197 @@
+"""The shared gRPC host against the real PostgreSQL and RabbitMQ: health, errors,
+caller identity (development header and mutual TLS), reflection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from shared.auth import caller
+from shared.config import ServiceName, Settings
+from shared.devcerts import issue
+from shared.errors import FailedPrecondition, InvalidArgument
+from shared.grpc_client import caller_metadata, open_channel
+from shared.grpc_errors import field_violations_of, reason_of
+from shared.grpc_server import Resources, ServiceApp, running
+
+from .proxy import CuttableProxy
+
+TEST_SERVICE = "crossclear.test.v1.Probe"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _whoami(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+    return caller().code.encode()
+
+
+async def _invalid(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+    raise InvalidArgument("identity.number", "check digit mismatch")
+
+
+async def _rule(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+    raise FailedPrecondition("FILING_REQUIRED", "no filing covers this treatment pool")
+
+
+async def _boom(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+    raise RuntimeError("password=hunter2 at /etc/secret")
+
+
+async def probe_build(res: Resources) -> ServiceApp:
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(fn)
+        for name, fn in {
+            "Whoami": _whoami,
+            "Invalid": _invalid,
+            "Rule": _rule,
+            "Boom": _boom,
+        }.items()
+    }
+
+    def register(server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(TEST_SERVICE, handlers),)
+        )
+
+    return ServiceApp(register=[register], service_names=[TEST_SERVICE])
+
+
+def host_settings(settings: Settings, **changes: object) -> Settings:
+    return settings.model_copy(update={"grpc_listen": "127.0.0.1:0", "metrics_port": 0, **changes})
+
+
+def with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    auth = netloc[0] + "@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{port}"))
+
+
+async def health_of(port: int) -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=2
+        )
+        return int(reply.status)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.25)
+
+
+@pytest.fixture
+async def host(settings: Settings, database: str) -> AsyncIterator[int]:
+    async with running(ServiceName.FILING, host_settings(settings), probe_build) as h:
+        yield h.port
+
+
+async def call(port: int, method: str, code: str | None = "H45010000001") -> bytes:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        rpc = channel.unary_unary(f"/{TEST_SERVICE}/{method}")
+        metadata = caller_metadata(code) if code else None
+        return bytes(await rpc(b"", metadata=metadata, timeout=5))
+
+
+async def test_health_serving_with_real_servers(host: int) -> None:
+    await eventually(lambda: _is(host, SERVING))
+
+
+async def _is(port: int, status: int) -> bool:
+    return await health_of(port) == status
+
+
+async def test_domain_errors_map_to_rich_statuses(host: int) -> None:
+    assert await call(host, "Whoami") == b"H45010000001"
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await call(host, "Invalid")
+    assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations_of(bad.value) == ["identity.number"]
+    with pytest.raises(grpc.aio.AioRpcError) as rule:
+        await call(host, "Rule")
+    assert rule.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(rule.value) == "FILING_REQUIRED"
+    with pytest.raises(grpc.aio.AioRpcError) as boom:
+        await call(host, "Boom")
+    assert boom.value.code() is grpc.StatusCode.INTERNAL
+    assert "hunter2" not in (boom.value.details() or "") and "/etc" not in (
+        boom.value.details() or ""
+    )
+
+
+async def test_caller_identity_is_required(host: int) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await call(host, "Whoami", code=None)
+    assert missing.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await call(host, "Whoami", code="not a caller")
+    assert unknown.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_reflection_lists_services(host: int) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        names: list[str] = []
+        async for reply in stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        ):
+            names = [s.name for s in reply.list_services_response.service]
+    assert TEST_SERVICE in names and "grpc.health.v1.Health" in names
+
+
+async def test_not_serving_while_broker_unreachable(settings: Settings, database: str) -> None:
+    dead_broker = with_port(settings.amqp_url, 1)  # nothing listens on port 1
+    async with running(
+        ServiceName.FILING, host_settings(settings, amqp_url=dead_broker), probe_build
+    ) as h:
+        await asyncio.sleep(2.5)  # several health-watch rounds
+        assert await health_of(h.port) == NOT_SERVING
+
+
+@pytest.mark.parametrize("server", ["broker", "database"])
+async def test_health_follows_a_cut_connection(
+    settings: Settings, database: str, server: str
+) -> None:
+    url = settings.amqp_url if server == "broker" else settings.database_url
+    parts = urlsplit(url)
+    proxy = CuttableProxy(
+        parts.hostname or "127.0.0.1", parts.port or (5672 if server == "broker" else 5432)
+    )
+    await proxy.start()
+    field = "amqp_url" if server == "broker" else "database_url"
+    changed = host_settings(settings, **{field: with_port(url, proxy.port)})
+    async with running(ServiceName.FILING, changed, probe_build) as h:
+        await eventually(lambda: _is(h.port, SERVING))
+        await proxy.cut()
+        await eventually(lambda: _is(h.port, NOT_SERVING))
+        await proxy.restore()
+        await eventually(lambda: _is(h.port, SERVING), timeout_s=45)
+    await proxy.cut()
+
+
+async def test_mutual_tls_caller_is_the_certificate_common_name(
+    settings: Settings, database: str, tmp_path: Path
+) -> None:
+    server_dir = issue(tmp_path, "svc-filing")
+    hospital_dir = issue(tmp_path, "H45010000001")
+    tls = host_settings(settings, tls_dir=server_dir, insecure_dev=False)
+    async with running(ServiceName.FILING, tls, probe_build) as h:
+        async with open_channel(
+            f"127.0.0.1:{h.port}", hospital_dir, server_name="localhost"
+        ) as channel:
+            rpc = channel.unary_unary(f"/{TEST_SERVICE}/Whoami")
+            # The header is ignored outside development mode: the certificate decides.
+            reply = await rpc(b"", metadata=caller_metadata("H44010000009"), timeout=5)
+            assert reply == b"H45010000001"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{h.port}") as plain:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await plain.unary_unary(f"/{TEST_SERVICE}/Whoami")(b"", timeout=3)

@@ -1,0 +1,670 @@
+"""The settlement engine: one bill in, every fen of it assigned to a payer out.
+
+就医地目录、参保地政策: each fee line is classified with the treatment province's
+catalogue, then the in-scope amount is paid with the insured pool's policy, in order:
+
+1. basic pool fund (hifp): deductible, ratio (lowered by the filing's reduction), cap;
+2. employee large-amount subsidy (hifob) on what the exhausted basic cap left unpaid, or
+   resident critical-illness insurance (hifmi) on the year's in-scope self-pay above its
+   threshold — both for inpatient and chronic/special outpatient bills only;
+3. medical assistance (maf) on the in-scope self-pay still left;
+4. personal account (employees who opted in), from the personal part, up to the balance;
+5. cash: the rest.
+
+:func:`settle` is pure: it reads the person's annual accumulations *before* this bill and
+returns the delta this bill adds; the caller stores it (:func:`apply_delta`) and a
+reversal subtracts it (:func:`reverse_delta`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from shared.errors import FailedPrecondition, Violations
+from shared.money import BP_PER_UNIT, apply_bp, format_fen, round_half_up
+
+from .accumulations import (
+    AccumulationDelta,
+    Accumulations,
+    apply_delta,
+    exceeded_caps,
+    reverse_delta,
+)
+from .bill import FeeLine, validate_fee_lines
+from .catalogue import Catalogue, LineSplit, UseContext, classify_line
+from .codes import (
+    ChronicDisease,
+    FundType,
+    HospitalLevel,
+    Insutype,
+    MafCategory,
+    PersonType,
+    Sex,
+    VisitType,
+)
+from .policy import BenefitPolicy, InsutypeBenefits, basic_ratio_bp
+
+__all__ = [
+    "AccountContext",
+    "AccumulationDelta",
+    "Accumulations",
+    "EncounterContext",
+    "FundDetail",
+    "PersonContext",
+    "SettleRequest",
+    "SettlementResult",
+    "apply_delta",
+    "reverse_delta",
+    "settle",
+    "use_context",
+]
+
+MAX_AGE_YEARS = 150
+MAX_ACCOUNT_BALANCE_FEN = 1_000_000_000  # 10 million yuan
+MAX_PROC_INFO_CHARS = 500
+POOL_CODE_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
+# Second-tier funds (hifob, hifmi) cover the visit types counted in the basic annual cap.
+SECOND_TIER_VISITS = frozenset({VisitType.INPATIENT, VisitType.CHRONIC_OUTPATIENT})
+
+
+@dataclass(frozen=True)
+class PersonContext:
+    insured_pool_code: str  # 6-digit pool (参保地)
+    insutype: Insutype
+    person_type: PersonType
+    sex: Sex
+    age_years: int
+    maf_category: MafCategory | None = None
+
+
+@dataclass(frozen=True)
+class EncounterContext:
+    treatment_pool_code: str  # 6-digit pool of the hospital (就医地)
+    visit_type: VisitType
+    hospital_level: HospitalLevel
+    treatment_date: date  # selects catalogue and policy versions
+    # From the filing coverage check: 0 local/long-term, 1000 referral/emergency, 2000 other.
+    ratio_reduction_bp: int = 0
+    chronic_disease: ChronicDisease | None = None  # required for chronic/special outpatient
+
+
+@dataclass(frozen=True)
+class AccountContext:
+    """The employee's personal account (个人账户) and whether the patient uses it."""
+
+    balance_fen: int = 0
+    opted_in: bool = False
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    person: PersonContext
+    encounter: EncounterContext
+    fee_lines: tuple[FeeLine, ...]
+    accumulations: Accumulations
+    account: AccountContext = AccountContext()
+
+
+@dataclass(frozen=True)
+class FundDetail:
+    """One ``setldetail`` row: what a fund paid and why."""
+
+    fund_pay_type: FundType
+    inscp_scp_amt_fen: int  # the base this fund worked on
+    crt_payb_lmt_amt_fen: int  # the limit that applied (cap left, or balance)
+    fund_payamt_fen: int
+    setl_proc_info: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fund_pay_type": self.fund_pay_type.value,
+            "inscp_scp_amt_fen": self.inscp_scp_amt_fen,
+            "crt_payb_lmt_amt_fen": self.crt_payb_lmt_amt_fen,
+            "fund_payamt_fen": self.fund_payamt_fen,
+            "setl_proc_info": self.setl_proc_info,
+        }
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    """The ``setlinfo`` of a settlement, in fen, plus its detail rows, lines and delta."""
+
+    insutype: Insutype
+    med_type: VisitType
+    policy_version_id: str
+    catalogue_version_id: str
+    medfee_sumamt_fen: int
+    fulamt_ownpay_amt_fen: int
+    overlmt_selfpay_fen: int
+    preselfpay_amt_fen: int
+    inscp_scp_amt_fen: int
+    act_pay_dedc_fen: int
+    hifp_pay_fen: int
+    pool_prop_selfpay_bp: int  # the basic-fund ratio applied
+    cvlserv_pay_fen: int
+    hifes_pay_fen: int
+    hifmi_pay_fen: int
+    hifob_pay_fen: int
+    maf_pay_fen: int
+    oth_pay_fen: int
+    fund_pay_sumamt_fen: int
+    psn_part_amt_fen: int
+    acct_pay_fen: int
+    psn_cash_pay_fen: int
+    balc_fen: int
+    details: tuple[FundDetail, ...]
+    lines: tuple[LineSplit, ...]
+    delta: AccumulationDelta
+
+    def to_dict(self) -> dict[str, Any]:
+        plain = {
+            name: value
+            for name, value in vars(self).items()
+            if name not in ("insutype", "med_type", "details", "lines", "delta")
+        }
+        return {
+            **plain,
+            "insutype": self.insutype.value,
+            "med_type": self.med_type.value,
+            "details": [d.to_dict() for d in self.details],
+            "lines": [line.to_dict() for line in self.lines],
+            "delta": self.delta.to_dict(),
+        }
+
+
+def settle(request: SettleRequest, catalogue: Catalogue, policy: BenefitPolicy) -> SettlementResult:
+    """Settle one bill. Raises InvalidArgument / FailedPrecondition; never half-computes."""
+    _validate(request, catalogue, policy)
+    person = request.person
+    use = use_context(request)
+    lines = tuple(
+        classify_line(catalogue, line, f"fee_lines[{index}]", use)
+        for index, line in enumerate(request.fee_lines)
+    )
+    split = _BillSplit.of(lines)
+    benefits = policy.benefits(person.insutype)
+    basic = _basic_fund(request, benefits, split.inscp_fen)
+    second = _second_tier(request, policy, split.inscp_fen, basic)
+    maf = _assistance(request, policy, split.inscp_fen - basic.paid_fen - second.paid_fen)
+    fund_sum_fen = basic.paid_fen + second.paid_fen + maf.paid_fen
+    acct = _account(request, split.total_fen - fund_sum_fen)
+    delta = _delta(request, basic, second, maf, acct)
+    result = _result(request, catalogue, policy, split, lines, basic, second, maf, acct, delta)
+    _assert_result(result, request, policy)
+    return result
+
+
+def use_context(request: SettleRequest) -> UseContext:
+    """What catalogue restrictions are checked against for this bill."""
+    person, encounter = request.person, request.encounter
+    return UseContext(encounter.visit_type, person.sex, person.age_years, encounter.chronic_disease)
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def _validate(request: SettleRequest, catalogue: Catalogue, policy: BenefitPolicy) -> None:
+    person, encounter, account = request.person, request.encounter, request.account
+    errors = Violations()
+    errors.check(
+        bool(POOL_CODE_PATTERN.match(person.insured_pool_code)),
+        "person.insured_pool_code",
+        "a 6-digit pool code",
+    )
+    errors.check(0 <= person.age_years <= MAX_AGE_YEARS, "person.age_years", f"0..{MAX_AGE_YEARS}")
+    errors.check(
+        bool(POOL_CODE_PATTERN.match(encounter.treatment_pool_code)),
+        "encounter.treatment_pool_code",
+        "a 6-digit pool code",
+    )
+    errors.check(
+        0 <= encounter.ratio_reduction_bp <= BP_PER_UNIT,
+        "encounter.ratio_reduction_bp",
+        f"0..{BP_PER_UNIT}",
+    )
+    is_chronic = encounter.visit_type is VisitType.CHRONIC_OUTPATIENT
+    errors.check(
+        is_chronic == (encounter.chronic_disease is not None),
+        "encounter.chronic_disease",
+        "required for a chronic/special outpatient visit, and only for it",
+    )
+    errors.check(
+        0 <= account.balance_fen <= MAX_ACCOUNT_BALANCE_FEN,
+        "account.balance_fen",
+        f"0..{MAX_ACCOUNT_BALANCE_FEN}",
+    )
+    errors.raise_if_any()
+    validate_fee_lines(request.fee_lines)
+    _check_versions(request, catalogue, policy)
+
+
+def _check_versions(request: SettleRequest, catalogue: Catalogue, policy: BenefitPolicy) -> None:
+    encounter, person = request.encounter, request.person
+    if catalogue.province_code != encounter.treatment_pool_code[:2]:
+        raise FailedPrecondition(
+            "CATALOGUE_PROVINCE_MISMATCH",
+            f"catalogue {catalogue.version_id} is for province {catalogue.province_code}, "
+            f"the hospital is in pool {encounter.treatment_pool_code}",
+        )
+    if catalogue.effective_date > encounter.treatment_date:
+        raise FailedPrecondition(
+            "CATALOGUE_NOT_IN_EFFECT",
+            f"catalogue {catalogue.version_id} takes effect on {catalogue.effective_date}",
+        )
+    if not policy.covers(person.insured_pool_code):
+        raise FailedPrecondition(
+            "POLICY_POOL_MISMATCH",
+            f"policy {policy.version_id} does not cover pool {person.insured_pool_code}",
+        )
+    if policy.effective_date > encounter.treatment_date:
+        raise FailedPrecondition(
+            "POLICY_NOT_IN_EFFECT",
+            f"policy {policy.version_id} takes effect on {policy.effective_date}",
+        )
+    disease = encounter.chronic_disease
+    covered = policy.benefits(person.insutype).chronic.diseases
+    if disease is not None and disease not in covered:
+        raise FailedPrecondition(
+            "CHRONIC_DISEASE_NOT_COVERED",
+            f"chronic/special disease {disease.value} is not covered by {policy.version_id}",
+        )
+
+
+# --- the split of the bill -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BillSplit:
+    total_fen: int
+    fulamt_fen: int
+    overlmt_fen: int
+    pre_fen: int
+    inscp_fen: int
+
+    @classmethod
+    def of(cls, lines: tuple[LineSplit, ...]) -> _BillSplit:
+        split = cls(
+            total_fen=sum(s.amount_fen for s in lines),
+            fulamt_fen=sum(s.fulamt_ownpay_fen for s in lines),
+            overlmt_fen=sum(s.overlmt_selfpay_fen for s in lines),
+            pre_fen=sum(s.preselfpay_fen for s in lines),
+            inscp_fen=sum(s.inscp_fen for s in lines),
+        )
+        parts_fen = split.fulamt_fen + split.overlmt_fen + split.pre_fen + split.inscp_fen
+        assert parts_fen == split.total_fen
+        return split
+
+
+# --- 1. basic pool fund --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Basic:
+    deductible_fen: int
+    ratio_bp: int
+    eligible_fen: int  # in-scope after the deductible
+    uncapped_fen: int  # eligible × ratio, before the cap
+    cap_left_fen: int
+    cap_label: str
+    paid_fen: int
+    # In-scope amount beyond what the exhausted basic annual cap paid for (hifob's base);
+    # 0 when no cap bound, or when only a per-disease or outpatient cap bound.
+    above_basic_cap_fen: int
+
+
+def _basic_fund(request: SettleRequest, benefits: InsutypeBenefits, inscp_fen: int) -> _Basic:
+    encounter = request.encounter
+    ratio_bp = basic_ratio_bp(
+        benefits,
+        encounter.visit_type,
+        encounter.hospital_level,
+        request.person.person_type,
+        encounter.ratio_reduction_bp,
+    )
+    deductible_fen = min(inscp_fen, _deductible_left_fen(request, benefits))
+    eligible_fen = inscp_fen - deductible_fen
+    uncapped_fen = apply_bp(eligible_fen, ratio_bp)
+    cap_left_fen, cap_label, basic_cap_binds = _basic_cap(request, benefits)
+    paid_fen = min(uncapped_fen, cap_left_fen)
+    above_fen = 0
+    if basic_cap_binds and paid_fen < uncapped_fen:
+        # The in-scope amount the remaining cap could pay for at this ratio; the rest is
+        # above the cap. ratio_bp > 0 here, since uncapped_fen > paid_fen >= 0.
+        covered_fen = min(eligible_fen, round_half_up(cap_left_fen * BP_PER_UNIT, ratio_bp))
+        above_fen = eligible_fen - covered_fen
+    assert 0 <= paid_fen <= eligible_fen and 0 <= above_fen <= eligible_fen - paid_fen
+    return _Basic(
+        deductible_fen,
+        ratio_bp,
+        eligible_fen,
+        uncapped_fen,
+        cap_left_fen,
+        cap_label,
+        paid_fen,
+        above_fen,
+    )
+
+
+def _deductible_left_fen(request: SettleRequest, benefits: InsutypeBenefits) -> int:
+    encounter = request.encounter
+    if encounter.visit_type is VisitType.INPATIENT:
+        return benefits.inpatient.deductible_fen(encounter.hospital_level)
+    if encounter.visit_type is VisitType.ORDINARY_OUTPATIENT:
+        used_fen = request.accumulations.outpatient_deductible_used_fen
+        return max(0, benefits.outpatient.annual_deductible_fen - used_fen)
+    return 0  # chronic/special outpatient has no deductible
+
+
+def _basic_cap(request: SettleRequest, benefits: InsutypeBenefits) -> tuple[int, str, bool]:
+    """(cap left, its label, whether it is the basic annual cap) for this visit type."""
+    encounter, acc = request.encounter, request.accumulations
+    if encounter.visit_type is VisitType.ORDINARY_OUTPATIENT:
+        left_fen = max(0, benefits.outpatient.annual_cap_fen - acc.hifp_outpatient_paid_fen)
+        return left_fen, "outpatient cap left", False
+    basic_left_fen = max(0, benefits.basic.annual_cap_fen - acc.hifp_basic_paid_fen)
+    disease = encounter.chronic_disease
+    if encounter.visit_type is VisitType.INPATIENT or disease is None:
+        return basic_left_fen, "annual cap left", True
+    disease_left_fen = max(
+        0, benefits.chronic.annual_cap_fen_per_disease - acc.chronic_paid_fen(disease)
+    )
+    if disease_left_fen < basic_left_fen:
+        return disease_left_fen, f"{disease.value} cap left", False
+    return basic_left_fen, "annual cap left", True
+
+
+# --- 2. second tier: hifob (employees) or hifmi (residents) ---------------------------
+
+
+@dataclass(frozen=True)
+class _SecondTier:
+    fund: FundType | None  # None: no second-tier fund applies to this bill
+    base_fen: int
+    cap_left_fen: int
+    paid_fen: int
+    selfpay_base_added_fen: int  # hifmi: in-scope self-pay this bill adds to the year's base
+    info: str
+
+
+_NO_SECOND_TIER = _SecondTier(None, 0, 0, 0, 0, "")
+
+
+def _second_tier(
+    request: SettleRequest, policy: BenefitPolicy, inscp_fen: int, basic: _Basic
+) -> _SecondTier:
+    if request.encounter.visit_type not in SECOND_TIER_VISITS:
+        return _NO_SECOND_TIER
+    if request.person.insutype is Insutype.EMPLOYEE:
+        return _hifob(request, policy, basic)
+    return _hifmi(request, policy, inscp_fen - basic.paid_fen)
+
+
+def _hifob(request: SettleRequest, policy: BenefitPolicy, basic: _Basic) -> _SecondTier:
+    rule = policy.hifob
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.hifob_paid_fen)
+    base_fen = basic.above_basic_cap_fen
+    uncapped_fen = apply_bp(base_fen, rule.ratio_bp)
+    paid_fen = min(uncapped_fen, cap_left_fen)
+    info = (
+        f"in-scope above the basic annual cap {format_fen(base_fen)} × {_pct(rule.ratio_bp)}"
+        f" = {format_fen(uncapped_fen)}; annual cap left {format_fen(cap_left_fen)}"
+        f"{_paid_suffix(paid_fen, uncapped_fen)}"
+    )
+    return _SecondTier(FundType.HIFOB, base_fen, cap_left_fen, paid_fen, 0, info)
+
+
+def _hifmi(request: SettleRequest, policy: BenefitPolicy, selfpay_fen: int) -> _SecondTier:
+    rule = policy.hifmi
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.hifmi_paid_fen)
+    before_fen = request.accumulations.hifmi_selfpay_base_fen
+    after_fen = before_fen + selfpay_fen
+    uncapped_fen, steps = 0, []
+    lower_fen = rule.threshold_fen
+    for tier in rule.tiers:
+        upper_fen = (
+            None if tier.segment_upto_fen is None else rule.threshold_fen + tier.segment_upto_fen
+        )
+        overlap_fen = _overlap_fen(before_fen, after_fen, lower_fen, upper_fen)
+        if overlap_fen > 0:
+            tier_pay_fen = apply_bp(overlap_fen, tier.ratio_bp)
+            uncapped_fen += tier_pay_fen
+            steps.append(f"{format_fen(overlap_fen)} × {_pct(tier.ratio_bp)}")
+        lower_fen = upper_fen if upper_fen is not None else lower_fen
+    paid_fen = min(uncapped_fen, cap_left_fen)
+    base_fen = max(0, after_fen - max(before_fen, rule.threshold_fen))
+    info = (
+        f"in-scope self-pay this year {format_fen(before_fen)} → {format_fen(after_fen)},"
+        f" threshold {format_fen(rule.threshold_fen)}: "
+        f"{' + '.join(steps) or 'nothing above it'} = {format_fen(uncapped_fen)};"
+        f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
+    )
+    return _SecondTier(FundType.HIFMI, base_fen, cap_left_fen, paid_fen, selfpay_fen, info)
+
+
+def _overlap_fen(start_fen: int, end_fen: int, lower_fen: int, upper_fen: int | None) -> int:
+    """Length of [start, end) ∩ [lower, upper); upper None means unbounded."""
+    top_fen = end_fen if upper_fen is None else min(end_fen, upper_fen)
+    return max(0, top_fen - max(start_fen, lower_fen))
+
+
+# --- 3. medical assistance -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Assistance:
+    category: MafCategory | None
+    base_fen: int
+    cap_left_fen: int
+    paid_fen: int
+    info: str
+
+
+def _assistance(request: SettleRequest, policy: BenefitPolicy, remaining_fen: int) -> _Assistance:
+    category = request.person.maf_category
+    if category is None:
+        return _Assistance(None, 0, 0, 0, "")
+    rule = policy.maf
+    ratio_bp = rule.ratio_bp_by_category[category]
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.maf_paid_fen)
+    uncapped_fen = apply_bp(remaining_fen, ratio_bp)
+    paid_fen = min(uncapped_fen, cap_left_fen)
+    info = (
+        f"in-scope self-pay left {format_fen(remaining_fen)} × {_pct(ratio_bp)}"
+        f" ({category.value.lower()}) = {format_fen(uncapped_fen)};"
+        f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
+    )
+    return _Assistance(category, remaining_fen, cap_left_fen, paid_fen, info)
+
+
+# --- 4. personal account -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Account:
+    applies: bool
+    personal_part_fen: int
+    balance_fen: int
+    paid_fen: int
+
+
+def _account(request: SettleRequest, personal_part_fen: int) -> _Account:
+    account = request.account
+    # Residents have no personal account: an opt-in from their HIS changes nothing.
+    applies = account.opted_in and request.person.insutype is Insutype.EMPLOYEE
+    paid_fen = min(personal_part_fen, account.balance_fen) if applies else 0
+    return _Account(applies, personal_part_fen, account.balance_fen, paid_fen)
+
+
+# --- delta and result ----------------------------------------------------------------
+
+
+def _delta(
+    request: SettleRequest,
+    basic: _Basic,
+    second: _SecondTier,
+    maf: _Assistance,
+    acct: _Account,
+) -> AccumulationDelta:
+    visit = request.encounter.visit_type
+    disease = request.encounter.chronic_disease
+    is_outpatient = visit is VisitType.ORDINARY_OUTPATIENT
+    return AccumulationDelta(
+        outpatient_deductible_used_fen=basic.deductible_fen if is_outpatient else 0,
+        hifp_basic_paid_fen=0 if is_outpatient else basic.paid_fen,
+        hifp_outpatient_paid_fen=basic.paid_fen if is_outpatient else 0,
+        chronic_hifp_paid_fen={disease: basic.paid_fen} if disease is not None else {},
+        hifob_paid_fen=second.paid_fen if second.fund is FundType.HIFOB else 0,
+        hifmi_paid_fen=second.paid_fen if second.fund is FundType.HIFMI else 0,
+        hifmi_selfpay_base_fen=second.selfpay_base_added_fen,
+        maf_paid_fen=maf.paid_fen,
+        acct_paid_fen=acct.paid_fen,
+    )
+
+
+def _result(
+    request: SettleRequest,
+    catalogue: Catalogue,
+    policy: BenefitPolicy,
+    split: _BillSplit,
+    lines: tuple[LineSplit, ...],
+    basic: _Basic,
+    second: _SecondTier,
+    maf: _Assistance,
+    acct: _Account,
+    delta: AccumulationDelta,
+) -> SettlementResult:
+    hifob_fen = second.paid_fen if second.fund is FundType.HIFOB else 0
+    hifmi_fen = second.paid_fen if second.fund is FundType.HIFMI else 0
+    fund_sum_fen = basic.paid_fen + hifob_fen + hifmi_fen + maf.paid_fen
+    personal_fen = split.total_fen - fund_sum_fen
+    return SettlementResult(
+        insutype=request.person.insutype,
+        med_type=request.encounter.visit_type,
+        policy_version_id=policy.version_id,
+        catalogue_version_id=catalogue.version_id,
+        medfee_sumamt_fen=split.total_fen,
+        fulamt_ownpay_amt_fen=split.fulamt_fen,
+        overlmt_selfpay_fen=split.overlmt_fen,
+        preselfpay_amt_fen=split.pre_fen,
+        inscp_scp_amt_fen=split.inscp_fen,
+        act_pay_dedc_fen=basic.deductible_fen,
+        hifp_pay_fen=basic.paid_fen,
+        pool_prop_selfpay_bp=basic.ratio_bp,
+        cvlserv_pay_fen=0,
+        hifes_pay_fen=0,
+        hifmi_pay_fen=hifmi_fen,
+        hifob_pay_fen=hifob_fen,
+        maf_pay_fen=maf.paid_fen,
+        oth_pay_fen=0,
+        fund_pay_sumamt_fen=fund_sum_fen,
+        psn_part_amt_fen=personal_fen,
+        acct_pay_fen=acct.paid_fen,
+        psn_cash_pay_fen=personal_fen - acct.paid_fen,
+        balc_fen=acct.balance_fen - acct.paid_fen,
+        details=_details(split.inscp_fen, basic, second, maf, acct),
+        lines=lines,
+        delta=delta,
+    )
+
+
+def _details(
+    inscp_fen: int, basic: _Basic, second: _SecondTier, maf: _Assistance, acct: _Account
+) -> tuple[FundDetail, ...]:
+    rows = [
+        FundDetail(
+            FundType.HIFP,
+            inscp_fen,
+            basic.cap_left_fen,
+            basic.paid_fen,
+            _basic_info(inscp_fen, basic),
+        )
+    ]
+    if second.fund is not None:
+        rows.append(
+            FundDetail(
+                second.fund, second.base_fen, second.cap_left_fen, second.paid_fen, second.info
+            )
+        )
+    if maf.category is not None:
+        rows.append(
+            FundDetail(FundType.MAF, maf.base_fen, maf.cap_left_fen, maf.paid_fen, maf.info)
+        )
+    if acct.applies:
+        info = (
+            f"personal part {format_fen(acct.personal_part_fen)}; balance"
+            f" {format_fen(acct.balance_fen)}{_paid_suffix(acct.paid_fen, acct.personal_part_fen)}"
+        )
+        rows.append(
+            FundDetail(FundType.ACCT, acct.personal_part_fen, acct.balance_fen, acct.paid_fen, info)
+        )
+    return tuple(rows)
+
+
+def _basic_info(inscp_fen: int, basic: _Basic) -> str:
+    return (
+        f"in-scope {format_fen(inscp_fen)} − deductible {format_fen(basic.deductible_fen)}"
+        f" = {format_fen(basic.eligible_fen)} × {_pct(basic.ratio_bp)}"
+        f" = {format_fen(basic.uncapped_fen)}; {basic.cap_label} {format_fen(basic.cap_left_fen)}"
+        f"{_paid_suffix(basic.paid_fen, basic.uncapped_fen)}"
+    )
+
+
+def _pct(ratio_bp: int) -> str:
+    return f"{ratio_bp // 100}.{ratio_bp % 100:02d} %"
+
+
+def _paid_suffix(paid_fen: int, computed_fen: int) -> str:
+    """Says what was paid only when a limit cut the computed amount."""
+    return f" → paid {format_fen(paid_fen)}" if paid_fen != computed_fen else ""
+
+
+# --- invariants ----------------------------------------------------------------------
+
+
+def _assert_result(result: SettlementResult, request: SettleRequest, policy: BenefitPolicy) -> None:
+    r = result
+    amounts = [value for name, value in vars(r).items() if name.endswith("_fen")]
+    assert all(value >= 0 for value in amounts), r
+    assert r.medfee_sumamt_fen == (
+        r.fulamt_ownpay_amt_fen + r.overlmt_selfpay_fen + r.preselfpay_amt_fen + r.inscp_scp_amt_fen
+    )
+    funds_fen = (
+        r.hifp_pay_fen
+        + r.cvlserv_pay_fen
+        + r.hifes_pay_fen
+        + r.hifmi_pay_fen
+        + r.hifob_pay_fen
+        + r.maf_pay_fen
+        + r.oth_pay_fen
+    )
+    assert r.fund_pay_sumamt_fen == funds_fen <= r.inscp_scp_amt_fen
+    assert r.medfee_sumamt_fen == r.fund_pay_sumamt_fen + r.psn_part_amt_fen
+    assert r.psn_part_amt_fen == r.acct_pay_fen + r.psn_cash_pay_fen
+    assert r.acct_pay_fen <= request.account.balance_fen
+    assert sum(d.fund_payamt_fen for d in r.details) == funds_fen + r.acct_pay_fen
+    assert all(len(d.setl_proc_info) <= MAX_PROC_INFO_CHARS for d in r.details)
+    _assert_within_caps(request, policy, r.delta)
+
+
+def _assert_within_caps(
+    request: SettleRequest, policy: BenefitPolicy, delta: AccumulationDelta
+) -> None:
+    """A counter may be above its cap after the bill only if it already was and did not move."""
+    before = request.accumulations
+    after = apply_delta(before, delta)
+    insutype = request.person.insutype
+    already_over = set(exceeded_caps(before, policy, insutype))
+    for name in exceeded_caps(after, policy, insutype):
+        assert name in already_over, name
+        assert _counter_fen(after, name) == _counter_fen(before, name), name
+    assert reverse_delta(after, delta) == before
+
+
+def _counter_fen(acc: Accumulations, name: str) -> int:
+    if name.startswith("chronic_hifp_paid_fen["):
+        return acc.chronic_paid_fen(ChronicDisease(name[len("chronic_hifp_paid_fen[") : -1]))
+    value: int = getattr(acc, name)
+    return value

@@ -167,7 +167,21 @@ _add_optional(
     "services.settlement.cli", "settlement", "Settlement operator commands (policy and catalogue)"
 )
 _add_optional("services.clearing.cli", "clearing", "Clearing operator commands (month-end run)")
-_add_optional("services.simulation.cli", "sim", "Simulation")
+
+
+def _add_simulate() -> None:
+    try:
+        from services.simulation.cli import simulate as simulate_command
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not "services.simulation.cli".startswith(exc.name):
+            raise
+        return
+    app.command("simulate", help="A simulated month of traffic, then the month-end clearing")(
+        simulate_command
+    )
+
+
+_add_simulate()
 
 if __name__ == "__main__":
     app()

@@ -36,6 +36,12 @@ log = structlog.get_logger(__name__)
 
 BATCH_SIZE_MAX: Final = 1_000
 CONSUMER_NAME_MAX_CHARS: Final = 100
+# Message ids are kept long past any redelivery the broker could still make (the outbox
+# keeps published rows 7 days), then purged in bounded batches.
+INBOX_RETENTION_DAYS: Final = 30
+INBOX_PURGE_INTERVAL_S: Final = 600.0
+INBOX_PURGE_BATCH: Final = 5_000
+INBOX_PURGE_BATCHES_MAX: Final = 20
 
 
 class PoisonMessage(Exception):
@@ -143,6 +149,7 @@ class InboxConsumer:
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
         self.stats = ConsumerStats()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -153,13 +160,47 @@ class InboxConsumer:
         self._queue = await self._channel.get_queue(self._queue_name, ensure=True)
         self._consumer_tag = await self._queue.consume(self._on_message)
         self._worker = asyncio.create_task(self._work(), name=f"inbox:{self._consumer_name}")
+        self._purger = asyncio.create_task(
+            self._purge_loop(), name=f"inbox-purge:{self._consumer_name}"
+        )
         log.info("consumer started", queue=self._queue_name, consumer=self._consumer_name)
 
     def is_running(self) -> bool:
         return self._worker is not None and not self._worker.done()
 
+    async def purge_once(self, retention_days: int = INBOX_RETENTION_DAYS) -> int:
+        """Delete this consumer's inbox rows older than the retention; bounded work."""
+        deleted = 0
+        for _ in range(INBOX_PURGE_BATCHES_MAX):
+            status = await self._pool.execute(
+                """DELETE FROM inbox WHERE ctid IN (
+                       SELECT ctid FROM inbox
+                       WHERE consumer = $1 AND received_at < now() - make_interval(days => $2)
+                       LIMIT $3)""",
+                self._consumer_name,
+                retention_days,
+                INBOX_PURGE_BATCH,
+            )
+            count = int(status.split()[-1])
+            deleted += count
+            if count < INBOX_PURGE_BATCH:
+                break
+        return deleted
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(INBOX_PURGE_INTERVAL_S)
+            try:
+                deleted = await self.purge_once()
+                if deleted:
+                    log.info("inbox purged", consumer=self._consumer_name, deleted=deleted)
+            except Exception as exc:  # purging is housekeeping: try again next interval
+                log.warning("inbox purge failed", consumer=self._consumer_name, error=repr(exc))
+
     async def stop(self) -> None:
         """Stop taking messages, finish those already received, close the channel."""
+        if self._purger is not None:
+            self._purger.cancel()
         if self._worker is None:
             return
         await self._cancel_consumer()

@@ -177,3 +177,23 @@ async def test_failing_message_is_dead_lettered_after_the_delivery_limit(
         assert failing_id not in await _effect_ids(schema)
     finally:
         await consumer.stop()
+
+
+async def test_purge_removes_only_old_ids_of_its_own_consumer(
+    bus: Bus, topology: str, schema: Schema, make_work_queue
+) -> None:
+    queue = await make_work_queue()
+    consumer = InboxConsumer(bus, schema.pool, queue.name, "purging", effects_handler())
+    await schema.pool.execute(
+        """INSERT INTO inbox (consumer, message_id, received_at) VALUES
+           ('purging', 'old-1', now() - interval '40 days'),
+           ('purging', 'old-2', now() - interval '31 days'),
+           ('purging', 'recent', now() - interval '2 days'),
+           ('someone-else', 'old-3', now() - interval '40 days')"""
+    )
+    assert await consumer.purge_once() == 2
+    rows = await schema.pool.fetch("SELECT consumer, message_id FROM inbox ORDER BY message_id")
+    assert [(r["consumer"], r["message_id"]) for r in rows] == [
+        ("someone-else", "old-3"),
+        ("purging", "recent"),
+    ]

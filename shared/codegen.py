@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from importlib import resources
@@ -29,11 +30,12 @@ def proto_files(proto_root: Path = PROTO_ROOT) -> list[Path]:
 
 
 def _run_protoc(out_dir: Path, proto_root: Path) -> None:
-    from grpc_tools import protoc  # dev dependency: only needed to generate
-
+    # grpc_tools is a development dependency: only generation needs it.
     well_known = resources.files("grpc_tools") / "_proto"
     bin_dir = Path(sys.executable).parent
     args = [
+        sys.executable,
+        "-m",
         "grpc_tools.protoc",
         f"-I{proto_root}",
         f"-I{well_known}",
@@ -45,9 +47,10 @@ def _run_protoc(out_dir: Path, proto_root: Path) -> None:
         f"--mypy_grpc_out={out_dir}",
         *(str(p.relative_to(proto_root)) for p in proto_files(proto_root)),
     ]
-    code = protoc.main(args)
-    if code != 0:
-        raise SystemExit(f"protoc failed with exit code {code}")
+    # A subprocess, so the plugins' chatter on stderr is captured, shown only on failure.
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"protoc failed ({done.returncode}):\n{done.stderr}")
 
 
 def _rewrite_imports(out_dir: Path) -> None:
@@ -63,17 +66,24 @@ def _add_init_files(out_dir: Path) -> None:
         (folder / "__init__.py").touch()
 
 
-def generate(out_dir: Path = OUTPUT_ROOT, proto_root: Path = PROTO_ROOT) -> None:
-    """Regenerate everything into out_dir, replacing what was there."""
+def generate(out_dir: Path = OUTPUT_ROOT, proto_root: Path = PROTO_ROOT) -> bool:
+    """Regenerate into out_dir; return whether anything changed.
+
+    Up-to-date code is left untouched, so running set-up while another process imports
+    the generated modules never pulls them from under it.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "pb"
         staging.mkdir()
         _run_protoc(staging, proto_root)
         _rewrite_imports(staging)
         _add_init_files(staging)
+        if out_dir.exists() and snapshot(out_dir) == snapshot(staging):
+            return False
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(staging, out_dir)
+        return True
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -86,5 +96,6 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    generate()
-    print(f"generated {len(proto_files())} protos into {OUTPUT_ROOT.relative_to(REPO_ROOT)}")
+    changed = generate()
+    state = "generated" if changed else "up to date:"
+    print(f"{state} {len(proto_files())} protos in {OUTPUT_ROOT.relative_to(REPO_ROOT)}")

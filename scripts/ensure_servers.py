@@ -7,6 +7,7 @@ which server is missing and how to start it.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
@@ -65,10 +66,35 @@ def ensure(name: str, url: str, default_port: int) -> None:
     )
 
 
+async def _amqp_handshake(url: str, timeout_s: float) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url, timeout=timeout_s)
+    await connection.close()
+
+
+def check_broker_answers(url: str, attempts: int = 3, timeout_s: float = 10.0) -> None:
+    """A broker can accept TCP yet never complete the AMQP handshake (overloaded, out of
+    file descriptors); that must stop set-up with a clear message, not hang a test."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            asyncio.run(_amqp_handshake(url, timeout_s))
+            return
+        except Exception as exc:  # any failure is reported below with its text
+            last = exc
+            time.sleep(2)
+    sys.exit(
+        f"setup: RabbitMQ accepts connections but does not complete the AMQP handshake "
+        f"({last!r}). Restart it (rabbitmqctl stop; rabbitmq-server -detached) and run again."
+    )
+
+
 def main() -> None:
     settings = get_settings()
     ensure("PostgreSQL", settings.database_url, 5432)
     ensure("RabbitMQ", settings.amqp_url, 5672)
+    check_broker_answers(settings.amqp_url)
 
 
 if __name__ == "__main__":

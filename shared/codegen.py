@@ -23,6 +23,8 @@ PROTO_ROOT = REPO_ROOT / "protos"
 OUTPUT_ROOT = REPO_ROOT / "shared" / "pb"
 PACKAGE_PREFIX = "shared.pb"
 _IMPORT_RE = re.compile(r"^(\s*)(from|import) crossclear\.", re.MULTILINE)
+# Type stubs also name types by their full module path (crossclear.common.v1.common_pb2.X).
+_STUB_REFERENCE_RE = re.compile(r"(?<![\w.])crossclear\.")
 
 
 def proto_files(proto_root: Path = PROTO_ROOT) -> list[Path]:
@@ -56,7 +58,10 @@ def _run_protoc(out_dir: Path, proto_root: Path) -> None:
 def _rewrite_imports(out_dir: Path) -> None:
     for path in sorted(out_dir.rglob("*.py*")):
         text = path.read_text()
-        new = _IMPORT_RE.sub(rf"\1\2 {PACKAGE_PREFIX}.crossclear.", text)
+        if path.suffix == ".pyi":
+            new = _STUB_REFERENCE_RE.sub(f"{PACKAGE_PREFIX}.crossclear.", text)
+        else:
+            new = _IMPORT_RE.sub(rf"\1\2 {PACKAGE_PREFIX}.crossclear.", text)
         if new != text:
             path.write_text(new)
 

@@ -39,6 +39,7 @@ _HEALTH_INTERVAL_S = 1.0
 _HEALTH_PROBE_TIMEOUT_S = 1.0
 _STARTUP_DB_WAIT_S = 60.0
 _BUS_RETRY_MAX_S = 10.0
+_STOP_TASKS_TIMEOUT_S = 10.0
 
 RPC_LATENCY = Histogram(
     "crossclear_grpc_server_handling_seconds",
@@ -192,6 +193,7 @@ class ServiceHost:
         self.bus = BusRef()
         self._app: ServiceApp | None = None
         self._health_server: grpc.aio.Server | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         s = self.settings
@@ -266,9 +268,13 @@ class ServiceHost:
     async def _connect_bus_then_run_background(self) -> None:
         assert self._app is not None
         delay_s = 0.5
-        while True:
+        while not self._stopping:
             try:
-                self.bus.set(await connect(self.settings, name=f"crossclear-{self.service.value}"))
+                bus = await connect(self.settings, name=f"crossclear-{self.service.value}")
+                if self._stopping:  # stop() began while we were connecting
+                    await bus.close()
+                    return
+                self.bus.set(bus)
                 break
             except (
                 Exception
@@ -279,7 +285,8 @@ class ServiceHost:
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, _BUS_RETRY_MAX_S)
         for loop_factory in self._app.background:
-            self._tasks.append(asyncio.create_task(self._supervise(loop_factory)))
+            if not self._stopping:
+                self._tasks.append(asyncio.create_task(self._supervise(loop_factory)))
 
     async def _supervise(self, loop_factory: Callable[[], Awaitable[None]]) -> None:
         # A background loop that dies is restarted after a pause rather than leaving the
@@ -325,6 +332,12 @@ class ServiceHost:
             await self._health.set(name, status)
 
     async def stop(self, grace_s: float | None = None) -> None:
+        """Stop in an order that loses nothing: refuse new RPCs and drain those in flight,
+        then stop the background loops (an unpublished outbox row is published by the
+        next process), then close the broker and the database."""
+        if self._stopping:
+            return
+        self._stopping = True
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         log.info("stopping", service=self.service.value, grace_s=grace)
         await self._health.enter_graceful_shutdown()
@@ -332,15 +345,19 @@ class ServiceHost:
             await self.server.stop(grace)
         if self._health_server is not None:
             await self._health_server.stop(0)
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=_STOP_TASKS_TIMEOUT_S)
+            if pending:
+                log.error("background tasks did not stop in time", count=len(pending))
         if self._app is not None:
             for close in self._app.on_close:
-                with contextlib.suppress(Exception):
-                    await close()
+                try:
+                    await asyncio.wait_for(close(), _STOP_TASKS_TIMEOUT_S)
+                except Exception:  # one failed close must not keep the rest open
+                    log.exception("close hook failed")
         await self.bus.close()
         if self.pool is not None:
             await self.pool.close()

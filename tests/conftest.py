@@ -7,6 +7,7 @@ fresh database (dropped at the end) and a unique prefix on every exchange and qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -57,6 +58,49 @@ async def database(settings: Settings) -> AsyncIterator[str]:
         await admin.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def _delete_bus_namespace(settings: Settings) -> AsyncIterator[None]:
+    """Delete the run's queues and exchanges at the end: quorum queues are durable and a
+    broker collecting thousands of abandoned ones slows to a halt."""
+    yield
+    from shared.broker import region_codes
+    from shared.bus import (
+        Bus,
+        dead_letter_exchange,
+        dead_letter_queue,
+        exchange_name,
+        region_queue,
+        settlement_events_queue,
+    )
+    from shared.bus.names import EXCHANGE_KINDS
+
+    ns = settings.bus_namespace
+    try:
+        bus = await Bus.connect(settings.amqp_url, connect_attempts=1, connect_timeout_s=5)
+    except Exception:
+        return  # no broker, nothing was declared
+    try:
+        queues = [settlement_events_queue(ns), dead_letter_queue(ns)]
+        queues += [region_queue(ns, code) for code in region_codes()]
+        exchanges = [exchange_name(ns, kind) for kind in EXCHANGE_KINDS] + [
+            dead_letter_exchange(ns)
+        ]
+        for name in queues:
+            channel = await bus.open_channel(prefetch_count=1)
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(name, timeout=10)
+            with contextlib.suppress(Exception):
+                await channel.close()
+        channel = await bus.open_channel(prefetch_count=1)
+        for name in exchanges:
+            with contextlib.suppress(Exception):
+                await channel.exchange_delete(name, timeout=10)
+        with contextlib.suppress(Exception):
+            await channel.close()
+    finally:
+        await bus.close()
+
+
 @pytest.fixture
 def unique() -> Iterator[str]:
     yield secrets.token_hex(3)
@@ -71,7 +115,6 @@ def service_settings(settings: Settings, **changes: object) -> Settings:
 async def filing_service(settings: Settings, database: str) -> AsyncIterator[object]:
     """The filing service, running in this process for the whole session."""
     from services.filing.main import build
-
     from shared.config import ServiceName
     from shared.grpc_server import running
 
@@ -85,7 +128,6 @@ async def settlement_service(
 ) -> AsyncIterator[object]:
     """The settlement service, calling the session's filing service."""
     from services.settlement.main import build
-
     from shared.config import ServiceName
     from shared.grpc_server import running
 
@@ -100,7 +142,6 @@ async def settlement_service(
 async def clearing_service(settings: Settings, database: str) -> AsyncIterator[object]:
     """The clearing service and its consumer, running for the whole session."""
     from services.clearing.main import build
-
     from shared.config import ServiceName
     from shared.grpc_server import running
 

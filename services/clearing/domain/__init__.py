@@ -10,6 +10,7 @@ Modules, in the order a month flows through them:
 - advance: advance-fund sizing and usage alerts
 - applications: matching a hospital's monthly clearing application (3203)
 - exports: CSV and HTML renderings of a statement
+- canonical: a statement read back from its canonical bytes (checked to round-trip)
 """
 
 from services.clearing.domain.advance import crossed_thresholds, size_advance
@@ -20,6 +21,7 @@ from services.clearing.domain.applications import (
     DifferenceKind,
     match_application,
 )
+from services.clearing.domain.canonical import CorruptStatement, statement_from_bytes
 from services.clearing.domain.disputes import dispute_whole, resolve_disputed_line, split_disputed
 from services.clearing.domain.events import (
     EventKind,
@@ -39,7 +41,9 @@ from services.clearing.domain.lifecycle import (
     StatementState,
     StatementStatus,
     Transition,
+    accepts_disputed_lines,
     accepts_events,
+    regenerates,
     transition_instruction,
     transition_period,
     transition_statement,
@@ -70,7 +74,12 @@ from services.clearing.domain.pools import (
     province_of,
     provincial_hub,
 )
-from services.clearing.domain.statements import FundSummary, Statement, build_statements
+from services.clearing.domain.statements import (
+    FundSummary,
+    Statement,
+    build_statements,
+    statements_digest,
+)
 
 __all__ = [
     "NATIONAL_HUB",
@@ -79,6 +88,7 @@ __all__ = [
     "ApplicationItem",
     "ClearingApplication",
     "ClearingLevel",
+    "CorruptStatement",
     "DifferenceKind",
     "DisputeOutcome",
     "DisputedLine",
@@ -110,6 +120,7 @@ __all__ = [
     "StatementState",
     "StatementStatus",
     "Transition",
+    "accepts_disputed_lines",
     "accepts_events",
     "assign_period",
     "build_statements",
@@ -121,11 +132,14 @@ __all__ = [
     "net_period",
     "province_of",
     "provincial_hub",
+    "regenerates",
     "render_csv",
     "render_html",
     "resolve_disputed_line",
     "size_advance",
     "split_disputed",
+    "statement_from_bytes",
+    "statements_digest",
     "transition_instruction",
     "transition_period",
     "transition_statement",

@@ -96,6 +96,10 @@ def _ledger_amounts(
 def _compare(
     setl_id: str, application_fen: int | None, ledger_fen: int | None
 ) -> ApplicationDifference | None:
+    # A settlement that clears nothing (all cash; or a settlement and its reversal under
+    # one id) is owed by nobody: listing it or leaving it out makes no difference.
+    if (application_fen or 0) == 0 and (ledger_fen or 0) == 0:
+        return None
     if ledger_fen is None:
         kind = DifferenceKind.MISSING_IN_LEDGER
     elif application_fen is None:

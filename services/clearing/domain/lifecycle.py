@@ -91,6 +91,15 @@ def accepts_events(state: PeriodState) -> bool:
     return state is PeriodState.OPEN
 
 
+def regenerates(state: PeriodState) -> bool:
+    """GENERATE on a GENERATED period builds its statements again from the same cut-off.
+
+    Until delivery nobody has seen them, so rebuilding is harmless (and gives the same
+    bytes); once delivered the parties hold them, and GENERATE is a plain no-op.
+    """
+    return state is PeriodState.GENERATED
+
+
 def transition_period(
     state: PeriodState,
     action: PeriodAction,
@@ -211,6 +220,15 @@ def _dispute(status: StatementStatus, party: Party) -> Transition[StatementStatu
         status, state=StatementState.DISPUTED, disputed_by=status.disputed_by | {party}
     )
     return Transition(disputed, no_op=False)
+
+
+def accepts_disputed_lines(state: StatementState) -> bool:
+    """Lines may be disputed while the statement is delivered or already under dispute.
+
+    A party that disputes again names more lines of the same dispute; once the dispute is
+    resolved for the period, the statement is final and takes no further disputed lines.
+    """
+    return state in (StatementState.DELIVERED, StatementState.DISPUTED)
 
 
 def transition_instruction(state: InstructionState) -> Transition[InstructionState]:

@@ -312,3 +312,14 @@ def _adjustments_by_pair(
         seen.add(key)
         by_pair[(adjustment.insured_pool, adjustment.treatment_pool)].append(adjustment)
     return by_pair
+
+
+def statements_digest(digests: Iterable[tuple[str, str]]) -> str:
+    """One sha256 over (statement id, digest) pairs in id order: a whole period's output.
+
+    Equal for two generations exactly when every statement is byte-identical.
+    """
+    pairs = sorted(digests)
+    assert len({statement_id for statement_id, _ in pairs}) == len(pairs), "ids repeat"
+    text = "".join(f"{statement_id} {digest}\n" for statement_id, digest in pairs)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()

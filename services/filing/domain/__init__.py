@@ -6,6 +6,9 @@
 - ``changes``: changing and cancelling a filing (the long-term lock)
 - ``coverage``: whether a treatment is covered, and on what basis
 - ``channels``: filings per channel and the online share
+- ``persons``: an insured person's record and the facts an ID number carries
+- ``access``: who may file, maintain and read persons and filings, see figures
+- ``dates``: validity windows in whole months, date fields of requests
 """
 
 from services.filing.domain.changes import (
@@ -16,7 +19,12 @@ from services.filing.domain.changes import (
     validate_cancel,
     validate_change,
 )
-from services.filing.domain.channels import ChannelFigures, channel_figures, figures_from_counts
+from services.filing.domain.channels import (
+    ChannelFigures,
+    channel_figures,
+    check_period,
+    figures_from_counts,
+)
 from services.filing.domain.coverage import Coverage, CoverageBasis, VisitType, decide_coverage
 from services.filing.domain.dates import add_months, window_end
 from services.filing.domain.model import (
@@ -68,6 +76,7 @@ __all__ = [
     "add_months",
     "channel_figures",
     "check_open",
+    "check_period",
     "decide_coverage",
     "figures_from_counts",
     "lock_ends_on",

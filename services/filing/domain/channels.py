@@ -32,17 +32,18 @@ class ChannelFigures:
     online_channels_used: int  # online channels with at least one filing
 
 
-def _check_period(period_start: date, period_end: date) -> None:
+def check_period(period_start: date, period_end: date, *, end_field: str = "period_end") -> None:
+    """InvalidArgument on ``end_field`` unless the inclusive period is 1–MAX_PERIOD_DAYS."""
     if period_end < period_start:
-        raise InvalidArgument("period_end", "is before period_start")
+        raise InvalidArgument(end_field, "is before the start of the period")
     if (period_end - period_start).days >= MAX_PERIOD_DAYS:
-        raise InvalidArgument("period_end", f"a period spans at most {MAX_PERIOD_DAYS} days")
+        raise InvalidArgument(end_field, f"a period spans at most {MAX_PERIOD_DAYS} days")
 
 
 def figures_from_counts(
     period_start: date, period_end: date, counts: Mapping[Channel, int]
 ) -> ChannelFigures:
-    _check_period(period_start, period_end)
+    check_period(period_start, period_end)
     if any(not 0 <= n <= MAX_COUNT for n in counts.values()):
         raise ValueError(f"channel counts must be 0–{MAX_COUNT}")
     by_channel = {channel: counts.get(channel, 0) for channel in Channel}
@@ -63,6 +64,6 @@ def channel_figures(
     submissions: Iterable[tuple[Channel, date]], period_start: date, period_end: date
 ) -> ChannelFigures:
     """Figures for the submissions (channel, submission date) that fall in the period."""
-    _check_period(period_start, period_end)
+    check_period(period_start, period_end)
     counts = Counter(channel for channel, day in submissions if period_start <= day <= period_end)
     return figures_from_counts(period_start, period_end, counts)

@@ -1,9 +1,11 @@
-"""Calendar arithmetic for validity windows, in whole months, inclusive end dates."""
+"""Calendar arithmetic for validity windows (whole months, inclusive ends); date fields."""
 
 from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
+
+from shared.errors import Violations
 
 MAX_MONTHS = 1200  # a century: anything longer is a bad policy value, not a window
 
@@ -18,9 +20,41 @@ def add_months(day: date, months: int) -> date:
     return date(year, month0 + 1, min(day.day, last_day))
 
 
+def window_fits(start: date, months: int) -> bool:
+    """True if ``add_months(start, months)`` is a date (not past the year 9999).
+
+    A start date from a request is checked against its own limits separately; this keeps
+    the checks that derive from it from failing on a start near the end of the calendar.
+    """
+    month_index = start.year * 12 + (start.month - 1) + months
+    return month_index < (date.max.year + 1) * 12
+
+
 def window_end(start: date, months: int) -> date:
     """Last day (inclusive) of a window of ``months`` months starting on ``start``.
 
     15 Jan + 6 months ends on 14 Jul, so the window holds exactly six months of days.
     """
     return add_months(start, months) - timedelta(days=1)
+
+
+ISO_DATE_CHARS = 10  # YYYY-MM-DD
+
+
+def parse_iso_date(v: Violations, field: str, text: str, *, required: bool) -> date | None:
+    """A "YYYY-MM-DD" field as a date; None when empty or bad (a violation added if so).
+
+    Only the strict ten-character form is accepted: ``date.fromisoformat`` also takes
+    "20261122", which a client would not mean in a field documented as YYYY-MM-DD.
+    """
+    if not text:
+        v.check(not required, field, "is required (YYYY-MM-DD)")
+        return None
+    if len(text) != ISO_DATE_CHARS or text[4] != "-" or text[7] != "-":
+        v.add(field, "not a date in the form YYYY-MM-DD")
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        v.add(field, "not a valid calendar date")
+        return None

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from services.filing.domain.dates import window_end
+from services.filing.domain.dates import window_end, window_fits
 from services.filing.domain.model import (
     Channel,
     Destination,
@@ -212,7 +212,7 @@ def check_temporary_end(
     months = policy.temporary_max_validity_months
     if end_date < valid_from:
         v.add("end_date", "is before start_date")
-    elif end_date > window_end(valid_from, months):
+    elif window_fits(valid_from, months) and end_date > window_end(valid_from, months):
         v.add("end_date", f"a temporary filing lasts at most {months} months")
 
 

@@ -50,8 +50,11 @@ def declared_queues() -> list[str]:
 
 @pytest.fixture(scope="session")
 async def topology(settings: Settings, bus: Bus, declared_queues: list[str]) -> AsyncIterator[str]:
-    """Declares the namespace's topology; yields the namespace; deletes it all after."""
-    namespace = settings.bus_namespace
+    """Declares a namespace of the bus tests' own; yields it; deletes it all after.
+
+    Not the run's namespace: the services' own tests run in the same session, and the
+    clearing consumer would take (and dead-letter) the bus tests' bare events."""
+    namespace = f"{settings.bus_namespace}-bus"
     channel = await bus.open_channel(prefetch_count=1)
     await declare_topology(channel, namespace, REGIONS)
     yield namespace

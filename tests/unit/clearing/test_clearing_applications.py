@@ -81,6 +81,19 @@ def test_exactly_one_differing_settlement_is_reported(
     assert _apply(*items) == (expected,)
 
 
+def test_settlements_that_clear_nothing_never_differ() -> None:
+    # Listed with 0 though clearing has no entry (an all-cash bill), or a settlement and
+    # its reversal under one id that sum to 0, left out: nobody owes anything either way.
+    cash_only = ApplicationItem("C1", 0)
+    assert _apply(*MATCHING, cash_only) == ()
+    undone = [
+        make_event("U1", funds={FundType.HIFP: 700}),
+        make_event("U1", kind=EventKind.REVERSED, funds={FundType.HIFP: 700}, event_id="ev-U1r"),
+    ]
+    application = ClearingApplication(HOSPITAL_GZ, JAN, MATCHING)
+    assert match_application(application, [*LEDGER, *entries_of(undone)]) == ()
+
+
 def test_duplicate_settlement_in_application_is_refused() -> None:
     with pytest.raises(InvalidArgument) as caught:
         ClearingApplication(HOSPITAL_GZ, JAN, (MATCHING[0], MATCHING[0]))

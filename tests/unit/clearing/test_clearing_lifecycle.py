@@ -10,7 +10,9 @@ from services.clearing.domain.lifecycle import (
     StatementAction,
     StatementState,
     StatementStatus,
+    accepts_disputed_lines,
     accepts_events,
+    regenerates,
     transition_instruction,
     transition_period,
     transition_statement,
@@ -233,3 +235,14 @@ def test_instruction_paid_once() -> None:
     assert (first.state, first.no_op) == (InstructionState.PAID, False)
     again = transition_instruction(first.state)
     assert (again.state, again.no_op) == (InstructionState.PAID, True)
+
+
+@pytest.mark.parametrize("state", list(PeriodState))
+def test_only_a_generated_period_regenerates(state: PeriodState) -> None:
+    assert regenerates(state) == (state is PeriodState.GENERATED)
+
+
+@pytest.mark.parametrize("state", list(StatementState))
+def test_disputed_lines_only_while_delivered_or_disputed(state: StatementState) -> None:
+    open_states = {StatementState.DELIVERED, StatementState.DISPUTED}
+    assert accepts_disputed_lines(state) == (state in open_states)

@@ -267,3 +267,8 @@ def test_policy_must_be_in_force_on_submission_date() -> None:
     later = replace(SEED_POLICY, version="2030.1", effective_from=date(2030, 1, 1))
     with pytest.raises(ValueError, match="not in force"):
         validate_submission(BASE, later)
+
+
+def test_dates_at_the_end_of_the_calendar_are_refused_not_crashed() -> None:
+    fields = violated_fields(start_date=date(9999, 12, 1), end_date=date(9999, 12, 31))
+    assert fields == ["start_date"]

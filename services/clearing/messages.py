@@ -1,0 +1,197 @@
+"""Bus messages ⇄ the clearing core: settlement events in, statements and alerts out.
+
+Incoming: a SettlementEvent that cannot become a valid domain event is poison — it can
+never succeed, so it is dead-lettered for an operator instead of being retried.
+Outgoing: StatementIssued and AdvanceFundAlert, as outbox items whose message ids are
+derived from their content, so a repeated step enqueues the same ids (the outbox keeps
+one row per id and consumers' inboxes drop repeats).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.clearing.domain.events import EventKind, FundType, SettlementEvent
+from services.clearing.domain.periods import Period
+from services.clearing.domain.pools import ClearingLevel
+from services.clearing.domain.statements import FundSummary
+from shared.bus import (
+    Delivery,
+    OutboxItem,
+    PoisonMessage,
+    advance_alert_key,
+    exchange_name,
+    statement_issued_key,
+)
+from shared.errors import DomainError
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.events.v1 import events_pb2
+
+SETTLEMENT_EVENT_TYPE = events_pb2.SettlementEvent.DESCRIPTOR.full_name
+# Fixed namespace for the content-derived message ids of what clearing publishes.
+_MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c0d2e-3b0a-5c2e-9a8e-63c1e4a0c1ea")
+
+FUND_TO_PB: dict[FundType, common_pb2.FundType.ValueType] = {
+    FundType.HIFP: common_pb2.FUND_TYPE_HIFP,
+    FundType.HIFOB: common_pb2.FUND_TYPE_HIFOB,
+    FundType.HIFMI: common_pb2.FUND_TYPE_HIFMI,
+    FundType.CVLSERV: common_pb2.FUND_TYPE_CVLSERV,
+    FundType.MAF: common_pb2.FUND_TYPE_MAF,
+    FundType.ACCT: common_pb2.FUND_TYPE_ACCT,
+}
+FUND_FROM_PB = {value: key for key, value in FUND_TO_PB.items()}
+LEVEL_TO_PB = {
+    ClearingLevel.PROVINCIAL: events_pb2.CLEARING_LEVEL_PROVINCIAL,
+    ClearingLevel.NATIONAL: events_pb2.CLEARING_LEVEL_NATIONAL,
+}
+_KIND_FROM_PB = {
+    events_pb2.SETTLEMENT_EVENT_KIND_SETTLED: EventKind.SETTLED,
+    events_pb2.SETTLEMENT_EVENT_KIND_REVERSED: EventKind.REVERSED,
+}
+
+
+def decode_settlement_event(delivery: Delivery) -> SettlementEvent:
+    """The domain event a delivery carries; PoisonMessage if it can never be one."""
+    if delivery.message_type != SETTLEMENT_EVENT_TYPE:
+        raise PoisonMessage(f"unexpected message type {delivery.message_type!r}")
+    message = events_pb2.SettlementEvent()
+    try:
+        message.ParseFromString(delivery.body)
+    except DecodeError as exc:
+        raise PoisonMessage("undecodable SettlementEvent") from exc
+    if message.event_id != delivery.message_id:
+        # The inbox dedupes on the message id: it must be the event's own id.
+        raise PoisonMessage(f"event_id {message.event_id!r} differs from the message id")
+    try:
+        return settlement_event_of(message)
+    except DomainError as exc:
+        raise PoisonMessage(f"invalid SettlementEvent {message.event_id}: {exc.message}") from exc
+
+
+def settlement_event_of(message: events_pb2.SettlementEvent) -> SettlementEvent:
+    kind = _KIND_FROM_PB.get(message.kind)
+    if kind is None:
+        raise PoisonMessage(f"event {message.event_id}: kind {message.kind} unknown")
+    if not message.HasField("occurred_at"):
+        raise PoisonMessage(f"event {message.event_id}: occurred_at missing")
+    amounts = message.amounts
+    # Enterprise-supplementary and "other" funds are not paid by any settlement this
+    # system makes; an amount there would be silently left out of clearing, so refuse it.
+    if amounts.hifes_fen or amounts.oth_fen:
+        raise PoisonMessage(f"event {message.event_id}: hifes/oth amounts are not cleared")
+    return SettlementEvent(
+        event_id=message.event_id,
+        kind=kind,
+        setl_id=message.setl_id,
+        reversed_setl_id=message.reversed_setl_id or None,
+        hospital_code=message.hospital_code,
+        insured_pool=message.insured_pool,
+        treatment_pool=message.treatment_pool,
+        period=Period.parse(message.clearing_period, "clearing_period"),
+        settle_time=message.occurred_at.ToDatetime(tzinfo=UTC),
+        medfee_sumamt_fen=amounts.medfee_sumamt_fen,
+        hifp_fen=amounts.hifp_fen,
+        hifob_fen=amounts.hifob_fen,
+        hifmi_fen=amounts.hifmi_fen,
+        cvlserv_fen=amounts.cvlserv_fen,
+        maf_fen=amounts.maf_fen,
+        acct_fen=amounts.acct_fen,
+        psn_cash_fen=amounts.cash_fen,
+    )
+
+
+def timestamp_of(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def fund_total_pb(summary: FundSummary) -> events_pb2.StatementFundTotal:
+    return events_pb2.StatementFundTotal(
+        fund_type=FUND_TO_PB[summary.fund],
+        settled_count=summary.settled_count,
+        settled_fen=summary.settled_fen,
+        reversed_count=summary.reversed_count,
+        reversed_fen=summary.reversed_fen,
+        adjustment_fen=summary.adjustment_fen,
+        net_fen=summary.net_fen,
+    )
+
+
+def statement_issued_items(
+    namespace: str,
+    *,
+    statement_id: str,
+    period: str,
+    insured_pool: str,
+    treatment_pool: str,
+    level: ClearingLevel,
+    funds: Sequence[FundSummary],
+    settlement_count: int,
+    net_fen: int,
+    digest: str,
+    issued_at: datetime,
+) -> list[OutboxItem]:
+    """One StatementIssued per party, each to that party's region queue."""
+    items = []
+    for recipient in (insured_pool, treatment_pool):
+        event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, f"statement/{digest}/{recipient}"))
+        message = events_pb2.StatementIssued(
+            event_id=event_id,
+            statement_id=statement_id,
+            period=period,
+            insured_pool=insured_pool,
+            treatment_pool=treatment_pool,
+            level=LEVEL_TO_PB[level],
+            funds=[fund_total_pb(f) for f in funds],
+            settlement_count=settlement_count,
+            total_fen=net_fen,
+            digest=digest,
+            issued_at=timestamp_of(issued_at),
+        )
+        items.append(
+            OutboxItem(
+                exchange=exchange_name(namespace, "clearing"),
+                routing_key=statement_issued_key(recipient),
+                message=message,
+                message_id=event_id,
+            )
+        )
+    return items
+
+
+def advance_alert_item(
+    namespace: str,
+    *,
+    insured_pool: str,
+    treatment_pool: str,
+    period: str,
+    threshold_bp: int,
+    advance_fen: int,
+    used_fen: int,
+    occurred_at: datetime,
+) -> OutboxItem:
+    """An alert to the insured side's region queue: once per pair, period and threshold."""
+    key = f"advance/{insured_pool}/{treatment_pool}/{period}/{threshold_bp}"
+    event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
+    message = events_pb2.AdvanceFundAlert(
+        event_id=event_id,
+        insured_pool=insured_pool,
+        treatment_pool=treatment_pool,
+        period=period,
+        threshold_bp=threshold_bp,
+        advance_fen=advance_fen,
+        used_fen=used_fen,
+        occurred_at=timestamp_of(occurred_at),
+    )
+    return OutboxItem(
+        exchange=exchange_name(namespace, "clearing"),
+        routing_key=advance_alert_key(insured_pool),
+        message=message,
+        message_id=event_id,
+    )

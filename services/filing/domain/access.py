@@ -1,0 +1,109 @@
+"""Who may do what with persons and filings.
+
+- Trusted callers (crossclear services, operators, the national platform) may do
+  everything: settlement asks for coverage, the simulator files on people's behalf.
+- A pool agency acts for the persons insured in its pool, a province centre for those of
+  its province's pools: it maintains their records, reads them, and files for them at
+  its service counter (channel COUNTER only — an agency is not an online channel).
+- A channel serves the insured person signed in to it (the channel platform has
+  authenticated them): it files, changes and cancels through its own channel only, and
+  reads filings. It does not read person records or coverage: a channel learns the
+  person's number from its own sign-in, and coverage is settlement's business.
+- A designated hospital files the referrals it makes (national 2501) and cancels them
+  (2502), through its medical-insurance office counter (channel COUNTER).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from services.filing.domain.model import Channel
+from shared.auth import Caller, CallerKind
+from shared.errors import PermissionDenied
+
+CHANNEL_OF_CALLER = MappingProxyType(
+    {
+        "channel-app": Channel.APP,
+        "channel-mini-program": Channel.MINI_PROGRAM,
+        "channel-web": Channel.WEB,
+        "channel-counter": Channel.COUNTER,
+    }
+)
+_AGENCIES = (CallerKind.POOL_AGENCY, CallerKind.PROVINCE_CENTRE)
+POOL_CODE_CHARS = 6
+
+
+def channel_of(caller: Caller) -> Channel | None:
+    """The channel a channel caller is; None for every other kind of caller."""
+    if caller.kind is not CallerKind.CHANNEL:
+        return None
+    channel = CHANNEL_OF_CALLER.get(caller.code)
+    assert channel is not None, "every channel caller code names a channel"
+    return channel
+
+
+def _denied(caller: Caller, what: str) -> PermissionDenied:
+    return PermissionDenied(f"caller {caller.code} ({caller.kind.value}) may not {what}")
+
+
+def check_may_file(
+    caller: Caller, channel: Channel, insured_pool: str, referring_hospital: str | None = None
+) -> None:
+    """Submit, change or cancel a filing through ``channel`` for a person of ``insured_pool``.
+
+    ``referring_hospital`` is the referring hospital of a referral filing, which that
+    hospital may submit and cancel itself; None when the action is not open to hospitals.
+    """
+    if caller.is_trusted:
+        return
+    if caller.kind is CallerKind.CHANNEL:
+        if channel_of(caller) is not channel:
+            raise _denied(caller, f"file through channel {channel}; only through its own")
+        return
+    if channel is not Channel.COUNTER:
+        raise _denied(caller, f"file through channel {channel}: it files at a counter (COUNTER)")
+    if caller.kind in _AGENCIES:
+        if not caller.may_act_for_pool(insured_pool):
+            raise _denied(caller, f"file for persons insured in pool {insured_pool}")
+        return
+    if caller.kind is CallerKind.HOSPITAL and referring_hospital == caller.code:
+        return
+    raise _denied(caller, "file for this person")
+
+
+def check_may_maintain_person(caller: Caller, insured_pool: str) -> None:
+    """Create or replace the record of a person insured in ``insured_pool``."""
+    caller.require(*_AGENCIES)
+    if not caller.may_act_for_pool(insured_pool):
+        raise _denied(caller, f"maintain persons insured in pool {insured_pool}")
+
+
+def may_read_person(caller: Caller, insured_pool: str) -> bool:
+    """Read the record and coverage of a person insured in ``insured_pool``."""
+    return caller.may_act_for_pool(insured_pool)
+
+
+def check_may_read_person(caller: Caller, insured_pool: str) -> None:
+    if not may_read_person(caller, insured_pool):
+        raise _denied(caller, f"read persons insured in pool {insured_pool}")
+
+
+def check_may_read_filings(caller: Caller, insured_pool: str) -> None:
+    """Read the filings of a person insured in ``insured_pool``."""
+    if caller.kind is CallerKind.CHANNEL or caller.may_act_for_pool(insured_pool):
+        return
+    raise _denied(caller, f"read filings of persons insured in pool {insured_pool}")
+
+
+def check_may_see_figures(caller: Caller, region: str | None) -> None:
+    """Channel figures of ``region`` (a pool or a province code; None = every region)."""
+    if caller.is_trusted:
+        return
+    caller.require(*_AGENCIES)
+    if region is None:
+        raise _denied(caller, "see figures of every region: name your pool or province")
+    if caller.kind is CallerKind.PROVINCE_CENTRE and region == caller.code:
+        return
+    if len(region) == POOL_CODE_CHARS and caller.may_act_for_pool(region):
+        return
+    raise _denied(caller, f"see figures of region {region}")

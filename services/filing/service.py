@@ -1,0 +1,446 @@
+"""The filing use cases: authorise, run the rules, write, publish — one transaction each.
+
+Every write is one transaction holding the change, its event (outbox) and, for
+submissions, changes and cancellations, the request's idempotency key with the response:
+either all of it commits or none of it does. The rules in ``domain`` decide; this layer
+only orders the steps and owns the transaction boundaries.
+
+Write order inside a transaction: claim the idempotency key (a concurrent duplicate waits
+here for the first to commit, then gets its response), lock the person (one writer of a
+person's filings at a time), read, decide, write, enqueue the event, store the response.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Generic, TypeVar, cast
+
+import asyncpg
+from google.protobuf.message import Message
+
+from services.filing import store
+from services.filing.domain import (
+    ChangeReason,
+    Channel,
+    ChannelFigures,
+    Coverage,
+    Destination,
+    Filing,
+    FilingCategory,
+    FilingChange,
+    FilingPolicy,
+    FilingPolicyBook,
+    FilingSubmission,
+    ReferralDetails,
+    VisitType,
+    check_period,
+    decide_coverage,
+    figures_from_counts,
+    lock_ends_on,
+    validate_cancel,
+    validate_change,
+    validate_submission,
+)
+from services.filing.domain.access import (
+    check_may_file,
+    check_may_maintain_person,
+    check_may_read_filings,
+    check_may_read_person,
+    check_may_see_figures,
+    may_read_person,
+)
+from services.filing.domain.persons import (
+    IdentityDocument,
+    Person,
+    PersonDraft,
+    insured_pool_of,
+    validate_person,
+)
+from shared.auth import Caller, CallerKind
+from shared.bus import enqueue, exchange_name, filing_key
+from shared.bus.pg import Conn
+from shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from shared.idempotency import claim, complete
+from shared.pb.crossclear.events.v1 import events_pb2
+from shared.reference import is_pool, province_of
+
+# China has one time zone and no daylight saving: a filing's dates are Beijing dates.
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+FILING_ID_RANDOM_BYTES = 5  # 2^40 ids per pool and day: collisions are not a concern
+DB_TIMEOUT_S = 10.0
+
+M = TypeVar("M", bound=Message)
+
+
+def china_today() -> date:
+    return datetime.now(CHINA_TZ).date()
+
+
+def new_filing_id(insured_pool: str, today: date) -> str:
+    """F + insured pool + submission date + 10 random hex digits: 25 characters."""
+    return f"F{insured_pool}{today:%Y%m%d}{secrets.token_hex(FILING_ID_RANDOM_BYTES).upper()}"
+
+
+@dataclass(frozen=True)
+class Idempotent(Generic[M]):
+    """A request whose first response is kept under (scope, key) and returned on retries."""
+
+    scope: str
+    key: str
+    request: Message
+    response_type: type[M]
+
+
+@dataclass(frozen=True)
+class FilingView:
+    """A filing version with what a reader needs beside it."""
+
+    psn_no: str
+    filing: Filing
+    ratio_reduction_bp: int  # under the policy in force on the submission date
+    change_lock_ends_on: date | None  # long-term only, under today's policy
+
+
+@dataclass(frozen=True)
+class SubmitCommand:
+    psn_no: str
+    channel: Channel
+    channel_request_id: str
+    category: FilingCategory
+    destination: Destination
+    start_date: date
+    end_date: date | None
+    commitment_accepted: bool
+    referral: ReferralDetails | None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    view: FilingView
+    retroactive: bool
+    validity_extended: bool
+
+
+@dataclass(frozen=True)
+class ChangeCommand:
+    filing_id: str
+    channel: Channel
+    channel_request_id: str
+    change: FilingChange
+
+
+@dataclass(frozen=True)
+class Changed:
+    view: FilingView
+    superseded: FilingView | None
+
+
+@dataclass(frozen=True)
+class CancelCommand:
+    filing_id: str
+    channel: Channel
+    channel_request_id: str
+    reason: ChangeReason
+
+
+@dataclass(frozen=True)
+class CoverageQuery:
+    psn_no: str
+    treatment_pool: str
+    treatment_date: date
+    visit_type: VisitType
+    emergency: bool
+
+
+@dataclass(frozen=True)
+class CoverageAnswer:
+    person: Person
+    coverage: Coverage
+    policy_version: str
+
+
+_EVENT_WORDS = {
+    events_pb2.FILING_EVENT_KIND_EFFECTIVE: "effective",
+    events_pb2.FILING_EVENT_KIND_CHANGED: "changed",
+    events_pb2.FILING_EVENT_KIND_CANCELLED: "cancelled",
+}
+
+
+class FilingService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        bus_namespace: str,
+        policies: FilingPolicyBook,
+        today: Callable[[], date] = china_today,
+    ) -> None:
+        self._pool = pool
+        self._exchange = exchange_name(bus_namespace, "filing")
+        self._policies = policies
+        self._today = today
+
+    # -- persons -----------------------------------------------------------------------
+
+    async def upsert_person(self, caller: Caller, draft: PersonDraft) -> tuple[Person, bool]:
+        """The stored person, and whether this call created them."""
+        caller.require(CallerKind.POOL_AGENCY, CallerKind.PROVINCE_CENTRE)
+        if is_pool(draft.insured_pool):
+            # Refuse a foreign pool's person before looking at the rest of the record.
+            check_may_maintain_person(caller, draft.insured_pool)
+        person = validate_person(draft, self._today())
+        check_may_maintain_person(caller, person.insured_pool)
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn, conn.transaction():
+            held = await store.documents_held_elsewhere(conn, person)
+            if held:
+                raise FailedPrecondition(
+                    store.REASON_DOCUMENT_HELD,
+                    f"person.documents[{held[0]}] is registered to another person",
+                )
+            stored = await store.upsert_person(conn, person)
+        return stored, stored.revision == 1
+
+    async def person_by_psn_no(self, caller: Caller, psn_no: str) -> Person:
+        check_may_read_person(caller, _pool_of(psn_no))
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            return await store.get_person(conn, psn_no)
+
+    async def person_by_document(self, caller: Caller, document: IdentityDocument) -> Person:
+        caller.require(CallerKind.POOL_AGENCY, CallerKind.PROVINCE_CENTRE)
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            person = await store.find_person_by_document(conn, document)
+        # Another pool's person is "not found": an agency learns nothing about them.
+        if person is None or not may_read_person(caller, person.insured_pool):
+            raise NotFound("no person holds this document")
+        return person
+
+    # -- filings -----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        caller: Caller,
+        cmd: SubmitCommand,
+        idem: Idempotent[M],
+        render: Callable[[Submitted], M],
+    ) -> M:
+        referring = None
+        if cmd.category is FilingCategory.REFERRAL and cmd.referral is not None:
+            referring = cmd.referral.referring_hospital_code
+        check_may_file(caller, cmd.channel, _pool_of(cmd.psn_no), referring)
+        today = self._today()
+        policy = self._policies.policy_on(today)
+
+        async def work(conn: Conn) -> M:
+            person = await store.lock_person(conn, cmd.psn_no, adds_in_force=True)
+            submission = FilingSubmission(
+                insured_pool=person.insured_pool,
+                destination=cmd.destination,
+                category=cmd.category,
+                start_date=cmd.start_date,
+                end_date=cmd.end_date,
+                commitment_accepted=cmd.commitment_accepted,
+                channel=cmd.channel,
+                submitted_on=today,
+                referral=cmd.referral,
+            )
+            normalised = validate_submission(submission, policy)
+            filing = normalised.to_filing(new_filing_id(person.insured_pool, today))
+            meta = store.RequestMeta(cmd.channel, caller.code, cmd.channel_request_id)
+            await store.insert_filing(conn, person.psn_no, filing, meta)
+            await self._publish(
+                conn, events_pb2.FILING_EVENT_KIND_EFFECTIVE, person.psn_no, filing, cmd.channel
+            )
+            view = self._view(person.psn_no, filing, today)
+            return render(Submitted(view, normalised.retroactive, normalised.validity_extended))
+
+        return await self._idempotent(idem, work)
+
+    async def change(
+        self,
+        caller: Caller,
+        cmd: ChangeCommand,
+        idem: Idempotent[M],
+        render: Callable[[Changed], M],
+    ) -> M:
+        today = self._today()
+        policy = self._policies.policy_on(today)
+
+        async def work(conn: Conn) -> M:
+            # A change that closes the previous version keeps it in force beside the new.
+            person, current = await store.lock_current_filing(
+                conn, cmd.filing_id, adds_in_force=True
+            )
+            check_may_file(caller, cmd.channel, current.filing.insured_pool)
+            outcome = validate_change(current.filing, cmd.change, today, policy)
+            await store.retire_current(conn, current.filing, outcome.superseded)
+            meta = store.RequestMeta(
+                cmd.channel, caller.code, cmd.channel_request_id, cmd.change.reason.value
+            )
+            await store.insert_filing(conn, person.psn_no, outcome.amended, meta)
+            await self._publish(
+                conn,
+                events_pb2.FILING_EVENT_KIND_CHANGED,
+                person.psn_no,
+                outcome.amended,
+                cmd.channel,
+            )
+            superseded = outcome.superseded
+            return render(
+                Changed(
+                    self._view(person.psn_no, outcome.amended, today),
+                    self._view(person.psn_no, superseded, today) if superseded else None,
+                )
+            )
+
+        return await self._idempotent(idem, work)
+
+    async def cancel(
+        self,
+        caller: Caller,
+        cmd: CancelCommand,
+        idem: Idempotent[M],
+        render: Callable[[FilingView], M],
+    ) -> M:
+        today = self._today()
+        policy = self._policies.policy_on(today)
+
+        async def work(conn: Conn) -> M:
+            person, current = await store.lock_current_filing(
+                conn, cmd.filing_id, adds_in_force=False
+            )
+            referral = current.filing.referral
+            referring = referral.referring_hospital_code if referral else None
+            check_may_file(caller, cmd.channel, current.filing.insured_pool, referring)
+            cancelled = validate_cancel(current.filing, cmd.reason, today, policy)
+            # The cancelled version covers the whole validity up to the cancellation, so
+            # the previous version leaves force.
+            await store.retire_current(conn, current.filing, None)
+            meta = store.RequestMeta(
+                cmd.channel, caller.code, cmd.channel_request_id, cmd.reason.value
+            )
+            await store.insert_filing(conn, person.psn_no, cancelled, meta)
+            await self._publish(
+                conn, events_pb2.FILING_EVENT_KIND_CANCELLED, person.psn_no, cancelled, cmd.channel
+            )
+            return render(self._view(person.psn_no, cancelled, today))
+
+        return await self._idempotent(idem, work)
+
+    async def get_filing(self, caller: Caller, filing_id: str, version: int) -> FilingView:
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            stored = await store.get_filing(conn, filing_id, version)
+        check_may_read_filings(caller, stored.filing.insured_pool)
+        return self._view(stored.psn_no, stored.filing, self._today())
+
+    async def list_filings(
+        self, caller: Caller, psn_no: str, after: store.PageKey | None, page_size: int
+    ) -> tuple[list[FilingView], store.PageKey | None]:
+        check_may_read_filings(caller, _pool_of(psn_no))
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            page, next_key = await store.list_filings(conn, psn_no, after, page_size)
+        today = self._today()
+        return [self._view(s.psn_no, s.filing, today) for s in page], next_key
+
+    # -- coverage and figures ----------------------------------------------------------
+
+    async def check_coverage(self, caller: Caller, query: CoverageQuery) -> CoverageAnswer:
+        check_may_read_person(caller, _pool_of(query.psn_no))
+        policy = self._policy_for_treatment(query.treatment_date)
+        province = province_of(query.treatment_pool)
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            person, filings = await store.coverage_snapshot(
+                conn, query.psn_no, query.treatment_pool, province
+            )
+        coverage = decide_coverage(
+            insured_pool=person.insured_pool,
+            treatment_pool=query.treatment_pool,
+            treatment_date=query.treatment_date,
+            visit_type=query.visit_type,
+            emergency=query.emergency,
+            filings=filings,
+            policy=policy,
+            today=self._today(),
+        )
+        return CoverageAnswer(person, coverage, policy.version)
+
+    async def channel_figures(
+        self, caller: Caller, start: date, end: date, region: str | None
+    ) -> ChannelFigures:
+        check_may_see_figures(caller, region)
+        check_period(start, end, end_field="end_date")
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            counts = await store.count_submissions(conn, start, end, region)
+        return figures_from_counts(start, end, counts)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _idempotent(self, idem: Idempotent[M], work: Callable[[Conn], Awaitable[M]]) -> M:
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as proxy, proxy.transaction():
+            # shared.idempotency is typed for a plain connection; a pooled one runs the
+            # same statements.
+            conn = cast("asyncpg.Connection[asyncpg.Record]", proxy)
+            stored = await claim(conn, idem.scope, idem.key, idem.request)
+            if stored is not None:
+                return idem.response_type.FromString(stored)
+            response = await work(conn)
+            await complete(conn, idem.scope, idem.key, response)
+            return response
+
+    async def _publish(
+        self,
+        conn: Conn,
+        kind: events_pb2.FilingEventKind.ValueType,
+        psn_no: str,
+        filing: Filing,
+        channel: Channel,
+    ) -> None:
+        event_id = uuid.uuid4()
+        destination = filing.destination.pool_code or filing.destination.province_code
+        assert destination, "a stored filing has a destination"
+        until = filing.effective_until
+        event = events_pb2.FilingEvent(
+            event_id=str(event_id),
+            kind=kind,
+            filing_id=filing.filing_id,
+            psn_no=psn_no,
+            insured_pool=filing.insured_pool,
+            destination=destination,
+            category=filing.category.value,
+            channel=channel.value,
+            valid_from_date=filing.valid_from.isoformat(),
+            valid_until_date=until.isoformat() if until else "",
+        )
+        event.occurred_at.GetCurrentTime()
+        await enqueue(
+            conn,
+            exchange=self._exchange,
+            routing_key=filing_key(_EVENT_WORDS[kind], filing.insured_pool, destination),
+            message=event,
+            message_id=event_id,
+        )
+
+    def _view(self, psn_no: str, filing: Filing, today: date) -> FilingView:
+        submitted_under = self._policies.policy_on(filing.submitted_on)
+        return FilingView(
+            psn_no=psn_no,
+            filing=filing,
+            ratio_reduction_bp=submitted_under.reduction_bp(filing.category),
+            change_lock_ends_on=lock_ends_on(filing, self._policies.policy_on(today)),
+        )
+
+    def _policy_for_treatment(self, treatment_date: date) -> FilingPolicy:
+        try:
+            return self._policies.policy_on(treatment_date)
+        except NotFound as exc:
+            raise InvalidArgument("treatment_date", "before any filing policy took effect") from exc
+
+
+def _pool_of(psn_no: str) -> str:
+    pool = insured_pool_of(psn_no)
+    # The servicer checks the form of every person number before it gets here.
+    assert pool is not None, "a well-formed person number"
+    return pool

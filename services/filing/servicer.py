@@ -1,0 +1,528 @@
+"""FilingService over gRPC: protobuf ⇄ domain values, nothing else.
+
+Each RPC reads its request into domain values (every malformed field reported at once,
+named by its path in the request), calls the use case with the authenticated caller, and
+writes the result back. Domain errors travel up to the server interceptor, which maps
+them to status codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import re
+from collections.abc import Iterable
+from datetime import date
+from enum import Enum
+from typing import Any, TypeVar
+
+import grpc
+
+from services.filing import service as uc
+from services.filing.domain import (
+    ChangeReason,
+    Channel,
+    ChannelFigures,
+    CoverageBasis,
+    Destination,
+    FilingCategory,
+    FilingChange,
+    FilingStatus,
+    ReferralDetails,
+    VisitType,
+)
+from services.filing.domain.dates import parse_iso_date
+from services.filing.domain.persons import (
+    MAX_DOCUMENTS,
+    AssistanceCategory,
+    IdentityDocument,
+    InsuranceType,
+    Person,
+    PersonDraft,
+    PersonType,
+    check_psn_no,
+)
+from services.filing.store import MAX_PAGE_SIZE, PageKey
+from shared.auth import caller
+from shared.errors import InvalidArgument, Violations
+from shared.identity import DocumentType, Sex, validate_document
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
+from shared.reference import INSTITUTION_CODE_RE, Relation, is_pool, is_province
+
+DEFAULT_PAGE_SIZE = 20
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FILING_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PERIOD_RE = re.compile(r"([12]\d{3})(0[1-9]|1[0-2])")
+MAX_PAGE_TOKEN_CHARS = 200
+
+E = TypeVar("E", bound=Enum)
+
+
+def _enum_map(pb_enum: Any, prefix: str, domain: Iterable[E]) -> dict[int, E]:
+    """proto enum number → domain member, matched by name: every member must have one."""
+    return {int(pb_enum.Value(f"{prefix}{member.name}")): member for member in domain}
+
+
+CHANNELS = _enum_map(filing_pb2.Channel, "CHANNEL_", Channel)
+CATEGORIES = _enum_map(filing_pb2.FilingCategory, "FILING_CATEGORY_", FilingCategory)
+STATUSES = _enum_map(filing_pb2.FilingStatus, "FILING_STATUS_", FilingStatus)
+CHANGE_REASONS = _enum_map(filing_pb2.ChangeReason, "CHANGE_REASON_", ChangeReason)
+BASES = _enum_map(filing_pb2.CoverageBasis, "COVERAGE_BASIS_", CoverageBasis)
+SEXES = _enum_map(filing_pb2.Sex, "SEX_", Sex)
+DOCUMENT_TYPES = _enum_map(common_pb2.DocumentType, "DOCUMENT_TYPE_", DocumentType)
+INSUTYPES = _enum_map(common_pb2.InsuranceType, "INSURANCE_TYPE_", InsuranceType)
+PERSON_TYPES = _enum_map(common_pb2.PersonType, "PERSON_TYPE_", PersonType)
+ASSISTANCE = _enum_map(common_pb2.AssistanceCategory, "ASSISTANCE_CATEGORY_", AssistanceCategory)
+RELATIONS = _enum_map(common_pb2.Relation, "RELATION_", Relation)
+VISIT_TYPES = _enum_map(common_pb2.MedType, "MED_TYPE_", VisitType)
+
+
+def _number_of(mapping: dict[int, E]) -> dict[E, Any]:
+    # Any: each proto enum has its own ValueType; the numbers come from that very enum.
+    return {member: number for number, member in mapping.items()}
+
+
+CHANNEL_NUMBERS = _number_of(CHANNELS)
+CATEGORY_NUMBERS = _number_of(CATEGORIES)
+STATUS_NUMBERS = _number_of(STATUSES)
+BASIS_NUMBERS = _number_of(BASES)
+SEX_NUMBERS = _number_of(SEXES)
+DOCUMENT_TYPE_NUMBERS = _number_of(DOCUMENT_TYPES)
+INSUTYPE_NUMBERS = _number_of(INSUTYPES)
+PERSON_TYPE_NUMBERS = _number_of(PERSON_TYPES)
+ASSISTANCE_NUMBERS = _number_of(ASSISTANCE)
+RELATION_NUMBERS = _number_of(RELATIONS)
+
+
+# -- request → domain ------------------------------------------------------------------
+
+
+def _enum(v: Violations, mapping: dict[int, E], number: int, field: str, what: str) -> E | None:
+    member = mapping.get(number)
+    v.check(member is not None, field, f"unknown or unset {what}")
+    return member
+
+
+def _text(v: Violations, regex: re.Pattern[str], text: str, field: str, what: str) -> str:
+    v.check(regex.fullmatch(text) is not None, field, what)
+    return text
+
+
+def _destination(message: filing_pb2.Destination) -> Destination:
+    # The domain checks that exactly one of the two is set and that it is a known place.
+    return Destination(message.pool_code or None, message.province_code or None)
+
+
+def _referral(request: Any) -> ReferralDetails | None:
+    if not request.HasField("referral"):
+        return None
+    r = request.referral
+    return ReferralDetails(
+        referring_hospital_code=r.referring_hospital_code,
+        hospital_code=r.hospital_code,
+        diagnosis_code=r.diagnosis_code,
+        diagnosis_name=r.diagnosis_name,
+    )
+
+
+def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
+    channel = _enum(v, CHANNELS, request.channel, "channel", "channel")
+    request_id = _text(
+        v,
+        REQUEST_ID_RE,
+        request.channel_request_id,
+        "channel_request_id",
+        "1–64 characters [A-Za-z0-9_-]",
+    )
+    return channel, request_id
+
+
+def _idempotent(
+    action: str, channel: Channel, request_id: str, request: Any, response_type: type[Any]
+) -> uc.Idempotent[Any]:
+    # Counter systems of different agencies number their requests independently, so the
+    # key is scoped by the caller as well as by the channel.
+    scope = f"filing.{action}.{channel.value}.{caller().code}"
+    return uc.Idempotent(scope, request_id, request, response_type)
+
+
+def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand:
+    v = Violations()
+    channel, request_id = _request_key(v, request)
+    check_psn_no(v, request.psn_no)
+    category = _enum(v, CATEGORIES, request.category, "category", "filing category")
+    start = parse_iso_date(v, "start_date", request.start_date, required=True)
+    end = parse_iso_date(v, "end_date", request.end_date, required=False)
+    v.raise_if_any()
+    assert channel is not None and category is not None and start is not None
+    return uc.SubmitCommand(
+        psn_no=request.psn_no,
+        channel=channel,
+        channel_request_id=request_id,
+        category=category,
+        destination=_destination(request.destination),
+        start_date=start,
+        end_date=end,
+        commitment_accepted=request.commitment_accepted,
+        referral=_referral(request),
+    )
+
+
+def _change_command(request: filing_pb2.ChangeFilingRequest) -> uc.ChangeCommand:
+    v = Violations()
+    channel, request_id = _request_key(v, request)
+    _text(v, FILING_ID_RE, request.filing_id, "filing_id", "not a filing id")
+    reason = _enum(v, CHANGE_REASONS, request.reason, "reason", "change reason")
+    end = parse_iso_date(v, "end_date", request.end_date, required=False)
+    v.raise_if_any()
+    assert channel is not None and reason is not None
+    destination = None
+    if request.HasField("destination"):
+        destination = _destination(request.destination)
+    change = FilingChange(
+        reason=reason, destination=destination, end_date=end, referral=_referral(request)
+    )
+    return uc.ChangeCommand(request.filing_id, channel, request_id, change)
+
+
+def _cancel_command(request: filing_pb2.CancelFilingRequest) -> uc.CancelCommand:
+    v = Violations()
+    channel, request_id = _request_key(v, request)
+    _text(v, FILING_ID_RE, request.filing_id, "filing_id", "not a filing id")
+    reason = _enum(v, CHANGE_REASONS, request.reason, "reason", "change reason")
+    v.raise_if_any()
+    assert channel is not None and reason is not None
+    return uc.CancelCommand(request.filing_id, channel, request_id, reason)
+
+
+def _person_draft(person: filing_pb2.Person) -> PersonDraft:
+    # More documents than allowed are refused by the rules; reading one past the limit
+    # is enough to know, whatever the request holds.
+    documents = tuple(
+        (DOCUMENT_TYPES.get(d.type), d.number) for d in person.documents[: MAX_DOCUMENTS + 1]
+    )
+    return PersonDraft(
+        psn_no=person.psn_no,
+        name=person.name,
+        phone=person.phone,
+        documents=documents,
+        insured_pool=person.insured_pool,
+        insutype=INSUTYPES.get(person.insutype),
+        person_type=PERSON_TYPES.get(person.person_type),
+        assistance_category=ASSISTANCE.get(person.assistance_category),
+        sex=SEXES.get(person.sex),
+        birth_date=person.birth_date,
+        acct_balance_fen=person.acct_balance_fen,
+    )
+
+
+def _document(document: common_pb2.IdentityDocument, field: str) -> IdentityDocument:
+    doc_type = DOCUMENT_TYPES.get(document.type)
+    if doc_type is None:
+        raise InvalidArgument(f"{field}.type", "unknown or unset document type")
+    return IdentityDocument(
+        doc_type, validate_document(doc_type, document.number, f"{field}.number")
+    )
+
+
+def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuery:
+    v = Violations()
+    check_psn_no(v, request.psn_no)
+    v.check(is_pool(request.treatment_pool), "treatment_pool", "unknown pool code")
+    treatment_date = parse_iso_date(v, "treatment_date", request.treatment_date, required=True)
+    visit_type = _enum(v, VISIT_TYPES, request.med_type, "med_type", "medical type")
+    code = request.hospital_code
+    if code:
+        # A pharmacy's code (P…) is accepted too: pharmacies settle cross-region as well.
+        v.check(
+            INSTITUTION_CODE_RE.fullmatch(code) is not None and code[1:7] == request.treatment_pool,
+            "hospital_code",
+            "not a designated hospital or pharmacy of treatment_pool",
+        )
+    v.raise_if_any()
+    assert treatment_date is not None and visit_type is not None
+    return uc.CoverageQuery(
+        psn_no=request.psn_no,
+        treatment_pool=request.treatment_pool,
+        treatment_date=treatment_date,
+        visit_type=visit_type,
+        emergency=request.emergency,
+    )
+
+
+def _figures_period(request: filing_pb2.GetChannelFiguresRequest) -> tuple[date, date]:
+    v = Violations()
+    if request.period:
+        v.check(
+            not request.start_date and not request.end_date,
+            "period",
+            "give either period or start_date and end_date, not both",
+        )
+        match = PERIOD_RE.fullmatch(request.period)
+        if match is None:
+            v.add("period", "a month YYYYMM")
+        v.raise_if_any()
+        assert match is not None
+        year, month = int(match.group(1)), int(match.group(2))
+        return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    start = parse_iso_date(v, "start_date", request.start_date, required=True)
+    end = parse_iso_date(v, "end_date", request.end_date, required=True)
+    v.raise_if_any()
+    assert start is not None and end is not None
+    return start, end
+
+
+def _region(text: str) -> str | None:
+    if not text:
+        return None
+    if not (is_pool(text) or is_province(text)):
+        raise InvalidArgument("insured_region", "not a known pool or province code")
+    return text
+
+
+def _page(page: common_pb2.PageRequest) -> tuple[PageKey | None, int]:
+    if page.page_size < 0:
+        raise InvalidArgument("page.page_size", "must not be negative")
+    size = min(page.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if not page.page_token:
+        return None, size
+    return _decode_token(page.page_token), size
+
+
+def _encode_token(key: PageKey) -> str:
+    raw = f"{key.submitted_on.isoformat()}|{key.filing_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> PageKey:
+    bad = InvalidArgument("page.page_token", "not a token this service issued")
+    if len(token) > MAX_PAGE_TOKEN_CHARS:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        day, filing_id = raw.split("|", 1)
+        key = PageKey(date.fromisoformat(day), filing_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise bad from exc
+    if not FILING_ID_RE.fullmatch(key.filing_id):
+        raise bad
+    return key
+
+
+# -- domain → response -----------------------------------------------------------------
+
+
+def _iso(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+def person_pb(person: Person) -> filing_pb2.Person:
+    return filing_pb2.Person(
+        psn_no=person.psn_no,
+        name=person.name,
+        phone=person.phone or "",
+        documents=[
+            common_pb2.IdentityDocument(type=DOCUMENT_TYPE_NUMBERS[d.doc_type], number=d.number)
+            for d in person.documents
+        ],
+        insured_pool=person.insured_pool,
+        insutype=INSUTYPE_NUMBERS[person.insutype],
+        person_type=PERSON_TYPE_NUMBERS[person.person_type],
+        assistance_category=ASSISTANCE_NUMBERS[person.assistance_category],
+        sex=SEX_NUMBERS[person.sex],
+        birth_date=person.birth_date.isoformat(),
+        acct_balance_fen=person.acct_balance_fen,
+        revision=person.revision,
+    )
+
+
+def filing_pb(view: uc.FilingView) -> filing_pb2.Filing:
+    f = view.filing
+    message = filing_pb2.Filing(
+        filing_id=f.filing_id,
+        version=f.version,
+        psn_no=view.psn_no,
+        insured_pool=f.insured_pool,
+        category=CATEGORY_NUMBERS[f.category],
+        channel=CHANNEL_NUMBERS[f.channel],
+        status=STATUS_NUMBERS[f.status],
+        valid_from_date=f.valid_from.isoformat(),
+        valid_until_date=_iso(f.valid_until),
+        submitted_date=f.submitted_on.isoformat(),
+        cancelled_date=_iso(f.cancelled_on),
+        policy_version=f.policy_version,
+        ratio_reduction_bp=view.ratio_reduction_bp,
+        long_term=f.is_long_term,
+        change_lock_end_date=_iso(view.change_lock_ends_on),
+    )
+    if f.destination.pool_code:
+        message.destination.pool_code = f.destination.pool_code
+    else:
+        assert f.destination.province_code, "a stored filing has a destination"
+        message.destination.province_code = f.destination.province_code
+    if f.referral is not None:
+        message.referral.CopyFrom(
+            filing_pb2.ReferralDetails(
+                referring_hospital_code=f.referral.referring_hospital_code,
+                hospital_code=f.referral.hospital_code,
+                diagnosis_code=f.referral.diagnosis_code,
+                diagnosis_name=f.referral.diagnosis_name,
+            )
+        )
+    return message
+
+
+def _submitted_pb(result: uc.Submitted) -> filing_pb2.SubmitFilingResponse:
+    return filing_pb2.SubmitFilingResponse(
+        filing=filing_pb(result.view),
+        retroactive=result.retroactive,
+        validity_extended=result.validity_extended,
+    )
+
+
+def _changed_pb(result: uc.Changed) -> filing_pb2.ChangeFilingResponse:
+    response = filing_pb2.ChangeFilingResponse(filing=filing_pb(result.view))
+    if result.superseded is not None:
+        response.superseded.CopyFrom(filing_pb(result.superseded))
+    return response
+
+
+def _cancelled_pb(view: uc.FilingView) -> filing_pb2.CancelFilingResponse:
+    return filing_pb2.CancelFilingResponse(filing=filing_pb(view))
+
+
+def _coverage_pb(answer: uc.CoverageAnswer) -> filing_pb2.CheckCoverageResponse:
+    c = answer.coverage
+    return filing_pb2.CheckCoverageResponse(
+        relation=RELATION_NUMBERS[c.relation],
+        allowed=c.allowed,
+        basis=BASIS_NUMBERS[c.basis] if c.basis else filing_pb2.COVERAGE_BASIS_UNSPECIFIED,
+        filing_id=c.filing_id or "",
+        category=(
+            CATEGORY_NUMBERS[c.category] if c.category else filing_pb2.FILING_CATEGORY_UNSPECIFIED
+        ),
+        ratio_reduction_bp=c.ratio_reduction_bp,
+        local_ratio=c.local_ratio,
+        reason_code=c.reason_code.value if c.reason_code else "",
+        message=c.message,
+        person=person_pb(answer.person),
+        policy_version=answer.policy_version,
+    )
+
+
+def _figures_pb(figures: ChannelFigures) -> filing_pb2.GetChannelFiguresResponse:
+    return filing_pb2.GetChannelFiguresResponse(
+        start_date=figures.period_start.isoformat(),
+        end_date=figures.period_end.isoformat(),
+        channels=[
+            filing_pb2.ChannelCount(channel=CHANNEL_NUMBERS[channel], filings=count)
+            for channel, count in figures.filings_by_channel.items()
+        ],
+        filings_total=figures.filings_total,
+        filings_online=figures.filings_online,
+        online_share_bp=figures.online_share_bp,
+        online_channels_used=figures.online_channels_used,
+    )
+
+
+# -- the servicer ----------------------------------------------------------------------
+
+
+class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
+    def __init__(self, filing: uc.FilingService) -> None:
+        self._filing = filing
+
+    async def UpsertPerson(
+        self, request: filing_pb2.UpsertPersonRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.UpsertPersonResponse:
+        person, created = await self._filing.upsert_person(caller(), _person_draft(request.person))
+        return filing_pb2.UpsertPersonResponse(person=person_pb(person), created=created)
+
+    async def GetPerson(
+        self, request: filing_pb2.GetPersonRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.GetPersonResponse:
+        key = request.WhichOneof("key")
+        if key == "document":
+            document = _document(request.document, "document")
+            person = await self._filing.person_by_document(caller(), document)
+        else:
+            v = Violations()
+            check_psn_no(v, request.psn_no)
+            v.raise_if_any()
+            person = await self._filing.person_by_psn_no(caller(), request.psn_no)
+        return filing_pb2.GetPersonResponse(person=person_pb(person))
+
+    async def SubmitFiling(
+        self, request: filing_pb2.SubmitFilingRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.SubmitFilingResponse:
+        cmd = _submit_command(request)
+        idem = _idempotent(
+            "submit", cmd.channel, cmd.channel_request_id, request, filing_pb2.SubmitFilingResponse
+        )
+        response: filing_pb2.SubmitFilingResponse = await self._filing.submit(
+            caller(), cmd, idem, _submitted_pb
+        )
+        return response
+
+    async def ChangeFiling(
+        self, request: filing_pb2.ChangeFilingRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.ChangeFilingResponse:
+        cmd = _change_command(request)
+        idem = _idempotent(
+            "change", cmd.channel, cmd.channel_request_id, request, filing_pb2.ChangeFilingResponse
+        )
+        response: filing_pb2.ChangeFilingResponse = await self._filing.change(
+            caller(), cmd, idem, _changed_pb
+        )
+        return response
+
+    async def CancelFiling(
+        self, request: filing_pb2.CancelFilingRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.CancelFilingResponse:
+        cmd = _cancel_command(request)
+        idem = _idempotent(
+            "cancel", cmd.channel, cmd.channel_request_id, request, filing_pb2.CancelFilingResponse
+        )
+        response: filing_pb2.CancelFilingResponse = await self._filing.cancel(
+            caller(), cmd, idem, _cancelled_pb
+        )
+        return response
+
+    async def GetFiling(
+        self, request: filing_pb2.GetFilingRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.GetFilingResponse:
+        v = Violations()
+        _text(v, FILING_ID_RE, request.filing_id, "filing_id", "not a filing id")
+        v.check(request.version >= 0, "version", "0 (current) or a version number")
+        v.raise_if_any()
+        view = await self._filing.get_filing(caller(), request.filing_id, request.version)
+        return filing_pb2.GetFilingResponse(filing=filing_pb(view))
+
+    async def ListFilings(
+        self, request: filing_pb2.ListFilingsRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.ListFilingsResponse:
+        v = Violations()
+        check_psn_no(v, request.psn_no)
+        v.raise_if_any()
+        after, size = _page(request.page)
+        views, next_key = await self._filing.list_filings(caller(), request.psn_no, after, size)
+        return filing_pb2.ListFilingsResponse(
+            filings=[filing_pb(view) for view in views],
+            next_page_token=_encode_token(next_key) if next_key else "",
+        )
+
+    async def CheckCoverage(
+        self, request: filing_pb2.CheckCoverageRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.CheckCoverageResponse:
+        answer = await self._filing.check_coverage(caller(), _coverage_query(request))
+        return _coverage_pb(answer)
+
+    async def GetChannelFigures(
+        self, request: filing_pb2.GetChannelFiguresRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.GetChannelFiguresResponse:
+        start, end = _figures_period(request)
+        region = _region(request.insured_region)
+        figures = await self._filing.channel_figures(caller(), start, end, region)
+        return _figures_pb(figures)

@@ -1,0 +1,46 @@
+"""Fixtures of the filing tests: a client of the session's filing service and a pool on
+its schema for counting rows. Every test makes its own persons (unique psn_no), so tests
+share the session's database without seeing each other's filings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import pytest
+
+from shared import db
+from shared.config import Settings
+from shared.pb.crossclear.filing.v1 import filing_pb2_grpc
+
+from .support import Api
+
+BUS_CONNECT_TIMEOUT_S = 20.0
+
+
+@pytest.fixture(scope="session")
+async def filing_db(filing_service: object, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on the filing schema (migrated by the service at start)."""
+    pool = await db.create_pool(settings.database_url, "filing", min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def api(filing_service: object) -> AsyncIterator[Api]:
+    port = filing_service.port  # type: ignore[attr-defined]
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield Api(filing_pb2_grpc.FilingServiceStub(channel))
+    await channel.close()
+
+
+@pytest.fixture(scope="session")
+async def bus_ready(filing_service: object) -> None:
+    """The service's broker connection is up: topology declared, relay running."""
+    bus = filing_service.bus  # type: ignore[attr-defined]
+    deadline = asyncio.get_running_loop().time() + BUS_CONNECT_TIMEOUT_S
+    while not bus.connected:
+        assert asyncio.get_running_loop().time() < deadline, "broker not connected in time"
+        await asyncio.sleep(0.1)

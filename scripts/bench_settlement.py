@@ -1,0 +1,613 @@
+"""Settlement benchmark: simulated hospitals against real filing and settlement processes.
+
+    .venv/bin/python scripts/bench_settlement.py [--hospitals 16] [--duration-s 60]
+
+What it does, in order:
+
+1. creates a scratch database (``crossclear_bench_<random>``) on the configured PostgreSQL
+   and starts the filing and settlement services as separate processes on it (insecure
+   development mode, their own bus namespace, logging at WARNING);
+2. seeds insured persons (Nanning employees with a year-opening personal-account balance
+   and a long-term filing for Guangdong) through the filing service's gRPC API;
+3. runs N simulated hospital systems for a bounded time, each on its own channel, each
+   doing one flow after another: outpatient (2201 register, 2204 upload 5 lines, 2207
+   settle) or inpatient (2401 admit, 2301 upload 40 lines, 2304 settle, 2402 discharge);
+4. stops the services, checks what the database holds (settlements, outbox events, the
+   accumulations), and reports settlements/s and p50/p99 latency per RPC;
+5. runs ``pgbench -i`` and ``pgbench -b tpcb-like -T 20 -c 4`` on another scratch database
+   of the same server, for comparison; drops both scratch databases.
+
+Nothing here is a test: it measures. The method and measured numbers are in
+docs/benchmark.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import random
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import grpc
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from services.settlement.domain.bill import line_amount_fen  # noqa: E402
+from services.settlement.domain.catalogue import CatalogueItem  # noqa: E402
+from services.settlement.domain.inputs import CHINA_TZ  # noqa: E402
+from services.settlement.domain.seed import load_catalogues  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.db import database_of, ensure_database, with_database  # noqa: E402
+from shared.grpc_client import caller_metadata  # noqa: E402
+from shared.identity import make_resident_id  # noqa: E402
+from shared.pb.crossclear.common.v1 import common_pb2  # noqa: E402
+from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc  # noqa: E402
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb  # noqa: E402
+from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc  # noqa: E402
+
+INSURED_POOL = "450100"  # Nanning
+HOSPITALS = (  # Guangdong hospitals (cross-province, filed) and Nanning ones (local)
+    "H44010000001", "H44010000002", "H44010000003", "H44010000004", "H44010000005",
+    "H44010000006", "H44030000001", "H44030000002", "H44030000003", "H44040000001",
+    "H45010000001", "H45010000002", "H45010000003", "H45010000004", "H45010000005",
+    "H45010000006",
+)  # fmt: skip
+OUTPATIENT_LINES, INPATIENT_LINES = 5, 40
+STARTUP_TIMEOUT_S = 90.0
+CALL_TIMEOUT_S = 30.0
+SEED_CONCURRENCY = 16
+PGBENCH_SCALE = 10
+PGBENCH_DURATION_S = 20
+PGBENCH_CLIENTS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --- the services ------------------------------------------------------------------------
+
+
+@dataclass
+class Services:
+    filing_port: int
+    settlement_port: int
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(
+        self, database_url: str, namespace: str, pool_max: int, log: Path, profile: Path | None
+    ) -> None:
+        env = {
+            **os.environ,
+            "CROSSCLEAR_DATABASE_URL": database_url,
+            "CROSSCLEAR_INSECURE_DEV": "true",
+            "CROSSCLEAR_BUS_NAMESPACE": namespace,
+            "CROSSCLEAR_FILING_TARGET": f"127.0.0.1:{self.filing_port}",
+            "CROSSCLEAR_SETTLEMENT_TARGET": f"127.0.0.1:{self.settlement_port}",
+            "CROSSCLEAR_METRICS_PORT": "0",
+            "CROSSCLEAR_LOG_LEVEL": "WARNING",
+            "CROSSCLEAR_LOG_FORMAT": "json",
+            "CROSSCLEAR_DB_POOL_MAX": str(pool_max),
+        }
+        with log.open("ab") as sink:
+            for name in ("filing", "settlement"):
+                runner = [sys.executable]
+                if name == "settlement" and profile is not None:
+                    runner += ["-m", "cProfile", "-o", str(profile)]
+                self.procs[name] = subprocess.Popen(
+                    [*runner, "-m", "services.cli", "serve", name],
+                    cwd=REPO,
+                    env=env,
+                    stdout=sink,
+                    stderr=sink,
+                )
+
+    def cpu_s(self) -> dict[str, float]:
+        """User + system CPU seconds each service process has used so far."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, proc in self.procs.items():
+            with contextlib.suppress(OSError):
+                fields_ = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[name] = (int(fields_[11]) + int(fields_[12])) / tick
+        return used
+
+    @staticmethod
+    def postgres_cpu_s() -> float:
+        """CPU seconds of every PostgreSQL process of this machine (backends persist: the
+        services hold pooled connections for the whole run)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                text = stat.read_text()
+                if "(postgres)" in text:
+                    fields_ = text.rsplit(")", 1)[1].split()
+                    total += (int(fields_[11]) + int(fields_[12])) / tick
+        return total
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def wait_ready(target: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    async with grpc.aio.insecure_channel(target) as channel:
+        while True:
+            try:
+                await asyncio.wait_for(channel.channel_ready(), 2)
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"bench: {target} did not start") from None
+
+
+# --- seeding -----------------------------------------------------------------------------
+
+
+async def seed_persons(target: str, count: int) -> list[filing_pb2.Person]:
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = filing_pb2_grpc.FilingServiceStub(channel)
+        gate = asyncio.Semaphore(SEED_CONCURRENCY)
+
+        async def one(n: int) -> filing_pb2.Person:
+            async with gate:
+                person = filing_pb2.Person(
+                    psn_no=f"{INSURED_POOL}{secrets.token_hex(6).upper()}",
+                    name="压测参保人",
+                    documents=[
+                        common_pb2.IdentityDocument(
+                            type=common_pb2.DOCUMENT_TYPE_RESIDENT_ID,
+                            number=make_resident_id(
+                                INSURED_POOL,
+                                date(1950, 1, 1) + timedelta(days=n % 18_000),
+                                (n // 18_000) % 1000,
+                            ),
+                        )
+                    ],
+                    insured_pool=INSURED_POOL,
+                    insutype=common_pb2.INSURANCE_TYPE_EMPLOYEE_BASIC,
+                    person_type=common_pb2.PERSON_TYPE_IN_SERVICE,
+                    assistance_category=common_pb2.ASSISTANCE_CATEGORY_NONE,
+                    acct_balance_fen=300_000,
+                )
+                stored = await stub.UpsertPerson(
+                    filing_pb2.UpsertPersonRequest(person=person),
+                    metadata=caller_metadata(INSURED_POOL),
+                    timeout=CALL_TIMEOUT_S,
+                )
+                await stub.SubmitFiling(
+                    filing_pb2.SubmitFilingRequest(
+                        channel=filing_pb2.CHANNEL_APP,
+                        channel_request_id=f"bench-{secrets.token_hex(8)}",
+                        psn_no=person.psn_no,
+                        category=filing_pb2.FILING_CATEGORY_LONG_TERM_RESIDENT,
+                        destination=filing_pb2.Destination(province_code="44"),
+                        start_date=today().isoformat(),
+                        commitment_accepted=True,
+                    ),
+                    metadata=caller_metadata("channel-app"),
+                    timeout=CALL_TIMEOUT_S,
+                )
+                return stored.person
+
+        return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+def today() -> date:
+    return datetime.now(CHINA_TZ).date()
+
+
+# --- the simulated hospitals --------------------------------------------------------------
+
+
+def billable_items() -> dict[str, tuple[list[CatalogueItem], list[CatalogueItem]]]:
+    """Per province: (items an outpatient visit may bill, items a stay may bill)."""
+    items = {}
+    for catalogue in load_catalogues():
+        plain = [
+            i
+            for i in catalogue.items
+            if i.reference_price_fen
+            and not i.restrictions.chronic_diseases
+            and i.restrictions.sex is None
+            and i.restrictions.min_age_years is None
+            and i.restrictions.max_age_years is None
+        ]
+        outpatient = [i for i in plain if not i.restrictions.inpatient_only]
+        items[catalogue.province_code] = (outpatient, plain)
+    return items
+
+
+_MSGID_BASE = datetime.now(CHINA_TZ) - timedelta(hours=1)
+_MSGID_SEQUENCE: dict[str, itertools.count[int]] = defaultdict(itertools.count)
+
+
+@dataclass
+class Stats:
+    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    settlements: int = 0
+    flows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class SimulatedHospital:
+    def __init__(
+        self,
+        code: str,
+        target: str,
+        persons: Sequence[filing_pb2.Person],
+        items: dict[str, tuple[list[CatalogueItem], list[CatalogueItem]]],
+        stats: Stats,
+        rng: random.Random,
+    ) -> None:
+        self.code = code
+        self.pool = code[1:7]
+        self.province = code[1:3]
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = settlement_pb2_grpc.SettlementServiceStub(self._channel)
+        self._metadata = caller_metadata(code)
+        self._persons = persons
+        self._outpatient_items, self._inpatient_items = items[self.province]
+        self._stats = stats
+        self._rng = rng
+        self._seq = 0
+
+    def _msgid(self) -> str:
+        # yyyyMMddHHmmss + 4-digit sequence, one sequence per institution code (several
+        # simulated systems may share a code): a new second every 10,000 messages.
+        self._seq += 1
+        n = next(_MSGID_SEQUENCE[self.code])
+        stamp = datetime.fromtimestamp(_MSGID_BASE.timestamp() + n // 10_000, CHINA_TZ)
+        return f"{self.code}{stamp:%Y%m%d%H%M%S}{n % 10_000:04d}"
+
+    def _header(self) -> pb.RequestHeader:
+        return pb.RequestHeader(
+            msgid=self._msgid(),
+            mdtrtarea_admvs=self.pool,
+            insuplc_admdvs=INSURED_POOL,
+            opter_type=pb.OPERATOR_TYPE_CLERK,
+        )
+
+    async def _call(self, method: str, request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            response = await getattr(self._stub, method)(
+                request, metadata=self._metadata, timeout=CALL_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as error:
+            self._stats.errors[f"{method} {error.code().name}"] += 1
+            raise
+        self._stats.latencies_ms[method].append((time.perf_counter() - started) * 1000)
+        return response
+
+    def _lines(self, count: int, inpatient: bool) -> list[pb.FeeDetail]:
+        pool = self._inpatient_items if inpatient else self._outpatient_items
+        chosen = self._rng.sample(pool, count)
+        day = today().isoformat()
+        lines = []
+        for n, item in enumerate(chosen, start=1):
+            assert item.reference_price_fen is not None
+            quantity_e4 = self._rng.choice((10_000, 10_000, 20_000, 30_000, 5_000))
+            lines.append(
+                pb.FeeDetail(
+                    feedetl_sn=n,
+                    med_list_codg=item.code,
+                    fee_ocur_time=day,
+                    cnt_e4=quantity_e4,
+                    pric_fen=item.reference_price_fen,
+                    det_item_fee_sumamt_fen=line_amount_fen(item.reference_price_fen, quantity_e4),
+                )
+            )
+        return lines
+
+    async def outpatient(self) -> None:
+        person = self._rng.choice(self._persons)
+        registered = await self._call(
+            "Register",
+            pb.RegisterRequest(
+                header=self._header(),
+                psn_no=person.psn_no,
+                insutype=person.insutype,
+                med_type=common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
+                begntime=today().isoformat(),
+                ipt_otp_no=f"OP{self._seq}",
+            ),
+        )
+        uploaded = await self._call(
+            "UploadFeeDetails",
+            pb.UploadFeeDetailsRequest(
+                header=self._header(),
+                mdtrt_id=registered.mdtrt_id,
+                psn_no=person.psn_no,
+                feedetail=self._lines(OUTPATIENT_LINES, inpatient=False),
+            ),
+        )
+        await self._settle(person, registered.mdtrt_id, uploaded.medfee_sumamt_fen)
+        self._stats.flows["outpatient"] += 1
+
+    async def inpatient(self) -> None:
+        person = self._rng.choice(self._persons)
+        admitted = await self._call(
+            "Admit",
+            pb.AdmitRequest(
+                header=self._header(),
+                psn_no=person.psn_no,
+                insutype=person.insutype,
+                begntime=today().isoformat(),
+                ipt_no=f"IP{self._seq}",
+            ),
+        )
+        uploaded = await self._call(
+            "UploadFeeDetails",
+            pb.UploadFeeDetailsRequest(
+                header=self._header(),
+                mdtrt_id=admitted.mdtrt_id,
+                psn_no=person.psn_no,
+                feedetail=self._lines(INPATIENT_LINES, inpatient=True),
+            ),
+        )
+        await self._settle(person, admitted.mdtrt_id, uploaded.medfee_sumamt_fen)
+        await self._call(
+            "Discharge",
+            pb.DischargeRequest(
+                header=self._header(),
+                mdtrt_id=admitted.mdtrt_id,
+                psn_no=person.psn_no,
+                endtime=today().isoformat(),
+            ),
+        )
+        self._stats.flows["inpatient"] += 1
+
+    async def _settle(self, person: filing_pb2.Person, mdtrt_id: str, total_fen: int) -> None:
+        settled = await self._call(
+            "Settle",
+            pb.SettleRequest(
+                header=self._header(),
+                mdtrt_id=mdtrt_id,
+                psn_no=person.psn_no,
+                acct_used_flag=True,
+                medfee_sumamt_fen=total_fen,
+            ),
+        )
+        info = settled.setlinfo
+        assert info.fund_pay_sumamt_fen + info.psn_part_amt_fen == total_fen
+        self._stats.settlements += 1
+
+    async def run(self, deadline: float, inpatient_share: float) -> None:
+        try:
+            while time.monotonic() < deadline:
+                flow = self.inpatient if self._rng.random() < inpatient_share else self.outpatient
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await flow()
+        finally:
+            await self._channel.close()
+
+
+# --- pgbench -------------------------------------------------------------------------------
+
+
+def _pgbench_run(conn_args: list[str], env: dict[str, str], name: str) -> str:
+    init = ["pgbench", *conn_args, "-i", "-q", "-s", str(PGBENCH_SCALE), name]
+    subprocess.run(init, check=True, env=env, capture_output=True)
+    load = [
+        *("pgbench", *conn_args, "-b", "tpcb-like", "-T", str(PGBENCH_DURATION_S)),
+        *("-c", str(PGBENCH_CLIENTS), "-j", "2", name),
+    ]
+    return subprocess.run(load, check=True, env=env, capture_output=True, text=True).stdout
+
+
+async def pgbench(base_url: str) -> dict[str, str]:
+    """pgbench's TPC-B-like run on a scratch database of the same server."""
+    if shutil.which("pgbench") is None:
+        return {"error": "pgbench is not installed"}
+    parts = urlsplit(base_url)
+    name = f"crossclear_pgbench_{secrets.token_hex(4)}"
+    conn_args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    conn_args += ["-U", parts.username or "postgres"]
+    env = {**os.environ, "PGPASSWORD": parts.password or ""}
+    await ensure_database(with_database(base_url, name))
+    try:
+        out = await asyncio.to_thread(_pgbench_run, conn_args, env, name)
+    finally:
+        await drop_database(with_database(base_url, name))
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    return {
+        "tps": tps.group(1) if tps else "?",
+        "latency_avg_ms": latency.group(1) if latency else "?",
+        "command": f"pgbench -b tpcb-like -T {PGBENCH_DURATION_S} -c {PGBENCH_CLIENTS} -j 2 "
+        f"(scale {PGBENCH_SCALE})",
+    }
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def drop_database(url: str) -> None:
+    admin = await asyncpg.connect(with_database(url, "postgres"), timeout=10)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database_of(url)}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def check_database(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute('SET search_path TO "settlement", public')
+        return dict(
+            await conn.fetchrow(
+                """SELECT (SELECT count(*) FROM settlements) AS settlements,
+                          (SELECT count(*) FROM outbox) AS events,
+                          (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL) AS published,
+                          (SELECT coalesce(sum(hifp_outpatient_paid_fen + hifp_basic_paid_fen), 0)
+                             FROM accumulations) AS acc_hifp_fen,
+                          (SELECT coalesce(sum(hifp_pay_fen), 0) FROM settlements) AS setl_hifp_fen"""
+            )
+            or {}
+        )
+    finally:
+        await conn.close()
+
+
+async def run(args: argparse.Namespace) -> None:
+    base = Settings()
+    token = secrets.token_hex(4)
+    url = with_database(base.database_url, f"crossclear_bench_{token}")
+    await ensure_database(url)
+    services = Services(free_port(), free_port())
+    log = Path(args.log)
+    services.start(url, f"ccbench-{token}", args.db_pool_max, log, args.profile_settlement)
+    print(f"bench: services' log in {log}", flush=True)
+    report: dict[str, Any] = {}
+    try:
+        await wait_ready(f"127.0.0.1:{services.filing_port}")
+        await wait_ready(f"127.0.0.1:{services.settlement_port}")
+        print(f"bench: services up; seeding {args.persons} persons", flush=True)
+        persons = await seed_persons(f"127.0.0.1:{services.filing_port}", args.persons)
+        items = billable_items()
+        stats = Stats()
+        rng = random.Random(args.seed)
+        hospitals = [
+            SimulatedHospital(
+                HOSPITALS[i % len(HOSPITALS)],
+                f"127.0.0.1:{services.settlement_port}",
+                persons,
+                items,
+                stats,
+                random.Random(rng.random()),
+            )
+            for i in range(args.hospitals)
+        ]
+        print(f"bench: {args.hospitals} hospitals for {args.duration_s} s", flush=True)
+        cpu_before = services.cpu_s()
+        pg_before = services.postgres_cpu_s()
+        own_before = _own_cpu_s()
+        started = time.monotonic()
+        await asyncio.gather(
+            *(h.run(started + args.duration_s, args.inpatient_share) for h in hospitals)
+        )
+        elapsed_s = time.monotonic() - started
+        cpu_after = services.cpu_s()
+        cpu_after["postgres"] = services.postgres_cpu_s()
+        cpu_before["postgres"] = pg_before
+        cpu_after["load generator"] = _own_cpu_s()
+        cpu_before["load generator"] = own_before
+        await asyncio.sleep(2)  # let the relay drain
+        report = {
+            "elapsed_s": elapsed_s,
+            "stats": stats,
+            "cpu_pct": {
+                k: 100 * (cpu_after.get(k, 0) - cpu_before.get(k, 0)) / elapsed_s for k in cpu_after
+            },
+            "database": await check_database(url),
+        }
+    finally:
+        services.stop()
+        if not args.keep:
+            await drop_database(url)
+    report["pgbench"] = await pgbench(base.database_url) if not args.skip_pgbench else {}
+    print_report(args, report)
+
+
+def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    stats: Stats = report["stats"]
+    elapsed_s = report["elapsed_s"]
+    print()
+    print(
+        f"## {args.hospitals} hospitals, {elapsed_s:.1f} s, {args.persons} persons,"
+        f" inpatient share {args.inpatient_share:.0%}, db pool {args.db_pool_max}"
+    )
+    print()
+    print(f"- settlements: {stats.settlements} ({stats.settlements / elapsed_s:.1f}/s)")
+    flows = ", ".join(f"{k} {v} ({v / elapsed_s:.1f}/s)" for k, v in sorted(stats.flows.items()))
+    print(f"- flows: {flows}")
+    print(f"- errors: {dict(stats.errors) or 'none'}")
+    cpu = ", ".join(f"{k} {v:.0f} %" for k, v in sorted(report["cpu_pct"].items()))
+    print(f"- CPU during the run (100 % = one of {os.cpu_count()} cores): {cpu}")
+    db = report["database"]
+    print(
+        f"- database after the run: {db.get('settlements')} settlements, {db.get('events')}"
+        f" outbox events ({db.get('published')} published); hifp in settlements"
+        f" {db.get('setl_hifp_fen')} fen = in accumulations {db.get('acc_hifp_fen')} fen"
+    )
+    print()
+    print("| RPC | calls | p50 ms | p99 ms | max ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for method in ("Register", "Admit", "UploadFeeDetails", "Settle", "Discharge"):
+        values = stats.latencies_ms.get(method)
+        if values:
+            print(
+                f"| {method} | {len(values)} | {statistics.median(values):.1f} |"
+                f" {percentile(values, 0.99):.1f} | {max(values):.1f} |"
+            )
+    bench = report["pgbench"]
+    if bench:
+        print()
+        print(f"- pgbench ({bench.get('command', '')}): {bench}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hospitals", type=int, default=16, help="concurrent simulated HIS")
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--persons", type=int, default=400)
+    parser.add_argument("--inpatient-share", type=float, default=0.25)
+    parser.add_argument("--db-pool-max", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=20260315)
+    parser.add_argument("--skip-pgbench", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--log", default="/tmp/bench_settlement_services.log")
+    parser.add_argument(
+        "--profile-settlement", type=Path, help="run the settlement process under cProfile"
+    )
+    args = parser.parse_args()
+    assert 1 <= args.hospitals <= 1_000 and 1 <= args.duration_s <= 3_600
+    assert 1 <= args.persons <= 100_000 and 0 <= args.inpatient_share <= 1
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Operator commands: load a new catalogue or benefit-policy version, list the versions.
+
+A version is immutable and takes effect on its date; running services pick it up within
+a second (NOTIFY) or at their periodic version check. Settlements already made keep the
+versions they name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+
+from services.settlement.domain.seed import (
+    MAX_SEED_FILE_BYTES,
+    load_catalogues,
+    parse_catalogue_csv,
+    parse_policy_json,
+)
+from services.settlement.versions import store_catalogue, store_policy
+from shared.config import ServiceName, get_settings
+from shared.db import migrate_service
+from shared.errors import DomainError, InvalidArgument
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+_CHINA_TZ = timezone(timedelta(hours=8))
+_LOADED_BY = "cli"
+
+
+def _read(path: Path) -> str:
+    if path.stat().st_size > MAX_SEED_FILE_BYTES:
+        raise typer.BadParameter(f"{path} is larger than {MAX_SEED_FILE_BYTES} bytes")
+    return path.read_text(encoding="utf-8")
+
+
+def _fail(error: DomainError) -> typer.Exit:
+    if isinstance(error, InvalidArgument):
+        for violation in error.violations[:50]:
+            typer.echo(f"  {violation.field}: {violation.description}", err=True)
+    typer.echo(f"refused: {error.message}", err=True)
+    return typer.Exit(2)
+
+
+def _check_effective(effective: date, backdate: bool) -> None:
+    today = datetime.now(_CHINA_TZ).date()
+    if effective < today and not backdate:
+        # A past date re-prices encounters not settled yet; say so explicitly.
+        raise typer.BadParameter(
+            f"effective date {effective} is in the past; pass --backdate to allow it"
+        )
+
+
+async def _store(kind: str, obj: object) -> bool:
+    settings = get_settings()
+    await migrate_service(settings.database_url, ServiceName.SETTLEMENT.value)
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    try:
+        await conn.execute(f'SET search_path TO "{ServiceName.SETTLEMENT.value}", public')
+        async with conn.transaction():
+            if kind == "catalogue":
+                return await store_catalogue(conn, obj, _LOADED_BY)  # type: ignore[arg-type]
+            return await store_policy(conn, obj, _LOADED_BY)  # type: ignore[arg-type]
+    finally:
+        await conn.close()
+
+
+@app.command("load-catalogue")
+def load_catalogue(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="catalogue CSV")],
+    province: Annotated[str, typer.Option(help="2-digit province code, e.g. 45")],
+    version: Annotated[str, typer.Option(help="new version id, e.g. GX-CAT-2026.07")],
+    effective: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")],
+    class_b_bp: Annotated[
+        int | None,
+        typer.Option(help="class-B advance self-pay share, basis points (default: as seeded)"),
+    ] = None,
+    backdate: Annotated[bool, typer.Option(help="allow an effective date in the past")] = False,
+) -> None:
+    """Load a treatment-side catalogue version from a CSV file (columns as the seed's)."""
+    _check_effective(effective.date(), backdate)
+    if class_b_bp is None:
+        seeded = [c for c in load_catalogues() if c.province_code == province]
+        if not seeded:
+            raise typer.BadParameter("no seeded catalogue for this province: give --class-b-bp")
+        class_b_bp = seeded[0].class_b_preselfpay_bp
+    header = {
+        "province_code": province,
+        "version_id": version,
+        "effective_date": effective.date().isoformat(),
+        "class_b_preselfpay_bp": class_b_bp,
+    }
+    try:
+        catalogue = parse_catalogue_csv(_read(file), header)
+        stored = asyncio.run(_store("catalogue", catalogue))
+    except DomainError as error:
+        raise _fail(error) from None
+    what = "loaded" if stored else "already loaded (same content)"
+    typer.echo(
+        f"catalogue {catalogue.version_id} (province {province}, {len(catalogue.items)} items,"
+        f" effective {catalogue.effective_date}): {what}"
+    )
+
+
+@app.command("load-policy")
+def load_policy(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="policy JSON")],
+    backdate: Annotated[bool, typer.Option(help="allow an effective date in the past")] = False,
+) -> None:
+    """Load a benefit-policy version from a JSON file (the seed's format; it names its own
+    version_id and effective_date)."""
+    try:
+        policy = parse_policy_json(_read(file))
+        _check_effective(policy.effective_date, backdate)
+        stored = asyncio.run(_store("policy", policy))
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"{file} is not JSON: {error}") from None
+    except DomainError as error:
+        raise _fail(error) from None
+    what = "loaded" if stored else "already loaded (same content)"
+    typer.echo(
+        f"policy {policy.version_id} ({policy.policy_id}, {len(policy.pool_codes)} pools,"
+        f" effective {policy.effective_date}): {what}"
+    )
+
+
+@app.command("versions")
+def versions() -> None:
+    """List the stored catalogue and policy versions."""
+
+    async def run() -> list[asyncpg.Record]:
+        settings = get_settings()
+        await migrate_service(settings.database_url, ServiceName.SETTLEMENT.value)
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            return await conn.fetch(
+                """SELECT 'catalogue' AS kind, version_id, province_code AS scope,
+                          effective_date, loaded_by, loaded_at
+                     FROM settlement.catalogue_versions
+                   UNION ALL
+                   SELECT 'policy', version_id, policy_id, effective_date, loaded_by, loaded_at
+                     FROM settlement.policy_versions
+                   ORDER BY 1, 3, 4"""
+            )
+        finally:
+            await conn.close()
+
+    for r in asyncio.run(run()):
+        typer.echo(
+            f"{r['kind']:<9} {r['scope']:<9} {r['version_id']:<20} effective"
+            f" {r['effective_date']}  loaded by {r['loaded_by']} at {r['loaded_at']:%Y-%m-%d %H:%M}"
+        )

@@ -1,0 +1,92 @@
+"""Settlement events: a committed settlement or reversal, written to the outbox with it.
+
+The event is enqueued in the transaction that records the settlement, so it exists if
+and only if the settlement committed; the outbox relay publishes it later, off the
+hospital's request path (no synchronous broker hop in a settlement).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.settlement.domain.records import SettlementRecord
+from shared.bus import enqueue, exchange_name, settlement_reversed_key, settlement_settled_key
+from shared.bus.pg import Conn
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.events.v1 import events_pb2
+
+RELATIONS = {
+    "LOCAL": common_pb2.RELATION_LOCAL,
+    "IN_PROVINCE": common_pb2.RELATION_IN_PROVINCE,
+    "CROSS_PROVINCE": common_pb2.RELATION_CROSS_PROVINCE,
+}
+
+
+def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.SettlementEvent:
+    a = record.amounts
+    occurred_at = Timestamp()
+    occurred_at.FromDatetime(record.setl_time)
+    event = events_pb2.SettlementEvent(
+        event_id=event_id,
+        kind=(
+            events_pb2.SETTLEMENT_EVENT_KIND_REVERSED
+            if record.is_reversal
+            else events_pb2.SETTLEMENT_EVENT_KIND_SETTLED
+        ),
+        setl_id=record.setl_id,
+        reversed_setl_id=record.reverses_setl_id or "",
+        mdtrt_id=record.mdtrt_id,
+        hospital_code=record.hospital_code,
+        insured_pool=record.insured_pool,
+        treatment_pool=record.treatment_pool,
+        clearing_period=record.clearing_period,
+        occurred_at=occurred_at,
+        psn_no=record.psn_no,
+        insutype=int(record.insutype.value),
+        med_type=int(record.med_type.value),
+        relation=RELATIONS.get(record.relation, common_pb2.RELATION_UNSPECIFIED),
+        amounts=common_pb2.FundAmounts(
+            medfee_sumamt_fen=a.medfee_sumamt_fen,
+            hifp_fen=a.hifp_pay_fen,
+            hifob_fen=a.hifob_pay_fen,
+            hifmi_fen=a.hifmi_pay_fen,
+            cvlserv_fen=a.cvlserv_pay_fen,
+            hifes_fen=a.hifes_pay_fen,
+            maf_fen=a.maf_pay_fen,
+            oth_fen=a.oth_pay_fen,
+            acct_fen=a.acct_pay_fen,
+            cash_fen=a.psn_cash_pay_fen,
+        ),
+        medins_setl_id=record.msgid,
+    )
+    # The clearing side re-adds these: a settlement's parts must still sum to its total.
+    amounts = event.amounts
+    parts_fen = (
+        amounts.hifp_fen
+        + amounts.hifob_fen
+        + amounts.hifmi_fen
+        + amounts.cvlserv_fen
+        + amounts.hifes_fen
+        + amounts.maf_fen
+        + amounts.oth_fen
+        + amounts.acct_fen
+        + amounts.cash_fen
+    )
+    assert parts_fen == amounts.medfee_sumamt_fen, event
+    return event
+
+
+async def enqueue_settlement_event(conn: Conn, namespace: str, record: SettlementRecord) -> str:
+    """Write the record's event to the outbox in the caller's transaction; its id."""
+    event_id = str(uuid.uuid4())
+    key_of = settlement_reversed_key if record.is_reversal else settlement_settled_key
+    await enqueue(
+        conn,
+        exchange=exchange_name(namespace, "settlement"),
+        routing_key=key_of(record.insured_pool, record.treatment_pool),
+        message=settlement_event(record, event_id),
+        message_id=event_id,
+    )
+    return event_id

@@ -1,0 +1,180 @@
+"""The filing service as settlement sees it: a person and a coverage decision.
+
+Settlement calls the filing service as ``svc-settlement``: over mutual TLS its
+certificate names it; in development mode the caller header does. Every call has a
+deadline, and none is made while a database transaction is open — a slow filing service
+must never hold row locks that other hospitals' settlements wait for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date
+from typing import Final
+
+import grpc
+
+from services.settlement.domain.codes import Insutype, MafCategory, PersonType, Sex, VisitType
+from services.settlement.domain.encounter import Coverage, PersonSnapshot
+from shared.config import Settings
+from shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from shared.grpc_client import caller_metadata, open_channel
+from shared.grpc_errors import field_violations_of
+from shared.identity import DocumentType
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
+
+CALLER_CODE: Final = "svc-settlement"
+CALL_TIMEOUT_S: Final = 3.0
+_UNAVAILABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+_MED_TYPE = {
+    VisitType.ORDINARY_OUTPATIENT: common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
+    VisitType.CHRONIC_OUTPATIENT: common_pb2.MED_TYPE_CHRONIC_OUTPATIENT,
+    VisitType.INPATIENT: common_pb2.MED_TYPE_INPATIENT,
+}
+_MAF = {
+    common_pb2.ASSISTANCE_CATEGORY_DESTITUTE: MafCategory.DESTITUTE,
+    common_pb2.ASSISTANCE_CATEGORY_MINIMUM_LIVING: MafCategory.DIBAO,
+    common_pb2.ASSISTANCE_CATEGORY_LOW_INCOME_MARGINAL: MafCategory.LOW_INCOME_MARGINAL,
+    common_pb2.ASSISTANCE_CATEGORY_POVERTY_RETURN_MONITORED: MafCategory.POVERTY_RETURN_MONITORED,
+}
+_DOCUMENT_TYPE = {
+    DocumentType.RESIDENT_ID: common_pb2.DOCUMENT_TYPE_RESIDENT_ID,
+    DocumentType.HK_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_HK_RESIDENCE_PERMIT,
+    DocumentType.MO_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_MO_RESIDENCE_PERMIT,
+    DocumentType.TW_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_TW_RESIDENCE_PERMIT,
+    DocumentType.HK_MO_HOME_RETURN_PERMIT: common_pb2.DOCUMENT_TYPE_HK_MO_HOME_RETURN_PERMIT,
+    DocumentType.E_VOUCHER: common_pb2.DOCUMENT_TYPE_E_VOUCHER,
+}
+_RELATION = {
+    common_pb2.RELATION_LOCAL: "LOCAL",
+    common_pb2.RELATION_IN_PROVINCE: "IN_PROVINCE",
+    common_pb2.RELATION_CROSS_PROVINCE: "CROSS_PROVINCE",
+}
+
+
+class FilingUnavailable(Exception):
+    """The filing service did not answer in time: the hospital should retry."""
+
+
+class FilingClient:
+    def __init__(self, settings: Settings) -> None:
+        target = settings.filing_target
+        self._channel = open_channel(target, settings.tls_dir, _server_name(target))
+        self._stub = filing_pb2_grpc.FilingServiceStub(self._channel)
+        # Only a development server honours this header; under TLS the certificate speaks.
+        self._metadata = caller_metadata(CALLER_CODE) if settings.tls_dir is None else None
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def check_coverage(
+        self,
+        *,
+        psn_no: str,
+        treatment_pool: str,
+        treatment_date: date,
+        visit_type: VisitType,
+        emergency: bool,
+        hospital_code: str,
+    ) -> tuple[PersonSnapshot, Coverage]:
+        request = filing_pb2.CheckCoverageRequest(
+            psn_no=psn_no,
+            treatment_pool=treatment_pool,
+            treatment_date=treatment_date.isoformat(),
+            med_type=_MED_TYPE[visit_type],
+            emergency=emergency,
+            hospital_code=hospital_code,
+        )
+        try:
+            response = await self._stub.CheckCoverage(
+                request, timeout=CALL_TIMEOUT_S, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _mapped(error, "psn_no") from None
+        return person_of(response.person), coverage_of(response)
+
+    async def find_person(self, document_type: DocumentType, number: str) -> PersonSnapshot:
+        document = common_pb2.IdentityDocument(type=_DOCUMENT_TYPE[document_type], number=number)
+        request = filing_pb2.GetPersonRequest(document=document)
+        try:
+            response = await self._stub.GetPerson(
+                request, timeout=CALL_TIMEOUT_S, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _mapped(error, "mdtrt_cert_no") from None
+        return person_of(response.person)
+
+
+def _server_name(target: str) -> str | None:
+    """Development certificates name the services 'localhost'; an IP target needs that."""
+    host = target.rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return "localhost"
+
+
+def _mapped(error: grpc.aio.AioRpcError, field: str) -> Exception:
+    code = error.code()
+    if code in _UNAVAILABLE:
+        return FilingUnavailable(f"filing service: {code.name}: {error.details()}")
+    if code is grpc.StatusCode.NOT_FOUND:
+        return NotFound(f"no insured person for this {field}")
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        # The person's identifiers are the only input we pass on unchecked in full.
+        described = "; ".join(field_violations_of(error)) or (error.details() or "invalid")
+        return InvalidArgument(field, described)
+    return error  # anything else is our bug or theirs: INTERNAL, with the log entry
+
+
+def person_of(person: filing_pb2.Person) -> PersonSnapshot:
+    try:
+        birth_date = date.fromisoformat(person.birth_date)
+        insutype = Insutype(str(person.insutype))
+        person_type = {
+            common_pb2.PERSON_TYPE_IN_SERVICE: PersonType.IN_SERVICE,
+            common_pb2.PERSON_TYPE_RETIRED: PersonType.RETIRED,
+        }[person.person_type]
+        sex = {filing_pb2.SEX_MALE: Sex.MALE, filing_pb2.SEX_FEMALE: Sex.FEMALE}[person.sex]
+    except (ValueError, KeyError):
+        raise FailedPrecondition(
+            "PERSON_RECORD_INCOMPLETE",
+            f"the insured pool's record of {person.psn_no} lacks its insurance type, "
+            "person type, sex or birth date",
+        ) from None
+    return PersonSnapshot(
+        psn_no=person.psn_no,
+        name=person.name,
+        insured_pool=person.insured_pool,
+        insutype=insutype,
+        person_type=person_type,
+        sex=sex,
+        birth_date=birth_date,
+        maf_category=_MAF.get(person.assistance_category),
+        acct_opening_balance_fen=max(0, person.acct_balance_fen),
+    )
+
+
+def coverage_of(response: filing_pb2.CheckCoverageResponse) -> Coverage:
+    allowed = response.allowed
+    basis = filing_pb2.CoverageBasis.Name(response.basis).removeprefix("COVERAGE_BASIS_")
+    category = filing_pb2.FilingCategory.Name(response.category).removeprefix("FILING_CATEGORY_")
+    return Coverage(
+        relation=_RELATION.get(response.relation, "UNSPECIFIED"),
+        allowed=allowed,
+        basis=basis if allowed else "",
+        filing_id=response.filing_id,
+        filing_category="" if category == "UNSPECIFIED" else category,
+        ratio_reduction_bp=response.ratio_reduction_bp,
+        local_ratio=response.local_ratio,
+        reason_code="" if allowed else (response.reason_code or "COVERAGE_REFUSED"),
+        message=response.message,
+    )

@@ -1,0 +1,81 @@
+"""gRPC stubs of the three services and one way to call them: as a named caller, with a
+deadline, retrying only what is safe to retry.
+
+Every write the simulation sends is idempotent (a hospital msgid, a channel request id,
+an upsert, a month-end step that reports no_op), so resending it after UNAVAILABLE or a
+deadline is exactly what a real client would do, and returns the first answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+
+from shared.config import Settings
+from shared.grpc_client import caller_metadata, open_channel
+from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
+from shared.pb.crossclear.filing.v1 import filing_pb2_grpc
+from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+
+CALL_TIMEOUT_S = 30.0
+MAX_ATTEMPTS = 4
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0)
+_RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+R = TypeVar("R")
+
+
+@dataclass
+class Clients:
+    filing: filing_pb2_grpc.FilingServiceStub
+    settlement: settlement_pb2_grpc.SettlementServiceStub
+    clearing: clearing_pb2_grpc.ClearingServiceStub
+    channels: tuple[grpc.aio.Channel, ...]
+    rpc_count: int = 0
+
+    @classmethod
+    def open(cls, settings: Settings) -> Clients:
+        tls = settings.tls_dir
+        filing = open_channel(settings.filing_target, tls, server_name="localhost")
+        settlement = open_channel(settings.settlement_target, tls, server_name="localhost")
+        clearing = open_channel(settings.clearing_target, tls, server_name="localhost")
+        return cls(
+            filing=filing_pb2_grpc.FilingServiceStub(filing),
+            settlement=settlement_pb2_grpc.SettlementServiceStub(settlement),
+            clearing=clearing_pb2_grpc.ClearingServiceStub(clearing),
+            channels=(filing, settlement, clearing),
+        )
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
+
+    async def call(
+        self,
+        method: Callable[..., Awaitable[R]],
+        request: Any,
+        caller: str,
+        *,
+        timeout_s: float = CALL_TIMEOUT_S,
+    ) -> R:
+        """Call ``method`` as ``caller``; resend on a transient failure (bounded)."""
+        metadata = caller_metadata(caller)
+        for attempt in range(MAX_ATTEMPTS):
+            self.rpc_count += 1
+            try:
+                return await method(request, metadata=metadata, timeout=timeout_s)
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in _RETRYABLE or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)])
+        raise AssertionError("unreachable")  # the loop returns or raises

@@ -1,0 +1,620 @@
+"""The month-end clearing, driven through the clearing gRPC API as the parties drive it.
+
+The operator (``op-simulator``) sets the advance funds before the month's traffic, then,
+once every settlement event has reached the ledger, closes each period the settlements
+landed in (the settlement service assigns the period when a settlement commits: the
+current month, whatever the treatment date), generates the statements (twice: the
+second run must change nothing), delivers them to both parties' region queues. Hospitals
+apply for clearing (3203) and reconcile their totals (3201). Each pool agency confirms
+its statements (caller = its pool code); one insured pool disputes a few lines of one
+statement, the dispute is resolved (the lines are carried into the next period as
+adjustments); the operator nets the period, the national centre and the provincial
+centres record the payments, and the period ends SETTLED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+
+import aio_pika
+import grpc
+
+from services.simulation.clients import Clients
+from services.simulation.scenario import Plan
+from services.simulation.stack import namespace_queues
+from services.simulation.tally import CLEARED_FUNDS, MonthEnd, NetLevelView, StatementView, Tally
+from services.simulation.traffic import now_in_china
+from shared.config import Settings
+from shared.grpc_errors import reason_of
+from shared.pb.crossclear.clearing.v1 import clearing_pb2
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.events.v1 import events_pb2
+from shared.pb.crossclear.settlement.v1 import settlement_pb2
+
+OPERATOR = "op-simulator"
+NATIONAL_CENTRE = "NHSA"
+PAGE_SIZE = 500
+INGEST_TIMEOUT_S = 120.0
+MAX_DISPUTED_LINES = 3
+MAX_REGION_MESSAGES = 100_000
+# Modeled: two months of the pair's expected fund payments; one pair in five is left at
+# one month (not yet topped up), so the 70 % and 90 % alerts show.
+ADVANCE_MONTHS = 2
+ADVANCE_SHORT_EVERY = 5
+EXPECTED_FUND_SHARE_PCT = 65
+
+Step = Callable[[str], None]
+
+_FUND_NAMES = {
+    common_pb2.FUND_TYPE_HIFP: "hifp",
+    common_pb2.FUND_TYPE_HIFOB: "hifob",
+    common_pb2.FUND_TYPE_HIFMI: "hifmi",
+    common_pb2.FUND_TYPE_CVLSERV: "cvlserv",
+    common_pb2.FUND_TYPE_HIFES: "hifes",
+    common_pb2.FUND_TYPE_MAF: "maf",
+    common_pb2.FUND_TYPE_OTH: "oth",
+    common_pb2.FUND_TYPE_ACCT: "acct",
+    common_pb2.FUND_TYPE_CASH: "cash",
+}
+
+
+def _name(enum: object, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
+
+
+def fund_name(value: int) -> str:
+    return _FUND_NAMES.get(value, f"fund{value}")  # type: ignore[call-overload]
+
+
+# -- advance funds (before the traffic) ------------------------------------------------------
+
+
+def planned_advances(plan: Plan) -> list[tuple[str, str, int]]:
+    """(insured pool, treatment pool, advance fen) for every cross-pool pair in the plan."""
+    billed: dict[tuple[str, str], int] = defaultdict(int)
+    for p in plan.persons:
+        for e in p.encounters:
+            if e.treatment_pool != p.insured_pool:
+                billed[(p.insured_pool, e.treatment_pool)] += e.amount_fen
+    out = []
+    for rank, (pair, amount) in enumerate(sorted(billed.items(), key=lambda kv: (-kv[1], kv[0]))):
+        months = 1 if rank % ADVANCE_SHORT_EVERY == ADVANCE_SHORT_EVERY - 1 else ADVANCE_MONTHS
+        expected = amount * EXPECTED_FUND_SHARE_PCT // 100
+        advance = max(100_000, (expected * months // 100_000 + 1) * 100_000)  # whole 1,000 yuan
+        out.append((pair[0], pair[1], advance))
+    return out
+
+
+async def set_advance_funds(clients: Clients, plan: Plan, tally: Tally) -> None:
+    for insured, treatment, amount in planned_advances(plan):
+        try:
+            await clients.call(
+                clients.clearing.SetAdvanceFund,
+                clearing_pb2.SetAdvanceFundRequest(
+                    insured_pool=insured,
+                    treatment_pool=treatment,
+                    amount_fen=amount,
+                    note="simulation: modeled at two months of expected fund payments",
+                ),
+                OPERATOR,
+            )
+            tally.counts["advance funds set"] += 1
+        except grpc.aio.AioRpcError as error:
+            tally.error(
+                f"SetAdvanceFund {error.code().name} {reason_of(error) or ''}",
+                error.details() or "",
+            )
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class MonthEndRun:
+    clients: Clients
+    settings: Settings
+    tally: Tally
+    step: Step
+    result: MonthEnd
+
+    async def run(self) -> MonthEnd:
+        started = time.perf_counter()
+        self.result.periods = self.tally.periods()
+        await self._wait_for_ledger()
+        for period in self.result.periods:
+            await self._period(period)
+        self.result.seconds = time.perf_counter() - started
+        return self.result
+
+    def _note(self, step: str, text: str) -> None:
+        self.result.steps.append((step, text))
+        self.step(step)
+
+    async def _op(self, method: object, request: object, caller: str = OPERATOR) -> object:
+        return await self.clients.call(method, request, caller)  # type: ignore[arg-type]
+
+    async def _wait_for_ledger(self) -> None:
+        """Settlement events travel outbox → broker → clearing inbox; close a period only
+        once every event the settlement service committed for it is in the ledger."""
+        started = time.perf_counter()
+        for period in self.result.periods:
+            # The ledger holds one entry per event and cleared fund: events of cross-pool
+            # settlements with at least one non-zero fund amount.
+            records = [
+                s
+                for s in self.tally.settlements
+                if s.clr_ym == period and s.cross_pool and any(s.amounts[f] for f in CLEARED_FUNDS)
+            ]
+            expected = (len(records), sum(s.cleared_fen for s in records))
+            deadline = time.monotonic() + INGEST_TIMEOUT_S
+            seen = (-1, 0)
+            while time.monotonic() < deadline:
+                reply = await self._op(
+                    self.clients.clearing.GetPeriod, clearing_pb2.GetPeriodRequest(period=period)
+                )
+                view = reply.period  # type: ignore[attr-defined]
+                seen = (int(view.event_count), int(view.cleared_fen))
+                if seen == expected:
+                    break
+                await asyncio.sleep(0.25)
+            else:
+                self.tally.error(
+                    "ledger incomplete at cut-off",
+                    f"{period}: {seen[0]} events / {seen[1]} fen, expected {expected[0]} / {expected[1]}",
+                )
+        self.result.ingest_seconds = time.perf_counter() - started
+        self._note(
+            "ledger",
+            f"every settlement event is in the ledger ({self.result.ingest_seconds:.1f} s)",
+        )
+
+    async def _period(self, period: str) -> None:
+        c = self.clients.clearing
+        closed = await self._op(c.ClosePeriod, clearing_pb2.ClosePeriodRequest(period=period))
+        self._note("close", f"{period} closed (cut-off); {closed.period.event_count} events")  # type: ignore[attr-defined]
+        generated = await self._op(
+            c.GenerateStatements, clearing_pb2.GenerateStatementsRequest(period=period)
+        )
+        again = await self._op(
+            c.GenerateStatements, clearing_pb2.GenerateStatementsRequest(period=period)
+        )
+        self.result.regenerated_changed = int(again.changed_count)  # type: ignore[attr-defined]
+        self._note(
+            "generate",
+            f"{generated.statement_count} statements; regenerated: {again.changed_count} changed",  # type: ignore[attr-defined]
+        )
+        delivered = await self._op(
+            c.DeliverStatements, clearing_pb2.DeliverStatementsRequest(period=period)
+        )
+        self._note("deliver", f"{delivered.delivered_count} statements delivered to both parties")  # type: ignore[attr-defined]
+        views = await self._statements(period)
+        await self._applications(period)
+        await self._confirm_and_dispute(views)
+        netted = await self._op(c.NetPeriod, clearing_pb2.NetPeriodRequest(period=period))
+        self._note("net", f"{netted.instruction_count} payment instructions")  # type: ignore[attr-defined]
+        await self._positions(period)
+        await self._pay(period)
+        final = await self._op(c.GetPeriod, clearing_pb2.GetPeriodRequest(period=period))
+        state = _name(clearing_pb2.PeriodState, final.period.state, "PERIOD_STATE_")  # type: ignore[attr-defined]
+        self.result.period_states[period] = state
+        self._note("settle", f"period {period} is {state}")
+        await self._advance(period)
+
+    # -- statements ---------------------------------------------------------------------------
+
+    async def _statements(self, period: str) -> list[StatementView]:
+        views: list[StatementView] = []
+        token = ""
+        for _page in range(10_000):
+            reply = await self._op(
+                self.clients.clearing.ListStatements,
+                clearing_pb2.ListStatementsRequest(
+                    period=period,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+            )
+            views.extend(statement_view(s) for s in reply.statements)  # type: ignore[attr-defined]
+            token = str(reply.next_page_token)  # type: ignore[attr-defined]
+            if not token:
+                break
+        self.result.statements.extend(views)
+        return views
+
+    async def statement_lines(self, statement_id: str) -> tuple[list[object], list[object]]:
+        """Every line and adjustment of one statement, paged."""
+        lines: list[object] = []
+        adjustments: list[object] = []
+        token = ""
+        for _page in range(10_000):
+            reply = await self._op(
+                self.clients.clearing.GetStatement,
+                clearing_pb2.GetStatementRequest(
+                    statement_id=statement_id,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+            )
+            lines.extend(reply.lines)  # type: ignore[attr-defined]
+            if not adjustments:
+                adjustments.extend(reply.adjustments)  # type: ignore[attr-defined]
+            token = str(reply.next_page_token)  # type: ignore[attr-defined]
+            if not token:
+                break
+        return lines, adjustments
+
+    async def _confirm_and_dispute(self, views: list[StatementView]) -> None:
+        target = _dispute_target(views)
+        confirmations = 0
+        for view in views:
+            for party, caller in (
+                (clearing_pb2.PARTY_TREATMENT, view.treatment_pool),
+                (clearing_pb2.PARTY_INSURED, view.insured_pool),
+            ):
+                if (
+                    target is not None
+                    and view.statement_id == target.statement_id
+                    and (party == clearing_pb2.PARTY_INSURED)
+                ):
+                    await self._dispute(view)
+                    continue
+                try:
+                    await self._op(
+                        self.clients.clearing.ConfirmStatement,
+                        clearing_pb2.ConfirmStatementRequest(statement_id=view.statement_id),
+                        caller,
+                    )
+                    confirmations += 1
+                except grpc.aio.AioRpcError as error:
+                    self.tally.error(
+                        f"ConfirmStatement {error.code().name} {reason_of(error) or ''}",
+                        error.details() or "",
+                    )
+        self._note("confirm", f"{confirmations} confirmations by the pool agencies")
+
+    async def _dispute(self, view: StatementView) -> None:
+        lines, _ = await self.statement_lines(view.statement_id)
+        settled = [x for x in lines if x.kind == clearing_pb2.LINE_KIND_SETTLED]  # type: ignore[attr-defined]
+        # The largest charges are the ones a post-audit (事后审核) questions first; amounts
+        # and hospitals are the same run after run, setl ids need not be.
+        settled.sort(key=lambda x: (-x.total_fen, x.hospital_code, x.settle_time.seconds))  # type: ignore[attr-defined]
+        chosen = settled[:MAX_DISPUTED_LINES]
+        if not chosen:
+            return
+        reply = await self._op(
+            self.clients.clearing.DisputeStatement,
+            clearing_pb2.DisputeStatementRequest(
+                statement_id=view.statement_id,
+                party=clearing_pb2.PARTY_INSURED,
+                setl_ids=[x.setl_id for x in chosen],  # type: ignore[attr-defined]
+                reason="post-audit: charges above the usual for the diagnosis (事后审核)",
+            ),
+            view.insured_pool,
+        )
+        self._note(
+            "dispute",
+            f"{view.insured_pool} disputes {reply.disputed_line_count} lines of {view.statement_id}",  # type: ignore[attr-defined]
+        )
+        outcomes = (
+            clearing_pb2.DISPUTE_OUTCOME_UPHELD,
+            clearing_pb2.DISPUTE_OUTCOME_REJECTED,
+            clearing_pb2.DISPUTE_OUTCOME_AMENDED,
+        )
+        decisions = []
+        for line, outcome in zip(chosen, outcomes, strict=False):
+            decision = clearing_pb2.LineDecision(
+                setl_id=line.setl_id,  # type: ignore[attr-defined]
+                outcome=outcome,
+                note="decided by the clearing centre after review",
+            )
+            if outcome == clearing_pb2.DISPUTE_OUTCOME_AMENDED:
+                decision.amended_amounts.extend(
+                    clearing_pb2.FundAmount(fund_type=a.fund_type, amount_fen=a.amount_fen // 2)
+                    for a in line.amounts  # type: ignore[attr-defined]
+                    if a.amount_fen // 2 > 0
+                )
+            decisions.append(decision)
+        same_province = view.insured_pool[:2] == view.treatment_pool[:2]
+        resolver = view.insured_pool[:2] if same_province else NATIONAL_CENTRE
+        resolved = await self._op(
+            self.clients.clearing.ResolveDispute,
+            clearing_pb2.ResolveDisputeRequest(statement_id=view.statement_id, decisions=decisions),
+            resolver,
+        )
+        for adjustment in resolved.adjustments:  # type: ignore[attr-defined]
+            self.result.disputes.append(
+                (
+                    view.statement_id,
+                    _name(clearing_pb2.DisputeOutcome, adjustment.outcome, "DISPUTE_OUTCOME_"),
+                    adjustment.target_period,
+                    int(adjustment.total_fen),
+                )
+            )
+        self._note(
+            "resolve",
+            f"{resolver} resolved the dispute: {len(resolved.adjustments)} adjustments carried "  # type: ignore[attr-defined]
+            "into the next period",
+        )
+
+    # -- hospitals' applications (3203) and reconciliation (3201) ------------------------------
+
+    async def _applications(self, period: str) -> None:
+        by_hospital: dict[str, dict[str, int]] = defaultdict(dict)
+        for s in self.tally.settlements:
+            if s.cross_pool and s.clr_ym == period and s.cleared_fen != 0:
+                by_hospital[s.hospital][s.setl_id] = s.cleared_fen
+        for hospital in sorted(by_hospital):
+            items = [
+                clearing_pb2.ApplicationItem(setl_id=k, fund_amount_fen=v)
+                for k, v in sorted(by_hospital[hospital].items())
+            ]
+            try:
+                reply = await self._op(
+                    self.clients.clearing.SubmitClearingApplication,
+                    clearing_pb2.SubmitClearingApplicationRequest(
+                        hospital_code=hospital, period=period, items=items
+                    ),
+                    hospital,
+                )
+                self.result.applications["matched" if reply.matched else "differences"] += 1  # type: ignore[attr-defined]
+            except grpc.aio.AioRpcError as error:
+                self.tally.error(
+                    f"SubmitClearingApplication {error.code().name} {reason_of(error) or ''}",
+                    error.details() or "",
+                )
+        self._note(
+            "apply",
+            f"{sum(self.result.applications.values())} hospital clearing applications (3203), "
+            f"{self.result.applications['matched']} matched the ledger",
+        )
+
+    # -- netting and payments ------------------------------------------------------------------
+
+    async def _positions(self, period: str) -> None:
+        reply = await self._op(
+            self.clients.clearing.GetNetPositions,
+            clearing_pb2.GetNetPositionsRequest(period=period),
+        )
+        for level in reply.levels:  # type: ignore[attr-defined]
+            self.result.net_levels.append(
+                NetLevelView(
+                    leg=_name(clearing_pb2.NetLeg, level.leg, "NET_LEG_"),
+                    scope=level.scope,
+                    hub=level.hub,
+                    positions=tuple(
+                        (p.party, p.receivable_fen, p.payable_fen, p.net_fen)
+                        for p in level.positions
+                    ),
+                    cells=tuple((c.payer, c.receiver, c.amount_fen) for c in level.cells),
+                    province_net_fen=level.province_net_fen,
+                )
+            )
+
+    async def _pay(self, period: str) -> None:
+        instructions = []
+        token = ""
+        for _page in range(10_000):
+            reply = await self._op(
+                self.clients.clearing.ListPaymentInstructions,
+                clearing_pb2.ListPaymentInstructionsRequest(
+                    period=period,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+            )
+            instructions.extend(reply.instructions)  # type: ignore[attr-defined]
+            token = str(reply.next_page_token)  # type: ignore[attr-defined]
+            if not token:
+                break
+        instructions.sort(key=lambda i: (i.leg, i.scope, i.payer, i.payee))
+        paid = 0
+        for index, instruction in enumerate(instructions):
+            leg = _name(clearing_pb2.NetLeg, instruction.leg, "NET_LEG_")
+            caller = NATIONAL_CENTRE if leg == "NATIONAL" else instruction.scope
+            try:
+                await self._op(
+                    self.clients.clearing.RecordPayment,
+                    clearing_pb2.RecordPaymentRequest(
+                        instruction_id=instruction.instruction_id,
+                        amount_fen=instruction.amount_fen,
+                        payment_reference=f"SIM{period}{index + 1:05d}",
+                    ),
+                    caller,
+                )
+                paid += 1
+                state = "PAID"
+            except grpc.aio.AioRpcError as error:
+                state = "PENDING"
+                self.tally.error(
+                    f"RecordPayment {error.code().name} {reason_of(error) or ''}",
+                    error.details() or "",
+                )
+            self.result.instructions.append(
+                (
+                    leg,
+                    instruction.scope,
+                    instruction.payer,
+                    instruction.payee,
+                    instruction.amount_fen,
+                    state,
+                )
+            )
+        self._note("pay", f"{paid} of {len(instructions)} payments recorded")
+
+    async def _advance(self, period: str) -> None:
+        token = ""
+        for _page in range(10_000):
+            reply = await self._op(
+                self.clients.clearing.GetAdvanceFunds,
+                clearing_pb2.GetAdvanceFundsRequest(
+                    period=period,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+            )
+            for a in reply.advance_funds:  # type: ignore[attr-defined]
+                self.result.advance.append(
+                    (
+                        a.insured_pool,
+                        a.treatment_pool,
+                        a.advance_fen,
+                        a.used_fen,
+                        a.used_bp,
+                        tuple(a.alerted_thresholds_bp),
+                    )
+                )
+            token = str(reply.next_page_token)  # type: ignore[attr-defined]
+            if not token:
+                break
+
+
+def statement_view(s: clearing_pb2.Statement) -> StatementView:
+    funds = {
+        fund_name(f.fund_type): (
+            f.settled_count,
+            f.settled_fen,
+            f.reversed_count,
+            f.reversed_fen,
+            f.net_fen,
+        )
+        for f in s.funds
+    }
+    return StatementView(
+        statement_id=s.statement_id,
+        period=s.period,
+        insured_pool=s.insured_pool,
+        treatment_pool=s.treatment_pool,
+        level=_name(events_pb2.ClearingLevel, s.level, "CLEARING_LEVEL_"),
+        state=_name(clearing_pb2.StatementState, s.state, "STATEMENT_STATE_"),
+        settlement_count=s.settlement_count,
+        reversal_count=s.reversal_count,
+        line_count=s.line_count,
+        net_fen=s.net_fen,
+        confirmed_net_fen=s.confirmed_net_fen,
+        disputed_line_count=s.disputed_line_count,
+        disputed_fen=s.disputed_fen,
+        adjustment_fen=sum(f.adjustment_fen for f in s.funds),
+        funds=funds,
+        digest=s.digest,
+    )
+
+
+def _dispute_target(views: list[StatementView]) -> StatementView | None:
+    """The statement one region disputes: Guangzhou's largest as payer, else the largest."""
+    candidates = [v for v in views if v.settlement_count >= 2 and v.net_fen > 0]
+    if not candidates:
+        return None
+    guangzhou = [v for v in candidates if v.insured_pool == "440100"]
+    pool = guangzhou or candidates
+    return max(pool, key=lambda v: (v.net_fen, v.insured_pool, v.treatment_pool))
+
+
+async def refresh_states(clients: Clients, result: MonthEnd) -> None:
+    """Statements after confirmation and disputes: their state and what was netted (the
+    generated figures, and so the fingerprint, do not change)."""
+    fresh: dict[str, StatementView] = {}
+    for period in result.periods:
+        token = ""
+        for _page in range(10_000):
+            reply = await clients.call(
+                clients.clearing.ListStatements,
+                clearing_pb2.ListStatementsRequest(
+                    period=period,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+                OPERATOR,
+            )
+            for s in reply.statements:
+                fresh[s.statement_id] = statement_view(s)
+            token = reply.next_page_token
+            if not token:
+                break
+    result.statements = [
+        replace(
+            v,
+            state=fresh[v.statement_id].state,
+            confirmed_net_fen=fresh[v.statement_id].confirmed_net_fen,
+            disputed_line_count=fresh[v.statement_id].disputed_line_count,
+            disputed_fen=fresh[v.statement_id].disputed_fen,
+        )
+        if v.statement_id in fresh
+        else v
+        for v in result.statements
+    ]
+
+
+async def reconcile_hospitals(
+    clients: Clients, tally: Tally, result: MonthEnd, first: date
+) -> None:
+    """3201: every hospital's totals for the run's settlement days against the service's
+    (settlements are dated when they commit: the days of the run, China time)."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for s in tally.settlements:
+        row = totals[s.hospital]
+        row[0] += s.medfee_fen
+        row[1] += sum(
+            s.amounts[f] for f in ("hifp", "hifob", "hifmi", "cvlserv", "hifes", "maf", "oth")
+        )
+        row[2] += s.amounts["acct"]
+        row[3] += -1 if s.reversal else 1
+    now = now_in_china()
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    begin, end = first.isoformat(), now.date().isoformat()
+    for hospital, (medfee, fund, acct, count) in sorted(totals.items()):
+        try:
+            reply = await clients.call(
+                clients.settlement.ReconcileTotals,
+                settlement_pb2.ReconcileTotalsRequest(
+                    header=settlement_pb2.RequestHeader(
+                        msgid=f"{hospital}{stamp}9001",
+                        mdtrtarea_admvs=hospital[1:7],
+                        opter_type=settlement_pb2.OPERATOR_TYPE_CLERK,
+                    ),
+                    stmt_begndate=begin,
+                    stmt_enddate=end,
+                    totals=settlement_pb2.Totals(
+                        medfee_sumamt_fen=medfee,
+                        fund_pay_sumamt_fen=fund,
+                        acct_pay_fen=acct,
+                        fixmedins_setl_cnt=count,
+                    ),
+                ),
+                hospital,
+            )
+            match = reply.stmt_rslt == settlement_pb2.RECONCILE_RESULT_MATCH
+            result.reconciliations["MATCH" if match else "MISMATCH"] += 1
+        except grpc.aio.AioRpcError as error:
+            tally.error(
+                f"ReconcileTotals {error.code().name} {reason_of(error) or ''}",
+                error.details() or "",
+            )
+
+
+async def drain_region_queues(settings: Settings) -> dict[str, dict[str, int]]:
+    """What each pooling region received on its queue: message type → count. A region's
+    own system would consume these; the simulation reads them to show delivery."""
+    received: dict[str, dict[str, int]] = {}
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    try:
+        channel = await connection.channel()
+        for queue_name in namespace_queues(settings.bus_namespace):
+            if ".region." not in queue_name:
+                continue
+            region = queue_name.rsplit(".", 1)[1]
+            try:
+                queue = await channel.get_queue(queue_name, ensure=True)
+            except aio_pika.exceptions.ChannelClosed:
+                channel = await connection.channel()
+                continue
+            counts: dict[str, int] = defaultdict(int)
+            for _ in range(MAX_REGION_MESSAGES):
+                message = await queue.get(no_ack=True, fail=False)
+                if message is None:
+                    break
+                counts[(message.type or "unknown").rsplit(".", 1)[-1]] += 1
+            if counts:
+                received[region] = dict(counts)
+    finally:
+        await connection.close()
+    return received

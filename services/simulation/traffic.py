@@ -1,0 +1,632 @@
+"""The month's traffic, sent as the real parties would send it.
+
+Pool agencies register their insured persons (caller = 6-digit pool code); persons file
+through the channels (or the referring hospital files for them at its counter); hospitals
+identify the patient (1101), register (2201) or admit (2401), upload fee lines
+(2204/2301), discharge (2402), pre-settle and settle — with now and then a resent msgid,
+a reversal (2208/2305) or a correction (2601) — and handle refusals as a hospital does.
+
+Determinism: each person's encounters run one after another in the plan's order
+(concurrency is only across persons), and every msgid and request id comes from the
+plan, so annual accumulations, and therefore every amount, repeat run after run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import grpc
+
+from services.simulation.clients import Clients
+from services.simulation.scenario import Encounter, FilingPlan, PersonPlan, Plan, Refusal, Visit
+from services.simulation.tally import EncounterOutcome, SettlementRecord, Tally
+from shared.grpc_errors import reason_of
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.filing.v1 import filing_pb2
+from shared.pb.crossclear.settlement.v1 import settlement_pb2
+
+Advance = Callable[[str, int], None]
+_RESUBMIT_LIMIT = 3  # pre-settle attempts per encounter (first, after filing, spare)
+
+
+class EncounterFailed(Exception):
+    """An unexpected error: recorded in the tally; the person's next visit goes on."""
+
+
+def _enum_value(enum: object, prefix: str, name: str) -> int:
+    return int(enum.Value(prefix + name))  # type: ignore[attr-defined]
+
+
+def _relation_name(value: int) -> str:
+    return common_pb2.Relation.Name(value).removeprefix("RELATION_")  # type: ignore[arg-type]
+
+
+# -- persons and filings ------------------------------------------------------------------------
+
+
+def person_message(p: PersonPlan) -> filing_pb2.Person:
+    return filing_pb2.Person(
+        psn_no=p.psn_no,
+        name=p.name,
+        phone=p.phone,
+        documents=[
+            common_pb2.IdentityDocument(
+                type=_enum_value(common_pb2.DocumentType, "DOCUMENT_TYPE_", d.doc_type),  # type: ignore[arg-type]
+                number=d.number,
+            )
+            for d in p.documents
+        ],
+        insured_pool=p.insured_pool,
+        insutype=int(p.insutype),
+        person_type=_enum_value(common_pb2.PersonType, "PERSON_TYPE_", p.person_type),
+        assistance_category=_enum_value(
+            common_pb2.AssistanceCategory, "ASSISTANCE_CATEGORY_", p.assistance
+        ),
+        sex=int(p.sex),  # type: ignore[arg-type]
+        birth_date=p.birth_date.isoformat(),
+        acct_balance_fen=p.acct_balance_fen,
+    )
+
+
+def _destination(pool: str | None, province: str | None) -> filing_pb2.Destination:
+    if pool:
+        return filing_pb2.Destination(pool_code=pool)
+    return filing_pb2.Destination(province_code=province or "")
+
+
+def filing_request(p: PersonPlan, f: FilingPlan) -> filing_pb2.SubmitFilingRequest:
+    request = filing_pb2.SubmitFilingRequest(
+        channel=_enum_value(filing_pb2.Channel, "CHANNEL_", f.channel),  # type: ignore[arg-type]
+        channel_request_id=f.request_id,
+        psn_no=p.psn_no,
+        category=_enum_value(filing_pb2.FilingCategory, "FILING_CATEGORY_", f.category),  # type: ignore[arg-type]
+        destination=_destination(f.destination_pool, f.destination_province),
+        start_date=f.start_date.isoformat(),
+        end_date=f.end_date.isoformat() if f.end_date else "",
+        commitment_accepted=True,
+    )
+    if f.referral is not None:
+        from_hospital, to_hospital, icd, name = f.referral
+        request.referral.CopyFrom(
+            filing_pb2.ReferralDetails(
+                referring_hospital_code=from_hospital,
+                hospital_code=to_hospital,
+                diagnosis_code=icd,
+                diagnosis_name=name,
+            )
+        )
+    return request
+
+
+@dataclass
+class Traffic:
+    clients: Clients
+    plan: Plan
+    tally: Tally
+    advance: Advance
+    concurrency: int
+
+    # -- phase 1: persons and filings --------------------------------------------------------
+
+    async def register_persons(self) -> None:
+        async def one(p: PersonPlan) -> None:
+            try:
+                await self.clients.call(
+                    self.clients.filing.UpsertPerson,
+                    filing_pb2.UpsertPersonRequest(person=person_message(p)),
+                    p.insured_pool,
+                )
+                self.tally.counts["persons registered"] += 1
+                for d in p.documents:
+                    self.tally.persons_by_document[d.doc_type] += 1
+                if p.filing is not None:
+                    await self._submit_filing(p, p.filing)
+            except grpc.aio.AioRpcError as error:
+                self._record_error("UpsertPerson/SubmitFiling", error)
+            self.advance("persons", 1)
+
+        await self._for_each_person(one)
+
+    async def _submit_filing(self, p: PersonPlan, f: FilingPlan) -> str:
+        reply = await self.clients.call(
+            self.clients.filing.SubmitFiling, filing_request(p, f), f.caller
+        )
+        self.tally.counts["filings submitted"] += 1
+        self.tally.filings_by_channel[f.channel] += 1
+        if reply.retroactive:
+            self.tally.counts["filings starting before their submission day"] += 1
+        if f.change is not None:
+            await self._change_filing(p, f, reply.filing.filing_id)
+        return str(reply.filing.filing_id)
+
+    async def _change_filing(self, p: PersonPlan, f: FilingPlan, filing_id: str) -> None:
+        assert f.change is not None
+        what, value = f.change
+        request = filing_pb2.ChangeFilingRequest(
+            channel=filing_pb2.CHANNEL_APP,
+            channel_request_id=f.change_request_id,
+            filing_id=filing_id,
+        )
+        if what == "END_DATE":
+            request.reason = filing_pb2.CHANGE_REASON_PERSONAL_REQUEST
+            request.end_date = value
+        else:
+            request.reason = filing_pb2.CHANGE_REASON_RESETTLEMENT_PLACE_CHANGED
+            request.destination.CopyFrom(filing_pb2.Destination(province_code=value))
+        try:
+            await self.clients.call(self.clients.filing.ChangeFiling, request, "channel-app")
+            self.tally.counts["filings changed"] += 1
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.FAILED_PRECONDITION:
+                self.tally.counts[f"filing changes refused ({reason_of(error)})"] += 1
+            else:
+                self._record_error("ChangeFiling", error)
+
+    async def cancel_filings(self) -> None:
+        """End of the month: some temporary filers are back home and cancel."""
+
+        async def one(p: PersonPlan) -> None:
+            f = p.filing
+            if f is None or not f.cancel_at_end:
+                return
+            try:
+                reply = await self.clients.call(
+                    self.clients.filing.ListFilings,
+                    filing_pb2.ListFilingsRequest(psn_no=p.psn_no),
+                    "channel-app",
+                )
+                active = [x for x in reply.filings if x.status == filing_pb2.FILING_STATUS_ACTIVE]
+                for filing in active[:1]:
+                    await self.clients.call(
+                        self.clients.filing.CancelFiling,
+                        filing_pb2.CancelFilingRequest(
+                            channel=filing_pb2.CHANNEL_APP,
+                            channel_request_id=f.cancel_request_id,
+                            filing_id=filing.filing_id,
+                            reason=filing_pb2.CHANGE_REASON_PERSONAL_REQUEST,
+                        ),
+                        "channel-app",
+                    )
+                    self.tally.counts["filings cancelled"] += 1
+            except grpc.aio.AioRpcError as error:
+                self._record_error("CancelFiling", error)
+
+        await self._for_each_person(one)
+
+    # -- phase 2: hospital traffic -----------------------------------------------------------
+
+    async def treat_all(self) -> None:
+        started = time.perf_counter()
+
+        async def one(p: PersonPlan) -> None:
+            filed_afterwards = False
+            for encounter in p.encounters:
+                filed_afterwards = await self._encounter(p, encounter, filed_afterwards)
+                self.advance("encounters", 1)
+
+        await self._for_each_person(one)
+        self.tally.traffic_seconds = time.perf_counter() - started
+
+    async def _for_each_person(self, work: Callable[[PersonPlan], object]) -> None:
+        queue: asyncio.Queue[PersonPlan] = asyncio.Queue()
+        for p in self.plan.persons:
+            queue.put_nowait(p)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    p = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await work(p)  # type: ignore[misc]
+
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+    async def _encounter(self, p: PersonPlan, e: Encounter, filed_afterwards: bool) -> bool:
+        flow = _Flow(self, p, e)
+        try:
+            return await flow.run(filed_afterwards)
+        except EncounterFailed:
+            self._outcome(p, e, "FAILED", flow.relation)
+            return filed_afterwards
+        except grpc.aio.AioRpcError as error:
+            self._record_error(flow.step, error)
+            self._outcome(p, e, "FAILED", flow.relation)
+            return filed_afterwards
+
+    def _outcome(self, p: PersonPlan, e: Encounter, outcome: str, relation: str) -> None:
+        self.tally.outcomes.append(
+            EncounterOutcome(p.psn_no, relation, e.visit.value, outcome, e.amount_fen)
+        )
+
+    def _record_error(self, step: str, error: grpc.aio.AioRpcError) -> None:
+        reason = reason_of(error) or ""
+        key = f"{step} {error.code().name} {reason}".strip()
+        self.tally.error(key, error.details() or "")
+
+
+def _relation_of(p: PersonPlan, e: Encounter) -> str:
+    if p.insured_pool == e.treatment_pool:
+        return "LOCAL"
+    if p.insured_pool[:2] == e.treatment_pool[:2]:
+        return "IN_PROVINCE"
+    return "CROSS_PROVINCE"
+
+
+class _Flow:
+    """One encounter at one hospital, step by step, with its msgids from the plan."""
+
+    def __init__(self, traffic: Traffic, p: PersonPlan, e: Encounter) -> None:
+        self.t = traffic
+        self.c = traffic.clients
+        self.tally = traffic.tally
+        self.p = p
+        self.e = e
+        self.admit_ids = iter(e.admit_msgids)
+        self.settle_ids = iter(e.settle_msgids)
+        self.step = "QueryPerson"
+        self.relation = _relation_of(p, e)
+        self.mdtrt_id = ""
+        self.inpatient = e.visit is Visit.INPATIENT
+        self.refused = False
+
+    # -- envelope -------------------------------------------------------------------------
+
+    def _header(self, msgid: str, *, person: bool = True) -> settlement_pb2.RequestHeader:
+        return settlement_pb2.RequestHeader(
+            msgid=msgid,
+            mdtrtarea_admvs=self.e.treatment_pool,
+            insuplc_admdvs=self.p.insured_pool if person else "",
+            opter_type=(
+                settlement_pb2.OPERATOR_TYPE_MOBILE
+                if self.e.query_by_voucher and self._voucher()
+                else settlement_pb2.OPERATOR_TYPE_CLERK
+            ),
+        )
+
+    def _voucher(self) -> str | None:
+        return next((d.number for d in self.p.documents if d.doc_type == "E_VOUCHER"), None)
+
+    def _certificate(self) -> tuple[int, str]:
+        voucher = self._voucher()
+        if self.e.query_by_voucher and voucher:
+            return settlement_pb2.CERT_TYPE_E_VOUCHER, voucher
+        card = next(d.number for d in self.p.documents if d.doc_type != "E_VOUCHER")
+        return settlement_pb2.CERT_TYPE_RESIDENT_ID, card
+
+    def _next(self, ids: object) -> str:
+        try:
+            return next(ids)  # type: ignore[call-overload]
+        except StopIteration:
+            raise EncounterFailed("the plan reserved too few msgids") from None
+
+    async def _hospital(self, method: object, request: object) -> object:
+        return await self.c.call(method, request, self.e.hospital)  # type: ignore[arg-type]
+
+    # -- the encounter --------------------------------------------------------------------------
+
+    async def run(self, filed_afterwards: bool) -> bool:
+        await self._identify()
+        await self._open()
+        await self._upload()
+        if self.inpatient:
+            await self._discharge()
+        for _attempt in range(_RESUBMIT_LIMIT):
+            refusal = await self._presettle()
+            if refusal is None:
+                break
+            self.tally.refusals[refusal] += 1
+            self.refused = True
+            if self.p.refusal is Refusal.FILE_AFTERWARDS and not filed_afterwards:
+                await self._file_afterwards()
+                filed_afterwards = True
+                continue
+            self.tally.paid_in_full_fen += self.e.amount_fen
+            self.tally.counts["encounters paid in full after a refusal"] += 1
+            self.t._outcome(self.p, self.e, "PAID_IN_FULL", self.relation)
+            return filed_afterwards
+        else:
+            raise EncounterFailed("still refused after filing")
+        info = await self._settle_with_extras()
+        outcome = "DIRECT_AFTER_FILING" if self.refused else "DIRECT"
+        self.t._outcome(self.p, self.e, outcome, _relation_name(info.relation) or self.relation)
+        return filed_afterwards
+
+    async def _identify(self) -> None:
+        self.step = "QueryPerson"
+        cert_type, cert_no = self._certificate()
+        reply = await self._hospital(
+            self.c.settlement.QueryPerson,
+            settlement_pb2.QueryPersonRequest(
+                header=self._header(self._next(self.admit_ids), person=False),
+                mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
+                mdtrt_cert_no=cert_no,
+                med_type=int(self.e.visit.value),
+                emergency=self.e.emergency,
+            ),
+        )
+        if reply.baseinfo.psn_no != self.p.psn_no:  # type: ignore[attr-defined]
+            raise EncounterFailed("1101 returned another person")
+        if not reply.trtinfo.allowed:  # type: ignore[attr-defined]
+            self.tally.counts["1101 benefit checks answering not covered"] += 1
+
+    async def _open(self) -> None:
+        cert_type, cert_no = self._certificate()
+        begntime = self.e.start.strftime("%Y-%m-%d %H:%M:%S")
+        number = f"{self.e.start:%y%m%d}{self.p.index:06d}{self.e.seq:02d}"
+        if self.inpatient:
+            self.step = "Admit"
+            reply = await self._hospital(
+                self.c.settlement.Admit,
+                settlement_pb2.AdmitRequest(
+                    header=self._header(self._next(self.admit_ids)),
+                    psn_no=self.p.psn_no,
+                    insutype=int(self.p.insutype),
+                    begntime=begntime,
+                    mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
+                    mdtrt_cert_no=cert_no,
+                    ipt_no=f"ZY{number}",
+                    emergency=self.e.emergency,
+                ),
+            )
+        else:
+            self.step = "Register"
+            reply = await self._hospital(
+                self.c.settlement.Register,
+                settlement_pb2.RegisterRequest(
+                    header=self._header(self._next(self.admit_ids)),
+                    psn_no=self.p.psn_no,
+                    insutype=int(self.p.insutype),
+                    med_type=int(self.e.visit.value),
+                    begntime=begntime,
+                    mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
+                    mdtrt_cert_no=cert_no,
+                    ipt_otp_no=f"MZ{number}",
+                    dise_codg=self.e.disease or "",
+                    emergency=self.e.emergency,
+                ),
+            )
+        self.mdtrt_id = str(reply.mdtrt_id)  # type: ignore[attr-defined]
+        basis = settlement_pb2.CoverageBasis.Name(reply.trtinfo.basis)  # type: ignore[attr-defined]
+        self.tally.bases[basis.removeprefix("COVERAGE_BASIS_")] += 1
+
+    async def _upload(self) -> None:
+        self.step = "UploadFeeDetails"
+        day = self.e.start.date()
+        reply = await self._hospital(
+            self.c.settlement.UploadFeeDetails,
+            settlement_pb2.UploadFeeDetailsRequest(
+                header=self._header(self._next(self.settle_ids)),
+                mdtrt_id=self.mdtrt_id,
+                psn_no=self.p.psn_no,
+                feedetail=[
+                    settlement_pb2.FeeDetail(
+                        feedetl_sn=line.line_no,
+                        med_list_codg=line.item_code,
+                        fee_ocur_time=_fee_day(day, self.e, line.line_no).isoformat(),
+                        cnt_e4=line.quantity_e4,
+                        pric_fen=line.unit_price_fen,
+                        det_item_fee_sumamt_fen=line.amount_fen,
+                    )
+                    for line in self.e.lines
+                ],
+            ),
+        )
+        if reply.medfee_sumamt_fen != self.e.amount_fen:  # type: ignore[attr-defined]
+            raise EncounterFailed("the service's bill total differs from the hospital's")
+
+    async def _discharge(self) -> None:
+        self.step = "Discharge"
+        await self._hospital(
+            self.c.settlement.Discharge,
+            settlement_pb2.DischargeRequest(
+                header=self._header(self._next(self.settle_ids)),
+                mdtrt_id=self.mdtrt_id,
+                psn_no=self.p.psn_no,
+                endtime=self.e.end.date().isoformat(),
+            ),
+        )
+
+    async def _presettle(self) -> str | None:
+        """None when the visit may settle; else the refusal's reason code."""
+        self.step = "PreSettle"
+        try:
+            reply = await self._hospital(
+                self.c.settlement.PreSettle,
+                settlement_pb2.PreSettleRequest(
+                    header=self._header(self._next(self.settle_ids)),
+                    mdtrt_id=self.mdtrt_id,
+                    psn_no=self.p.psn_no,
+                    acct_used_flag=self.e.use_account,
+                ),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.FAILED_PRECONDITION:
+                return reason_of(error) or "UNSPECIFIED"
+            raise
+        for warning in reply.warnings:  # type: ignore[attr-defined]
+            self.tally.warnings[warning.code] += 1
+        return None
+
+    async def _file_afterwards(self) -> None:
+        """补办: the patient files through the app, the filing starting on the visit day."""
+        self.step = "SubmitFiling (补办)"
+        request = filing_pb2.SubmitFilingRequest(
+            channel=filing_pb2.CHANNEL_APP,
+            channel_request_id=f"SIM-{self.p.psn_no}-R{self.e.seq}",
+            psn_no=self.p.psn_no,
+            category=filing_pb2.FILING_CATEGORY_OTHER_TEMPORARY,
+            destination=filing_pb2.Destination(pool_code=self.e.treatment_pool),
+            start_date=self.e.start.date().isoformat(),
+            commitment_accepted=True,
+        )
+        await self.c.call(self.c.filing.SubmitFiling, request, "channel-app")
+        self.tally.counts["filings submitted"] += 1
+        self.tally.counts["filed after a refusal (补办)"] += 1
+        self.tally.filings_by_channel["APP"] += 1
+
+    def _settle_request(self, msgid: str) -> settlement_pb2.SettleRequest:
+        return settlement_pb2.SettleRequest(
+            header=self._header(msgid),
+            mdtrt_id=self.mdtrt_id,
+            psn_no=self.p.psn_no,
+            acct_used_flag=self.e.use_account,
+            medfee_sumamt_fen=self.e.amount_fen,
+        )
+
+    async def _settle(self) -> tuple[str, settlement_pb2.SettleResponse]:
+        self.step = "Settle"
+        msgid = self._next(self.settle_ids)
+        started = time.perf_counter()
+        reply = await self._hospital(self.c.settlement.Settle, self._settle_request(msgid))
+        self.tally.settle_latencies_ms.append((time.perf_counter() - started) * 1000)
+        assert isinstance(reply, settlement_pb2.SettleResponse)
+        self._record(reply.setlinfo, reversal=False)
+        return msgid, reply
+
+    async def _settle_with_extras(self) -> settlement_pb2.SettlementInfo:
+        msgid, reply = await self._settle()
+        if self.e.retry_settle:
+            await self._resend(msgid, reply)
+        if self.e.correct:
+            if self.e.seq % 3 == 0:
+                await self._tombstone()
+            else:
+                await self._correct(msgid)
+                msgid, reply = await self._settle_again()
+        if self.e.reverse:
+            await self._reverse(reply.setlinfo)
+            msgid, reply = await self._settle_again()
+        return reply.setlinfo
+
+    async def _settle_again(self) -> tuple[str, settlement_pb2.SettleResponse]:
+        refusal = await self._presettle()
+        if refusal is not None:
+            raise EncounterFailed(f"refused on the second settlement: {refusal}")
+        return await self._settle()
+
+    async def _resend(self, msgid: str, first: settlement_pb2.SettleResponse) -> None:
+        """The hospital timed out waiting and resends the same request: same answer."""
+        self.step = "Settle (resent msgid)"
+        again = await self._hospital(self.c.settlement.Settle, self._settle_request(msgid))
+        same = again.SerializeToString(deterministic=True) == first.SerializeToString(  # type: ignore[attr-defined]
+            deterministic=True
+        )
+        self.tally.counts["msgids resent"] += 1
+        if same:
+            self.tally.counts["msgids resent: same response"] += 1
+        else:
+            self.tally.error("Settle resent msgid: different response", msgid)
+
+    async def _correct(self, settle_msgid: str) -> None:
+        """The Settle response never reached the HIS: 2601 undoes it by its msgid."""
+        self.step = "Correct"
+        reply = await self._hospital(
+            self.c.settlement.Correct,
+            settlement_pb2.CorrectRequest(
+                header=self._header(self._next(self.settle_ids)),
+                psn_no=self.p.psn_no,
+                omsgid=settle_msgid,
+                oinfno="2304" if self.inpatient else "2207",
+            ),
+        )
+        assert isinstance(reply, settlement_pb2.CorrectResponse)
+        if reply.result == settlement_pb2.CORRECTION_RESULT_UNDONE and reply.HasField("reversal"):
+            self._record(reply.reversal, reversal=True)
+            self.tally.counts["corrections (2601) undoing a settlement"] += 1
+        else:
+            self.tally.error("Correct: settlement not undone", settle_msgid)
+
+    async def _tombstone(self) -> None:
+        """A Settle that never arrived is corrected first: when it shows up late, it is
+        refused (MSGID_CORRECTED) and nothing is settled twice."""
+        self.step = "Correct (tombstone)"
+        lost = self._next(self.settle_ids)
+        reply = await self._hospital(
+            self.c.settlement.Correct,
+            settlement_pb2.CorrectRequest(
+                header=self._header(self._next(self.settle_ids)),
+                psn_no=self.p.psn_no,
+                omsgid=lost,
+                oinfno="2304" if self.inpatient else "2207",
+            ),
+        )
+        assert isinstance(reply, settlement_pb2.CorrectResponse)
+        if reply.result != settlement_pb2.CORRECTION_RESULT_TOMBSTONED:
+            self.tally.error("Correct: expected a tombstone", lost)
+            return
+        self.tally.counts["corrections (2601) of a request that never arrived"] += 1
+        try:
+            await self._hospital(self.c.settlement.Settle, self._settle_request(lost))
+            self.tally.error("Settle after its tombstone was accepted", lost)
+        except grpc.aio.AioRpcError as error:
+            if reason_of(error) == "MSGID_CORRECTED":
+                self.tally.counts["late originals refused (MSGID_CORRECTED)"] += 1
+            else:
+                self.tally.error(f"Settle after tombstone {error.code().name}", lost)
+
+    async def _reverse(self, info: settlement_pb2.SettlementInfo) -> None:
+        self.step = "ReverseSettlement"
+        reply = await self._hospital(
+            self.c.settlement.ReverseSettlement,
+            settlement_pb2.ReverseSettlementRequest(
+                header=self._header(self._next(self.settle_ids)),
+                setl_id=info.setl_id,
+                mdtrt_id=self.mdtrt_id,
+                psn_no=self.p.psn_no,
+            ),
+        )
+        assert isinstance(reply, settlement_pb2.ReverseSettlementResponse)
+        self._record(reply.setlinfo, reversal=True)
+        self.tally.counts["reversals (2208/2305)"] += 1
+
+    def _record(self, info: settlement_pb2.SettlementInfo, *, reversal: bool) -> None:
+        amounts = {
+            "hifp": info.hifp_pay_fen,
+            "hifob": info.hifob_pay_fen,
+            "hifmi": info.hifmi_pay_fen,
+            "cvlserv": info.cvlserv_pay_fen,
+            "hifes": info.hifes_pay_fen,
+            "maf": info.maf_pay_fen,
+            "oth": info.oth_pay_fen,
+            "acct": info.acct_pay_fen,
+            "cash": info.psn_cash_pay_fen,
+        }
+        parts = sum(amounts.values())
+        if parts != info.medfee_sumamt_fen:
+            self.tally.error("SettlementInfo parts do not sum to the total", info.setl_id)
+        self.tally.settlements.append(
+            SettlementRecord(
+                setl_id=info.setl_id,
+                reversed_setl_id=info.reversed_setl_id,
+                psn_no=self.p.psn_no,
+                cohort=self.p.cohort,
+                hospital=self.e.hospital,
+                insured_pool=info.insuplc_admdvs or self.p.insured_pool,
+                treatment_pool=info.mdtrtarea_admvs or self.e.treatment_pool,
+                relation=_relation_name(info.relation) or self.relation,
+                visit=self.e.visit.value,
+                clr_ym=info.clr_ym,
+                sim_day=self.e.end.date(),
+                medfee_fen=info.medfee_sumamt_fen,
+                amounts=amounts,
+                reversal=reversal,
+            )
+        )
+
+
+def _fee_day(start: date, e: Encounter, line_no: int) -> date:
+    """Inpatient lines spread over the stay; outpatient lines fall on the visit day."""
+    if e.visit is not Visit.INPATIENT or e.los_days <= 0:
+        return start
+    return start + timedelta(days=(line_no - 1) % (e.los_days + 1))
+
+
+def now_in_china() -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai"))

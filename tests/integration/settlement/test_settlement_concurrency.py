@@ -1,0 +1,104 @@
+"""Concurrency: one person's annual accumulations under 50 simultaneous settlements from
+five hospitals, and one msgid sent ten times at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+import grpc
+
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+
+from .support import (
+    COLONOSCOPY,
+    GUANGZHOU_HOSPITALS,
+    NANNING,
+    NANNING_HOSPITALS,
+    SHENZHEN_HOSPITAL,
+    Filing,
+    Hospital,
+    fee,
+    rpc_error,
+)
+
+SETTLEMENTS = 50
+# Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year,
+# 60 %, 2,000 yuan cap a year. 50 colonoscopies pay far more than the cap at 60 %.
+OUTPATIENT_DEDUCTIBLE_FEN = 10_000
+OUTPATIENT_CAP_FEN = 200_000
+
+
+async def test_fifty_concurrent_settlements_never_pass_the_cap_nor_repeat_the_deductible(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    person = await filing.new_person(NANNING)
+    await filing.file(person, province_code="44")  # long-term: no ratio reduction
+    hospitals = [
+        hospital(code) for code in (*GUANGZHOU_HOSPITALS, SHENZHEN_HOSPITAL, NANNING_HOSPITALS[0])
+    ]
+    visits = await asyncio.gather(
+        *(
+            h.outpatient_visit(person, [fee(1, COLONOSCOPY, h.province)])
+            for h in (hospitals[i % len(hospitals)] for i in range(SETTLEMENTS))
+        )
+    )
+    requests = [
+        (hospitals[i % len(hospitals)], mdtrt_id, total_fen)
+        for i, (mdtrt_id, total_fen) in enumerate(visits)
+    ]
+
+    results = await asyncio.gather(
+        *(h.settle(person, mdtrt_id, total_fen) for h, mdtrt_id, total_fen in requests)
+    )
+
+    infos = [r.setlinfo for r in results]
+    assert len({i.setl_id for i in infos}) == SETTLEMENTS
+    assert sum(i.act_pay_dedc_fen for i in infos) == OUTPATIENT_DEDUCTIBLE_FEN
+    assert sum(i.hifp_pay_fen for i in infos) == OUTPATIENT_CAP_FEN
+    for i in infos:
+        assert i.medfee_sumamt_fen == i.fund_pay_sumamt_fen + i.psn_part_amt_fen
+        assert i.psn_part_amt_fen == i.acct_pay_fen + i.psn_cash_pay_fen
+    async with settlement_db.acquire() as conn:
+        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
+        stored = await conn.fetchrow(
+            "SELECT count(*) AS n, sum(hifp_pay_fen) AS hifp, sum(act_pay_dedc_fen) AS dedc"
+            "  FROM settlements WHERE psn_no = $1",
+            person.psn_no,
+        )
+    assert acc["hifp_outpatient_paid_fen"] == OUTPATIENT_CAP_FEN == stored["hifp"]
+    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
+    assert acc["standing_settlements"] == SETTLEMENTS == stored["n"]
+
+
+async def test_one_msgid_sent_ten_times_at_once_settles_once_with_identical_responses(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[1])
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    request = h.settle_request(person, mdtrt_id, total_fen)
+
+    responses = await asyncio.gather(*(h.call("Settle", request) for _ in range(10)))
+
+    assert len({r.SerializeToString() for r in responses}) == 1
+    setl_id = responses[0].setlinfo.setl_id
+    async with settlement_db.acquire() as conn:
+        settlements = await conn.fetchval(
+            "SELECT count(*) FROM settlements WHERE mdtrt_id = $1", mdtrt_id
+        )
+        events = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE position($1::bytea IN payload) > 0",
+            setl_id.encode(),
+        )
+    assert settlements == 1 and events == 1
+
+    # A later retry is answered from storage, byte for byte; another body is refused.
+    again = await h.call("Settle", request)
+    assert again.SerializeToString() == responses[0].SerializeToString()
+    changed = pb.SettleRequest()
+    changed.CopyFrom(request)
+    changed.acct_used_flag = True
+    error = await rpc_error(h.call("Settle", changed))
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS

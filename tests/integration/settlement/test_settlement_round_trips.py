@@ -1,0 +1,99 @@
+"""The hot path's cost in PostgreSQL round trips, counted on the wire (asyncpg's query
+logger sees every statement sent). docs/benchmark.md explains each of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+
+from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
+from services.settlement.filing_client import FilingClient
+from services.settlement.handlers import Idempotent, Settlement
+from services.settlement.versions import Versions
+from shared.auth import current_caller, parse_caller
+from shared.config import Settings
+from shared.errors import Violations
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+
+from .support import COLONOSCOPY, NANNING, NANNING_HOSPITALS, Filing, Hospital, fee
+
+# BEGIN, claim msgid, lock encounter (+ lines, year row, clock), lock year row, write
+# settlement/funds/accumulations/encounter/journal, outbox insert, complete msgid, COMMIT.
+SETTLE_ROUND_TRIPS_IN_TRANSACTION = 8
+# asyncpg resets a connection when it goes back to its pool (one statement).
+POOL_RESET_ROUND_TRIPS = 1
+
+
+async def test_a_settlement_costs_eight_round_trips_in_one_transaction(
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+) -> None:
+    sent: list[str] = []
+
+    async def init(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda logged: sent.append(logged.query))
+
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=1,
+        init=init,
+        server_settings={"search_path": '"settlement", public'},
+    )
+    assert pool is not None
+    versions = Versions()
+    await versions.reload(pool)
+    port = filing_service.port  # type: ignore[attr-defined]
+    client = FilingClient(settings.model_copy(update={"filing_target": f"127.0.0.1:{port}"}))
+    service = Settlement(pool, versions, client, settings.bus_namespace)
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    token = current_caller.set(parse_caller(h.code))
+    try:
+        counts = []
+        for _ in range(3):  # the first runs prepare statements; the last is steady state
+            mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+            request = h.settle_request(person, mdtrt_id, total_fen)
+            header = _header(request)
+            sent.clear()
+            response = await service.settle(
+                Idempotent(header.msgid, request),
+                header,
+                mdtrt_id,
+                person.psn_no,
+                False,
+                total_fen,
+                lambda record: pb.SettleResponse(
+                    setlinfo=pb.SettlementInfo(setl_id=record.setl_id)
+                ),
+                pb.SettleResponse.FromString,
+            )
+            assert response.setlinfo.setl_id
+            counts.append(len(sent))
+    finally:
+        current_caller.reset(token)
+        await client.close()
+        await pool.close()
+    assert counts[-1] == SETTLE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, sent
+    assert sent[0] == "BEGIN;" and sent[-2] == "COMMIT;", sent
+
+
+def _header(request: pb.SettleRequest) -> Header:
+    errors = Violations()
+    h = request.header
+    header = read_header(
+        h.msgid,
+        h.mdtrtarea_admvs,
+        h.insuplc_admdvs,
+        h.opter_type,
+        insured_pool_required=True,
+        errors=errors,
+        now=datetime.now(CHINA_TZ),
+    )
+    errors.raise_if_any()
+    assert header is not None
+    return header

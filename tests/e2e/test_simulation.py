@@ -6,9 +6,11 @@ seed must clear exactly the same statements.
 from __future__ import annotations
 
 import io
+import json
 import socket
 from pathlib import Path
 
+import asyncpg
 import pytest
 from rich.console import Console
 
@@ -37,7 +39,51 @@ def _free_ports() -> dict[str, int]:
     return ports
 
 
-async def _run(settings: Settings, suffix: str, out: Path) -> tuple[Outcome, str]:
+FUND_COLUMNS = {
+    "hifp": "hifp_pay_fen",
+    "hifob": "hifob_pay_fen",
+    "hifmi": "hifmi_pay_fen",
+    "cvlserv": "cvlserv_pay_fen",
+    "maf": "maf_pay_fen",
+    "acct": "acct_pay_fen",
+}
+Totals = dict[tuple[str, str, str, str], int]  # (period, insured, treatment, fund) → fen
+
+
+async def _cross_schema_totals(database_url: str) -> tuple[Totals, Totals]:
+    """Each statement's per-fund totals from the clearing schema, and the same sums taken
+    from the settlement service's own settlements table (reversals are stored negated)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        statements: Totals = {}
+        for row in await conn.fetch(
+            "SELECT period, insured_pool, treatment_pool, funds FROM clearing.statements"
+        ):
+            for fund in json.loads(row["funds"]):
+                assert fund["late_fen"] == 0, "the simulation closes after all traffic"
+                key = (row["period"], row["insured_pool"], row["treatment_pool"], fund["fund"])
+                statements[key] = fund["settled_fen"] + fund["reversed_fen"]
+        sums = ", ".join(f"sum({col}) AS {fund}" for fund, col in FUND_COLUMNS.items())
+        settled: Totals = {}
+        for row in await conn.fetch(
+            f"""SELECT clearing_period, insured_pool, treatment_pool, {sums}
+                FROM settlement.settlements
+                WHERE insured_pool <> treatment_pool
+                  AND clearing_period IN (SELECT period FROM clearing.statements)
+                GROUP BY 1, 2, 3"""
+        ):
+            for fund in FUND_COLUMNS:
+                if row[fund]:
+                    key = (row["clearing_period"], row["insured_pool"], row["treatment_pool"], fund)
+                    settled[key] = int(row[fund])
+        return {k: v for k, v in statements.items() if v}, settled
+    finally:
+        await conn.close()
+
+
+async def _run(
+    settings: Settings, suffix: str, out: Path
+) -> tuple[Outcome, str, tuple[Totals, Totals]]:
     sim = sim_settings(
         database=f"{database_of(settings.database_url)}_{suffix}",
         namespace=f"{settings.bus_namespace}-{suffix}",
@@ -55,18 +101,38 @@ async def _run(settings: Settings, suffix: str, out: Path) -> tuple[Outcome, str
             settings=sim,
             persons=PERSONS,
         )
+        totals = await _cross_schema_totals(sim.database_url)
     finally:
         await drop_database(sim)
         await reset_namespace(sim)
-    return outcome, buffer.getvalue()
+    return outcome, buffer.getvalue(), totals
 
 
 @pytest.fixture(scope="module")
-async def runs(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
+def cross_schema() -> dict[str, tuple[Totals, Totals]]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def runs(
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    cross_schema: dict[str, tuple[Totals, Totals]],
+) -> list[Outcome]:
     out = tmp_path_factory.mktemp("simulation")
-    first, _ = await _run(settings, "sim1", out / "first")
-    second, _ = await _run(settings, "sim2", out / "second")
+    first, _, cross_schema["first"] = await _run(settings, "sim1", out / "first")
+    second, _, _ = await _run(settings, "sim2", out / "second")
     return [first, second]
+
+
+async def test_statements_equal_the_settlement_services_own_records(
+    runs: list[Outcome], cross_schema: dict[str, tuple[Totals, Totals]]
+) -> None:
+    """Every statement's per-fund total, read from the clearing schema, equals the sum of
+    the settlement schema's settlements and reversals for that pool pair and period."""
+    statements, settled = cross_schema["first"]
+    assert statements, "the month produced statements"
+    assert statements == settled
 
 
 async def test_statements_conserve_the_settled_money(runs: list[Outcome]) -> None:

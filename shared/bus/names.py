@@ -123,6 +123,12 @@ SETTLEMENT_EVENTS_PATTERN: Final = "settlement.#"
 DEAD_LETTER_PATTERN: Final = "#"
 
 
+def filing_region_pattern(pool: str) -> str:
+    """Matches the filing events of persons insured in ``pool`` (any kind, any destination):
+    the insured side's agency follows its insured persons' out-of-area filings."""
+    return f"filing.*.{check_region_code(pool)}.*"
+
+
 def region_pattern(code: str) -> str:
     """Matches both clearing messages addressed to ``code``: statements and alerts."""
     return f"*.*.{check_region_code(code)}"

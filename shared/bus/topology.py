@@ -29,6 +29,8 @@ from shared.bus.connection import Bus
 
 log = structlog.get_logger(__name__)
 
+POOL_CODE_CHARS = 6  # a pool's region queue also carries its insured persons' filings
+
 REGIONS_MAX: Final = 1_000  # China has about 400 pooling regions and 31 province centres
 DELIVERY_LIMIT_MAX: Final = 100
 QUEUE_LENGTH_MAX: Final = 100_000_000
@@ -110,12 +112,16 @@ async def declare_topology(
             timeout_s=timeout_s,
         )
         clearing = names.exchange_name(namespace, "clearing")
+        filing = names.exchange_name(namespace, "filing")
         for code in regions:
+            bindings = [(clearing, names.region_pattern(code))]
+            if len(code) == POOL_CODE_CHARS:
+                bindings.append((filing, names.filing_region_pattern(code)))
             await declare_work_queue(
                 channel,
                 namespace,
                 names.region_queue(namespace, code),
-                [(clearing, names.region_pattern(code))],
+                bindings,
                 limits=limits,
                 timeout_s=timeout_s,
             )

@@ -94,15 +94,13 @@ async def test_messages_reach_the_queues_their_keys_name(bus: Bus, topology: str
     assert await _take_all(bus, region_queue(topology, "44")) == {alert}
     assert await _take_all(bus, region_queue(topology, "110000")) == set()
 
-    # No queue subscribes to filing events yet: confirmed, but reported unroutable.
-    routed = await bus.publish(
-        exchange_name(topology, "filing"),
-        filing_key("created", "110000", "440100"),
-        b"",
-        message_id=str(uuid.uuid4()),
-        message_type="test.Empty",
+    # A filing event reaches the region queue of the person's insured pool only.
+    filed = await _publish(
+        bus, exchange_name(topology, "filing"), filing_key("effective", "110000", "440100")
     )
-    assert routed is False
+    assert await _take_all(bus, region_queue(topology, "110000")) == {filed}
+    assert await _take_all(bus, region_queue(topology, "440100")) == set()
+    assert await _take_all(bus, region_queue(topology, "44")) == set()
 
 
 def test_names_carry_namespace_and_regions() -> None:

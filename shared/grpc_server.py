@@ -59,7 +59,7 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
     return None
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused-ignore]
     """Request id, caller identity, access log, metrics and error mapping for every RPC."""
 
     def __init__(self, service: str, *, tls: bool, insecure_dev: bool) -> None:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 
-import asyncpg
 from google.protobuf.message import Message
 
+from shared.bus.pg import Conn
 from shared.errors import AlreadyExists
 
 MAX_KEY_CHARS = 64
@@ -30,7 +30,7 @@ def fingerprint(request: Message) -> bytes:
     return hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
 
 
-async def claim(conn: asyncpg.Connection, scope: str, key: str, request: Message) -> bytes | None:
+async def claim(conn: Conn, scope: str, key: str, request: Message) -> bytes | None:
     """Own the key for this transaction (→ None) or return the stored response bytes."""
     assert 0 < len(key) <= MAX_KEY_CHARS, "idempotency keys are validated by the caller"
     digest = fingerprint(request)
@@ -56,7 +56,7 @@ async def claim(conn: asyncpg.Connection, scope: str, key: str, request: Message
     return bytes(response)
 
 
-async def complete(conn: asyncpg.Connection, scope: str, key: str, response: Message) -> None:
+async def complete(conn: Conn, scope: str, key: str, response: Message) -> None:
     status = await conn.execute(
         "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2 AND response IS NULL",
         scope,

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -379,10 +379,7 @@ class FilingService:
     # -- helpers -----------------------------------------------------------------------
 
     async def _idempotent(self, idem: Idempotent[M], work: Callable[[Conn], Awaitable[M]]) -> M:
-        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as proxy, proxy.transaction():
-            # shared.idempotency is typed for a plain connection; a pooled one runs the
-            # same statements.
-            conn = cast("asyncpg.Connection[asyncpg.Record]", proxy)
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn, conn.transaction():
             stored = await claim(conn, idem.scope, idem.key, idem.request)
             if stored is not None:
                 return idem.response_type.FromString(stored)

@@ -245,11 +245,11 @@ class Settlement:
     ) -> M:
         """Run ``work`` in one transaction that claims and completes the msgid."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            stored = await claim(conn, SCOPE, key.msgid, _fingerprinted(key.request))  # type: ignore[arg-type]
+            stored = await claim(conn, SCOPE, key.msgid, _fingerprinted(key.request))
             if stored is not None:
                 return decode(stored)
             response = encode(await work(conn))
-            await complete(conn, SCOPE, key.msgid, response)  # type: ignore[arg-type]
+            await complete(conn, SCOPE, key.msgid, response)
             return response
 
     async def _once_with_coverage(

@@ -10,8 +10,9 @@ test:
 simulate:
 	scripts/simulate.sh
 
+# Development mode (plaintext, caller code in a header) unless CROSSCLEAR_TLS_DIR is set.
 up: setup
-	.venv/bin/crossclear up
+	CROSSCLEAR_INSECURE_DEV=$${CROSSCLEAR_INSECURE_DEV:-true} .venv/bin/crossclear up
 
 certs: setup
 	.venv/bin/crossclear certs

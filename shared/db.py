@@ -128,8 +128,10 @@ async def ensure_database(url: str) -> None:
             try:
                 await conn.execute(f'CREATE DATABASE "{name}"')
                 log.info("database created", database=name)
-            except asyncpg.DuplicateDatabaseError:
-                pass  # another process created it between our check and our create
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                # Another process created it between our check and our create; two
+                # concurrent CREATE DATABASE collide on pg_database's unique index.
+                pass
     finally:
         await conn.close()
 

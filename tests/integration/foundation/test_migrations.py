@@ -46,3 +46,28 @@ async def test_concurrent_processes_apply_each_migration_once(
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
+
+
+async def test_processes_starting_together_create_the_database_once(
+    settings: Settings, database: str, unique: str
+) -> None:
+    """Services started together on a fresh server all try to create the database."""
+    from shared.db import with_database
+
+    url = with_database(database, f"create_race_{unique}")
+    script = "import asyncio, sys\nfrom shared.db import ensure_database\nasyncio.run(ensure_database(sys.argv[1]))\n"
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, url, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    errors = [(await p.communicate())[1].decode()[-500:] for p in procs]
+    try:
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    finally:
+        admin = await asyncpg.connect(with_database(database, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "create_race_{unique}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     tls_dir: Path | None = None
     insecure_dev: bool = False
 
+    # Requests in progress beyond this are refused at once with RESOURCE_EXHAUSTED and a
+    # retry hint instead of queueing without bound for a database connection.
+    grpc_max_inflight: int = Field(default=256, ge=1, le=100_000)
     grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=120)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 
 from shared.auth import CALLER_HEADER
-from shared.grpc_server import REQUEST_ID_HEADER
+from shared.grpc_errors import REQUEST_ID_HEADER
 
 _CLIENT_OPTIONS: list[tuple[str, str | int]] = [
     ("grpc.keepalive_time_ms", 30_000),

@@ -3,12 +3,25 @@
 INVALID_ARGUMENT carries a BadRequest with one field violation per bad field;
 FAILED_PRECONDITION carries an ErrorInfo whose reason is the rule's stable code (and a
 PreconditionFailure naming it), so a hospital system can branch on the code, not on text.
+UNAVAILABLE (an infrastructure fault) and RESOURCE_EXHAUSTED (load shedding) carry a
+RetryInfo with the delay to wait before retrying with the same idempotency key.
+
+Every error status carries an ErrorInfo whose metadata holds the request id, and the
+request id also travels in the trailing metadata, so a vendor can quote it to support.
+
+The details are bounded: a caller that sends a 5,000-character field or 500 bad lines
+gets INVALID_ARGUMENT, not a trailer larger than the client's 8 KB metadata limit.
+Echoed text is cut to ``TEXT_MAX_CHARS``, at most ``VIOLATIONS_MAX`` field violations
+are listed (the last one says how many more there were), and the serialised status is
+kept under ``STATUS_MAX_BYTES``.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -20,12 +33,33 @@ from shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from shared.faults import Unavailable
 
 ERROR_DOMAIN = "crossclear"
+REQUEST_ID_HEADER: Final = "x-request-id"
+TEXT_MAX_CHARS: Final = 160
+FIELD_MAX_CHARS: Final = 120
+VIOLATIONS_MAX: Final = 12
+# grpc-status-details-bin travels base64-encoded beside grpc-message (percent-encoded):
+# 3 KB of status stays well under the 8 KB that clients accept by default.
+STATUS_MAX_BYTES: Final = 3_000
 
 
 class Unauthenticated(DomainError):
     pass
+
+
+class ResourceExhausted(DomainError):
+    """The server sheds this request to stay responsive; retry after the hint."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def clip(text: str, limit: int = TEXT_MAX_CHARS) -> str:
+    """At most ``limit`` characters of ``text``, marked when cut."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _pack(message: object) -> any_pb2.Any:
@@ -34,25 +68,25 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
-def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
+def to_status(
+    error: DomainError | Unavailable, request_id: str | None = None
+) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    grpc_code, status = _status_of(error)
+    status.message = clip(status.message, 2 * TEXT_MAX_CHARS)
+    if request_id is not None:
+        _add_request_id(status, request_id)
+    return grpc_code, status
+
+
+def _status_of(error: DomainError | Unavailable) -> tuple[grpc.StatusCode, status_pb2.Status]:
     if isinstance(error, InvalidArgument):
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in error.violations
-            ]
-        )
-        return grpc.StatusCode.INVALID_ARGUMENT, status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT, message=error.message, details=[_pack(bad)]
-        )
+        return grpc.StatusCode.INVALID_ARGUMENT, _bad_request(error)
     if isinstance(error, FailedPrecondition):
         info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
         failure = error_details_pb2.PreconditionFailure(
             violations=[
                 error_details_pb2.PreconditionFailure.Violation(
-                    type=error.reason, subject="request", description=error.message
+                    type=error.reason, subject="request", description=clip(error.message)
                 )
             ]
         )
@@ -60,6 +94,14 @@ def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
             code=code_pb2.FAILED_PRECONDITION,
             message=f"{error.reason}: {error.message}",
             details=[_pack(info), _pack(failure)],
+        )
+    if isinstance(error, Unavailable):
+        return grpc.StatusCode.UNAVAILABLE, _retryable(
+            code_pb2.UNAVAILABLE, "UNAVAILABLE", error.message, error.retry_after_s
+        )
+    if isinstance(error, ResourceExhausted):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, _retryable(
+            code_pb2.RESOURCE_EXHAUSTED, "OVERLOADED", error.message, error.retry_after_s
         )
     simple = {
         NotFound: (grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND),
@@ -75,9 +117,70 @@ def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
     )
 
 
-async def abort_with(context: grpc.aio.ServicerContext, error: DomainError) -> None:
-    _code, status = to_status(error)
-    await context.abort_with_status(rpc_status.to_status(status))
+def _bad_request(error: InvalidArgument) -> status_pb2.Status:
+    violations = [
+        error_details_pb2.BadRequest.FieldViolation(
+            field=clip(v.field, FIELD_MAX_CHARS), description=clip(v.description)
+        )
+        for v in error.violations[:VIOLATIONS_MAX]
+    ]
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=error.message)
+    # Drop listed violations until the status fits, then say how many were left out.
+    while True:
+        hidden = len(error.violations) - len(violations)
+        listed = list(violations)
+        if hidden:
+            listed.append(
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="…", description=f"and {hidden} more violation(s) not listed"
+                )
+            )
+        del status.details[:]
+        status.details.append(_pack(error_details_pb2.BadRequest(field_violations=listed)))
+        if status.ByteSize() <= STATUS_MAX_BYTES or len(violations) <= 1:
+            return status
+        violations.pop()
+
+
+def _retryable(code: int, reason: str, message: str, retry_after_s: float) -> status_pb2.Status:
+    delay = duration_pb2.Duration()
+    delay.FromMilliseconds(max(1, round(retry_after_s * 1000)))
+    return status_pb2.Status(
+        code=code,
+        message=message,
+        details=[
+            _pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)),
+            _pack(error_details_pb2.RetryInfo(retry_delay=delay)),
+        ],
+    )
+
+
+def _add_request_id(status: status_pb2.Status, request_id: str) -> None:
+    """Put the request id into the status's ErrorInfo (adding one if it has none)."""
+    request_id = clip(request_id, 64)
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            info.metadata["request_id"] = request_id
+            detail.Pack(info)
+            return
+    info = error_details_pb2.ErrorInfo(reason=code_pb2.Code.Name(status.code), domain=ERROR_DOMAIN)
+    info.metadata["request_id"] = request_id
+    status.details.append(_pack(info))
+
+
+async def abort_with(
+    context: grpc.aio.ServicerContext,
+    error: DomainError | Unavailable,
+    request_id: str | None = None,
+) -> None:
+    _code, status = to_status(error, request_id)
+    rich = rpc_status.to_status(status)
+    trailers = tuple(rich.trailing_metadata)
+    if request_id is not None:
+        # abort replaces the trailing metadata set earlier: repeat the request id.
+        trailers = ((REQUEST_ID_HEADER, clip(request_id, 64)), *trailers)
+    await context.abort(rich.code, rich.details, trailing_metadata=trailers)
 
 
 def details_of(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
@@ -88,14 +191,34 @@ def details_of(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     return None
 
 
-def reason_of(error: grpc.aio.AioRpcError) -> str | None:
+def error_info_of(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
     status = details_of(error)
     if status is None:
         return None
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Unpack(info):
-            return str(info.reason)
+            return info
+    return None
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str | None:
+    """The stable reason code of a refused rule (FAILED_PRECONDITION), else None."""
+    if error.code() is not grpc.StatusCode.FAILED_PRECONDITION:
+        return None
+    info = error_info_of(error)
+    return None if info is None else str(info.reason)
+
+
+def retry_delay_of(error: grpc.aio.AioRpcError) -> float | None:
+    """Seconds the server asks the client to wait before retrying, if it said."""
+    status = details_of(error)
+    if status is None:
+        return None
+    for detail in status.details:
+        hint = error_details_pb2.RetryInfo()
+        if detail.Unpack(hint):
+            return float(hint.retry_delay.ToMilliseconds()) / 1000
     return None
 
 

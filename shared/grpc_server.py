@@ -22,18 +22,26 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from shared.auth import CALLER_HEADER, Caller, current_caller, parse_caller
 from shared.broker import BusRef, connect
 from shared.config import ServiceName, Settings
 from shared.db import create_pool, migrate_service
-from shared.errors import DomainError
-from shared.grpc_errors import Unauthenticated, abort_with, to_status
+from shared.errors import DomainError, InvalidArgument
+from shared.faults import Unavailable, describe, is_transient
+from shared.grpc_errors import (
+    REQUEST_ID_HEADER,
+    ResourceExhausted,
+    Unauthenticated,
+    abort_with,
+    clip,
+    to_status,
+)
+from shared.health import BROKER_HEALTH, DATABASE_HEALTH, LIVE_HEALTH
 
 log = structlog.get_logger(__name__)
 
-REQUEST_ID_HEADER = "x-request-id"
 _UNAUTHENTICATED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 _HEALTH_INTERVAL_S = 1.0
 _HEALTH_PROBE_TIMEOUT_S = 1.0
@@ -50,6 +58,16 @@ RPC_LATENCY = Histogram(
 RPC_HANDLED = Counter(
     "crossclear_grpc_server_handled_total", "RPCs handled", ["service", "method", "code"]
 )
+DEPENDENCY_UP = Gauge(
+    "crossclear_dependency_up",
+    "1 while the process reaches the dependency (database, broker), else 0",
+    ["service", "dependency"],
+)
+RPC_SHED = Counter(
+    "crossclear_grpc_server_shed_total",
+    "RPCs refused with RESOURCE_EXHAUSTED because the in-flight limit was reached",
+    ["service"],
+)
 
 
 def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -59,13 +77,51 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
     return None
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused-ignore]
-    """Request id, caller identity, access log, metrics and error mapping for every RPC."""
+@dataclass(frozen=True)
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the interceptor can answer
+    INVALID_ARGUMENT inside its error mapping (deserialisation runs before any handler)."""
 
-    def __init__(self, service: str, *, tls: bool, insecure_dev: bool) -> None:
+    type_name: str
+    error: str
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None, method: str) -> Callable[[bytes], Any]:
+    type_name = method.rsplit("/", 1)[-1] + " request"
+
+    def deserialize(raw: bytes) -> Any:
+        if deserializer is None:
+            return raw
+        try:
+            return deserializer(raw)
+        except Exception as exc:  # DecodeError, invalid UTF-8, anything the parser raises
+            message_type = getattr(deserializer, "__self__", None)
+            name = getattr(getattr(message_type, "DESCRIPTOR", None), "full_name", type_name)
+            return _Undecodable(str(name), type(exc).__name__)
+
+    return deserialize
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused-ignore]
+    """Request id, caller identity, load shedding, access log, metrics and error mapping
+    for every RPC.
+
+    Errors: a DomainError maps to its status; an infrastructure fault (see
+    ``shared.faults``) to UNAVAILABLE with a retry hint; a request over the in-flight limit
+    is shed with RESOURCE_EXHAUSTED and a retry hint before it queues for the database;
+    request bytes that do not parse get INVALID_ARGUMENT naming the message type; anything
+    else is our bug: INTERNAL with the request id, and the traceback in the log.
+    """
+
+    def __init__(
+        self, service: str, *, tls: bool, insecure_dev: bool, max_inflight: int = 256
+    ) -> None:
+        assert 1 <= max_inflight <= 100_000, max_inflight
         self._service = service
         self._tls = tls
         self._insecure_dev = insecure_dev
+        self._max_inflight = max_inflight
+        self.inflight = 0
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = await continuation(details)
@@ -75,7 +131,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
         return handler  # streaming RPCs are not part of our APIs
@@ -91,40 +147,64 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
                 return parse_caller(code)
         raise Unauthenticated("no caller identity: present a client certificate")
 
+    def _admit(self, request: Any) -> None:
+        if self.inflight >= self._max_inflight:
+            RPC_SHED.labels(self._service).inc()
+            raise ResourceExhausted(
+                f"server busy: {self.inflight} requests in progress; retry after the hint",
+                retry_after_s=0.5,
+            )
+        if isinstance(request, _Undecodable):
+            raise InvalidArgument(
+                "request", f"the bytes are not a valid {request.type_name} ({request.error})"
+            )
+
     def _wrap(
         self, behavior: Callable[..., Awaitable[Any]], method: str
     ) -> Callable[..., Awaitable[Any]]:
         short = method.rsplit("/", 1)[-1]
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id = _metadata(context, REQUEST_ID_HEADER) or uuid.uuid4().hex
+            request_id = clip(_metadata(context, REQUEST_ID_HEADER) or uuid.uuid4().hex, 64)
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             caller_code = "-"
             token = None
+            admitted = False
             with structlog.contextvars.bound_contextvars(request_id=request_id, rpc=short):
                 try:
                     context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
                     caller = self._identify(context)
                     caller_code = caller.code
+                    self._admit(request)
+                    admitted = True
+                    self.inflight += 1
                     token = current_caller.set(caller)
                     return await behavior(request, context)
                 except DomainError as error:
                     code = to_status(error)[0]
-                    await abort_with(context, error)
+                    await abort_with(context, error, request_id)
                 except asyncio.CancelledError:
                     code = grpc.StatusCode.CANCELLED
                     raise
-                except Exception:
+                except Exception as error:
                     if context.code() not in (None, grpc.StatusCode.OK):
                         code = context.code()  # the servicer aborted deliberately
                         raise
+                    if is_transient(error):
+                        code = grpc.StatusCode.UNAVAILABLE
+                        log.warning("rpc unavailable", fault=describe(error))
+                        await abort_with(context, _unavailable(error), request_id)
                     code = grpc.StatusCode.INTERNAL
                     log.exception("rpc failed")
                     await context.abort(
-                        grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
+                        grpc.StatusCode.INTERNAL,
+                        f"internal error (request id {request_id})",
+                        trailing_metadata=((REQUEST_ID_HEADER, request_id),),
                     )
                 finally:
+                    if admitted:
+                        self.inflight -= 1
                     if token is not None:
                         current_caller.reset(token)
                     elapsed_s = time.perf_counter() - started
@@ -138,6 +218,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
                     )
 
         return wrapped
+
+
+def _unavailable(error: Exception) -> Unavailable:
+    if isinstance(error, Unavailable):
+        return error
+    return Unavailable(
+        f"a dependency is unavailable ({describe(error)}); retry with the same msgid or "
+        "request id: a request that did commit is answered with its first response"
+    )
 
 
 @dataclass
@@ -206,12 +295,17 @@ class ServiceHost:
             app_name=f"crossclear-{self.service.value}",
         )
         self._app = await self._build(Resources(self.service, s, self.pool, self.bus))
+        self.interceptor = ServerInterceptor(
+            self.service.value,
+            tls=s.tls_dir is not None,
+            insecure_dev=s.insecure_dev,
+            max_inflight=s.grpc_max_inflight,
+        )
         self.server = grpc.aio.server(
-            interceptors=[
-                ServerInterceptor(
-                    self.service.value, tls=s.tls_dir is not None, insecure_dev=s.insecure_dev
-                )
-            ],
+            interceptors=[self.interceptor],
+            # A backstop above the interceptor's shedding (which answers with a retry
+            # hint): health checks and reflection are not counted by the interceptor.
+            maximum_concurrent_rpcs=2 * s.grpc_max_inflight + 64,
             options=[
                 ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
@@ -237,6 +331,9 @@ class ServiceHost:
         else:
             self.port = self.server.add_insecure_port(listen)
         await self._set_health(False)
+        for concern in (DATABASE_HEALTH, BROKER_HEALTH):
+            await self._health.set(concern, _status(False))
+        await self._health.set(LIVE_HEALTH, _status(True))
         await self.server.start()
         if s.health_port:
             self._health_server = grpc.aio.server()
@@ -297,14 +394,20 @@ class ServiceHost:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("background loop failed; restarting in 2 s")
+            except Exception as error:
+                if is_transient(error):
+                    # The database or the broker went away under the loop: expected
+                    # during an outage, and the loop resumes when it is back.
+                    log.warning(
+                        "background loop lost a dependency; restarting in 2 s",
+                        fault=describe(error),
+                    )
+                else:
+                    log.exception("background loop failed; restarting in 2 s")
                 await asyncio.sleep(2)
 
-    async def _probe(self) -> bool:
+    async def _probe_database(self) -> bool:
         assert self.pool is not None
-        if not self.bus.is_healthy():
-            return False
         try:
             async with asyncio.timeout(_HEALTH_PROBE_TIMEOUT_S):
                 await self.pool.fetchval("SELECT 1")
@@ -313,23 +416,33 @@ class ServiceHost:
             return False
 
     async def _watch_health(self) -> None:
-        serving: bool | None = None
+        """Health per concern. Readiness ("" and the API services' names) follows what the
+        RPCs need: the database. The broker is a separate entry: while it is down the
+        outbox buffers events in the database and every RPC still answers, so a broker
+        outage must not pull the pods out of service. ``crossclear.live`` is SERVING while
+        the process's event loop runs: the liveness probe, which must not restart pods
+        for an outage of a server they depend on."""
+        state: dict[str, bool] = {}
         while True:
-            ok = await self._probe()
-            if ok != serving:
-                await self._set_health(ok)
-                log.info("health", serving=ok)
-                serving = ok
+            now = {
+                DATABASE_HEALTH: await self._probe_database(),
+                BROKER_HEALTH: self.bus.is_healthy(),
+            }
+            for concern, ok in now.items():
+                DEPENDENCY_UP.labels(self.service.value, concern.rsplit(".", 1)[1]).set(
+                    1 if ok else 0
+                )
+                if state.get(concern) != ok:
+                    await self._health.set(concern, _status(ok))
+                    log.info("health", concern=concern, serving=ok)
+            if state.get(DATABASE_HEALTH) != now[DATABASE_HEALTH]:
+                await self._set_health(now[DATABASE_HEALTH])
+            state = now
             await asyncio.sleep(_HEALTH_INTERVAL_S)
 
     async def _set_health(self, ok: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if ok
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
         for name in ["", *self._names]:
-            await self._health.set(name, status)
+            await self._health.set(name, _status(ok))
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop in an order that loses nothing: refuse new RPCs and drain those in flight,
@@ -361,6 +474,12 @@ class ServiceHost:
         await self.bus.close()
         if self.pool is not None:
             await self.pool.close()
+
+
+def _status(ok: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    return (
+        health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
 
 
 @contextlib.asynccontextmanager

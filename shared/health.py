@@ -1,4 +1,7 @@
-"""Client side of the standard gRPC health service, for the CLI and the simulation."""
+"""Client side of the standard gRPC health service, for the CLI and the simulation.
+
+A service's readiness ("") follows its database; the broker has its own entry
+(``crossclear.broker``). A local stack is up when both are SERVING."""
 
 from __future__ import annotations
 
@@ -10,15 +13,29 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shared.config import ServiceName, Settings
 from shared.grpc_client import open_channel
 
+# Named entries the service host keeps beside "" and the API services' names.
+LIVE_HEALTH = "crossclear.live"  # SERVING while the process runs: the liveness probe
+DATABASE_HEALTH = "crossclear.database"
+BROKER_HEALTH = "crossclear.broker"
+
 
 async def check(target: str, settings: Settings, timeout_s: float = 3.0) -> str:
+    """ "SERVING" when the service and its broker connection are; else what is not."""
     async with open_channel(target, settings.tls_dir, server_name="localhost") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
-        except grpc.aio.AioRpcError as error:
-            return f"UNREACHABLE ({error.code().name})"
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+        answers = []
+        for service in ("", BROKER_HEALTH):
+            try:
+                reply = await stub.Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
+                )
+            except grpc.aio.AioRpcError as error:
+                return f"UNREACHABLE ({error.code().name})"
+            answers.append(str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)))
+        readiness, broker = answers
+        if readiness == "SERVING" and broker != "SERVING":
+            return f"SERVING, broker {broker}"
+        return readiness
 
 
 async def check_all(settings: Settings, timeout_s: float = 3.0) -> dict[str, str]:

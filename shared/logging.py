@@ -87,12 +87,22 @@ def configure_logging(
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(_reconnect_attempts_are_warnings)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter at INFO drowns the service's own lines.
     for noisy in ("aio_pika", "aiormq", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _reconnect_attempts_are_warnings(record: logging.LogRecord) -> bool:
+    """aio-pika's robust connection logs every failed reconnection attempt at ERROR while
+    the broker is down; the bus already reports the outage (a warning, the broker health
+    entry and its gauge), so these are warnings: an outage is not an error of ours."""
+    if record.name.startswith(("aiormq", "aio_pika")) and record.levelno == logging.ERROR:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def _add_service(service: str) -> Any:

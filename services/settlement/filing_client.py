@@ -18,6 +18,7 @@ from services.settlement.domain.codes import Insutype, MafCategory, PersonType, 
 from services.settlement.domain.encounter import Coverage, PersonSnapshot
 from shared.config import Settings
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from shared.faults import Unavailable
 from shared.grpc_client import caller_metadata, open_channel
 from shared.grpc_errors import field_violations_of
 from shared.identity import DocumentType
@@ -59,7 +60,7 @@ _RELATION = {
 }
 
 
-class FilingUnavailable(Exception):
+class FilingUnavailable(Unavailable):
     """The filing service did not answer in time: the hospital should retry."""
 
 

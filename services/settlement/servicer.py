@@ -8,10 +8,9 @@ unreachable filing service (UNAVAILABLE: the hospital retries), the rest are
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -42,7 +41,6 @@ from services.settlement.domain.reconcile import (
 )
 from services.settlement.domain.records import SettlementRecord
 from services.settlement.events import RELATIONS
-from services.settlement.filing_client import FilingUnavailable
 from services.settlement.handlers import (
     Cancelled,
     Corrected,
@@ -95,19 +93,6 @@ _PERSON_TYPES = {
     "RETIRED": common_pb2.PERSON_TYPE_RETIRED,
 }
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def _filing_may_be_down(method: F) -> F:
-    @functools.wraps(method)
-    async def wrapped(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return await method(self, request, context)
-        except FilingUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; retry later")
-
-    return wrapped  # type: ignore[return-value]
-
 
 class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
     def __init__(self, service: Settlement) -> None:
@@ -133,7 +118,6 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
     # -- 1101 / 2001 ----------------------------------------------------------------------
 
-    @_filing_may_be_down
     async def QueryPerson(
         self, request: pb.QueryPersonRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryPersonResponse:
@@ -176,7 +160,6 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
     # -- 2201 / 2401 ----------------------------------------------------------------------
 
-    @_filing_may_be_down
     async def Register(
         self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterResponse:
@@ -215,7 +198,6 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             decode=pb.RegisterResponse.FromString,
         )
 
-    @_filing_may_be_down
     async def Admit(
         self, request: pb.AdmitRequest, context: grpc.aio.ServicerContext
     ) -> pb.AdmitResponse:
@@ -329,7 +311,6 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
     # -- 2206/2303, 2207/2304, 2208/2305 ---------------------------------------------------
 
-    @_filing_may_be_down
     async def PreSettle(
         self, request: pb.PreSettleRequest, context: grpc.aio.ServicerContext
     ) -> pb.PreSettleResponse:
@@ -358,7 +339,6 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             pb.PreSettleResponse.FromString,
         )
 
-    @_filing_may_be_down
     async def Settle(
         self, request: pb.SettleRequest, context: grpc.aio.ServicerContext
     ) -> pb.SettleResponse:

@@ -23,6 +23,7 @@ from shared.bus.names import EXCHANGE_KINDS
 from shared.config import Settings
 from shared.db import create_pool
 from shared.grpc_client import caller_metadata
+from shared.grpc_server import BROKER_HEALTH
 from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
 
 from .support import wait_until
@@ -60,14 +61,18 @@ async def namespace_cleanup(settings: Settings) -> AsyncIterator[None]:
 
 @pytest.fixture(scope="session")
 async def clearing_port(namespace_cleanup: None, clearing_service: Any) -> int:
-    """The service's port, once SERVING (its broker topology is then declared)."""
+    """The service's port, once SERVING and connected to the broker (its topology is
+    then declared)."""
     port = int(clearing_service.port)
 
     async def serving() -> bool:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = health_pb2_grpc.HealthStub(channel)
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+            for service in ("", BROKER_HEALTH):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                    return False
+            return True
 
     await wait_until(serving, timeout_s=30, what="clearing SERVING")
     return port

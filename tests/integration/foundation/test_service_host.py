@@ -10,16 +10,31 @@ from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import pytest
+from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from shared.auth import caller
 from shared.config import ServiceName, Settings
 from shared.devcerts import issue
-from shared.errors import FailedPrecondition, InvalidArgument
+from shared.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from shared.grpc_client import caller_metadata, open_channel
-from shared.grpc_errors import field_violations_of, reason_of
-from shared.grpc_server import Resources, ServiceApp, running
+from shared.grpc_errors import (
+    REQUEST_ID_HEADER,
+    details_of,
+    error_info_of,
+    field_violations_of,
+    reason_of,
+    retry_delay_of,
+)
+from shared.grpc_server import (
+    BROKER_HEALTH,
+    DATABASE_HEALTH,
+    LIVE_HEALTH,
+    Resources,
+    ServiceApp,
+    running,
+)
 
 from .proxy import CuttableProxy
 
@@ -44,7 +59,26 @@ async def _boom(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
     raise RuntimeError("password=hunter2 at /etc/secret")
 
 
+async def _many(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+    # What a hostile 500-line upload with 5,000-character values provokes.
+    raise InvalidArgument.of(
+        [
+            FieldViolation(f"fee_lines[{i}].{'x' * 5000}", f"quantity {'9' * 5000} out of range")
+            for i in range(500)
+        ]
+    )
+
+
+async def _slow(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+    await asyncio.sleep(0.5)
+    return b"done"
+
+
 async def probe_build(res: Resources) -> ServiceApp:
+    async def db(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+        async with res.pool.acquire(timeout=2) as conn, conn.transaction():
+            return str(await conn.fetchval("SELECT 1")).encode()
+
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(fn)
         for name, fn in {
@@ -52,8 +86,14 @@ async def probe_build(res: Resources) -> ServiceApp:
             "Invalid": _invalid,
             "Rule": _rule,
             "Boom": _boom,
+            "Many": _many,
+            "Slow": _slow,
+            "Db": db,
         }.items()
     }
+    handlers["Typed"] = grpc.unary_unary_rpc_method_handler(
+        _whoami, request_deserializer=empty_pb2.Empty.FromString
+    )
 
     def register(server: grpc.aio.Server) -> None:
         server.add_generic_rpc_handlers(
@@ -74,10 +114,10 @@ def with_port(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{port}"))
 
 
-async def health_of(port: int) -> int:
+async def health_of(port: int, service: str = "") -> int:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=2
+            health_pb2.HealthCheckRequest(service=service), timeout=2
         )
         return int(reply.status)
 
@@ -95,19 +135,82 @@ async def host(settings: Settings, database: str) -> AsyncIterator[int]:
         yield h.port
 
 
-async def call(port: int, method: str, code: str | None = "H45010000001") -> bytes:
+async def call(
+    port: int, method: str, code: str | None = "H45010000001", body: bytes = b""
+) -> bytes:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         rpc = channel.unary_unary(f"/{TEST_SERVICE}/{method}")
         metadata = caller_metadata(code) if code else None
-        return bytes(await rpc(b"", metadata=metadata, timeout=5))
+        return bytes(await rpc(body, metadata=metadata, timeout=5))
 
 
 async def test_health_serving_with_real_servers(host: int) -> None:
     await eventually(lambda: _is(host, SERVING))
+    for concern in (LIVE_HEALTH, DATABASE_HEALTH, BROKER_HEALTH):
+        await eventually(lambda c=concern: _is(host, SERVING, c))  # type: ignore[misc]
 
 
-async def _is(port: int, status: int) -> bool:
-    return await health_of(port) == status
+async def _is(port: int, status: int, service: str = "") -> bool:
+    return await health_of(port, service) == status
+
+
+def _trailer_bytes(error: grpc.aio.AioRpcError) -> int:
+    return sum(
+        len(k) + len(v if isinstance(v, bytes) else v.encode())
+        for k, v in error.trailing_metadata() or ()
+    ) + len((error.details() or "").encode())
+
+
+async def test_bounded_error_details_for_hostile_input(host: int) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await call(host, "Many")
+    assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = field_violations_of(bad.value)
+    assert 1 < len(fields) <= 13 and fields[-1] == "…", fields
+    status = details_of(bad.value)
+    assert status is not None and "more violation" in str(status)
+    # base64 makes the binary detail a third larger on the wire: still well under 8 KB.
+    assert _trailer_bytes(bad.value) * 4 // 3 < 6_000
+
+
+async def test_undecodable_request_bytes_are_invalid_argument(host: int) -> None:
+    assert await call(host, "Typed", body=b"") == b"H45010000001"
+    for raw in (b"\x0a\xff", b"\x08\xff\xff", b"\xff"):
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await call(host, "Typed", body=raw)
+        assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT, raw
+        assert "google.protobuf.Empty" in (bad.value.details() or "")
+        assert field_violations_of(bad.value) == ["request"]
+
+
+async def test_every_error_carries_the_request_id(host: int) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host}") as channel:
+        for method in ("Invalid", "Rule", "Boom"):
+            rpc = channel.unary_unary(f"/{TEST_SERVICE}/{method}")
+            metadata = (*caller_metadata("H45010000001"), (REQUEST_ID_HEADER, f"req-{method}"))
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await rpc(b"", metadata=metadata, timeout=5)
+            trailers = dict(failed.value.trailing_metadata() or ())
+            assert trailers.get(REQUEST_ID_HEADER) == f"req-{method}", (method, trailers)
+            if method != "Boom":
+                info = error_info_of(failed.value)
+                assert info is not None and info.metadata["request_id"] == f"req-{method}"
+
+
+async def test_overload_is_shed_with_a_retry_hint(settings: Settings, database: str) -> None:
+    async with running(
+        ServiceName.FILING, host_settings(settings, grpc_max_inflight=2), probe_build
+    ) as h:
+        results = await asyncio.gather(
+            *(call(h.port, "Slow") for _ in range(8)), return_exceptions=True
+        )
+        done = [r for r in results if r == b"done"]
+        shed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+        assert len(done) == 2 and len(shed) == 6, results
+        for error in shed:
+            assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert retry_delay_of(error) == 0.5
+        assert await call(h.port, "Slow") == b"done"  # capacity is given back
 
 
 async def test_domain_errors_map_to_rich_statuses(host: int) -> None:
@@ -148,13 +251,19 @@ async def test_reflection_lists_services(host: int) -> None:
     assert TEST_SERVICE in names and "grpc.health.v1.Health" in names
 
 
-async def test_not_serving_while_broker_unreachable(settings: Settings, database: str) -> None:
+async def test_broker_outage_is_its_own_health_entry(settings: Settings, database: str) -> None:
+    """The RPCs need the database, not the broker (the outbox buffers events): readiness
+    stays SERVING and only the broker entry says NOT_SERVING."""
     dead_broker = with_port(settings.amqp_url, 1)  # nothing listens on port 1
     async with running(
         ServiceName.FILING, host_settings(settings, amqp_url=dead_broker), probe_build
     ) as h:
         await asyncio.sleep(2.5)  # several health-watch rounds
-        assert await health_of(h.port) == NOT_SERVING
+        assert await health_of(h.port) == SERVING
+        assert await health_of(h.port, TEST_SERVICE) == SERVING
+        assert await health_of(h.port, LIVE_HEALTH) == SERVING
+        assert await health_of(h.port, BROKER_HEALTH) == NOT_SERVING
+        assert await call(h.port, "Db") == b"1"
 
 
 @pytest.mark.parametrize("server", ["broker", "database"])
@@ -169,13 +278,57 @@ async def test_health_follows_a_cut_connection(
     await proxy.start()
     field = "amqp_url" if server == "broker" else "database_url"
     changed = host_settings(settings, **{field: with_port(url, proxy.port)})
+    # Readiness follows the database only; each concern has its own entry.
+    readiness = "" if server == "database" else BROKER_HEALTH
+    concern = DATABASE_HEALTH if server == "database" else BROKER_HEALTH
     async with running(ServiceName.FILING, changed, probe_build) as h:
-        await eventually(lambda: _is(h.port, SERVING))
+        await eventually(lambda: _is(h.port, SERVING, readiness))
         await proxy.cut()
-        await eventually(lambda: _is(h.port, NOT_SERVING))
+        await eventually(lambda: _is(h.port, NOT_SERVING, readiness))
+        await eventually(lambda: _is(h.port, NOT_SERVING, concern))
+        assert await health_of(h.port, LIVE_HEALTH) == SERVING
+        if server == "broker":
+            assert await health_of(h.port) == SERVING
         await proxy.restore()
-        await eventually(lambda: _is(h.port, SERVING), timeout_s=45)
+        await eventually(lambda: _is(h.port, SERVING, readiness), timeout_s=45)
+        await eventually(lambda: _is(h.port, SERVING, concern), timeout_s=45)
     await proxy.cut()
+
+
+async def test_database_cut_reaches_clients_as_unavailable(
+    settings: Settings, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = urlsplit(settings.database_url)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    changed = host_settings(settings, database_url=with_port(settings.database_url, proxy.port))
+    async with running(ServiceName.FILING, changed, probe_build) as h:
+        assert await call(h.port, "Db") == b"1"
+        await proxy.cut()
+        codes = []
+        for _ in range(6):
+            try:
+                await call(h.port, "Db")
+                codes.append(grpc.StatusCode.OK)
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+                if error.code() is grpc.StatusCode.UNAVAILABLE:
+                    assert retry_delay_of(error) is not None
+                    assert "retry" in (error.details() or "")
+        assert set(codes) == {grpc.StatusCode.UNAVAILABLE}, codes
+        await proxy.restore()
+        await eventually(lambda: _ok(h.port, "Db"), timeout_s=30)
+    await proxy.cut()
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert not [r for r in errors if "rpc failed" in r.getMessage()], errors
+
+
+async def _ok(port: int, method: str) -> bool:
+    try:
+        await call(port, method)
+        return True
+    except grpc.aio.AioRpcError:
+        return False
 
 
 async def test_mutual_tls_caller_is_the_certificate_common_name(

@@ -12,6 +12,7 @@ import grpc
 
 from services.settlement.domain.bill import MAX_LINES_PER_BILL
 from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
+from shared.grpc_client import caller_metadata
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 from .support import (
@@ -179,3 +180,60 @@ async def test_settling_twice_and_reversing_twice_are_refused_with_their_rule(
         h.call("QuerySettlement", pb.QuerySettlementRequest(header=h.header(), setl_id="S0")),
     )
     assert unknown.code() is grpc.StatusCode.NOT_FOUND
+
+
+def _trailers_size(error: grpc.aio.AioRpcError) -> int:
+    """Bytes of the trailing metadata as sent (binary values travel base64-encoded)."""
+    total = len((error.details() or "").encode())
+    for key, value in error.trailing_metadata() or ():
+        raw = value if isinstance(value, bytes) else value.encode()
+        total += len(key) + (len(raw) * 4 // 3 if key.endswith("-bin") else len(raw))
+    return total
+
+
+async def test_hostile_input_gets_invalid_argument_within_the_metadata_limit(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id = (await h.register(person)).mdtrt_id
+    hostile = []
+    for n in range(1, MAX_LINES_PER_UPLOAD + 1):
+        line = fee(n, CONSULTATION, "45")
+        line.cnt_e4 = 10**15
+        line.med_list_codg = "X" * 5_000
+        hostile.append(line)
+    error = await refused(settlement_db, h.upload(person, mdtrt_id, hostile))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert _trailers_size(error) < 8 * 1024 // 2, _trailers_size(error)
+    assert fields(error)[0].startswith("feedetail[0].")
+    assert "X" * 200 not in str(error.trailing_metadata())  # echoed values are cut
+    # A 5,000-character field in the header.
+    long_msgid = await refused(
+        settlement_db,
+        h.call(
+            "QuerySettlement",
+            pb.QuerySettlementRequest(header=h.header(NANNING, "H" * 5_000), setl_id="S" * 5_000),
+        ),
+    )
+    assert long_msgid.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert _trailers_size(long_msgid) < 8 * 1024 // 2
+
+
+async def test_undecodable_bytes_are_invalid_argument_naming_the_message(
+    settlement_channel: grpc.aio.Channel,
+    hospital: Callable[[str], Hospital],
+    settlement_db: asyncpg.Pool,
+) -> None:
+    h = hospital(NANNING_HOSPITALS[0])
+    settle = settlement_channel.unary_unary("/crossclear.settlement.v1.SettlementService/Settle")
+    # A truncated length prefix; a string field (header.msgid) holding invalid UTF-8.
+    for raw in (b"\x0a\xff", b"\x0a\x04\x0a\x02\xff\xfe"):
+        before = await row_counts(settlement_db)
+        try:
+            await settle(raw, metadata=caller_metadata(h.code), timeout=5)
+            raise AssertionError(f"{raw!r} was accepted")
+        except grpc.aio.AioRpcError as error:
+            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (raw, error)
+            assert "crossclear.settlement.v1.SettleRequest" in (error.details() or "")
+        assert await row_counts(settlement_db) == before

@@ -27,8 +27,9 @@ import structlog
 from services.settlement.domain.catalogue import Catalogue, select_catalogue
 from services.settlement.domain.policy import BenefitPolicy, select_policy
 from services.settlement.domain.seed import load_catalogues, load_policies
-from shared.bus.pg import Conn
+from shared.bus.pg import Conn, is_open
 from shared.errors import AlreadyExists, FailedPrecondition, NotFound
+from shared.faults import describe, is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -193,16 +194,18 @@ class Versions:
         listener = None
         try:
             while True:
-                if listener is None or listener.is_closed():
+                if listener is None or not is_open(listener):
                     listener = await self._listen(pool, listener)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll_interval_s)
                 self._wake.clear()
                 try:
                     await self.reload(pool)
-                except (OSError, asyncpg.PostgresError) as exc:
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
                     # The versions in memory stay valid; the next wake or poll retries.
-                    log.warning("reference reload failed", error=repr(exc))
+                    log.warning("reference reload failed", fault=describe(exc))
         finally:
             if listener is not None:
                 await self._release(pool, listener)
@@ -210,7 +213,7 @@ class Versions:
     async def _release(self, pool: asyncpg.Pool, conn: Any) -> None:
         # A broken connection cannot UNLISTEN; the pool discards it on release anyway.
         with contextlib.suppress(Exception):
-            if not conn.is_closed():
+            if is_open(conn):
                 await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
         with contextlib.suppress(Exception):
             await pool.release(conn, timeout=_DB_TIMEOUT_S)
@@ -220,11 +223,20 @@ class Versions:
             await self._release(pool, old)
         try:
             conn = await pool.acquire(timeout=_DB_TIMEOUT_S)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             # Polling alone still picks up every version, only later.
-            log.warning("reference listen unavailable, polling", error=repr(exc))
+            log.warning("reference listen unavailable, polling", fault=describe(exc))
             return None
-        await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        try:
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except Exception as exc:
+            await self._release(pool, conn)
+            if not is_transient(exc):
+                raise
+            log.warning("reference listen failed, polling", fault=describe(exc))
+            return None
         self._wake.set()  # a version may have been stored while nobody listened
         return conn
 

@@ -4,14 +4,15 @@
 ``connect_timeout_s``, so a process that cannot reach the broker at start fails loudly
 instead of hanging. Once connected, aio-pika's robust connection reconnects every
 ``reconnect_interval_s`` and restores channels and consumers; meanwhile ``is_healthy()``
-is false (the gRPC health check reports NOT_SERVING) and every publish fails within its
-timeout, so an outbox row simply stays pending until the broker is back.
+is false (the ``crossclear.broker`` health entry reports NOT_SERVING; the services' own
+readiness does not depend on it) and every publish fails within its timeout, so an
+outbox row simply stays pending until the broker is back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -65,6 +66,7 @@ class Bus:
         self._publish_timeout_s = publish_timeout_s
         self._exchanges: dict[str, AbstractExchange] = {}
         self.reconnects = 0  # times the connection was lost and made again
+        self._reconnect_listeners: list[Callable[[], None]] = []
         connection.close_callbacks.add(self._on_connection_lost)
         connection.reconnect_callbacks.add(self._on_reconnected)
 
@@ -118,6 +120,17 @@ class Bus:
     def _on_reconnected(self, _connection: object) -> None:
         self.reconnects += 1
         log.info("broker connection restored", reconnects=self.reconnects)
+        for listener in list(self._reconnect_listeners):
+            listener()
+
+    def on_reconnect(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (synchronously, keep it cheap) after every reconnection."""
+        assert len(self._reconnect_listeners) < 100, "reconnect listeners grow without bound"
+        self._reconnect_listeners.append(listener)
+
+    def forget_on_reconnect(self, listener: Callable[[], None]) -> None:
+        if listener in self._reconnect_listeners:
+            self._reconnect_listeners.remove(listener)
 
     async def open_channel(self, *, prefetch_count: int) -> AbstractRobustChannel:
         """A channel for consuming (no confirms), at most ``prefetch_count`` unacked messages."""

@@ -30,6 +30,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 
 from shared.bus.connection import PREFETCH_MAX, Bus
 from shared.bus.pg import DATABASE_UNAVAILABLE, Conn, Pool
+from shared.faults import describe, is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -241,10 +242,17 @@ class InboxConsumer:
             self.stats.received += len(batch)
             try:
                 await self._process(batch)
-            except Exception:
-                # A bug in this module, not in a message: return the batch (requeue) and
-                # keep consuming rather than silently stop.
-                log.exception("batch processing crashed", queue=self._queue_name)
+            except Exception as error:
+                # A bug in this module or a lost broker channel, not a bad message: return
+                # the batch (requeue) and keep consuming rather than silently stop.
+                if is_transient(error):
+                    log.warning(
+                        "batch processing interrupted",
+                        queue=self._queue_name,
+                        fault=describe(error),
+                    )
+                else:
+                    log.exception("batch processing crashed", queue=self._queue_name)
                 await self._requeue_all(batch)
 
     async def _next_batch(self) -> list[AbstractIncomingMessage]:
@@ -347,7 +355,8 @@ class InboxConsumer:
                 # PostgreSQL unreachable, or the commit failed: nothing was applied; retry
                 # the same deliveries, holding them (their delivery attempts are not spent).
                 if attempt == self._db_retries_max or self._stopping.is_set():
-                    log.error(
+                    # Expected during an outage: the messages go back to the queue intact.
+                    log.warning(
                         "database unavailable, returning messages",
                         queue=self._queue_name,
                         attempts=attempt + 1,
@@ -377,6 +386,10 @@ class InboxConsumer:
                     await self._handler(conn, fresh)
                 except Exception as exc:
                     # Raised through the transaction, which rolls back the inbox rows too.
+                    # A lost connection inside the handler is the database's fault, not
+                    # the message's: it must not spend the message's delivery attempts.
+                    if is_transient(exc):
+                        raise
                     raise _HandlerFailed(exc) from exc
         return len(fresh)
 

@@ -8,6 +8,15 @@ before the mark commits leaves the rows pending: they are published again, and t
 consumers' inbox absorbs the duplicate. Order is not preserved across rows (a failed row
 is retried after rows behind it), so consumers must not depend on it.
 
+A message the broker confirms but cannot route to any queue (``publish`` returns False:
+no binding for its routing key) is NOT marked published: it stays pending with its error,
+is counted (``crossclear_outbox_unroutable_total``) and logged at ERROR, and is retried
+with the failed rows — which are taken after fresh rows, so they never block the outbox.
+
+While backing off after a failure the relay wakes as soon as the broker connection is
+restored, or on NOTIFY once the broker is healthy again, so a backlog built during a
+broker outage drains within moments of its return.
+
 Cost: one transaction per batch (BEGIN, SELECT, publish up to ``batch_size`` rows
 concurrently with confirms, UPDATE, COMMIT): four round trips to PostgreSQL and one
 confirm round trip to the broker per batch of up to 200 events.
@@ -27,10 +36,12 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import asyncpg
 import structlog
 from google.protobuf.message import Message
+from prometheus_client import Counter
 
 from shared.bus.connection import BODY_MAX_BYTES, Bus
-from shared.bus.pg import DATABASE_UNAVAILABLE, Conn, Pool
+from shared.bus.pg import DATABASE_UNAVAILABLE, Conn, Pool, is_open
 from shared.db import check_schema_name
+from shared.faults import describe, is_transient
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -47,6 +58,20 @@ BATCH_SIZE_MAX: Final = 10_000
 LAST_ERROR_MAX_CHARS: Final = 1_000
 # After this many failed attempts a row is logged as an error on every further attempt.
 ATTEMPTS_ALARM: Final = 10
+UNROUTABLE: Final = "unroutable"
+# While backing off, how often the relay looks whether the broker came back.
+_BACKOFF_TICK_S: Final = 0.25
+
+OUTBOX_UNROUTABLE = Counter(
+    "crossclear_outbox_unroutable_total",
+    "Events the broker confirmed but could route to no queue; they stay unpublished",
+    ["schema"],
+)
+OUTBOX_PUBLISH_FAILED = Counter(
+    "crossclear_outbox_publish_failures_total",
+    "Outbox publish attempts that were not confirmed (nack, timeout, lost channel)",
+    ["schema"],
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,7 @@ class RelayStats:
     passes: int = 0
     published: int = 0
     failed: int = 0
+    unroutable: int = 0
 
 
 @dataclass(frozen=True)
@@ -214,7 +240,7 @@ class OutboxRelay:
                    attempts
               FROM {table}
              WHERE published_at IS NULL
-             ORDER BY id
+             ORDER BY attempts, id
              LIMIT $1
                FOR UPDATE SKIP LOCKED"""
         self._mark_sql = f"UPDATE {table} SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -258,7 +284,7 @@ class OutboxRelay:
     async def _publish_row(self, row: _Row) -> str | None:
         """Publish one row; return None when confirmed, else why it was not."""
         try:
-            await self._bus.publish(
+            routed = await self._bus.publish(
                 row.exchange,
                 row.routing_key,
                 row.payload,
@@ -270,7 +296,15 @@ class OutboxRelay:
             # Whatever went wrong (nack, timeout, lost channel, a row the broker cannot
             # take), the row stays pending with its error and is retried; it must not
             # hold back the other rows of the batch.
+            OUTBOX_PUBLISH_FAILED.labels(self._schema).inc()
             return repr(exc)[:LAST_ERROR_MAX_CHARS]
+        if not routed:
+            # Confirmed, yet no queue took it: marking it published would lose it.
+            self.stats.unroutable += 1
+            OUTBOX_UNROUTABLE.labels(self._schema).inc()
+            return f"{UNROUTABLE}: no queue is bound to {row.exchange} / {row.routing_key}"[
+                :LAST_ERROR_MAX_CHARS
+            ]
         return None
 
     async def _mark(self, conn: Conn, confirmed: Sequence[_Row]) -> None:
@@ -287,6 +321,16 @@ class OutboxRelay:
         for row, error in failed:
             with structlog.contextvars.bound_contextvars(message_id=row.message_id):
                 attempts = row.attempts + 1
+                if error.startswith(UNROUTABLE):
+                    # A topology or routing defect: an operator must bind a queue.
+                    log.error(
+                        "outbox event unroutable; kept unpublished",
+                        schema=self._schema,
+                        attempts=attempts,
+                        exchange=row.exchange,
+                        routing_key=row.routing_key,
+                    )
+                    continue
                 emit = log.error if attempts >= ATTEMPTS_ALARM else log.warning
                 emit("outbox publish failed", schema=self._schema, attempts=attempts, error=error)
 
@@ -318,6 +362,7 @@ class OutboxRelay:
         self._stopping.clear()
         failures = 0
         log.info("outbox relay started", schema=self._schema)
+        self._bus.on_reconnect(self._wake.set)
         try:
             while not self._stopping.is_set():
                 await self._ensure_listening()
@@ -327,8 +372,9 @@ class OutboxRelay:
                 if ok:
                     await self._wait_for_wake(self._poll_interval_s)
                 else:
-                    await self._wait_for_stop(self._backoff_s(failures))
+                    await self._back_off(self._backoff_s(failures))
         finally:
+            self._bus.forget_on_reconnect(self._wake.set)
             await self._stop_listening()
             self._running = False
             log.info("outbox relay stopped", schema=self._schema)
@@ -348,10 +394,13 @@ class OutboxRelay:
                 return True
             try:
                 result = await self.publish_pending_once()
-            except Exception:
+            except Exception as error:
                 # PostgreSQL or the broker is unreachable, or the hook failed: the rows stay
                 # pending (the transaction rolled back) and the loop backs off and retries.
-                log.exception("outbox pass failed", schema=self._schema)
+                if is_transient(error):
+                    log.warning("outbox pass failed", schema=self._schema, fault=describe(error))
+                else:
+                    log.exception("outbox pass failed", schema=self._schema)
                 return False
             if result.failed:
                 return False
@@ -372,10 +421,26 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), timeout_s)
         self._wake.clear()
 
-    async def _wait_for_stop(self, timeout_s: float) -> None:
-        # Not woken by NOTIFY: while backing off, new rows must not cause a retry storm.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout_s)
+    async def _back_off(self, timeout_s: float) -> None:
+        """Wait up to timeout_s; end early when the broker comes back (reconnect callback,
+        or seen healthy after being down) or on NOTIFY while it is healthy. A NOTIFY while
+        the broker is still down does not end the wait: no retry storm during an outage."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        was_healthy = self._bus.is_healthy()
+        self._wake.clear()
+        while not self._stopping.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(remaining, _BACKOFF_TICK_S))
+            woken = self._wake.is_set()
+            self._wake.clear()
+            healthy = self._bus.is_healthy()
+            if healthy and (woken or not was_healthy):
+                return
+            was_healthy = healthy
 
     async def _cleanup_if_due(self) -> None:
         now_s = asyncio.get_running_loop().time()
@@ -384,9 +449,12 @@ class OutboxRelay:
         self._next_cleanup_at = now_s + self._cleanup_interval_s
         try:
             await self.cleanup_once()
-        except Exception:
+        except Exception as error:
             # Housekeeping only: published rows can wait for the next interval.
-            log.exception("outbox cleanup failed", schema=self._schema)
+            if is_transient(error):
+                log.warning("outbox cleanup failed", schema=self._schema, fault=describe(error))
+            else:
+                log.exception("outbox cleanup failed", schema=self._schema)
 
     # -- LISTEN ------------------------------------------------------------------------
 
@@ -400,7 +468,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def _ensure_listening(self) -> None:
-        if self._listen_conn is not None and not self._listen_conn.is_closed():
+        if self._listen_conn is not None and is_open(self._listen_conn):
             return
         await self._stop_listening()
         try:
@@ -423,7 +491,7 @@ class OutboxRelay:
         conn, self._listen_conn = self._listen_conn, None
         if conn is None:
             return
-        if not conn.is_closed():
+        if is_open(conn):
             with contextlib.suppress(*DATABASE_UNAVAILABLE):
                 # A broken connection cannot UNLISTEN; the pool discards it on release.
                 await conn.remove_listener(self._channel, self._on_notify)

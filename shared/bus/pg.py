@@ -21,3 +21,13 @@ DATABASE_UNAVAILABLE: Final = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+
+
+def is_open(conn: Conn) -> bool:
+    """Whether a connection can still be used. asyncpg raises (instead of answering
+    True) when asked about a pool connection that was already released, e.g. after the
+    pool discarded it because the server went away: that is a closed connection too."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False

@@ -6,9 +6,13 @@ import asyncio
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 
+from shared import db
 from shared.bus import (
     Bus,
     InboxConsumer,
@@ -19,6 +23,7 @@ from shared.bus import (
 )
 from shared.config import Settings
 
+from ..foundation.proxy import CuttableProxy
 from .conftest import Schema
 from .support import effects, effects_handler, enqueue_settled, settlement_event, wait_until
 
@@ -252,3 +257,149 @@ async def test_enqueue_outside_a_transaction_is_refused(topology: str, schema: S
                 message_id=event.event_id,
             )
     assert await schema.pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_unroutable_event_stays_unpublished_and_is_counted(
+    bus: Bus, topology: str, schema: Schema, make_work_queue
+) -> None:
+    queue = await make_work_queue()
+    (routed,) = await enqueue_settled(schema.pool, topology, queue.pool_code, 1)
+    lost = settlement_event(queue.pool_code)
+    async with schema.pool.acquire() as conn, conn.transaction():
+        # The broker confirms this message but no queue is bound for its key.
+        await enqueue(
+            conn,
+            exchange=exchange_name(topology, "clearing"),
+            routing_key="nobody.binds.this",
+            message=lost,
+            message_id=lost.event_id,
+        )
+    counted_before = _unroutable_count(schema.name)
+    relay = OutboxRelay(schema.pool, bus, schema.name)
+    result = await relay.publish_pending_once()
+    assert (result.selected, result.published, result.failed) == (2, 1, 1)
+    assert relay.stats.unroutable == 1
+    assert _unroutable_count(schema.name) == counted_before + 1
+    rows = {
+        r["id"]: r
+        for r in await schema.pool.fetch(
+            "SELECT message_id::text AS id, published_at, attempts, last_error FROM outbox"
+        )
+    }
+    assert rows[routed]["published_at"] is not None
+    assert rows[lost.event_id]["published_at"] is None
+    assert rows[lost.event_id]["attempts"] == 1
+    assert rows[lost.event_id]["last_error"].startswith("unroutable")
+
+
+def _unroutable_count(schema: str) -> float:
+    value = REGISTRY.get_sample_value("crossclear_outbox_unroutable_total", {"schema": schema})
+    return value or 0.0
+
+
+async def test_failing_rows_do_not_hold_back_fresh_ones(
+    bus: Bus, topology: str, schema: Schema, make_work_queue
+) -> None:
+    queue = await make_work_queue()
+    stuck = [settlement_event(queue.pool_code) for _ in range(3)]
+    async with schema.pool.acquire() as conn, conn.transaction():
+        for event in stuck:
+            await enqueue(
+                conn,
+                exchange=exchange_name(topology, "clearing"),
+                routing_key="nobody.binds.this",
+                message=event,
+                message_id=event.event_id,
+            )
+    relay = OutboxRelay(schema.pool, bus, schema.name, batch_size=3)
+    assert (await relay.publish_pending_once()).failed == 3
+    fresh = await enqueue_settled(schema.pool, topology, queue.pool_code, 3)
+    # A full batch of the stuck rows would come first by id; fresh rows go first now.
+    result = await relay.publish_pending_once()
+    assert (result.selected, result.published) == (3, 3)
+    published = await schema.pool.fetch(
+        "SELECT message_id::text AS id FROM outbox WHERE published_at IS NOT NULL"
+    )
+    assert sorted(r["id"] for r in published) == sorted(fresh)
+
+
+async def test_backlog_drains_within_seconds_of_the_broker_returning(
+    settings: Settings, topology: str, schema: Schema, make_work_queue
+) -> None:
+    """A relay backing off for a long time is woken by the reconnection."""
+    queue = await make_work_queue()
+    parts = urlsplit(settings.amqp_url)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
+    await proxy.start()
+    netloc = parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
+    bus = await Bus.connect(
+        urlunsplit(parts._replace(netloc=netloc)),
+        reconnect_interval_s=0.5,
+        publish_timeout_s=2,
+    )
+    relay = OutboxRelay(
+        schema.pool, bus, schema.name, poll_interval_s=5, backoff_initial_s=20, backoff_max_s=30
+    )
+    run = asyncio.create_task(relay.run())
+    try:
+        await proxy.cut()
+        await wait_until(_async(lambda: not bus.is_healthy()), what="bus sees the outage")
+        backlog = await enqueue_settled(schema.pool, topology, queue.pool_code, 50)
+        await asyncio.sleep(1.5)  # the relay has failed and is now backing off 10-20 s
+        assert await _pending(schema) == len(backlog)
+        await proxy.restore()
+        restored_at = asyncio.get_running_loop().time()
+
+        async def drained() -> bool:
+            return await _pending(schema) == 0
+
+        await wait_until(drained, timeout_s=5, what="outbox empty after the broker returned")
+        assert asyncio.get_running_loop().time() - restored_at < 5
+    finally:
+        relay.stop()
+        await asyncio.wait_for(run, timeout=10)
+        await bus.close()
+        await proxy.cut()
+
+
+async def _pending(schema: Schema) -> int:
+    return int(await schema.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def test_relay_outlives_a_cut_database_without_error_logs(
+    bus: Bus, topology: str, schema: Schema, make_work_queue, database: str
+) -> None:
+    queue = await make_work_queue()
+    parts = urlsplit(database)
+    proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    netloc = parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
+    pool = await db.create_pool(
+        urlunsplit(parts._replace(netloc=netloc)), schema.name, min_size=1, max_size=4
+    )
+    relay = OutboxRelay(
+        pool, bus, schema.name, poll_interval_s=0.2, backoff_initial_s=0.2, backoff_max_s=0.5
+    )
+    with structlog.testing.capture_logs() as logs:
+        run = asyncio.create_task(relay.run())
+        try:
+            await enqueue_settled(schema.pool, topology, queue.pool_code, 2)
+            await wait_until(lambda: _drained(schema), what="published before the cut")
+            await proxy.cut()  # drops the LISTEN connection and every pooled one
+            await asyncio.sleep(2)  # several failed passes and LISTEN attempts
+            assert not run.done(), "the relay loop must survive the outage"
+            await proxy.restore()
+            await enqueue_settled(schema.pool, topology, queue.pool_code, 3)
+            await wait_until(lambda: _drained(schema), timeout_s=15, what="published after")
+        finally:
+            relay.stop()
+            await asyncio.wait_for(run, timeout=10)
+            await pool.close()
+            await proxy.cut()
+    errors = [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+    assert errors == [], errors
+    assert any(entry["log_level"] == "warning" for entry in logs), "the outage is reported"
+
+
+async def _drained(schema: Schema) -> bool:
+    return await _pending(schema) == 0

@@ -12,6 +12,7 @@ person's filings at a time), read, decide, write, enqueue the event, store the r
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -266,6 +267,8 @@ class FilingService:
         idem: Idempotent[M],
         render: Callable[[Changed], M],
     ) -> M:
+        # Authorise before the lookup: the id names the insured pool.
+        check_may_file(caller, cmd.channel, _pool_of_filing(cmd.filing_id))
         today = self._today()
         policy = self._policies.policy_on(today)
 
@@ -305,6 +308,10 @@ class FilingService:
         idem: Idempotent[M],
         render: Callable[[FilingView], M],
     ) -> M:
+        # Authorise before the lookup (a hospital passes only as a referring hospital; that
+        # it referred this filing is checked once the filing is read).
+        maybe_referring = caller.code if caller.kind is CallerKind.HOSPITAL else None
+        check_may_file(caller, cmd.channel, _pool_of_filing(cmd.filing_id), maybe_referring)
         today = self._today()
         policy = self._policies.policy_on(today)
 
@@ -331,6 +338,7 @@ class FilingService:
         return await self._idempotent(idem, work)
 
     async def get_filing(self, caller: Caller, filing_id: str, version: int) -> FilingView:
+        check_may_read_filings(caller, _pool_of_filing(filing_id))
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
             stored = await store.get_filing(conn, filing_id, version)
         check_may_read_filings(caller, stored.filing.insured_pool)
@@ -434,6 +442,18 @@ class FilingService:
             return self._policies.policy_on(treatment_date)
         except NotFound as exc:
             raise InvalidArgument("treatment_date", "before any filing policy took effect") from exc
+
+
+_FILING_ID = re.compile(rf"F(\d{{6}})\d{{8}}[0-9A-F]{{{2 * FILING_ID_RANDOM_BYTES}}}")
+
+
+def _pool_of_filing(filing_id: str) -> str:
+    """The insured pool a filing id names (see ``new_filing_id``); an id of another form
+    names no filing."""
+    match = _FILING_ID.fullmatch(filing_id)
+    if match is None:
+        raise NotFound("no such filing")
+    return match.group(1)
 
 
 def _pool_of(psn_no: str) -> str:

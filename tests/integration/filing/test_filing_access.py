@@ -178,3 +178,26 @@ async def test_channel_figures_count_each_submission_once(api: Api) -> None:
     )
     err = await rpc_error(api.call("GetChannelFigures", backwards, CHONGZUO))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_access_is_decided_before_the_filing_is_looked_up(api: Api) -> None:
+    """A caller who may not act on a pool's filings gets PERMISSION_DENIED whether the
+    filing exists or not: the answer tells nothing about which ids exist."""
+    person = await api.new_person(NANNING)
+    filed = await api.submit(submission(person.psn_no))
+    real = filed.filing.filing_id
+    made_up = real[:-10] + ("0" * 10 if real[-10:] != "0" * 10 else "1" * 10)
+    for filing_id in (real, made_up):
+        change = filing_pb2.ChangeFilingRequest(
+            channel=filing_pb2.CHANNEL_COUNTER,
+            channel_request_id=f"probe-{filing_id[-6:]}",
+            filing_id=filing_id,
+            reason=filing_pb2.CHANGE_REASON_PERSONAL_REQUEST,
+            destination=filed.filing.destination,
+        )
+        for caller in (GUANGZHOU, GUANGZHOU_HOSPITAL):
+            err = await rpc_error(api.call("ChangeFiling", change, caller))
+            assert err.code() == grpc.StatusCode.PERMISSION_DENIED, (caller, filing_id)
+        get = filing_pb2.GetFilingRequest(filing_id=filing_id)
+        err = await rpc_error(api.call("GetFiling", get, GUANGZHOU))
+        assert err.code() == grpc.StatusCode.PERMISSION_DENIED, filing_id

@@ -237,7 +237,13 @@ def test_probes_are_grpc_on_the_service_port(deployment: Doc):
         assert handlers == {"grpc"}, f"{probe_name}: a native gRPC probe expected"
         assert probe["grpc"]["port"] == port, f"{probe_name} probes the wrong port"
 
+    # Readiness follows what the RPCs need (service ""); liveness must not fail while a
+    # dependency is down, so it asks for the host's always-serving entry.
+    from shared.grpc_server import LIVE_HEALTH
+
+    assert container["readinessProbe"]["grpc"].get("service", "") == ""
     liveness = container["livenessProbe"]
+    assert liveness["grpc"].get("service") == LIVE_HEALTH
     tolerance_s = liveness.get("periodSeconds", 10) * liveness.get("failureThreshold", 3)
     assert tolerance_s >= LIVENESS_MIN_TOLERANCE_S
 

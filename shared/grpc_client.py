@@ -12,6 +12,10 @@ from shared.grpc_errors import REQUEST_ID_HEADER
 _CLIENT_OPTIONS: list[tuple[str, str | int]] = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    # A peer that restarts (a rolling update, a crash) is reached again within a second
+    # rather than after gRPC's default back-off, which grows to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
 
 

@@ -6,6 +6,7 @@ configuration at all; containers and Kubernetes set the variables (see README).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -64,6 +65,11 @@ class Settings(BaseSettings):
     # Kubernetes TLS secret). Without it the server runs only if insecure_dev is set.
     tls_dir: Path | None = None
     insecure_dev: bool = False
+    # Development only (refused with TLS or without insecure_dev): the process runs on a
+    # simulated clock, starting at clock_start (default: now) and set through the
+    # ClockControl RPC. Production always runs on the system clock.
+    simulated_clock: bool = False
+    clock_start: datetime | None = None
 
     # Requests in progress beyond this are refused at once with RESOURCE_EXHAUSTED and a
     # retry hint instead of queueing without bound for a database connection.

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import structlog
 
+from shared.clock import SYSTEM
+
 log = structlog.get_logger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -80,7 +82,7 @@ async def migrate(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    id text PRIMARY KEY,
                    checksum text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
+                   applied_at timestamptz NOT NULL)"""
         )
         applied = {
             r["id"]: r["checksum"]
@@ -96,9 +98,10 @@ async def migrate(
                 continue
             await conn.execute(migration.sql)
             await conn.execute(
-                "INSERT INTO schema_migrations (id, checksum) VALUES ($1, $2)",
+                "INSERT INTO schema_migrations (id, checksum, applied_at) VALUES ($1, $2, $3)",
                 migration.id,
                 migration.checksum,
+                SYSTEM.now(),  # when it really ran: operational, not simulated, time
             )
             done.append(migration.id)
     if done:

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shared.clock import SYSTEM
+
 _VALIDITY_DAYS = 365
 _SERVICE_DNS = ["localhost", "filing", "settlement", "clearing"]
 
@@ -38,7 +40,8 @@ def _load_or_make_ca(out: Path) -> tuple[x509.Certificate, ec.EllipticCurvePriva
         return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "crossclear development CA")])
-    now = dt.datetime.now(dt.UTC)
+    # Certificates are checked against the real time by TLS, never a simulated one.
+    now = SYSTEM.now()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -61,7 +64,8 @@ def issue(out: Path, code: str) -> Path:
     """Issue (or re-issue) the certificate for caller code; return its folder."""
     ca_cert, ca_key = _load_or_make_ca(out)
     key = _key()
-    now = dt.datetime.now(dt.UTC)
+    # Certificates are checked against the real time by TLS, never a simulated one.
+    now = SYSTEM.now()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, code)]))

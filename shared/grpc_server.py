@@ -24,8 +24,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from shared import clock as shared_clock
+from shared import clock_control
 from shared.auth import CALLER_HEADER, Caller, current_caller, parse_caller
 from shared.broker import BusRef, connect
+from shared.clock import Clock, SimulatedClock
 from shared.config import ServiceName, Settings
 from shared.db import create_pool, migrate_service
 from shared.errors import DomainError, InvalidArgument
@@ -270,6 +273,14 @@ class ServiceHost:
                 "refusing to start without mutual TLS: set CROSSCLEAR_TLS_DIR "
                 "(or CROSSCLEAR_INSECURE_DEV=true on a development machine)"
             )
+        clock_control.check_settings(settings)
+        self.clock: Clock = shared_clock.clock()
+        self._simulated: SimulatedClock | None = None
+        self._previous_clock: Clock | None = None
+        if settings.simulated_clock:
+            self._simulated = SimulatedClock(settings.clock_start)
+            self.clock = self._simulated
+            self._previous_clock = shared_clock.install(self._simulated)
         self.service = service
         self.settings = settings
         self._build = build
@@ -315,6 +326,9 @@ class ServiceHost:
         )
         for register in self._app.register:
             register(self.server)
+        if self._simulated is not None:
+            clock_control.register(self.server, self._simulated)
+            log.warning("simulated clock: development only", now=self.clock.now().isoformat())
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
         self._names = list(self._app.service_names)
         reflection.enable_server_reflection(
@@ -474,6 +488,8 @@ class ServiceHost:
         await self.bus.close()
         if self.pool is not None:
             await self.pool.close()
+        if self._previous_clock is not None:
+            shared_clock.install(self._previous_clock)
 
 
 def _status(ok: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:

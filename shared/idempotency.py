@@ -20,6 +20,7 @@ import hashlib
 
 from google.protobuf.message import Message
 
+from shared import clock
 from shared.bus.pg import Conn
 from shared.errors import AlreadyExists
 
@@ -35,11 +36,12 @@ async def claim(conn: Conn, scope: str, key: str, request: Message) -> bytes | N
     assert 0 < len(key) <= MAX_KEY_CHARS, "idempotency keys are validated by the caller"
     digest = fingerprint(request)
     claimed = await conn.fetchval(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING RETURNING true",
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
         scope,
         key,
         digest,
+        clock.now(),
     )
     if claimed:
         return None

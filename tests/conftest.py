@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -147,3 +147,30 @@ async def clearing_service(settings: Settings, database: str) -> AsyncIterator[o
 
     async with running(ServiceName.CLEARING, service_settings(settings), build) as host:
         yield host
+
+
+@pytest.fixture
+def set_clock() -> Iterator[Callable[..., object]]:
+    """Run the in-process services on a frozen simulated clock for one test: call the
+    fixture's value with an aware datetime (or a ``YYYY-MM-DD HH:MM:SS.fff`` China time) to
+    set it; the clock never goes backwards; the system clock is restored afterwards."""
+    from datetime import datetime
+
+    from shared import clock
+
+    simulated: clock.SimulatedClock | None = None
+
+    def set_to(instant: datetime | str) -> datetime:
+        nonlocal simulated
+        if isinstance(instant, str):
+            instant = datetime.fromisoformat(instant).replace(tzinfo=clock.CHINA_TZ)
+        if simulated is None:
+            simulated = clock.SimulatedClock(instant, frozen=True)
+            clock.install(simulated)
+            return instant
+        return simulated.set(instant)
+
+    try:
+        yield set_to
+    finally:
+        clock.install(clock.SYSTEM)

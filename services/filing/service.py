@@ -17,7 +17,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -64,21 +64,19 @@ from services.filing.domain.persons import (
 from shared.auth import Caller, CallerKind
 from shared.bus import enqueue, exchange_name, filing_key
 from shared.bus.pg import Conn
+from shared.clock import china_today
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.idempotency import claim, complete
 from shared.pb.crossclear.events.v1 import events_pb2
 from shared.reference import is_pool, province_of
 
 # China has one time zone and no daylight saving: a filing's dates are Beijing dates.
-CHINA_TZ = timezone(timedelta(hours=8), "CST")
 FILING_ID_RANDOM_BYTES = 5  # 2^40 ids per pool and day: collisions are not a concern
 DB_TIMEOUT_S = 10.0
 
 M = TypeVar("M", bound=Message)
 
 
-def china_today() -> date:
-    return datetime.now(CHINA_TZ).date()
 
 
 def new_filing_id(insured_pool: str, today: date) -> str:

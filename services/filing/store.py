@@ -31,6 +31,7 @@ from services.filing.domain.persons import (
     Person,
     PersonType,
 )
+from shared import clock
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, NotFound
 from shared.identity import DocumentType, Sex
@@ -80,14 +81,15 @@ SELECT p.*,
 
 _UPSERT_PERSON = """
 INSERT INTO persons (psn_no, name, phone, insured_pool, insutype, person_type,
-                     assistance_category, sex, birth_date, acct_balance_fen)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     assistance_category, sex, birth_date, acct_balance_fen, created_at,
+                     updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
 ON CONFLICT (psn_no) DO UPDATE SET
     name = EXCLUDED.name, phone = EXCLUDED.phone, insutype = EXCLUDED.insutype,
     person_type = EXCLUDED.person_type, assistance_category = EXCLUDED.assistance_category,
     sex = EXCLUDED.sex, birth_date = EXCLUDED.birth_date,
     acct_balance_fen = EXCLUDED.acct_balance_fen,
-    revision = persons.revision + 1, updated_at = now()
+    revision = persons.revision + 1, updated_at = EXCLUDED.updated_at
 RETURNING revision
 """
 
@@ -154,6 +156,7 @@ async def upsert_person(conn: Conn, person: Person) -> Person:
         person.sex.value,
         person.birth_date,
         person.acct_balance_fen,
+        clock.now(),
     )
     await conn.execute("DELETE FROM person_documents WHERE psn_no = $1", person.psn_no)
     types, numbers = _document_columns(person.documents)
@@ -218,9 +221,9 @@ INSERT INTO filings (
     category, channel, status, valid_from, valid_until, cancelled_on, submitted_on,
     referring_hospital_code, referral_hospital_code, diagnosis_code, diagnosis_name,
     policy_version, is_current, in_force, request_channel, requested_by,
-    channel_request_id, change_reason)
+    channel_request_id, change_reason, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        true, true, $19, $20, $21, $22)
+        true, true, $19, $20, $21, $22, $23)
 """
 
 # The previous version leaves the current slot: closed (still in force for its own
@@ -286,6 +289,7 @@ async def insert_filing(conn: Conn, psn_no: str, filing: Filing, meta: RequestMe
         meta.requested_by,
         meta.channel_request_id,
         meta.change_reason,
+        clock.now(),
     )
 
 

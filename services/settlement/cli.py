@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -23,13 +23,13 @@ from services.settlement.domain.seed import (
     parse_policy_json,
 )
 from services.settlement.versions import store_catalogue, store_policy
+from shared.clock import china_today
 from shared.config import ServiceName, get_settings
 from shared.db import migrate_service
 from shared.errors import DomainError, InvalidArgument
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
-_CHINA_TZ = timezone(timedelta(hours=8))
 _LOADED_BY = "cli"
 
 
@@ -48,7 +48,7 @@ def _fail(error: DomainError) -> typer.Exit:
 
 
 def _check_effective(effective: date, backdate: bool) -> None:
-    today = datetime.now(_CHINA_TZ).date()
+    today = china_today()
     if effective < today and not backdate:
         # A past date re-prices encounters not settled yet; say so explicitly.
         raise typer.BadParameter(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Final, TypeVar
 
 import asyncpg
@@ -60,7 +60,7 @@ from services.settlement.domain.encounter import (
     settle_request,
     validate_upload,
 )
-from services.settlement.domain.inputs import CHINA_TZ, Header
+from services.settlement.domain.inputs import Header
 from services.settlement.domain.reconcile import (
     RECORDS_MAX,
     DetailOutcome,
@@ -78,6 +78,7 @@ from services.settlement.domain.supervision import (
 from services.settlement.events import enqueue_settlement_event
 from services.settlement.filing_client import FilingClient
 from services.settlement.versions import Versions
+from shared import clock
 from shared.auth import CallerKind, caller
 from shared.bus.pg import Conn
 from shared.errors import (
@@ -222,17 +223,14 @@ class Settlement:
         versions: Versions,
         filing: FilingClient,
         bus_namespace: str,
-        *,
-        utc_now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
         self._versions = versions
         self._filing = filing
         self._namespace = bus_namespace
-        self._utc_now = utc_now
 
     def china_now(self) -> datetime:
-        return self._utc_now().astimezone(CHINA_TZ)
+        return clock.china_now()
 
     # -- plumbing -----------------------------------------------------------------------
 

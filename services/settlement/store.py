@@ -42,12 +42,13 @@ from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.reconcile import Record, Totals
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning
+from shared import clock
 from shared.bus.pg import Conn
+from shared.clock import CHINA_TZ
 from shared.errors import FailedPrecondition
 
 MSGID_CORRECTED: Final = "MSGID_CORRECTED"
 STAYS_ELSEWHERE_MAX: Final = 10
-_CHINA_NOW = "(now() AT TIME ZONE 'Asia/Shanghai')"
 
 
 class UnexpectedRowCount(AssertionError):
@@ -65,6 +66,14 @@ class TxnClock:
     @property
     def year(self) -> int:
         return self.china_date.year
+
+    @classmethod
+    def read(cls) -> TxnClock:
+        """The clock's reading for a transaction that has just locked what it changes: its
+        settlement time, China date and clearing period (YYYYMM)."""
+        now = clock.now()
+        china = now.astimezone(CHINA_TZ)
+        return cls(now, china.date(), f"{china:%Y%m}")
 
 
 @dataclass(frozen=True)
@@ -104,11 +113,6 @@ _ENCOUNTER_COLUMNS = """
     e.maf_category, e.acct_opening_balance_fen, e.relation, e.coverage_allowed,
     e.coverage_basis, e.filing_id, e.filing_category, e.ratio_reduction_bp, e.local_ratio,
     e.coverage_reason, e.coverage_message, e.line_count, e.line_amount_fen"""
-
-_CLOCK_COLUMNS = f"""
-    now() AS txn_now,
-    {_CHINA_NOW}::date AS china_date,
-    to_char({_CHINA_NOW}, 'YYYYMM') AS clearing_period"""
 
 _LINES_SUBQUERY = """
     (SELECT array_agg((f.line_no, f.item_code, f.fee_date, f.quantity_e4, f.unit_price_fen,
@@ -159,10 +163,6 @@ def _encounter_of(r: asyncpg.Record) -> Encounter:
     )
 
 
-def _clock_of(r: asyncpg.Record) -> TxnClock:
-    return TxnClock(r["txn_now"], r["china_date"], r["clearing_period"])
-
-
 def _lines_of(raw: Sequence[tuple[Any, ...]] | None) -> tuple[FeeLine, ...]:
     return tuple(FeeLine(*line) for line in raw or ())
 
@@ -190,14 +190,14 @@ WITH enc AS (
         acct_opening_balance_fen,
         relation, coverage_allowed, coverage_basis, filing_id, filing_category,
         ratio_reduction_bp, local_ratio, coverage_reason, coverage_message, coverage_checked_at,
-        opened_msgid)
+        opened_msgid, created_at, updated_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'OPEN',
             $11, $12, $13, $14, $15, $16, $17, $18, $19,
-            $20, $21, $22, $23, $24, $25, $26, $27, $28, now(), $29)
+            $20, $21, $22, $23, $24, $25, $26, $27, $28, $31, $29, $31, $31)
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)
-    VALUES ($29, $2, $30, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($29, $2, $30, $1, 'DONE', $31)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
@@ -234,6 +234,7 @@ async def insert_encounter(
             *_coverage_params(encounter.coverage),
             journal.msgid,
             journal.infno,
+            clock.now(),
         )
     _expect(counts, enc=1, j=1)
 
@@ -257,8 +258,7 @@ def _require_not_corrected(locked: LockedEncounter) -> None:
 _LOCK_ENCOUNTER = f"""
 SELECT {_ENCOUNTER_COLUMNS},
        EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
-       {{lines}},
-       {_CLOCK_COLUMNS}
+       {{lines}}
   FROM encounters e
  WHERE e.mdtrt_id = $1
    FOR UPDATE OF e
@@ -270,8 +270,8 @@ _LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=_LINES_SUBQUERY)
 # transaction committed meanwhile.
 _LOCK_ENCOUNTER_FOR_SETTLE = f"""
 WITH year_row AS (
-    INSERT INTO accumulations (psn_no, insutype, acc_year)
-    SELECT psn_no, insutype, extract(year FROM {_CHINA_NOW})::smallint
+    INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
+    SELECT psn_no, insutype, $3::smallint, $4::timestamptz
       FROM encounters WHERE mdtrt_id = $1
     ON CONFLICT DO NOTHING
 )
@@ -296,7 +296,9 @@ async def lock_encounter(
         if lines
         else _LOCK_ENCOUNTER_PLAIN
     )
-    row = await conn.fetchrow(sql, mdtrt_id, msgid)
+    txn_clock = TxnClock.read()
+    args = (txn_clock.year, txn_clock.now) if for_settle else ()
+    row = await conn.fetchrow(sql, mdtrt_id, msgid, *args)
     if row is None:
         return None
     locked = LockedEncounter(
@@ -304,7 +306,7 @@ async def lock_encounter(
         _lines_of(row["lines"]),
         row["line_amount_fen"],
         row["msgid_seen"],
-        _clock_of(row),
+        txn_clock,
     )
     if (lines or for_settle) and len(locked.lines) != locked.encounter.line_count:
         # We waited for the lock behind a concurrent upload or cancel: the sub-select saw
@@ -371,10 +373,10 @@ async def accumulations_now(conn: Conn, psn_no: str, insutype: Insutype) -> Accu
     """This year's accumulations without a lock (queries and pre-settlement)."""
     row = await conn.fetchrow(
         f"SELECT {_ACC_COLUMNS} FROM accumulations"
-        f" WHERE psn_no = $1 AND insutype = $2"
-        f"   AND acc_year = extract(year FROM {_CHINA_NOW})::smallint",
+        f" WHERE psn_no = $1 AND insutype = $2 AND acc_year = $3",
         psn_no,
         insutype.value,
+        TxnClock.read().year,
     )
     return _accumulations_of(row)
 
@@ -385,7 +387,6 @@ _READ_FOR_PRESETTLE = f"""
 SELECT {_ENCOUNTER_COLUMNS},
        EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
        {_LINES_SUBQUERY},
-       {_CLOCK_COLUMNS},
        {", ".join(f"a.{c}" for c in (*_ACC_SCALARS, "chronic_hifp_paid_fen"))},
        (SELECT array_agg((o.hospital_code, o.begin_date) ORDER BY o.begin_date)
           FROM (SELECT hospital_code, begin_date FROM encounters
@@ -395,7 +396,7 @@ SELECT {_ENCOUNTER_COLUMNS},
   FROM encounters e
   LEFT JOIN accumulations a
     ON a.psn_no = e.psn_no AND a.insutype = e.insutype
-   AND a.acc_year = extract(year FROM {_CHINA_NOW})::smallint
+   AND a.acc_year = $3
  WHERE e.mdtrt_id = $1
 """
 
@@ -408,12 +409,13 @@ class PreSettleView:
 
 
 async def read_for_presettle(conn: Conn, mdtrt_id: str, msgid: str) -> PreSettleView | None:
-    row = await conn.fetchrow(_READ_FOR_PRESETTLE, mdtrt_id, msgid)
+    txn_clock = TxnClock.read()
+    row = await conn.fetchrow(_READ_FOR_PRESETTLE, mdtrt_id, msgid, txn_clock.year)
     if row is None:
         return None
     view = LockedEncounter(
         _encounter_of(row), _lines_of(row["lines"]), row["line_amount_fen"], row["msgid_seen"],
-        _clock_of(row),
+        txn_clock,
     )  # fmt: skip
     assert len(view.lines) == view.encounter.line_count, mdtrt_id
     _require_not_corrected(view)
@@ -424,13 +426,13 @@ async def read_for_presettle(conn: Conn, mdtrt_id: str, msgid: str) -> PreSettle
 _INSERT_WARNINGS = """
 WITH w AS (
     INSERT INTO supervision_warnings (mdtrt_id, hospital_code, psn_no, msgid, code, line_no,
-                                      message)
-    SELECT $1, $2, $3, $4, t.code, t.line_no, t.message
+                                      message, raised_at)
+    SELECT $1, $2, $3, $4, t.code, t.line_no, t.message, $9
       FROM unnest($5::text[], $6::int[], $7::text[]) AS t(code, line_no, message)
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)
-    VALUES ($4, $2, $8, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($4, $2, $8, $1, 'DONE', $9)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM w) AS w, (SELECT count(*) FROM j) AS j
@@ -451,6 +453,7 @@ async def insert_warnings(
             [w.line_no for w in warnings],
             [w.message for w in warnings],
             journal.infno,
+            clock.now(),
         )
     _expect(counts, w=len(warnings), j=1)
 
@@ -460,9 +463,9 @@ async def insert_warnings(
 _INSERT_LINES = """
 WITH ins AS (
     INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
-                           amount_fen, upload_msgid)
+                           amount_fen, upload_msgid, uploaded_at)
     SELECT $1, t.line_no, t.item_code, t.fee_date, t.quantity_e4, t.unit_price_fen,
-           t.amount_fen, $8
+           t.amount_fen, $8, $11
       FROM unnest($2::int[], $3::text[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[])
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
     ON CONFLICT (mdtrt_id, line_no) WHERE cancelled_at IS NULL DO NOTHING
@@ -471,12 +474,12 @@ WITH ins AS (
     UPDATE encounters
        SET line_count = line_count + (SELECT count(*) FROM ins),
            line_amount_fen = line_amount_fen + (SELECT coalesce(sum(amount_fen), 0) FROM ins),
-           updated_at = now()
+           updated_at = $11
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)
-    VALUES ($8, $9, $10, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($8, $9, $10, $1, 'DONE', $11)
     RETURNING 1
 )
 SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
@@ -510,6 +513,7 @@ async def insert_fee_lines(
             journal.msgid,
             journal.hospital_code,
             journal.infno,
+            clock.now(),
         )
     _expect(row, enc=1, j=1)
     assert row is not None
@@ -518,7 +522,7 @@ async def insert_fee_lines(
 
 _CANCEL_LINES = """
 WITH gone AS (
-    UPDATE fee_lines SET cancel_msgid = $3, cancelled_at = now()
+    UPDATE fee_lines SET cancel_msgid = $3, cancelled_at = $7
      WHERE mdtrt_id = $1 AND cancelled_at IS NULL
        AND ($2::int[] IS NULL OR line_no = ANY($2::int[]))
        AND ($6::text IS NULL OR upload_msgid = $6)
@@ -527,12 +531,12 @@ WITH gone AS (
     UPDATE encounters
        SET line_count = line_count - (SELECT count(*) FROM gone),
            line_amount_fen = line_amount_fen - (SELECT coalesce(sum(amount_fen), 0) FROM gone),
-           updated_at = now()
+           updated_at = $7
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)
-    VALUES ($3, $4, $5, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($3, $4, $5, $1, 'DONE', $7)
     RETURNING 1
 )
 SELECT (SELECT array_agg(line_no) FROM gone) AS cancelled,
@@ -561,6 +565,7 @@ async def cancel_fee_lines(
             journal.hospital_code,
             journal.infno,
             uploaded_by_msgid,
+            clock.now(),
         )
     _expect(row, enc=1, j=1)
     assert row is not None
@@ -573,12 +578,12 @@ _SET_DISCHARGE = """
 WITH enc AS (
     UPDATE encounters SET discharge_date = $2,
            diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
-           updated_at = now()
+           updated_at = $7
      WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)
-    VALUES ($4, $5, $6, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($4, $5, $6, $1, 'DONE', $7)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
@@ -598,18 +603,19 @@ async def set_discharge(
             journal.msgid,
             journal.hospital_code,
             journal.infno,
+            clock.now(),
         )
     _expect(counts, enc=1, j=1)
 
 
 _CANCEL_ENCOUNTER = """
 WITH enc AS (
-    UPDATE encounters SET state = 'CANCELLED', updated_at = now()
+    UPDATE encounters SET state = 'CANCELLED', updated_at = $5
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)
-    VALUES ($2, $3, $4, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($2, $3, $4, $1, 'DONE', $5)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
@@ -619,7 +625,12 @@ SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
     with refusing_corrected_msgid():
         counts = await conn.fetchrow(
-            _CANCEL_ENCOUNTER, mdtrt_id, journal.msgid, journal.hospital_code, journal.infno
+            _CANCEL_ENCOUNTER,
+            mdtrt_id,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
         )
     _expect(counts, enc=1, j=1)
 
@@ -652,6 +663,7 @@ _SETTLEMENT_COLUMNS = (
     "catalogue_version_id",
     "delta",
     "lines",
+    "created_at",
 )
 _N = len(_SETTLEMENT_COLUMNS)
 _S_PLACEHOLDERS = ", ".join(
@@ -672,7 +684,11 @@ assert [_SETTLEMENT_COLUMNS.index(c) + 1 for c in ("hospital_code", "psn_no", "i
     7,
     9,
 ]
-assert [_SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "acc_year")] == [12, 16]
+assert [_SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_year")] == [
+    12,
+    13,
+    16,
+]
 _A = _F + 5  # first accumulation value
 _X = _A + len(_ACC_SCALARS) + 1  # first of the remaining values
 
@@ -694,7 +710,7 @@ s AS (
        SET {", ".join(f"{n} = ${_A + i}" for i, n in enumerate(_ACC_SCALARS))},
            chronic_hifp_paid_fen = ${_A + len(_ACC_SCALARS)}::jsonb,
            standing_settlements = standing_settlements + ${_X},
-           updated_at = now()
+           updated_at = $13
      WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
     RETURNING 1
 )"""
@@ -706,13 +722,13 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
            relation = ${_X + 1}, coverage_allowed = ${_X + 2}, coverage_basis = ${_X + 3},
            filing_id = ${_X + 4}, filing_category = ${_X + 5}, ratio_reduction_bp = ${_X + 6},
            local_ratio = ${_X + 7}, coverage_reason = ${_X + 8}, coverage_message = ${_X + 9},
-           coverage_checked_at = CASE WHEN ${_X + 10} THEN now() ELSE coverage_checked_at END,
-           updated_at = now()
+           coverage_checked_at = CASE WHEN ${_X + 10} THEN $13 ELSE coverage_checked_at END,
+           updated_at = $13
      WHERE mdtrt_id = $4 AND state = 'OPEN'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state)
-    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
+    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', $13)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
@@ -726,12 +742,12 @@ WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
      WHERE setl_id = $3 AND kind = 'SETTLEMENT' AND reversed_by_setl_id IS NULL
     RETURNING 1
 ), e AS (
-    UPDATE encounters SET state = 'OPEN', setl_id = NULL, updated_at = now()
+    UPDATE encounters SET state = 'OPEN', setl_id = NULL, updated_at = $13
      WHERE mdtrt_id = $4 AND state = 'SETTLED' AND setl_id = $3
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state)
-    VALUES ($12, $5, ${_X + 1}, $4, $1, 'DONE')
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
+    VALUES ($12, $5, ${_X + 1}, $4, $1, 'DONE', $13)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
@@ -766,6 +782,7 @@ def _settlement_params(r: SettlementRecord) -> list[Any]:
         "catalogue_version_id": r.catalogue_version_id,
         "delta": json.dumps(r.delta.to_dict()),
         "lines": json.dumps(list(r.lines), ensure_ascii=False),
+        "created_at": r.setl_time,  # the row is written by the settling transaction
     }
     assert tuple(values) == _SETTLEMENT_COLUMNS
     details = r.details
@@ -822,12 +839,11 @@ async def write_reversal(
     _expect(counts, s=1, f=len(reversal.details), a=1, o=1, e=1, j=1)
 
 
-_SELECT_SETTLEMENT = f"""
+_SELECT_SETTLEMENT = """
 SELECT s.*,
        (SELECT array_agg((f.fund_pay_type, f.inscp_scp_amt_fen, f.crt_payb_lmt_amt_fen,
                           f.fund_payamt_fen, f.setl_proc_info) ORDER BY f.ordinal)
-          FROM settlement_funds f WHERE f.setl_id = s.setl_id) AS funds,
-       {_CLOCK_COLUMNS}
+          FROM settlement_funds f WHERE f.setl_id = s.setl_id) AS funds
   FROM settlements s
  WHERE s.setl_id = $1
 """
@@ -878,10 +894,11 @@ async def get_settlement(
     conn: Conn, setl_id: str, *, for_update: bool = False
 ) -> LockedSettlement | None:
     sql = _SELECT_SETTLEMENT + (" FOR UPDATE OF s" if for_update else "")
+    txn_clock = TxnClock.read()
     row = await conn.fetchrow(sql, setl_id)
     if row is None:
         return None
-    return LockedSettlement(_record_of(row), _clock_of(row))
+    return LockedSettlement(_record_of(row), txn_clock)
 
 
 # --- the journal and corrections -----------------------------------------------------------
@@ -906,13 +923,15 @@ async def tombstone_or_lock(
     this transaction on the primary key and is refused once we commit.
     """
     created = await conn.fetchval(
-        """INSERT INTO messages (msgid, hospital_code, infno, state, corrected_by, corrected_at)
-           VALUES ($1, $2, $3, 'TOMBSTONE', $4, now())
+        """INSERT INTO messages (msgid, hospital_code, infno, state, corrected_by, corrected_at,
+                                 received_at)
+           VALUES ($1, $2, $3, 'TOMBSTONE', $4, $5, $5)
            ON CONFLICT DO NOTHING RETURNING true""",
         omsgid,
         hospital_code,
         oinfno,
         correction_msgid,
+        clock.now(),
     )
     if created:
         return None
@@ -927,10 +946,11 @@ async def tombstone_or_lock(
 
 async def mark_corrected(conn: Conn, omsgid: str, correction_msgid: str) -> None:
     status = await conn.execute(
-        "UPDATE messages SET state = 'CORRECTED', corrected_by = $2, corrected_at = now()"
+        "UPDATE messages SET state = 'CORRECTED', corrected_by = $2, corrected_at = $3"
         " WHERE msgid = $1 AND state = 'DONE'",
         omsgid,
         correction_msgid,
+        clock.now(),
     )
     assert status == "UPDATE 1", status
 
@@ -944,12 +964,13 @@ async def journal_only(conn: Conn, journal: Journal, mdtrt_id: str | None) -> No
     """The journal row of a request that changes nothing else (a tombstoning correction)."""
     with refusing_corrected_msgid():
         await conn.execute(
-            "INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state)"
-            " VALUES ($1, $2, $3, $4, 'DONE')",
+            "INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)"
+            " VALUES ($1, $2, $3, $4, 'DONE', $5)",
             journal.msgid,
             journal.hospital_code,
             journal.infno,
             mdtrt_id,
+            clock.now(),
         )
 
 

@@ -27,6 +27,7 @@ import structlog
 from services.settlement.domain.catalogue import Catalogue, select_catalogue
 from services.settlement.domain.policy import BenefitPolicy, select_policy
 from services.settlement.domain.seed import load_catalogues, load_policies
+from shared import clock
 from shared.bus.pg import Conn, is_open
 from shared.errors import AlreadyExists, FailedPrecondition, NotFound
 from shared.faults import describe, is_transient
@@ -54,8 +55,8 @@ async def store_catalogue(conn: Conn, catalogue: Catalogue, loaded_by: str) -> b
     inserted = await conn.fetchval(
         """INSERT INTO catalogue_versions
                (version_id, province_code, effective_date, body, body_sha256, item_count,
-                loaded_by)
-           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+                loaded_by, loaded_at)
+           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
            ON CONFLICT (version_id) DO NOTHING RETURNING true""",
         catalogue.version_id,
         catalogue.province_code,
@@ -64,6 +65,7 @@ async def store_catalogue(conn: Conn, catalogue: Catalogue, loaded_by: str) -> b
         digest,
         len(catalogue.items),
         loaded_by,
+        clock.now(),
     )
     if inserted:
         return True
@@ -75,8 +77,9 @@ async def store_policy(conn: Conn, policy: BenefitPolicy, loaded_by: str) -> boo
     text, digest = _canonical(policy.to_dict())
     inserted = await conn.fetchval(
         """INSERT INTO policy_versions
-               (version_id, policy_id, effective_date, pool_codes, body, body_sha256, loaded_by)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
+               (version_id, policy_id, effective_date, pool_codes, body, body_sha256, loaded_by,
+                loaded_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
            ON CONFLICT (version_id) DO NOTHING RETURNING true""",
         policy.version_id,
         policy.policy_id,
@@ -85,6 +88,7 @@ async def store_policy(conn: Conn, policy: BenefitPolicy, loaded_by: str) -> boo
         text,
         digest,
         loaded_by,
+        clock.now(),
     )
     if inserted:
         return True

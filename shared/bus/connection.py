@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Final
 
 import aio_pika
@@ -27,6 +26,8 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 from yarl import URL
+
+from shared import clock
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +169,7 @@ class Bus:
             message_id=message_id,
             type=message_type,
             headers=_headers(headers),
-            timestamp=datetime.now(UTC),
+            timestamp=clock.now(),
         )
         try:
             async with asyncio.timeout(timeout_s or self._publish_timeout_s):

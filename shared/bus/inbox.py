@@ -23,11 +23,13 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final, TypeAlias
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
 
+from shared import clock
 from shared.bus.connection import PREFETCH_MAX, Bus
 from shared.bus.pg import DATABASE_UNAVAILABLE, Conn, Pool
 from shared.faults import describe, is_transient
@@ -95,8 +97,8 @@ class _DatabaseUnavailable(Exception):
 
 
 _RECORD_INBOX = """
-INSERT INTO inbox (consumer, message_id)
-SELECT $1, unnest($2::text[])
+INSERT INTO inbox (consumer, message_id, received_at)
+SELECT $1, unnest($2::text[]), $3
 ON CONFLICT DO NOTHING
 RETURNING message_id
 """
@@ -176,10 +178,10 @@ class InboxConsumer:
             status = await self._pool.execute(
                 """DELETE FROM inbox WHERE ctid IN (
                        SELECT ctid FROM inbox
-                       WHERE consumer = $1 AND received_at < now() - make_interval(days => $2)
+                       WHERE consumer = $1 AND received_at < $2
                        LIMIT $3)""",
                 self._consumer_name,
-                retention_days,
+                clock.now() - timedelta(days=retention_days),
                 INBOX_PURGE_BATCH,
             )
             count = int(status.split()[-1])
@@ -377,7 +379,8 @@ class InboxConsumer:
         async with self._pool.acquire(timeout=self._db_timeout_s) as conn, conn.transaction():
             ids = [delivery.message_id for delivery in deliveries]
             new_ids = {
-                r["message_id"] for r in await conn.fetch(_RECORD_INBOX, self._consumer_name, ids)
+                r["message_id"]
+                for r in await conn.fetch(_RECORD_INBOX, self._consumer_name, ids, clock.now())
             }
             fresh = [delivery for delivery in deliveries if delivery.message_id in new_ids]
             assert len(fresh) == len(new_ids), (len(fresh), len(new_ids))

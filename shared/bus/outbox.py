@@ -31,6 +31,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import asyncpg
@@ -38,6 +39,7 @@ import structlog
 from google.protobuf.message import Message
 from prometheus_client import Counter
 
+from shared import clock
 from shared.bus.connection import BODY_MAX_BYTES, Bus
 from shared.bus.pg import DATABASE_UNAVAILABLE, Conn, Pool, is_open
 from shared.db import check_schema_name
@@ -106,8 +108,9 @@ class RelayPass:
 
 
 _INSERT = """
-INSERT INTO outbox (message_id, exchange, routing_key, message_type, payload, headers)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+INSERT INTO outbox (message_id, exchange, routing_key, message_type, payload, headers,
+                    created_at)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
 """
 
 
@@ -134,7 +137,8 @@ async def enqueue_many(conn: Conn, items: Sequence[OutboxItem]) -> None:
     assert len(items) <= ENQUEUE_BATCH_MAX, len(items)
     if not items:
         return
-    await conn.executemany(_INSERT, [_row_of(item) for item in items])
+    created_at = clock.now()
+    await conn.executemany(_INSERT, [(*_row_of(item), created_at) for item in items])
 
 
 def _row_of(item: OutboxItem) -> tuple[object, ...]:
@@ -243,7 +247,7 @@ class OutboxRelay:
              ORDER BY attempts, id
              LIMIT $1
                FOR UPDATE SKIP LOCKED"""
-        self._mark_sql = f"UPDATE {table} SET published_at = now() WHERE id = ANY($1::bigint[])"
+        self._mark_sql = f"UPDATE {table} SET published_at = $2 WHERE id = ANY($1::bigint[])"
         self._failure_sql = (
             f"UPDATE {table} SET attempts = attempts + 1, last_error = $2 WHERE id = $1"
         )
@@ -251,7 +255,7 @@ class OutboxRelay:
         self._cleanup_sql = f"""
             DELETE FROM {table} WHERE id IN (
                 SELECT id FROM {table}
-                 WHERE published_at < now() - make_interval(days => $1)
+                 WHERE published_at < $1
                  ORDER BY id
                  LIMIT $2
                    FOR UPDATE SKIP LOCKED)"""
@@ -310,7 +314,7 @@ class OutboxRelay:
     async def _mark(self, conn: Conn, confirmed: Sequence[_Row]) -> None:
         if not confirmed:
             return
-        status = await conn.execute(self._mark_sql, [row.id for row in confirmed])
+        status = await conn.execute(self._mark_sql, [row.id for row in confirmed], clock.now())
         # The rows are locked by this transaction: nobody else can have marked them.
         assert status == f"UPDATE {len(confirmed)}", status
 
@@ -342,7 +346,9 @@ class OutboxRelay:
         for _ in range(self._cleanup_batches_max):
             async with self._pool.acquire(timeout=self._db_timeout_s) as conn:
                 status = await conn.execute(
-                    self._cleanup_sql, self._retention_days, self._cleanup_batch_size
+                    self._cleanup_sql,
+                    clock.now() - timedelta(days=self._retention_days),
+                    self._cleanup_batch_size,
                 )
             deleted = int(status.rsplit(" ", 1)[1])
             assert 0 <= deleted <= self._cleanup_batch_size, status

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from enum import IntEnum
 
+from shared.clock import CHINA_TZ
 from shared.errors import Violations
 
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving in China
 MSGID_CHARS = 30
 INSTITUTION_CODE_CHARS = 12
 MSGID_PATTERN = re.compile(r"^([HP][1-9][0-9]{10})([0-9]{14})([0-9]{4})$")

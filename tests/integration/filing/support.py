@@ -13,7 +13,7 @@ import asyncpg
 import grpc
 import pytest
 
-from services.filing.service import china_today
+from shared.clock import china_today
 from shared.grpc_client import caller_metadata
 from shared.identity import (
     DocumentType,

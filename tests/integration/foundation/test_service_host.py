@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import pytest
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from shared import clock as shared_clock
+from shared import clock_control
 from shared.auth import caller
 from shared.config import ServiceName, Settings
 from shared.devcerts import issue
@@ -33,6 +36,7 @@ from shared.grpc_server import (
     LIVE_HEALTH,
     Resources,
     ServiceApp,
+    ServiceHost,
     running,
 )
 
@@ -190,7 +194,7 @@ async def test_every_error_carries_the_request_id(host: int) -> None:
             metadata = (*caller_metadata("H45010000001"), (REQUEST_ID_HEADER, f"req-{method}"))
             with pytest.raises(grpc.aio.AioRpcError) as failed:
                 await rpc(b"", metadata=metadata, timeout=5)
-            trailers = dict(failed.value.trailing_metadata() or ())
+            trailers = {key: value for key, value in failed.value.trailing_metadata() or ()}
             assert trailers.get(REQUEST_ID_HEADER) == f"req-{method}", (method, trailers)
             if method != "Boom":
                 info = error_info_of(failed.value)
@@ -348,3 +352,52 @@ async def test_mutual_tls_caller_is_the_certificate_common_name(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{h.port}") as plain:
             with pytest.raises(grpc.aio.AioRpcError):
                 await plain.unary_unary(f"/{TEST_SERVICE}/Whoami")(b"", timeout=3)
+
+
+async def test_the_simulated_clock_cannot_be_enabled_outside_development(
+    settings: Settings, tmp_path: Path
+) -> None:
+    server_dir = issue(tmp_path, "svc-filing")
+    for changes in (
+        {"simulated_clock": True, "tls_dir": server_dir, "insecure_dev": False},
+        {"simulated_clock": True, "tls_dir": server_dir, "insecure_dev": True},
+    ):
+        with pytest.raises(SystemExit, match="development only"):
+            ServiceHost(ServiceName.FILING, host_settings(settings, **changes), probe_build)
+
+
+async def test_the_clock_control_moves_the_clock_forward_only(
+    settings: Settings, database: str
+) -> None:
+    start = datetime(2026, 3, 31, 15, 0, tzinfo=UTC)
+    simulated = host_settings(settings, simulated_clock=True, clock_start=start)
+    async with running(ServiceName.FILING, simulated, probe_build) as h:
+        target = f"127.0.0.1:{h.port}"
+        assert shared_clock.now() >= start  # the process runs on the simulated clock
+        month_end = datetime(2026, 3, 31, 15, 59, 0, tzinfo=UTC)
+        assert await clock_control.set_clock(target, settings, month_end) == month_end
+        # It flows on from there with real time.
+        assert shared_clock.china_now().strftime("%Y-%m-%d %H:%M") == "2026-03-31 23:59"
+        with pytest.raises(grpc.aio.AioRpcError) as back:
+            await clock_control.set_clock(target, settings, start)
+        assert back.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert reason_of(back.value) == "CLOCK_BACKWARDS"
+        async with grpc.aio.insecure_channel(target) as channel:
+            rpc = channel.unary_unary(
+                f"/{clock_control.SERVICE}/Set",
+                request_serializer=timestamp_pb2.Timestamp.SerializeToString,
+            )
+            later = timestamp_pb2.Timestamp()
+            later.FromDatetime(datetime(2027, 1, 1, tzinfo=UTC))
+            with pytest.raises(grpc.aio.AioRpcError) as hospital:
+                await rpc(later, metadata=caller_metadata("H45010000001"), timeout=5)
+            assert hospital.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert shared_clock.clock() is shared_clock.SYSTEM  # restored when the host stopped
+
+
+async def test_the_system_clock_serves_no_clock_control(host: int) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await clock_control.set_clock(
+            f"127.0.0.1:{host}", Settings(insecure_dev=True), datetime(2030, 1, 1, tzinfo=UTC)
+        )
+    assert missing.value.code() is grpc.StatusCode.UNIMPLEMENTED

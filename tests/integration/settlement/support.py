@@ -7,7 +7,7 @@ import itertools
 import secrets
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from services.settlement.domain.bill import line_amount_fen
-from services.settlement.domain.inputs import CHINA_TZ
+from shared import clock
 from shared.grpc_client import caller_metadata
 from shared.grpc_errors import field_violations_of, reason_of
 from shared.identity import make_resident_id
@@ -68,19 +68,19 @@ _serial = itertools.count(1)
 
 
 def today() -> date:
-    return datetime.now(CHINA_TZ).date()
+    return clock.china_today()
 
 
 class Msgids:
-    """Well-formed msgids, unique within the run: one sequence per second per hospital."""
+    """Well-formed msgids, unique within the run: stamped by the services' clock (which a
+    test may set), one sequence per hospital."""
 
     def __init__(self) -> None:
-        self._base = datetime.now(CHINA_TZ) - timedelta(hours=2)
         self._count: dict[str, itertools.count[int]] = {}
 
     def __call__(self, hospital: str) -> str:
         n = next(self._count.setdefault(hospital, itertools.count()))
-        stamp = self._base + timedelta(seconds=n // 10_000)
+        stamp = clock.china_now() - timedelta(hours=2) + timedelta(seconds=n // 10_000)
         return f"{hospital}{stamp:%Y%m%d%H%M%S}{n % 10_000:04d}"
 
 

@@ -1,21 +1,28 @@
 # One image for the three services: `crossclear serve filing|settlement|clearing`.
-# The build stage generates the protobuf code (a development dependency) and builds a
-# wheel; the runtime stage installs only the wheel and its runtime dependencies.
+# Every Python package comes from a hashed lockfile (`make lock`). The build stage
+# installs requirements.lock (the protobuf generator is a development dependency),
+# generates the protobuf code (the same bytes as the committed shared/pb, which
+# .dockerignore leaves out) and builds a wheel; the runtime stage installs only
+# requirements-runtime.lock (same versions, runtime packages only) and the wheel.
 FROM python:3.11-slim AS build
 WORKDIR /src
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY protos ./protos
 COPY shared ./shared
 COPY services ./services
-RUN pip install --no-cache-dir -e '.[dev]' \
- && python -m shared.codegen \
- && pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+RUN python -m shared.codegen \
+ && pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app crossclear
 WORKDIR /app
+COPY requirements-runtime.lock /tmp/
+RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements-runtime.lock \
+ && rm /tmp/requirements-runtime.lock
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-deps /wheels/*.whl && rm -rf /wheels
 USER 10001
 ENV PYTHONUNBUFFERED=1 \
     CROSSCLEAR_LOG_FORMAT=json \

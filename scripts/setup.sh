@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Set-up shared by the README's commands: virtualenv, install, code generation, and the
-# PostgreSQL and RabbitMQ servers the project needs. Safe to run again: each step is
-# skipped when already done.
+# Set-up shared by the README's commands: virtualenv, install, tools, and the PostgreSQL
+# and RabbitMQ servers the project needs. Safe to run again: each step is skipped when
+# already done.
+#
+# Python packages come from requirements.lock (exact versions, hashes checked; `make lock`
+# regenerates it from pyproject.toml). buf comes from package-lock.json (`npm ci`).
+# Generated protobuf code is committed in shared/pb: set-up only generates it when it is
+# missing; `make codegen` regenerates it after a change to protos/ or to the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +28,14 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+# Re-install whenever the lock (or pyproject.toml, for the editable install) changes.
+stamp=".venv/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing crossclear and its dependencies (log: .venv/pip.log)"
-  if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e '.[dev]'; } >.venv/pip.log 2>&1; then
+  echo "setup: installing crossclear and its locked dependencies (log: .venv/pip.log)"
+  if ! {
+    .venv/bin/pip install --require-hashes -r requirements.lock &&
+      .venv/bin/pip install --no-deps --no-build-isolation -e .
+  } >.venv/pip.log 2>&1; then
     tail -n 30 .venv/pip.log >&2
     echo "setup: pip install failed (full log in .venv/pip.log)" >&2
     exit 1
@@ -35,5 +44,27 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-.venv/bin/python -m shared.codegen >/dev/null
+# buf (protobuf lint and breaking-change check) from the npm registry, pinned by
+# package-lock.json.
+npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$npm_stamp" ] || [ ! -x node_modules/.bin/buf ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm is required to install buf (Node.js 18+ with npm; e.g. apt-get install npm)" >&2
+    exit 1
+  fi
+  echo "setup: installing buf (npm ci; log: .venv/npm.log)"
+  if ! npm ci --ignore-scripts --no-audit --no-fund >.venv/npm.log 2>&1; then
+    tail -n 30 .venv/npm.log >&2
+    echo "setup: npm ci failed (full log in .venv/npm.log)" >&2
+    exit 1
+  fi
+  rm -f node_modules/.installed-*
+  touch "$npm_stamp"
+fi
+
+if [ ! -f shared/pb/__init__.py ]; then
+  echo "setup: shared/pb is missing: generating it (commit it: it is checked by the tests)"
+  .venv/bin/python -m shared.codegen
+fi
+
 .venv/bin/python scripts/ensure_servers.py

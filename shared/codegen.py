@@ -1,7 +1,11 @@
 """Generate Python code from protos/ into shared/pb (messages, gRPC stubs, type stubs).
 
-Generated code is not committed: set-up runs this, and a test regenerates into a
-temporary folder and compares, so stale code fails the suite.
+The generated tree is committed, so a checkout imports it without a code-generation step
+(set-up only generates it when it is missing). `python -m shared.codegen` (or
+`make codegen`) regenerates it after a change to protos/ or to the locked grpcio-tools /
+mypy-protobuf versions; tests/unit/shared/test_codegen.py regenerates into a temporary
+folder and compares byte for byte, so stale committed code fails the suite. Generation is
+deterministic: same protos and same locked tools give the same bytes.
 
 protoc writes absolute imports rooted at the proto package (``from crossclear.common.v1
 import common_pb2``); they are rewritten to live under ``shared.pb`` so the generated
@@ -57,17 +61,25 @@ def _run_protoc(out_dir: Path, proto_root: Path) -> None:
 
 def _rewrite_imports(out_dir: Path) -> None:
     for path in sorted(out_dir.rglob("*.py*")):
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         if path.suffix == ".pyi":
             new = _STUB_REFERENCE_RE.sub(f"{PACKAGE_PREFIX}.crossclear.", text)
         else:
             new = _IMPORT_RE.sub(rf"\1\2 {PACKAGE_PREFIX}.crossclear.", text)
         if new != text:
-            path.write_text(new)
+            path.write_bytes(new.encode("utf-8"))  # "\n" endings whatever the platform
+
+
+_ROOT_INIT = (
+    '"""Generated from protos/ by `python -m shared.codegen` (`make codegen`); do not edit.\n\n'
+    "Committed, and checked against a fresh generation by tests/unit/shared/test_codegen.py.\n"
+    '"""\n'
+)
 
 
 def _add_init_files(out_dir: Path) -> None:
-    for folder in [out_dir, *sorted(p for p in out_dir.rglob("*") if p.is_dir())]:
+    (out_dir / "__init__.py").write_bytes(_ROOT_INIT.encode("utf-8"))
+    for folder in sorted(p for p in out_dir.rglob("*") if p.is_dir()):
         (folder / "__init__.py").touch()
 
 
@@ -91,10 +103,10 @@ def generate(out_dir: Path = OUTPUT_ROOT, proto_root: Path = PROTO_ROOT) -> bool
         return True
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """Relative path → content of every generated file, for staleness comparison."""
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Relative path → bytes of every generated file, for a byte-for-byte comparison."""
     return {
-        str(p.relative_to(folder)): p.read_text()
+        p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }

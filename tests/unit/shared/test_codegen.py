@@ -2,17 +2,33 @@ from pathlib import Path
 
 from shared import codegen
 
+REGENERATE = "run `make codegen` (python -m shared.codegen) and commit shared/pb"
 
-def test_generated_code_is_present_and_fresh(tmp_path: Path) -> None:
-    """Generated code must match the protos: a stale or missing shared/pb fails here."""
-    assert codegen.OUTPUT_ROOT.exists(), "shared/pb is missing: run scripts/setup.sh"
+
+def test_committed_generated_code_matches_the_protos(tmp_path: Path) -> None:
+    """shared/pb is committed: it must be byte-for-byte what the protos and the locked
+    grpcio-tools / mypy-protobuf generate now, so a proto change without regeneration
+    (or a stray edit of generated code) fails here."""
+    assert codegen.OUTPUT_ROOT.is_dir(), f"shared/pb is missing: {REGENERATE}"
     fresh = tmp_path / "pb"
     codegen.generate(out_dir=fresh)
-    current = codegen.snapshot(codegen.OUTPUT_ROOT)
+    committed = codegen.snapshot(codegen.OUTPUT_ROOT)
     expected = codegen.snapshot(fresh)
-    assert sorted(current) == sorted(expected), "generated files differ from the protos"
-    stale = [name for name in expected if current[name] != expected[name]]
-    assert not stale, f"stale generated code: {stale}"
+    missing = sorted(expected.keys() - committed.keys())
+    extra = sorted(committed.keys() - expected.keys())
+    stale = sorted(
+        name for name in expected.keys() & committed.keys() if committed[name] != expected[name]
+    )
+    assert not (missing or extra or stale), (
+        f"shared/pb differs from the protos: {REGENERATE}.\n"
+        f"  missing: {missing}\n  not generated any more: {extra}\n  stale: {stale}"
+    )
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    codegen.generate(out_dir=tmp_path / "a")
+    codegen.generate(out_dir=tmp_path / "b")
+    assert codegen.snapshot(tmp_path / "a") == codegen.snapshot(tmp_path / "b")
 
 
 def test_every_proto_has_a_versioned_package() -> None:

@@ -49,9 +49,9 @@ def up() -> None:
     """Run all three services as separate processes; Ctrl-C stops them cleanly."""
     procs = {
         s: subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", s.value], env=os.environ.copy()
+            [sys.executable, "-m", "services.cli", "serve", s.value], env=_env_of(s, i)
         )
-        for s in ServiceName
+        for i, s in enumerate(ServiceName)
     }
     stopping = False
 
@@ -83,6 +83,27 @@ def up() -> None:
                 proc.kill()
     codes = [p.returncode for p in procs.values()]
     raise typer.Exit(0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+
+
+_PER_PROCESS_PORTS = ("CROSSCLEAR_METRICS_PORT", "CROSSCLEAR_HEALTH_PORT")
+
+
+def _env_of(service: ServiceName, index: int) -> dict[str, str]:
+    """The environment of one of ``up``'s processes: a port setting given once becomes the
+    first of three consecutive ports (filing, settlement, clearing), so the processes do
+    not collide on it; each listens on its own target's port."""
+    env = os.environ.copy()
+    for name in _PER_PROCESS_PORTS:
+        base = env.get(name, "")
+        if base.isdigit() and int(base) > 0:
+            env[name] = str(int(base) + index)
+    if env.pop("CROSSCLEAR_GRPC_LISTEN", None):
+        typer.echo(
+            f"{service.value}: CROSSCLEAR_GRPC_LISTEN ignored under `up`: each service "
+            "listens on its own target's port",
+            err=True,
+        )
+    return env
 
 
 @app.command()
@@ -151,6 +172,44 @@ def probe(target: str, timeout_s: float = 3.0) -> None:
     status = asyncio.run(check(target, get_settings(), timeout_s))
     typer.echo(status)
     raise typer.Exit(0 if status == "SERVING" else 1)
+
+
+regions = typer.Typer(no_args_is_help=True, add_completion=False)
+app.add_typer(regions, name="regions", help="Pooling regions' own broker identities")
+
+
+@regions.command("grant")
+def regions_grant(
+    codes: Annotated[list[str], typer.Argument(help="pool or province codes, e.g. 450100 44")],
+    vhost: str = "/",
+) -> None:
+    """Create (or reset) each region's broker user: read its own queue, nothing else.
+    Prints the user, its queue and a new password (hand it over once, out of band)."""
+    from shared.config import get_settings
+    from shared.region_access import BrokerCommandFailed, grant
+
+    namespace = get_settings().bus_namespace
+    for code in codes:
+        try:
+            access, password = asyncio.run(grant(namespace, code, vhost=vhost))
+        except (BrokerCommandFailed, ValueError) as exc:
+            typer.echo(f"{code}: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{code}\tuser={access.user}\tqueue={access.queue}\tpassword={password}")
+
+
+@regions.command("revoke")
+def regions_revoke(codes: Annotated[list[str], typer.Argument()]) -> None:
+    """Delete each region's broker user."""
+    from shared.config import get_settings
+    from shared.region_access import BrokerCommandFailed, revoke
+
+    for code in codes:
+        try:
+            asyncio.run(revoke(get_settings().bus_namespace, code))
+        except BrokerCommandFailed as exc:
+            typer.echo(f"{code}: {exc}", err=True)
+            raise typer.Exit(1) from None
 
 
 def _add_optional(module: str, name: str, help_text: str) -> None:

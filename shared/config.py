@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # loopback interfaces. Containers set 0.0.0.0:<port>.
     grpc_listen: str | None = None
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # How often the host samples its gauges (outbox backlog, pool, queue depths).
+    metrics_interval_s: float = Field(default=5.0, ge=0.1, le=300)
     # A second, plaintext port serving only the standard health service, for probes that
     # cannot present a client certificate (the kubelet's gRPC probe). 0 = off.
     health_port: int = Field(default=0, ge=0, le=65535)

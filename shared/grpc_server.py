@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from shared import clock as shared_clock
-from shared import clock_control
+from shared import clock_control, metrics
 from shared.auth import CALLER_HEADER, Caller, current_caller, parse_caller
 from shared.broker import BusRef, connect
 from shared.clock import Clock, SimulatedClock
@@ -42,6 +42,7 @@ from shared.grpc_errors import (
     to_status,
 )
 from shared.health import BROKER_HEALTH, DATABASE_HEALTH, LIVE_HEALTH
+from shared.metrics import INFLIGHT, Sampler
 
 log = structlog.get_logger(__name__)
 
@@ -55,21 +56,23 @@ _STOP_TASKS_TIMEOUT_S = 10.0
 RPC_LATENCY = Histogram(
     "crossclear_grpc_server_handling_seconds",
     "Time to handle an RPC",
-    ["service", "method", "code"],
+    ["grpc_service", "grpc_method", "grpc_code"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RPC_HANDLED = Counter(
-    "crossclear_grpc_server_handled_total", "RPCs handled", ["service", "method", "code"]
+    "crossclear_grpc_server_handled_total",
+    "RPCs handled",
+    ["grpc_service", "grpc_method", "grpc_code"],
 )
 DEPENDENCY_UP = Gauge(
     "crossclear_dependency_up",
     "1 while the process reaches the dependency (database, broker), else 0",
-    ["service", "dependency"],
+    ["crossclear_service", "dependency"],
 )
 RPC_SHED = Counter(
     "crossclear_grpc_server_shed_total",
     "RPCs refused with RESOURCE_EXHAUSTED because the in-flight limit was reached",
-    ["service"],
+    ["crossclear_service"],
 )
 
 
@@ -165,7 +168,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
     def _wrap(
         self, behavior: Callable[..., Awaitable[Any]], method: str
     ) -> Callable[..., Awaitable[Any]]:
-        short = method.rsplit("/", 1)[-1]
+        grpc_service, short = method.lstrip("/").rsplit("/", 1)
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             request_id = clip(_metadata(context, REQUEST_ID_HEADER) or uuid.uuid4().hex, 64)
@@ -182,6 +185,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
                     self._admit(request)
                     admitted = True
                     self.inflight += 1
+                    INFLIGHT.labels(grpc_service).inc()
                     token = current_caller.set(caller)
                     return await behavior(request, context)
                 except DomainError as error:
@@ -208,11 +212,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
                 finally:
                     if admitted:
                         self.inflight -= 1
+                        INFLIGHT.labels(grpc_service).dec()
                     if token is not None:
                         current_caller.reset(token)
                     elapsed_s = time.perf_counter() - started
-                    RPC_LATENCY.labels(self._service, short, code.name).observe(elapsed_s)
-                    RPC_HANDLED.labels(self._service, short, code.name).inc()
+                    RPC_LATENCY.labels(grpc_service, short, code.name).observe(elapsed_s)
+                    RPC_HANDLED.labels(grpc_service, short, code.name).inc()
                     log.info(
                         "rpc",
                         caller=caller_code,
@@ -251,6 +256,10 @@ class ServiceApp:
     # Long-running loops (outbox relay, consumers) started once the broker is connected.
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Metrics of the service's own, sampled with the host's (see shared.metrics), and the
+    # queues whose depth it reports (its work queues, the dead-letter queue).
+    samplers: list[Sampler] = field(default_factory=list)
+    watched_queues: list[str] = field(default_factory=list)
 
 
 BuildFn = Callable[[Resources], Awaitable[ServiceApp]]
@@ -356,6 +365,7 @@ class ServiceHost:
             await self._health_server.start()
         self._tasks.append(asyncio.create_task(self._connect_bus_then_run_background(), name="bus"))
         self._tasks.append(asyncio.create_task(self._watch_health(), name="health"))
+        self._tasks.append(asyncio.create_task(self._sample_metrics(), name="metrics"))
         log.info(
             "serving",
             service=self.service.value,
@@ -419,6 +429,22 @@ class ServiceHost:
                 else:
                     log.exception("background loop failed; restarting in 2 s")
                 await asyncio.sleep(2)
+
+    async def _sample_metrics(self) -> None:
+        assert self.pool is not None and self._app is not None
+        pool, name, app = self.pool, self.service.value, self._app
+
+        async def database() -> None:
+            metrics.sample_pool(name, pool)
+            await metrics.sample_outbox(name, pool)
+
+        async def queues() -> None:
+            if self.bus.connected:
+                await metrics.sample_queues(self.bus.get(), app.watched_queues)
+
+        await metrics.run_samplers(
+            [database, queues, *app.samplers], self.settings.metrics_interval_s
+        )
 
     async def _probe_database(self) -> bool:
         assert self.pool is not None

@@ -63,6 +63,11 @@ async def _delete_bus_namespace(settings: Settings) -> AsyncIterator[None]:
     """Delete the run's queues and exchanges at the end: quorum queues are durable and a
     broker collecting thousands of abandoned ones slows to a halt."""
     yield
+    await delete_bus_namespace(settings.amqp_url, settings.bus_namespace)
+
+
+async def delete_bus_namespace(amqp_url: str, ns: str) -> None:
+    """Delete every queue and exchange the topology declares under namespace ``ns``."""
     from shared.broker import region_codes
     from shared.bus import (
         Bus,
@@ -74,9 +79,8 @@ async def _delete_bus_namespace(settings: Settings) -> AsyncIterator[None]:
     )
     from shared.bus.names import EXCHANGE_KINDS
 
-    ns = settings.bus_namespace
     try:
-        bus = await Bus.connect(settings.amqp_url, connect_attempts=1, connect_timeout_s=5)
+        bus = await Bus.connect(amqp_url, connect_attempts=1, connect_timeout_s=5)
     except Exception:
         return  # no broker, nothing was declared
     try:

@@ -23,11 +23,12 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Final, TypeAlias
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+from prometheus_client import Histogram
 
 from shared import clock
 from shared.bus.connection import PREFETCH_MAX, Bus
@@ -95,6 +96,13 @@ class _HandlerFailed(Exception):
 class _DatabaseUnavailable(Exception):
     pass
 
+
+INBOX_DELAY = Histogram(
+    "crossclear_inbox_delay_seconds",
+    "From an event's publication to its effect committed by the consumer (the lag)",
+    ["queue"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600),
+)
 
 _RECORD_INBOX = """
 INSERT INTO inbox (consumer, message_id, received_at)
@@ -345,6 +353,11 @@ class InboxConsumer:
         fresh = await self._apply_with_retries(deliveries)
         self.stats.handled += fresh
         self.stats.duplicates += len(messages) - fresh
+        applied_at = clock.now()
+        for message in messages:
+            if message.timestamp is not None:
+                delay_s = (applied_at - message.timestamp.astimezone(UTC)).total_seconds()
+                INBOX_DELAY.labels(self._queue_name).observe(max(0.0, delay_s))
         await self._ack_all(messages)
 
     async def _apply_with_retries(self, deliveries: list[Delivery]) -> int:

@@ -67,12 +67,12 @@ _BACKOFF_TICK_S: Final = 0.25
 OUTBOX_UNROUTABLE = Counter(
     "crossclear_outbox_unroutable_total",
     "Events the broker confirmed but could route to no queue; they stay unpublished",
-    ["schema"],
+    ["crossclear_service"],
 )
 OUTBOX_PUBLISH_FAILED = Counter(
     "crossclear_outbox_publish_failures_total",
     "Outbox publish attempts that were not confirmed (nack, timeout, lost channel)",
-    ["schema"],
+    ["crossclear_service"],
 )
 
 

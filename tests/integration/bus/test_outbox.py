@@ -293,7 +293,9 @@ async def test_unroutable_event_stays_unpublished_and_is_counted(
 
 
 def _unroutable_count(schema: str) -> float:
-    value = REGISTRY.get_sample_value("crossclear_outbox_unroutable_total", {"schema": schema})
+    value = REGISTRY.get_sample_value(
+        "crossclear_outbox_unroutable_total", {"crossclear_service": schema}
+    )
     return value or 0.0
 
 

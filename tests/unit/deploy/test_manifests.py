@@ -399,7 +399,13 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
-@pytest.mark.parametrize("service", _of_kind("Service"), ids=_name)
+# The one Service for parties outside the cluster: the regions' AMQP over TLS to RabbitMQ.
+REGION_SERVICE = "crossclear-mq-regions"
+
+
+@pytest.mark.parametrize(
+    "service", [s for s in _of_kind("Service") if _name(s) != REGION_SERVICE], ids=_name
+)
 def test_service_targets_a_deployment_and_its_ports(service: Doc):
     spec = service["spec"]
     assert spec.get("type", "ClusterIP") == "ClusterIP"
@@ -420,6 +426,29 @@ def test_service_targets_a_deployment_and_its_ports(service: Doc):
         assert target in by_name or target in numbers, f"targetPort {target} is not exposed"
         resolved = by_name.get(target, target)
         assert resolved == port["port"], "Service and container ports should match"
+
+
+def test_regions_reach_only_their_queue_over_tls():
+    (service,) = [s for s in _of_kind("Service") if _name(s) == REGION_SERVICE]
+    assert [p["port"] for p in service["spec"]["ports"]] == [5671]
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "crossclear-mq"}
+    (cluster,) = _of_kind("RabbitmqCluster")
+    assert cluster["spec"]["tls"]["secretName"] in {
+        c["spec"]["secretName"] for c in _of_kind("Certificate")
+    }
+    users = {_name(u) for u in _of_kind("User")}
+    for permission in _of_kind("Permission"):
+        assert permission["spec"]["userReference"]["name"] in users
+        rules = permission["spec"]["permissions"]
+        assert rules["configure"] == "^$" and rules["write"] == "^$", _name(permission)
+        code = _name(permission).rsplit("-", 1)[1]
+        assert rules["read"] == f"^crossclear\\.region\\.{code}$", rules
+    policies = [p for p in _of_kind("NetworkPolicy") if _name(p) == "rabbitmq-ingress"]
+    tls_rules = [
+        rule for rule in policies[0]["spec"]["ingress"]
+        if any(port["port"] == 5671 for port in rule.get("ports", []))
+    ]  # fmt: skip
+    assert tls_rules and all("ipBlock" in peer for rule in tls_rules for peer in rule["from"])
 
 
 def test_deployment_selectors_match_their_pod_labels():

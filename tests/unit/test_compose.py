@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from typer.main import get_command
 
 from services.cli import app
@@ -65,3 +69,32 @@ def test_targets_point_at_compose_service_names() -> None:
     for svc in ServiceName:
         host, port = env[f"CROSSCLEAR_{svc.value.upper()}_TARGET"].split(":")
         assert host == svc.value and int(port) == DEFAULT_GRPC_PORT[svc]
+
+
+def test_the_certs_step_issues_what_the_command_line_names(tmp_path: Path) -> None:
+    """Run the compose `certs` entrypoint script outside Docker, as compose would with
+    `docker compose run --rm certs H45010000001 450100 op-clearing`."""
+    spec = compose()["services"]["certs"]
+    script_mount = next(v for v in spec["volumes"] if v.endswith(":ro") and "certs.sh" in v)
+    host_path, container_path, _mode = script_mount.split(":")
+    assert spec["entrypoint"] == ["sh", container_path]
+    script = ROOT / host_path.removeprefix("./")
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        "CROSSCLEAR_CERTS_OUT": str(tmp_path),
+        "CROSSCLEAR_CERTS_OWNER": str(os.getuid()),
+    }
+    for args in (["H45010000001", "450100", "op-clearing"], ["certs", "P44010000001"]):
+        run = subprocess.run(
+            ["sh", str(script), *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stderr
+    for code in ("H45010000001", "450100", "op-clearing", "P44010000001", "svc-settlement"):
+        cert = x509.load_pem_x509_certificate((tmp_path / code / "tls.crt").read_bytes())
+        (common_name,) = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        assert common_name.value == code
+    refused = subprocess.run(
+        ["sh", str(script), "not a caller"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0

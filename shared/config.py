@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Clients hold HTTP/2 connections for long; ageing them out lets replicas added by an
     # autoscaler receive calls.
     grpc_max_connection_age_s: int = Field(default=300, ge=10, le=86400)
+    # An aged-out connection lets its calls in flight finish first: a month-end generation
+    # over millions of ledger entries runs for minutes.
+    grpc_max_connection_age_grace_s: int = Field(default=900, ge=1, le=86400)
 
     # Mutual TLS: a directory holding ca.crt, tls.crt and tls.key (the layout of a
     # Kubernetes TLS secret). Without it the server runs only if insecure_dev is set.

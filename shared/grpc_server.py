@@ -330,7 +330,7 @@ class ServiceHost:
                 ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_connection_age_ms", s.grpc_max_connection_age_s * 1000),
-                ("grpc.max_connection_age_grace_ms", 30_000),
+                ("grpc.max_connection_age_grace_ms", s.grpc_max_connection_age_grace_s * 1000),
             ],
         )
         for register in self._app.register:

@@ -10,6 +10,15 @@
 - Payments pass through hubs; the province centre records those of its own province's
   provincial and allocation legs, trusted callers any.
 - Hospitals (and pharmacies) see and act on their own clearing applications only.
+
+Authorise before lookup: every use case checks the caller here before it reads anything.
+A caller whose kind can never be allowed is refused outright; a request naming an object
+by id is then judged on what the id itself says (a statement id names its period and
+pools, a payment instruction id its leg and scope), so a caller not allowed on such an
+object gets PERMISSION_DENIED whether or not it exists, in words that do not depend on
+it. NOT_FOUND is only ever said to a caller about an id within its own reach. An
+application id names no hospital: an institution naming one that is not its own, or
+none at all, is refused alike (``institution_application_denied``).
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.clearing.domain.lifecycle import Party
-from services.clearing.domain.netting import InstructionLeg
+from services.clearing.domain.netting import InstructionLeg, parse_instruction_id
 from services.clearing.domain.pools import NATIONAL_SCOPE, provincial_hub
+from services.clearing.domain.statements import parse_statement_id
 from shared.auth import Caller, CallerKind
 from shared.errors import InvalidArgument, PermissionDenied
 
@@ -133,3 +143,75 @@ def require_institution(caller: Caller, hospital_code: str) -> None:
         raise PermissionDenied(
             f"caller {caller.code} may not act on clearing applications of {hospital_code}"
         )
+
+
+# -- before any lookup ----------------------------------------------------------------------
+
+_PARTY_KINDS = (CallerKind.POOL_AGENCY, CallerKind.PROVINCE_CENTRE)
+_INSTITUTION_KINDS = (CallerKind.HOSPITAL, CallerKind.PHARMACY)
+
+
+def _require_kind(caller: Caller, kinds: tuple[CallerKind, ...], what: str) -> None:
+    if not (caller.is_trusted or caller.kind in kinds):
+        raise PermissionDenied(f"caller {caller.code} ({caller.kind.value}) may not {what}")
+
+
+def require_statement_reader(caller: Caller, statement_id: str) -> None:
+    """GetStatement: a pool agency or province centre of one of the pools the id names."""
+    _require_kind(caller, _PARTY_KINDS, "read clearing statements")
+    if caller.is_trusted:
+        return
+    parsed = parse_statement_id(statement_id)
+    if parsed is None or not may_see_pair(caller, *parsed[1]):
+        raise PermissionDenied(f"caller {caller.code} is not a party to statement {statement_id}")
+
+
+def require_statement_party(caller: Caller, statement_id: str, requested: Party | None) -> None:
+    """ConfirmStatement, DisputeStatement: a side of the pair the id names, the one asked
+    for if any (party_of's rules on the id's pools)."""
+    _require_kind(caller, _PARTY_KINDS, "confirm or dispute clearing statements")
+    if caller.is_trusted:
+        return
+    parsed = parse_statement_id(statement_id)
+    if parsed is None or not may_see_pair(caller, *parsed[1]):
+        raise PermissionDenied(f"caller {caller.code} is not a party to statement {statement_id}")
+    party_of(caller, *parsed[1], requested)
+
+
+def require_statement_resolver(caller: Caller, statement_id: str) -> None:
+    """ResolveDispute: trusted, or the province centre of both pools the id names."""
+    _require_kind(caller, (CallerKind.PROVINCE_CENTRE,), "resolve disputes")
+    if caller.is_trusted:
+        return
+    parsed = parse_statement_id(statement_id)
+    if parsed is None or not all(pool.startswith(caller.code) for pool in parsed[1]):
+        raise PermissionDenied(
+            f"caller {caller.code} may not resolve disputes on statement {statement_id}: "
+            "operators, the national centre, or the province centre of both pools"
+        )
+    require_resolver(caller, *parsed[1])
+
+
+def require_instruction_recorder(caller: Caller, instruction_id: str) -> None:
+    """RecordPayment: trusted, or a province centre for its own provincial and allocation
+    legs, as the id names them."""
+    _require_kind(caller, (CallerKind.PROVINCE_CENTRE,), "record payments")
+    if caller.is_trusted:
+        return
+    parsed = parse_instruction_id(instruction_id)
+    if parsed is None:
+        raise PermissionDenied(
+            f"caller {caller.code} may not record payments of instruction {instruction_id}"
+        )
+    _, leg, scope = parsed
+    require_payment_recorder(caller, leg, scope)
+
+
+def require_institution_kind(caller: Caller, what: str) -> None:
+    """Clearing applications: hospitals and pharmacies, or trusted callers for them."""
+    _require_kind(caller, _INSTITUTION_KINDS, what)
+
+
+def institution_application_denied(caller: Caller, application_id: str) -> PermissionDenied:
+    """The one answer to an institution naming an application not its own, or none."""
+    return PermissionDenied(f"caller {caller.code} has no clearing application {application_id}")

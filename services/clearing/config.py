@@ -30,6 +30,9 @@ class ClearingSettings(BaseSettings):
     consumer_batch_size: int = Field(default=200, ge=1, le=1_000)
     consumer_batch_wait_ms: int = Field(default=50, ge=0, le=5_000)
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # Statement lines a month-end generation holds at once (per batch of small statements,
+    # and per part of a large one): what bounds its memory, whatever the period holds.
+    generate_batch_lines: int = Field(default=20_000, ge=1, le=1_000_000)
     # Bounds every database round trip of an RPC; month-end steps get the longer one.
     rpc_db_timeout_s: float = Field(default=10.0, gt=0, le=120)
     run_step_timeout_s: float = Field(default=600.0, gt=0, le=3_600)

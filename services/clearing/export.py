@@ -9,15 +9,14 @@ amounts as generated.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.clearing import store
-from services.clearing.domain.disputes import split_disputed
 from services.clearing.domain.exports import render_csv, render_html
 from services.clearing.domain.lifecycle import PeriodState
-from services.clearing.domain.netting import NettingResult, net_period
+from services.clearing.domain.netting import NettingResult, StatementTotal, net_period
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel, province_of
 from services.clearing.domain.statements import Statement
@@ -45,36 +44,50 @@ def pool_names() -> dict[str, str]:
 async def export_period(
     pool: Pool, period: Period, out_dir: Path, timeout_s: float = 600.0
 ) -> list[ExportedFile]:
-    """Write <statement_id>.csv and .html for every statement of the period."""
-    async with pool.acquire(timeout=10) as conn, conn.transaction(readonly=True):
+    """Write <statement_id>.csv and .html for every statement of the period.
+
+    One statement is held at a time: the matrices come from the statements' stored
+    summaries (the confirmed net amounts once netted), then each statement is read back
+    from its canonical bytes, rendered and written before the next is read.
+    """
+    names = pool_names()
+    written: list[ExportedFile] = []
+    async with (
+        pool.acquire(timeout=10) as conn,
+        conn.transaction(readonly=True, isolation="repeatable_read"),
+    ):
         view = await store.period_view(conn, period)
-        statements = await store.statements_of_period(conn, period, timeout_s)
-        disputed = await store.disputed_ids_by_statement(conn, period)
-    if view.state in _NETTED:
-        netted = [split_disputed(s, disputed.get(s.statement_id, ()))[0] for s in statements]
-    else:
-        netted = list(statements)
-    result = net_period(period, netted)
-    # Rendering and writing are CPU and disk work: off the event loop.
-    return await asyncio.to_thread(_write, statements, result, out_dir)
+        views = await store.all_statement_views(conn, period)
+        netted = view.state in _NETTED
+        result = net_period(
+            period,
+            [
+                StatementTotal(
+                    period,
+                    v.insured_pool,
+                    v.treatment_pool,
+                    v.confirmed_net_fen if netted else v.net_fen,
+                )
+                for v in views
+            ],
+        )
+        await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+        for v in views:
+            statement = await store.load_statement(conn, v.statement_id, timeout_s)
+            # Rendering and writing are CPU and disk work: off the event loop.
+            written.append(await asyncio.to_thread(_write, statement, result, out_dir, names))
+    return written
 
 
 def _write(
-    statements: Sequence[Statement], result: NettingResult, out_dir: Path
-) -> list[ExportedFile]:
-    names = pool_names()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for statement in statements:
-        matrix = result.matrix_for(statement.level, _scope_of(statement))
-        csv_path = out_dir / f"{statement.statement_id}.csv"
-        html_path = out_dir / f"{statement.statement_id}.html"
-        csv_path.write_text(render_csv(statement, names), encoding="utf-8")
-        html_path.write_text(render_html(statement, matrix, names), encoding="utf-8")
-        written.append(
-            ExportedFile(statement.statement_id, csv_path, html_path, statement.digest())
-        )
-    return written
+    statement: Statement, result: NettingResult, out_dir: Path, names: Mapping[str, str]
+) -> ExportedFile:
+    matrix = result.matrix_for(statement.level, _scope_of(statement))
+    csv_path = out_dir / f"{statement.statement_id}.csv"
+    html_path = out_dir / f"{statement.statement_id}.html"
+    csv_path.write_text(render_csv(statement, names), encoding="utf-8")
+    html_path.write_text(render_html(statement, matrix, names), encoding="utf-8")
+    return ExportedFile(statement.statement_id, csv_path, html_path, statement.digest())
 
 
 def _scope_of(statement: Statement) -> str:

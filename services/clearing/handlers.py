@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from services.clearing.domain.advance import MAX_MONTHLY_FUND_FEN, size_advance
 from services.clearing.domain.applications import (
     ApplicationItem,
     ClearingApplication,
-    match_application,
+    match_application_amounts,
 )
 from services.clearing.domain.disputes import resolve_disputed_line, split_disputed
 from services.clearing.domain.events import EventKind, FundType
@@ -48,10 +49,16 @@ from services.clearing.domain.limits import (
     check_count,
 )
 from services.clearing.domain.lines import DisputedLine, DisputeOutcome
-from services.clearing.domain.netting import InstructionLeg, net_period
+from services.clearing.domain.netting import InstructionLeg, StatementTotal, net_period
 from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import NATIONAL_HUB, check_pool_code, provincial_hub
-from services.clearing.domain.statements import build_statements, statements_digest
+from services.clearing.domain.pools import (
+    NATIONAL_HUB,
+    check_hospital_code,
+    check_pool_code,
+    provincial_hub,
+)
+from services.clearing.domain.statements import statements_digest
+from services.clearing.generation import check_against_ledger, generate_statements
 from services.clearing.messages import statement_issued_items
 from shared.auth import Caller
 from shared.bus import enqueue_many
@@ -167,6 +174,13 @@ def _check_text(value: str, field_name: str, *, required: bool, max_chars: int) 
     return value
 
 
+def _check_application_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument("application_id", "not an application id") from None
+
+
 def _check_id(value: str, field_name: str) -> str:
     if not (1 <= len(value) <= MAX_ID_CHARS and value.isascii() and value.isprintable()):
         raise InvalidArgument(field_name, f"1..{MAX_ID_CHARS} printable ASCII characters")
@@ -247,28 +261,44 @@ class Clearing:
                     await store.record_action(conn, period, "GENERATE", caller.code, no_op=True)
                     view = await store.period_view(conn, period)
                     return PeriodStep(view, True, count=view.statement_count)
-            entries = await store.ledger_of_period(conn, period, self._run_timeout_s)
-            adjustments = await store.adjustments_into(conn, period)
-            statements = build_statements(period, entries, adjustments)
             previous = await store.statement_digests(conn, period)
-            await store.replace_statements(conn, period, statements, self._run_timeout_s)
-            digests = {s.statement_id: s.digest() for s in statements}
+            # Pair by pair from a cursor, in bounded memory (generation.py).
+            generated = await generate_statements(
+                conn,
+                period,
+                batch_lines=self._settings.generate_batch_lines,
+                timeout_s=self._run_timeout_s,
+            )
+            digests = generated.digests
             changed = sum(1 for k, v in digests.items() if previous.get(k) != v)
             changed += len(previous.keys() - digests.keys())
             await store.set_statements_digest(conn, period, statements_digest(digests.items()))
             if not regenerate:
                 await store.set_period_state(conn, period, PeriodState.GENERATED)
-            detail = f"statements={len(statements)} changed={changed}"
+            detail = f"statements={len(digests)} changed={changed}"
             await store.record_action(
                 conn, period, "GENERATE", caller.code, no_op=False, detail=detail
             )
             view = await store.period_view(conn, period)
-        log.info("statements generated", period=str(period), regenerated=regenerate, detail=detail)
+            check_against_ledger(
+                generated,
+                event_count=view.event_count,
+                cleared_fen=view.cleared_fen,
+                adjusted_fen=await store.adjusted_fen_into(conn, period),
+            )
+        log.info(
+            "statements generated",
+            period=str(period),
+            regenerated=regenerate,
+            detail=detail,
+            lines=generated.line_count,
+            largest=generated.largest_line_count,
+        )
         return PeriodStep(
             view,
             False,
-            count=len(statements),
-            total_net_fen=sum(s.net_fen for s in statements),
+            count=len(digests),
+            total_net_fen=generated.total_net_fen,
             changed_count=changed,
         )
 
@@ -288,25 +318,28 @@ class Clearing:
                 return PeriodStep(await store.period_view(conn, period), True)
             delivered = await store.mark_delivered(conn, period, self._run_timeout_s)
             issued_at = self._now()
-            items = [
-                item
-                for v in delivered
-                for item in statement_issued_items(
-                    self._namespace,
-                    statement_id=v.statement_id,
-                    period=v.period,
-                    insured_pool=v.insured_pool,
-                    treatment_pool=v.treatment_pool,
-                    level=v.level,
-                    funds=v.funds,
-                    settlement_count=v.settlement_count,
-                    net_fen=v.net_fen,
-                    digest=v.digest,
-                    issued_at=issued_at,
-                )
-            ]
-            for start in range(0, len(items), ENQUEUE_BATCH_MAX):
-                await enqueue_many(conn, items[start : start + ENQUEUE_BATCH_MAX])
+            # Two messages per statement (one per party): built a batch at a time.
+            per_batch = max(1, ENQUEUE_BATCH_MAX // 2)
+            for start in range(0, len(delivered), per_batch):
+                items = [
+                    item
+                    for v in delivered[start : start + per_batch]
+                    for item in statement_issued_items(
+                        self._namespace,
+                        statement_id=v.statement_id,
+                        period=v.period,
+                        insured_pool=v.insured_pool,
+                        treatment_pool=v.treatment_pool,
+                        level=v.level,
+                        funds=v.funds,
+                        settlement_count=v.settlement_count,
+                        net_fen=v.net_fen,
+                        digest=v.digest,
+                        issued_at=issued_at,
+                    )
+                ]
+                for first in range(0, len(items), ENQUEUE_BATCH_MAX):
+                    await enqueue_many(conn, items[first : first + ENQUEUE_BATCH_MAX])
             step = transition_period(
                 state,
                 PeriodAction.DELIVER,
@@ -333,14 +366,16 @@ class Clearing:
                 await store.record_action(conn, period, "NET", caller.code, no_op=True)
                 view = await store.period_view(conn, period)
                 return PeriodStep(view, True, count=view.instruction_count)
-            views = {v.statement_id: v for v in await store.all_statement_views(conn, period)}
-            disputed = await store.disputed_ids_by_statement(conn, period)
-            confirmed = []
-            for statement in await store.statements_of_period(conn, period, self._run_timeout_s):
-                part, _moved = split_disputed(statement, disputed.get(statement.statement_id, ()))
-                # The summary kept at dispute time and the split agree, or nothing is netted.
-                assert part.net_fen == views[statement.statement_id].confirmed_net_fen
-                confirmed.append(part)
+            # Netting needs each statement's confirmed net amount, kept as a summary when
+            # it was generated and disputed: no statement is loaded. The bytes still hash
+            # to their digest and the disputed lines still add up, or nothing is netted.
+            failing = await store.statements_failing_checks(conn, period, self._run_timeout_s)
+            if failing:
+                raise AssertionError(f"statements fail their checks, not netted: {failing}")
+            confirmed = [
+                StatementTotal(period, v.insured_pool, v.treatment_pool, v.confirmed_net_fen)
+                for v in await store.all_statement_views(conn, period)
+            ]
             result = net_period(period, confirmed)
             await store.save_netting(conn, result, self._run_timeout_s)
             await store.set_period_state(conn, period, PeriodState.NETTED)
@@ -405,6 +440,8 @@ class Clearing:
         limit: int,
         include_canonical: bool,
     ) -> StatementDetail:
+        access.require_statement_reader(caller, statement_id)
+        _check_id(statement_id, "statement_id")
         async with self._transaction() as conn:
             view = await self._visible_statement(conn, caller, statement_id, lock=False)
             lines = await store.line_views(
@@ -437,6 +474,8 @@ class Clearing:
     async def confirm(
         self, caller: Caller, statement_id: str, party: Party | None
     ) -> StatementStep:
+        access.require_statement_party(caller, statement_id, party)
+        _check_id(statement_id, "statement_id")
         async with self._transaction() as conn:
             view = await store.statement_view(conn, statement_id, lock=True)
             if view is None:
@@ -460,6 +499,8 @@ class Clearing:
         setl_ids: Sequence[str],
         reason: str,
     ) -> StatementStep:
+        access.require_statement_party(caller, statement_id, party)
+        _check_id(statement_id, "statement_id")
         _check_text(reason, "reason", required=True, max_chars=MAX_REASON_CHARS)
         if whole_statement == bool(setl_ids):
             raise InvalidArgument(
@@ -501,6 +542,8 @@ class Clearing:
     async def resolve(
         self, caller: Caller, statement_id: str, decisions: Sequence[Decision]
     ) -> Resolution:
+        access.require_statement_resolver(caller, statement_id)
+        _check_id(statement_id, "statement_id")
         check_count("decisions", len(decisions), MAX_DISPUTED_LINES)
         async with self._transaction() as conn:
             view = await store.statement_view(conn, statement_id, lock=True)
@@ -630,6 +673,8 @@ class Clearing:
     async def record_payment(
         self, caller: Caller, instruction_id: str, amount_fen: int, reference: str
     ) -> PaymentStep:
+        # Before anything is read: a hospital learns nothing of which instructions exist.
+        access.require_instruction_recorder(caller, instruction_id)
         _check_id(instruction_id, "instruction_id")
         _check_id(reference, "payment_reference")
         async with self._transaction() as conn:
@@ -827,6 +872,7 @@ class Clearing:
         items: Sequence[ApplicationItem],
     ) -> ApplicationResult:
         access.require_institution(caller, hospital_code)
+        check_hospital_code(hospital_code)
         application = ClearingApplication(hospital_code, period, tuple(items))
         digest = _items_digest(application)
         async with self._transaction() as conn:
@@ -849,10 +895,11 @@ class Clearing:
                         f"application {active} for {period} is active: cancel it (3204) first",
                     )
                 return ApplicationResult(existing, no_op=True)
-            entries = await store.ledger_of_hospital(
+            # Summed per settlement id in SQL: one figure per settlement, not every entry.
+            ledger_fen = await store.hospital_ledger_fen(
                 conn, hospital_code, period, self._run_timeout_s
             )
-            differences = match_application(application, entries)
+            differences = match_application_amounts(application, ledger_fen)
             application_id = await store.insert_application(
                 conn,
                 hospital_code=hospital_code,
@@ -860,8 +907,8 @@ class Clearing:
                 items_digest=digest,
                 item_count=len(application.items),
                 application_fen=sum(i.fund_amount_fen for i in application.items),
-                ledger_item_count=len({e.setl_id for e in entries}),
-                ledger_fen=sum(e.amount_fen for e in entries),
+                ledger_item_count=len(ledger_fen),
+                ledger_fen=sum(ledger_fen.values()),
                 differences=differences,
                 caller=caller.code,
             )
@@ -880,10 +927,19 @@ class Clearing:
     async def cancel_application(
         self, caller: Caller, application_id: str, reason: str
     ) -> ApplicationResult:
+        access.require_institution_kind(caller, "cancel clearing applications")
+        application_id = _check_application_id(application_id)
         _check_text(reason, "reason", required=False, max_chars=MAX_REASON_CHARS)
+        # An institution only ever finds its own applications: another's is refused in the
+        # same words as one that does not exist (the id names no hospital).
+        own = None if caller.is_trusted else caller.code
         async with self._transaction() as conn:
-            view = await store.application_view(conn, application_id, differences_max=0, lock=True)
+            view = await store.application_view(
+                conn, application_id, differences_max=0, lock=True, hospital_code=own
+            )
             if view is None:
+                if own is not None:
+                    raise access.institution_application_denied(caller, application_id)
                 raise NotFound(f"clearing application {application_id} not found")
             access.require_institution(caller, view.hospital_code)
             if view.state == "CANCELLED":

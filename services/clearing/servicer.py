@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from services.clearing.domain.limits import MAX_ID_CHARS
 from services.clearing.domain.lines import Adjustment, DisputeOutcome, StatementLine
 from services.clearing.domain.netting import InstructionLeg
 from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import check_hospital_code, check_pool_code
+from services.clearing.domain.pools import check_pool_code
 from services.clearing.domain.statements import FundSummary
 from services.clearing.messages import FUND_FROM_PB, FUND_TO_PB, LEVEL_TO_PB, timestamp_of
 from shared.auth import caller
@@ -391,7 +390,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         limit = _page_size(request.page)
         detail = await self._clearing.statement(
             caller(),
-            _id(request.statement_id, "statement_id"),
+            request.statement_id,
             after_line_no=_int_key(_after(request.page)),
             limit=limit,
             include_canonical=request.include_canonical,
@@ -410,9 +409,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def ConfirmStatement(
         self, request: pb.ConfirmStatementRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConfirmStatementResponse:
-        step = await self._clearing.confirm(
-            caller(), _id(request.statement_id, "statement_id"), _party(request.party)
-        )
+        step = await self._clearing.confirm(caller(), request.statement_id, _party(request.party))
         return pb.ConfirmStatementResponse(
             statement=_statement_pb(step.statement), no_op=step.no_op
         )
@@ -423,7 +420,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         setl_ids = [_id(s, f"setl_ids[{i}]") for i, s in enumerate(request.setl_ids)]
         step = await self._clearing.dispute(
             caller(),
-            _id(request.statement_id, "statement_id"),
+            request.statement_id,
             _party(request.party),
             whole_statement=request.whole_statement,
             setl_ids=setl_ids,
@@ -439,9 +436,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         self, request: pb.ResolveDisputeRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolveDisputeResponse:
         decisions = [_decision(i, d) for i, d in enumerate(request.decisions)]
-        result = await self._clearing.resolve(
-            caller(), _id(request.statement_id, "statement_id"), decisions
-        )
+        result = await self._clearing.resolve(caller(), request.statement_id, decisions)
         return pb.ResolveDisputeResponse(
             statement=_statement_pb(result.statement),
             no_op=result.no_op,
@@ -596,7 +591,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         ]
         result = await self._clearing.submit_application(
             caller(),
-            check_hospital_code(request.hospital_code),
+            request.hospital_code,
             _period(request.period),
             items,
         )
@@ -605,8 +600,9 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def CancelClearingApplication(
         self, request: pb.CancelClearingApplicationRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelClearingApplicationResponse:
-        application_id = _uuid(request.application_id, "application_id")
-        result = await self._clearing.cancel_application(caller(), application_id, request.reason)
+        result = await self._clearing.cancel_application(
+            caller(), request.application_id, request.reason
+        )
         a = result.application
         return pb.CancelClearingApplicationResponse(
             application_id=a.application_id,
@@ -632,10 +628,3 @@ def _decision(index: int, d: Any) -> handlers.Decision:
         amended_fen=amended if outcome is DisputeOutcome.AMENDED else None,
         note=d.note,
     )
-
-
-def _uuid(text: str, field_name: str) -> str:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise InvalidArgument(field_name, "not an application id") from None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -27,7 +27,7 @@ import asyncpg
 
 from services.clearing.domain.applications import ApplicationDifference, DifferenceKind
 from services.clearing.domain.canonical import adjustment_from_canonical, statement_from_bytes
-from services.clearing.domain.events import EventKind, FundType
+from services.clearing.domain.events import FUND_ORDER, EventKind, FundType
 from services.clearing.domain.ledger import LedgerEntry
 from services.clearing.domain.lifecycle import (
     InstructionState,
@@ -38,17 +38,23 @@ from services.clearing.domain.lifecycle import (
 )
 from services.clearing.domain.limits import (
     MAX_ADJUSTMENTS_PER_RUN,
+    MAX_APPLICATION_ITEMS,
     MAX_CLOSED_PERIODS,
-    MAX_ENTRIES_PER_RUN,
     MAX_STATEMENTS_PER_RUN,
     check_count,
 )
 from services.clearing.domain.lines import Adjustment, StatementLine, fund_amounts
 from services.clearing.domain.netting import InstructionLeg, NettingResult, PaymentInstruction
 from services.clearing.domain.periods import Period, assign_period
-from services.clearing.domain.pools import ClearingLevel
-from services.clearing.domain.statements import FundSummary, Statement
+from services.clearing.domain.pools import ClearingLevel, clearing_level
+from services.clearing.domain.statements import (
+    FundSummary,
+    PoolPair,
+    Statement,
+    StatementSummary,
+)
 from shared.bus.pg import Conn
+from shared.errors import FailedPrecondition
 
 # The consumer walks at most this many rounds to lock the periods its events land in;
 # each round can only add rows that a concurrent close created, so two suffice in practice.
@@ -360,53 +366,102 @@ async def insert_ledger(conn: Conn, entries: Sequence[LedgerEntry]) -> set[tuple
     return {(r["event_id"], r["fund"]) for r in rows}
 
 
-_LEDGER_COLUMNS = """period, event_period, late, event_id, setl_id, kind, reversed_setl_id,
-    insured_pool, treatment_pool, level, hospital_code, fund, amount_fen, settle_time"""
+# One statement line per row: the ledger entries of one (pair, settlement id, kind), which
+# are one event's entries (one per cleared fund), in canonical line order within each
+# pair. The flags say whether the group really is one event whose entries agree; the
+# amounts come one column per fund (at most one entry per fund and event, by the ledger's
+# uniqueness; the entry count tells a duplicate apart).
+_FUND_COLUMNS = ",\n       ".join(
+    f"min(amount_fen) FILTER (WHERE fund = '{fund.value}') AS {fund.value}" for fund in FUND_ORDER
+)
+_PERIOD_LINES = f"""
+SELECT insured_pool, treatment_pool, setl_id, kind,
+       min(event_id) AS event_id,
+       min(reversed_setl_id) AS reversed_setl_id,
+       min(hospital_code) AS hospital_code,
+       min(event_period) AS event_period,
+       bool_or(late) AS late,
+       min(settle_time) AS settle_time,
+       count(*) AS entries,
+       {_FUND_COLUMNS},
+       min(event_id) = max(event_id) AS one_event,
+       (min(hospital_code) = max(hospital_code) AND min(event_period) = max(event_period)
+        AND bool_or(late) = bool_and(late) AND min(settle_time) = max(settle_time)
+        AND min(reversed_setl_id) IS NOT DISTINCT FROM max(reversed_setl_id)) AS consistent
+  FROM ledger
+ WHERE period = $1
+ GROUP BY insured_pool, treatment_pool, setl_id, kind
+ ORDER BY insured_pool COLLATE "C", treatment_pool COLLATE "C",
+          min(settle_time), setl_id COLLATE "C", kind COLLATE "C"
+"""
 
 
-def _entry_of(row: asyncpg.Record) -> LedgerEntry:
-    return LedgerEntry(
-        event_id=row["event_id"],
-        period=Period.parse(row["period"]),
-        event_period=Period.parse(row["event_period"]),
-        late=row["late"],
-        insured_pool=row["insured_pool"],
-        treatment_pool=row["treatment_pool"],
-        level=ClearingLevel(row["level"]),
-        hospital_code=row["hospital_code"],
-        fund=FundType(row["fund"]),
-        amount_fen=row["amount_fen"],
+async def period_lines(
+    conn: Conn, period: Period, *, fetch_rows: int, timeout_s: float
+) -> AsyncIterator[tuple[PoolPair, StatementLine]]:
+    """Every statement line of the period, pair by pair (pairs in code order), each pair's
+    lines in canonical order (StatementLine.sort_key: code-point order of ids, as Python
+    compares them). Streamed from a cursor, fetch_rows at a time: memory stays bounded
+    whatever the period holds. Runs inside the caller's transaction."""
+    cursor = await conn.cursor(_PERIOD_LINES, str(period))
+    periods: dict[str, Period] = {}
+    while True:
+        rows = await cursor.fetch(fetch_rows, timeout=timeout_s)
+        if not rows:
+            return
+        for row in rows:
+            yield (row["insured_pool"], row["treatment_pool"]), _line_of_group(row, periods)
+
+
+def _line_of_group(row: asyncpg.Record, periods: dict[str, Period]) -> StatementLine:
+    kind = EventKind(row["kind"])
+    if not row["one_event"]:
+        raise FailedPrecondition(
+            "DUPLICATE_LINE",
+            f"{kind.value} {row['setl_id']} appears twice for "
+            f"{row['insured_pool']}→{row['treatment_pool']}",
+        )
+    if not row["consistent"]:
+        raise FailedPrecondition(
+            "INCONSISTENT_ENTRIES", f"entries of event {row['event_id']} disagree on the event"
+        )
+    amounts = {fund: row[fund.value] for fund in FUND_ORDER if row[fund.value] is not None}
+    if len(amounts) != row["entries"]:
+        raise FailedPrecondition(
+            "DUPLICATE_ENTRY", f"event {row['event_id']} has two entries for one fund"
+        )
+    text = row["event_period"]
+    event_period = periods.get(text)
+    if event_period is None:
+        event_period = periods.setdefault(text, Period.parse(text))
+    return StatementLine(
         setl_id=row["setl_id"],
-        kind=EventKind(row["kind"]),
+        kind=kind,
         reversed_setl_id=row["reversed_setl_id"],
+        event_id=row["event_id"],
+        hospital_code=row["hospital_code"],
+        event_period=event_period,
+        late=row["late"],
         settle_time=row["settle_time"],
+        amounts=fund_amounts(amounts),
     )
 
 
-async def ledger_of_period(conn: Conn, period: Period, timeout_s: float) -> list[LedgerEntry]:
-    rows = await conn.fetch(
-        f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE period = $1 ORDER BY id LIMIT $2",
-        str(period),
-        MAX_ENTRIES_PER_RUN + 1,
-        timeout=timeout_s,
-    )
-    check_count("ledger entries of the period", len(rows), MAX_ENTRIES_PER_RUN)
-    return [_entry_of(r) for r in rows]
-
-
-async def ledger_of_hospital(
+async def hospital_ledger_fen(
     conn: Conn, hospital_code: str, event_period: Period, timeout_s: float
-) -> list[LedgerEntry]:
+) -> dict[str, int]:
+    """The hospital's cleared amount per settlement id for the month settlement assigned
+    (reversals under their own ids), summed in SQL: one row per settlement id."""
     rows = await conn.fetch(
-        f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE hospital_code = $1 AND event_period = $2 "
-        "ORDER BY id LIMIT $3",
+        "SELECT setl_id, sum(amount_fen)::bigint AS fen FROM ledger "
+        "WHERE hospital_code = $1 AND event_period = $2 GROUP BY setl_id LIMIT $3",
         hospital_code,
         str(event_period),
-        MAX_ENTRIES_PER_RUN + 1,
+        MAX_APPLICATION_ITEMS + 1,
         timeout=timeout_s,
     )
-    check_count("ledger entries of the hospital", len(rows), MAX_ENTRIES_PER_RUN)
-    return [_entry_of(r) for r in rows]
+    check_count("settlements of the hospital in the ledger", len(rows), MAX_APPLICATION_ITEMS)
+    return {r["setl_id"]: r["fen"] for r in rows}
 
 
 async def monthly_cleared_fen(
@@ -614,71 +669,114 @@ async def statement_digests(conn: Conn, period: Period) -> dict[str, str]:
     return {r["statement_id"]: r["digest"] for r in rows}
 
 
-def _funds_json(statement: Statement) -> str:
-    return json.dumps([f.to_canonical() for f in statement.funds], separators=(",", ":"))
+def _funds_json(funds: Sequence[FundSummary]) -> str:
+    return json.dumps([f.to_canonical() for f in funds], separators=(",", ":"))
 
 
-async def replace_statements(
-    conn: Conn, period: Period, statements: Sequence[Statement], timeout_s: float
-) -> None:
-    """The period's statements become exactly these (an earlier generation is dropped)."""
-    check_count("statements", len(statements), MAX_STATEMENTS_PER_RUN)
+async def delete_statements(conn: Conn, period: Period, timeout_s: float) -> None:
+    """Drop an earlier generation of the period (its lines go with it)."""
     await conn.execute("DELETE FROM statements WHERE period = $1", str(period), timeout=timeout_s)
-    if not statements:
-        return
-    await conn.executemany(
-        """INSERT INTO statements (statement_id, period, insured_pool, treatment_pool, level,
-               state, settlement_count, reversal_count, late_count, adjustment_count,
-               line_count, net_fen, funds, canonical, digest)
-           VALUES ($1, $2, $3, $4, $5, 'GENERATED', $6, $7, $8, $9, $10, $11, $12::jsonb,
-                   $13, $14)""",
-        [
-            (
-                s.statement_id,
-                str(period),
-                s.insured_pool,
-                s.treatment_pool,
-                s.level.value,
-                sum(1 for x in s.lines if x.kind is EventKind.SETTLED),
-                sum(1 for x in s.lines if x.kind is EventKind.REVERSED),
-                sum(1 for x in s.lines if x.late),
-                len(s.adjustments),
-                len(s.lines),
-                s.net_fen,
-                _funds_json(s),
-                s.to_canonical_bytes(),
-                s.digest(),
-            )
-            for s in statements
-        ],
-        timeout=timeout_s,
+
+
+@dataclass(frozen=True)
+class GeneratedStatement:
+    summary: StatementSummary
+    canonical: bytes
+    digest: str
+
+
+_INSERT_STATEMENT = """
+INSERT INTO statements (statement_id, period, insured_pool, treatment_pool, level, state,
+       settlement_count, reversal_count, late_count, adjustment_count, line_count, net_fen,
+       funds, canonical, digest)
+VALUES ($1, $2, $3, $4, $5, 'GENERATED', $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14)
+"""
+
+
+def _statement_values(summary: StatementSummary, canonical: bytes, digest: str) -> tuple[Any, ...]:
+    return (
+        summary.statement_id,
+        str(summary.period),
+        summary.insured_pool,
+        summary.treatment_pool,
+        summary.level.value,
+        summary.settlement_count,
+        summary.reversal_count,
+        summary.late_count,
+        len(summary.adjustments),
+        summary.line_count,
+        summary.net_fen,
+        _funds_json(summary.funds),
+        canonical,
+        digest,
     )
+
+
+async def insert_statements(
+    conn: Conn, statements: Sequence[GeneratedStatement], timeout_s: float
+) -> None:
+    if statements:
+        await conn.executemany(
+            _INSERT_STATEMENT,
+            [_statement_values(s.summary, s.canonical, s.digest) for s in statements],
+            timeout=timeout_s,
+        )
+
+
+# A statement written in parts holds this until its lines are all in: no lines, no bytes.
+_PLACEHOLDER_DIGEST = "0" * 64
+
+
+async def insert_statement_placeholder(
+    conn: Conn, period: Period, pair: PoolPair, timeout_s: float
+) -> None:
+    """The statement's row before its lines (which reference it): no lines, no bytes yet;
+    complete_statement fills it in. Never visible outside the generating transaction."""
+    level = clearing_level(*pair)
+    assert level is not None
+    empty = StatementSummary(
+        period=period,
+        insured_pool=pair[0],
+        treatment_pool=pair[1],
+        level=level,
+        adjustments=(),
+        funds=(),
+        settlement_count=0,
+        reversal_count=0,
+        late_count=0,
+        net_fen=0,
+    )
+    await conn.execute(
+        _INSERT_STATEMENT, *_statement_values(empty, b"", _PLACEHOLDER_DIGEST), timeout=timeout_s
+    )
+
+
+_LINE_COLUMNS = [
+    "statement_id",
+    "line_no",
+    "setl_id",
+    "kind",
+    "reversed_setl_id",
+    "event_id",
+    "hospital_code",
+    "event_period",
+    "late",
+    "settle_time",
+    "amounts",
+    "total_fen",
+]
+
+
+async def copy_statement_lines(
+    conn: Conn, lines: Iterable[tuple[str, int, StatementLine]], timeout_s: float
+) -> None:
+    """(statement id, line number, line) rows into statement_lines, with one COPY."""
     await conn.copy_records_to_table(
         "statement_lines",
-        columns=[
-            "statement_id",
-            "line_no",
-            "setl_id",
-            "kind",
-            "reversed_setl_id",
-            "event_id",
-            "hospital_code",
-            "event_period",
-            "late",
-            "settle_time",
-            "amounts",
-            "total_fen",
-        ],
-        records=_line_records(statements),
-        timeout=timeout_s,
-    )
-
-
-def _line_records(statements: Sequence[Statement]) -> Iterable[tuple[Any, ...]]:
-    for s in statements:
-        for line_no, x in enumerate(s.lines, start=1):
-            yield (
-                s.statement_id,
+        columns=_LINE_COLUMNS,
+        records=(
+            (
+                statement_id,
                 line_no,
                 x.setl_id,
                 x.kind.value,
@@ -691,6 +789,78 @@ def _line_records(statements: Sequence[Statement]) -> Iterable[tuple[Any, ...]]:
                 json.dumps({a.fund.value: a.amount_fen for a in x.amounts}),
                 x.total_fen,
             )
+            for statement_id, line_no, x in lines
+        ),
+        timeout=timeout_s,
+    )
+
+
+async def statement_lines_of(
+    conn: Conn, statement_id: str, *, fetch_rows: int, timeout_s: float
+) -> AsyncIterator[StatementLine]:
+    """A statement's lines in line order, streamed from a cursor."""
+    cursor = await conn.cursor(
+        """SELECT setl_id, kind, reversed_setl_id, event_id, hospital_code, event_period,
+                  late, settle_time, amounts
+             FROM statement_lines WHERE statement_id = $1 ORDER BY line_no""",
+        statement_id,
+    )
+    while True:
+        rows = await cursor.fetch(fetch_rows, timeout=timeout_s)
+        if not rows:
+            return
+        for row in rows:
+            yield _line_of(row)
+
+
+# The canonical bytes of a statement too large to hold are sent in parts and joined by
+# the server. The table lives as long as the generating transaction.
+_PARTS_TABLE = "pg_temp.clearing_canonical_parts"
+
+
+async def begin_canonical_parts(conn: Conn) -> None:
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS clearing_canonical_parts "
+        "(seq integer PRIMARY KEY, part bytea NOT NULL) ON COMMIT DROP"
+    )
+    await conn.execute(f"TRUNCATE {_PARTS_TABLE}")
+
+
+async def add_canonical_part(conn: Conn, seq: int, part: bytes, timeout_s: float) -> None:
+    await conn.execute(
+        f"INSERT INTO {_PARTS_TABLE} (seq, part) VALUES ($1, $2)", seq, part, timeout=timeout_s
+    )
+
+
+async def complete_statement(
+    conn: Conn, summary: StatementSummary, digest: str, timeout_s: float
+) -> tuple[int, str]:
+    """The placeholder row becomes the statement: its summary, and the canonical bytes
+    joined from their parts. Returns (length, sha256 hex) of the bytes as stored, for the
+    caller to check against what it sent."""
+    row = await conn.fetchrow(
+        f"""UPDATE statements
+               SET settlement_count = $2, reversal_count = $3, late_count = $4,
+                   adjustment_count = $5, line_count = $6, net_fen = $7, funds = $8::jsonb,
+                   digest = $9,
+                   canonical = (SELECT coalesce(string_agg(part, ''::bytea ORDER BY seq), '')
+                                  FROM {_PARTS_TABLE})
+             WHERE statement_id = $1
+         RETURNING length(canonical) AS size, encode(sha256(canonical), 'hex') AS stored""",
+        summary.statement_id,
+        summary.settlement_count,
+        summary.reversal_count,
+        summary.late_count,
+        len(summary.adjustments),
+        summary.line_count,
+        summary.net_fen,
+        _funds_json(summary.funds),
+        digest,
+        timeout=timeout_s,
+    )
+    assert row is not None, f"statement {summary.statement_id} has no placeholder"
+    await conn.execute(f"TRUNCATE {_PARTS_TABLE}")
+    return int(row["size"]), str(row["stored"])
 
 
 async def set_statements_digest(conn: Conn, period: Period, digest: str) -> None:
@@ -846,16 +1016,26 @@ async def canonical_size(conn: Conn, statement_id: str) -> int:
     return int(size or 0)
 
 
-async def statements_of_period(conn: Conn, period: Period, timeout_s: float) -> list[Statement]:
-    """Every statement of the period as generated, rebuilt from canonical bytes, by id."""
+async def statements_failing_checks(conn: Conn, period: Period, timeout_s: float) -> list[str]:
+    """Ids (at most 10) of the period's statements whose stored bytes no longer hash to
+    their digest, or whose disputed figures disagree with their disputed lines."""
     rows = await conn.fetch(
-        "SELECT canonical FROM statements WHERE period = $1 ORDER BY statement_id LIMIT $2",
+        """SELECT s.statement_id
+             FROM statements s
+             LEFT JOIN LATERAL (
+                   SELECT count(*) AS n, coalesce(sum(l.total_fen), 0)::bigint AS fen
+                     FROM statement_lines l
+                    WHERE l.statement_id = s.statement_id AND l.disputed_by IS NOT NULL) d
+               ON true
+            WHERE s.period = $1
+              AND (encode(sha256(s.canonical), 'hex') <> s.digest
+                   OR d.n <> s.disputed_lines OR d.fen <> s.disputed_fen)
+            ORDER BY s.statement_id
+            LIMIT 10""",
         str(period),
-        MAX_STATEMENTS_PER_RUN + 1,
         timeout=timeout_s,
     )
-    check_count("statements of the period", len(rows), MAX_STATEMENTS_PER_RUN)
-    return [statement_from_bytes(bytes(r["canonical"])) for r in rows]
+    return [r["statement_id"] for r in rows]
 
 
 async def set_statement_status(
@@ -961,19 +1141,6 @@ async def disputed_lines_of(conn: Conn, statement_id: str) -> list[tuple[Stateme
     return [(_line_of(r), r["reason"]) for r in rows]
 
 
-async def disputed_ids_by_statement(conn: Conn, period: Period) -> dict[str, set[str]]:
-    rows = await conn.fetch(
-        """SELECT DISTINCT l.statement_id, l.setl_id
-             FROM statement_lines l JOIN statements s USING (statement_id)
-            WHERE s.period = $1 AND l.disputed_by IS NOT NULL""",
-        str(period),
-    )
-    found: dict[str, set[str]] = {}
-    for r in rows:
-        found.setdefault(r["statement_id"], set()).add(r["setl_id"])
-    return found
-
-
 # -- adjustments --------------------------------------------------------------------------
 
 
@@ -1045,16 +1212,39 @@ def _adjustment_view(row: asyncpg.Record) -> AdjustmentView:
     )
 
 
-async def adjustments_into(conn: Conn, period: Period) -> list[Adjustment]:
+async def adjustment_pairs(conn: Conn, period: Period) -> list[PoolPair]:
+    """The pairs with adjustments carried into the period, in code order."""
+    rows = await conn.fetch(
+        "SELECT insured_pool, treatment_pool FROM adjustments WHERE target_period = $1 "
+        "GROUP BY insured_pool, treatment_pool LIMIT $2",
+        str(period),
+        MAX_STATEMENTS_PER_RUN + 1,
+    )
+    check_count("pairs with adjustments into the period", len(rows), MAX_STATEMENTS_PER_RUN)
+    return sorted((r["insured_pool"], r["treatment_pool"]) for r in rows)
+
+
+async def adjustments_of_pair(conn: Conn, period: Period, pair: PoolPair) -> list[Adjustment]:
     rows = await conn.fetch(
         """SELECT origin_statement_id, target_period, insured_pool, treatment_pool, canonical
-             FROM adjustments WHERE target_period = $1
-            ORDER BY origin_statement_id, setl_id, kind LIMIT $2""",
+             FROM adjustments
+            WHERE target_period = $1 AND insured_pool = $2 AND treatment_pool = $3
+            ORDER BY origin_statement_id, setl_id, kind LIMIT $4""",
         str(period),
+        pair[0],
+        pair[1],
         MAX_ADJUSTMENTS_PER_RUN + 1,
     )
     check_count("adjustments into the period", len(rows), MAX_ADJUSTMENTS_PER_RUN)
     return [_adjustment_view(r).adjustment for r in rows]
+
+
+async def adjusted_fen_into(conn: Conn, period: Period) -> int:
+    total = await conn.fetchval(
+        "SELECT coalesce(sum(total_fen), 0)::bigint FROM adjustments WHERE target_period = $1",
+        str(period),
+    )
+    return int(total)
 
 
 async def adjustment_views(
@@ -1329,11 +1519,21 @@ async def insert_application(
 
 
 async def application_view(
-    conn: Conn, application_id: str, *, differences_max: int, lock: bool = False
+    conn: Conn,
+    application_id: str,
+    *,
+    differences_max: int,
+    lock: bool = False,
+    hospital_code: str | None = None,
 ) -> ApplicationView | None:
+    """The application, or None; with hospital_code, None unless it is that hospital's
+    (whose row alone is then read and locked)."""
     suffix = " FOR UPDATE" if lock else ""
     row = await conn.fetchrow(
-        f"SELECT * FROM applications WHERE application_id = $1{suffix}", uuid.UUID(application_id)
+        "SELECT * FROM applications WHERE application_id = $1 "
+        f"AND ($2::text IS NULL OR hospital_code = $2){suffix}",
+        uuid.UUID(application_id),
+        hospital_code,
     )
     if row is None:
         return None

@@ -11,7 +11,7 @@ what the hospital saw; which clearing period a late item landed in is clearing's
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,7 +71,15 @@ def match_application(
 
     Entries of other hospitals or months are ignored, so the caller may pass a superset.
     """
-    ledger_fen = _ledger_amounts(application, entries)
+    return match_application_amounts(application, _ledger_amounts(application, entries))
+
+
+def match_application_amounts(
+    application: ClearingApplication, ledger_fen: Mapping[str, int]
+) -> tuple[ApplicationDifference, ...]:
+    """match_application on the ledger already summed: the hospital's cleared amount per
+    settlement id for the application's month (what the store sums in SQL)."""
+    check_count("settlements in the ledger", len(ledger_fen), MAX_APPLICATION_ITEMS)
     applied_fen = {item.setl_id: item.fund_amount_fen for item in application.items}
     differences = [
         difference

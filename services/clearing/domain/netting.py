@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from services.clearing.domain.limits import MAX_STATEMENTS_PER_RUN, check_count
 from services.clearing.domain.periods import Period
@@ -28,11 +29,57 @@ from services.clearing.domain.pools import (
     NATIONAL_HUB,
     NATIONAL_SCOPE,
     ClearingLevel,
+    clearing_level,
     province_of,
     provincial_hub,
 )
-from services.clearing.domain.statements import Statement
+from services.clearing.domain.statements import PoolPair, statement_id_of
 from shared.errors import FailedPrecondition, InvalidArgument
+
+
+class Nettable(Protocol):
+    """What netting reads of a statement: a Statement, or just its totals."""
+
+    @property
+    def statement_id(self) -> str: ...
+    @property
+    def period(self) -> Period: ...
+    @property
+    def insured_pool(self) -> str: ...
+    @property
+    def treatment_pool(self) -> str: ...
+    @property
+    def pair(self) -> PoolPair: ...
+    @property
+    def level(self) -> ClearingLevel: ...
+    @property
+    def net_fen(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class StatementTotal:
+    """A statement as netting sees it: its pair and its (confirmed) net amount, without
+    its lines; what the store keeps as each statement's summary."""
+
+    period: Period
+    insured_pool: str
+    treatment_pool: str
+    net_fen: int
+
+    @property
+    def statement_id(self) -> str:
+        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
+
+    @property
+    def pair(self) -> PoolPair:
+        return (self.insured_pool, self.treatment_pool)
+
+    @property
+    def level(self) -> ClearingLevel:
+        level = clearing_level(self.insured_pool, self.treatment_pool)
+        if level is None:
+            raise InvalidArgument("pair", f"pool {self.insured_pool} with itself is not cleared")
+        return level
 
 
 class InstructionLeg(StrEnum):
@@ -142,10 +189,11 @@ class NettingResult:
         raise KeyError(scope)
 
 
-def net_period(period: Period, statements: Iterable[Statement]) -> NettingResult:
+def net_period(period: Period, statements: Iterable[Nettable]) -> NettingResult:
     """Net the confirmed statements of one period at every level.
 
-    Pass the confirmed parts only: disputed lines must already have been split off.
+    Pass the confirmed parts only: disputed lines must already have been split off (or
+    StatementTotal figures net of them). Only pairs, levels and net amounts are read.
     """
     statement_list = _checked(period, statements)
     provincial = tuple(
@@ -169,7 +217,7 @@ def net_period(period: Period, statements: Iterable[Statement]) -> NettingResult
     return NettingResult(period, provincial, national, allocations)
 
 
-def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Statement]) -> NetMatrix:
+def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Nettable]) -> NetMatrix:
     """Cells and positions for one level and scope; parties are pools or provinces."""
     cells_fen: dict[tuple[str, str], int] = defaultdict(int)
     for statement in statements:
@@ -229,7 +277,7 @@ def _spokes(
     return (*sorted(pay_in, key=_by_payer), *sorted(pay_out, key=_by_payee))
 
 
-def _checked(period: Period, statements: Iterable[Statement]) -> list[Statement]:
+def _checked(period: Period, statements: Iterable[Nettable]) -> list[Nettable]:
     statement_list = list(statements)
     check_count("statements", len(statement_list), MAX_STATEMENTS_PER_RUN)
     pairs = [s.pair for s in statement_list]
@@ -243,8 +291,8 @@ def _checked(period: Period, statements: Iterable[Statement]) -> list[Statement]
     return sorted(statement_list, key=lambda s: s.pair)
 
 
-def _provincial_groups(statements: Sequence[Statement]) -> list[tuple[str, list[Statement]]]:
-    groups: dict[str, list[Statement]] = defaultdict(list)
+def _provincial_groups(statements: Sequence[Nettable]) -> list[tuple[str, list[Nettable]]]:
+    groups: dict[str, list[Nettable]] = defaultdict(list)
     for statement in statements:
         if statement.level is ClearingLevel.PROVINCIAL:
             groups[province_of(statement.insured_pool)].append(statement)
@@ -252,7 +300,7 @@ def _provincial_groups(statements: Sequence[Statement]) -> list[tuple[str, list[
 
 
 def _provincial_netting(
-    period: Period, province: str, statements: Sequence[Statement]
+    period: Period, province: str, statements: Sequence[Nettable]
 ) -> LevelNetting:
     matrix = build_matrix(ClearingLevel.PROVINCIAL, province, statements)
     hub = provincial_hub(province)
@@ -267,7 +315,7 @@ def _provincial_netting(
 
 
 def _allocation(
-    period: Period, province_position: NetPosition, national_statements: Sequence[Statement]
+    period: Period, province_position: NetPosition, national_statements: Sequence[Nettable]
 ) -> ProvinceAllocation:
     province = province_position.party
     receivable: dict[str, int] = defaultdict(int)
@@ -307,17 +355,40 @@ def _check_centre_balances(
         assert from_pools_fen - to_pools_fen == to_national_fen - from_national_fen
 
 
-def _parties_of(statement: Statement) -> tuple[str, str]:
+def _parties_of(statement: Nettable) -> tuple[str, str]:
     if statement.level is ClearingLevel.NATIONAL:
         return (province_of(statement.insured_pool), province_of(statement.treatment_pool))
     return statement.pair
+
+
+def instruction_id_of(
+    period: Period, leg: InstructionLeg, scope: str, payer: str, payee: str
+) -> str:
+    return f"{period}-{leg.value}-{scope}-{payer}-{payee}"
+
+
+def parse_instruction_id(instruction_id: str) -> tuple[Period, InstructionLeg, str] | None:
+    """(period, leg, scope) an instruction id names, or None for text that is none.
+
+    Only the shape is read (payer and payee are not: a hub's code has a dash in it);
+    whether such an instruction exists is the store's to say.
+    """
+    parts = instruction_id.split("-", 3)
+    if len(parts) != 4 or not parts[2] or not parts[3]:
+        return None
+    try:
+        period = Period.parse(parts[0])
+        leg = InstructionLeg(parts[1])
+    except (InvalidArgument, ValueError):
+        return None
+    return period, leg, parts[2]
 
 
 def _instruction(
     period: Period, leg: InstructionLeg, scope: str, payer: str, payee: str, amount_fen: int
 ) -> PaymentInstruction:
     return PaymentInstruction(
-        instruction_id=f"{period}-{leg.value}-{scope}-{payer}-{payee}",
+        instruction_id=instruction_id_of(period, leg, scope, payer, payee),
         period=period,
         leg=leg,
         scope=scope,

@@ -3,6 +3,11 @@
 A statement is derived only from ledger entries and carried adjustments, with no clock
 and no randomness, and serialises canonically: regenerating a period on the same
 cut-off yields byte-identical statements, which the digest makes cheap to check.
+
+A period can hold millions of lines, so month-end generation never holds a whole
+statement: ``StatementBuilder`` takes one pair's lines one at a time, in canonical order,
+keeping only counters, and ``canonical_head`` / ``canonical_line`` / ``canonical_tail``
+spell the same bytes as ``Statement.to_canonical_bytes`` piece by piece.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +30,32 @@ from services.clearing.domain.limits import (
 )
 from services.clearing.domain.lines import Adjustment, StatementLine, fund_amounts
 from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import ClearingLevel, clearing_level
+from services.clearing.domain.pools import ClearingLevel, clearing_level, is_pool_code
 from shared.errors import FailedPrecondition, InvalidArgument
 
 STATEMENT_SCHEMA = "crossclear.clearing.statement/1"
 
 PoolPair = tuple[str, str]  # (insured pool, treatment pool)
+_ID_SEPARATOR = "-"
+
+
+def statement_id_of(period: Period, insured_pool: str, treatment_pool: str) -> str:
+    return f"{period}{_ID_SEPARATOR}{insured_pool}{_ID_SEPARATOR}{treatment_pool}"
+
+
+def parse_statement_id(statement_id: str) -> tuple[Period, PoolPair] | None:
+    """(period, pair) a statement id names, or None for text that is no statement id.
+
+    Only the shape is read: whether such a statement exists is the store's to say.
+    """
+    parts = statement_id.split(_ID_SEPARATOR)
+    if len(parts) != 3 or not all(is_pool_code(p) for p in parts[1:]) or parts[1] == parts[2]:
+        return None
+    try:
+        period = Period.parse(parts[0])
+    except InvalidArgument:
+        return None
+    return period, (parts[1], parts[2])
 
 
 @dataclass(frozen=True)
@@ -95,11 +120,26 @@ class Statement:
 
     @property
     def statement_id(self) -> str:
-        return f"{self.period}-{self.insured_pool}-{self.treatment_pool}"
+        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
 
     @property
     def pair(self) -> PoolPair:
         return (self.insured_pool, self.treatment_pool)
+
+    def summary(self) -> StatementSummary:
+        """Everything but the lines (what generation keeps while streaming them)."""
+        return StatementSummary(
+            period=self.period,
+            insured_pool=self.insured_pool,
+            treatment_pool=self.treatment_pool,
+            level=self.level,
+            adjustments=self.adjustments,
+            funds=self.funds,
+            settlement_count=_count_kind(self.lines, EventKind.SETTLED),
+            reversal_count=_count_kind(self.lines, EventKind.REVERSED),
+            late_count=sum(1 for x in self.lines if x.late),
+            net_fen=self.net_fen,
+        )
 
     def to_canonical(self) -> dict[str, Any]:
         return {
@@ -312,6 +352,209 @@ def _adjustments_by_pair(
         seen.add(key)
         by_pair[(adjustment.insured_pool, adjustment.treatment_pool)].append(adjustment)
     return by_pair
+
+
+@dataclass(frozen=True)
+class StatementSummary:
+    """A statement without its lines: its pair, adjustments, per-fund figures and counts.
+
+    In the canonical bytes everything here comes before or after the lines (keys sort
+    around "lines"), so a statement can be written as head, lines, tail.
+    """
+
+    period: Period
+    insured_pool: str
+    treatment_pool: str
+    level: ClearingLevel
+    adjustments: tuple[Adjustment, ...]
+    funds: tuple[FundSummary, ...]
+    settlement_count: int
+    reversal_count: int
+    late_count: int
+    net_fen: int
+
+    def __post_init__(self) -> None:
+        assert clearing_level(self.insured_pool, self.treatment_pool) is self.level
+        assert self.net_fen == sum(f.net_fen for f in self.funds)
+        assert 0 <= self.late_count <= self.line_count
+
+    @property
+    def statement_id(self) -> str:
+        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
+
+    @property
+    def pair(self) -> PoolPair:
+        return (self.insured_pool, self.treatment_pool)
+
+    @property
+    def line_count(self) -> int:
+        return self.settlement_count + self.reversal_count
+
+    def canonical_fields(self) -> dict[str, Any]:
+        """Statement.to_canonical() but for its "lines"."""
+        return {
+            "schema": STATEMENT_SCHEMA,
+            "statement_id": self.statement_id,
+            "period": str(self.period),
+            "insured_pool": self.insured_pool,
+            "treatment_pool": self.treatment_pool,
+            "level": self.level.value,
+            "settlement_count": self.settlement_count,
+            "reversal_count": self.reversal_count,
+            "late_count": self.late_count,
+            "adjustment_count": len(self.adjustments),
+            "net_fen": self.net_fen,
+            "funds": [f.to_canonical() for f in self.funds],
+            "adjustments": [a.to_canonical() for a in self.adjustments],
+        }
+
+
+_LINES_KEY = "lines"
+
+
+def _canonical_json(value: Any) -> str:
+    """The one JSON spelling of canonical bytes: sorted keys, no whitespace, raw UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_head(summary: StatementSummary) -> bytes:
+    """The canonical bytes up to the first line: the fields sorting before "lines", then
+    the opening of the lines array."""
+    fields = summary.canonical_fields()
+    before = _canonical_json({k: v for k, v in fields.items() if k < _LINES_KEY})
+    opening = before[:-1] + ("," if before != "{}" else "")
+    return f'{opening}"{_LINES_KEY}":['.encode()
+
+
+def canonical_line(line: StatementLine, *, first: bool) -> bytes:
+    """One line's bytes in the lines array (after a comma unless it is the first)."""
+    text = _canonical_json(line.to_canonical())
+    return (text if first else "," + text).encode()
+
+
+def canonical_tail(summary: StatementSummary) -> bytes:
+    """The canonical bytes after the last line: the array's end, the fields after "lines"."""
+    fields = summary.canonical_fields()
+    after = _canonical_json({k: v for k, v in fields.items() if k > _LINES_KEY})
+    return ("]" + ("," if after != "{}" else "") + after[1:]).encode()
+
+
+def canonical_chunks(summary: StatementSummary, lines: Iterable[StatementLine]) -> Iterator[bytes]:
+    """head, each line, tail: joined, exactly Statement.to_canonical_bytes()."""
+    yield canonical_head(summary)
+    for index, line in enumerate(lines):
+        yield canonical_line(line, first=index == 0)
+    yield canonical_tail(summary)
+
+
+class StatementBuilder:
+    """One pair's statement summary from its lines, taken one at a time in canonical order.
+
+    Keeps counters, never the lines, so a pair of any size is summarised in constant
+    memory. The lines must come sorted by StatementLine.sort_key and be unique per
+    (setl_id, kind) — one per settlement and one per reversal, as the ledger's
+    uniqueness makes them; an equal or lower key than the previous line is refused. The
+    result equals make_statement(...).summary() for the same lines and adjustments.
+    """
+
+    def __init__(self, period: Period, pair: PoolPair, adjustments: Iterable[Adjustment]) -> None:
+        level = clearing_level(*pair)
+        if level is None:
+            raise InvalidArgument("pair", f"pool {pair[0]} with itself is local and not cleared")
+        self._period = period
+        self._pair = pair
+        self._level = level
+        self._adjustments = _checked_adjustments(period, pair, adjustments)
+        self._last_key: tuple[Any, ...] | None = None
+        self._settlements = 0
+        self._reversals = 0
+        self._late = 0
+        # Per fund (in FUND_ORDER): settled, reversed and late counts and amounts.
+        self._counts = {kind: [0] * len(FUND_ORDER) for kind in _FIGURES}
+        self._fen = {kind: [0] * len(FUND_ORDER) for kind in _FIGURES}
+
+    @property
+    def pair(self) -> PoolPair:
+        return self._pair
+
+    @property
+    def line_count(self) -> int:
+        return self._settlements + self._reversals
+
+    def add(self, line: StatementLine) -> None:
+        key = line.sort_key()
+        if self._last_key is not None and key <= self._last_key:
+            if key == self._last_key:
+                raise FailedPrecondition(
+                    "DUPLICATE_LINE",
+                    f"{line.kind.value} {line.setl_id} appears twice for "
+                    f"{self._pair[0]}→{self._pair[1]}",
+                )
+            raise AssertionError(f"line {line.setl_id} out of canonical order")
+        self._last_key = key
+        check_count("lines on one statement", self.line_count + 1, MAX_LINES_PER_STATEMENT)
+        settled = line.kind is EventKind.SETTLED
+        if settled:
+            self._settlements += 1
+        else:
+            self._reversals += 1
+        figures = ["settled" if settled else "reversed"]
+        if line.late:
+            self._late += 1
+            figures.append("late")
+        for amount in line.amounts:
+            index = _FUND_INDEX[amount.fund]
+            for figure in figures:
+                self._counts[figure][index] += 1
+                self._fen[figure][index] += amount.amount_fen
+
+    def summary(self) -> StatementSummary:
+        funds = tuple(self._fund_summary(index, fund) for index, fund in enumerate(FUND_ORDER))
+        return StatementSummary(
+            period=self._period,
+            insured_pool=self._pair[0],
+            treatment_pool=self._pair[1],
+            level=self._level,
+            adjustments=self._adjustments,
+            funds=funds,
+            settlement_count=self._settlements,
+            reversal_count=self._reversals,
+            late_count=self._late,
+            net_fen=sum(f.net_fen for f in funds),
+        )
+
+    def _fund_summary(self, index: int, fund: FundType) -> FundSummary:
+        adjusted = [a.amount_of(fund) for a in self._adjustments]
+        settled_fen = self._fen["settled"][index]
+        reversed_fen = self._fen["reversed"][index]
+        return FundSummary(
+            fund=fund,
+            settled_count=self._counts["settled"][index],
+            settled_fen=settled_fen,
+            reversed_count=self._counts["reversed"][index],
+            reversed_fen=reversed_fen,
+            adjustment_count=_count_nonzero(adjusted),
+            adjustment_fen=sum(adjusted),
+            late_count=self._counts["late"][index],
+            late_fen=self._fen["late"][index],
+            net_fen=settled_fen + reversed_fen + sum(adjusted),
+        )
+
+
+_FIGURES = ("settled", "reversed", "late")
+_FUND_INDEX = {fund: index for index, fund in enumerate(FUND_ORDER)}
+
+
+def _checked_adjustments(
+    period: Period, pair: PoolPair, adjustments: Iterable[Adjustment]
+) -> tuple[Adjustment, ...]:
+    """One pair's adjustments in canonical order, with build_statements' checks."""
+    found = list(adjustments)
+    check_count("adjustments", len(found), MAX_ADJUSTMENTS_PER_RUN)
+    for adjustment in found:
+        assert (adjustment.insured_pool, adjustment.treatment_pool) == pair
+    by_pair = _adjustments_by_pair(period, found)
+    return tuple(sorted(by_pair.get(pair, ()), key=Adjustment.sort_key))
 
 
 def statements_digest(digests: Iterable[tuple[str, str]]) -> str:

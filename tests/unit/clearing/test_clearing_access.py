@@ -7,13 +7,19 @@ import pytest
 from services.clearing.access import (
     party_of,
     require_institution,
+    require_institution_kind,
+    require_instruction_recorder,
     require_payment_recorder,
     require_resolver,
+    require_statement_party,
+    require_statement_reader,
+    require_statement_resolver,
     require_trusted,
     viewer_of,
 )
 from services.clearing.domain.lifecycle import Party
-from services.clearing.domain.netting import InstructionLeg
+from services.clearing.domain.netting import InstructionLeg, instruction_id_of, parse_instruction_id
+from services.clearing.domain.periods import Period
 from shared.auth import parse_caller
 from shared.errors import InvalidArgument, PermissionDenied
 
@@ -106,3 +112,87 @@ def test_institutions_act_on_their_own_applications() -> None:
     for code in ("H44010000002", GUANGZHOU, "44"):
         with pytest.raises(PermissionDenied):
             require_institution(parse_caller(code), "H44010000001")
+
+
+# -- before any lookup: judged on the id alone -------------------------------------------
+
+PERIOD = Period(2025, 1)
+GX_PROVINCIAL = instruction_id_of(PERIOD, InstructionLeg.PROVINCIAL, "45", LIUZHOU, "CENTRE-45")
+GX_ALLOCATION = instruction_id_of(PERIOD, InstructionLeg.ALLOCATION, "45", "CENTRE-45", NANNING)
+NATIONAL = instruction_id_of(PERIOD, InstructionLeg.NATIONAL, "NATIONAL", "45", "NATIONAL")
+
+
+def test_instruction_ids_name_their_leg_and_scope() -> None:
+    assert parse_instruction_id(GX_PROVINCIAL) == (PERIOD, InstructionLeg.PROVINCIAL, "45")
+    assert parse_instruction_id(GX_ALLOCATION) == (PERIOD, InstructionLeg.ALLOCATION, "45")
+    assert parse_instruction_id(NATIONAL) == (PERIOD, InstructionLeg.NATIONAL, "NATIONAL")
+    for text in ("", "x", "202501-PROVINCIAL-45", "202513-PROVINCIAL-45-a-b", "202501-LOCAL-45-a"):
+        assert parse_instruction_id(text) is None, text
+
+
+@pytest.mark.parametrize("code", ["H45010000001", "P45010000001", NANNING, "channel-app"])
+def test_kinds_that_never_record_payments_are_refused_whatever_the_id(code: str) -> None:
+    for instruction_id in (GX_PROVINCIAL, NATIONAL, "nothing-like-an-id"):
+        with pytest.raises(PermissionDenied) as refused:
+            require_instruction_recorder(parse_caller(code), instruction_id)
+        assert instruction_id not in refused.value.message  # one answer for every id
+
+
+def test_province_centres_record_their_own_legs_only() -> None:
+    require_instruction_recorder(parse_caller("45"), GX_PROVINCIAL)
+    require_instruction_recorder(parse_caller("45"), GX_ALLOCATION)
+    require_instruction_recorder(parse_caller("op-cli"), NATIONAL)
+    require_instruction_recorder(parse_caller("op-cli"), "nothing-like-an-id")  # → NOT_FOUND
+    for code, instruction_id in [("44", GX_PROVINCIAL), ("45", NATIONAL), ("45", "junk")]:
+        with pytest.raises(PermissionDenied):
+            require_instruction_recorder(parse_caller(code), instruction_id)
+
+
+GD_ONLY = f"{PERIOD}-{SHENZHEN}-{GUANGZHOU}"
+GX_TO_GD = f"{PERIOD}-{NANNING}-{GUANGZHOU}"
+GX_ONLY = f"{PERIOD}-{LIUZHOU}-{NANNING}"
+
+
+def test_statements_are_read_by_their_parties_only() -> None:
+    for code, statement_id in [(NANNING, GX_TO_GD), ("44", GX_TO_GD), ("op-cli", "junk")]:
+        require_statement_reader(parse_caller(code), statement_id)
+    for code, statement_id in [
+        (NANNING, GD_ONLY),
+        ("45", GD_ONLY),
+        (NANNING, "junk"),
+        ("H45010000001", GX_TO_GD),
+        ("channel-web", GX_TO_GD),
+    ]:
+        with pytest.raises(PermissionDenied):
+            require_statement_reader(parse_caller(code), statement_id)
+
+
+def test_statements_are_confirmed_by_their_parties_only() -> None:
+    require_statement_party(parse_caller(GUANGZHOU), GX_TO_GD, None)
+    require_statement_party(parse_caller("op-cli"), GD_ONLY, None)  # names its side later
+    for code, statement_id, party in [
+        (NANNING, GD_ONLY, None),
+        (NANNING, GX_TO_GD, Party.TREATMENT),
+        ("H44010000001", GD_ONLY, None),
+        ("44", "junk", None),
+    ]:
+        with pytest.raises(PermissionDenied):
+            require_statement_party(parse_caller(code), statement_id, party)
+    with pytest.raises(InvalidArgument):
+        require_statement_party(parse_caller("44"), GD_ONLY, None)
+
+
+def test_disputes_are_resolved_inside_the_province_or_by_trusted_callers() -> None:
+    require_statement_resolver(parse_caller("45"), GX_ONLY)
+    require_statement_resolver(parse_caller("NHSA"), GX_TO_GD)
+    for code, statement_id in [("45", GX_TO_GD), ("44", GX_ONLY), (NANNING, GX_ONLY)]:
+        with pytest.raises(PermissionDenied):
+            require_statement_resolver(parse_caller(code), statement_id)
+
+
+def test_only_institutions_act_on_applications() -> None:
+    for code in ("H44010000001", "P44010000001", "op-cli"):
+        require_institution_kind(parse_caller(code), "cancel clearing applications")
+    for code in (GUANGZHOU, "44", "channel-app"):
+        with pytest.raises(PermissionDenied):
+            require_institution_kind(parse_caller(code), "cancel clearing applications")

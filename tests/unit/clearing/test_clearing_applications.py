@@ -12,6 +12,7 @@ from services.clearing.domain.applications import (
     ClearingApplication,
     DifferenceKind,
     match_application,
+    match_application_amounts,
 )
 from services.clearing.domain.events import EventKind, FundType, SettlementEvent
 from services.clearing.domain.ledger import LedgerEntry
@@ -48,6 +49,20 @@ def _apply(*items: ApplicationItem) -> tuple[ApplicationDifference, ...]:
 
 def test_matching_application_has_no_differences() -> None:
     assert _apply(*MATCHING) == ()
+
+
+def test_the_ledger_summed_per_settlement_matches_alike() -> None:
+    """What the store sums in SQL (one figure per settlement id of the hospital and month)
+    gives the differences the entries give."""
+    summed: dict[str, int] = defaultdict(int)
+    for entry in LEDGER:
+        if entry.hospital_code == HOSPITAL_GZ and entry.event_period == JAN:
+            summed[entry.setl_id] += entry.amount_fen
+    for items in (MATCHING, MATCHING[1:], (*MATCHING[:2], ApplicationItem("R2", -2_000))):
+        application = ClearingApplication(HOSPITAL_GZ, JAN, items)
+        assert match_application_amounts(application, summed) == match_application(
+            application, LEDGER
+        )
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,7 @@ from shared.bus import (  # noqa: E402
     settlement_events_queue,
 )
 from shared.bus.names import EXCHANGE_KINDS  # noqa: E402
+from shared.clock import SYSTEM  # noqa: E402
 from shared.db import migrate_service, with_database  # noqa: E402
 from shared.grpc_client import caller_metadata  # noqa: E402
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb  # noqa: E402
@@ -100,6 +101,7 @@ LEDGER_COLUMNS = [
     "fund",
     "amount_fen",
     "settle_time",
+    "recorded_at",
 ]
 
 
@@ -190,6 +192,7 @@ def _records(
                     fund,
                     sign * amount,
                     settle_time,
+                    settle_time,  # recorded_at: as ingestion would, at about that time
                 )
             written += len(funds)
             per_pair[(insured, treatment)] = per_pair.get((insured, treatment), 0) + len(funds)
@@ -205,7 +208,10 @@ async def load(url: str, period: Period, entries: int, seed: int) -> Loaded:
     conn = await asyncpg.connect(url, server_settings={"search_path": "clearing"})
     try:
         await conn.execute(
-            "INSERT INTO periods (period) VALUES ($1), ($2)", str(period.previous()), str(period)
+            "INSERT INTO periods (period, created_at) VALUES ($1, $3), ($2, $3)",
+            str(period.previous()),
+            str(period),
+            SYSTEM.now(),
         )
         stats: dict[str, Any] = {}
         await conn.copy_records_to_table(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
@@ -31,16 +31,13 @@ from services.clearing.domain.events import SettlementEvent
 from services.clearing.domain.ledger import LedgerEntry, ledger_entries
 from services.clearing.domain.pools import clearing_level
 from services.clearing.messages import advance_alert_item, decode_settlement_event
+from shared import clock
 from shared.bus import Delivery, OutboxItem, PoisonMessage, enqueue_many
 from shared.bus.pg import Conn
 
 log = structlog.get_logger(__name__)
 
 CONSUMER_NAME = "clearing-ledger"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class LedgerIngest:
@@ -50,7 +47,7 @@ class LedgerIngest:
         self,
         namespace: str,
         thresholds_bp: Sequence[int],
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = clock.now,
     ) -> None:
         self._namespace = namespace
         self._thresholds_bp = tuple(thresholds_bp)

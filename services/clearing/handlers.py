@@ -14,7 +14,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
@@ -60,6 +60,7 @@ from services.clearing.domain.pools import (
 from services.clearing.domain.statements import statements_digest
 from services.clearing.generation import check_against_ledger, generate_statements
 from services.clearing.messages import statement_issued_items
+from shared import clock
 from shared.auth import Caller
 from shared.bus import enqueue_many
 from shared.bus.outbox import ENQUEUE_BATCH_MAX
@@ -162,10 +163,6 @@ class ApplicationResult:
     no_op: bool
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _check_text(value: str, field_name: str, *, required: bool, max_chars: int) -> str:
     if required and not value:
         raise InvalidArgument(field_name, "required")
@@ -195,7 +192,7 @@ class Clearing:
         pool: Pool,
         namespace: str,
         settings: ClearingSettings,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = clock.now,
     ) -> None:
         self._pool = pool
         self._namespace = namespace

@@ -13,13 +13,22 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import structlog
+from prometheus_client import Gauge
 
 from services.clearing.config import ClearingSettings, get_clearing_settings
 from services.clearing.consumer import CONSUMER_NAME, LedgerIngest
+from services.clearing.domain.periods import Period
 from services.clearing.handlers import Clearing
 from services.clearing.servicer import ClearingServicer
+from shared import clock
 from shared.broker import BusRef, region_codes
-from shared.bus import InboxConsumer, OutboxRelay, ensure_topology, settlement_events_queue
+from shared.bus import (
+    InboxConsumer,
+    OutboxRelay,
+    dead_letter_queue,
+    ensure_topology,
+    settlement_events_queue,
+)
 from shared.bus.pg import Pool
 from shared.grpc_server import Resources, ServiceApp
 from shared.pb.crossclear.clearing.v1 import clearing_pb2, clearing_pb2_grpc
@@ -92,6 +101,9 @@ async def build(res: Resources) -> ServiceApp:
         thresholds_bp=list(settings.advance_thresholds_bp),
         batch_size=settings.consumer_batch_size,
     )
+    async def sample_advance_funds() -> None:
+        await sample_advance_usage(res.pool)
+
     return ServiceApp(
         register=[register],
         service_names=[SERVICE_NAME],
@@ -99,4 +111,38 @@ async def build(res: Resources) -> ServiceApp:
             consumer_loop(res.bus, res.pool, namespace, settings),
             relay_loop(res.bus, res.pool, settings),
         ],
+        samplers=[sample_advance_funds],
+        watched_queues=[settlement_events_queue(namespace), dead_letter_queue(namespace)],
     )
+
+
+ADVANCE_USAGE = Gauge(
+    "crossclear_advance_fund_usage_ratio",
+    "Share of the advance fund (预付金) used in the open period, per pool pair",
+    ["insured_pool", "treatment_pool"],
+)
+_ADVANCE_PAIRS_MAX = 10_000
+
+
+async def sample_advance_usage(pool: Pool) -> None:
+    """Usage of every advance fund in the current period (bounded: at most 400 × 400
+    pool pairs nationally, and a region has far fewer)."""
+    period = Period.from_datetime(clock.now())
+    rows = await pool.fetch(
+        """SELECT a.insured_pool, a.treatment_pool, a.advance_fen,
+                  coalesce(u.used_fen, 0) AS used_fen
+             FROM advance_funds a
+             LEFT JOIN advance_usage u
+               ON u.insured_pool = a.insured_pool AND u.treatment_pool = a.treatment_pool
+              AND u.period = $1
+            WHERE a.advance_fen > 0
+            ORDER BY a.insured_pool, a.treatment_pool
+            LIMIT $2""",
+        str(period),
+        _ADVANCE_PAIRS_MAX,
+        timeout=5,
+    )
+    for row in rows:
+        ADVANCE_USAGE.labels(row["insured_pool"], row["treatment_pool"]).set(
+            row["used_fen"] / row["advance_fen"]
+        )

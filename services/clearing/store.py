@@ -53,6 +53,7 @@ from services.clearing.domain.statements import (
     Statement,
     StatementSummary,
 )
+from shared import clock
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition
 
@@ -195,9 +196,10 @@ async def ensure_periods(conn: Conn, periods: Iterable[Period]) -> None:
     names = sorted({str(p) for p in periods})
     if names:
         await conn.execute(
-            "INSERT INTO periods (period) SELECT p FROM unnest($1::text[]) AS p ORDER BY p "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO periods (period, created_at) SELECT p, $2 FROM unnest($1::text[]) AS p"
+            " ORDER BY p ON CONFLICT DO NOTHING",
             names,
+            clock.now(),
         )
 
 
@@ -246,9 +248,10 @@ async def set_period_state(conn: Conn, period: Period, state: PeriodState) -> No
         PeriodState.SETTLED: "settled_at",
     }[state]
     status = await conn.execute(
-        f"UPDATE periods SET state = $2, {column} = now() WHERE period = $1",
+        f"UPDATE periods SET state = $2, {column} = $3 WHERE period = $1",
         str(period),
         state.value,
+        clock.now(),
     )
     assert status == "UPDATE 1", status
 
@@ -257,13 +260,14 @@ async def record_action(
     conn: Conn, period: Period, action: str, caller: str, *, no_op: bool, detail: str = ""
 ) -> None:
     await conn.execute(
-        "INSERT INTO period_actions (period, action, caller, no_op, detail) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO period_actions (period, action, caller, no_op, detail, acted_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         str(period),
         action,
         caller,
         no_op,
         detail[:500],
+        clock.now(),
     )
 
 
@@ -328,10 +332,11 @@ async def period_view(conn: Conn, period: Period) -> PeriodView:
 _INSERT_LEDGER = """
 INSERT INTO ledger (period, event_period, late, event_id, setl_id, kind, reversed_setl_id,
                     insured_pool, treatment_pool, level, hospital_code, fund, amount_fen,
-                    settle_time)
-SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                     $12::text[], $13::bigint[], $14::timestamptz[])
+                    settle_time, recorded_at)
+SELECT *, $15::timestamptz
+  FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
+              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+              $12::text[], $13::bigint[], $14::timestamptz[])
 ON CONFLICT DO NOTHING
 RETURNING event_id, fund
 """
@@ -362,7 +367,7 @@ async def insert_ledger(conn: Conn, entries: Sequence[LedgerEntry]) -> set[tuple
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    rows = await conn.fetch(_INSERT_LEDGER, *columns)
+    rows = await conn.fetch(_INSERT_LEDGER, *columns, clock.now())
     return {(r["event_id"], r["fund"]) for r in rows}
 
 
@@ -575,16 +580,18 @@ async def write_advance(
     top_up_id: str | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO advance_funds (insured_pool, treatment_pool, advance_fen) "
-        "VALUES ($1, $2, $3) ON CONFLICT (insured_pool, treatment_pool) "
-        "DO UPDATE SET advance_fen = EXCLUDED.advance_fen, updated_at = now()",
+        "INSERT INTO advance_funds (insured_pool, treatment_pool, advance_fen, updated_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (insured_pool, treatment_pool) "
+        "DO UPDATE SET advance_fen = EXCLUDED.advance_fen, updated_at = EXCLUDED.updated_at",
         insured_pool,
         treatment_pool,
         advance_fen,
+        clock.now(),
     )
     await conn.execute(
         "INSERT INTO advance_fund_changes (insured_pool, treatment_pool, kind, change_fen, "
-        "advance_fen, top_up_id, note, changed_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "advance_fen, top_up_id, note, changed_by, changed_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         insured_pool,
         treatment_pool,
         kind,
@@ -593,6 +600,7 @@ async def write_advance(
         top_up_id,
         note,
         caller,
+        clock.now(),
     )
 
 
@@ -688,8 +696,8 @@ class GeneratedStatement:
 _INSERT_STATEMENT = """
 INSERT INTO statements (statement_id, period, insured_pool, treatment_pool, level, state,
        settlement_count, reversal_count, late_count, adjustment_count, line_count, net_fen,
-       funds, canonical, digest)
-VALUES ($1, $2, $3, $4, $5, 'GENERATED', $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14)
+       funds, canonical, digest, generated_at)
+VALUES ($1, $2, $3, $4, $5, 'GENERATED', $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)
 """
 
 
@@ -709,6 +717,7 @@ def _statement_values(summary: StatementSummary, canonical: bytes, digest: str) 
         _funds_json(summary.funds),
         canonical,
         digest,
+        clock.now(),
     )
 
 
@@ -983,10 +992,11 @@ async def statement_states(conn: Conn, period: Period) -> list[StatementState]:
 async def mark_delivered(conn: Conn, period: Period, timeout_s: float) -> list[StatementView]:
     """GENERATED statements of the period become DELIVERED; returns them."""
     rows = await conn.fetch(
-        f"""UPDATE statements SET state = 'DELIVERED', delivered_at = now()
+        f"""UPDATE statements SET state = 'DELIVERED', delivered_at = $2
              WHERE period = $1 AND state = 'GENERATED'
          RETURNING {_STATEMENT_COLUMNS}""",
         str(period),
+        clock.now(),
         timeout=timeout_s,
     )
     return sorted((_statement_view(r) for r in rows), key=lambda v: v.statement_id)
@@ -1118,12 +1128,13 @@ async def mark_lines_disputed(
     """Mark every not yet disputed line of these settlement ids; return how many."""
     status = await conn.execute(
         """UPDATE statement_lines
-              SET disputed_by = $3, dispute_reason = $4, disputed_at = now()
+              SET disputed_by = $3, dispute_reason = $4, disputed_at = $5
             WHERE statement_id = $1 AND setl_id = ANY($2::text[]) AND disputed_by IS NULL""",
         statement_id,
         sorted(setl_ids),
         party.value,
         reason,
+        clock.now(),
     )
     return int(status.rsplit(" ", 1)[1])
 
@@ -1186,8 +1197,8 @@ async def insert_adjustment(
     await conn.execute(
         """INSERT INTO adjustments (origin_statement_id, setl_id, kind, origin_period,
                insured_pool, treatment_pool, target_period, outcome, canonical, total_fen,
-               decided_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)""",
+               decided_by, decided_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)""",
         statement_id,
         adjustment.line.setl_id,
         adjustment.line.kind.value,
@@ -1199,6 +1210,7 @@ async def insert_adjustment(
         json.dumps(adjustment.to_canonical()),
         adjustment.total_fen,
         caller,
+        clock.now(),
     )
 
 
@@ -1414,10 +1426,11 @@ async def lock_instruction(conn: Conn, instruction_id: str) -> InstructionView |
 async def mark_paid(conn: Conn, instruction_id: str, reference: str, caller: str) -> None:
     status = await conn.execute(
         "UPDATE payment_instructions SET state = 'PAID', payment_reference = $2, "
-        "paid_by = $3, paid_at = now() WHERE instruction_id = $1 AND state = 'PENDING'",
+        "paid_by = $3, paid_at = $4 WHERE instruction_id = $1 AND state = 'PENDING'",
         instruction_id,
         reference,
         caller,
+        clock.now(),
     )
     assert status == "UPDATE 1", status
 
@@ -1493,8 +1506,8 @@ async def insert_application(
     await conn.execute(
         """INSERT INTO applications (application_id, hospital_code, period, state, items_digest,
                item_count, application_fen, ledger_item_count, ledger_fen, difference_count,
-               submitted_by)
-           VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $6, $7, $8, $9, $10)""",
+               submitted_by, submitted_at)
+           VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $6, $7, $8, $9, $10, $11)""",
         application_id,
         hospital_code,
         str(period),
@@ -1505,6 +1518,7 @@ async def insert_application(
         ledger_fen,
         len(differences),
         caller,
+        clock.now(),
     )
     if differences:
         await conn.copy_records_to_table(
@@ -1568,9 +1582,10 @@ async def application_view(
 
 async def cancel_application(conn: Conn, application_id: str, reason: str) -> None:
     status = await conn.execute(
-        "UPDATE applications SET state = 'CANCELLED', cancelled_at = now(), cancel_reason = $2 "
+        "UPDATE applications SET state = 'CANCELLED', cancelled_at = $3, cancel_reason = $2 "
         "WHERE application_id = $1 AND state = 'ACTIVE'",
         uuid.UUID(application_id),
         reason,
+        clock.now(),
     )
     assert status == "UPDATE 1", status

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from services.clearing.domain.limits import MAX_CLOSED_PERIODS, check_count
+from shared.clock import CHINA_TZ
 from shared.errors import InvalidArgument
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = CHINA_TZ  # one definition of China time, in shared.clock
 MIN_YEAR = 2000
 MAX_YEAR = 2999
 MONTHS_PER_YEAR = 12

@@ -5,7 +5,7 @@ parts, lines copied as they stream), the stored statements are byte for byte the
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 import grpc
@@ -120,7 +120,12 @@ async def test_statements_written_in_parts_equal_the_domain_byte_for_byte(
 
 
 async def _insert(db: asyncpg.Pool, period: str, rows: list[tuple[object, ...]]) -> None:
-    await db.execute("INSERT INTO periods (period) VALUES ($1) ON CONFLICT DO NOTHING", period)
+    recorded_at = datetime.now(UTC)  # what ingestion would stamp from the clock
+    await db.execute(
+        "INSERT INTO periods (period, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        period,
+        recorded_at,
+    )
     await db.copy_records_to_table(
         "ledger",
         columns=[
@@ -137,8 +142,9 @@ async def _insert(db: asyncpg.Pool, period: str, rows: list[tuple[object, ...]])
             "fund",
             "amount_fen",
             "settle_time",
+            "recorded_at",
         ],
-        records=rows,
+        records=[(*row, recorded_at) for row in rows],
     )
 
 

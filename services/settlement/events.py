@@ -44,8 +44,8 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
         clearing_period=record.clearing_period,
         occurred_at=occurred_at,
         psn_no=record.psn_no,
-        insutype=int(record.insutype.value),
-        med_type=int(record.med_type.value),
+        insutype=common_pb2.InsuranceType.ValueType(int(record.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(record.med_type.value)),
         relation=RELATIONS.get(record.relation, common_pb2.RELATION_UNSPECIFIED),
         amounts=common_pb2.FundAmounts(
             medfee_sumamt_fen=a.medfee_sumamt_fen,

@@ -133,7 +133,8 @@ def _mapped(error: grpc.aio.AioRpcError, field: str) -> Exception:
         # The person's identifiers are the only input we pass on unchecked in full.
         described = "; ".join(field_violations_of(error)) or (error.details() or "invalid")
         return InvalidArgument(field, described)
-    return error  # anything else is our bug or theirs: INTERNAL, with the log entry
+    failure: Exception = error
+    return failure  # anything else is our bug or theirs: INTERNAL, with the log entry
 
 
 def person_of(person: filing_pb2.Person) -> PersonSnapshot:

@@ -43,7 +43,7 @@ from services.settlement.domain import engine
 from services.settlement.domain.accumulations import apply_delta, reverse_delta
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue, LineSplit
-from services.settlement.domain.codes import ChronicDisease, Insutype, VisitType
+from services.settlement.domain.codes import ChronicDisease, HospitalLevel, Insutype, VisitType
 from services.settlement.domain.encounter import (
     Coverage,
     Encounter,
@@ -804,9 +804,9 @@ def acting_hospital(header: Header) -> Institution:
     return hospital
 
 
-def _level(hospital: Institution) -> engine.HospitalLevel:
+def _level(hospital: Institution) -> HospitalLevel:
     assert hospital.level is not None, "a hospital has a level"
-    return engine.HospitalLevel(hospital.level)
+    return HospitalLevel(hospital.level)
 
 
 def _require_same_person(person: PersonSnapshot, insutype: Insutype, header: Header) -> None:

@@ -143,7 +143,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
                 age=found.age_years,
             ),
             insuinfo=pb.InsuranceInfo(
-                insutype=int(person.insutype.value),
+                insutype=common_pb2.InsuranceType.ValueType(int(person.insutype.value)),
                 psn_type=_PERSON_TYPES[person.person_type.value],
                 insuplc_admdvs=person.insured_pool,
                 balc_fen=found.balance_fen,
@@ -577,7 +577,7 @@ def _check_cert(cert_type: int, number: str, errors: Violations) -> None:
 
 
 def _read_insutype(value: int, errors: Violations) -> Insutype | None:
-    found = _INSUTYPES.get(value)  # type: ignore[call-overload]
+    found: Insutype | None = _INSUTYPES.get(value)  # type: ignore[call-overload]
     if found is None:
         errors.add("insutype", "310 employee basic or 390 resident basic")
     return found
@@ -694,8 +694,8 @@ def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
         mdtrt_id=r.mdtrt_id,
         setl_id=r.setl_id,
         psn_no=r.psn_no,
-        insutype=int(r.insutype.value),
-        med_type=int(r.med_type.value),
+        insutype=common_pb2.InsuranceType.ValueType(int(r.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(r.setl_time),
         medins_setl_id=r.msgid,
         **r.amounts.as_dict(),
@@ -724,8 +724,8 @@ def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
     return pb.SettlementInfo(
         mdtrt_id=e.mdtrt_id,
         psn_no=e.person.psn_no,
-        insutype=int(r.insutype.value),
-        med_type=int(r.med_type.value),
+        insutype=common_pb2.InsuranceType.ValueType(int(r.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(done.computed_at),
         medins_setl_id=header.msgid,
         **amounts,

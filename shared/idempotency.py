@@ -17,6 +17,7 @@ retry is judged afresh.
 from __future__ import annotations
 
 import hashlib
+from typing import Final
 
 from google.protobuf.message import Message
 
@@ -58,12 +59,25 @@ async def claim(conn: Conn, scope: str, key: str, request: Message) -> bytes | N
     return bytes(response)
 
 
+def stored_form(response: Message) -> bytes:
+    """The bytes a completed key keeps (and returns to a retry)."""
+    return response.SerializeToString(deterministic=True)
+
+
+# For a write that completes its key in the same statement as its change: a CTE that
+# must update exactly one row (scope, key and response are parameters of that statement).
+COMPLETE_SQL: Final = (
+    "UPDATE idempotency_keys SET response = {response} "
+    "WHERE scope = {scope} AND key = {key} AND response IS NULL RETURNING 1"
+)
+
+
 async def complete(conn: Conn, scope: str, key: str, response: Message) -> None:
     status = await conn.execute(
         "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2 AND response IS NULL",
         scope,
         key,
-        response.SerializeToString(deterministic=True),
+        stored_form(response),
     )
     assert status == "UPDATE 1", (
         f"idempotency key {scope}/{key} was not claimed by this transaction"

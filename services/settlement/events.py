@@ -12,7 +12,13 @@ import uuid
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.settlement.domain.records import SettlementRecord
-from shared.bus import enqueue, exchange_name, settlement_reversed_key, settlement_settled_key
+from shared.bus import (
+    OutboxItem,
+    enqueue_many,
+    exchange_name,
+    settlement_reversed_key,
+    settlement_settled_key,
+)
 from shared.bus.pg import Conn
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
@@ -78,15 +84,20 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
     return event
 
 
-async def enqueue_settlement_event(conn: Conn, namespace: str, record: SettlementRecord) -> str:
-    """Write the record's event to the outbox in the caller's transaction; its id."""
+def settlement_outbox_item(namespace: str, record: SettlementRecord) -> OutboxItem:
+    """The record's event as an outbox row, with a fresh event id."""
     event_id = str(uuid.uuid4())
     key_of = settlement_reversed_key if record.is_reversal else settlement_settled_key
-    await enqueue(
-        conn,
+    return OutboxItem(
         exchange=exchange_name(namespace, "settlement"),
         routing_key=key_of(record.insured_pool, record.treatment_pool),
         message=settlement_event(record, event_id),
         message_id=event_id,
     )
-    return event_id
+
+
+async def enqueue_settlement_event(conn: Conn, namespace: str, record: SettlementRecord) -> str:
+    """Write the record's event to the outbox in the caller's transaction; its id."""
+    item = settlement_outbox_item(namespace, record)
+    await enqueue_many(conn, [item])
+    return str(item.message_id)

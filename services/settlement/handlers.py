@@ -32,7 +32,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, TypeVar
+from typing import Final, Generic, TypeVar
 
 import asyncpg
 from google.protobuf import any_pb2
@@ -75,7 +75,7 @@ from services.settlement.domain.supervision import (
     admitted_elsewhere,
     supervise_request,
 )
-from services.settlement.events import enqueue_settlement_event
+from services.settlement.events import enqueue_settlement_event, settlement_outbox_item
 from services.settlement.filing_client import FilingClient
 from services.settlement.versions import Versions
 from shared import clock
@@ -88,7 +88,7 @@ from shared.errors import (
     PermissionDenied,
     Violations,
 )
-from shared.idempotency import claim, complete
+from shared.idempotency import claim, complete, stored_form
 from shared.identity import DocumentType
 from shared.reference import Institution, UnknownCode, get_hospital
 
@@ -137,6 +137,13 @@ def _fingerprinted(request: Message) -> Message:
     packed = any_pb2.Any()
     packed.Pack(request, deterministic=True)
     return packed
+
+
+@dataclass(frozen=True)
+class _Completed(Generic[M]):
+    """The work completed its msgid itself, in the statement that did the work."""
+
+    response: M
 
 
 class _RecheckCoverage(Exception):
@@ -237,7 +244,7 @@ class Settlement:
     async def _once(
         self,
         key: Idempotent,
-        work: Callable[[Conn], Awaitable[R]],
+        work: Callable[[Conn], Awaitable[R | _Completed[M]]],
         encode: Callable[[R], M],
         decode: Callable[[bytes], M],
     ) -> M:
@@ -246,14 +253,17 @@ class Settlement:
             stored = await claim(conn, SCOPE, key.msgid, _fingerprinted(key.request))
             if stored is not None:
                 return decode(stored)
-            response = encode(await work(conn))
+            result = await work(conn)
+            if isinstance(result, _Completed):  # the work's own write completed the key
+                return result.response
+            response = encode(result)
             await complete(conn, SCOPE, key.msgid, response)
             return response
 
     async def _once_with_coverage(
         self,
         key: Idempotent,
-        work: Callable[[Conn, Coverage | None], Awaitable[R]],
+        work: Callable[[Conn, Coverage | None], Awaitable[R | _Completed[M]]],
         encode: Callable[[R], M],
         decode: Callable[[bytes], M],
     ) -> M:
@@ -516,7 +526,7 @@ class Settlement:
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn, fresh: Coverage | None) -> SettlementRecord:
+        async def work(conn: Conn, fresh: Coverage | None) -> _Completed[M]:
             locked = await self._locked(conn, mdtrt_id, header, psn_no, for_settle=True)
             encounter = self._with_current_coverage(locked.encounter, fresh)
             require_settleable(encounter, locked.line_amount_fen)
@@ -551,6 +561,8 @@ class Settlement:
             journal = store.Journal(
                 header.msgid, encounter.hospital_code, _infno("settle", encounter)
             )
+            response = encode(record)
+            # One statement writes the settlement, its event and the msgid's stored answer.
             await store.write_settlement(
                 conn,
                 record,
@@ -558,9 +570,10 @@ class Settlement:
                 encounter.coverage,
                 fresh is not None,
                 journal,
+                settlement_outbox_item(self._namespace, record),
+                store.Completion(SCOPE, header.msgid, stored_form(response)),
             )
-            await enqueue_settlement_event(conn, self._namespace, record)
-            return record
+            return _Completed(response)
 
         return await self._once_with_coverage(key, work, encode, decode)
 

@@ -43,9 +43,11 @@ from services.settlement.domain.reconcile import Record, Totals
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning
 from shared import clock
+from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
 from shared.clock import CHINA_TZ
 from shared.errors import FailedPrecondition
+from shared.idempotency import COMPLETE_SQL
 
 MSGID_CORRECTED: Final = "MSGID_CORRECTED"
 STAYS_ELSEWHERE_MAX: Final = 10
@@ -715,6 +717,11 @@ s AS (
     RETURNING 1
 )"""
 
+# The settling statement also writes the settlement's event to the outbox and completes
+# the msgid's idempotency key with the response: parameters after the journal's.
+_O = _X + 12  # first outbox value
+_K = _O + len(OUTBOX_COLUMNS)  # the stored response, then the key's scope
+
 _WRITE_SETTLEMENT = f"""
 WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
     UPDATE encounters
@@ -730,10 +737,22 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
     INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
     VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', $13)
     RETURNING 1
+), ob AS (
+    INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
+    VALUES ({
+    ", ".join(
+        f"${_O + i}::jsonb" if c == "headers" else f"${_O + i}"
+        for i, c in enumerate(OUTBOX_COLUMNS)
+    )
+})
+    RETURNING 1
+), done AS (
+    {COMPLETE_SQL.format(response=f"${_K}", scope=f"${_K + 1}", key="$12")}
 )
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
-       (SELECT count(*) FROM j) AS j
+       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob,
+       (SELECT count(*) FROM done) AS done
 """
 
 _WRITE_REVERSAL = f"""
@@ -803,9 +822,14 @@ async def write_settlement(
     coverage: Coverage,
     coverage_rechecked: bool,
     journal: Journal,
+    event: OutboxItem,
+    completion: Completion,
 ) -> None:
-    """Insert the settlement and its funds, store the accumulations, settle the encounter."""
+    """In one statement: insert the settlement and its funds, store the accumulations,
+    settle the encounter, journal the msgid, write the event to the outbox and complete
+    the msgid's idempotency key with the response."""
     assert record.kind is RecordKind.SETTLEMENT and journal.msgid == record.msgid
+    assert completion.key == record.msgid
     with refusing_corrected_msgid():
         counts = await conn.fetchrow(
             _WRITE_SETTLEMENT,
@@ -815,8 +839,20 @@ async def write_settlement(
             *_coverage_params(coverage),
             coverage_rechecked,
             journal.infno,
+            *outbox_values(event),
+            completion.response,
+            completion.scope,
         )
-    _expect(counts, s=1, f=len(record.details), a=1, e=1, j=1)
+    _expect(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1, done=1)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An idempotency key completed by the statement that performs its request."""
+
+    scope: str
+    key: str
+    response: bytes
 
 
 async def write_reversal(

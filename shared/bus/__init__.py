@@ -23,16 +23,19 @@ from shared.bus.names import (
     statement_issued_key,
 )
 from shared.bus.outbox import (
+    OUTBOX_COLUMNS,
     OutboxItem,
     OutboxRelay,
     RelayPass,
     RelayStats,
     enqueue,
     enqueue_many,
+    outbox_values,
 )
 from shared.bus.topology import QueueLimits, declare_topology, declare_work_queue, ensure_topology
 
 __all__ = [
+    "OUTBOX_COLUMNS",
     "Bus",
     "ConsumerStats",
     "Delivery",
@@ -55,6 +58,7 @@ __all__ = [
     "ensure_topology",
     "exchange_name",
     "filing_key",
+    "outbox_values",
     "queue_name",
     "region_pattern",
     "region_queue",

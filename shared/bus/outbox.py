@@ -129,6 +129,24 @@ async def enqueue(
     )
 
 
+# For a write that inserts its event in the same statement as its change (one round trip
+# instead of two): the outbox columns, and ``outbox_values`` gives one row's values in
+# that order (created_at from the clock included).
+OUTBOX_COLUMNS: Final = (
+    "message_id",
+    "exchange",
+    "routing_key",
+    "message_type",
+    "payload",
+    "headers",
+    "created_at",
+)
+
+
+def outbox_values(item: OutboxItem) -> tuple[object, ...]:
+    return (*_row_of(item), clock.now())
+
+
 async def enqueue_many(conn: Conn, items: Sequence[OutboxItem]) -> None:
     """Add events to the outbox, in the caller's open transaction (one executemany)."""
     # Outside a transaction the row would commit on its own: the event could then be

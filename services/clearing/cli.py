@@ -301,7 +301,11 @@ def export(
     period: Period,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("statements"),
 ) -> None:
-    """Write every statement of the period as CSV and HTML (read from the database)."""
+    """Write every statement of the period as CSV and HTML (read from the database).
+
+    Per statement: <id>.summary.csv, .funds.csv, .lines.csv, .adjustments.csv (UTF-8
+    with a BOM for Excel, yuan beside fen, bilingual headers) and <id>.html.
+    """
     from services.clearing.domain.periods import Period as ClearingPeriod
     from services.clearing.export import export_period
     from shared.db import create_pool
@@ -316,7 +320,8 @@ def export(
         finally:
             await pool.close()
         for f in files:
-            typer.echo(f"{f.statement_id}: {f.csv_path} {f.html_path} sha256 {f.digest}")
+            paths = " ".join(str(p) for p in (*f.csv_paths, f.html_path))
+            typer.echo(f"{f.statement_id}: {paths} sha256 {f.digest}")
         return len(files)
 
     try:

@@ -1,4 +1,8 @@
-"""Exporting a period's statements: CSV (for systems) and HTML (for people), one pair each.
+"""Exporting a period's statements: CSV and HTML, one pair each.
+
+Per statement: ``<statement_id>.summary.csv``, ``.funds.csv``, ``.lines.csv``,
+``.adjustments.csv`` (one table each, UTF-8 with a BOM, yuan beside fen: see
+``domain/exports.py``) and ``<statement_id>.html``.
 
 Read-only, straight from the clearing schema: an export is a rendering of what is stored
 (the canonical bytes), so it needs neither the service nor a broker. The HTML page shows
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.clearing import store
-from services.clearing.domain.exports import render_csv, render_html
+from services.clearing.domain.exports import render_csv_files, render_html
 from services.clearing.domain.lifecycle import PeriodState
 from services.clearing.domain.netting import NettingResult, StatementTotal, net_period
 from services.clearing.domain.periods import Period
@@ -29,7 +33,7 @@ _NETTED = (PeriodState.NETTED, PeriodState.SETTLED)
 @dataclass(frozen=True)
 class ExportedFile:
     statement_id: str
-    csv_path: Path
+    csv_paths: tuple[Path, ...]  # summary, funds, lines, adjustments
     html_path: Path
     digest: str
 
@@ -44,7 +48,7 @@ def pool_names() -> dict[str, str]:
 async def export_period(
     pool: Pool, period: Period, out_dir: Path, timeout_s: float = 600.0
 ) -> list[ExportedFile]:
-    """Write <statement_id>.csv and .html for every statement of the period.
+    """Write <statement_id>.<table>.csv (four tables) and .html for every statement.
 
     One statement is held at a time: the matrices come from the statements' stored
     summaries (the confirmed net amounts once netted), then each statement is read back
@@ -83,11 +87,14 @@ def _write(
     statement: Statement, result: NettingResult, out_dir: Path, names: Mapping[str, str]
 ) -> ExportedFile:
     matrix = result.matrix_for(statement.level, _scope_of(statement))
-    csv_path = out_dir / f"{statement.statement_id}.csv"
+    csv_paths = []
+    for table in render_csv_files(statement, names):
+        path = out_dir / table.name
+        path.write_bytes(table.data)  # the bytes carry their BOM
+        csv_paths.append(path)
     html_path = out_dir / f"{statement.statement_id}.html"
-    csv_path.write_text(render_csv(statement, names), encoding="utf-8")
     html_path.write_text(render_html(statement, matrix, names), encoding="utf-8")
-    return ExportedFile(statement.statement_id, csv_path, html_path, statement.digest())
+    return ExportedFile(statement.statement_id, tuple(csv_paths), html_path, statement.digest())
 
 
 def _scope_of(statement: Statement) -> str:

@@ -101,6 +101,7 @@ async def build(res: Resources) -> ServiceApp:
         thresholds_bp=list(settings.advance_thresholds_bp),
         batch_size=settings.consumer_batch_size,
     )
+
     async def sample_advance_funds() -> None:
         await sample_advance_usage(res.pool)
 

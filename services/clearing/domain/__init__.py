@@ -9,7 +9,7 @@ Modules, in the order a month flows through them:
 - lifecycle: state machines for period, statement and payment instruction
 - advance: advance-fund sizing and usage alerts
 - applications: matching a hospital's monthly clearing application (3203)
-- exports: CSV and HTML renderings of a statement
+- exports: CSV (one table per file, UTF-8 with BOM, yuan beside fen) and HTML renderings
 - canonical: a statement read back from its canonical bytes (checked to round-trip)
 """
 
@@ -30,7 +30,15 @@ from services.clearing.domain.events import (
     NationalFundCode,
     SettlementEvent,
 )
-from services.clearing.domain.exports import render_csv, render_html
+from services.clearing.domain.exports import (
+    FUND_NAME_ZH,
+    CsvFile,
+    csv_field_name,
+    csv_file_name,
+    render_csv_files,
+    render_html,
+    yuan_text,
+)
 from services.clearing.domain.ledger import LedgerEntry, ledger_entries
 from services.clearing.domain.lifecycle import (
     InstructionState,
@@ -82,6 +90,7 @@ from services.clearing.domain.statements import (
 )
 
 __all__ = [
+    "FUND_NAME_ZH",
     "NATIONAL_HUB",
     "Adjustment",
     "ApplicationDifference",
@@ -89,6 +98,7 @@ __all__ = [
     "ClearingApplication",
     "ClearingLevel",
     "CorruptStatement",
+    "CsvFile",
     "DifferenceKind",
     "DisputeOutcome",
     "DisputedLine",
@@ -126,6 +136,8 @@ __all__ = [
     "build_statements",
     "clearing_level",
     "crossed_thresholds",
+    "csv_field_name",
+    "csv_file_name",
     "dispute_whole",
     "ledger_entries",
     "match_application",
@@ -133,7 +145,7 @@ __all__ = [
     "province_of",
     "provincial_hub",
     "regenerates",
-    "render_csv",
+    "render_csv_files",
     "render_html",
     "resolve_disputed_line",
     "size_advance",
@@ -143,4 +155,5 @@ __all__ = [
     "transition_instruction",
     "transition_period",
     "transition_statement",
+    "yuan_text",
 ]

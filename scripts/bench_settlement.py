@@ -9,12 +9,18 @@ What it does, in order:
    development mode, their own bus namespace, logging at WARNING);
 2. seeds insured persons (Nanning employees with a year-opening personal-account balance
    and a long-term filing for Guangdong) through the filing service's gRPC API;
-3. runs N simulated hospital systems for a bounded time, each on its own channel, each
-   doing one flow after another: outpatient (2201 register, 2204 upload 5 lines, 2207
-   settle) or inpatient (2401 admit, 2301 upload 40 lines, 2304 settle, 2402 discharge);
-4. stops the services, checks what the database holds (settlements, outbox events, the
-   accumulations), and reports settlements/s and p50/p99 latency per RPC;
-5. runs ``pgbench -i`` and ``pgbench -b tpcb-like -T 20 -c 4`` on another scratch database
+3. saturation (closed loop): runs N simulated hospital systems, spread over several
+   load-generator processes so that the generator is not the limit, for a bounded time,
+   each doing one flow after another: outpatient (2201 register, 2204 upload 5 lines,
+   2207 settle) or inpatient (2401 admit, 2301 upload 40 lines, 2304 settle, 2402
+   discharge); CPU seconds of every process (settlement, filing, PostgreSQL, the load
+   generator) are read from /proc before and after;
+4. half the saturation rate (open loop): outpatient flows started at a fixed arrival
+   rate, whatever the answer times, to show Settle latency below saturation;
+5. stops the services, checks what the database holds (settlements, outbox events, the
+   accumulations), and reports settlements/s, the ratio to pgbench, Settle p50/p99 in
+   both phases and CPU-milliseconds per settlement of each process;
+6. runs ``pgbench -i`` and ``pgbench -b tpcb-like -T 20 -c 4`` on another scratch database
    of the same server, for comparison; drops both scratch databases.
 
 Nothing here is a test: it measures. The method and measured numbers are in
@@ -25,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
+import multiprocessing
 import os
 import random
 import re
@@ -251,6 +259,9 @@ def billable_items() -> dict[str, tuple[list[CatalogueItem], list[CatalogueItem]
 
 
 _MSGID_BASE = datetime.now(CHINA_TZ) - timedelta(hours=1)
+# Load-generator processes number themselves so that their msgids never collide: each
+# stamps its messages a day further back (msgids may be old, never in the future).
+_PROCESS_DAYS_BACK = [0]
 _MSGID_SEQUENCE: dict[str, itertools.count[int]] = defaultdict(itertools.count)
 
 
@@ -260,6 +271,7 @@ class Stats:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     settlements: int = 0
     flows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    run_s: float = 0.0  # how long the load ran (process start-up excluded)
 
 
 class SimulatedHospital:
@@ -289,7 +301,8 @@ class SimulatedHospital:
         # simulated systems may share a code): a new second every 10,000 messages.
         self._seq += 1
         n = next(_MSGID_SEQUENCE[self.code])
-        stamp = datetime.fromtimestamp(_MSGID_BASE.timestamp() + n // 10_000, CHINA_TZ)
+        base_s = _MSGID_BASE.timestamp() - 86_400 * _PROCESS_DAYS_BACK[0]
+        stamp = datetime.fromtimestamp(base_s + n // 10_000, CHINA_TZ)
         return f"{self.code}{stamp:%Y%m%d%H%M%S}{n % 10_000:04d}"
 
     def _header(self) -> pb.RequestHeader:
@@ -405,6 +418,9 @@ class SimulatedHospital:
         assert info.fund_pay_sumamt_fen + info.psn_part_amt_fen == total_fen
         self._stats.settlements += 1
 
+    async def close(self) -> None:
+        await self._channel.close()
+
     async def run(self, deadline: float, inpatient_share: float) -> None:
         try:
             while time.monotonic() < deadline:
@@ -413,6 +429,124 @@ class SimulatedHospital:
                     await flow()
         finally:
             await self._channel.close()
+
+
+# --- load generator processes ---------------------------------------------------------------
+#
+# One Python process drives at most ~one core: the load is spread over several processes
+# so that the generator is never the limit, and its CPU is reported beside the services'.
+
+
+def _load_worker(conf: dict[str, Any]) -> dict[str, Any]:
+    """A load-generator process: closed loop (hospitals one flow after another until the
+    deadline) or open loop (outpatient flows started at a fixed rate, whatever the answer
+    times); returns its figures and CPU seconds."""
+    _PROCESS_DAYS_BACK[0] = conf["index"]
+    started_cpu = _own_cpu_s()
+    started = time.monotonic()
+    stats = asyncio.run(_load_async(conf))
+    return {
+        "run_s": time.monotonic() - started,
+        "latencies_ms": dict(stats.latencies_ms),
+        "errors": dict(stats.errors),
+        "settlements": stats.settlements,
+        "flows": dict(stats.flows),
+        "cpu_s": _own_cpu_s() - started_cpu,
+    }
+
+
+async def _load_async(conf: dict[str, Any]) -> Stats:
+    persons = [filing_pb2.Person.FromString(raw) for raw in conf["persons"]]
+    items = billable_items()
+    stats = Stats()
+    rng = random.Random(conf["seed"])
+    hospitals = [
+        SimulatedHospital(code, conf["target"], persons, items, stats, random.Random(rng.random()))
+        for code in conf["codes"]
+    ]
+    deadline = time.monotonic() + conf["duration_s"]
+    try:
+        if conf["rate_per_s"] is None:
+            await asyncio.gather(*(h.run(deadline, conf["inpatient_share"]) for h in hospitals))
+        else:
+            await _open_loop(hospitals, conf["rate_per_s"], deadline)
+    finally:
+        for h in hospitals:
+            await h.close()
+    return stats
+
+
+async def _open_loop(
+    hospitals: Sequence[SimulatedHospital], rate_per_s: float, deadline: float
+) -> None:
+    """Start one outpatient flow every 1/rate seconds (bounded: at most 2,000 in flight)."""
+    interval_s = 1.0 / rate_per_s
+    next_at = time.monotonic()
+    running: set[asyncio.Task[None]] = set()
+    turn = itertools.cycle(hospitals)
+    while next_at < deadline:
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        next_at += interval_s
+        if len(running) >= 2_000:
+            continue  # the system is far behind: drop the arrival rather than queue forever
+        task = asyncio.create_task(_quietly(next(turn).outpatient()))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    if running:
+        await asyncio.wait(running, timeout=CALL_TIMEOUT_S * 4)
+
+
+async def _quietly(flow: Any) -> None:
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await flow
+
+
+async def drive(
+    target: str,
+    persons: Sequence[filing_pb2.Person],
+    hospitals: int,
+    processes: int,
+    duration_s: float,
+    seed: int,
+    *,
+    inpatient_share: float,
+    rate_per_s: float | None,
+) -> tuple[Stats, float]:
+    """Run the load in ``processes`` processes; merged figures and their CPU seconds."""
+    raw = [p.SerializeToString() for p in persons]
+    codes = [HOSPITALS[i % len(HOSPITALS)] for i in range(hospitals)]
+    confs = [
+        {
+            "index": i,
+            "target": target,
+            "persons": raw,
+            "codes": codes[i::processes] or codes[:1],
+            "seed": seed + i,
+            "duration_s": duration_s,
+            "inpatient_share": inpatient_share,
+            "rate_per_s": None if rate_per_s is None else rate_per_s / processes,
+        }
+        for i in range(processes)
+    ]
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as executor:
+        results = await asyncio.gather(
+            *(loop.run_in_executor(executor, _load_worker, conf) for conf in confs)
+        )
+    merged = Stats()
+    merged.run_s = max(result["run_s"] for result in results)
+    cpu_s = 0.0
+    for result in results:
+        for method, values in result["latencies_ms"].items():
+            merged.latencies_ms[method].extend(values)
+        for key, count in result["errors"].items():
+            merged.errors[key] += count
+        for key, count in result["flows"].items():
+            merged.flows[key] += count
+        merged.settlements += result["settlements"]
+        cpu_s += result["cpu_s"]
+    return merged, cpu_s
 
 
 # --- pgbench -------------------------------------------------------------------------------
@@ -502,48 +636,39 @@ async def run(args: argparse.Namespace) -> None:
     services.start(url, f"ccbench-{token}", args.db_pool_max, log, args.profile_settlement)
     print(f"bench: services' log in {log}", flush=True)
     report: dict[str, Any] = {}
+    target = ""
     try:
         await wait_ready(f"127.0.0.1:{services.filing_port}")
         await wait_ready(f"127.0.0.1:{services.settlement_port}")
+        target = f"127.0.0.1:{services.settlement_port}"
         print(f"bench: services up; seeding {args.persons} persons", flush=True)
         persons = await seed_persons(f"127.0.0.1:{services.filing_port}", args.persons)
-        items = billable_items()
-        stats = Stats()
-        rng = random.Random(args.seed)
-        hospitals = [
-            SimulatedHospital(
-                HOSPITALS[i % len(HOSPITALS)],
-                f"127.0.0.1:{services.settlement_port}",
-                persons,
-                items,
-                stats,
-                random.Random(rng.random()),
-            )
-            for i in range(args.hospitals)
-        ]
-        print(f"bench: {args.hospitals} hospitals for {args.duration_s} s", flush=True)
-        cpu_before = services.cpu_s()
-        pg_before = services.postgres_cpu_s()
-        own_before = _own_cpu_s()
-        started = time.monotonic()
-        await asyncio.gather(
-            *(h.run(started + args.duration_s, args.inpatient_share) for h in hospitals)
+        print(
+            f"bench: saturation: {args.hospitals} hospitals in {args.load_procs} load processes"
+            f" for {args.duration_s} s",
+            flush=True,
         )
-        elapsed_s = time.monotonic() - started
-        cpu_after = services.cpu_s()
-        cpu_after["postgres"] = services.postgres_cpu_s()
-        cpu_before["postgres"] = pg_before
-        cpu_after["load generator"] = _own_cpu_s()
-        cpu_before["load generator"] = own_before
+        before = services.cpu_s() | {"postgres": services.postgres_cpu_s()}
+        started = time.monotonic()
+        stats, load_cpu_s = await drive(
+            target, persons, args.hospitals, args.load_procs, args.duration_s, args.seed,
+            inpatient_share=args.inpatient_share, rate_per_s=None,
+        )  # fmt: skip
+        elapsed_s = stats.run_s or (time.monotonic() - started)
+        after = services.cpu_s() | {"postgres": services.postgres_cpu_s()}
+        cpu_s = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+        cpu_s["load generator"] = load_cpu_s
+        report = {"elapsed_s": elapsed_s, "stats": stats, "cpu_s": cpu_s}
+        if args.open_duration_s > 0 and stats.settlements:
+            rate = 0.5 * stats.settlements / elapsed_s
+            print(f"bench: open loop at {rate:.1f} settlements/s for {args.open_duration_s} s")
+            half, _ = await drive(
+                target, persons, args.hospitals, args.load_procs, args.open_duration_s,
+                args.seed + 1_000, inpatient_share=0.0, rate_per_s=rate,
+            )  # fmt: skip
+            report["open_loop"] = {"rate_per_s": rate, "stats": half}
         await asyncio.sleep(2)  # let the relay drain
-        report = {
-            "elapsed_s": elapsed_s,
-            "stats": stats,
-            "cpu_pct": {
-                k: 100 * (cpu_after.get(k, 0) - cpu_before.get(k, 0)) / elapsed_s for k in cpu_after
-            },
-            "database": await check_database(url),
-        }
+        report["database"] = await check_database(url)
     finally:
         services.stop()
         if not args.keep:
@@ -552,22 +677,58 @@ async def run(args: argparse.Namespace) -> None:
     print_report(args, report)
 
 
+def _tps(pgbench_report: dict[str, str]) -> float | None:
+    for value in pgbench_report.values():
+        match = re.search(r"tps = ([0-9.]+)", str(value))
+        if match:
+            return float(match.group(1))
+    return None
+
+
 def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     stats: Stats = report["stats"]
     elapsed_s = report["elapsed_s"]
+    rate = stats.settlements / elapsed_s
     print()
     print(
-        f"## {args.hospitals} hospitals, {elapsed_s:.1f} s, {args.persons} persons,"
-        f" inpatient share {args.inpatient_share:.0%}, db pool {args.db_pool_max}"
+        f"## {args.hospitals} hospitals in {args.load_procs} load processes, {elapsed_s:.1f} s,"
+        f" {args.persons} persons, inpatient share {args.inpatient_share:.0%},"
+        f" db pool {args.db_pool_max}"
     )
     print()
-    print(f"- settlements: {stats.settlements} ({stats.settlements / elapsed_s:.1f}/s)")
+    print(f"- settlements/s at saturation: **{rate:.1f}** ({stats.settlements} settlements)")
     flows = ", ".join(f"{k} {v} ({v / elapsed_s:.1f}/s)" for k, v in sorted(stats.flows.items()))
     print(f"- flows: {flows}")
     print(f"- errors: {dict(stats.errors) or 'none'}")
-    cpu = ", ".join(f"{k} {v:.0f} %" for k, v in sorted(report["cpu_pct"].items()))
-    print(f"- CPU during the run (100 % = one of {os.cpu_count()} cores): {cpu}")
-    db = report["database"]
+    tps = _tps(report["pgbench"])
+    if tps:
+        print(f"- pgbench tpcb-like: {tps:.0f} tps; ratio settlements/s ÷ tps = {rate / tps:.3f}")
+    settle = stats.latencies_ms.get("Settle") or [0.0]
+    print(
+        f"- Settle at saturation: p50 {statistics.median(settle):.1f} ms,"
+        f" p99 {percentile(settle, 0.99):.1f} ms"
+    )
+    open_loop = report.get("open_loop")
+    if open_loop:
+        half: Stats = open_loop["stats"]
+        values = half.latencies_ms.get("Settle") or [0.0]
+        print(
+            f"- Settle at half the saturation rate (open loop, {open_loop['rate_per_s']:.1f}/s):"
+            f" p50 {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms,"
+            f" errors {dict(half.errors) or 'none'}"
+        )
+    print(f"- CPU during the saturation phase (100 % = one of {os.cpu_count()} cores):")
+    for name, seconds in sorted(report["cpu_s"].items()):
+        per = 1000 * seconds / max(1, stats.settlements)
+        print(f"  - {name}: {100 * seconds / elapsed_s:.0f} %, {per:.2f} ms per settlement")
+    settle_calls = len(stats.latencies_ms.get("Settle", []))
+    rpcs = sum(len(v) for v in stats.latencies_ms.values())
+    if rpcs:
+        per_rpc = 1000 * report["cpu_s"].get("settlement", 0.0) / rpcs
+        print(
+            f"  - settlement process per RPC (all {rpcs} RPCs, {settle_calls} Settle): {per_rpc:.2f} ms"
+        )
+    db = report.get("database", {})
     print(
         f"- database after the run: {db.get('settlements')} settlements, {db.get('events')}"
         f" outbox events ({db.get('published')} published); hifp in settlements"
@@ -583,16 +744,18 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
                 f"| {method} | {len(values)} | {statistics.median(values):.1f} |"
                 f" {percentile(values, 0.99):.1f} | {max(values):.1f} |"
             )
-    bench = report["pgbench"]
-    if bench:
-        print()
-        print(f"- pgbench ({bench.get('command', '')}): {bench}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hospitals", type=int, default=16, help="concurrent simulated HIS")
     parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument(
+        "--load-procs", type=int, default=2, help="load-generator processes (spawned)"
+    )
+    parser.add_argument(
+        "--open-duration-s", type=float, default=30.0, help="open loop at half rate; 0 = skip"
+    )
     parser.add_argument("--persons", type=int, default=400)
     parser.add_argument("--inpatient-share", type=float, default=0.25)
     parser.add_argument("--db-pool-max", type=int, default=10)

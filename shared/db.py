@@ -148,10 +148,27 @@ async def migrate_service(url: str, service: str, schema: str | None = None) -> 
         await conn.close()
 
 
+async def release_without_reset(_conn: asyncpg.Connection) -> None:
+    """Release without the server round trip of a full reset (see ``create_pool``)."""
+
+
 async def create_pool(
-    url: str, schema: str, *, min_size: int = 2, max_size: int = 10, app_name: str = "crossclear"
+    url: str,
+    schema: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    app_name: str = "crossclear",
+    full_reset: bool = True,
 ) -> asyncpg.Pool:
-    """A pool whose connections resolve unqualified names in the service's schema."""
+    """A pool whose connections resolve unqualified names in the service's schema.
+
+    ``full_reset=False`` skips asyncpg's reset statement on every release (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL: one round trip per request). asyncpg still
+    rolls back an open transaction and drops its listeners locally. Only for code that
+    leaves no session state behind: no session advisory locks, no SET, and LISTEN undone
+    (UNLISTEN) before release — true of settlement and filing, not of clearing, whose
+    month-end holds a session advisory lock."""
     check_schema_name(schema)
     pool = await asyncpg.create_pool(
         url,
@@ -160,6 +177,7 @@ async def create_pool(
         timeout=10,
         command_timeout=30,
         server_settings={"search_path": f'"{schema}", public', "application_name": app_name},
+        reset=None if full_reset else release_without_reset,
     )
     assert pool is not None
     return pool

@@ -313,6 +313,9 @@ class ServiceHost:
             min_size=s.db_pool_min,
             max_size=s.db_pool_max,
             app_name=f"crossclear-{self.service.value}",
+            # Clearing's month-end holds a session advisory lock: its connections get the
+            # full reset; settlement and filing leave no session state behind.
+            full_reset=self.service is ServiceName.CLEARING,
         )
         self._app = await self._build(Resources(self.service, s, self.pool, self.bus))
         self.interceptor = ServerInterceptor(

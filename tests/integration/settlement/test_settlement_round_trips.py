@@ -14,6 +14,7 @@ from services.settlement.handlers import Idempotent, Settlement
 from services.settlement.versions import Versions
 from shared.auth import current_caller, parse_caller
 from shared.config import Settings
+from shared.db import release_without_reset
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
@@ -23,8 +24,9 @@ from .support import COLONOSCOPY, NANNING, NANNING_HOSPITALS, Filing, Hospital, 
 # (settlement, funds, accumulations, encounter, journal, outbox event, msgid's stored
 # answer), COMMIT.
 SETTLE_ROUND_TRIPS_IN_TRANSACTION = 6
-# asyncpg resets a connection when it goes back to its pool (one statement).
-POOL_RESET_ROUND_TRIPS = 1
+# Settlement's pool releases a connection without asyncpg's reset statement (it leaves no
+# session state behind; shared.db.create_pool(full_reset=False)).
+POOL_RESET_ROUND_TRIPS = 0
 
 
 async def test_a_settlement_costs_six_round_trips_in_one_transaction(
@@ -44,6 +46,7 @@ async def test_a_settlement_costs_six_round_trips_in_one_transaction(
         max_size=1,
         init=init,
         server_settings={"search_path": '"settlement", public'},
+        reset=release_without_reset,  # as the service's own pool
     )
     assert pool is not None
     versions = Versions()
@@ -80,7 +83,7 @@ async def test_a_settlement_costs_six_round_trips_in_one_transaction(
         await client.close()
         await pool.close()
     assert counts[-1] == SETTLE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, sent
-    assert sent[0] == "BEGIN;" and sent[-2] == "COMMIT;", sent
+    assert sent[0] == "BEGIN;" and sent[-1] == "COMMIT;", sent  # no reset after COMMIT
 
 
 def _header(request: pb.SettleRequest) -> Header:

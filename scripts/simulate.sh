@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set-up (virtualenv, install, code generation, PostgreSQL and RabbitMQ),
-# then a simulated month of cross-region traffic and its month-end clearing.
-# Arguments go to `crossclear simulate`, e.g. scripts/simulate.sh --scale medium --seed 7
+# then simulated months of cross-region traffic on a simulated clock, each month cleared in
+# its own period on day 5 of the next.
+# Arguments go to `crossclear simulate`, e.g. scripts/simulate.sh --months 3 --scale medium --seed 7
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

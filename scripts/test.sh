@@ -9,7 +9,7 @@ scripts/setup.sh
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-echo "== mypy"; .venv/bin/mypy --strict shared services/filing/domain services/settlement/domain services/clearing/domain
+echo "== mypy"; .venv/bin/mypy --strict shared services
 
 echo "== buf"
 node_modules/.bin/buf lint

@@ -235,9 +235,10 @@ def _add_simulate() -> None:
         if exc.name is None or not "services.simulation.cli".startswith(exc.name):
             raise
         return
-    app.command("simulate", help="A simulated month of traffic, then the month-end clearing")(
-        simulate_command
-    )
+    app.command(
+        "simulate",
+        help="Simulated months of traffic on a simulated clock, each cleared at its month-end",
+    )(simulate_command)
 
 
 _add_simulate()

@@ -77,8 +77,6 @@ DB_TIMEOUT_S = 10.0
 M = TypeVar("M", bound=Message)
 
 
-
-
 def new_filing_id(insured_pool: str, today: date) -> str:
     """F + insured pool + submission date + 10 random hex digits: 25 characters."""
     return f"F{insured_pool}{today:%Y%m%d}{secrets.token_hex(FILING_ID_RANDOM_BYTES).upper()}"

@@ -1,6 +1,8 @@
-"""The simulated month: persons, filings and hospital traffic driven through the public
-gRPC APIs of the three services, then the month-end clearing, a summary and a report.
+"""The simulated months: persons, filings and hospital traffic driven through the public
+gRPC APIs of the three services, day by day on a simulated clock, each month cleared in
+its own period on day 5 of the next, then a summary, ``summary.json`` and a report.
 
-``scenario`` is pure (a seed in, a plan out); ``traffic`` and ``month_end`` talk to the
-services; ``summary`` and ``report`` render what came back; ``cli`` wires it together.
+``scenario`` is pure (a seed in, a plan out); ``clockwork`` sets the services' clocks and
+orders the work; ``traffic`` and ``month_end`` talk to the services; ``figures``,
+``summary`` and ``report`` render what came back; ``cli`` wires it together.
 """

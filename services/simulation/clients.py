@@ -35,6 +35,11 @@ _RETRYABLE = frozenset(
 R = TypeVar("R")
 
 
+def retryable() -> frozenset[grpc.StatusCode]:
+    """The status codes a resent request may cure."""
+    return _RETRYABLE
+
+
 @dataclass
 class Clients:
     filing: filing_pb2_grpc.FilingServiceStub

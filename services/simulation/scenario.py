@@ -1,9 +1,11 @@
-"""The simulated month as a plan: who is insured where, who filed how, who is treated where.
+"""The simulated months as a plan: who is insured where, who filed how and when, who is
+treated where and on which day.
 
-Pure: everything comes from one ``random.Random(seed)`` drawn in a fixed order, so a seed
-and a month give the same plan on every machine. The plan carries every hospital msgid
-in advance (hospital code + simulated timestamp + a 4-digit sequence), so the traffic
-that executes it sends the same requests run after run, whatever the scheduling.
+Pure: everything comes from one ``random.Random(seed)`` drawn in a fixed order, so a seed,
+a first month and a number of months give the same plan on every machine, whatever the
+date of the run. The plan carries every hospital msgid in advance (hospital code +
+simulated timestamp + a 4-digit sequence) and the simulated instant of every step, so
+the traffic that executes it sends the same requests run after run.
 
 Cohorts (shares are **modeled**, chosen to exercise every rule, not measured):
 
@@ -15,12 +17,26 @@ Cohorts (shares are **modeled**, chosen to exercise every rule, not measured):
 - retirees resettled in Beihai (long-term filing) from Guangdong and Guangxi cities;
 - workers stationed in the other province (long-term filing);
 - Guangxi families living in Guangdong (long-term filing for the whole province);
+- dialysis and cancer patients living in the other province (long-term filing) with
+  heavy bills every month: their per-disease annual cap binds in a later month;
 - referrals: Guangxi cities to Nanning, Guangxi to Guangzhou (temporary filing, often
   filed by the referring hospital at its insurance office);
 - other temporary trips (temporary filing);
 - travellers with an emergency and no filing (emergency counts as filed);
-- people treated elsewhere without a filing: refused, then either filing afterwards
-  through a channel (补办) so the hospital settles again, or paying in full.
+- people treated elsewhere without a filing: refused, then either filing afterwards at
+  the counter (补办) so the hospital settles again, or paying in full.
+
+Everyone with a long-term place (locals, neighbours, residents elsewhere, long-term
+filers) is treated every month; a trip (referral, temporary trip, emergency, treatment
+without filing) happens in one month of the run.
+
+When filings are made (**modeled**, ``FILING_TIMING``): long-term filers mostly filed
+months before the first month (the run's clock starts that early and the filing service
+sees them filed on those days); the others filed a few days before their first visit.
+Temporary filers mostly filed 1–14 days before travelling; a minority filed late, at the
+counter after the treatment had begun (补办): an inpatient during the stay, whose stay is
+then covered retroactively (RETROACTIVE_FILING), an outpatient after the hospital's
+refusal, the same day.
 """
 
 from __future__ import annotations
@@ -30,7 +46,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Final
 
+from services.settlement.domain.seed import load_catalogues, load_policies
 from services.simulation import recipes
 from services.simulation.recipes import FeeLine, Recipe
 from shared.identity import make_home_return_permit, make_residence_permit, make_resident_id
@@ -38,9 +57,25 @@ from shared.reference import ZONE_BQF, get_pool, hospitals, in_zone
 
 MSGID_CHARS = 30
 MAX_SEQ_PER_SECOND = 9_999
-MAX_ENCOUNTERS_PER_PERSON = 24
+MAX_ENCOUNTERS_PER_PERSON_MONTH = 24
+MAX_MONTHS = 12
 ADMIT_MSGIDS = 4  # query, admit, and retries of those
 SETTLE_MSGIDS = 20  # upload, pre-settle, settle, reversal, correction, discharge, re-runs
+LATER_MSGIDS = 8  # a later day's correction or reversal, and the settlement again
+ADMIT_MSGID_STEP_S = 20
+SETTLE_MSGID_STEP_S = 7
+# The latest msgid stamp of a step lies this far after the step's instant.
+MSGID_SPAN: Final = timedelta(seconds=SETTLE_MSGIDS * SETTLE_MSGID_STEP_S)
+
+# Whatever today is, the default run simulates these months: the fingerprint of a seed
+# never depends on the date of the run.
+DEFAULT_FIRST_MONTH: Final = "202606"
+# Month-end clearing of a treatment month runs on this day of the next month; the
+# clearing centre decides the lines disputed at that month-end on the later day.
+MONTH_END_DAY: Final = 5
+DISPUTE_DECISION_DAY: Final = 15
+OPERATOR_HOUR: Final = 8  # operators' steps start at 08:00 China time
+RUN_START_HOUR: Final = 7  # the services' clocks start at 07:00 of the run's first day
 
 
 class Scale(StrEnum):
@@ -62,8 +97,36 @@ class Visit(StrEnum):
 class Refusal(StrEnum):
     """What a patient without a filing does after the hospital's refusal."""
 
-    FILE_AFTERWARDS = "FILE_AFTERWARDS"  # 补办 through a channel, then settle again
+    FILE_AFTERWARDS = "FILE_AFTERWARDS"  # 补办 at the counter, then settle again
     PAY_IN_FULL = "PAY_IN_FULL"  # pays the whole bill, claims it at home later
+
+
+class FilingTiming(StrEnum):
+    """When a planned filing is submitted."""
+
+    BEFORE_RUN = "BEFORE_RUN"  # long-term, months before the first month
+    BEFORE_FIRST_VISIT = "BEFORE_FIRST_VISIT"  # long-term, newly moved
+    BEFORE_TRAVEL = "BEFORE_TRAVEL"  # temporary, 1–14 days before travelling
+    DURING_STAY = "DURING_STAY"  # temporary, 补办 at the counter before discharge
+    AFTER_REFUSAL = "AFTER_REFUSAL"  # temporary, 补办 at the counter after a refusal
+
+
+# Filing timing shares and windows (modeled: chosen to look like a real population, in
+# which most people file before they travel, not measured). With the cohort weights this
+# makes about 9 % of all filings late ones, made at the counter after the treatment began
+# (补办): the temporary filers' late share plus the unfiled who file afterwards.
+@dataclass(frozen=True)
+class FilingTimingModel:
+    long_term_filed_before_run_pct: int = 85
+    long_term_before_run_days: tuple[int, int] = (20, 170)
+    long_term_new_days_before_first_visit: tuple[int, int] = (3, 30)
+    temporary_late_pct: int = 8
+    temporary_days_before_travel: tuple[int, int] = (1, 14)
+    referral_days_before_admission: tuple[int, int] = (1, 7)
+    unfiled_file_afterwards_pct: int = 50
+
+
+FILING_TIMING: Final = FilingTimingModel()
 
 
 # -- plan records ---------------------------------------------------------------------------
@@ -85,17 +148,22 @@ class FilingPlan:
     destination_province: str | None
     start_date: date
     end_date: date | None
+    timing: FilingTiming
+    # When it is submitted (China wall time); None: only after a refusal (AFTER_REFUSAL).
+    submit_at: datetime | None
     referral: tuple[str, str, str, str] | None = None  # from, to, ICD-10, diagnosis
     # A change after submission: ("END_DATE", new end) or ("PROVINCE", province code).
     change: tuple[str, str] | None = None
+    change_at: datetime | None = None
     change_request_id: str = ""
-    cancel_at_end: bool = False
+    cancel_at: datetime | None = None  # back home for good: the filing is cancelled
     cancel_request_id: str = ""
 
 
 @dataclass(frozen=True)
 class Encounter:
     seq: int  # order within the person
+    month: str  # the treatment month YYYYMM
     hospital: str
     treatment_pool: str
     visit: Visit
@@ -109,9 +177,11 @@ class Encounter:
     settle_msgids: tuple[str, ...]
     use_account: bool = False  # the patient opts to pay from the personal account
     retry_settle: bool = False  # the hospital resends Settle with the same msgid
-    reverse: bool = False  # settled, reversed (2208/2305), settled again
-    correct: bool = False  # the Settle response is "lost": correction 2601, settle again
+    reverse: bool = False  # settled, reversed (2208/2305) on a later day, settled again
+    correct: bool = False  # the Settle response was "lost": 2601 on a later day, settle again
     query_by_voucher: bool = False  # the patient shows the e-voucher QR code
+    later_at: datetime | None = None  # when the reversal or correction happens
+    later_msgids: tuple[str, ...] = ()
 
     @property
     def amount_fen(self) -> int:
@@ -149,17 +219,153 @@ class PersonPlan:
         return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
 
 
+class StepKind(StrEnum):
+    """What a person (or their hospital) does at one simulated instant."""
+
+    FILE = "FILE"  # the planned filing is submitted
+    CHANGE = "CHANGE"  # the filing is changed
+    ADMIT = "ADMIT"  # inpatient: identify (1101) and admit (2401)
+    SETTLE = (
+        "SETTLE"  # outpatient: 1101, 2201, upload, settle; inpatient: upload, discharge, settle
+    )
+    LATER = "LATER"  # a later day: reversal or correction (2601), then settled again
+    CANCEL = "CANCEL"  # the filing is cancelled
+
+
+_STEP_ORDER = {kind: rank for rank, kind in enumerate(StepKind)}
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime  # China wall time (naive)
+    person: int  # PersonPlan.index
+    kind: StepKind
+    encounter: int = -1  # index into the person's encounters
+
+    @property
+    def key(self) -> tuple[datetime, int, int, int]:
+        return (self.at, self.person, _STEP_ORDER[self.kind], self.encounter)
+
+
 @dataclass(frozen=True)
 class Plan:
     seed: int
-    month: str  # YYYYMM, the treatment month
-    first_day: date
-    last_day: date  # last treatment day (never after yesterday)
+    months: tuple[str, ...]  # YYYYMM, the treatment months in order
+    first_day: date  # first treatment day
+    last_day: date  # last treatment day
+    run_start: datetime  # China wall time: the services' clocks start here
     persons: tuple[PersonPlan, ...]
+
+    @property
+    def month(self) -> str:
+        return self.months[0]
 
     @property
     def encounter_count(self) -> int:
         return sum(len(p.encounters) for p in self.persons)
+
+    def encounters_in(self, month: str) -> int:
+        return sum(1 for p in self.persons for e in p.encounters if e.month == month)
+
+    def steps(self) -> list[Step]:
+        """Every person's steps, in time order (a person's own steps in their order)."""
+        out = [s for p in self.persons for s in person_steps(p)]
+        out.sort(key=lambda s: s.key)
+        return out
+
+
+def person_steps(p: PersonPlan) -> list[Step]:
+    steps: list[Step] = []
+    f = p.filing
+    if f is not None:
+        if f.submit_at is not None:
+            steps.append(Step(f.submit_at, p.index, StepKind.FILE))
+        if f.change is not None and f.change_at is not None:
+            steps.append(Step(f.change_at, p.index, StepKind.CHANGE))
+        if f.cancel_at is not None:
+            steps.append(Step(f.cancel_at, p.index, StepKind.CANCEL))
+    for i, e in enumerate(p.encounters):
+        if e.visit is Visit.INPATIENT:
+            steps.append(Step(e.start, p.index, StepKind.ADMIT, i))
+        steps.append(Step(e.end, p.index, StepKind.SETTLE, i))
+        if e.later_at is not None:
+            steps.append(Step(e.later_at, p.index, StepKind.LATER, i))
+    steps.sort(key=lambda s: s.key)
+    return steps
+
+
+# -- months ----------------------------------------------------------------------------------
+
+
+def parse_month(month: str) -> date:
+    if len(month) != 6 or not month.isdigit() or not 1 <= int(month[4:]) <= 12:
+        raise ValueError(f"month must be YYYYMM, got {month!r}")
+    return date(int(month[:4]), int(month[4:]), 1)
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}"
+
+
+def next_month(month: str) -> str:
+    first = parse_month(month)
+    return month_of(date(first.year + first.month // 12, first.month % 12 + 1, 1))
+
+
+def month_window(month: str) -> tuple[date, date]:
+    """First and last day of ``month``."""
+    first = parse_month(month)
+    return first, parse_month(next_month(month)) - timedelta(days=1)
+
+
+def run_months(first_month: str, months: int) -> tuple[str, ...]:
+    if not 1 <= months <= MAX_MONTHS:
+        raise ValueError(f"months must be 1..{MAX_MONTHS}, got {months}")
+    out = [first_month]
+    for _ in range(months - 1):
+        out.append(next_month(out[-1]))
+    return tuple(out)
+
+
+@cache
+def earliest_month() -> str:
+    """The first month every shipped catalogue and benefit policy is in force."""
+    catalogue_start: dict[str, date] = {}
+    for c in load_catalogues():
+        catalogue_start[c.province_code] = min(
+            c.effective_date, catalogue_start.get(c.province_code, c.effective_date)
+        )
+    policy_start: dict[str, date] = {}
+    for p in load_policies():
+        policy_start[p.policy_id] = min(
+            p.effective_date, policy_start.get(p.policy_id, p.effective_date)
+        )
+    day = max([*catalogue_start.values(), *policy_start.values()])
+    return month_of(day) if day.day == 1 else next_month(month_of(day))
+
+
+def check_months(first_month: str, months: int) -> tuple[str, ...]:
+    """The run's treatment months, or ValueError saying why not."""
+    chosen = run_months(first_month, months)
+    parse_month(first_month)
+    if first_month < earliest_month():
+        raise ValueError(
+            f"month {first_month} is before the shipped catalogues and benefit policies take "
+            f"effect ({earliest_month()})"
+        )
+    return chosen
+
+
+def month_end_at(month: str) -> datetime:
+    """When the month-end clearing of treatment month ``month`` runs (China wall time)."""
+    first = parse_month(next_month(month))
+    return datetime.combine(first.replace(day=MONTH_END_DAY), time(OPERATOR_HOUR))
+
+
+def decision_at(month: str) -> datetime:
+    """When the lines disputed at ``month``'s month-end are decided (China wall time)."""
+    first = parse_month(next_month(month))
+    return datetime.combine(first.replace(day=DISPUTE_DECISION_DAY), time(OPERATOR_HOUR))
 
 
 # -- msgids -----------------------------------------------------------------------------------
@@ -309,12 +515,28 @@ _COHORTS: tuple[tuple[str, int], ...] = (
     ("retiree_beihai", 8),
     ("stationed", 6),
     ("long_term_resident", 6),
+    ("chronic_away", 3),
     ("gx_referral", 8),
     ("cross_referral", 6),
     ("temporary", 4),
     ("emergency", 4),
-    ("unfiled", 8),
+    ("unfiled", 5),
 )
+_LONG_TERM_COHORTS = ("retiree_beihai", "stationed", "long_term_resident", "chronic_away")
+_TEMPORARY_COHORTS = ("gx_referral", "cross_referral", "temporary")
+
+
+def modeled_late_filing_pct() -> float:
+    """The share of filings made late, at the counter after the treatment began (补办),
+    that the cohort weights and ``FILING_TIMING`` model (expected value, percent)."""
+    weights = dict(_COHORTS)
+    long_term = sum(weights[c] for c in _LONG_TERM_COHORTS)
+    temporary = sum(weights[c] for c in _TEMPORARY_COHORTS)
+    afterwards = weights["unfiled"] * FILING_TIMING.unfiled_file_afterwards_pct / 100
+    late = temporary * FILING_TIMING.temporary_late_pct / 100 + afterwards
+    return round(100 * late / (long_term + temporary + afterwards), 1)
+
+
 COHORT_LABELS = {
     "local_gx": "Guangxi locals",
     "local_gd": "Guangdong locals",
@@ -324,6 +546,7 @@ COHORT_LABELS = {
     "retiree_beihai": "retirees resettled in Beihai",
     "stationed": "stationed workers",
     "long_term_resident": "long-term residents elsewhere",
+    "chronic_away": "dialysis and cancer patients living elsewhere",
     "gx_referral": "referrals to Nanning",
     "cross_referral": "referrals to Guangzhou",
     "temporary": "other temporary trips",
@@ -348,6 +571,7 @@ class _Shape:
     outpatient_visits: tuple[int, int]
     inpatient_pct: int
     emergency: bool = False
+    heavy: bool = False  # a dialysis or cancer patient: heavy chronic bills every month
 
 
 def _shape(rng: random.Random, cohort: str) -> _Shape:
@@ -494,6 +718,39 @@ def _shape(rng: random.Random, cohort: str) -> _Shape:
             55,
             emergency=True,
         )
+    if cohort == "chronic_away":
+        # Guangxi insured living in a Greater Bay Area city, or Guangdong retirees in Guangxi.
+        if rng.randrange(100) < 60:
+            home = rng.choice(("450900", "450800", "451000", "450100", "450300"))
+            return _Shape(
+                home,
+                (rng.choice(("440100", "440300", "441900", "440600")),),
+                0,
+                insutype,
+                False,
+                (40, 80),
+                "MAINLAND",
+                "LONG_TERM_RESIDENT",
+                "PROVINCE",
+                (1, 2),
+                8,
+                heavy=True,
+            )
+        home = rng.choice(("440100", "440300", "440600"))
+        return _Shape(
+            home,
+            (rng.choice(("450500", "450100")),),
+            0,
+            "310",
+            True,
+            (60, 80),
+            "MAINLAND",
+            "RETIREE_RESETTLED",
+            "POOL",
+            (1, 2),
+            8,
+            heavy=True,
+        )
     assert cohort == "unfiled", cohort
     if rng.randrange(100) < 65:
         home = rng.choice(("450200", "450300", "450900", "451200", "450800"))
@@ -593,10 +850,24 @@ def _channel(rng: random.Random) -> str:
 
 # -- dates and encounters ----------------------------------------------------------------------------
 
+# A trip happens in one month of the run; everyone else is treated every month.
+_TRIP_COHORTS = frozenset({"gx_referral", "cross_referral", "temporary", "emergency", "unfiled"})
+_LONG_TERM = frozenset({"RETIREE_RESETTLED", "STATIONED_WORKER", "LONG_TERM_RESIDENT"})
+# Emergencies arrive until 21:00, so every step of a day, and the reversal or correction
+# that may follow it the same evening, is done before 23:00: nothing spills into the next
+# day (or the next clearing period).
+_EMERGENCY_MINUTES = 21 * 60
+
 
 def _visit_time(rng: random.Random, day: date, emergency: bool) -> datetime:
-    minute = rng.randrange(24 * 60) if emergency else rng.randrange(8 * 60, 17 * 60 + 30)
+    minute = rng.randrange(_EMERGENCY_MINUTES) if emergency else rng.randrange(8 * 60, 17 * 60 + 30)
     return datetime.combine(day, time(minute // 60, minute % 60, rng.randrange(60)))
+
+
+def _daytime(rng: random.Random, day: date, first_hour: int = 8, last_hour: int = 21) -> datetime:
+    return datetime.combine(
+        day, time(rng.randint(first_hour, last_hour), rng.randrange(60), rng.randrange(60))
+    )
 
 
 @dataclass
@@ -631,7 +902,7 @@ def _inpatient_draft(
     rng: random.Random, cal: _Calendar, pool: str, recipe: Recipe, emergency: bool
 ) -> _EncounterDraft:
     lo, hi = recipe.los_days
-    los = min(rng.randint(lo, hi), max(cal.days - 1, 1))
+    los = max(1, min(rng.randint(lo, hi), cal.days - 1))
     admit_day = cal.first_day + timedelta(days=rng.randrange(max(cal.days - los, 1)))
     discharge_day = min(admit_day + timedelta(days=los), cal.last_day)
     start = _visit_time(rng, admit_day, emergency)
@@ -639,6 +910,12 @@ def _inpatient_draft(
     if end <= start:
         end = start + timedelta(hours=4)
     return _EncounterDraft(pool, Visit.INPATIENT, recipe, None, emergency, start, end)
+
+
+def _chronic_sessions(rng: random.Random, chronic: str, heavy: bool) -> int:
+    if heavy:  # dialysis three times a week; chemotherapy every week or so
+        return rng.randint(12, 13) if chronic == "MT04" else rng.randint(3, 4)
+    return rng.randint(8, 13) if chronic == "MT04" else rng.randint(2, 4)
 
 
 def _drafts(
@@ -704,8 +981,7 @@ def _drafts(
             )
         )
     if chronic is not None and not shape.emergency and shape.filing != "REFERRAL":
-        sessions = rng.randint(8, 13) if chronic == "MT04" else rng.randint(2, 4)
-        for _ in range(sessions):
+        for _ in range(_chronic_sessions(rng, chronic, shape.heavy)):
             day = cal.day(rng)
             if _overlaps(day, stays):
                 continue
@@ -722,20 +998,30 @@ def _drafts(
                 )
             )
     drafts.sort(key=lambda d: (d.start, d.visit.value))
-    return drafts[:MAX_ENCOUNTERS_PER_PERSON]
+    return drafts[:MAX_ENCOUNTERS_PER_PERSON_MONTH]
+
+
+def _later_time(rng: random.Random, settled: datetime, last_day: date) -> datetime:
+    """A reversal or correction 1–3 days after the settlement, in the same month (the
+    hospital's daily reconciliation finds it); the same evening on the month's last day."""
+    day = min(settled.date() + timedelta(days=rng.randint(1, 3)), last_day)
+    if day == settled.date():
+        return settled + timedelta(minutes=rng.randint(30, 90))
+    return datetime.combine(day, time(9 + rng.randrange(7), rng.randrange(60), rng.randrange(60)))
 
 
 def _encounters(
     rng: random.Random,
     book: MsgidBook,
     drafts: list[_EncounterDraft],
-    sex: str,
-    age: int,
-    insutype: str,
-    acct_balance_fen: int,
-) -> tuple[Encounter, ...]:
+    person: tuple[str, int, str, int],  # sex, age, insutype, personal-account balance
+    first_seq: int,
+    month: str,
+    cal: _Calendar,
+) -> list[Encounter]:
+    sex, age, insutype, acct_balance_fen = person
     out: list[Encounter] = []
-    for seq, d in enumerate(drafts):
+    for offset, d in enumerate(drafts):
         hospital = _pick_hospital(rng, d.pool, d.visit)
         province = get_pool(d.pool).province_code
         los = (d.end.date() - d.start.date()).days
@@ -752,9 +1038,13 @@ def _encounters(
             and d.visit is not Visit.INPATIENT
             and rng.randrange(100) < 60
         )
+        reverse = 40 <= roll < 70
+        correct = 70 <= roll < 90
+        later_at = _later_time(rng, d.end, cal.last_day) if reverse or correct else None
         out.append(
             Encounter(
-                seq=seq,
+                seq=first_seq + offset,
+                month=month,
                 hospital=hospital,
                 treatment_pool=d.pool,
                 visit=d.visit,
@@ -764,24 +1054,69 @@ def _encounters(
                 start=d.start,
                 end=d.end,
                 lines=lines,
-                admit_msgids=book.block(hospital, d.start, ADMIT_MSGIDS, 20),
-                settle_msgids=book.block(hospital, d.end, SETTLE_MSGIDS, 7),
+                admit_msgids=book.block(hospital, d.start, ADMIT_MSGIDS, ADMIT_MSGID_STEP_S),
+                settle_msgids=book.block(hospital, d.end, SETTLE_MSGIDS, SETTLE_MSGID_STEP_S),
                 use_account=use_account,
                 retry_settle=roll < 40,
-                reverse=40 <= roll < 70,
-                correct=70 <= roll < 90,
+                reverse=reverse,
+                correct=correct,
                 query_by_voucher=rng.randrange(100) < 50,
+                later_at=later_at,
+                later_msgids=(
+                    book.block(hospital, later_at, LATER_MSGIDS, SETTLE_MSGID_STEP_S)
+                    if later_at is not None
+                    else ()
+                ),
             )
         )
-    return tuple(out)
+    return out
+
+
+def _submission(
+    rng: random.Random,
+    long_term: bool,
+    referral: bool,
+    run_first_day: date,
+    encounters: Sequence[Encounter],
+) -> tuple[FilingTiming, date, datetime | None]:
+    """When the filing is submitted, and the date it starts from."""
+    first = min(encounters, key=lambda e: e.start, default=None)
+    first_day = first.start.date() if first is not None else run_first_day
+    roll = rng.randrange(100)
+    if long_term:
+        if roll < FILING_TIMING.long_term_filed_before_run_pct:
+            lo, hi = FILING_TIMING.long_term_before_run_days
+            day = run_first_day - timedelta(days=rng.randint(lo, hi))
+            return FilingTiming.BEFORE_RUN, day, _daytime(rng, day)
+        lo, hi = FILING_TIMING.long_term_new_days_before_first_visit
+        day = first_day - timedelta(days=rng.randint(lo, hi))
+        return FilingTiming.BEFORE_FIRST_VISIT, day, _daytime(rng, day)
+    if roll < FILING_TIMING.temporary_late_pct and first is not None:
+        if first.visit is Visit.INPATIENT:
+            # 补办 before discharge: the stay is covered retroactively from admission.
+            admitted, discharged = first.start.date(), first.end.date()
+            if (discharged - admitted).days >= 2:
+                day = admitted + timedelta(days=rng.randint(1, (discharged - admitted).days - 1))
+                at = _daytime(rng, day, 10, 16)
+            else:
+                at = datetime.combine(discharged, time(8, rng.randrange(50), rng.randrange(60)))
+            return FilingTiming.DURING_STAY, admitted, at
+        return FilingTiming.AFTER_REFUSAL, first_day, None
+    lo, hi = (
+        FILING_TIMING.referral_days_before_admission
+        if referral
+        else FILING_TIMING.temporary_days_before_travel
+    )
+    day = first_day - timedelta(days=rng.randint(lo, hi))
+    start = max(day, first_day - timedelta(days=rng.randint(0, 2)))
+    return FilingTiming.BEFORE_TRAVEL, start, _daytime(rng, day)
 
 
 def _filing(
     rng: random.Random,
     shape: _Shape,
     psn_no: str,
-    cal: _Calendar,
-    today: date,
+    run: _Calendar,
     encounters: Sequence[Encounter],
 ) -> FilingPlan | None:
     if shape.filing is None:
@@ -789,13 +1124,11 @@ def _filing(
     main = shape.treatment_pools[0]
     channel = _channel(rng)
     caller = _CHANNEL_CALLER[channel]
-    earliest = today - timedelta(days=170)
-    long_term = shape.filing in ("RETIREE_RESETTLED", "STATIONED_WORKER", "LONG_TERM_RESIDENT")
-    if long_term:
-        start = max(earliest, cal.first_day - timedelta(days=rng.randint(20, 150)))
-    else:
-        first_visit = min((e.start.date() for e in encounters), default=cal.first_day)
-        start = max(earliest, first_visit - timedelta(days=rng.randint(0, 20)))
+    long_term = shape.filing in _LONG_TERM
+    away = [e for e in encounters if e.treatment_pool != shape.insured_pool]
+    timing, start, submit_at = _submission(
+        rng, long_term, shape.filing == "REFERRAL", run.first_day, away
+    )
     referral = None
     if shape.filing == "REFERRAL":
         from_hospital = (
@@ -811,17 +1144,29 @@ def _filing(
         referral = (from_hospital, to_hospital, icd, name)
         if from_hospital and rng.randrange(100) < 50:
             channel, caller = "COUNTER", from_hospital  # filed by the referring hospital (2501)
+    if timing in (FilingTiming.DURING_STAY, FilingTiming.AFTER_REFUSAL):
+        channel, caller = "COUNTER", _CHANNEL_CALLER["COUNTER"]  # 补办 at the counter
     end = None
     if not long_term:
         end = start + timedelta(days=rng.choice((30, 90, 200)))
+    # Changes and cancellations come after the submission (or the refusal that leads to it).
+    filed = submit_at or max((e.end for e in away), default=datetime.combine(start, time(12)))
+    last = max((e.later_at or e.end for e in encounters), default=filed)
     change: tuple[str, str] | None = None
+    change_at: datetime | None = None
     roll = rng.randrange(100)
     if not long_term and roll < 15:
         change = ("END_DATE", (start + timedelta(days=300)).isoformat())
+        change_at = _daytime(rng, filed.date() + timedelta(days=rng.randint(3, 20)), 19, 21)
     elif shape.filing == "RETIREE_RESETTLED" and roll < 25 and shape.insured_pool[:2] != "45":
         # Moves within Guangxi: the filing now covers the whole region (安置地变更).
         change = ("PROVINCE", "45")
-    cancel = not long_term and rng.randrange(100) < 12
+        day = max(run.day(rng), filed.date() + timedelta(days=1))
+        change_at = _daytime(rng, day, 19, 21)
+    cancel_at = None
+    if not long_term and rng.randrange(100) < 12:
+        day = max(last.date(), (change_at or filed).date()) + timedelta(days=rng.randint(1, 5))
+        cancel_at = _daytime(rng, day, 19, 21)
     destination_pool = main if shape.destination == "POOL" else None
     destination_province = get_pool(main).province_code if shape.destination == "PROVINCE" else None
     return FilingPlan(
@@ -833,25 +1178,31 @@ def _filing(
         destination_province=destination_province,
         start_date=start,
         end_date=end,
+        timing=timing,
+        submit_at=submit_at,
         referral=referral,
         change=change,
+        change_at=change_at,
         change_request_id=f"SIM-{psn_no}-C1",
-        cancel_at_end=cancel,
+        cancel_at=cancel_at,
         cancel_request_id=f"SIM-{psn_no}-X1",
     )
 
 
 def _person(
-    rng: random.Random, book: MsgidBook, index: int, cal: _Calendar, today: date
+    rng: random.Random,
+    book: MsgidBook,
+    index: int,
+    months: Sequence[str],
+    cals: Sequence[_Calendar],
 ) -> PersonPlan:
     cohort = _weighted(rng, _COHORTS)
     shape = _shape(rng, cohort)
+    first_day = cals[0].first_day
     sex = "1" if rng.randrange(2) else "2"
-    birth = _birth(rng, shape.age_range, cal.first_day)
+    birth = _birth(rng, shape.age_range, first_day)
     age = (
-        cal.first_day.year
-        - birth.year
-        - ((cal.first_day.month, cal.first_day.day) < (birth.month, birth.day))
+        first_day.year - birth.year - ((first_day.month, first_day.day) < (birth.month, birth.day))
     )
     insutype = shape.insutype
     if shape.retired and insutype != "310":
@@ -865,13 +1216,24 @@ def _person(
     if insutype == "310":
         acct = rng.randint(2_000, 6_000) * 100 if retired else rng.randint(800, 4_000) * 100
     chronic = _chronic(rng, age)
-    drafts = _drafts(rng, shape, sex, age, chronic, cal)
-    encounters = _encounters(rng, book, drafts, sex, age, insutype, acct)
+    if shape.heavy:
+        chronic = "MT04" if rng.randrange(100) < 55 else "MT03"
+    active = (rng.randrange(len(cals)),) if cohort in _TRIP_COHORTS else range(len(cals))
+    encounters: list[Encounter] = []
+    for m in active:
+        drafts = _drafts(rng, shape, sex, age, chronic, cals[m])
+        encounters += _encounters(
+            rng, book, drafts, (sex, age, insutype, acct), len(encounters), months[m], cals[m]
+        )
     psn_no = f"{shape.insured_pool}{index + 1:010d}"
-    filing = _filing(rng, shape, psn_no, cal, today, encounters)
+    run = _Calendar(first_day, cals[-1].last_day)
+    filing = _filing(rng, shape, psn_no, run, encounters)
     refusal = None
     if cohort == "unfiled":
-        refusal = Refusal.FILE_AFTERWARDS if rng.randrange(100) < 60 else Refusal.PAY_IN_FULL
+        pct = FILING_TIMING.unfiled_file_afterwards_pct
+        refusal = Refusal.FILE_AFTERWARDS if rng.randrange(100) < pct else Refusal.PAY_IN_FULL
+    elif filing is not None and filing.timing is FilingTiming.AFTER_REFUSAL:
+        refusal = Refusal.FILE_AFTERWARDS
     return PersonPlan(
         index=index,
         cohort=cohort,
@@ -889,41 +1251,49 @@ def _person(
         chronic=chronic,
         filing=filing,
         refusal=refusal,
-        encounters=encounters,
+        encounters=tuple(encounters),
     )
 
 
-def treatment_window(month: str, today: date) -> tuple[date, date]:
-    """First and last treatment day of ``month``: never today or later (a treatment must
-    be settled before the run), and within the filing service's retroactive window."""
-    if len(month) != 6 or not month.isdigit() or not 1 <= int(month[4:]) <= 12:
-        raise ValueError(f"month must be YYYYMM, got {month!r}")
-    first = date(int(month[:4]), int(month[4:]), 1)
-    next_month = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    last = min(next_month - timedelta(days=1), today - timedelta(days=1))
-    if last < first:
-        raise ValueError(f"month {month} has no treatment day before today ({today})")
-    if (today - first).days > 150:
-        raise ValueError(f"month {month} is too far back for retroactive filing (150 days)")
-    return first, last
-
-
-def default_month(today: date) -> str:
-    """The current month, or the previous one on its first day (no full day yet)."""
-    day = today if today.day > 1 else today - timedelta(days=1)
-    return f"{day.year:04d}{day.month:02d}"
-
-
-def build_plan(seed: int, month: str, persons: int, today: date) -> Plan:
-    """The whole month's plan for ``persons`` insured persons."""
+def build_plan(seed: int, first_month: str, months: int, persons: int) -> Plan:
+    """The whole run's plan for ``persons`` insured persons over ``months`` months."""
     if not 1 <= persons <= 100_000:
         raise ValueError("persons must be 1..100000")
-    first, last = treatment_window(month, today)
+    chosen = check_months(first_month, months)
+    cals = [_Calendar(*month_window(m)) for m in chosen]
     rng = random.Random(seed)
     book = MsgidBook()
-    cal = _Calendar(first, last)
-    people = tuple(_person(rng, book, i, cal, today) for i in range(persons))
-    return Plan(seed=seed, month=month, first_day=first, last_day=last, persons=people)
+    people = tuple(_person(rng, book, i, chosen, cals) for i in range(persons))
+    earliest = min(
+        (s.at.date() for p in people for s in person_steps(p)), default=cals[0].first_day
+    )
+    start_day = min(earliest, cals[0].first_day - timedelta(days=1))
+    return Plan(
+        seed=seed,
+        months=chosen,
+        first_day=cals[0].first_day,
+        last_day=cals[-1].last_day,
+        run_start=datetime.combine(start_day, time(RUN_START_HOUR)),
+        persons=people,
+    )
+
+
+def planned_retroactive(plan: Plan) -> tuple[int, int]:
+    """(encounters the plan expects to be covered by a filing made after the treatment
+    began, cross-region encounters): the stays of inpatients who filed during the stay,
+    and the refused first stay of those treated without filing who then filed (补办)."""
+    retroactive = cross = 0
+    for p in plan.persons:
+        away = [e for e in p.encounters if e.treatment_pool != p.insured_pool]
+        cross += len(away)
+        f = p.filing
+        if f is not None and f.timing is FilingTiming.DURING_STAY and f.submit_at is not None:
+            at = f.submit_at
+            retroactive += sum(1 for e in away if e.start.date() < at.date() and at < e.end)
+        if p.cohort == "unfiled" and p.refusal is Refusal.FILE_AFTERWARDS and away:
+            first = min(away, key=lambda e: e.start)
+            retroactive += first.visit is Visit.INPATIENT
+    return retroactive, cross
 
 
 def relation_of(insured_pool: str, treatment_pool: str) -> str:

@@ -3,8 +3,13 @@ services as processes on their own ports, stopped at the end.
 
 Two runs with the same seed must start from the same state, so the database is dropped
 and created again and every queue and exchange of the namespace is deleted before the
-services start. Services already SERVING at the simulation's targets are used as they
-are (and nothing is reset under them).
+services start. The services run on a simulated clock (development mode only), starting
+at the run's first simulated instant; the simulation then moves it forward day by day.
+
+Services already SERVING at the simulation's targets are used as they are (nothing is
+reset under them) only if they run a simulated clock that has not passed the run's start
+(``ClockControl/Get`` answers, with an earlier time): otherwise the run is refused, since
+replaying the simulated days on the wall clock would settle them in the wrong periods.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
+import grpc
 
+from services.simulation.clockwork import read_clock
 from shared.broker import region_codes
 from shared.bus import names
-from shared.config import Settings
+from shared.config import ServiceName, Settings
 from shared.db import database_of, with_database
 from shared.health import check_all, wait_serving
 
@@ -62,7 +70,9 @@ def sim_settings(
     )
 
 
-def service_env(settings: Settings) -> dict[str, str]:
+def service_env(settings: Settings, clock_start: datetime | None = None) -> dict[str, str]:
+    """The environment of the service processes; with ``clock_start`` (timezone-aware) they
+    run on a simulated clock starting there."""
     env = os.environ.copy()
     env.update(
         {
@@ -79,8 +89,18 @@ def service_env(settings: Settings) -> dict[str, str]:
             "CROSSCLEAR_LOG_LEVEL": settings.log_level,
         }
     )
-    for key in ("CROSSCLEAR_GRPC_LISTEN", "CROSSCLEAR_TLS_DIR"):
+    for key in (
+        "CROSSCLEAR_GRPC_LISTEN",
+        "CROSSCLEAR_TLS_DIR",
+        "CROSSCLEAR_SIMULATED_CLOCK",
+        "CROSSCLEAR_CLOCK_START",
+    ):
         env.pop(key, None)
+    if clock_start is not None:
+        if clock_start.tzinfo is None:
+            raise ValueError("the clock start must carry its time zone")
+        env["CROSSCLEAR_SIMULATED_CLOCK"] = "true"
+        env["CROSSCLEAR_CLOCK_START"] = clock_start.isoformat()
     return env
 
 
@@ -136,15 +156,19 @@ def _redacted(url: str) -> str:
     return f"{parts.scheme}://{host}:{parts.port or ''}{parts.path}"
 
 
-async def reset_namespace(settings: Settings) -> None:
-    """Delete every queue and exchange of the namespace (messages of an earlier run)."""
+async def _connect_bus(settings: Settings) -> aio_pika.abc.AbstractConnection:
     try:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=CONNECT_TIMEOUT_S)
+        return await aio_pika.connect(settings.amqp_url, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as error:
         raise RuntimeError(
             f"RabbitMQ at {_redacted(settings.amqp_url)} does not answer ({type(error).__name__}); "
             "start it (scripts/setup.sh) or set CROSSCLEAR_AMQP_URL"
         ) from error
+
+
+async def reset_namespace(settings: Settings) -> None:
+    """Delete every queue and exchange of the namespace (messages of an earlier run)."""
+    connection = await _connect_bus(settings)
     try:
         channel = await connection.channel()
         for queue in namespace_queues(settings.bus_namespace):
@@ -161,6 +185,90 @@ async def reset_namespace(settings: Settings) -> None:
         await connection.close()
 
 
+# -- crossclear simulate --clean ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What ``clean`` removed: nothing of it existed when a field is empty."""
+
+    database: str  # "" when there was no such database
+    queues: tuple[tuple[str, int], ...]  # (queue, messages it still held)
+    exchanges: tuple[str, ...]
+
+
+async def running_services(settings: Settings) -> dict[str, str]:
+    """The services answering the health check at ``settings``' targets, with their status;
+    empty when none answers."""
+    statuses = await check_all(settings, 1.0)
+    return {k: v for k, v in statuses.items() if not v.startswith("UNREACHABLE")}
+
+
+async def _remove_database(settings: Settings) -> str:
+    name = database_of(settings.database_url)
+    admin = await _admin(settings)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            return ""
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return name
+    finally:
+        await admin.close()
+
+
+async def _remove_namespace(settings: Settings) -> tuple[list[tuple[str, int]], list[str]]:
+    """Every queue and exchange the topology declares under the namespace, those that
+    exist: each is looked up first (a passive declare, which closes the channel when the
+    name is unknown), then deleted."""
+    connection = await _connect_bus(settings)
+    queues: list[tuple[str, int]] = []
+    exchanges: list[str] = []
+    try:
+        for name in namespace_queues(settings.bus_namespace):
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                continue  # no such queue
+            messages = declared.declaration_result.message_count or 0
+            await channel.queue_delete(name)
+            queues.append((name, messages))
+            await channel.close()
+        for name in namespace_exchanges(settings.bus_namespace):
+            channel = await connection.channel()
+            try:
+                await channel.declare_exchange(name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                continue  # no such exchange
+            await channel.exchange_delete(name)
+            exchanges.append(name)
+            await channel.close()
+    finally:
+        await connection.close()
+    return queues, exchanges
+
+
+async def clean(settings: Settings) -> Removed:
+    """Remove the simulation's database and its bus namespace's queues and exchanges.
+
+    RuntimeError, and nothing removed, when services answer at ``settings``' targets: a
+    run may be in progress there, or someone's services use that database."""
+    running = await running_services(settings)
+    if running:
+        where = ", ".join(
+            f"{service} at {settings.target_of(ServiceName(service))} ({status})"
+            for service, status in sorted(running.items())
+        )
+        raise RuntimeError(
+            f"services are running at the simulation's targets: {where}. A simulation may "
+            "be in progress; stop it (or those services) first. Nothing was removed."
+        )
+    database = await _remove_database(settings)
+    queues, exchanges = await _remove_namespace(settings)
+    return Removed(database, tuple(queues), tuple(exchanges))
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -174,17 +282,48 @@ async def _already_serving(settings: Settings) -> bool:
     return all(v == "SERVING" for v in statuses.values())
 
 
+async def check_simulated_clocks(settings: Settings, clock_start: datetime) -> None:
+    """RuntimeError unless every service at ``settings``' targets runs a simulated clock
+    that still reads no later than ``clock_start``."""
+    for service in ServiceName:
+        target = settings.target_of(service)
+        try:
+            reading = await read_clock(target)
+        except grpc.aio.AioRpcError as error:
+            raise RuntimeError(
+                f"the {service} service SERVING at {target} did not answer "
+                f"ClockControl/Get ({error.code().name}): {error.details()}"
+            ) from error
+        if reading is None:
+            raise RuntimeError(
+                f"the {service} service already SERVING at {target} runs on the system clock "
+                "(no ClockControl): the simulation replays past days and needs simulated "
+                "clocks. Stop those services, or start them with CROSSCLEAR_INSECURE_DEV=true "
+                f"CROSSCLEAR_SIMULATED_CLOCK=true CROSSCLEAR_CLOCK_START={clock_start.isoformat()}"
+            )
+        if reading > clock_start:
+            raise RuntimeError(
+                f"the {service} service already SERVING at {target} runs a simulated clock "
+                f"reading {reading.isoformat()}, later than this run's start "
+                f"{clock_start.isoformat()}; a clock never goes back: restart the services"
+            )
+
+
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings, log_path: Path) -> AsyncIterator[Stack]:
-    """The three services at ``settings``' targets for the duration of the block."""
+async def running_stack(
+    settings: Settings, log_path: Path, clock_start: datetime
+) -> AsyncIterator[Stack]:
+    """The three services at ``settings``' targets for the duration of the block, on
+    simulated clocks starting at ``clock_start`` (timezone-aware)."""
     loop = asyncio.get_running_loop()
     started_at = loop.time()
     if await _already_serving(settings):
+        await check_simulated_clocks(settings, clock_start)
         yield Stack(settings, False, None, 0.0)
         return
     await reset_database(settings)
     await reset_namespace(settings)
-    process = await asyncio.to_thread(spawn, settings, log_path)
+    process = await asyncio.to_thread(spawn, settings, log_path, clock_start)
     try:
         statuses = await wait_serving(settings, START_TIMEOUT_S)
         if not all(v == "SERVING" for v in statuses.values()):
@@ -196,13 +335,15 @@ async def running_stack(settings: Settings, log_path: Path) -> AsyncIterator[Sta
         await stop(process)
 
 
-def spawn(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    settings: Settings, log_path: Path, clock_start: datetime | None = None
+) -> subprocess.Popen[bytes]:
     """``crossclear up`` in its own process group, its output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up"],
-            env=service_env(settings),
+            env=service_env(settings, clock_start),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,16 +1,25 @@
-"""The summary printed at the end of a simulated month (rich tables)."""
+"""The summary printed at the end of a run (rich tables), and the same figures as
+``summary.json`` beside the report, so a script can check a run without parsing a table.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from services.simulation.figures import Figures, pct
+from services.simulation.figures import Figures, PeriodFigures, bp_text, months_line, pct
+from services.simulation.scenario import FILING_TIMING, modeled_late_filing_pct
 from services.simulation.tally import FUNDS, RELATIONS, VISITS, MonthEnd, Tally, yuan
 from shared.reference import get_pool, is_pool
 
+SUMMARY_NAME = "summary.json"
+SUMMARY_SCHEMA = "crossclear.simulation.summary/1"
 MAX_STATEMENT_ROWS = 40
 MAX_ADVANCE_ROWS = 25
 _RELATION_LABEL = {
@@ -29,16 +38,21 @@ _FUND_LABEL = {
     "acct": "acct personal account 个人账户",
     "cash": "cash paid by patients 个人现金",
 }
-
-
 _BASIS_LABEL = {
     "LOCAL": "LOCAL: treated in the insured pool",
     "EXEMPT_BQF": "EXEMPT_BQF: 北钦防, no filing, local ratios",
     "EXEMPT_GD_IN_PROVINCE": "EXEMPT_GD_IN_PROVINCE: Guangdong in-province, no filing",
-    "FILING": "FILING: a filing valid on the day",
-    "RETROACTIVE_FILING": "RETROACTIVE_FILING: a filing submitted after the day (补办)*",
+    "FILING": "FILING: a filing submitted by the treatment day",
+    "RETROACTIVE_FILING": "RETROACTIVE_FILING: filed after the treatment began (补办)",
     "EMERGENCY": "EMERGENCY: counts as filed",
-    "UNSPECIFIED": "not covered yet (no filing)",
+    "REFUSED": "refused, paid in full",
+}
+_TIMING_LABEL = {
+    "BEFORE_RUN": "long-term, filed months before the first month",
+    "BEFORE_FIRST_VISIT": "long-term, filed days before the first visit (newly moved)",
+    "BEFORE_TRAVEL": "temporary, filed 1–14 days before travelling",
+    "DURING_STAY": "补办 at the counter during an inpatient stay",
+    "AFTER_REFUSAL": "补办 at the counter after a refusal",
 }
 
 
@@ -58,32 +72,128 @@ def _table(title: str, *columns: str, right: tuple[int, ...] = ()) -> Table:
     return table
 
 
+def _ok(flag: bool) -> str:
+    return "PASS" if flag else "FAIL"
+
+
 def render(
     console: Console, f: Figures, tally: Tally, month_end: MonthEnd, timings: dict[str, float]
 ) -> None:
-    console.rule(f"[bold]crossclear simulated month {f.month} — seed {f.seed}, scale {f.scale}")
+    console.rule(f"[bold]crossclear simulation — seed {f.seed}, scale {f.scale}")
+    console.print(f"[bold]{months_line(f.months)}[/bold].")
     console.print(
-        f"{f.persons} insured persons, {f.encounters} planned encounters, treated on "
-        f"{f.first_day:%Y-%m-%d} … {f.last_day:%Y-%m-%d} (treatment month {f.month}; never today or later). "
-        f"Clearing periods are assigned by the settlement service when a settlement commits, "
-        f"so this month's traffic landed in period(s) {', '.join(f.periods) or '—'}, "
-        "which the month-end run closed. Policy figures and the population mix are modeled."
+        f"{f.persons} insured persons, {f.encounters} planned encounters treated on "
+        f"{f.first_day:%Y-%m-%d} … {f.last_day:%Y-%m-%d}. The services ran on a simulated "
+        f"clock from {f.run_start:%Y-%m-%d} (filings made before the first month), set day "
+        "by day as the traffic ran, so each settlement committed — and was placed in its "
+        "clearing period — on its treatment day. Policy figures, the population mix and "
+        "when people file are modeled."
     )
+    _months(console, f)
+    _month_notes(console, f)
     _settlements(console, f)
     _funds(console, f)
     _plan_figures(console, f, tally)
-    _refusals(console, tally)
+    _refusals(console, f, tally)
     _statements(console, month_end)
-    _positions(console, month_end)
+    _positions(console, f, month_end)
     _advance(console, month_end)
     _run(console, f, tally, month_end, timings)
     _errors(console, tally)
     _verdict(console, f)
 
 
+def _months(console: Console, f: Figures) -> None:
+    table = _table(
+        "Months: each treatment month cleared in its own period",
+        "",
+        *(p.period for p in f.by_period),
+        right=tuple(range(1, len(f.by_period) + 1)),
+    )
+    rows: list[tuple[str, list[str]]] = [
+        ("cleared on", [f"{p.cleared_on:%Y-%m-%d}" if p.cleared_on else "—" for p in f.by_period]),
+        ("period state", [p.state for p in f.by_period]),
+        ("settlements (standing)", [str(p.settlements) for p in f.by_period]),
+        ("cleared between pools (yuan)", [yuan(p.settlements_cleared_fen) for p in f.by_period]),
+        ("statements", [str(p.statement_count) for p in f.by_period]),
+        (
+            "conservation",
+            [_ok(p.conservation_ok and p.adjustments_ok) for p in f.by_period],
+        ),
+        (
+            "retroactive filing / cross-region",
+            [f"{p.retroactive}/{p.cross_region_encounters}" for p in f.by_period],
+        ),
+        (
+            "adjustments carried in (yuan)",
+            [f"{yuan(p.adjustments_fen)} ({len(p.carried_in)})" for p in f.by_period],
+        ),
+        ("late events", [str(p.late_events) for p in f.by_period]),
+        ("advance funds (yuan)", [yuan(p.advance_fen) for p in f.by_period]),
+        ("advance used", [pct(p.advance_used_fen, p.advance_fen) for p in f.by_period]),
+        ("advance alerts", [str(sum(p.advance_alerts.values())) for p in f.by_period]),
+        ("annual caps first reached", [str(len(p.caps_first)) for p in f.by_period]),
+    ]
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    console.print(table)
+
+
+def _month_notes(console: Console, f: Figures) -> None:
+    for p in f.by_period:
+        for line in period_notes(p):
+            console.print(f"  {p.period}: {line}")
+    later = f.caps_first_in_later_month
+    if later:
+        shown = ", ".join(f"{c.psn_no} ({c.cap}, {c.period})" for c in later[:6])
+        more = f" and {len(later) - 6} more" if len(later) > 6 else ""
+        console.print(
+            f"  Annual accumulations carry across months: {len(later)} caps first reached in "
+            f"a later month than the person's first settlement: {shown}{more}."
+        )
+
+
+def period_notes(p: PeriodFigures) -> list[str]:
+    """Disputes, carried adjustments, advance resizing and late events, in words."""
+    notes = []
+    if p.disputes:
+        d0 = p.disputes[0]
+        decided = [d for d in p.disputes if d.outcome]
+        text = (
+            f"{len(p.disputes)} lines of {d0.statement_id} disputed on {d0.raised_on} "
+            f"({yuan(sum(d.disputed_fen for d in p.disputes))} yuan), left out of the netting"
+        )
+        if decided:
+            outcomes = ", ".join(f"{d.outcome} {yuan(d.carried_fen)}" for d in decided)
+            text += (
+                f"; decided on {decided[0].decided_on} ({outcomes}) and carried into "
+                f"{', '.join(sorted({d.target_period for d in decided}))}"
+            )
+        notes.append(text)
+    if p.carried_in:
+        origins = ", ".join(sorted({c.origin_period for c in p.carried_in}))
+        outcomes = ", ".join(f"{c.outcome} {yuan(c.total_fen)}" for c in p.carried_in)
+        notes.append(
+            f"its statements carry {len(p.carried_in)} adjustments from {origins}'s dispute "
+            f"({outcomes}; total {yuan(p.adjustments_fen)} yuan)"
+        )
+    if p.resized_pairs or p.resized_kept:
+        notes.append(
+            f"advance funds {p.advance_sizing}: {p.resized_pairs} pairs resized, "
+            f"{p.resized_kept} kept (no payments); total {yuan(p.resized_before_fen)} → "
+            f"{yuan(p.resized_after_fen)} yuan"
+        )
+    notes.append(
+        f"{p.late_events} late events (settled before a cut-off, arrived after it: placed "
+        f"in the next open period, flagged); {p.outside_treatment_month} settlements of "
+        "another treatment month"
+    )
+    return notes
+
+
 def _settlements(console: Console, f: Figures) -> None:
     table = _table(
-        "Settlements by relation and visit type (standing, after reversals)",
+        "Settlements by relation and visit type (all months; standing, after reversals)",
         "relation",
         "visit type",
         "settlements",
@@ -109,16 +219,27 @@ def _funds(console: Console, f: Figures) -> None:
     table = _table(
         "Amounts by fund (settlements less reversals)",
         "fund",
-        "amount (yuan)",
+        *(f"{p.period} (yuan)" for p in f.by_period),
+        "all (yuan)",
         "share",
-        right=(1, 2),
+        right=tuple(range(1, len(f.by_period) + 3)),
     )
     total = sum(f.funds_fen.values())
     for fund in FUNDS:
         amount = f.funds_fen.get(fund, 0)
         if amount or fund in ("hifp", "hifob", "hifmi", "maf", "acct", "cash"):
-            table.add_row(_FUND_LABEL[fund], yuan(amount), pct(amount, total))
-    table.add_row("[bold]total medical fees", f"[bold]{yuan(total)}", "100.00 %")
+            table.add_row(
+                _FUND_LABEL[fund],
+                *(yuan(p.funds_fen.get(fund, 0)) for p in f.by_period),
+                yuan(amount),
+                pct(amount, total),
+            )
+    table.add_row(
+        "[bold]total medical fees",
+        *(yuan(sum(p.funds_fen.values())) for p in f.by_period),
+        f"[bold]{yuan(total)}",
+        "100.00 %",
+    )
     console.print(table)
 
 
@@ -145,7 +266,7 @@ def _plan_figures(console: Console, f: Figures, tally: Tally) -> None:
     if f.channels is not None:
         ch = f.channels
         table.add_row(
-            "online filing share (GetChannelFigures)",
+            "online filing share (GetChannelFigures, whole run)",
             f"{ch.share_bp // 100}.{ch.share_bp % 100:02d} % ({ch.online}/{ch.total})",
             f"online channels used: {ch.channels_used} (target ≥ 3)",
         )
@@ -163,6 +284,8 @@ def _plan_figures(console: Console, f: Figures, tally: Tally) -> None:
     filings = _table("Filings (备案)", "event", "count", right=(1,))
     for channel, count in sorted(tally.filings_by_channel.items()):
         filings.add_row(f"submitted through {channel}", str(count))
+    for timing, label in _TIMING_LABEL.items():
+        filings.add_row(label, str(tally.filings_by_timing.get(timing, 0)))
     for key in (
         "filings submitted",
         "filings starting before their submission day",
@@ -172,12 +295,12 @@ def _plan_figures(console: Console, f: Figures, tally: Tally) -> None:
     ):
         filings.add_row(key, str(tally.counts.get(key, 0)))
     for key, count in sorted(tally.counts.items()):
-        if key.startswith("filing changes refused"):
+        if key.startswith("filing changes"):
             filings.add_row(key, str(count))
     console.print(filings)
 
 
-def _refusals(console: Console, tally: Tally) -> None:
+def _refusals(console: Console, f: Figures, tally: Tally) -> None:
     table = _table("Refusals and supervision", "code", "count", right=(1,))
     for reason, count in sorted(tally.refusals.items()):
         table.add_row(f"refused: {reason}", str(count))
@@ -187,15 +310,21 @@ def _refusals(console: Console, tally: Tally) -> None:
         table.add_row("none", "0")
     console.print(table)
     bases = _table(
-        "Coverage basis at registration or admission (2201/2401)", "basis", "encounters", right=(1,)
+        "Coverage basis of each encounter's settlement "
+        f"(retroactive: {f.retroactive} of {f.cross_region_encounters} cross-region encounters, "
+        f"{bp_text(f.retroactive_bp)}; modeled: {modeled_late_filing_pct()} % of filings made late)",
+        "basis",
+        *(p.period for p in f.by_period),
+        "all",
+        right=tuple(range(1, len(f.by_period) + 2)),
     )
-    for basis, count in sorted(tally.bases.items(), key=lambda kv: -kv[1]):
-        bases.add_row(_BASIS_LABEL.get(basis, basis), str(count))
+    for basis, count in sorted(f.bases.items(), key=lambda kv: -kv[1]):
+        bases.add_row(
+            _BASIS_LABEL.get(basis, basis),
+            *(str(p.bases.get(basis, 0)) for p in f.by_period),
+            str(count),
+        )
     console.print(bases)
-    console.print(
-        "  * The simulation's filings are submitted on the day it runs, after the simulated "
-        "treatment days, so the filing service rightly sees them as filed afterwards."
-    )
 
 
 def _statements(console: Console, month_end: MonthEnd) -> None:
@@ -204,29 +333,37 @@ def _statements(console: Console, month_end: MonthEnd) -> None:
         f"Statements ({len(month_end.statements)}; "
         + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
         + ")",
+        "period",
         "insured pool (pays)",
         "treatment pool (receives)",
         "level",
         "lines",
         "net (yuan)",
         "netted (yuan)",
+        "adjustments (yuan)",
         "state",
-        right=(3, 4, 5),
+        right=(4, 5, 6, 7),
     )
-    ordered = sorted(month_end.statements, key=lambda s: -s.net_fen)
-    for s in ordered[:MAX_STATEMENT_ROWS]:
+    ordered = sorted(month_end.statements, key=lambda s: (s.period, -s.net_fen, s.statement_id))
+    shown = ordered[:MAX_STATEMENT_ROWS]
+    # Always show the statements carrying adjustments.
+    shown += [s for s in ordered[MAX_STATEMENT_ROWS:] if s.adjustment_count]
+    for s in shown:
         table.add_row(
+            s.period,
             party_label(s.insured_pool),
             party_label(s.treatment_pool),
             s.level,
             str(s.line_count),
             yuan(s.net_fen),
             yuan(s.confirmed_net_fen),
+            yuan(s.adjustment_fen) if s.adjustment_count else "",
             s.state,
         )
-    if len(ordered) > MAX_STATEMENT_ROWS:
-        rest = ordered[MAX_STATEMENT_ROWS:]
+    rest = [s for s in ordered if s not in shown]
+    if rest:
         table.add_row(
+            "",
             f"… {len(rest)} more",
             "",
             "",
@@ -234,49 +371,55 @@ def _statements(console: Console, month_end: MonthEnd) -> None:
             yuan(sum(s.net_fen for s in rest)),
             "",
             "",
+            "",
         )
     console.print(table)
-    for statement_id, outcome, target, amount in month_end.disputes:
-        console.print(
-            f"  dispute on {statement_id}: {outcome}, {yuan(amount)} yuan carried into {target}"
-        )
 
 
-def _positions(console: Console, month_end: MonthEnd) -> None:
+def _positions(console: Console, f: Figures, month_end: MonthEnd) -> None:
     order = {"PROVINCIAL": 0, "NATIONAL": 1, "ALLOCATION": 2}
-    for level in sorted(month_end.net_levels, key=lambda lv: (order.get(lv.leg, 9), lv.scope)):
-        scope = party_label(level.scope)
-        table = _table(
-            f"Net positions — {level.leg} {scope} (hub {level.hub}); "
-            f"sum {yuan(level.net_sum_fen)}"
-            + (
-                f" = province's national position {yuan(level.province_net_fen)}"
-                if level.leg == "ALLOCATION"
-                else ""
-            )
-            + (" ✓" if level.balanced else " ✗ NOT BALANCED"),
-            "party",
-            "receivable (yuan)",
-            "payable (yuan)",
-            "net (yuan, + receives)",
-            right=(1, 2, 3),
+    levels = sorted({(lv.leg, lv.scope, lv.hub) for lv in month_end.net_levels})
+    levels.sort(key=lambda k: (order.get(k[0], 9), k[1]))
+    periods = [p.period for p in f.by_period if p.net_levels]
+    for leg, scope, hub in levels:
+        by_period = {
+            lv.period: lv for lv in month_end.net_levels if lv.leg == leg and lv.scope == scope
+        }
+        sums = ", ".join(
+            f"{period} {'✓' if lv.balanced else '✗ NOT BALANCED'}"
+            for period, lv in sorted(by_period.items())
         )
-        for party, receivable, payable, net in level.positions:
-            table.add_row(party_label(party), yuan(receivable), yuan(payable), yuan(net))
+        what = "sums to the province's national position" if leg == "ALLOCATION" else "sums to 0"
+        table = _table(
+            f"Net positions — {leg} {party_label(scope)} (hub {hub}); {what}: {sums}",
+            "party",
+            *(f"net {period} (yuan, + receives)" for period in periods),
+            right=tuple(range(1, len(periods) + 1)),
+        )
+        parties = sorted({p[0] for lv in by_period.values() for p in lv.positions})
+        for party in parties:
+            cells = []
+            for period in periods:
+                lv = by_period.get(period)
+                net = next((p[3] for p in lv.positions if p[0] == party), None) if lv else None
+                cells.append(yuan(net) if net is not None else "")
+            table.add_row(party_label(party), *cells)
         console.print(table)
-    paid = sum(1 for i in month_end.instructions if i[5] == "PAID")
-    console.print(
-        f"Payment instructions: {len(month_end.instructions)}, paid {paid}; period state: "
-        + ", ".join(f"{p} {s}" for p, s in month_end.period_states.items())
-    )
+    for p in f.by_period:
+        console.print(
+            f"Payment instructions {p.period}: {p.instructions}, paid {p.paid}; "
+            f"period state {p.state}"
+        )
 
 
 def _advance(console: Console, month_end: MonthEnd) -> None:
     if not month_end.advance:
         return
-    alerted = [a for a in month_end.advance if a[5]]
+    last = max(a.period for a in month_end.advance)
+    rows = [a for a in month_end.advance if a.period == last]
+    alerted = [a for a in rows if a.alerts]
     table = _table(
-        f"Advance funds 预付金 (modeled sizes; {len(alerted)} of {len(month_end.advance)} pairs alerted)",
+        f"Advance funds 预付金 in {last} ({len(alerted)} of {len(rows)} pairs alerted)",
         "insured → treatment",
         "advance (yuan)",
         "used (yuan)",
@@ -284,14 +427,14 @@ def _advance(console: Console, month_end: MonthEnd) -> None:
         "alerts",
         right=(1, 2, 3),
     )
-    ordered = sorted(month_end.advance, key=lambda a: (-a[4], a[0], a[1]))
-    for insured, treatment, advance, used, used_bp, alerts in ordered[:MAX_ADVANCE_ROWS]:
+    ordered = sorted(rows, key=lambda a: (-a.used_bp, a.insured_pool, a.treatment_pool))
+    for a in ordered[:MAX_ADVANCE_ROWS]:
         table.add_row(
-            f"{party_label(insured)} → {party_label(treatment)}",
-            yuan(advance),
-            yuan(used),
-            f"{used_bp // 100}.{used_bp % 100:02d} %",
-            ", ".join(f"{t // 100} %" for t in alerts),
+            f"{party_label(a.insured_pool)} → {party_label(a.treatment_pool)}",
+            yuan(a.advance_fen),
+            yuan(a.used_fen),
+            bp_text(a.used_bp),
+            ", ".join(f"{t // 100} %" for t in a.alerts),
         )
     console.print(table)
 
@@ -301,18 +444,21 @@ def _run(
 ) -> None:
     table = _table("The run", "what", "value", right=(1,))
     table.add_row("service start-up", f"{timings.get('startup', 0):.1f} s")
-    table.add_row("traffic (persons, filings, hospitals)", f"{tally.traffic_seconds:.1f} s")
-    table.add_row("settlements per second", f"{f.settlements_per_s:.1f}")
-    table.add_row(
-        "Settle latency p50 / p99", f"{f.settle_p50_ms:.0f} ms / {f.settle_p99_ms:.0f} ms"
-    )
+    table.add_row("traffic (filings and hospitals, all days)", f"{tally.traffic_seconds:.1f} s")
+    for p in f.by_period:
+        table.add_row(
+            f"  {p.period}: settlements per second, Settle p50 / p99",
+            f"{p.settlements_per_s:.1f}/s, {p.settle_p50_ms:.0f} / {p.settle_p99_ms:.0f} ms",
+        )
+    table.add_row("clock settings (every service)", str(tally.clock_settings))
     table.add_row("gRPC calls", str(tally.rpc_count))
     table.add_row(
-        "month-end run",
+        "month-end runs",
         f"{month_end.seconds:.1f} s (ledger catch-up {month_end.ingest_seconds:.1f} s)",
     )
     table.add_row(
-        "statements regenerated on the same cut-off: changed", str(month_end.regenerated_changed)
+        "statements regenerated on the same cut-off: changed",
+        str(sum(month_end.regenerated_changed.values())),
     )
     table.add_row(
         "hospital clearing applications (3203) matched",
@@ -345,6 +491,13 @@ def _errors(console: Console, tally: Tally) -> None:
 
 
 def _verdict(console: Console, f: Figures) -> None:
+    for p in f.by_period:
+        console.print(
+            f"Conservation {p.period}: cross-pool settlements less reversals "
+            f"{yuan(p.settlements_cleared_fen)} = statements {yuan(p.statements_fen)} yuan; "
+            f"adjustments carried in {yuan(p.adjustments_fen)} = decided for it "
+            f"{yuan(p.decided_for_period_fen)} yuan → {_ok(p.conservation_ok and p.adjustments_ok)}"
+        )
     verdict = "[bold green]PASS" if f.conservation_ok else "[bold red]FAIL"
     console.print(
         f"Conservation: cross-pool settlements less reversals {yuan(f.settlements_cleared_fen)} yuan "
@@ -353,3 +506,232 @@ def _verdict(console: Console, f: Figures) -> None:
     zero = "[bold green]PASS" if f.zero_sum_ok else "[bold red]FAIL"
     console.print(f"Net positions sum to zero at every level: {zero}")
     console.print(f"Statements fingerprint: [bold]{f.fingerprint}[/bold]")
+
+
+# -- summary.json -------------------------------------------------------------------------------
+
+
+def _relation_visit(rows: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "relation": relation,
+            "visit": visit,
+            "visit_label": VISITS[visit],
+            "settlements": rows[(relation, visit)][0],
+            "medical_fees_fen": rows[(relation, visit)][1],
+            "fund_payments_fen": rows[(relation, visit)][2],
+        }
+        for relation in RELATIONS
+        for visit in VISITS
+        if (relation, visit) in rows
+    ]
+
+
+def _period_json(p: PeriodFigures) -> dict[str, Any]:
+    return {
+        "period": p.period,
+        "treatment_month": p.period,
+        "cleared_on": p.cleared_on.isoformat() if p.cleared_on else None,
+        "state": p.state,
+        "settlements": {
+            "standing": p.settlements,
+            "reversals": p.reversals,
+            "of_another_treatment_month": p.outside_treatment_month,
+            "by_relation_visit": _relation_visit(p.by_relation_visit),
+        },
+        "amounts_by_fund_fen": p.funds_fen,
+        "amounts_by_fund_split_fen": {
+            "cleared": p.funds_cleared_fen,
+            "not_cleared": p.funds_not_cleared_fen,
+        },
+        "coverage_basis": dict(sorted(p.bases.items())),
+        "retroactive_filing": {
+            "encounters": p.retroactive,
+            "cross_region_encounters": p.cross_region_encounters,
+            "share_bp": p.retroactive_bp,
+        },
+        "conservation": {
+            "passed": p.conservation_ok and p.adjustments_ok,
+            "settlements_cleared_fen": p.settlements_cleared_fen,
+            "statements_fen": p.statements_fen,
+            "adjustments_carried_in_fen": p.adjustments_fen,
+            "adjustments_decided_for_period_fen": p.decided_for_period_fen,
+        },
+        "net_positions": [
+            {
+                "leg": lv.leg,
+                "scope": lv.scope,
+                "hub": lv.hub,
+                "sum_fen": lv.net_sum_fen,
+                "province_net_fen": lv.province_net_fen,
+                "balanced": lv.balanced,
+                "positions": [
+                    {"party": party, "receivable_fen": r, "payable_fen": pay, "net_fen": net}
+                    for party, r, pay, net in lv.positions
+                ],
+            }
+            for lv in p.net_levels
+        ],
+        "zero_sum": p.zero_sum_ok,
+        "statements": {
+            "count": p.statement_count,
+            "by_state": dict(sorted(p.statement_states.items())),
+            "late_lines": p.late_lines,
+        },
+        "late_events": p.late_events,
+        "payment_instructions": {"count": p.instructions, "paid": p.paid},
+        "disputes": [
+            {
+                "statement_id": d.statement_id,
+                "setl_id": d.setl_id,
+                "disputed_fen": d.disputed_fen,
+                "raised_on": d.raised_on.isoformat(),
+                "outcome": d.outcome or None,
+                "decided_on": d.decided_on.isoformat() if d.decided_on else None,
+                "carried_into": d.target_period or None,
+                "carried_fen": d.carried_fen,
+            }
+            for d in p.disputes
+        ],
+        "adjustments_carried_in": [
+            {
+                "statement_id": c.statement_id,
+                "origin_period": c.origin_period,
+                "setl_id": c.setl_id,
+                "outcome": c.outcome,
+                "total_fen": c.total_fen,
+            }
+            for c in p.carried_in
+        ],
+        "advance_funds": {
+            "sizing": p.advance_sizing,
+            "pairs": p.advance_pairs,
+            "advance_fen": p.advance_fen,
+            "used_fen": p.advance_used_fen,
+            "max_used_bp": p.advance_max_used_bp,
+            "alerts_by_threshold_bp": {str(k): v for k, v in p.advance_alerts.items()},
+            "resized_before_period": {
+                "pairs_resized": p.resized_pairs,
+                "pairs_kept": p.resized_kept,
+                "before_fen": p.resized_before_fen,
+                "after_fen": p.resized_after_fen,
+            },
+        },
+        "annual_caps": {
+            "persons_cut_by_cap": p.caps_hit,
+            "first_reached": [
+                {"psn_no": c.psn_no, "cohort": c.cohort, "cap": c.cap} for c in p.caps_first
+            ],
+        },
+        "throughput": {
+            "traffic_seconds": round(p.traffic_seconds, 2),
+            "settlements_per_s": round(p.settlements_per_s, 1),
+            "settle_p50_ms": round(p.settle_p50_ms, 1),
+            "settle_p99_ms": round(p.settle_p99_ms, 1),
+            "month_end_seconds": round(p.month_end_seconds, 2),
+        },
+    }
+
+
+def summary_dict(
+    f: Figures,
+    tally: Tally,
+    month_end: MonthEnd,
+    timings: dict[str, float],
+    regions: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    ch = f.channels
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "seed": f.seed,
+        "scale": f.scale,
+        "persons": f.persons,
+        "encounters": f.encounters,
+        "months": f.months,
+        "months_line": months_line(f.months),
+        "run_start": f.run_start.isoformat(),
+        "first_treatment_day": f.first_day.isoformat(),
+        "last_treatment_day": f.last_day.isoformat(),
+        "passed": f.passed,
+        "fingerprint": f.fingerprint,
+        "conservation": {
+            "passed": f.conservation_ok,
+            "settlements_cleared_fen": f.settlements_cleared_fen,
+            "statements_fen": f.statements_fen,
+        },
+        "zero_sum": f.zero_sum_ok,
+        "treatment_month_is_clearing_period": f.outside_treatment_month == 0
+        and f.periods == f.months,
+        "settlements_of_another_treatment_month": f.outside_treatment_month,
+        "settlements_by_relation_visit": _relation_visit(f.by_relation_visit),
+        "amounts_by_fund_fen": f.funds_fen,
+        # cleared: cross-pool settlements' funds the clearing counts (statements); not
+        # cleared: settlements in the insured pool, and cash everywhere
+        "amounts_by_fund_split_fen": {
+            "cleared": f.funds_cleared_fen,
+            "not_cleared": f.funds_not_cleared_fen,
+        },
+        "coverage_basis": dict(sorted(f.bases.items())),
+        "retroactive_filing": {
+            "encounters": f.retroactive,
+            "cross_region_encounters": f.cross_region_encounters,
+            "share_bp": f.retroactive_bp,
+            "planned_encounters": f.planned_retroactive,
+            "modeled_late_filing_pct": modeled_late_filing_pct(),
+            "modeled_filing_timing": asdict(FILING_TIMING),
+            "filings_by_timing": dict(sorted(tally.filings_by_timing.items())),
+        },
+        "annual_caps_first_reached_in_later_month": [
+            {
+                "psn_no": c.psn_no,
+                "cohort": c.cohort,
+                "cap": c.cap,
+                "period": c.period,
+                "first_settlement_period": c.first_period,
+            }
+            for c in f.caps_first_in_later_month
+        ],
+        "direct_settlement": {
+            "cross_province_inpatient": list(f.cross_inpatient),
+            "in_province": list(f.in_province),
+            "in_province_inpatient": list(f.in_province_inpatient),
+            "one_stop": f.one_stop,
+            "paid_in_full": f.paid_in_full,
+        },
+        "filings": {
+            "by_channel": dict(sorted(tally.filings_by_channel.items())),
+            "online_share_bp": ch.share_bp if ch else None,
+            "counts": {
+                k: v for k, v in sorted(tally.counts.items()) if k.startswith(("filing", "filed"))
+            },
+        },
+        "refusals": dict(sorted(tally.refusals.items())),
+        "warnings": dict(sorted(tally.warnings.items())),
+        "periods": [_period_json(p) for p in f.by_period],
+        "region_queues": regions,
+        "errors": dict(tally.errors),
+        "throughput": {
+            "traffic_seconds": round(tally.traffic_seconds, 2),
+            "settlements_per_s": round(f.settlements_per_s, 1),
+            "settle_p50_ms": round(f.settle_p50_ms, 1),
+            "settle_p99_ms": round(f.settle_p99_ms, 1),
+            "rpc_count": tally.rpc_count,
+            "clock_settings": tally.clock_settings,
+        },
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+
+
+def write_json(
+    out: Path,
+    f: Figures,
+    tally: Tally,
+    month_end: MonthEnd,
+    timings: dict[str, float],
+    regions: dict[str, dict[str, int]],
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / SUMMARY_NAME
+    data = summary_dict(f, tally, month_end, timings, regions)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path

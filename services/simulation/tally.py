@@ -1,7 +1,9 @@
-"""What the simulated month produced, as the services answered it: plain records and counters.
+"""What the simulated months produced, as the services answered it: plain records and
+counters.
 
-The traffic fills a ``Tally``; the month-end run a ``MonthEnd``; the summary, the report and
-the conservation check read both. Amounts are integer fen as the services returned them.
+The traffic fills a ``Tally``; the month-end runs a ``MonthEnd``; the summary, the report
+and the conservation check read both. Amounts are integer fen as the services returned
+them; every record names the clearing period it belongs to.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ FUNDS = ("hifp", "hifob", "hifmi", "cvlserv", "hifes", "maf", "oth", "acct", "ca
 CLEARED_FUNDS = FUNDS[:-1]
 RELATIONS = ("LOCAL", "IN_PROVINCE", "CROSS_PROVINCE")
 VISITS = {"11": "ordinary outpatient", "14": "chronic/special outpatient", "21": "inpatient"}
+PRE_RUN = "pre-run"  # the days before the first treatment month (filings only)
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,9 @@ class SettlementRecord:
     treatment_pool: str
     relation: str  # LOCAL / IN_PROVINCE / CROSS_PROVINCE, as the service returned it
     visit: str  # med_type "11" / "14" / "21"
-    clr_ym: str
-    sim_day: date  # the simulated settlement day (visit or discharge day)
+    clr_ym: str  # the clearing period the settlement service assigned
+    treatment_month: str  # the plan's treatment month of the encounter
+    sim_day: date  # the settlement's date as the service recorded it (China time)
     medfee_fen: int
     amounts: dict[str, int]  # fund -> fen, every key of FUNDS
     reversal: bool
@@ -58,6 +62,22 @@ class EncounterOutcome:
     visit: str
     outcome: str  # DIRECT / DIRECT_AFTER_FILING / PAID_IN_FULL / FAILED
     amount_fen: int
+    month: str = ""  # the treatment month
+    period: str = ""  # the clearing period of the settlement ("" when not settled)
+    # Coverage basis the settlement stood on (LOCAL, FILING, RETROACTIVE_FILING, …);
+    # REFUSED when the patient paid in full, "" when the encounter failed.
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class CapHit:
+    """A settlement whose basic-fund payment an annual cap cut (the cap was reached)."""
+
+    psn_no: str
+    cohort: str
+    cap: str  # "basic annual cap", "outpatient annual cap", "MT04 annual cap", …
+    period: str
+    day: date
 
 
 @dataclass
@@ -70,11 +90,15 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)  # unexpected "method CODE reason"
     error_samples: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)  # named events of the run
-    settle_latencies_ms: list[float] = field(default_factory=list)
+    settle_latencies_ms: list[tuple[str, float]] = field(default_factory=list)  # (period, ms)
     filings_by_channel: Counter[str] = field(default_factory=Counter)
+    filings_by_timing: Counter[str] = field(default_factory=Counter)
     persons_by_document: Counter[str] = field(default_factory=Counter)
+    caps: list[CapHit] = field(default_factory=list)
     paid_in_full_fen: int = 0
     traffic_seconds: float = 0.0
+    traffic_seconds_by_month: dict[str, float] = field(default_factory=dict)
+    clock_settings: int = 0
     rpc_count: int = 0
 
     def error(self, key: str, detail: str) -> None:
@@ -112,6 +136,8 @@ class StatementView:
     adjustment_fen: int
     funds: dict[str, tuple[int, int, int, int, int]]  # fund -> settled n/fen, reversed n/fen, net
     digest: str
+    adjustment_count: int = 0
+    late_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +148,7 @@ class NetLevelView:
     positions: tuple[tuple[str, int, int, int], ...]  # party, receivable, payable, net
     cells: tuple[tuple[str, str, int], ...]  # payer, receiver, amount
     province_net_fen: int
+    period: str = ""
 
     @property
     def net_sum_fen(self) -> int:
@@ -135,29 +162,93 @@ class NetLevelView:
         return self.net_sum_fen == target
 
 
+@dataclass(frozen=True)
+class AdvanceView:
+    """A pair's advance fund and its usage in one period (as GetAdvanceFunds answered)."""
+
+    period: str
+    insured_pool: str
+    treatment_pool: str
+    advance_fen: int
+    used_fen: int
+    used_bp: int
+    alerts: tuple[int, ...]  # thresholds (bp) alerted in the period
+
+
+@dataclass(frozen=True)
+class Resize:
+    """An advance fund set again after a month-end, from the months cleared so far."""
+
+    for_period: str  # the first period the new size applies to
+    insured_pool: str
+    treatment_pool: str
+    before_fen: int
+    after_fen: int
+    trailing_fen: tuple[int, ...]  # the monthly payments it was sized from, oldest first
+    kept: bool  # no payments in the trailing months: the modeled size was kept
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    """A disputed line: raised at a period's month-end, decided later, carried forward."""
+
+    period: str  # the period whose statement it was disputed on
+    statement_id: str
+    setl_id: str
+    disputed_fen: int
+    raised_on: date
+    outcome: str = ""  # UPHELD / REJECTED / AMENDED once decided
+    decided_on: date | None = None
+    target_period: str = ""  # the period whose statement carries the adjustment
+    carried_fen: int = 0
+
+
+@dataclass(frozen=True)
+class CarriedIn:
+    """An adjustment on a period's statement: a line decided after an earlier dispute."""
+
+    period: str
+    statement_id: str
+    origin_period: str
+    setl_id: str
+    outcome: str
+    total_fen: int
+
+
 @dataclass
 class MonthEnd:
     periods: list[str] = field(default_factory=list)
     statements: list[StatementView] = field(default_factory=list)
     net_levels: list[NetLevelView] = field(default_factory=list)
-    instructions: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
-    advance: list[tuple[str, str, int, int, int, tuple[int, ...]]] = field(default_factory=list)
+    # (period, leg, scope, payer, payee, amount, state)
+    instructions: list[tuple[str, str, str, str, str, int, str]] = field(default_factory=list)
+    advance: list[AdvanceView] = field(default_factory=list)
+    resizes: list[Resize] = field(default_factory=list)
     period_states: dict[str, str] = field(default_factory=dict)
+    cleared_on: dict[str, date] = field(default_factory=dict)
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, what happened)
-    disputes: list[tuple[str, str, str, int]] = field(
-        default_factory=list
-    )  # stmt, setl, outcome, fen
-    applications: Counter[str] = field(default_factory=Counter)  # matched / unmatched
+    disputes: list[DisputeView] = field(default_factory=list)
+    carried_in: list[CarriedIn] = field(default_factory=list)
+    late_events: dict[str, int] = field(default_factory=dict)
+    applications: Counter[str] = field(default_factory=Counter)  # matched / differences
     reconciliations: Counter[str] = field(default_factory=Counter)  # MATCH / MISMATCH
-    regenerated_changed: int = -1
+    regenerated_changed: dict[str, int] = field(default_factory=dict)
     exports: list[str] = field(default_factory=list)
     ingest_seconds: float = 0.0
     seconds: float = 0.0
+    seconds_by_period: dict[str, float] = field(default_factory=dict)
 
-    def statements_total_fen(self) -> int:
-        """Settled plus reversed over every statement: adjustments carried from earlier
-        periods are not this month's settlements."""
-        return sum(s.net_fen - s.adjustment_fen for s in self.statements)
+    def statements_of(self, period: str) -> list[StatementView]:
+        return [s for s in self.statements if s.period == period]
+
+    def statements_total_fen(self, period: str | None = None) -> int:
+        """Settled plus reversed over the statements: adjustments carried from earlier
+        periods are not this period's settlements."""
+        return sum(
+            s.net_fen - s.adjustment_fen
+            for s in self.statements
+            if period is None or s.period == period
+        )
 
 
 def fingerprint(statements: Iterable[StatementView]) -> str:

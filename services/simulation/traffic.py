@@ -1,29 +1,45 @@
-"""The month's traffic, sent as the real parties would send it.
+"""The traffic, step by step on the simulated calendar, sent as the real parties send it.
 
 Pool agencies register their insured persons (caller = 6-digit pool code); persons file
-through the channels (or the referring hospital files for them at its counter); hospitals
-identify the patient (1101), register (2201) or admit (2401), upload fee lines
-(2204/2301), discharge (2402), pre-settle and settle — with now and then a resent msgid,
-a reversal (2208/2305) or a correction (2601) — and handle refusals as a hospital does.
+through the channels on the day the plan says (or the referring hospital files for them
+at its counter); hospitals identify the patient (1101), register (2201) or admit (2401)
+on the visit or admission day, upload fee lines (2204/2301), discharge (2402), pre-settle
+and settle on the visit or discharge day — with now and then a resent msgid — reverse
+(2208/2305) or correct (2601) on a later day, and handle refusals as a hospital does:
+the patient files at the counter (补办) and the hospital settles again, or the patient
+pays in full.
 
-Determinism: each person's encounters run one after another in the plan's order
-(concurrency is only across persons), and every msgid and request id comes from the
-plan, so annual accumulations, and therefore every amount, repeat run after run.
+Determinism: each person's steps run one after another in the plan's order (concurrency
+is only across persons within a slot of the day), and every msgid and request id comes
+from the plan, so annual accumulations, and therefore every amount, repeat run after run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, timedelta
 
 import grpc
 
 from services.simulation.clients import Clients
-from services.simulation.scenario import Encounter, FilingPlan, PersonPlan, Plan, Refusal, Visit
-from services.simulation.tally import EncounterOutcome, SettlementRecord, Tally
+from services.simulation.scenario import (
+    Encounter,
+    FilingPlan,
+    FilingTiming,
+    PersonPlan,
+    Plan,
+    Refusal,
+    Step,
+    StepKind,
+    Visit,
+    relation_of,
+)
+from services.simulation.tally import CapHit, EncounterOutcome, SettlementRecord, Tally
+from shared.clock import CHINA_TZ
 from shared.grpc_errors import reason_of
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2
@@ -31,10 +47,16 @@ from shared.pb.crossclear.settlement.v1 import settlement_pb2
 
 Advance = Callable[[str, int], None]
 _RESUBMIT_LIMIT = 3  # pre-settle attempts per encounter (first, after filing, spare)
+# The basis of a visit not covered (yet) when it was opened: the service answers the enum's
+# unset value, which is recorded under this name (never as "UNSPECIFIED").
+NOT_COVERED = "NOT_COVERED"
+NO_REASON = "NO_REASON_CODE"  # a refusal whose status carried no reason code
+# "…; MT04 cap left 1,234.00 → paid 1,234.00": the basic fund was cut by that cap.
+_CAP_CUT = re.compile(r"; (?P<label>[^;]+?) cap left -?[\d,]+\.\d\d → paid")
 
 
 class EncounterFailed(Exception):
-    """An unexpected error: recorded in the tally; the person's next visit goes on."""
+    """An unexpected error: recorded in the tally; the person's next step goes on."""
 
 
 def _enum_value(enum: object, prefix: str, name: str) -> int:
@@ -42,7 +64,26 @@ def _enum_value(enum: object, prefix: str, name: str) -> int:
 
 
 def _relation_name(value: int) -> str:
+    """LOCAL / IN_PROVINCE / CROSS_PROVINCE; "" when the service left the field unset, so
+    that the caller's own relation (from the reference geography) is used instead."""
+    if value == common_pb2.RELATION_UNSPECIFIED:
+        return ""
     return common_pb2.Relation.Name(value).removeprefix("RELATION_")  # type: ignore[arg-type]
+
+
+def _basis_name(enum: object, value: int) -> str:
+    """A coverage basis as recorded in the tally: the unset value is NOT_COVERED."""
+    name = str(enum.Name(value)).removeprefix("COVERAGE_BASIS_")  # type: ignore[attr-defined]
+    return NOT_COVERED if name == "UNSPECIFIED" else name
+
+
+def cap_label(setl_proc_info: str) -> str | None:
+    """Which annual cap cut a fund's payment, from its computation text; None if none did."""
+    found = _CAP_CUT.search(setl_proc_info)
+    if found is None:
+        return None
+    label = found.group("label").strip()
+    return "basic annual cap" if label == "annual" else f"{label} annual cap"
 
 
 # -- persons and filings ------------------------------------------------------------------------
@@ -61,10 +102,10 @@ def person_message(p: PersonPlan) -> filing_pb2.Person:
             for d in p.documents
         ],
         insured_pool=p.insured_pool,
-        insutype=int(p.insutype),
-        person_type=_enum_value(common_pb2.PersonType, "PERSON_TYPE_", p.person_type),
-        assistance_category=_enum_value(
-            common_pb2.AssistanceCategory, "ASSISTANCE_CATEGORY_", p.assistance
+        insutype=common_pb2.InsuranceType.ValueType(int(p.insutype)),
+        person_type=common_pb2.PersonType.Value("PERSON_TYPE_" + p.person_type),
+        assistance_category=common_pb2.AssistanceCategory.Value(
+            "ASSISTANCE_CATEGORY_" + p.assistance
         ),
         sex=int(p.sex),  # type: ignore[arg-type]
         birth_date=p.birth_date.isoformat(),
@@ -103,14 +144,50 @@ def filing_request(p: PersonPlan, f: FilingPlan) -> filing_pb2.SubmitFilingReque
 
 
 @dataclass
+class EncounterState:
+    """What one encounter's earlier steps left for its later ones."""
+
+    mdtrt_id: str = ""
+    relation: str = ""
+    basis_open: str = ""
+    settle_msgid: str = ""  # the msgid of the standing settlement
+    setlinfo: settlement_pb2.SettlementInfo | None = None
+
+
+@dataclass
+class PersonState:
+    filing_id: str = ""  # the person's filing once submitted (planned or 补办)
+    filed_afterwards: bool = False
+    encounters: dict[int, EncounterState] = field(default_factory=dict)
+
+
+@dataclass
 class Traffic:
     clients: Clients
     plan: Plan
     tally: Tally
     advance: Advance
     concurrency: int
+    states: dict[int, PersonState] = field(default_factory=dict)
 
-    # -- phase 1: persons and filings --------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._persons = {p.index: p for p in self.plan.persons}
+
+    def state(self, p: PersonPlan) -> PersonState:
+        return self.states.setdefault(p.index, PersonState())
+
+    async def _concurrently(
+        self, work: Sequence[Callable[[], Awaitable[None]]], limit: int | None = None
+    ) -> None:
+        queue = list(reversed(work))
+
+        async def worker() -> None:
+            while queue:
+                await queue.pop()()
+
+        await asyncio.gather(*(worker() for _ in range(min(limit or self.concurrency, len(queue)))))
+
+    # -- the pool agencies register their insured ------------------------------------------------
 
     async def register_persons(self) -> None:
         async def one(p: PersonPlan) -> None:
@@ -123,28 +200,62 @@ class Traffic:
                 self.tally.counts["persons registered"] += 1
                 for d in p.documents:
                     self.tally.persons_by_document[d.doc_type] += 1
-                if p.filing is not None:
-                    await self._submit_filing(p, p.filing)
             except grpc.aio.AioRpcError as error:
-                self._record_error("UpsertPerson/SubmitFiling", error)
+                self._record_error("UpsertPerson", error)
             self.advance("persons", 1)
 
-        await self._for_each_person(one)
+        await self._concurrently([lambda p=p: one(p) for p in self.plan.persons])  # type: ignore[misc]
 
-    async def _submit_filing(self, p: PersonPlan, f: FilingPlan) -> str:
+    # -- one slot of the day -------------------------------------------------------------------
+
+    async def run(self, steps: Sequence[Step]) -> None:
+        """One slot's steps: each person's in order, persons concurrently."""
+        by_person: dict[int, list[Step]] = {}
+        for step in steps:
+            by_person.setdefault(step.person, []).append(step)
+
+        async def person(index: int) -> None:
+            p = self._persons[index]
+            for step in by_person[index]:
+                await self._step(p, step)
+
+        await self._concurrently([lambda i=i: person(i) for i in by_person])  # type: ignore[misc]
+
+    async def _step(self, p: PersonPlan, step: Step) -> None:
+        f = p.filing
+        if step.kind is StepKind.FILE:
+            assert f is not None
+            try:
+                await self._submit_filing(p, f)
+            except grpc.aio.AioRpcError as error:
+                self._record_error("SubmitFiling", error)
+        elif step.kind is StepKind.CHANGE:
+            assert f is not None
+            await self._change_filing(p, f)
+        elif step.kind is StepKind.CANCEL:
+            assert f is not None
+            await self._cancel_filing(p, f)
+        else:
+            e = p.encounters[step.encounter]
+            await self._encounter(p, e, step.encounter, step.kind)
+
+    async def _submit_filing(self, p: PersonPlan, f: FilingPlan) -> None:
         reply = await self.clients.call(
             self.clients.filing.SubmitFiling, filing_request(p, f), f.caller
         )
+        self.state(p).filing_id = str(reply.filing.filing_id)
         self.tally.counts["filings submitted"] += 1
         self.tally.filings_by_channel[f.channel] += 1
+        self.tally.filings_by_timing[f.timing.value] += 1
         if reply.retroactive:
             self.tally.counts["filings starting before their submission day"] += 1
-        if f.change is not None:
-            await self._change_filing(p, f, reply.filing.filing_id)
-        return str(reply.filing.filing_id)
 
-    async def _change_filing(self, p: PersonPlan, f: FilingPlan, filing_id: str) -> None:
+    async def _change_filing(self, p: PersonPlan, f: FilingPlan) -> None:
         assert f.change is not None
+        filing_id = self.state(p).filing_id
+        if not filing_id:
+            self.tally.counts["filing changes not made (nothing filed)"] += 1
+            return
         what, value = f.change
         request = filing_pb2.ChangeFilingRequest(
             channel=filing_pb2.CHANNEL_APP,
@@ -166,81 +277,76 @@ class Traffic:
             else:
                 self._record_error("ChangeFiling", error)
 
-    async def cancel_filings(self) -> None:
-        """End of the month: some temporary filers are back home and cancel."""
-
-        async def one(p: PersonPlan) -> None:
-            f = p.filing
-            if f is None or not f.cancel_at_end:
-                return
-            try:
-                reply = await self.clients.call(
-                    self.clients.filing.ListFilings,
-                    filing_pb2.ListFilingsRequest(psn_no=p.psn_no),
+    async def _cancel_filing(self, p: PersonPlan, f: FilingPlan) -> None:
+        """Back home for good: the temporary filer cancels through the app."""
+        try:
+            reply = await self.clients.call(
+                self.clients.filing.ListFilings,
+                filing_pb2.ListFilingsRequest(psn_no=p.psn_no),
+                "channel-app",
+            )
+            active = [x for x in reply.filings if x.status == filing_pb2.FILING_STATUS_ACTIVE]
+            for filing in active[:1]:
+                await self.clients.call(
+                    self.clients.filing.CancelFiling,
+                    filing_pb2.CancelFilingRequest(
+                        channel=filing_pb2.CHANNEL_APP,
+                        channel_request_id=f.cancel_request_id,
+                        filing_id=filing.filing_id,
+                        reason=filing_pb2.CHANGE_REASON_PERSONAL_REQUEST,
+                    ),
                     "channel-app",
                 )
-                active = [x for x in reply.filings if x.status == filing_pb2.FILING_STATUS_ACTIVE]
-                for filing in active[:1]:
-                    await self.clients.call(
-                        self.clients.filing.CancelFiling,
-                        filing_pb2.CancelFilingRequest(
-                            channel=filing_pb2.CHANNEL_APP,
-                            channel_request_id=f.cancel_request_id,
-                            filing_id=filing.filing_id,
-                            reason=filing_pb2.CHANGE_REASON_PERSONAL_REQUEST,
-                        ),
-                        "channel-app",
-                    )
-                    self.tally.counts["filings cancelled"] += 1
-            except grpc.aio.AioRpcError as error:
-                self._record_error("CancelFiling", error)
+                self.tally.counts["filings cancelled"] += 1
+        except grpc.aio.AioRpcError as error:
+            self._record_error("CancelFiling", error)
 
-        await self._for_each_person(one)
+    # -- hospital traffic ------------------------------------------------------------------------
 
-    # -- phase 2: hospital traffic -----------------------------------------------------------
-
-    async def treat_all(self) -> None:
-        started = time.perf_counter()
-
-        async def one(p: PersonPlan) -> None:
-            filed_afterwards = False
-            for encounter in p.encounters:
-                filed_afterwards = await self._encounter(p, encounter, filed_afterwards)
-                self.advance("encounters", 1)
-
-        await self._for_each_person(one)
-        self.tally.traffic_seconds = time.perf_counter() - started
-
-    async def _for_each_person(self, work: Callable[[PersonPlan], object]) -> None:
-        queue: asyncio.Queue[PersonPlan] = asyncio.Queue()
-        for p in self.plan.persons:
-            queue.put_nowait(p)
-
-        async def worker() -> None:
-            while True:
-                try:
-                    p = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                await work(p)  # type: ignore[misc]
-
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
-
-    async def _encounter(self, p: PersonPlan, e: Encounter, filed_afterwards: bool) -> bool:
-        flow = _Flow(self, p, e)
+    async def _encounter(self, p: PersonPlan, e: Encounter, index: int, kind: StepKind) -> None:
+        state = self.state(p)
+        es = state.encounters.setdefault(index, EncounterState())
+        flow = _Flow(self, p, e, es)
         try:
-            return await flow.run(filed_afterwards)
-        except EncounterFailed:
-            self._outcome(p, e, "FAILED", flow.relation)
-            return filed_afterwards
+            if kind is StepKind.ADMIT:
+                await flow.admit()
+            elif kind is StepKind.SETTLE:
+                await flow.settle()
+                self.advance("encounters", 1)
+            else:
+                await flow.later()
+        except EncounterFailed as failure:
+            self.tally.error(f"{flow.step} failed", str(failure))
+            if kind is StepKind.SETTLE:
+                self._outcome(p, e, "FAILED", flow.relation)
+                self.advance("encounters", 1)
         except grpc.aio.AioRpcError as error:
             self._record_error(flow.step, error)
-            self._outcome(p, e, "FAILED", flow.relation)
-            return filed_afterwards
+            if kind is StepKind.SETTLE:
+                self._outcome(p, e, "FAILED", flow.relation)
+                self.advance("encounters", 1)
 
-    def _outcome(self, p: PersonPlan, e: Encounter, outcome: str, relation: str) -> None:
+    def _outcome(
+        self,
+        p: PersonPlan,
+        e: Encounter,
+        outcome: str,
+        relation: str,
+        *,
+        period: str = "",
+        basis: str = "",
+    ) -> None:
         self.tally.outcomes.append(
-            EncounterOutcome(p.psn_no, relation, e.visit.value, outcome, e.amount_fen)
+            EncounterOutcome(
+                p.psn_no,
+                relation,
+                e.visit.value,
+                outcome,
+                e.amount_fen,
+                month=e.month,
+                period=period,
+                basis=basis,
+            )
         )
 
     def _record_error(self, step: str, error: grpc.aio.AioRpcError) -> None:
@@ -249,30 +355,22 @@ class Traffic:
         self.tally.error(key, error.details() or "")
 
 
-def _relation_of(p: PersonPlan, e: Encounter) -> str:
-    if p.insured_pool == e.treatment_pool:
-        return "LOCAL"
-    if p.insured_pool[:2] == e.treatment_pool[:2]:
-        return "IN_PROVINCE"
-    return "CROSS_PROVINCE"
-
-
 class _Flow:
-    """One encounter at one hospital, step by step, with its msgids from the plan."""
+    """One encounter at one hospital, one step of it at a time, with its msgids from the
+    plan: admission (inpatients), the visit or discharge and its settlement, and on a later
+    day the reversal or correction."""
 
-    def __init__(self, traffic: Traffic, p: PersonPlan, e: Encounter) -> None:
+    def __init__(self, traffic: Traffic, p: PersonPlan, e: Encounter, state: EncounterState):
         self.t = traffic
         self.c = traffic.clients
         self.tally = traffic.tally
         self.p = p
         self.e = e
-        self.admit_ids = iter(e.admit_msgids)
-        self.settle_ids = iter(e.settle_msgids)
+        self.s = state
+        self.ids: Iterator[str] = iter(())
         self.step = "QueryPerson"
-        self.relation = _relation_of(p, e)
-        self.mdtrt_id = ""
+        self.relation = state.relation or relation_of(p.insured_pool, e.treatment_pool)
         self.inpatient = e.visit is Visit.INPATIENT
-        self.refused = False
 
     # -- envelope -------------------------------------------------------------------------
 
@@ -298,43 +396,80 @@ class _Flow:
         card = next(d.number for d in self.p.documents if d.doc_type != "E_VOUCHER")
         return settlement_pb2.CERT_TYPE_RESIDENT_ID, card
 
-    def _next(self, ids: object) -> str:
+    def _next(self) -> str:
         try:
-            return next(ids)  # type: ignore[call-overload]
+            return next(self.ids)
         except StopIteration:
             raise EncounterFailed("the plan reserved too few msgids") from None
 
     async def _hospital(self, method: object, request: object) -> object:
         return await self.c.call(method, request, self.e.hospital)  # type: ignore[arg-type]
 
-    # -- the encounter --------------------------------------------------------------------------
+    # -- the steps ----------------------------------------------------------------------------
 
-    async def run(self, filed_afterwards: bool) -> bool:
+    async def admit(self) -> None:
+        """Admission day: identify the patient and admit."""
+        self.ids = iter(self.e.admit_msgids)
         await self._identify()
         await self._open()
+
+    async def settle(self) -> None:
+        """Visit or discharge day: bill, pre-settle, settle (handling a refusal)."""
+        if self.inpatient:
+            if not self.s.mdtrt_id:
+                raise EncounterFailed("the admission failed: nothing to discharge")
+        else:
+            self.ids = iter(self.e.admit_msgids)
+            await self._identify()
+            await self._open()
+        self.ids = iter(self.e.settle_msgids)
         await self._upload()
         if self.inpatient:
             await self._discharge()
+        refused = False
         for _attempt in range(_RESUBMIT_LIMIT):
             refusal = await self._presettle()
             if refusal is None:
                 break
             self.tally.refusals[refusal] += 1
-            self.refused = True
-            if self.p.refusal is Refusal.FILE_AFTERWARDS and not filed_afterwards:
+            refused = True
+            person = self.t.state(self.p)
+            if self.p.refusal is Refusal.FILE_AFTERWARDS and not person.filed_afterwards:
                 await self._file_afterwards()
-                filed_afterwards = True
+                person.filed_afterwards = True
                 continue
             self.tally.paid_in_full_fen += self.e.amount_fen
             self.tally.counts["encounters paid in full after a refusal"] += 1
-            self.t._outcome(self.p, self.e, "PAID_IN_FULL", self.relation)
-            return filed_afterwards
+            self.t._outcome(self.p, self.e, "PAID_IN_FULL", self.relation, basis="REFUSED")
+            return
         else:
             raise EncounterFailed("still refused after filing")
-        info = await self._settle_with_extras()
-        outcome = "DIRECT_AFTER_FILING" if self.refused else "DIRECT"
-        self.t._outcome(self.p, self.e, outcome, _relation_name(info.relation) or self.relation)
-        return filed_afterwards
+        msgid, reply = await self._settle()
+        if self.e.retry_settle:
+            await self._resend(msgid, reply)
+        info = reply.setlinfo
+        relation = _relation_name(info.relation) or self.relation
+        basis = await self._basis_at_settlement()
+        outcome = "DIRECT_AFTER_FILING" if refused else "DIRECT"
+        self.t._outcome(self.p, self.e, outcome, relation, period=info.clr_ym, basis=basis)
+
+    async def later(self) -> None:
+        """A later day: the hospital reverses the settlement, or corrects (2601) a Settle
+        whose response it never received, and settles the visit again."""
+        if self.s.setlinfo is None:
+            return  # not settled directly (refused and paid in full, or failed)
+        self.ids = iter(self.e.later_msgids)
+        if self.e.correct:
+            if self.e.seq % 3 == 0:
+                await self._tombstone()
+            else:
+                await self._correct(self.s.settle_msgid)
+                await self._settle_again()
+        if self.e.reverse:
+            await self._reverse(self.s.setlinfo)
+            await self._settle_again()
+
+    # -- the calls ----------------------------------------------------------------------------
 
     async def _identify(self) -> None:
         self.step = "QueryPerson"
@@ -342,10 +477,10 @@ class _Flow:
         reply = await self._hospital(
             self.c.settlement.QueryPerson,
             settlement_pb2.QueryPersonRequest(
-                header=self._header(self._next(self.admit_ids), person=False),
+                header=self._header(self._next(), person=False),
                 mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
                 mdtrt_cert_no=cert_no,
-                med_type=int(self.e.visit.value),
+                med_type=common_pb2.MedType.ValueType(int(self.e.visit.value)),
                 emergency=self.e.emergency,
             ),
         )
@@ -363,9 +498,9 @@ class _Flow:
             reply = await self._hospital(
                 self.c.settlement.Admit,
                 settlement_pb2.AdmitRequest(
-                    header=self._header(self._next(self.admit_ids)),
+                    header=self._header(self._next()),
                     psn_no=self.p.psn_no,
-                    insutype=int(self.p.insutype),
+                    insutype=common_pb2.InsuranceType.ValueType(int(self.p.insutype)),
                     begntime=begntime,
                     mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
                     mdtrt_cert_no=cert_no,
@@ -378,10 +513,10 @@ class _Flow:
             reply = await self._hospital(
                 self.c.settlement.Register,
                 settlement_pb2.RegisterRequest(
-                    header=self._header(self._next(self.admit_ids)),
+                    header=self._header(self._next()),
                     psn_no=self.p.psn_no,
-                    insutype=int(self.p.insutype),
-                    med_type=int(self.e.visit.value),
+                    insutype=common_pb2.InsuranceType.ValueType(int(self.p.insutype)),
+                    med_type=common_pb2.MedType.ValueType(int(self.e.visit.value)),
                     begntime=begntime,
                     mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
                     mdtrt_cert_no=cert_no,
@@ -390,9 +525,13 @@ class _Flow:
                     emergency=self.e.emergency,
                 ),
             )
-        self.mdtrt_id = str(reply.mdtrt_id)  # type: ignore[attr-defined]
-        basis = settlement_pb2.CoverageBasis.Name(reply.trtinfo.basis)  # type: ignore[attr-defined]
-        self.tally.bases[basis.removeprefix("COVERAGE_BASIS_")] += 1
+        self.s.mdtrt_id = str(reply.mdtrt_id)  # type: ignore[attr-defined]
+        self.s.relation = self.relation
+        self.s.basis_open = _basis_name(
+            settlement_pb2.CoverageBasis,
+            reply.trtinfo.basis,  # type: ignore[attr-defined]
+        )
+        self.tally.bases[self.s.basis_open] += 1
 
     async def _upload(self) -> None:
         self.step = "UploadFeeDetails"
@@ -400,8 +539,8 @@ class _Flow:
         reply = await self._hospital(
             self.c.settlement.UploadFeeDetails,
             settlement_pb2.UploadFeeDetailsRequest(
-                header=self._header(self._next(self.settle_ids)),
-                mdtrt_id=self.mdtrt_id,
+                header=self._header(self._next()),
+                mdtrt_id=self.s.mdtrt_id,
                 psn_no=self.p.psn_no,
                 feedetail=[
                     settlement_pb2.FeeDetail(
@@ -424,8 +563,8 @@ class _Flow:
         await self._hospital(
             self.c.settlement.Discharge,
             settlement_pb2.DischargeRequest(
-                header=self._header(self._next(self.settle_ids)),
-                mdtrt_id=self.mdtrt_id,
+                header=self._header(self._next()),
+                mdtrt_id=self.s.mdtrt_id,
                 psn_no=self.p.psn_no,
                 endtime=self.e.end.date().isoformat(),
             ),
@@ -438,41 +577,71 @@ class _Flow:
             reply = await self._hospital(
                 self.c.settlement.PreSettle,
                 settlement_pb2.PreSettleRequest(
-                    header=self._header(self._next(self.settle_ids)),
-                    mdtrt_id=self.mdtrt_id,
+                    header=self._header(self._next()),
+                    mdtrt_id=self.s.mdtrt_id,
                     psn_no=self.p.psn_no,
                     acct_used_flag=self.e.use_account,
                 ),
             )
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.FAILED_PRECONDITION:
-                return reason_of(error) or "UNSPECIFIED"
+                return reason_of(error) or NO_REASON
             raise
         for warning in reply.warnings:  # type: ignore[attr-defined]
             self.tally.warnings[warning.code] += 1
         return None
 
     async def _file_afterwards(self) -> None:
-        """补办: the patient files through the app, the filing starting on the visit day."""
+        """补办: the patient files at the counter, the filing starting on the visit day."""
         self.step = "SubmitFiling (补办)"
-        request = filing_pb2.SubmitFilingRequest(
-            channel=filing_pb2.CHANNEL_APP,
-            channel_request_id=f"SIM-{self.p.psn_no}-R{self.e.seq}",
-            psn_no=self.p.psn_no,
-            category=filing_pb2.FILING_CATEGORY_OTHER_TEMPORARY,
-            destination=filing_pb2.Destination(pool_code=self.e.treatment_pool),
-            start_date=self.e.start.date().isoformat(),
-            commitment_accepted=True,
-        )
-        await self.c.call(self.c.filing.SubmitFiling, request, "channel-app")
-        self.tally.counts["filings submitted"] += 1
+        f = self.p.filing
+        if f is not None and f.timing is FilingTiming.AFTER_REFUSAL:
+            await self.t._submit_filing(self.p, f)  # the planned filing, made late
+        else:
+            request = filing_pb2.SubmitFilingRequest(
+                channel=filing_pb2.CHANNEL_COUNTER,
+                channel_request_id=f"SIM-{self.p.psn_no}-R{self.e.seq}",
+                psn_no=self.p.psn_no,
+                category=filing_pb2.FILING_CATEGORY_OTHER_TEMPORARY,
+                destination=filing_pb2.Destination(pool_code=self.e.treatment_pool),
+                start_date=self.e.start.date().isoformat(),
+                commitment_accepted=True,
+            )
+            reply = await self.c.call(self.c.filing.SubmitFiling, request, "channel-counter")
+            self.t.state(self.p).filing_id = str(reply.filing.filing_id)
+            self.tally.counts["filings submitted"] += 1
+            self.tally.filings_by_channel["COUNTER"] += 1
+            self.tally.filings_by_timing[FilingTiming.AFTER_REFUSAL.value] += 1
+            if reply.retroactive:
+                self.tally.counts["filings starting before their submission day"] += 1
         self.tally.counts["filed after a refusal (补办)"] += 1
-        self.tally.filings_by_channel["APP"] += 1
+
+    async def _basis_at_settlement(self) -> str:
+        """The coverage basis the settlement stood on. It is the one the registration or
+        admission answered, unless the visit was not covered then and a filing made since
+        (补办) covers it: the insured pool's agency asks the filing service (CheckCoverage)
+        for the treatment day."""
+        if self.s.basis_open != NOT_COVERED:
+            return self.s.basis_open
+        self.step = "CheckCoverage"
+        reply = await self.c.call(
+            self.c.filing.CheckCoverage,
+            filing_pb2.CheckCoverageRequest(
+                psn_no=self.p.psn_no,
+                treatment_pool=self.e.treatment_pool,
+                treatment_date=self.e.start.date().isoformat(),
+                med_type=common_pb2.MedType.ValueType(int(self.e.visit.value)),
+                emergency=self.e.emergency,
+                hospital_code=self.e.hospital,
+            ),
+            self.p.insured_pool,
+        )
+        return _basis_name(filing_pb2.CoverageBasis, reply.basis)
 
     def _settle_request(self, msgid: str) -> settlement_pb2.SettleRequest:
         return settlement_pb2.SettleRequest(
             header=self._header(msgid),
-            mdtrt_id=self.mdtrt_id,
+            mdtrt_id=self.s.mdtrt_id,
             psn_no=self.p.psn_no,
             acct_used_flag=self.e.use_account,
             medfee_sumamt_fen=self.e.amount_fen,
@@ -480,34 +649,24 @@ class _Flow:
 
     async def _settle(self) -> tuple[str, settlement_pb2.SettleResponse]:
         self.step = "Settle"
-        msgid = self._next(self.settle_ids)
+        msgid = self._next()
         started = time.perf_counter()
         reply = await self._hospital(self.c.settlement.Settle, self._settle_request(msgid))
-        self.tally.settle_latencies_ms.append((time.perf_counter() - started) * 1000)
         assert isinstance(reply, settlement_pb2.SettleResponse)
+        self.tally.settle_latencies_ms.append(
+            (reply.setlinfo.clr_ym, (time.perf_counter() - started) * 1000)
+        )
         self._record(reply.setlinfo, reversal=False)
+        self._caps(reply)
+        self.s.settle_msgid = msgid
+        self.s.setlinfo = reply.setlinfo
         return msgid, reply
 
-    async def _settle_with_extras(self) -> settlement_pb2.SettlementInfo:
-        msgid, reply = await self._settle()
-        if self.e.retry_settle:
-            await self._resend(msgid, reply)
-        if self.e.correct:
-            if self.e.seq % 3 == 0:
-                await self._tombstone()
-            else:
-                await self._correct(msgid)
-                msgid, reply = await self._settle_again()
-        if self.e.reverse:
-            await self._reverse(reply.setlinfo)
-            msgid, reply = await self._settle_again()
-        return reply.setlinfo
-
-    async def _settle_again(self) -> tuple[str, settlement_pb2.SettleResponse]:
+    async def _settle_again(self) -> None:
         refusal = await self._presettle()
         if refusal is not None:
             raise EncounterFailed(f"refused on the second settlement: {refusal}")
-        return await self._settle()
+        await self._settle()
 
     async def _resend(self, msgid: str, first: settlement_pb2.SettleResponse) -> None:
         """The hospital timed out waiting and resends the same request: same answer."""
@@ -528,7 +687,7 @@ class _Flow:
         reply = await self._hospital(
             self.c.settlement.Correct,
             settlement_pb2.CorrectRequest(
-                header=self._header(self._next(self.settle_ids)),
+                header=self._header(self._next()),
                 psn_no=self.p.psn_no,
                 omsgid=settle_msgid,
                 oinfno="2304" if self.inpatient else "2207",
@@ -545,11 +704,11 @@ class _Flow:
         """A Settle that never arrived is corrected first: when it shows up late, it is
         refused (MSGID_CORRECTED) and nothing is settled twice."""
         self.step = "Correct (tombstone)"
-        lost = self._next(self.settle_ids)
+        lost = self._next()
         reply = await self._hospital(
             self.c.settlement.Correct,
             settlement_pb2.CorrectRequest(
-                header=self._header(self._next(self.settle_ids)),
+                header=self._header(self._next()),
                 psn_no=self.p.psn_no,
                 omsgid=lost,
                 oinfno="2304" if self.inpatient else "2207",
@@ -574,15 +733,31 @@ class _Flow:
         reply = await self._hospital(
             self.c.settlement.ReverseSettlement,
             settlement_pb2.ReverseSettlementRequest(
-                header=self._header(self._next(self.settle_ids)),
+                header=self._header(self._next()),
                 setl_id=info.setl_id,
-                mdtrt_id=self.mdtrt_id,
+                mdtrt_id=self.s.mdtrt_id,
                 psn_no=self.p.psn_no,
             ),
         )
         assert isinstance(reply, settlement_pb2.ReverseSettlementResponse)
         self._record(reply.setlinfo, reversal=True)
         self.tally.counts["reversals (2208/2305)"] += 1
+
+    def _caps(self, reply: settlement_pb2.SettleResponse) -> None:
+        for detail in reply.setldetail:
+            if detail.fund_pay_type != common_pb2.FUND_TYPE_HIFP:
+                continue
+            label = cap_label(detail.setl_proc_info)
+            if label is not None:
+                self.tally.caps.append(
+                    CapHit(
+                        self.p.psn_no,
+                        self.p.cohort,
+                        label,
+                        reply.setlinfo.clr_ym,
+                        _china_day(reply.setlinfo),
+                    )
+                )
 
     def _record(self, info: settlement_pb2.SettlementInfo, *, reversal: bool) -> None:
         amounts = {
@@ -611,7 +786,8 @@ class _Flow:
                 relation=_relation_name(info.relation) or self.relation,
                 visit=self.e.visit.value,
                 clr_ym=info.clr_ym,
-                sim_day=self.e.end.date(),
+                treatment_month=self.e.month,
+                sim_day=_china_day(info),
                 medfee_fen=info.medfee_sumamt_fen,
                 amounts=amounts,
                 reversal=reversal,
@@ -619,14 +795,12 @@ class _Flow:
         )
 
 
+def _china_day(info: settlement_pb2.SettlementInfo) -> date:
+    return info.setl_time.ToDatetime(tzinfo=UTC).astimezone(CHINA_TZ).date()
+
+
 def _fee_day(start: date, e: Encounter, line_no: int) -> date:
     """Inpatient lines spread over the stay; outpatient lines fall on the visit day."""
     if e.visit is not Visit.INPATIENT or e.los_days <= 0:
         return start
     return start + timedelta(days=(line_no - 1) % (e.los_days + 1))
-
-
-def now_in_china() -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo("Asia/Shanghai"))

@@ -678,11 +678,10 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def _tps(pgbench_report: dict[str, str]) -> float | None:
-    for value in pgbench_report.values():
-        match = re.search(r"tps = ([0-9.]+)", str(value))
-        if match:
-            return float(match.group(1))
-    return None
+    try:
+        return float(pgbench_report.get("tps", ""))
+    except ValueError:
+        return None
 
 
 def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
@@ -702,7 +701,10 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(f"- errors: {dict(stats.errors) or 'none'}")
     tps = _tps(report["pgbench"])
     if tps:
-        print(f"- pgbench tpcb-like: {tps:.0f} tps; ratio settlements/s ÷ tps = {rate / tps:.3f}")
+        print(
+            f"- pgbench ({report['pgbench']['command']}): {tps:.0f} tps;"
+            f" ratio settlements/s ÷ tps = **{rate / tps:.3f}**"
+        )
     settle = stats.latencies_ms.get("Settle") or [0.0]
     print(
         f"- Settle at saturation: p50 {statistics.median(settle):.1f} ms,"

@@ -68,11 +68,67 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+# What a hospital's or a channel's staff reads: every error also carries a
+# google.rpc.LocalizedMessage in zh-CN beside the English message.
+LOCALE_ZH: Final = "zh-CN"
+_ZH_BY_CODE: Final = {
+    code_pb2.INVALID_ARGUMENT: "请求参数有误",
+    code_pb2.FAILED_PRECONDITION: "业务规则不允许办理",
+    code_pb2.NOT_FOUND: "未找到所指的记录",
+    code_pb2.PERMISSION_DENIED: "无权办理此项业务",
+    code_pb2.ALREADY_EXISTS: "该请求编号已用于另一笔不同的请求",
+    code_pb2.UNAUTHENTICATED: "无法识别调用方身份，请使用颁发的客户端证书",
+    code_pb2.UNAVAILABLE: "服务暂时不可用，请稍后使用同一报文ID（msgid）或请求编号重试",
+    code_pb2.RESOURCE_EXHAUSTED: "服务繁忙，请按提示的时间后重试",
+}
+# The rules a caller meets most, by their stable reason code.
+ZH_REASONS: Final = {
+    "FILING_REQUIRED": "参保人未办理就医地的异地就医备案",
+    "FILING_EXPIRED": "备案已过有效期，请重新备案",
+    "FILING_CANCELLED": "备案已取消",
+    "FILING_SUPERSEDED": "该备案已被变更，请使用当前版本",
+    "FILING_NOT_VALID_ON_DATE": "就诊日期不在备案有效期内",
+    "LONG_TERM_CHANGE_LOCKED": "长期备案生效后六个月内不得变更或取消",
+    "INSURANCE_ENDED": "参保关系已终止",
+    "DOCUMENT_HELD_BY_ANOTHER_PERSON": "该证件已登记在另一参保人名下",
+    "ENCOUNTER_ALREADY_SETTLED": "该次就诊已结算",
+    "ENCOUNTER_CANCELLED": "该次就诊已撤销",
+    "SETTLEMENT_ALREADY_REVERSED": "该笔结算已撤销",
+    "NOT_A_SETTLEMENT": "所指记录不是一笔结算",
+    "MSGID_CORRECTED": "该报文已被冲正（2601），不能再使用",
+    "ALREADY_CORRECTED": "原报文已冲正",
+    "NO_CATALOGUE_IN_EFFECT": "就诊日期没有生效的目录版本",
+    "NO_POLICY_IN_EFFECT": "就诊日期没有生效的待遇政策",
+    "PERIOD_NOT_STARTED": "清算期尚未开始",
+    "ILLEGAL_TRANSITION": "当前状态下不能办理此操作",
+    "STATEMENTS_NOT_FINAL": "对账单尚未全部确认",
+    "APPLICATION_ACTIVE": "本期已有未撤销的清算申请",
+    "NO_HISTORY": "没有可用于测算预付金的历史清算数据",
+    "ADVANCE_TOO_LARGE": "预付金金额超出上限",
+    "LIMIT_EXCEEDED": "超出数量上限",
+    "CLOCK_BACKWARDS": "时钟不能回拨",
+}
+
+
+def _zh(status: status_pb2.Status, error: DomainError | Unavailable) -> str:
+    text = _ZH_BY_CODE.get(status.code, "请求未能办理")
+    if isinstance(error, InvalidArgument):
+        fields = "、".join(clip(v.field, 48) for v in error.violations[:3])
+        more = f"等 {len(error.violations)} 处" if len(error.violations) > 3 else ""
+        return f"{text}：{fields}{more}（逐项说明见 BadRequest）"
+    if isinstance(error, FailedPrecondition):
+        return f"{text}：{ZH_REASONS.get(error.reason, error.reason)}"
+    return text
+
+
 def to_status(
     error: DomainError | Unavailable, request_id: str | None = None
 ) -> tuple[grpc.StatusCode, status_pb2.Status]:
     grpc_code, status = _status_of(error)
     status.message = clip(status.message, 2 * TEXT_MAX_CHARS)
+    status.details.append(
+        _pack(error_details_pb2.LocalizedMessage(locale=LOCALE_ZH, message=_zh(status, error)))
+    )
     if request_id is not None:
         _add_request_id(status, request_id)
     return grpc_code, status
@@ -208,6 +264,18 @@ def reason_of(error: grpc.aio.AioRpcError) -> str | None:
         return None
     info = error_info_of(error)
     return None if info is None else str(info.reason)
+
+
+def localized_of(error: grpc.aio.AioRpcError, locale: str = LOCALE_ZH) -> str | None:
+    """The message in ``locale`` a failed call carries, if any."""
+    status = details_of(error)
+    if status is None:
+        return None
+    for detail in status.details:
+        message = error_details_pb2.LocalizedMessage()
+        if detail.Unpack(message) and message.locale == locale:
+            return str(message.message)
+    return None
 
 
 def retry_delay_of(error: grpc.aio.AioRpcError) -> float | None:

@@ -92,8 +92,25 @@ def _check_line(errors: Violations, prefix: str, line: FeeLine) -> None:
     )
     if quantity_ok and price_ok:
         expected_fen = line_amount_fen(line.unit_price_fen, line.quantity_e4)
+        if line.amount_fen != expected_fen and _quantity_sent_in_units(line):
+            # The amount agrees with the quantity read as whole units: the quantity field,
+            # not the amount, is what the sender got wrong.
+            errors.add(
+                f"{prefix}.quantity_e4",
+                f"quantity_e4 is the quantity × 10000 (2 boxes = 20000); "
+                f"{line.quantity_e4} looks like a count of whole units",
+            )
+            return
         errors.check(
             line.amount_fen == expected_fen,
             f"{prefix}.amount_fen",
             f"must equal unit_price_fen × quantity_e4 / 10000 rounded half-up = {expected_fen}",
         )
+
+
+def _quantity_sent_in_units(line: FeeLine) -> bool:
+    as_units_e4 = line.quantity_e4 * QUANTITY_SCALE_E4
+    return (
+        as_units_e4 <= MAX_QUANTITY_E4
+        and line.amount_fen == line_amount_fen(line.unit_price_fen, as_units_e4)
+    )

@@ -19,6 +19,7 @@ encounter settle.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -288,13 +289,22 @@ _FIELD_NAMES = (
 )
 
 
+_WORD_NAMES = tuple(
+    (re.compile(rf"\b{re.escape(ours.lstrip('.'))}\b"), national.lstrip("."))
+    for ours, national in _FIELD_NAMES
+)
+
+
 def _as_feedetail_fields(exc: InvalidArgument) -> InvalidArgument:
+    """The violations with the national names, in the path and in the description."""
     renamed = Violations()
     for violation in exc.violations:
-        name = violation.field
+        name, description = violation.field, violation.description
         for ours, national in _FIELD_NAMES:
             name = name.replace(ours, national)
-        renamed.add(name, violation.description)
+        for word, national_word in _WORD_NAMES:
+            description = word.sub(national_word, description)
+        renamed.add(name, description)
     return InvalidArgument.of(renamed.items)
 
 

@@ -27,6 +27,7 @@ from shared.grpc_errors import (
     details_of,
     error_info_of,
     field_violations_of,
+    localized_of,
     reason_of,
     retry_delay_of,
 )
@@ -227,6 +228,7 @@ async def test_domain_errors_map_to_rich_statuses(host: int) -> None:
         await call(host, "Rule")
     assert rule.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert reason_of(rule.value) == "FILING_REQUIRED"
+    assert localized_of(rule.value) == "业务规则不允许办理：参保人未办理就医地的异地就医备案"
     with pytest.raises(grpc.aio.AioRpcError) as boom:
         await call(host, "Boom")
     assert boom.value.code() is grpc.StatusCode.INTERNAL

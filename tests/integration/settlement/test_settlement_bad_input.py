@@ -13,6 +13,7 @@ import grpc
 from services.settlement.domain.bill import MAX_LINES_PER_BILL
 from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
 from shared.grpc_client import caller_metadata
+from shared.grpc_errors import details_of, error_info_of, localized_of
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 from .support import (
@@ -237,3 +238,33 @@ async def test_undecodable_bytes_are_invalid_argument_naming_the_message(
             assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (raw, error)
             assert "crossclear.settlement.v1.SettleRequest" in (error.details() or "")
         assert await row_counts(settlement_db) == before
+
+
+async def test_errors_speak_the_national_names_and_chinese(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id = (await h.register(person)).mdtrt_id
+    # Two boxes sent as cnt_e4=2 (whole units) with the amount of two boxes: the quantity
+    # field is the one to fix, not the amount.
+    in_units = fee(1, CONSULTATION, "45")
+    in_units.cnt_e4 = 2
+    in_units.det_item_fee_sumamt_fen = 2 * in_units.pric_fen
+    error = await refused(settlement_db, h.upload(person, mdtrt_id, [in_units]))
+    assert fields(error) == ["feedetail[0].cnt_e4"]
+    assert "cnt_e4 is the quantity × 10000" in (error.details() or "")
+    wrong = fee(1, CONSULTATION, "45")
+    wrong.det_item_fee_sumamt_fen += 1
+    error = await refused(settlement_db, h.upload(person, mdtrt_id, [wrong]))
+    status = details_of(error)
+    assert status is not None
+    described = str(status)
+    assert "pric_fen × cnt_e4" in described and "unit_price_fen" not in described
+    assert (
+        localized_of(error)
+        == "请求参数有误：feedetail[0].det_item_fee_sumamt_fen（逐项说明见 BadRequest）"
+    )
+    info = error_info_of(error)
+    trailers = {key: value for key, value in error.trailing_metadata() or ()}
+    assert info is not None and info.metadata["request_id"] == trailers["x-request-id"]

@@ -110,7 +110,6 @@ def _check_line(errors: Violations, prefix: str, line: FeeLine) -> None:
 
 def _quantity_sent_in_units(line: FeeLine) -> bool:
     as_units_e4 = line.quantity_e4 * QUANTITY_SCALE_E4
-    return (
-        as_units_e4 <= MAX_QUANTITY_E4
-        and line.amount_fen == line_amount_fen(line.unit_price_fen, as_units_e4)
+    return as_units_e4 <= MAX_QUANTITY_E4 and line.amount_fen == line_amount_fen(
+        line.unit_price_fen, as_units_e4
     )

@@ -17,7 +17,12 @@ from shared.pb.crossclear.events.v1 import events_pb2
 
 # What arrives on a region's queue: statements and advance-fund alerts addressed to the
 # region, and (for a pool) the out-of-area filings of its insured persons.
-REGION_MESSAGES = (events_pb2.StatementIssued, events_pb2.AdvanceFundAlert, events_pb2.FilingEvent)
+REGION_MESSAGES = (
+    events_pb2.StatementIssued,
+    events_pb2.AdvanceFundAlert,
+    events_pb2.FilingEvent,
+    events_pb2.ChronicCertificationEvent,
+)
 
 _SCALARS = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},

@@ -36,9 +36,11 @@ from services.filing.domain import (
     FilingPolicy,
     FilingPolicyBook,
     FilingSubmission,
+    ReasonCode,
     ReferralDetails,
     VisitType,
     check_period,
+    chronic,
     decide_coverage,
     figures_from_counts,
     lock_ends_on,
@@ -47,6 +49,8 @@ from services.filing.domain import (
     validate_submission,
 )
 from services.filing.domain.access import (
+    check_may_apply_chronic,
+    check_may_certify_chronic,
     check_may_file,
     check_may_maintain_person,
     check_may_read_filings,
@@ -61,6 +65,7 @@ from services.filing.domain.persons import (
     insured_pool_of,
     validate_person,
 )
+from shared import clock
 from shared.auth import Caller, CallerKind
 from shared.bus import enqueue, exchange_name, filing_key
 from shared.bus.pg import Conn
@@ -68,13 +73,18 @@ from shared.clock import china_today
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.idempotency import claim, complete
 from shared.pb.crossclear.events.v1 import events_pb2
-from shared.reference import is_pool, province_of
+from shared.reference import Relation, is_pool, province_of
 
 # China has one time zone and no daylight saving: a filing's dates are Beijing dates.
 FILING_ID_RANDOM_BYTES = 5  # 2^40 ids per pool and day: collisions are not a concern
 DB_TIMEOUT_S = 10.0
 
 M = TypeVar("M", bound=Message)
+
+
+def new_certification_id(insured_pool: str, today: date) -> str:
+    """C + insured pool + submission date + 10 random hex digits: 25 characters."""
+    return f"C{insured_pool}{today:%Y%m%d}{secrets.token_hex(FILING_ID_RANDOM_BYTES).upper()}"
 
 
 def new_filing_id(insured_pool: str, today: date) -> str:
@@ -151,6 +161,7 @@ class CoverageQuery:
     treatment_date: date
     visit_type: VisitType
     emergency: bool
+    chronic_disease_code: str | None = None  # chronic visits: check the certification
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,37 @@ class CoverageAnswer:
     person: Person
     coverage: Coverage
     policy_version: str
+    certification: chronic.ChronicCertification | None = None
+
+
+@dataclass(frozen=True)
+class CertifyCommand:
+    """A new certification: decided by the agency (hospital_code None) or applied for."""
+
+    psn_no: str
+    channel_request_id: str
+    disease_code: str
+    source: chronic.CertificationSource
+    valid_from: date
+    valid_until: date | None
+    hospital_code: str | None
+    diagnosis_code: str | None
+
+
+_CHRONIC_WORDS = {
+    chronic.CertificationStatus.PENDING: (
+        events_pb2.CHRONIC_CERTIFICATION_EVENT_KIND_PENDING,
+        "chronic_pending",
+    ),
+    chronic.CertificationStatus.ACTIVE: (
+        events_pb2.CHRONIC_CERTIFICATION_EVENT_KIND_ACTIVE,
+        "chronic_active",
+    ),
+    chronic.CertificationStatus.CANCELLED: (
+        events_pb2.CHRONIC_CERTIFICATION_EVENT_KIND_CANCELLED,
+        "chronic_cancelled",
+    ),
+}
 
 
 _EVENT_WORDS = {
@@ -356,8 +398,8 @@ class FilingService:
         policy = self._policy_for_treatment(query.treatment_date)
         province = province_of(query.treatment_pool)
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
-            person, filings = await store.coverage_snapshot(
-                conn, query.psn_no, query.treatment_pool, province
+            person, filings, certifications = await store.coverage_snapshot(
+                conn, query.psn_no, query.treatment_pool, province, query.chronic_disease_code
             )
         coverage = decide_coverage(
             insured_pool=person.insured_pool,
@@ -369,7 +411,150 @@ class FilingService:
             policy=policy,
             today=self._today(),
         )
-        return CoverageAnswer(person, coverage, policy.version)
+        # Cross-region only: in its own pool the insured pool's system checks its own
+        # certifications; a refusal for want of a filing stands as it is.
+        disease = query.chronic_disease_code
+        if disease is None or not coverage.allowed or coverage.relation is Relation.LOCAL:
+            return CoverageAnswer(person, coverage, policy.version)
+        certification = chronic.certification_for_visit(
+            certifications, person.insured_pool, disease, query.treatment_date
+        )
+        if certification is None:
+            message = chronic.not_certified_message(certifications, disease, query.treatment_date)
+            refused = Coverage(
+                relation=coverage.relation,
+                allowed=False,
+                basis=None,
+                filing_id=coverage.filing_id,
+                category=coverage.category,
+                ratio_reduction_bp=0,
+                local_ratio=False,
+                reason_code=ReasonCode.CHRONIC_DISEASE_NOT_CERTIFIED,
+                message=message,
+            )
+            return CoverageAnswer(person, refused, policy.version)
+        return CoverageAnswer(person, coverage, policy.version, certification)
+
+    # -- chronic/special disease certification -----------------------------------------
+
+    async def certify_chronic(
+        self,
+        caller: Caller,
+        cmd: CertifyCommand,
+        idem: Idempotent[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
+        """CertifyChronicDisease (agency decision) and FileChronicDisease (2503)."""
+        insured_pool = _pool_of(cmd.psn_no)
+        if cmd.source is chronic.CertificationSource.AGENCY_DECISION:
+            check_may_certify_chronic(caller, insured_pool)
+        else:
+            check_may_apply_chronic(caller, insured_pool, cmd.hospital_code)
+        today = self._today()
+        policy = self._policies.policy_on(today)
+
+        async def work(conn: Conn) -> M:
+            person = await store.lock_person(conn, cmd.psn_no, adds_in_force=False)
+            existing = await store.person_certifications(conn, person.psn_no)
+            draft = chronic.CertificationDraft(
+                psn_no=person.psn_no,
+                certifying_pool=person.insured_pool,
+                disease_code=cmd.disease_code,
+                source=cmd.source,
+                valid_from=cmd.valid_from,
+                valid_until=cmd.valid_until,
+                hospital_code=cmd.hospital_code,
+                diagnosis_code=cmd.diagnosis_code,
+            )
+            certification = chronic.new_certification(
+                draft, new_certification_id(person.insured_pool, today), existing, policy, today
+            )
+            await store.insert_certification(conn, certification, caller.code, idem.key)
+            await self._publish_certification(conn, certification)
+            return render(certification)
+
+        return await self._idempotent(idem, work)
+
+    async def approve_chronic(
+        self,
+        caller: Caller,
+        certification_id: str,
+        idem: Idempotent[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
+        check_may_certify_chronic(caller, _pool_of_certification(certification_id))
+        today = self._today()
+
+        async def work(conn: Conn) -> M:
+            current = await store.lock_certification(conn, certification_id)
+            check_may_certify_chronic(caller, current.certifying_pool)
+            approved = chronic.approve(current, today)
+            await store.update_certification(conn, approved, caller.code)
+            await self._publish_certification(conn, approved)
+            return render(approved)
+
+        return await self._idempotent(idem, work)
+
+    async def cancel_chronic(
+        self,
+        caller: Caller,
+        certification_id: str,
+        idem: Idempotent[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
+        # A hospital passes only for its own applications, checked once the row is read.
+        maybe_own = caller.code if caller.kind is CallerKind.HOSPITAL else None
+        check_may_apply_chronic(caller, _pool_of_certification(certification_id), maybe_own)
+        today = self._today()
+
+        async def work(conn: Conn) -> M:
+            current = await store.lock_certification(conn, certification_id)
+            check_may_apply_chronic(caller, current.certifying_pool, current.hospital_code)
+            cancelled = chronic.cancel(current, today)
+            await store.update_certification(conn, cancelled, caller.code)
+            await self._publish_certification(conn, cancelled)
+            return render(cancelled)
+
+        return await self._idempotent(idem, work)
+
+    async def list_certifications(
+        self, caller: Caller, psn_no: str
+    ) -> list[chronic.ChronicCertification]:
+        check_may_read_person(caller, _pool_of(psn_no))
+        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            return await store.person_certifications(conn, psn_no)
+
+    async def _publish_certification(
+        self, conn: Conn, certification: chronic.ChronicCertification
+    ) -> None:
+        """One event per state change, to the insured pool's region queue (filing exchange)."""
+        event_id = uuid.uuid4()
+        kind, word = _CHRONIC_WORDS[certification.status]
+        c = certification
+        until = c.effective_until
+        event = events_pb2.ChronicCertificationEvent(
+            event_id=str(event_id),
+            kind=kind,
+            certification_id=c.certification_id,
+            psn_no=c.psn_no,
+            insured_pool=c.certifying_pool,
+            disease_code=c.disease_code,
+            source=c.source.value,
+            hospital_code=c.hospital_code or "",
+            valid_from_date=c.valid_from.isoformat(),
+            valid_until_date=until.isoformat() if until else "",
+        )
+        event.occurred_at.FromDatetime(clock.now())
+        # The second region is where the application came from: the applying hospital's
+        # pool, or the insured pool itself for its agency's decision.
+        origin = c.hospital_code[1:7] if c.hospital_code else c.certifying_pool
+        await enqueue(
+            conn,
+            exchange=self._exchange,
+            routing_key=filing_key(word, c.certifying_pool, origin),
+            message=event,
+            message_id=event_id,
+        )
 
     async def channel_figures(
         self, caller: Caller, start: date, end: date, region: str | None
@@ -449,6 +634,17 @@ def _pool_of_filing(filing_id: str) -> str:
     match = _FILING_ID.fullmatch(filing_id)
     if match is None:
         raise NotFound("no such filing")
+    return match.group(1)
+
+
+_CERTIFICATION_ID = re.compile(rf"C(\d{{6}})\d{{8}}[0-9A-F]{{{2 * FILING_ID_RANDOM_BYTES}}}")
+
+
+def _pool_of_certification(certification_id: str) -> str:
+    """The insured pool a certification id names (see ``new_certification_id``)."""
+    match = _CERTIFICATION_ID.fullmatch(certification_id)
+    if match is None:
+        raise NotFound("no such certification")
     return match.group(1)
 
 

@@ -31,6 +31,7 @@ from services.filing.domain import (
     FilingStatus,
     ReferralDetails,
     VisitType,
+    chronic,
 )
 from services.filing.domain.dates import parse_iso_date
 from services.filing.domain.persons import (
@@ -77,6 +78,17 @@ PERSON_TYPES = _enum_map(common_pb2.PersonType, "PERSON_TYPE_", PersonType)
 ASSISTANCE = _enum_map(common_pb2.AssistanceCategory, "ASSISTANCE_CATEGORY_", AssistanceCategory)
 RELATIONS = _enum_map(common_pb2.Relation, "RELATION_", Relation)
 VISIT_TYPES = _enum_map(common_pb2.MedType, "MED_TYPE_", VisitType)
+CERT_SOURCES = _enum_map(
+    filing_pb2.ChronicCertificationSource,
+    "CHRONIC_CERTIFICATION_SOURCE_",
+    chronic.CertificationSource,
+)
+CERT_STATUSES = _enum_map(
+    filing_pb2.ChronicCertificationStatus,
+    "CHRONIC_CERTIFICATION_STATUS_",
+    chronic.CertificationStatus,
+)
+CERTIFICATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _number_of(mapping: dict[int, E]) -> dict[E, Any]:
@@ -94,6 +106,8 @@ INSUTYPE_NUMBERS = _number_of(INSUTYPES)
 PERSON_TYPE_NUMBERS = _number_of(PERSON_TYPES)
 ASSISTANCE_NUMBERS = _number_of(ASSISTANCE)
 RELATION_NUMBERS = _number_of(RELATIONS)
+CERT_SOURCE_NUMBERS = _number_of(CERT_SOURCES)
+CERT_STATUS_NUMBERS = _number_of(CERT_STATUSES)
 
 
 # -- request → domain ------------------------------------------------------------------
@@ -241,6 +255,14 @@ def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuer
             "hospital_code",
             "not a designated hospital or pharmacy of treatment_pool",
         )
+    disease = request.chronic_disease_code or None
+    if disease is not None:
+        chronic.check_disease_code(v, "chronic_disease_code", disease)
+        v.check(
+            visit_type is VisitType.CHRONIC_OUTPATIENT,
+            "chronic_disease_code",
+            "only for a chronic/special outpatient visit (med_type 14)",
+        )
     v.raise_if_any()
     assert treatment_date is not None and visit_type is not None
     return uc.CoverageQuery(
@@ -249,6 +271,73 @@ def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuer
         treatment_date=treatment_date,
         visit_type=visit_type,
         emergency=request.emergency,
+        chronic_disease_code=disease,
+    )
+
+
+def _certify_command(
+    request: filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest,
+    source: chronic.CertificationSource,
+) -> uc.CertifyCommand:
+    v = Violations()
+    request_id = _text(
+        v,
+        REQUEST_ID_RE,
+        request.channel_request_id,
+        "channel_request_id",
+        "1–64 characters [A-Za-z0-9_-]",
+    )
+    check_psn_no(v, request.psn_no)
+    chronic.check_disease_code(v, "disease_code", request.disease_code)
+    start = parse_iso_date(v, "valid_from_date", request.valid_from_date, required=True)
+    until = parse_iso_date(v, "valid_until_date", request.valid_until_date, required=False)
+    hospital = None
+    if isinstance(request, filing_pb2.FileChronicDiseaseRequest):
+        hospital = request.hospital_code
+        v.check(
+            INSTITUTION_CODE_RE.fullmatch(hospital) is not None and hospital.startswith("H"),
+            "hospital_code",
+            "not a designated hospital code (H + pool + 5 digits)",
+        )
+    v.raise_if_any()
+    assert start is not None
+    return uc.CertifyCommand(
+        psn_no=request.psn_no,
+        channel_request_id=request_id,
+        disease_code=request.disease_code,
+        source=source,
+        valid_from=start,
+        valid_until=until,
+        hospital_code=hospital,
+        diagnosis_code=request.diagnosis_code or None,
+    )
+
+
+def _certification_id(request: Any) -> tuple[str, str]:
+    v = Violations()
+    request_id = _text(
+        v,
+        REQUEST_ID_RE,
+        request.channel_request_id,
+        "channel_request_id",
+        "1–64 characters [A-Za-z0-9_-]",
+    )
+    _text(
+        v,
+        CERTIFICATION_ID_RE,
+        request.certification_id,
+        "certification_id",
+        "not a certification id",
+    )
+    v.raise_if_any()
+    return request_id, request.certification_id
+
+
+def _chronic_idempotent(
+    action: str, request_id: str, request: Any, response_type: type[Any]
+) -> uc.Idempotent[Any]:
+    return uc.Idempotent(
+        f"filing.chronic.{action}.{caller().code}", request_id, request, response_type
     )
 
 
@@ -409,6 +498,26 @@ def _coverage_pb(answer: uc.CoverageAnswer) -> filing_pb2.CheckCoverageResponse:
         message=c.message,
         person=person_pb(answer.person),
         policy_version=answer.policy_version,
+        certification=(certification_pb(answer.certification) if answer.certification else None),
+    )
+
+
+def certification_pb(c: chronic.ChronicCertification) -> filing_pb2.ChronicCertification:
+    return filing_pb2.ChronicCertification(
+        certification_id=c.certification_id,
+        psn_no=c.psn_no,
+        disease_code=c.disease_code,
+        certifying_pool=c.certifying_pool,
+        valid_from_date=c.valid_from.isoformat(),
+        valid_until_date=_iso(c.valid_until),
+        source=CERT_SOURCE_NUMBERS[c.source],
+        status=CERT_STATUS_NUMBERS[c.status],
+        hospital_code=c.hospital_code or "",
+        diagnosis_code=c.diagnosis_code or "",
+        submitted_date=c.submitted_on.isoformat(),
+        approved_date=_iso(c.approved_on),
+        cancelled_date=_iso(c.cancelled_on),
+        policy_version=c.policy_version,
     )
 
 
@@ -526,3 +635,76 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
         region = _region(request.insured_region)
         figures = await self._filing.channel_figures(caller(), start, end, region)
         return _figures_pb(figures)
+
+    async def CertifyChronicDisease(
+        self, request: filing_pb2.CertifyChronicDiseaseRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.CertifyChronicDiseaseResponse:
+        cmd = _certify_command(request, chronic.CertificationSource.AGENCY_DECISION)
+        idem = _chronic_idempotent(
+            "certify", cmd.channel_request_id, request, filing_pb2.CertifyChronicDiseaseResponse
+        )
+        response: filing_pb2.CertifyChronicDiseaseResponse = await self._filing.certify_chronic(
+            caller(),
+            cmd,
+            idem,
+            lambda c: filing_pb2.CertifyChronicDiseaseResponse(certification=certification_pb(c)),
+        )
+        return response
+
+    async def FileChronicDisease(
+        self, request: filing_pb2.FileChronicDiseaseRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.FileChronicDiseaseResponse:
+        cmd = _certify_command(request, chronic.CertificationSource.HOSPITAL_APPLICATION)
+        idem = _chronic_idempotent(
+            "file", cmd.channel_request_id, request, filing_pb2.FileChronicDiseaseResponse
+        )
+        response: filing_pb2.FileChronicDiseaseResponse = await self._filing.certify_chronic(
+            caller(),
+            cmd,
+            idem,
+            lambda c: filing_pb2.FileChronicDiseaseResponse(certification=certification_pb(c)),
+        )
+        return response
+
+    async def CancelChronicDisease(
+        self, request: filing_pb2.CancelChronicDiseaseRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.CancelChronicDiseaseResponse:
+        request_id, certification_id = _certification_id(request)
+        idem = _chronic_idempotent(
+            "cancel", request_id, request, filing_pb2.CancelChronicDiseaseResponse
+        )
+        response: filing_pb2.CancelChronicDiseaseResponse = await self._filing.cancel_chronic(
+            caller(),
+            certification_id,
+            idem,
+            lambda c: filing_pb2.CancelChronicDiseaseResponse(certification=certification_pb(c)),
+        )
+        return response
+
+    async def ApproveChronicDisease(
+        self, request: filing_pb2.ApproveChronicDiseaseRequest, context: grpc.aio.ServicerContext
+    ) -> filing_pb2.ApproveChronicDiseaseResponse:
+        request_id, certification_id = _certification_id(request)
+        idem = _chronic_idempotent(
+            "approve", request_id, request, filing_pb2.ApproveChronicDiseaseResponse
+        )
+        response: filing_pb2.ApproveChronicDiseaseResponse = await self._filing.approve_chronic(
+            caller(),
+            certification_id,
+            idem,
+            lambda c: filing_pb2.ApproveChronicDiseaseResponse(certification=certification_pb(c)),
+        )
+        return response
+
+    async def ListChronicCertifications(
+        self,
+        request: filing_pb2.ListChronicCertificationsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> filing_pb2.ListChronicCertificationsResponse:
+        v = Violations()
+        check_psn_no(v, request.psn_no)
+        v.raise_if_any()
+        found = await self._filing.list_certifications(caller(), request.psn_no)
+        return filing_pb2.ListChronicCertificationsResponse(
+            certifications=[certification_pb(c) for c in found]
+        )

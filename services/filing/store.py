@@ -23,6 +23,12 @@ from services.filing.domain import (
     FilingStatus,
     ReferralDetails,
 )
+from services.filing.domain.chronic import (
+    MAX_CERTIFICATIONS_PER_PERSON,
+    CertificationSource,
+    CertificationStatus,
+    ChronicCertification,
+)
 from services.filing.domain.coverage import MAX_FILINGS_CONSIDERED
 from services.filing.domain.persons import (
     AssistanceCategory,
@@ -384,23 +390,35 @@ SELECT p.*,
               WHERE f.psn_no = p.psn_no AND f.in_force
                 AND (f.destination_pool = $2 OR f.destination_province = $3)
               ORDER BY f.valid_from DESC, f.filing_id, f.version
-              LIMIT {MAX_FILINGS_CONSIDERED + 1}) AS filings
+              LIMIT {MAX_FILINGS_CONSIDERED + 1}) AS filings,
+       ARRAY(SELECT c FROM chronic_certifications c
+              WHERE c.psn_no = p.psn_no AND c.disease_code = $4 AND c.status <> 'CANCELLED'
+              ORDER BY c.valid_from, c.certification_id
+              LIMIT {MAX_CERTIFICATIONS_PER_PERSON}) AS certifications
   FROM persons p
  WHERE p.psn_no = $1
 """
 
 
 async def coverage_snapshot(
-    conn: Conn, psn_no: str, treatment_pool: str, treatment_province: str
-) -> tuple[Person, list[Filing]]:
-    """The person and their filings in force for the place, in one statement (→ NotFound)."""
-    row = await conn.fetchrow(_COVERAGE_SNAPSHOT, psn_no, treatment_pool, treatment_province)
+    conn: Conn,
+    psn_no: str,
+    treatment_pool: str,
+    treatment_province: str,
+    chronic_disease_code: str | None = None,
+) -> tuple[Person, list[Filing], list[ChronicCertification]]:
+    """The person, their filings in force for the place and their standing certifications
+    of ``chronic_disease_code`` (none when None), in one statement (→ NotFound)."""
+    row = await conn.fetchrow(
+        _COVERAGE_SNAPSHOT, psn_no, treatment_pool, treatment_province, chronic_disease_code
+    )
     if row is None:
         raise NotFound(f"no person {psn_no}")
     filings = [stored_filing_of(f).filing for f in row["filings"]]
     # Writers stop at MAX_IN_FORCE_VERSIONS, so the limit is never what cuts the list.
     assert len(filings) <= MAX_FILINGS_CONSIDERED, len(filings)
-    return person_of(row), filings
+    certifications = [certification_of(c) for c in row["certifications"]]
+    return person_of(row), filings, certifications
 
 
 # -- channel figures -------------------------------------------------------------------
@@ -420,3 +438,109 @@ async def count_submissions(
         region,
     )
     return {Channel(row["channel"]): int(row["filings"]) for row in rows}
+
+
+# -- chronic/special disease certifications --------------------------------------------
+
+_INSERT_CERTIFICATION = """
+INSERT INTO chronic_certifications (
+    certification_id, psn_no, certifying_pool, disease_code, source, status, valid_from,
+    valid_until, hospital_code, diagnosis_code, submitted_on, approved_on, cancelled_on,
+    policy_version, requested_by, channel_request_id, approved_by, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
+"""
+
+
+def certification_of(row: Any) -> ChronicCertification:
+    return ChronicCertification(
+        certification_id=row["certification_id"],
+        psn_no=row["psn_no"],
+        disease_code=row["disease_code"],
+        certifying_pool=row["certifying_pool"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        source=CertificationSource(row["source"]),
+        status=CertificationStatus(row["status"]),
+        submitted_on=row["submitted_on"],
+        policy_version=row["policy_version"],
+        hospital_code=row["hospital_code"],
+        diagnosis_code=row["diagnosis_code"],
+        approved_on=row["approved_on"],
+        cancelled_on=row["cancelled_on"],
+    )
+
+
+async def person_certifications(conn: Conn, psn_no: str) -> list[ChronicCertification]:
+    """Every certification of the person, newest first (at most the most one may hold)."""
+    rows = await conn.fetch(
+        f"""SELECT * FROM chronic_certifications WHERE psn_no = $1
+             ORDER BY submitted_on DESC, certification_id DESC
+             LIMIT {MAX_CERTIFICATIONS_PER_PERSON}""",
+        psn_no,
+    )
+    return [certification_of(row) for row in rows]
+
+
+async def insert_certification(
+    conn: Conn, certification: ChronicCertification, requested_by: str, channel_request_id: str
+) -> None:
+    assert conn.is_in_transaction(), "a certification is written with its event and key"
+    c = certification
+    await conn.execute(
+        _INSERT_CERTIFICATION,
+        c.certification_id,
+        c.psn_no,
+        c.certifying_pool,
+        c.disease_code,
+        c.source.value,
+        c.status.value,
+        c.valid_from,
+        c.valid_until,
+        c.hospital_code,
+        c.diagnosis_code,
+        c.submitted_on,
+        c.approved_on,
+        c.cancelled_on,
+        c.policy_version,
+        requested_by,
+        channel_request_id,
+        requested_by if c.approved_on is not None else None,
+        clock.now(),
+    )
+
+
+async def lock_certification(conn: Conn, certification_id: str) -> ChronicCertification:
+    """Lock the certification's person, then read it (→ NotFound)."""
+    psn_no = await conn.fetchval(
+        "SELECT psn_no FROM chronic_certifications WHERE certification_id = $1",
+        certification_id,
+    )
+    if psn_no is None:
+        raise NotFound(f"no certification {certification_id}")
+    await lock_person(conn, psn_no, adds_in_force=False)
+    row = await conn.fetchrow(
+        "SELECT * FROM chronic_certifications WHERE certification_id = $1", certification_id
+    )
+    assert row is not None, "certifications are never deleted"
+    return certification_of(row)
+
+
+async def update_certification(conn: Conn, certification: ChronicCertification, by: str) -> None:
+    """Store an approval or a cancellation of a locked certification."""
+    assert conn.is_in_transaction(), "a certification is written with its event and key"
+    c = certification
+    status = await conn.execute(
+        """UPDATE chronic_certifications
+              SET status = $2, approved_on = $3, cancelled_on = $4,
+                  approved_by = CASE WHEN $2 = 'ACTIVE' THEN $5 ELSE approved_by END,
+                  cancelled_by = CASE WHEN $2 = 'CANCELLED' THEN $5 ELSE cancelled_by END,
+                  updated_at = $6
+            WHERE certification_id = $1""",
+        c.certification_id,
+        c.status.value,
+        c.approved_on,
+        c.cancelled_on,
+        by,
+        clock.now(),
+    )
+    assert status == "UPDATE 1", status

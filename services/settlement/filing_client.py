@@ -14,7 +14,14 @@ from typing import Final
 
 import grpc
 
-from services.settlement.domain.codes import Insutype, MafCategory, PersonType, Sex, VisitType
+from services.settlement.domain.codes import (
+    ChronicDisease,
+    Insutype,
+    MafCategory,
+    PersonType,
+    Sex,
+    VisitType,
+)
 from services.settlement.domain.encounter import Coverage, PersonSnapshot
 from shared.config import Settings
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -84,7 +91,12 @@ class FilingClient:
         visit_type: VisitType,
         emergency: bool,
         hospital_code: str,
+        chronic_disease: ChronicDisease | None = None,
     ) -> tuple[PersonSnapshot, Coverage]:
+        """``chronic_disease``: the disease of a chronic/special outpatient visit; the filing
+        service then also requires the insured pool's certification of it
+        (CHRONIC_DISEASE_NOT_CERTIFIED). Sent for chronic visits only."""
+        disease = chronic_disease if visit_type is VisitType.CHRONIC_OUTPATIENT else None
         request = filing_pb2.CheckCoverageRequest(
             psn_no=psn_no,
             treatment_pool=treatment_pool,
@@ -92,6 +104,7 @@ class FilingClient:
             med_type=_MED_TYPE[visit_type],
             emergency=emergency,
             hospital_code=hospital_code,
+            chronic_disease_code=disease.value if disease is not None else "",
         )
         try:
             response = await self._stub.CheckCoverage(

@@ -74,6 +74,7 @@ REASON_ZH: Mapping[str, str] = {
     "FILING_CANCELLED": "备案已撤销",
     "FILING_SUPERSEDED": "备案已变更",
     "FILING_EXPIRED": "备案已过期",
+    "CHRONIC_DISEASE_NOT_CERTIFIED": "门诊慢特病资格未认定",
     "COVERAGE_REFUSED": "不予直接结算",
     "NO_REASON_CODE": "未注明原因",
     "DUPLICATE_FEE_LINE": "重复收费",

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
@@ -75,6 +75,7 @@ DEFAULT_FIRST_MONTH: Final = "202606"
 MONTH_END_DAY: Final = 5
 DISPUTE_DECISION_DAY: Final = 15
 OPERATOR_HOUR: Final = 8  # operators' steps start at 08:00 China time
+UNCERTIFIED_CHRONIC_PERSONS: Final = 3  # modeled: chronic patients their pool never certified
 RUN_START_HOUR: Final = 7  # the services' clocks start at 07:00 of the run's first day
 
 
@@ -213,6 +214,9 @@ class PersonPlan:
     filing: FilingPlan | None
     refusal: Refusal | None
     encounters: tuple[Encounter, ...]
+    # When the insured pool's agency certifies the person's chronic disease (资格认定);
+    # None: not certified (no chronic visits, or one of the few left uncertified).
+    certify_at: datetime | None = None
 
     def age_on(self, day: date) -> int:
         years = day.year - self.birth_date.year
@@ -222,6 +226,7 @@ class PersonPlan:
 class StepKind(StrEnum):
     """What a person (or their hospital) does at one simulated instant."""
 
+    CERTIFY = "CERTIFY"  # the insured pool's agency certifies the chronic disease
     FILE = "FILE"  # the planned filing is submitted
     CHANGE = "CHANGE"  # the filing is changed
     ADMIT = "ADMIT"  # inpatient: identify (1101) and admit (2401)
@@ -276,6 +281,8 @@ class Plan:
 
 def person_steps(p: PersonPlan) -> list[Step]:
     steps: list[Step] = []
+    if p.certify_at is not None:
+        steps.append(Step(p.certify_at, p.index, StepKind.CERTIFY))
     f = p.filing
     if f is not None:
         if f.submit_at is not None:
@@ -1268,14 +1275,53 @@ def build_plan(seed: int, first_month: str, months: int, persons: int) -> Plan:
         (s.at.date() for p in people for s in person_steps(p)), default=cals[0].first_day
     )
     start_day = min(earliest, cals[0].first_day - timedelta(days=1))
+    run_start = datetime.combine(start_day, time(RUN_START_HOUR))
     return Plan(
         seed=seed,
         months=chosen,
         first_day=cals[0].first_day,
         last_day=cals[-1].last_day,
-        run_start=datetime.combine(start_day, time(RUN_START_HOUR)),
-        persons=people,
+        run_start=run_start,
+        persons=_with_certifications(people, run_start),
     )
+
+
+def _needs_certification(p: PersonPlan) -> bool:
+    return any(e.visit is Visit.CHRONIC for e in p.encounters)
+
+
+def uncertified_chronic(people: Sequence[PersonPlan]) -> frozenset[int]:
+    """The few chronic patients (modeled: UNCERTIFIED_CHRONIC_PERSONS) whose pool never
+    certified their disease: the first by index with a chronic visit outside their pool
+    and no planned filing afterwards, so the hospital's refusal leaves them paying (the
+    dialysis and cancer patients living elsewhere are always certified)."""
+    chosen = [
+        p.index
+        for p in people
+        if _needs_certification(p)
+        and p.refusal is None
+        and p.cohort != "chronic_away"  # their heavy bills are what binds the caps
+        and any(
+            e.visit is Visit.CHRONIC and e.treatment_pool != p.insured_pool for e in p.encounters
+        )
+    ]
+    return frozenset(chosen[:UNCERTIFIED_CHRONIC_PERSONS])
+
+
+def _with_certifications(
+    people: tuple[PersonPlan, ...], run_start: datetime
+) -> tuple[PersonPlan, ...]:
+    """Chronic patients are certified by their pool's agency on the run's first day (months
+    before the first treatment month), one minute apart, after the persons are registered;
+    a few are left uncertified."""
+    left_out = uncertified_chronic(people)
+    out: list[PersonPlan] = []
+    for p in people:
+        if _needs_certification(p) and p.index not in left_out:
+            at = run_start + timedelta(hours=2, minutes=p.index % 600)
+            p = replace(p, certify_at=at)
+        out.append(p)
+    return tuple(out)
 
 
 def planned_retroactive(plan: Plan) -> tuple[int, int]:

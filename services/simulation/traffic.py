@@ -223,7 +223,9 @@ class Traffic:
 
     async def _step(self, p: PersonPlan, step: Step) -> None:
         f = p.filing
-        if step.kind is StepKind.FILE:
+        if step.kind is StepKind.CERTIFY:
+            await self._certify_chronic(p, step)
+        elif step.kind is StepKind.FILE:
             assert f is not None
             try:
                 await self._submit_filing(p, f)
@@ -238,6 +240,24 @@ class Traffic:
         else:
             e = p.encounters[step.encounter]
             await self._encounter(p, e, step.encounter, step.kind)
+
+    async def _certify_chronic(self, p: PersonPlan, step: Step) -> None:
+        """The insured pool's agency certifies the person's chronic disease (资格认定)."""
+        diseases = sorted({e.disease for e in p.encounters if e.disease is not None})
+        for disease in diseases:
+            request = filing_pb2.CertifyChronicDiseaseRequest(
+                channel_request_id=f"cert-{p.psn_no}-{disease}",
+                psn_no=p.psn_no,
+                disease_code=disease,
+                valid_from_date=step.at.date().isoformat(),
+            )
+            try:
+                await self.clients.call(
+                    self.clients.filing.CertifyChronicDisease, request, p.insured_pool
+                )
+                self.tally.counts["chronic diseases certified"] += 1
+            except grpc.aio.AioRpcError as error:
+                self._record_error("CertifyChronicDisease", error)
 
     async def _submit_filing(self, p: PersonPlan, f: FilingPlan) -> None:
         reply = await self.clients.call(

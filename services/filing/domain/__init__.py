@@ -5,6 +5,7 @@
 - ``submission``: validating a new filing into its normalised form
 - ``changes``: changing and cancelling a filing (the long-term lock)
 - ``coverage``: whether a treatment is covered, and on what basis
+- ``chronic``: chronic/special disease certification (门诊慢特病资格认定) and its check
 - ``channels``: filings per channel and the online share
 - ``persons``: an insured person's record and the facts an ID number carries
 - ``access``: who may file, maintain and read persons and filings, see figures

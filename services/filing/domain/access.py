@@ -107,3 +107,27 @@ def check_may_see_figures(caller: Caller, region: str | None) -> None:
     if len(region) == POOL_CODE_CHARS and caller.may_act_for_pool(region):
         return
     raise _denied(caller, f"see figures of region {region}")
+
+
+# -- chronic/special disease certification (门诊慢特病资格认定) ---------------------------
+
+
+def check_may_certify_chronic(caller: Caller, insured_pool: str) -> None:
+    """Certify a chronic disease for, or approve an application of, a person of
+    ``insured_pool``: that pool's agency (or its province centre) only."""
+    if caller.is_trusted:
+        return
+    caller.require(*_AGENCIES)
+    if not caller.may_act_for_pool(insured_pool):
+        raise _denied(caller, f"certify chronic diseases of persons insured in pool {insured_pool}")
+
+
+def check_may_apply_chronic(caller: Caller, insured_pool: str, hospital_code: str | None) -> None:
+    """File a chronic disease application (2503) naming ``hospital_code`` for a person of
+    ``insured_pool``: the hospital itself, or the agencies of that pool; or cancel one
+    (2504) — a hospital only what it applied for (``hospital_code`` None otherwise)."""
+    if caller.is_trusted or (caller.kind in _AGENCIES and caller.may_act_for_pool(insured_pool)):
+        return
+    if caller.kind is CallerKind.HOSPITAL and hospital_code == caller.code:
+        return
+    raise _denied(caller, f"file chronic diseases of persons insured in pool {insured_pool}")

@@ -20,6 +20,7 @@ Seed version ``2024.1`` — where each figure comes from:
 | emergency_counts_as_filed | on | seed |
 | lock-exempt change reasons | resettlement place or employer changed | seed |
 | lock-exempt cancel reasons | those two, and insurance ended | modeled |
+| chronic_hospital_filing_immediate | off: a hospital's 2503 chronic-disease filing waits for the insured pool's approval | modeled |
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class FilingPolicy:
     emergency_counts_as_filed: bool
     lock_exempt_change_reasons: frozenset[ChangeReason]
     lock_exempt_cancel_reasons: frozenset[ChangeReason]
+    # Modeled: a hospital's chronic/special disease filing (2503) is ACTIVE at once (True)
+    # or PENDING until the insured pool's agency approves it (False).
+    chronic_hospital_filing_immediate: bool = False
     source_note: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +135,7 @@ SEED_POLICY = FilingPolicy(
             ChangeReason.INSURANCE_ENDED,
         }
     ),
+    chronic_hospital_filing_immediate=False,
     source_note="seed figures from the product policy; max validity and day windows modeled",
 )
 

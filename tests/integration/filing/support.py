@@ -28,7 +28,14 @@ NANNING, BEIHAI, QINZHOU = "450100", "450500", "450700"
 GUANGZHOU, SHENZHEN, ZHUHAI = "440100", "440300", "440400"
 NANNING_HOSPITAL, GUANGZHOU_HOSPITAL = "H45010000001", "H44010000001"
 CALL_TIMEOUT_S = 10.0
-TABLES = ("persons", "person_documents", "filings", "outbox", "idempotency_keys")
+TABLES = (
+    "persons",
+    "person_documents",
+    "filings",
+    "chronic_certifications",
+    "outbox",
+    "idempotency_keys",
+)
 
 CHANNEL_CALLER = {
     filing_pb2.CHANNEL_APP: "channel-app",

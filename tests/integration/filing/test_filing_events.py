@@ -51,6 +51,8 @@ async def _events_of(
             await asyncio.sleep(0.05)
             continue
         await message.ack()
+        if message.type == events_pb2.ChronicCertificationEvent.DESCRIPTOR.full_name:
+            continue  # the filing exchange also carries chronic certifications
         event = events_pb2.FilingEvent.FromString(message.body)
         assert message.message_id == event.event_id
         assert message.type == events_pb2.FilingEvent.DESCRIPTOR.full_name

@@ -61,6 +61,31 @@ FILING_EVENT_KIND_CHANGED: FilingEventKind.ValueType  # 2
 FILING_EVENT_KIND_CANCELLED: FilingEventKind.ValueType  # 3
 global___FilingEventKind = FilingEventKind
 
+class _ChronicCertificationEventKind:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _ChronicCertificationEventKindEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ChronicCertificationEventKind.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    CHRONIC_CERTIFICATION_EVENT_KIND_UNSPECIFIED: _ChronicCertificationEventKind.ValueType  # 0
+    CHRONIC_CERTIFICATION_EVENT_KIND_PENDING: _ChronicCertificationEventKind.ValueType  # 1
+    """a hospital applied (2503)"""
+    CHRONIC_CERTIFICATION_EVENT_KIND_ACTIVE: _ChronicCertificationEventKind.ValueType  # 2
+    """certified or approved"""
+    CHRONIC_CERTIFICATION_EVENT_KIND_CANCELLED: _ChronicCertificationEventKind.ValueType  # 3
+    """2504"""
+
+class ChronicCertificationEventKind(_ChronicCertificationEventKind, metaclass=_ChronicCertificationEventKindEnumTypeWrapper): ...
+
+CHRONIC_CERTIFICATION_EVENT_KIND_UNSPECIFIED: ChronicCertificationEventKind.ValueType  # 0
+CHRONIC_CERTIFICATION_EVENT_KIND_PENDING: ChronicCertificationEventKind.ValueType  # 1
+"""a hospital applied (2503)"""
+CHRONIC_CERTIFICATION_EVENT_KIND_ACTIVE: ChronicCertificationEventKind.ValueType  # 2
+"""certified or approved"""
+CHRONIC_CERTIFICATION_EVENT_KIND_CANCELLED: ChronicCertificationEventKind.ValueType  # 3
+"""2504"""
+global___ChronicCertificationEventKind = ChronicCertificationEventKind
+
 class _ClearingLevel:
     ValueType = typing.NewType("ValueType", builtins.int)
     V: typing_extensions.TypeAlias = ValueType
@@ -195,6 +220,60 @@ class FilingEvent(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["category", b"category", "channel", b"channel", "destination", b"destination", "event_id", b"event_id", "filing_id", b"filing_id", "insured_pool", b"insured_pool", "kind", b"kind", "occurred_at", b"occurred_at", "psn_no", b"psn_no", "valid_from_date", b"valid_from_date", "valid_until_date", b"valid_until_date"]) -> None: ...
 
 global___FilingEvent = FilingEvent
+
+@typing.final
+class ChronicCertificationEvent(google.protobuf.message.Message):
+    """A chronic/special disease certification changed state. Published on the filing
+    exchange with routing key filing.<chronic_pending|chronic_active|chronic_cancelled>.
+    <insured pool>.<pool of the applying hospital, or the insured pool>, so it reaches the
+    insured pool's region queue.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: builtins.int
+    KIND_FIELD_NUMBER: builtins.int
+    CERTIFICATION_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    INSURED_POOL_FIELD_NUMBER: builtins.int
+    DISEASE_CODE_FIELD_NUMBER: builtins.int
+    SOURCE_FIELD_NUMBER: builtins.int
+    HOSPITAL_CODE_FIELD_NUMBER: builtins.int
+    VALID_FROM_DATE_FIELD_NUMBER: builtins.int
+    VALID_UNTIL_DATE_FIELD_NUMBER: builtins.int
+    OCCURRED_AT_FIELD_NUMBER: builtins.int
+    event_id: builtins.str
+    kind: global___ChronicCertificationEventKind.ValueType
+    certification_id: builtins.str
+    psn_no: builtins.str
+    insured_pool: builtins.str
+    disease_code: builtins.str
+    source: builtins.str
+    """AGENCY_DECISION or HOSPITAL_APPLICATION"""
+    hospital_code: builtins.str
+    valid_from_date: builtins.str
+    valid_until_date: builtins.str
+    @property
+    def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        event_id: builtins.str = ...,
+        kind: global___ChronicCertificationEventKind.ValueType = ...,
+        certification_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        insured_pool: builtins.str = ...,
+        disease_code: builtins.str = ...,
+        source: builtins.str = ...,
+        hospital_code: builtins.str = ...,
+        valid_from_date: builtins.str = ...,
+        valid_until_date: builtins.str = ...,
+        occurred_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["occurred_at", b"occurred_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["certification_id", b"certification_id", "disease_code", b"disease_code", "event_id", b"event_id", "hospital_code", b"hospital_code", "insured_pool", b"insured_pool", "kind", b"kind", "occurred_at", b"occurred_at", "psn_no", b"psn_no", "source", b"source", "valid_from_date", b"valid_from_date", "valid_until_date", b"valid_until_date"]) -> None: ...
+
+global___ChronicCertificationEvent = ChronicCertificationEvent
 
 @typing.final
 class StatementFundTotal(google.protobuf.message.Message):

@@ -199,6 +199,48 @@ COVERAGE_BASIS_EMERGENCY: CoverageBasis.ValueType  # 6
 """no filing, but emergency treatment counts as filed"""
 global___CoverageBasis = CoverageBasis
 
+class _ChronicCertificationSource:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _ChronicCertificationSourceEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ChronicCertificationSource.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    CHRONIC_CERTIFICATION_SOURCE_UNSPECIFIED: _ChronicCertificationSource.ValueType  # 0
+    CHRONIC_CERTIFICATION_SOURCE_AGENCY_DECISION: _ChronicCertificationSource.ValueType  # 1
+    """the insured pool's agency decided"""
+    CHRONIC_CERTIFICATION_SOURCE_HOSPITAL_APPLICATION: _ChronicCertificationSource.ValueType  # 2
+    """2503 by a designated hospital"""
+
+class ChronicCertificationSource(_ChronicCertificationSource, metaclass=_ChronicCertificationSourceEnumTypeWrapper): ...
+
+CHRONIC_CERTIFICATION_SOURCE_UNSPECIFIED: ChronicCertificationSource.ValueType  # 0
+CHRONIC_CERTIFICATION_SOURCE_AGENCY_DECISION: ChronicCertificationSource.ValueType  # 1
+"""the insured pool's agency decided"""
+CHRONIC_CERTIFICATION_SOURCE_HOSPITAL_APPLICATION: ChronicCertificationSource.ValueType  # 2
+"""2503 by a designated hospital"""
+global___ChronicCertificationSource = ChronicCertificationSource
+
+class _ChronicCertificationStatus:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _ChronicCertificationStatusEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ChronicCertificationStatus.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    CHRONIC_CERTIFICATION_STATUS_UNSPECIFIED: _ChronicCertificationStatus.ValueType  # 0
+    CHRONIC_CERTIFICATION_STATUS_PENDING: _ChronicCertificationStatus.ValueType  # 1
+    """applied for, awaiting the agency"""
+    CHRONIC_CERTIFICATION_STATUS_ACTIVE: _ChronicCertificationStatus.ValueType  # 2
+    CHRONIC_CERTIFICATION_STATUS_CANCELLED: _ChronicCertificationStatus.ValueType  # 3
+
+class ChronicCertificationStatus(_ChronicCertificationStatus, metaclass=_ChronicCertificationStatusEnumTypeWrapper): ...
+
+CHRONIC_CERTIFICATION_STATUS_UNSPECIFIED: ChronicCertificationStatus.ValueType  # 0
+CHRONIC_CERTIFICATION_STATUS_PENDING: ChronicCertificationStatus.ValueType  # 1
+"""applied for, awaiting the agency"""
+CHRONIC_CERTIFICATION_STATUS_ACTIVE: ChronicCertificationStatus.ValueType  # 2
+CHRONIC_CERTIFICATION_STATUS_CANCELLED: ChronicCertificationStatus.ValueType  # 3
+global___ChronicCertificationStatus = ChronicCertificationStatus
+
 @typing.final
 class Person(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
@@ -744,6 +786,7 @@ class CheckCoverageRequest(google.protobuf.message.Message):
     MED_TYPE_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
     HOSPITAL_CODE_FIELD_NUMBER: builtins.int
+    CHRONIC_DISEASE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     treatment_pool: builtins.str
     treatment_date: builtins.str
@@ -753,6 +796,14 @@ class CheckCoverageRequest(google.protobuf.message.Message):
     """an emergency visit (急诊抢救)"""
     hospital_code: builtins.str
     """Optional: the treating hospital (or pharmacy); its code must name treatment_pool."""
+    chronic_disease_code: builtins.str
+    """Chronic/special outpatient (med type 14): the disease (MT01 hypertension … MT10).
+    When given, a cross-region visit (not one in the insured pool) needs an ACTIVE
+    certification of that disease by the insured pool valid on treatment_date (else
+    CHRONIC_DISEASE_NOT_CERTIFIED; a refusal for want of a filing comes first). Empty
+    (e.g. 1101 before the disease is known): certification is not checked. Refused for
+    other med types.
+    """
     def __init__(
         self,
         *,
@@ -762,8 +813,9 @@ class CheckCoverageRequest(google.protobuf.message.Message):
         med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType = ...,
         emergency: builtins.bool = ...,
         hospital_code: builtins.str = ...,
+        chronic_disease_code: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["emergency", b"emergency", "hospital_code", b"hospital_code", "med_type", b"med_type", "psn_no", b"psn_no", "treatment_date", b"treatment_date", "treatment_pool", b"treatment_pool"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["chronic_disease_code", b"chronic_disease_code", "emergency", b"emergency", "hospital_code", b"hospital_code", "med_type", b"med_type", "psn_no", b"psn_no", "treatment_date", b"treatment_date", "treatment_pool", b"treatment_pool"]) -> None: ...
 
 global___CheckCoverageRequest = CheckCoverageRequest
 
@@ -782,6 +834,7 @@ class CheckCoverageResponse(google.protobuf.message.Message):
     MESSAGE_FIELD_NUMBER: builtins.int
     PERSON_FIELD_NUMBER: builtins.int
     POLICY_VERSION_FIELD_NUMBER: builtins.int
+    CERTIFICATION_FIELD_NUMBER: builtins.int
     relation: shared.pb.crossclear.common.v1.common_pb2.Relation.ValueType
     allowed: builtins.bool
     basis: global___CoverageBasis.ValueType
@@ -794,12 +847,20 @@ class CheckCoverageResponse(google.protobuf.message.Message):
     local_ratio: builtins.bool
     """settle at the insured pool's local ratios"""
     reason_code: builtins.str
-    """Why refused (stable): FILING_REQUIRED, FILING_NOT_VALID_ON_DATE, FILING_CANCELLED."""
+    """Why refused (stable): FILING_REQUIRED, FILING_NOT_VALID_ON_DATE, FILING_CANCELLED,
+    CHRONIC_DISEASE_NOT_CERTIFIED.
+    """
     message: builtins.str
     policy_version: builtins.str
     """filing policy in force on the treatment date"""
     @property
     def person(self) -> global___Person: ...
+    @property
+    def certification(self) -> global___ChronicCertification:
+        """The certification that covers a chronic visit (chronic_disease_code given and the
+        visit allowed); unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -814,9 +875,10 @@ class CheckCoverageResponse(google.protobuf.message.Message):
         message: builtins.str = ...,
         person: global___Person | None = ...,
         policy_version: builtins.str = ...,
+        certification: global___ChronicCertification | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["person", b"person"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["allowed", b"allowed", "basis", b"basis", "category", b"category", "filing_id", b"filing_id", "local_ratio", b"local_ratio", "message", b"message", "person", b"person", "policy_version", b"policy_version", "ratio_reduction_bp", b"ratio_reduction_bp", "reason_code", b"reason_code", "relation", b"relation"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["certification", b"certification", "person", b"person"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["allowed", b"allowed", "basis", b"basis", "category", b"category", "certification", b"certification", "filing_id", b"filing_id", "local_ratio", b"local_ratio", "message", b"message", "person", b"person", "policy_version", b"policy_version", "ratio_reduction_bp", b"ratio_reduction_bp", "reason_code", b"reason_code", "relation", b"relation"]) -> None: ...
 
 global___CheckCoverageResponse = CheckCoverageResponse
 
@@ -901,3 +963,270 @@ class GetChannelFiguresResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["channels", b"channels", "end_date", b"end_date", "filings_online", b"filings_online", "filings_total", b"filings_total", "online_channels_used", b"online_channels_used", "online_share_bp", b"online_share_bp", "start_date", b"start_date"]) -> None: ...
 
 global___GetChannelFiguresResponse = GetChannelFiguresResponse
+
+@typing.final
+class ChronicCertification(google.protobuf.message.Message):
+    """A person's certified chronic/special outpatient disease (门诊慢特病资格)."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CERTIFICATION_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    DISEASE_CODE_FIELD_NUMBER: builtins.int
+    CERTIFYING_POOL_FIELD_NUMBER: builtins.int
+    VALID_FROM_DATE_FIELD_NUMBER: builtins.int
+    VALID_UNTIL_DATE_FIELD_NUMBER: builtins.int
+    SOURCE_FIELD_NUMBER: builtins.int
+    STATUS_FIELD_NUMBER: builtins.int
+    HOSPITAL_CODE_FIELD_NUMBER: builtins.int
+    DIAGNOSIS_CODE_FIELD_NUMBER: builtins.int
+    SUBMITTED_DATE_FIELD_NUMBER: builtins.int
+    APPROVED_DATE_FIELD_NUMBER: builtins.int
+    CANCELLED_DATE_FIELD_NUMBER: builtins.int
+    POLICY_VERSION_FIELD_NUMBER: builtins.int
+    certification_id: builtins.str
+    psn_no: builtins.str
+    disease_code: builtins.str
+    """MT01 … MT10"""
+    certifying_pool: builtins.str
+    """the person's insured pool"""
+    valid_from_date: builtins.str
+    valid_until_date: builtins.str
+    """inclusive; empty = until cancelled"""
+    source: global___ChronicCertificationSource.ValueType
+    status: global___ChronicCertificationStatus.ValueType
+    hospital_code: builtins.str
+    """the applying hospital (HOSPITAL_APPLICATION)"""
+    diagnosis_code: builtins.str
+    """ICD-10, optional"""
+    submitted_date: builtins.str
+    approved_date: builtins.str
+    """the day it became ACTIVE"""
+    cancelled_date: builtins.str
+    """covers treatment up to the day before"""
+    policy_version: builtins.str
+    """filing policy in force on the submission date"""
+    def __init__(
+        self,
+        *,
+        certification_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        disease_code: builtins.str = ...,
+        certifying_pool: builtins.str = ...,
+        valid_from_date: builtins.str = ...,
+        valid_until_date: builtins.str = ...,
+        source: global___ChronicCertificationSource.ValueType = ...,
+        status: global___ChronicCertificationStatus.ValueType = ...,
+        hospital_code: builtins.str = ...,
+        diagnosis_code: builtins.str = ...,
+        submitted_date: builtins.str = ...,
+        approved_date: builtins.str = ...,
+        cancelled_date: builtins.str = ...,
+        policy_version: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["approved_date", b"approved_date", "cancelled_date", b"cancelled_date", "certification_id", b"certification_id", "certifying_pool", b"certifying_pool", "diagnosis_code", b"diagnosis_code", "disease_code", b"disease_code", "hospital_code", b"hospital_code", "policy_version", b"policy_version", "psn_no", b"psn_no", "source", b"source", "status", b"status", "submitted_date", b"submitted_date", "valid_from_date", b"valid_from_date", "valid_until_date", b"valid_until_date"]) -> None: ...
+
+global___ChronicCertification = ChronicCertification
+
+@typing.final
+class CertifyChronicDiseaseRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_REQUEST_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    DISEASE_CODE_FIELD_NUMBER: builtins.int
+    VALID_FROM_DATE_FIELD_NUMBER: builtins.int
+    VALID_UNTIL_DATE_FIELD_NUMBER: builtins.int
+    DIAGNOSIS_CODE_FIELD_NUMBER: builtins.int
+    channel_request_id: builtins.str
+    """1–64 characters [A-Za-z0-9_-]"""
+    psn_no: builtins.str
+    disease_code: builtins.str
+    valid_from_date: builtins.str
+    """required; at most 180 days before today, 90 after"""
+    valid_until_date: builtins.str
+    """optional, inclusive, not before valid_from_date"""
+    diagnosis_code: builtins.str
+    """optional"""
+    def __init__(
+        self,
+        *,
+        channel_request_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        disease_code: builtins.str = ...,
+        valid_from_date: builtins.str = ...,
+        valid_until_date: builtins.str = ...,
+        diagnosis_code: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_request_id", b"channel_request_id", "diagnosis_code", b"diagnosis_code", "disease_code", b"disease_code", "psn_no", b"psn_no", "valid_from_date", b"valid_from_date", "valid_until_date", b"valid_until_date"]) -> None: ...
+
+global___CertifyChronicDiseaseRequest = CertifyChronicDiseaseRequest
+
+@typing.final
+class CertifyChronicDiseaseResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CERTIFICATION_FIELD_NUMBER: builtins.int
+    @property
+    def certification(self) -> global___ChronicCertification: ...
+    def __init__(
+        self,
+        *,
+        certification: global___ChronicCertification | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["certification", b"certification"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["certification", b"certification"]) -> None: ...
+
+global___CertifyChronicDiseaseResponse = CertifyChronicDiseaseResponse
+
+@typing.final
+class FileChronicDiseaseRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_REQUEST_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    DISEASE_CODE_FIELD_NUMBER: builtins.int
+    HOSPITAL_CODE_FIELD_NUMBER: builtins.int
+    VALID_FROM_DATE_FIELD_NUMBER: builtins.int
+    VALID_UNTIL_DATE_FIELD_NUMBER: builtins.int
+    DIAGNOSIS_CODE_FIELD_NUMBER: builtins.int
+    channel_request_id: builtins.str
+    psn_no: builtins.str
+    disease_code: builtins.str
+    hospital_code: builtins.str
+    """The applying designated hospital; a hospital caller must name itself."""
+    valid_from_date: builtins.str
+    valid_until_date: builtins.str
+    diagnosis_code: builtins.str
+    def __init__(
+        self,
+        *,
+        channel_request_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        disease_code: builtins.str = ...,
+        hospital_code: builtins.str = ...,
+        valid_from_date: builtins.str = ...,
+        valid_until_date: builtins.str = ...,
+        diagnosis_code: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_request_id", b"channel_request_id", "diagnosis_code", b"diagnosis_code", "disease_code", b"disease_code", "hospital_code", b"hospital_code", "psn_no", b"psn_no", "valid_from_date", b"valid_from_date", "valid_until_date", b"valid_until_date"]) -> None: ...
+
+global___FileChronicDiseaseRequest = FileChronicDiseaseRequest
+
+@typing.final
+class FileChronicDiseaseResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CERTIFICATION_FIELD_NUMBER: builtins.int
+    @property
+    def certification(self) -> global___ChronicCertification: ...
+    def __init__(
+        self,
+        *,
+        certification: global___ChronicCertification | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["certification", b"certification"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["certification", b"certification"]) -> None: ...
+
+global___FileChronicDiseaseResponse = FileChronicDiseaseResponse
+
+@typing.final
+class CancelChronicDiseaseRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_REQUEST_ID_FIELD_NUMBER: builtins.int
+    CERTIFICATION_ID_FIELD_NUMBER: builtins.int
+    channel_request_id: builtins.str
+    certification_id: builtins.str
+    def __init__(
+        self,
+        *,
+        channel_request_id: builtins.str = ...,
+        certification_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["certification_id", b"certification_id", "channel_request_id", b"channel_request_id"]) -> None: ...
+
+global___CancelChronicDiseaseRequest = CancelChronicDiseaseRequest
+
+@typing.final
+class CancelChronicDiseaseResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CERTIFICATION_FIELD_NUMBER: builtins.int
+    @property
+    def certification(self) -> global___ChronicCertification: ...
+    def __init__(
+        self,
+        *,
+        certification: global___ChronicCertification | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["certification", b"certification"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["certification", b"certification"]) -> None: ...
+
+global___CancelChronicDiseaseResponse = CancelChronicDiseaseResponse
+
+@typing.final
+class ApproveChronicDiseaseRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHANNEL_REQUEST_ID_FIELD_NUMBER: builtins.int
+    CERTIFICATION_ID_FIELD_NUMBER: builtins.int
+    channel_request_id: builtins.str
+    certification_id: builtins.str
+    def __init__(
+        self,
+        *,
+        channel_request_id: builtins.str = ...,
+        certification_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["certification_id", b"certification_id", "channel_request_id", b"channel_request_id"]) -> None: ...
+
+global___ApproveChronicDiseaseRequest = ApproveChronicDiseaseRequest
+
+@typing.final
+class ApproveChronicDiseaseResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CERTIFICATION_FIELD_NUMBER: builtins.int
+    @property
+    def certification(self) -> global___ChronicCertification: ...
+    def __init__(
+        self,
+        *,
+        certification: global___ChronicCertification | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["certification", b"certification"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["certification", b"certification"]) -> None: ...
+
+global___ApproveChronicDiseaseResponse = ApproveChronicDiseaseResponse
+
+@typing.final
+class ListChronicCertificationsRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PSN_NO_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    def __init__(
+        self,
+        *,
+        psn_no: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["psn_no", b"psn_no"]) -> None: ...
+
+global___ListChronicCertificationsRequest = ListChronicCertificationsRequest
+
+@typing.final
+class ListChronicCertificationsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CERTIFICATIONS_FIELD_NUMBER: builtins.int
+    @property
+    def certifications(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChronicCertification]: ...
+    def __init__(
+        self,
+        *,
+        certifications: collections.abc.Iterable[global___ChronicCertification] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["certifications", b"certifications"]) -> None: ...
+
+global___ListChronicCertificationsResponse = ListChronicCertificationsResponse

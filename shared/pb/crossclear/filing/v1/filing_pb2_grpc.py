@@ -97,6 +97,31 @@ class FilingServiceStub(object):
                 request_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.GetChannelFiguresRequest.SerializeToString,
                 response_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.GetChannelFiguresResponse.FromString,
                 _registered_method=True)
+        self.CertifyChronicDisease = channel.unary_unary(
+                '/crossclear.filing.v1.FilingService/CertifyChronicDisease',
+                request_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CertifyChronicDiseaseRequest.SerializeToString,
+                response_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CertifyChronicDiseaseResponse.FromString,
+                _registered_method=True)
+        self.FileChronicDisease = channel.unary_unary(
+                '/crossclear.filing.v1.FilingService/FileChronicDisease',
+                request_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.FileChronicDiseaseRequest.SerializeToString,
+                response_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.FileChronicDiseaseResponse.FromString,
+                _registered_method=True)
+        self.CancelChronicDisease = channel.unary_unary(
+                '/crossclear.filing.v1.FilingService/CancelChronicDisease',
+                request_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CancelChronicDiseaseRequest.SerializeToString,
+                response_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CancelChronicDiseaseResponse.FromString,
+                _registered_method=True)
+        self.ApproveChronicDisease = channel.unary_unary(
+                '/crossclear.filing.v1.FilingService/ApproveChronicDisease',
+                request_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ApproveChronicDiseaseRequest.SerializeToString,
+                response_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ApproveChronicDiseaseResponse.FromString,
+                _registered_method=True)
+        self.ListChronicCertifications = channel.unary_unary(
+                '/crossclear.filing.v1.FilingService/ListChronicCertifications',
+                request_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ListChronicCertificationsRequest.SerializeToString,
+                response_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ListChronicCertificationsResponse.FromString,
+                _registered_method=True)
 
 
 class FilingServiceServicer(object):
@@ -204,6 +229,52 @@ class FilingServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CertifyChronicDisease(self, request, context):
+        """Chronic/special outpatient disease certification (门诊慢特病资格认定) decided by the
+        person's insured pool: ACTIVE at once. Pool agency of the person's insured pool (or its
+        province centre) and trusted callers only. Idempotent on channel_request_id for one
+        caller, as SubmitFiling.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FileChronicDisease(self, request, context):
+        """2503 chronic/special disease filing by a designated hospital (门诊慢特病备案): an
+        application to the person's insured pool. PENDING until that pool's agency approves
+        it, or ACTIVE at once where the pool's filing policy says so
+        (chronic_hospital_filing_immediate). Hospitals for their own applications, the
+        agencies of the person's pool, trusted callers. Idempotent as SubmitFiling.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelChronicDisease(self, request, context):
+        """2504 cancel a chronic/special disease certification or application (门诊慢特病备案撤销)
+        from today. The hospital that applied (for its own applications), the agencies of the
+        person's pool, trusted callers. Idempotent as SubmitFiling.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveChronicDisease(self, request, context):
+        """The insured pool's agency approves a PENDING hospital application: it becomes ACTIVE.
+        Agencies of the person's pool and trusted callers. Idempotent as SubmitFiling.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChronicCertifications(self, request, context):
+        """A person's chronic disease certifications, newest first (at most 100: the most one
+        person may hold). Agencies of the person's pool, trusted callers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FilingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +322,31 @@ def add_FilingServiceServicer_to_server(servicer, server):
                     servicer.GetChannelFigures,
                     request_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.GetChannelFiguresRequest.FromString,
                     response_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.GetChannelFiguresResponse.SerializeToString,
+            ),
+            'CertifyChronicDisease': grpc.unary_unary_rpc_method_handler(
+                    servicer.CertifyChronicDisease,
+                    request_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CertifyChronicDiseaseRequest.FromString,
+                    response_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CertifyChronicDiseaseResponse.SerializeToString,
+            ),
+            'FileChronicDisease': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileChronicDisease,
+                    request_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.FileChronicDiseaseRequest.FromString,
+                    response_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.FileChronicDiseaseResponse.SerializeToString,
+            ),
+            'CancelChronicDisease': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelChronicDisease,
+                    request_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CancelChronicDiseaseRequest.FromString,
+                    response_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.CancelChronicDiseaseResponse.SerializeToString,
+            ),
+            'ApproveChronicDisease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveChronicDisease,
+                    request_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ApproveChronicDiseaseRequest.FromString,
+                    response_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ApproveChronicDiseaseResponse.SerializeToString,
+            ),
+            'ListChronicCertifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChronicCertifications,
+                    request_deserializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ListChronicCertificationsRequest.FromString,
+                    response_serializer=crossclear_dot_filing_dot_v1_dot_filing__pb2.ListChronicCertificationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -514,6 +610,141 @@ class FilingService(object):
             '/crossclear.filing.v1.FilingService/GetChannelFigures',
             crossclear_dot_filing_dot_v1_dot_filing__pb2.GetChannelFiguresRequest.SerializeToString,
             crossclear_dot_filing_dot_v1_dot_filing__pb2.GetChannelFiguresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CertifyChronicDisease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.filing.v1.FilingService/CertifyChronicDisease',
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.CertifyChronicDiseaseRequest.SerializeToString,
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.CertifyChronicDiseaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileChronicDisease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.filing.v1.FilingService/FileChronicDisease',
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.FileChronicDiseaseRequest.SerializeToString,
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.FileChronicDiseaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelChronicDisease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.filing.v1.FilingService/CancelChronicDisease',
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.CancelChronicDiseaseRequest.SerializeToString,
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.CancelChronicDiseaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveChronicDisease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.filing.v1.FilingService/ApproveChronicDisease',
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.ApproveChronicDiseaseRequest.SerializeToString,
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.ApproveChronicDiseaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChronicCertifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.filing.v1.FilingService/ListChronicCertifications',
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.ListChronicCertificationsRequest.SerializeToString,
+            crossclear_dot_filing_dot_v1_dot_filing__pb2.ListChronicCertificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -123,6 +123,52 @@ class FilingServiceStub:
     own pool or province; trusted callers for any region or all of them.
     """
 
+    CertifyChronicDisease: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseResponse,
+    ]
+    """Chronic/special outpatient disease certification (门诊慢特病资格认定) decided by the
+    person's insured pool: ACTIVE at once. Pool agency of the person's insured pool (or its
+    province centre) and trusted callers only. Idempotent on channel_request_id for one
+    caller, as SubmitFiling.
+    """
+
+    FileChronicDisease: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseResponse,
+    ]
+    """2503 chronic/special disease filing by a designated hospital (门诊慢特病备案): an
+    application to the person's insured pool. PENDING until that pool's agency approves
+    it, or ACTIVE at once where the pool's filing policy says so
+    (chronic_hospital_filing_immediate). Hospitals for their own applications, the
+    agencies of the person's pool, trusted callers. Idempotent as SubmitFiling.
+    """
+
+    CancelChronicDisease: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseResponse,
+    ]
+    """2504 cancel a chronic/special disease certification or application (门诊慢特病备案撤销)
+    from today. The hospital that applied (for its own applications), the agencies of the
+    person's pool, trusted callers. Idempotent as SubmitFiling.
+    """
+
+    ApproveChronicDisease: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseResponse,
+    ]
+    """The insured pool's agency approves a PENDING hospital application: it becomes ACTIVE.
+    Agencies of the person's pool and trusted callers. Idempotent as SubmitFiling.
+    """
+
+    ListChronicCertifications: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsResponse,
+    ]
+    """A person's chronic disease certifications, newest first (at most 100: the most one
+    person may hold). Agencies of the person's pool, trusted callers.
+    """
+
 class FilingServiceAsyncStub:
     """The insured-side registry: persons and their out-of-area treatment filings (异地就医备案).
 
@@ -226,6 +272,52 @@ class FilingServiceAsyncStub:
     ]
     """Filings submitted per channel in a period, and the online share. Agencies for their
     own pool or province; trusted callers for any region or all of them.
+    """
+
+    CertifyChronicDisease: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseResponse,
+    ]
+    """Chronic/special outpatient disease certification (门诊慢特病资格认定) decided by the
+    person's insured pool: ACTIVE at once. Pool agency of the person's insured pool (or its
+    province centre) and trusted callers only. Idempotent on channel_request_id for one
+    caller, as SubmitFiling.
+    """
+
+    FileChronicDisease: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseResponse,
+    ]
+    """2503 chronic/special disease filing by a designated hospital (门诊慢特病备案): an
+    application to the person's insured pool. PENDING until that pool's agency approves
+    it, or ACTIVE at once where the pool's filing policy says so
+    (chronic_hospital_filing_immediate). Hospitals for their own applications, the
+    agencies of the person's pool, trusted callers. Idempotent as SubmitFiling.
+    """
+
+    CancelChronicDisease: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseResponse,
+    ]
+    """2504 cancel a chronic/special disease certification or application (门诊慢特病备案撤销)
+    from today. The hospital that applied (for its own applications), the agencies of the
+    person's pool, trusted callers. Idempotent as SubmitFiling.
+    """
+
+    ApproveChronicDisease: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseResponse,
+    ]
+    """The insured pool's agency approves a PENDING hospital application: it becomes ACTIVE.
+    Agencies of the person's pool and trusted callers. Idempotent as SubmitFiling.
+    """
+
+    ListChronicCertifications: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsRequest,
+        shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsResponse,
+    ]
+    """A person's chronic disease certifications, newest first (at most 100: the most one
+    person may hold). Agencies of the person's pool, trusted callers.
     """
 
 class FilingServiceServicer(metaclass=abc.ABCMeta):
@@ -349,6 +441,62 @@ class FilingServiceServicer(metaclass=abc.ABCMeta):
     ) -> typing.Union[shared.pb.crossclear.filing.v1.filing_pb2.GetChannelFiguresResponse, collections.abc.Awaitable[shared.pb.crossclear.filing.v1.filing_pb2.GetChannelFiguresResponse]]:
         """Filings submitted per channel in a period, and the online share. Agencies for their
         own pool or province; trusted callers for any region or all of them.
+        """
+
+    @abc.abstractmethod
+    def CertifyChronicDisease(
+        self,
+        request: shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseResponse, collections.abc.Awaitable[shared.pb.crossclear.filing.v1.filing_pb2.CertifyChronicDiseaseResponse]]:
+        """Chronic/special outpatient disease certification (门诊慢特病资格认定) decided by the
+        person's insured pool: ACTIVE at once. Pool agency of the person's insured pool (or its
+        province centre) and trusted callers only. Idempotent on channel_request_id for one
+        caller, as SubmitFiling.
+        """
+
+    @abc.abstractmethod
+    def FileChronicDisease(
+        self,
+        request: shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseResponse, collections.abc.Awaitable[shared.pb.crossclear.filing.v1.filing_pb2.FileChronicDiseaseResponse]]:
+        """2503 chronic/special disease filing by a designated hospital (门诊慢特病备案): an
+        application to the person's insured pool. PENDING until that pool's agency approves
+        it, or ACTIVE at once where the pool's filing policy says so
+        (chronic_hospital_filing_immediate). Hospitals for their own applications, the
+        agencies of the person's pool, trusted callers. Idempotent as SubmitFiling.
+        """
+
+    @abc.abstractmethod
+    def CancelChronicDisease(
+        self,
+        request: shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseResponse, collections.abc.Awaitable[shared.pb.crossclear.filing.v1.filing_pb2.CancelChronicDiseaseResponse]]:
+        """2504 cancel a chronic/special disease certification or application (门诊慢特病备案撤销)
+        from today. The hospital that applied (for its own applications), the agencies of the
+        person's pool, trusted callers. Idempotent as SubmitFiling.
+        """
+
+    @abc.abstractmethod
+    def ApproveChronicDisease(
+        self,
+        request: shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseResponse, collections.abc.Awaitable[shared.pb.crossclear.filing.v1.filing_pb2.ApproveChronicDiseaseResponse]]:
+        """The insured pool's agency approves a PENDING hospital application: it becomes ACTIVE.
+        Agencies of the person's pool and trusted callers. Idempotent as SubmitFiling.
+        """
+
+    @abc.abstractmethod
+    def ListChronicCertifications(
+        self,
+        request: shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsResponse, collections.abc.Awaitable[shared.pb.crossclear.filing.v1.filing_pb2.ListChronicCertificationsResponse]]:
+        """A person's chronic disease certifications, newest first (at most 100: the most one
+        person may hold). Agencies of the person's pool, trusted callers.
         """
 
 def add_FilingServiceServicer_to_server(servicer: FilingServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

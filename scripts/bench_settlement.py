@@ -65,6 +65,7 @@ from services.settlement.domain.bill import line_amount_fen  # noqa: E402
 from services.settlement.domain.catalogue import CatalogueItem  # noqa: E402
 from services.settlement.domain.inputs import CHINA_TZ  # noqa: E402
 from services.settlement.domain.seed import load_catalogues  # noqa: E402
+from services.simulation.stack import reset_namespace  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import database_of, ensure_database, with_database  # noqa: E402
 from shared.grpc_client import caller_metadata  # noqa: E402
@@ -671,6 +672,9 @@ async def run(args: argparse.Namespace) -> None:
         report["database"] = await check_database(url)
     finally:
         services.stop()
+        # The run's quorum queues would otherwise stay on the broker after every run.
+        with contextlib.suppress(Exception):
+            await reset_namespace(base.model_copy(update={"bus_namespace": f"ccbench-{token}"}))
         if not args.keep:
             await drop_database(url)
     report["pgbench"] = await pgbench(base.database_url) if not args.skip_pgbench else {}

@@ -107,6 +107,17 @@ ZH_REASONS: Final = {
     "ADVANCE_TOO_LARGE": "预付金金额超出上限",
     "LIMIT_EXCEEDED": "超出数量上限",
     "CLOCK_BACKWARDS": "时钟不能回拨",
+    "CHRONIC_DISEASE_NOT_CERTIFIED": "参保地未认定该门诊慢特病资格",
+    "CHRONIC_DISEASE_ALREADY_CERTIFIED": "该病种已有有效或待审核的资格认定",
+    "CHRONIC_CERTIFICATION_NOT_PENDING": "该资格认定不在待审核状态",
+    "CHRONIC_CERTIFICATION_CANCELLED": "该资格认定已撤销",
+    "CHRONIC_CERTIFICATION_LIMIT_REACHED": "资格认定数量已达上限",
+    "NOT_AN_OUTPATIENT_ENCOUNTER": "该就诊不是门诊登记",
+    "NOT_AN_INPATIENT_ENCOUNTER": "该就诊不是住院登记",
+    "FEE_LINES_STANDING": "仍有未撤销的费用明细，请先撤销",
+    "FEE_LINES_BEFORE_ADMISSION": "已有费用明细早于新的入院日期",
+    "NOT_DISCHARGED": "尚未办理出院",
+    "ALREADY_DISCHARGED": "已办理出院，请先撤销出院",
 }
 
 

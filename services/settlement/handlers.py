@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Final, Generic, TypeVar
 
 import asyncpg
@@ -40,7 +40,12 @@ from google.protobuf.message import Message
 
 from services.settlement import store
 from services.settlement.domain import engine
-from services.settlement.domain.accumulations import apply_delta, reverse_delta
+from services.settlement.domain.accumulations import (
+    AnnualUsage,
+    annual_usage,
+    apply_delta,
+    reverse_delta,
+)
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue, LineSplit
 from services.settlement.domain.codes import ChronicDisease, HospitalLevel, Insutype, VisitType
@@ -50,12 +55,17 @@ from services.settlement.domain.encounter import (
     EncounterState,
     PersonSnapshot,
     account_balance_fen,
+    check_admission_date,
     check_cancel_selection,
+    require_admission_cancellable,
+    require_admission_changeable,
     require_cancellable,
+    require_discharge_cancellable,
     require_dischargeable,
     require_open,
     require_owner,
     require_person,
+    require_registration_cancellable,
     require_settleable,
     settle_request,
     validate_upload,
@@ -96,8 +106,12 @@ SCOPE: Final = "settlement"  # idempotency scope of every hospital msgid
 ACQUIRE_TIMEOUT_S: Final = 10.0
 
 INFNO_REGISTER = "2201"
+INFNO_REGISTER_CANCEL = "2202"
 INFNO_ADMIT = "2401"
 INFNO_DISCHARGE = "2402"
+INFNO_ADMISSION_CHANGE = "2403"
+INFNO_ADMISSION_CANCEL = "2404"
+INFNO_DISCHARGE_CANCEL = "2405"
 INFNO_CORRECTION = "2601"
 # Outpatient / inpatient numbers of the transactions that exist in both forms.
 _INFNO = {
@@ -108,6 +122,9 @@ _INFNO = {
     "reverse": ("2208", "2305"),
 }
 CORRECTABLE: Final = frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402"})
+# 5206: a SETTLED encounter keeps the hospital "currently treating" its person this long
+# after its settlement date (an OPEN encounter does as long as it is open).
+TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
@@ -201,6 +218,45 @@ class Discharged:
 
 
 @dataclass(frozen=True)
+class EncounterCancelled:
+    mdtrt_id: str
+    cancelled_line_count: int
+
+
+@dataclass(frozen=True)
+class AdmissionChanged:
+    mdtrt_id: str
+    begin_date: date
+    diag_code: str
+    dept_code: str
+    coverage: Coverage
+
+
+@dataclass(frozen=True)
+class AdmissionChange:
+    """What a 2403 changes: None or empty leaves the field as it is."""
+
+    begin_date: date | None
+    diag_code: str
+    dept_code: str
+
+
+@dataclass(frozen=True)
+class FeeLinesPage:
+    encounter: store.EncounterRow
+    lines: tuple[store.StoredLine, ...]
+
+
+@dataclass(frozen=True)
+class PersonYear:
+    encounter: Encounter  # the encounter the hospital is treating the person by
+    year: int
+    policy_version_id: str
+    usage: AnnualUsage
+    balance_fen: int
+
+
+@dataclass(frozen=True)
 class Corrected:
     omsgid: str
     oinfno: str
@@ -222,7 +278,7 @@ class TotalsOutcome:
 
 
 class Settlement:
-    """The use cases behind the 13 RPCs; the servicer translates protobuf to and fro."""
+    """The use cases behind the 20 RPCs; the servicer translates protobuf to and fro."""
 
     def __init__(
         self,
@@ -283,6 +339,7 @@ class Settlement:
             visit_type=encounter.visit_type,
             emergency=encounter.emergency,
             hospital_code=encounter.hospital_code,
+            chronic_disease=encounter.chronic_disease,
         )
         assert person.psn_no == encounter.person.psn_no
         return coverage
@@ -381,6 +438,7 @@ class Settlement:
             visit_type=visit_type,
             emergency=emergency,
             hospital_code=hospital.code,
+            chronic_disease=chronic_disease,
         )
         _require_same_person(person, insutype, header)
         encounter = Encounter(
@@ -768,6 +826,185 @@ class Settlement:
             raise NotFound(f"no settlement {setl_id}")
         _require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
         return SettlementView(found.record)
+
+    # -- 2202 / 2404 ----------------------------------------------------------------------
+
+    async def cancel_registration(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        encode: Callable[[EncounterCancelled], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(conn: Conn) -> EncounterCancelled:
+            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+            encounter = locked.encounter
+            require_registration_cancellable(encounter)
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_REGISTER_CANCEL)
+            await store.cancel_registration(conn, mdtrt_id, encounter.line_count, journal)
+            return EncounterCancelled(mdtrt_id, encounter.line_count)
+
+        return await self._once(key, work, encode, decode)
+
+    async def cancel_admission(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        encode: Callable[[EncounterCancelled], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(conn: Conn) -> EncounterCancelled:
+            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+            require_admission_cancellable(locked.encounter)
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
+            await store.cancel_encounter(conn, mdtrt_id, journal)
+            return EncounterCancelled(mdtrt_id, 0)
+
+        return await self._once(key, work, encode, decode)
+
+    # -- 2403 -----------------------------------------------------------------------------
+
+    async def change_admission(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        change: AdmissionChange,
+        encode: Callable[[AdmissionChanged], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(conn: Conn, fresh: Coverage | None) -> AdmissionChanged:
+            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+            encounter = locked.encounter
+            require_admission_changeable(encounter)
+            begin_date = encounter.begin_date
+            coverage = encounter.coverage
+            moved = change.begin_date is not None and change.begin_date != begin_date
+            if change.begin_date is not None and moved:
+                check_admission_date(
+                    encounter, change.begin_date, await store.earliest_line_date(conn, mdtrt_id)
+                )
+                if fresh is None:  # the coverage of the new date, asked outside the txn
+                    raise _RecheckCoverage(replace(encounter, begin_date=change.begin_date))
+                begin_date, coverage = change.begin_date, fresh
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CHANGE)
+            diag_code, dept_code = await store.change_admission(
+                conn,
+                mdtrt_id,
+                begin_date=begin_date,
+                diag_code=change.diag_code,
+                dept_code=change.dept_code,
+                coverage=coverage,
+                coverage_checked=moved,
+                journal=journal,
+            )
+            return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
+
+        return await self._once_with_coverage(key, work, encode, decode)
+
+    # -- 2405 -----------------------------------------------------------------------------
+
+    async def cancel_discharge(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        encode: Callable[[Discharged], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(conn: Conn) -> Discharged:
+            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+            encounter = locked.encounter
+            require_discharge_cancellable(encounter)
+            assert encounter.discharge_date is not None
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE_CANCEL)
+            await store.set_discharge(conn, mdtrt_id, None, "", journal)
+            return Discharged(mdtrt_id, encounter.discharge_date)
+
+        return await self._once(key, work, encode, decode)
+
+    # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
+
+    async def query_encounters(
+        self,
+        header: Header,
+        psn_no: str,
+        begin: date | None,
+        end: date | None,
+        after_mdtrt_id: str | None,
+        limit: int,
+    ) -> list[store.EncounterRow]:
+        hospital = acting_hospital(header)
+        assert limit > 0
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            return await store.person_encounters(
+                conn,
+                hospital.code,
+                psn_no,
+                begin=begin,
+                end=end,
+                after_mdtrt_id=after_mdtrt_id,
+                limit=limit,
+            )
+
+    async def query_fee_lines(
+        self, header: Header, mdtrt_id: str, psn_no: str, after_line_no: int, limit: int
+    ) -> FeeLinesPage:
+        acting_hospital(header)
+        assert limit > 0
+        async with (
+            self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            found = await store.get_encounter(conn, mdtrt_id)
+            if found is None:
+                raise NotFound(f"no encounter {mdtrt_id}")
+            require_owner(found.encounter, header.hospital_code)
+            require_person(found.encounter, psn_no, header.insured_pool)
+            lines = await store.standing_lines(
+                conn, mdtrt_id, after_line_no=after_line_no, limit=limit
+            )
+        return FeeLinesPage(found, tuple(lines))
+
+    async def query_accumulations(self, header: Header, psn_no: str) -> PersonYear:
+        hospital = acting_hospital(header)
+        today = self.china_now().date()
+        since = today - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
+        async with (
+            self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            encounter = await store.treating_encounter(conn, hospital.code, psn_no, since)
+            if encounter is None:
+                raise PermissionDenied(
+                    f"{hospital.code} is not currently treating {psn_no}: no open encounter "
+                    f"and none settled in the last {TREATING_DAYS_AFTER_SETTLEMENT} days"
+                )
+            require_person(encounter, psn_no, header.insured_pool)
+            person = encounter.person
+            acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
+        policy = self._versions.policy_for(person.insured_pool, today)
+        return PersonYear(
+            encounter,
+            today.year,
+            policy.version_id,
+            annual_usage(acc, policy, person.insutype),
+            account_balance_fen(person, acc),
+        )
 
     # -- 3201 / 3202 ----------------------------------------------------------------------
 

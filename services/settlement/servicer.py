@@ -8,6 +8,9 @@ unreachable filing service (UNAVAILABLE: the hospital retries), the rest are
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Final
@@ -15,10 +18,15 @@ from typing import Any, Final
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.settlement.domain.accumulations import AnnualUsage, CapUsage
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import ItemClass
 from services.settlement.domain.codes import ChronicDisease, FundType, Insutype, VisitType
-from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD, Coverage
+from services.settlement.domain.encounter import (
+    MAX_LINES_PER_UPLOAD,
+    Coverage,
+    EncounterState,
+)
 from services.settlement.domain.engine import FundDetail, SettlementResult
 from services.settlement.domain.inputs import (
     ICD10_PATTERN,
@@ -42,16 +50,20 @@ from services.settlement.domain.reconcile import (
 from services.settlement.domain.records import SettlementRecord
 from services.settlement.events import RELATIONS
 from services.settlement.handlers import (
+    AdmissionChange,
+    AdmissionChanged,
     Cancelled,
     Corrected,
     Discharged,
+    EncounterCancelled,
     Idempotent,
     Opened,
     PreSettled,
     Settlement,
     Uploaded,
 )
-from shared.errors import Violations
+from services.settlement.store import EncounterRow
+from shared.errors import InvalidArgument, Violations
 from shared.identity import DocumentType, document_type_of_eighteen, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
@@ -60,6 +72,9 @@ from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 OINFNO_CHARS: Final = 4
 CERT_NO_CHARS_MAX: Final = 64
+DEFAULT_PAGE_SIZE: Final = 100
+MAX_PAGE_SIZE: Final = 1000
+MAX_PAGE_TOKEN_CHARS: Final = 200
 
 _FUND_TYPES = {
     FundType.HIFP: common_pb2.FUND_TYPE_HIFP,
@@ -87,6 +102,11 @@ _MAF_CATEGORIES = {
     "DIBAO": common_pb2.ASSISTANCE_CATEGORY_MINIMUM_LIVING,
     "LOW_INCOME_MARGINAL": common_pb2.ASSISTANCE_CATEGORY_LOW_INCOME_MARGINAL,
     "POVERTY_RETURN_MONITORED": common_pb2.ASSISTANCE_CATEGORY_POVERTY_RETURN_MONITORED,
+}
+_ENCOUNTER_STATES = {
+    EncounterState.OPEN: pb.ENCOUNTER_STATE_OPEN,
+    EncounterState.SETTLED: pb.ENCOUNTER_STATE_SETTLED,
+    EncounterState.CANCELLED: pb.ENCOUNTER_STATE_CANCELLED,
 }
 _PERSON_TYPES = {
     "IN_SERVICE": common_pb2.PERSON_TYPE_IN_SERVICE,
@@ -493,6 +513,191 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             reversed_by_setl_id=record.reversed_by_setl_id or "",
         )
 
+    # -- 2202 / 2404 ----------------------------------------------------------------------
+
+    async def CancelRegistration(
+        self, request: pb.CancelRegistrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelRegistrationResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(done: EncounterCancelled) -> pb.CancelRegistrationResponse:
+            return pb.CancelRegistrationResponse(
+                mdtrt_id=done.mdtrt_id, cancelled_count=done.cancelled_line_count
+            )
+
+        return await self._service.cancel_registration(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            encode,
+            pb.CancelRegistrationResponse.FromString,
+        )
+
+    async def CancelAdmission(
+        self, request: pb.CancelAdmissionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelAdmissionResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(done: EncounterCancelled) -> pb.CancelAdmissionResponse:
+            return pb.CancelAdmissionResponse(mdtrt_id=done.mdtrt_id)
+
+        return await self._service.cancel_admission(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            encode,
+            pb.CancelAdmissionResponse.FromString,
+        )
+
+    # -- 2403 -----------------------------------------------------------------------------
+
+    async def ChangeAdmission(
+        self, request: pb.ChangeAdmissionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChangeAdmissionResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        begin_date = None
+        if request.begntime:
+            begin_date = read_begin_date(request.begntime, "begntime", errors, self._today())
+        _check_icd10(request.adm_diag_codg, "adm_diag_codg", errors)
+        if request.adm_dept_codg:
+            _check_visit_no(request.adm_dept_codg, "adm_dept_codg", errors)
+        errors.check(
+            bool(request.begntime or request.adm_diag_codg or request.adm_dept_codg),
+            "begntime",
+            "give at least one of begntime, adm_diag_codg, adm_dept_codg",
+        )
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(done: AdmissionChanged) -> pb.ChangeAdmissionResponse:
+            return pb.ChangeAdmissionResponse(
+                mdtrt_id=done.mdtrt_id,
+                begntime=done.begin_date.isoformat(),
+                adm_diag_codg=done.diag_code,
+                adm_dept_codg=done.dept_code,
+                trtinfo=benefit_check(done.coverage),
+            )
+
+        return await self._service.change_admission(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            AdmissionChange(begin_date, request.adm_diag_codg, request.adm_dept_codg),
+            encode,
+            pb.ChangeAdmissionResponse.FromString,
+        )
+
+    # -- 2405 -----------------------------------------------------------------------------
+
+    async def CancelDischarge(
+        self, request: pb.CancelDischargeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelDischargeResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(done: Discharged) -> pb.CancelDischargeResponse:
+            return pb.CancelDischargeResponse(
+                mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
+            )
+
+        return await self._service.cancel_discharge(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            encode,
+            pb.CancelDischargeResponse.FromString,
+        )
+
+    # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
+
+    async def QueryEncounters(
+        self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryEncountersResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        begin = read_day(request.begndate, "begndate", errors) if request.begndate else None
+        end = read_day(request.enddate, "enddate", errors) if request.enddate else None
+        if begin is not None and end is not None:
+            errors.check(begin <= end, "enddate", "not before begndate")
+        errors.raise_if_any()
+        assert header is not None
+        limit = _page_size(request.page)
+        after = _text_key(_after(request.page))
+        if after is not None:
+            check_id(after, "page.page_token", errors)
+            errors.raise_if_any()
+        rows = await self._service.query_encounters(
+            header, request.psn_no, begin, end, after, limit
+        )
+        return pb.QueryEncountersResponse(
+            mdtrtinfo=[_encounter_info(r) for r in rows],
+            next_page_token=_next_token(rows, limit, rows[-1].encounter.mdtrt_id if rows else None),
+        )
+
+    async def QueryFeeDetails(
+        self, request: pb.QueryFeeDetailsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryFeeDetailsResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+        limit = _page_size(request.page)
+        after = _int_key(_after(request.page))
+        page = await self._service.query_fee_lines(
+            header, request.mdtrt_id, request.psn_no, after, limit
+        )
+        lines = page.lines
+        return pb.QueryFeeDetailsResponse(
+            feedetail=[
+                pb.FeeDetailRecord(
+                    feedetl_sn=s.line.line_no,
+                    med_list_codg=s.line.item_code,
+                    fee_ocur_time=s.line.fee_date.isoformat(),
+                    cnt_e4=s.line.quantity_e4,
+                    pric_fen=s.line.unit_price_fen,
+                    det_item_fee_sumamt_fen=s.line.amount_fen,
+                    upload_msgid=s.upload_msgid,
+                )
+                for s in lines
+            ],
+            next_page_token=_next_token(lines, limit, lines[-1].line.line_no if lines else None),
+            line_count=page.encounter.encounter.line_count,
+            medfee_sumamt_fen=page.encounter.line_amount_fen,
+        )
+
+    async def QueryAccumulations(
+        self, request: pb.QueryAccumulationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryAccumulationsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        errors.raise_if_any()
+        assert header is not None
+        year = await self._service.query_accumulations(header, request.psn_no)
+        person = year.encounter.person
+        return pb.QueryAccumulationsResponse(
+            psn_no=person.psn_no,
+            insutype=common_pb2.InsuranceType.ValueType(int(person.insutype.value)),
+            cum_year=year.year,
+            policy_version_id=year.policy_version_id,
+            **_usage_fields(year.usage),
+            balc_fen=year.balance_fen,
+        )
+
     # -- 3201 / 3202 ----------------------------------------------------------------------
 
     async def ReconcileTotals(
@@ -780,3 +985,86 @@ def _details_response(outcome: DetailOutcome) -> pb.ReconcileDetailsResponse:
         ],
         truncated=outcome.truncated,
     )
+
+
+# --- queries: paging and answers ---------------------------------------------------------
+
+
+def _page_size(page: common_pb2.PageRequest) -> int:
+    if page.page_size < 0:
+        raise InvalidArgument("page.page_size", "must not be negative")
+    return min(page.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _token_of(key: Any) -> str:
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(page: common_pb2.PageRequest) -> Any:
+    """The key a page starts after, from the opaque token of the previous page."""
+    token = page.page_token
+    if not token:
+        return None
+    if len(token) > MAX_PAGE_TOKEN_CHARS:
+        raise InvalidArgument("page.page_token", "not a token this service issued")
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("page.page_token", "not a token this service issued") from None
+
+
+def _next_token(rows: Sequence[Any], limit: int, key: Any) -> str:
+    return _token_of(key) if len(rows) == limit else ""
+
+
+def _text_key(after: Any) -> str | None:
+    if after is not None and not isinstance(after, str):
+        raise InvalidArgument("page.page_token", "not a token this service issued")
+    return after
+
+
+def _int_key(after: Any) -> int:
+    if after is None:
+        return 0
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise InvalidArgument("page.page_token", "not a token this service issued")
+    return after
+
+
+def _encounter_info(row: EncounterRow) -> pb.EncounterInfo:
+    e = row.encounter
+    return pb.EncounterInfo(
+        mdtrt_id=e.mdtrt_id,
+        psn_no=e.person.psn_no,
+        insutype=common_pb2.InsuranceType.ValueType(int(e.person.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(e.visit_type.value)),
+        begntime=e.begin_date.isoformat(),
+        endtime=e.discharge_date.isoformat() if e.discharge_date else "",
+        state=_ENCOUNTER_STATES[e.state],
+        setl_id=e.setl_id or "",
+        ipt_otp_no=row.visit_no,
+        dise_codg=row.diag_code,
+        adm_dept_codg=row.dept_code,
+        line_count=e.line_count,
+        medfee_sumamt_fen=row.line_amount_fen,
+        trtinfo=benefit_check(e.coverage),
+    )
+
+
+def _cap(usage: CapUsage) -> pb.CapUsage:
+    return pb.CapUsage(used_fen=usage.used_fen, cap_fen=usage.cap_fen, left_fen=usage.left_fen)
+
+
+def _usage_fields(u: AnnualUsage) -> dict[str, Any]:
+    return {
+        "outpatient_deductible": _cap(u.outpatient_deductible),
+        "hifp_basic": _cap(u.hifp_basic),
+        "hifp_outpatient": _cap(u.hifp_outpatient),
+        "chronic": [pb.ChronicCapUsage(dise_codg=d.value, usage=_cap(c)) for d, c in u.chronic],
+        "hifob": _cap(u.hifob),
+        "hifmi": _cap(u.hifmi),
+        "hifmi_selfpay_base_fen": u.hifmi_selfpay_base_fen,
+        "maf": _cap(u.maf),
+        "acct_paid_fen": u.acct_paid_fen,
+    }

@@ -1045,3 +1045,216 @@ async def records(
         limit,
     )
     return [Record(**dict(r)) for r in rows]
+
+
+# --- 2202, 2403, 2405 -----------------------------------------------------------------------
+
+_CANCEL_REGISTRATION = """
+WITH gone AS (
+    UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $5
+     WHERE mdtrt_id = $1 AND cancelled_at IS NULL
+    RETURNING 1
+), enc AS (
+    UPDATE encounters SET state = 'CANCELLED', line_count = 0, line_amount_fen = 0,
+           updated_at = $5
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($2, $3, $4, $1, 'DONE', $5)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
+       (SELECT count(*) FROM j) AS j
+"""
+
+
+async def cancel_registration(conn: Conn, mdtrt_id: str, line_count: int, journal: Journal) -> None:
+    """Cancel an OPEN encounter and its ``line_count`` standing fee lines (2202)."""
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _CANCEL_REGISTRATION,
+            mdtrt_id,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    _expect(counts, gone=line_count, enc=1, j=1)
+
+
+async def earliest_line_date(conn: Conn, mdtrt_id: str) -> date | None:
+    """The date of the earliest standing fee line (the encounter is locked)."""
+    day: date | None = await conn.fetchval(
+        "SELECT min(fee_date) FROM fee_lines WHERE mdtrt_id = $1 AND cancelled_at IS NULL",
+        mdtrt_id,
+    )
+    return day
+
+
+_CHANGE_ADMISSION = """
+WITH enc AS (
+    UPDATE encounters SET begin_date = $2,
+           diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
+           dept_code = CASE WHEN $4::text = '' THEN dept_code ELSE $4 END,
+           relation = $5, coverage_allowed = $6, coverage_basis = $7, filing_id = $8,
+           filing_category = $9, ratio_reduction_bp = $10, local_ratio = $11,
+           coverage_reason = $12, coverage_message = $13,
+           coverage_checked_at = CASE WHEN $14::boolean THEN $18 ELSE coverage_checked_at END,
+           updated_at = $18
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING diag_code, dept_code
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($15, $16, $17, $1, 'DONE', $18)
+    RETURNING 1
+)
+SELECT (SELECT diag_code FROM enc) AS diag_code, (SELECT dept_code FROM enc) AS dept_code,
+       (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+"""
+
+
+async def change_admission(
+    conn: Conn,
+    mdtrt_id: str,
+    *,
+    begin_date: date,
+    diag_code: str,
+    dept_code: str,
+    coverage: Coverage,
+    coverage_checked: bool,
+    journal: Journal,
+) -> tuple[str, str]:
+    """2403 on a locked OPEN stay (an empty code is kept); the diagnosis and department now."""
+    with refusing_corrected_msgid():
+        row = await conn.fetchrow(
+            _CHANGE_ADMISSION,
+            mdtrt_id,
+            begin_date,
+            diag_code,
+            dept_code,
+            *_coverage_params(coverage),
+            coverage_checked,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    _expect(row, enc=1, j=1)
+    assert row is not None
+    return row["diag_code"], row["dept_code"]
+
+
+# --- 5201, 5204, 5206 -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncounterRow:
+    """An encounter as a query shows it (read without a lock)."""
+
+    encounter: Encounter
+    line_amount_fen: int
+    visit_no: str
+    diag_code: str
+    dept_code: str
+
+
+def _encounter_row_of(r: asyncpg.Record) -> EncounterRow:
+    return EncounterRow(
+        _encounter_of(r), r["line_amount_fen"], r["visit_no"], r["diag_code"], r["dept_code"]
+    )
+
+
+async def get_encounter(conn: Conn, mdtrt_id: str) -> EncounterRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ENCOUNTER_COLUMNS}, e.visit_no, e.diag_code, e.dept_code"
+        " FROM encounters e WHERE e.mdtrt_id = $1",
+        mdtrt_id,
+    )
+    return None if row is None else _encounter_row_of(row)
+
+
+async def person_encounters(
+    conn: Conn,
+    hospital_code: str,
+    psn_no: str,
+    *,
+    begin: date | None,
+    end: date | None,
+    after_mdtrt_id: str | None,
+    limit: int,
+) -> list[EncounterRow]:
+    """One hospital's encounters of one person, in mdtrt_id order, after a page key."""
+    rows = await conn.fetch(
+        f"""SELECT {_ENCOUNTER_COLUMNS}, e.visit_no, e.diag_code, e.dept_code
+              FROM encounters e
+             WHERE e.hospital_code = $1 AND e.psn_no = $2
+               AND ($3::date IS NULL OR e.begin_date >= $3)
+               AND ($4::date IS NULL OR e.begin_date <= $4)
+               AND ($5::text IS NULL OR e.mdtrt_id > $5)
+             ORDER BY e.mdtrt_id
+             LIMIT $6""",
+        hospital_code,
+        psn_no,
+        begin,
+        end,
+        after_mdtrt_id,
+        limit,
+    )
+    return [_encounter_row_of(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    line: FeeLine
+    upload_msgid: str
+
+
+async def standing_lines(
+    conn: Conn, mdtrt_id: str, *, after_line_no: int, limit: int
+) -> list[StoredLine]:
+    rows = await conn.fetch(
+        """SELECT line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen,
+                  upload_msgid
+             FROM fee_lines
+            WHERE mdtrt_id = $1 AND cancelled_at IS NULL AND line_no > $2
+            ORDER BY line_no
+            LIMIT $3""",
+        mdtrt_id,
+        after_line_no,
+        limit,
+    )
+    return [
+        StoredLine(
+            FeeLine(
+                r["line_no"],
+                r["item_code"],
+                r["fee_date"],
+                r["quantity_e4"],
+                r["unit_price_fen"],
+                r["amount_fen"],
+            ),
+            r["upload_msgid"],
+        )
+        for r in rows
+    ]
+
+
+async def treating_encounter(
+    conn: Conn, hospital_code: str, psn_no: str, settled_since: date
+) -> Encounter | None:
+    """The latest encounter by which this hospital is currently treating the person: OPEN,
+    or SETTLED by a settlement dated ``settled_since`` or later; None when there is none."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ENCOUNTER_COLUMNS}
+              FROM encounters e
+              LEFT JOIN settlements s ON s.setl_id = e.setl_id
+             WHERE e.hospital_code = $1 AND e.psn_no = $2
+               AND (e.state = 'OPEN' OR (e.state = 'SETTLED' AND s.setl_date >= $3))
+             ORDER BY e.mdtrt_id DESC
+             LIMIT 1""",
+        hospital_code,
+        psn_no,
+        settled_since,
+    )
+    return None if row is None else _encounter_of(row)

@@ -121,3 +121,51 @@ def exceeded_caps(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype)
         if paid > per_disease_cap
     ]
     return over
+
+
+@dataclass(frozen=True)
+class CapUsage:
+    """One annual counter against its cap in the policy in force."""
+
+    used_fen: int
+    cap_fen: int
+
+    @property
+    def left_fen(self) -> int:
+        return max(0, self.cap_fen - self.used_fen)
+
+
+@dataclass(frozen=True)
+class AnnualUsage:
+    """A person's year (5206): each counter, its cap and the headroom left to it."""
+
+    outpatient_deductible: CapUsage
+    hifp_basic: CapUsage
+    hifp_outpatient: CapUsage
+    chronic: tuple[tuple[ChronicDisease, CapUsage], ...]  # in code order
+    hifob: CapUsage
+    hifmi: CapUsage
+    hifmi_selfpay_base_fen: int
+    maf: CapUsage
+    acct_paid_fen: int
+
+
+def annual_usage(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype) -> AnnualUsage:
+    """The counters with the caps the engine applies (see ``exceeded_caps``): every chronic
+    disease of the policy, and any other the person has an amount for."""
+    benefits = policy.benefits(insutype)
+    per_disease_cap = benefits.chronic.annual_cap_fen_per_disease
+    diseases = sorted(set(benefits.chronic.diseases) | set(acc.chronic_hifp_paid_fen))
+    return AnnualUsage(
+        outpatient_deductible=CapUsage(
+            acc.outpatient_deductible_used_fen, benefits.outpatient.annual_deductible_fen
+        ),
+        hifp_basic=CapUsage(acc.hifp_basic_paid_fen, benefits.basic.annual_cap_fen),
+        hifp_outpatient=CapUsage(acc.hifp_outpatient_paid_fen, benefits.outpatient.annual_cap_fen),
+        chronic=tuple((d, CapUsage(acc.chronic_paid_fen(d), per_disease_cap)) for d in diseases),
+        hifob=CapUsage(acc.hifob_paid_fen, policy.hifob.annual_cap_fen),
+        hifmi=CapUsage(acc.hifmi_paid_fen, policy.hifmi.annual_cap_fen),
+        hifmi_selfpay_base_fen=acc.hifmi_selfpay_base_fen,
+        maf=CapUsage(acc.maf_paid_fen, policy.maf.annual_cap_fen),
+        acct_paid_fen=acc.acct_paid_fen,
+    )

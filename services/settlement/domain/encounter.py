@@ -4,11 +4,11 @@ States::
 
     OPEN ──settle──▶ SETTLED ──reverse──▶ OPEN
       │
-      └──cancel (correction of 2201/2401)──▶ CANCELLED
+      └──cancel (2202, 2404, or a correction of 2201/2401)──▶ CANCELLED
 
 An inpatient stay is also discharged (2402) at some point, before or after settlement;
 discharge is a date on the encounter, not a state, because hospitals do it in either
-order. Fee lines are uploaded and cancelled only while the encounter is OPEN, so a
+order. A discharge is withdrawn (2405) only while no settlement stands. Fee lines are uploaded and cancelled only while the encounter is OPEN, so a
 settlement always covers exactly the lines that stood when it committed.
 
 The person and the coverage decision are snapshots taken when the encounter opened:
@@ -199,6 +199,79 @@ def require_dischargeable(encounter: Encounter, discharge_date: date) -> None:
     if discharge_date < encounter.begin_date:
         raise InvalidArgument(
             "endtime", f"{discharge_date} is before the admission on {encounter.begin_date}"
+        )
+
+
+def require_inpatient(encounter: Encounter, what: str) -> None:
+    if not encounter.is_inpatient:
+        raise FailedPrecondition(
+            "NOT_AN_INPATIENT_ENCOUNTER",
+            f"encounter {encounter.mdtrt_id} is an outpatient visit: {what}",
+        )
+
+
+def require_outpatient(encounter: Encounter, what: str) -> None:
+    if encounter.is_inpatient:
+        raise FailedPrecondition(
+            "NOT_AN_OUTPATIENT_ENCOUNTER",
+            f"encounter {encounter.mdtrt_id} is an inpatient stay: {what}",
+        )
+
+
+def require_registration_cancellable(encounter: Encounter) -> None:
+    """2202: an outpatient registration with no standing settlement (its standing fee
+    lines are cancelled with it)."""
+    require_outpatient(encounter, "cancel the admission (2404) instead")
+    require_cancellable(encounter)
+
+
+def require_admission_cancellable(encounter: Encounter) -> None:
+    """2404: an admission with no standing settlement, fee lines or discharge."""
+    require_inpatient(encounter, "cancel the registration (2202) instead")
+    require_cancellable(encounter)
+    if encounter.line_count:
+        raise FailedPrecondition(
+            "FEE_LINES_STANDING",
+            f"encounter {encounter.mdtrt_id} has {encounter.line_count} standing fee lines: "
+            "cancel them first (2302)",
+        )
+    if encounter.discharge_date is not None:
+        raise FailedPrecondition(
+            "ALREADY_DISCHARGED",
+            f"encounter {encounter.mdtrt_id} was discharged on {encounter.discharge_date}: "
+            "cancel the discharge first (2405)",
+        )
+
+
+def require_admission_changeable(encounter: Encounter) -> None:
+    """2403: a stay's admission details change only before it is settled."""
+    require_inpatient(encounter, "nothing to change on an admission")
+    require_open(encounter)
+
+
+def check_admission_date(
+    encounter: Encounter, new_date: date, earliest_line_date: date | None
+) -> None:
+    """A new admission date keeps the discharge and every standing fee line in the stay."""
+    if encounter.discharge_date is not None and new_date > encounter.discharge_date:
+        raise InvalidArgument(
+            "begntime", f"{new_date} is after the discharge on {encounter.discharge_date}"
+        )
+    if earliest_line_date is not None and earliest_line_date < new_date:
+        raise FailedPrecondition(
+            "FEE_LINES_BEFORE_ADMISSION",
+            f"a standing fee line of encounter {encounter.mdtrt_id} is dated "
+            f"{earliest_line_date}, before {new_date}: cancel it first (2302)",
+        )
+
+
+def require_discharge_cancellable(encounter: Encounter) -> None:
+    """2405: a discharge is withdrawn only while no settlement stands."""
+    require_inpatient(encounter, "nothing to discharge")
+    require_open(encounter)
+    if encounter.discharge_date is None:
+        raise FailedPrecondition(
+            "NOT_DISCHARGED", f"encounter {encounter.mdtrt_id} has not been discharged"
         )
 
 

@@ -326,6 +326,14 @@ def fields(error: grpc.aio.AioRpcError) -> list[str]:
     return field_violations_of(error)
 
 
+async def replayed(db: asyncpg.Pool, call: Awaitable[Any]) -> Any:
+    """The answer of a call that must write nothing (a resent msgid)."""
+    before = await row_counts(db)
+    result = await call
+    assert await row_counts(db) == before
+    return result
+
+
 async def row_counts(db: asyncpg.Pool) -> dict[str, int]:
     async with db.acquire() as conn:
         return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}

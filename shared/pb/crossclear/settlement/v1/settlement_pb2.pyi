@@ -227,6 +227,33 @@ DETAIL_RESULT_AMOUNT_DIFFERS: DetailResult.ValueType  # 3
 """both have it; an amount or the flag differs"""
 global___DetailResult = DetailResult
 
+class _EncounterState:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _EncounterStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_EncounterState.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    ENCOUNTER_STATE_UNSPECIFIED: _EncounterState.ValueType  # 0
+    ENCOUNTER_STATE_OPEN: _EncounterState.ValueType  # 1
+    """registered or admitted, no settlement standing"""
+    ENCOUNTER_STATE_SETTLED: _EncounterState.ValueType  # 2
+    ENCOUNTER_STATE_CANCELLED: _EncounterState.ValueType  # 3
+    """2202 / 2404, or a corrected 2201 / 2401"""
+
+class EncounterState(_EncounterState, metaclass=_EncounterStateEnumTypeWrapper):
+    """The query lists are paged with shared.pb.crossclear.common.v1.PageRequest: page_size defaults to
+    100 and is capped at 1000; page_token is the next_page_token of the previous page (empty:
+    the first page); an empty next_page_token means the last page.
+    """
+
+ENCOUNTER_STATE_UNSPECIFIED: EncounterState.ValueType  # 0
+ENCOUNTER_STATE_OPEN: EncounterState.ValueType  # 1
+"""registered or admitted, no settlement standing"""
+ENCOUNTER_STATE_SETTLED: EncounterState.ValueType  # 2
+ENCOUNTER_STATE_CANCELLED: EncounterState.ValueType  # 3
+"""2202 / 2404, or a corrected 2201 / 2401"""
+global___EncounterState = EncounterState
+
 @typing.final
 class RequestHeader(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
@@ -1507,3 +1534,553 @@ class ReconcileDetailsResponse(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["matched_count", b"matched_count", "mismatch_count", b"mismatch_count", "mismatches", b"mismatches", "stmt_rslt", b"stmt_rslt", "truncated", b"truncated"]) -> None: ...
 
 global___ReconcileDetailsResponse = ReconcileDetailsResponse
+
+@typing.final
+class CancelRegistrationRequest(google.protobuf.message.Message):
+    """-- 2202, 2403, 2404, 2405 ------------------------------------------------------------------"""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    psn_no: builtins.str
+    @property
+    def header(self) -> global___RequestHeader: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        mdtrt_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["header", b"header", "mdtrt_id", b"mdtrt_id", "psn_no", b"psn_no"]) -> None: ...
+
+global___CancelRegistrationRequest = CancelRegistrationRequest
+
+@typing.final
+class CancelRegistrationResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    CANCELLED_COUNT_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    cancelled_count: builtins.int
+    """The standing fee lines cancelled with the registration."""
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+        cancelled_count: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cancelled_count", b"cancelled_count", "mdtrt_id", b"mdtrt_id"]) -> None: ...
+
+global___CancelRegistrationResponse = CancelRegistrationResponse
+
+@typing.final
+class ChangeAdmissionRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    BEGNTIME_FIELD_NUMBER: builtins.int
+    ADM_DIAG_CODG_FIELD_NUMBER: builtins.int
+    ADM_DEPT_CODG_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    psn_no: builtins.str
+    begntime: builtins.str
+    """What changes; an empty field is left as it is, and at least one is given.
+    Admission date, as begntime of 2401.
+    """
+    adm_diag_codg: builtins.str
+    """Admission diagnosis (ICD-10)."""
+    adm_dept_codg: builtins.str
+    """Admission department code (科室编码), 1–30 letters, digits, '.', '_' or '-'."""
+    @property
+    def header(self) -> global___RequestHeader: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        mdtrt_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        begntime: builtins.str = ...,
+        adm_diag_codg: builtins.str = ...,
+        adm_dept_codg: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["adm_dept_codg", b"adm_dept_codg", "adm_diag_codg", b"adm_diag_codg", "begntime", b"begntime", "header", b"header", "mdtrt_id", b"mdtrt_id", "psn_no", b"psn_no"]) -> None: ...
+
+global___ChangeAdmissionRequest = ChangeAdmissionRequest
+
+@typing.final
+class ChangeAdmissionResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    BEGNTIME_FIELD_NUMBER: builtins.int
+    ADM_DIAG_CODG_FIELD_NUMBER: builtins.int
+    ADM_DEPT_CODG_FIELD_NUMBER: builtins.int
+    TRTINFO_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    begntime: builtins.str
+    """the admission date now"""
+    adm_diag_codg: builtins.str
+    adm_dept_codg: builtins.str
+    @property
+    def trtinfo(self) -> global___BenefitCheck:
+        """The coverage for the admission date now (checked again when the date changed)."""
+
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+        begntime: builtins.str = ...,
+        adm_diag_codg: builtins.str = ...,
+        adm_dept_codg: builtins.str = ...,
+        trtinfo: global___BenefitCheck | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["trtinfo", b"trtinfo"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["adm_dept_codg", b"adm_dept_codg", "adm_diag_codg", b"adm_diag_codg", "begntime", b"begntime", "mdtrt_id", b"mdtrt_id", "trtinfo", b"trtinfo"]) -> None: ...
+
+global___ChangeAdmissionResponse = ChangeAdmissionResponse
+
+@typing.final
+class CancelAdmissionRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    psn_no: builtins.str
+    @property
+    def header(self) -> global___RequestHeader: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        mdtrt_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["header", b"header", "mdtrt_id", b"mdtrt_id", "psn_no", b"psn_no"]) -> None: ...
+
+global___CancelAdmissionRequest = CancelAdmissionRequest
+
+@typing.final
+class CancelAdmissionResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["mdtrt_id", b"mdtrt_id"]) -> None: ...
+
+global___CancelAdmissionResponse = CancelAdmissionResponse
+
+@typing.final
+class CancelDischargeRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    psn_no: builtins.str
+    @property
+    def header(self) -> global___RequestHeader: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        mdtrt_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["header", b"header", "mdtrt_id", b"mdtrt_id", "psn_no", b"psn_no"]) -> None: ...
+
+global___CancelDischargeRequest = CancelDischargeRequest
+
+@typing.final
+class CancelDischargeResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    ENDTIME_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    endtime: builtins.str
+    """the discharge date withdrawn"""
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+        endtime: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["endtime", b"endtime", "mdtrt_id", b"mdtrt_id"]) -> None: ...
+
+global___CancelDischargeResponse = CancelDischargeResponse
+
+@typing.final
+class EncounterInfo(google.protobuf.message.Message):
+    """mdtrtinfo of 5201."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    INSUTYPE_FIELD_NUMBER: builtins.int
+    MED_TYPE_FIELD_NUMBER: builtins.int
+    BEGNTIME_FIELD_NUMBER: builtins.int
+    ENDTIME_FIELD_NUMBER: builtins.int
+    STATE_FIELD_NUMBER: builtins.int
+    SETL_ID_FIELD_NUMBER: builtins.int
+    IPT_OTP_NO_FIELD_NUMBER: builtins.int
+    DISE_CODG_FIELD_NUMBER: builtins.int
+    ADM_DEPT_CODG_FIELD_NUMBER: builtins.int
+    LINE_COUNT_FIELD_NUMBER: builtins.int
+    MEDFEE_SUMAMT_FEN_FIELD_NUMBER: builtins.int
+    TRTINFO_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    psn_no: builtins.str
+    insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
+    med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType
+    begntime: builtins.str
+    """"YYYY-MM-DD" """
+    endtime: builtins.str
+    """discharge date; empty when not discharged"""
+    state: global___EncounterState.ValueType
+    setl_id: builtins.str
+    """the standing settlement while SETTLED"""
+    ipt_otp_no: builtins.str
+    """the hospital's outpatient or inpatient number"""
+    dise_codg: builtins.str
+    """chronic disease (MT..) or admission / discharge diagnosis"""
+    adm_dept_codg: builtins.str
+    line_count: builtins.int
+    """standing fee lines"""
+    medfee_sumamt_fen: builtins.int
+    """their total"""
+    @property
+    def trtinfo(self) -> global___BenefitCheck:
+        """the coverage stored on the encounter"""
+
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType = ...,
+        med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType = ...,
+        begntime: builtins.str = ...,
+        endtime: builtins.str = ...,
+        state: global___EncounterState.ValueType = ...,
+        setl_id: builtins.str = ...,
+        ipt_otp_no: builtins.str = ...,
+        dise_codg: builtins.str = ...,
+        adm_dept_codg: builtins.str = ...,
+        line_count: builtins.int = ...,
+        medfee_sumamt_fen: builtins.int = ...,
+        trtinfo: global___BenefitCheck | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["trtinfo", b"trtinfo"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["adm_dept_codg", b"adm_dept_codg", "begntime", b"begntime", "dise_codg", b"dise_codg", "endtime", b"endtime", "insutype", b"insutype", "ipt_otp_no", b"ipt_otp_no", "line_count", b"line_count", "mdtrt_id", b"mdtrt_id", "med_type", b"med_type", "medfee_sumamt_fen", b"medfee_sumamt_fen", "psn_no", b"psn_no", "setl_id", b"setl_id", "state", b"state", "trtinfo", b"trtinfo"]) -> None: ...
+
+global___EncounterInfo = EncounterInfo
+
+@typing.final
+class QueryEncountersRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    BEGNDATE_FIELD_NUMBER: builtins.int
+    ENDDATE_FIELD_NUMBER: builtins.int
+    PAGE_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    begndate: builtins.str
+    """Optional: first days from begndate and/or up to enddate, inclusive ("YYYY-MM-DD")."""
+    enddate: builtins.str
+    @property
+    def header(self) -> global___RequestHeader: ...
+    @property
+    def page(self) -> shared.pb.crossclear.common.v1.common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        psn_no: builtins.str = ...,
+        begndate: builtins.str = ...,
+        enddate: builtins.str = ...,
+        page: shared.pb.crossclear.common.v1.common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header", "page", b"page"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["begndate", b"begndate", "enddate", b"enddate", "header", b"header", "page", b"page", "psn_no", b"psn_no"]) -> None: ...
+
+global___QueryEncountersRequest = QueryEncountersRequest
+
+@typing.final
+class QueryEncountersResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRTINFO_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
+    @property
+    def mdtrtinfo(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___EncounterInfo]: ...
+    def __init__(
+        self,
+        *,
+        mdtrtinfo: collections.abc.Iterable[global___EncounterInfo] | None = ...,
+        next_page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["mdtrtinfo", b"mdtrtinfo", "next_page_token", b"next_page_token"]) -> None: ...
+
+global___QueryEncountersResponse = QueryEncountersResponse
+
+@typing.final
+class FeeDetailRecord(google.protobuf.message.Message):
+    """A standing fee line as uploaded."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    FEEDETL_SN_FIELD_NUMBER: builtins.int
+    MED_LIST_CODG_FIELD_NUMBER: builtins.int
+    FEE_OCUR_TIME_FIELD_NUMBER: builtins.int
+    CNT_E4_FIELD_NUMBER: builtins.int
+    PRIC_FEN_FIELD_NUMBER: builtins.int
+    DET_ITEM_FEE_SUMAMT_FEN_FIELD_NUMBER: builtins.int
+    UPLOAD_MSGID_FIELD_NUMBER: builtins.int
+    feedetl_sn: builtins.int
+    med_list_codg: builtins.str
+    fee_ocur_time: builtins.str
+    """"YYYY-MM-DD" """
+    cnt_e4: builtins.int
+    pric_fen: builtins.int
+    det_item_fee_sumamt_fen: builtins.int
+    upload_msgid: builtins.str
+    """the msgid of the upload that added it"""
+    def __init__(
+        self,
+        *,
+        feedetl_sn: builtins.int = ...,
+        med_list_codg: builtins.str = ...,
+        fee_ocur_time: builtins.str = ...,
+        cnt_e4: builtins.int = ...,
+        pric_fen: builtins.int = ...,
+        det_item_fee_sumamt_fen: builtins.int = ...,
+        upload_msgid: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cnt_e4", b"cnt_e4", "det_item_fee_sumamt_fen", b"det_item_fee_sumamt_fen", "fee_ocur_time", b"fee_ocur_time", "feedetl_sn", b"feedetl_sn", "med_list_codg", b"med_list_codg", "pric_fen", b"pric_fen", "upload_msgid", b"upload_msgid"]) -> None: ...
+
+global___FeeDetailRecord = FeeDetailRecord
+
+@typing.final
+class QueryFeeDetailsRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    PAGE_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    psn_no: builtins.str
+    @property
+    def header(self) -> global___RequestHeader: ...
+    @property
+    def page(self) -> shared.pb.crossclear.common.v1.common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        mdtrt_id: builtins.str = ...,
+        psn_no: builtins.str = ...,
+        page: shared.pb.crossclear.common.v1.common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header", "page", b"page"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["header", b"header", "mdtrt_id", b"mdtrt_id", "page", b"page", "psn_no", b"psn_no"]) -> None: ...
+
+global___QueryFeeDetailsRequest = QueryFeeDetailsRequest
+
+@typing.final
+class QueryFeeDetailsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    FEEDETAIL_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    LINE_COUNT_FIELD_NUMBER: builtins.int
+    MEDFEE_SUMAMT_FEN_FIELD_NUMBER: builtins.int
+    next_page_token: builtins.str
+    line_count: builtins.int
+    """standing lines of the encounter (all pages)"""
+    medfee_sumamt_fen: builtins.int
+    """their total"""
+    @property
+    def feedetail(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___FeeDetailRecord]: ...
+    def __init__(
+        self,
+        *,
+        feedetail: collections.abc.Iterable[global___FeeDetailRecord] | None = ...,
+        next_page_token: builtins.str = ...,
+        line_count: builtins.int = ...,
+        medfee_sumamt_fen: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["feedetail", b"feedetail", "line_count", b"line_count", "medfee_sumamt_fen", b"medfee_sumamt_fen", "next_page_token", b"next_page_token"]) -> None: ...
+
+global___QueryFeeDetailsResponse = QueryFeeDetailsResponse
+
+@typing.final
+class CapUsage(google.protobuf.message.Message):
+    """One annual counter against its cap: used this year, the cap of the policy in force, and
+    the headroom left (cap − used, never below 0).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    USED_FEN_FIELD_NUMBER: builtins.int
+    CAP_FEN_FIELD_NUMBER: builtins.int
+    LEFT_FEN_FIELD_NUMBER: builtins.int
+    used_fen: builtins.int
+    cap_fen: builtins.int
+    left_fen: builtins.int
+    def __init__(
+        self,
+        *,
+        used_fen: builtins.int = ...,
+        cap_fen: builtins.int = ...,
+        left_fen: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cap_fen", b"cap_fen", "left_fen", b"left_fen", "used_fen", b"used_fen"]) -> None: ...
+
+global___CapUsage = CapUsage
+
+@typing.final
+class ChronicCapUsage(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    DISE_CODG_FIELD_NUMBER: builtins.int
+    USAGE_FIELD_NUMBER: builtins.int
+    dise_codg: builtins.str
+    """MT01..MT10"""
+    @property
+    def usage(self) -> global___CapUsage: ...
+    def __init__(
+        self,
+        *,
+        dise_codg: builtins.str = ...,
+        usage: global___CapUsage | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["usage", b"usage"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["dise_codg", b"dise_codg", "usage", b"usage"]) -> None: ...
+
+global___ChronicCapUsage = ChronicCapUsage
+
+@typing.final
+class QueryAccumulationsRequest(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    @property
+    def header(self) -> global___RequestHeader: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        psn_no: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["header", b"header", "psn_no", b"psn_no"]) -> None: ...
+
+global___QueryAccumulationsRequest = QueryAccumulationsRequest
+
+@typing.final
+class QueryAccumulationsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PSN_NO_FIELD_NUMBER: builtins.int
+    INSUTYPE_FIELD_NUMBER: builtins.int
+    CUM_YEAR_FIELD_NUMBER: builtins.int
+    POLICY_VERSION_ID_FIELD_NUMBER: builtins.int
+    OUTPATIENT_DEDUCTIBLE_FIELD_NUMBER: builtins.int
+    HIFP_BASIC_FIELD_NUMBER: builtins.int
+    HIFP_OUTPATIENT_FIELD_NUMBER: builtins.int
+    CHRONIC_FIELD_NUMBER: builtins.int
+    HIFOB_FIELD_NUMBER: builtins.int
+    HIFMI_FIELD_NUMBER: builtins.int
+    HIFMI_SELFPAY_BASE_FEN_FIELD_NUMBER: builtins.int
+    MAF_FIELD_NUMBER: builtins.int
+    ACCT_PAID_FEN_FIELD_NUMBER: builtins.int
+    BALC_FEN_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
+    cum_year: builtins.int
+    """the calendar year (China time) the counters are of"""
+    policy_version_id: builtins.str
+    """the benefit policy the caps come from"""
+    hifmi_selfpay_base_fen: builtins.int
+    """the year's in-scope self-pay (the hifmi base)"""
+    acct_paid_fen: builtins.int
+    """personal account paid this year"""
+    balc_fen: builtins.int
+    """personal-account balance left (employees)"""
+    @property
+    def outpatient_deductible(self) -> global___CapUsage:
+        """Ordinary-outpatient annual deductible: used / the deductible / left to pay."""
+
+    @property
+    def hifp_basic(self) -> global___CapUsage:
+        """Basic fund: inpatient + chronic/special outpatient (one annual cap)."""
+
+    @property
+    def hifp_outpatient(self) -> global___CapUsage:
+        """Basic fund, ordinary outpatient (its own annual cap)."""
+
+    @property
+    def chronic(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChronicCapUsage]:
+        """Basic fund per chronic/special disease (also counted in hifp_basic): every disease of
+        the policy and any other with an amount, in code order.
+        """
+
+    @property
+    def hifob(self) -> global___CapUsage:
+        """employee large-amount subsidy"""
+
+    @property
+    def hifmi(self) -> global___CapUsage:
+        """resident critical-illness insurance"""
+
+    @property
+    def maf(self) -> global___CapUsage:
+        """medical assistance"""
+
+    def __init__(
+        self,
+        *,
+        psn_no: builtins.str = ...,
+        insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType = ...,
+        cum_year: builtins.int = ...,
+        policy_version_id: builtins.str = ...,
+        outpatient_deductible: global___CapUsage | None = ...,
+        hifp_basic: global___CapUsage | None = ...,
+        hifp_outpatient: global___CapUsage | None = ...,
+        chronic: collections.abc.Iterable[global___ChronicCapUsage] | None = ...,
+        hifob: global___CapUsage | None = ...,
+        hifmi: global___CapUsage | None = ...,
+        hifmi_selfpay_base_fen: builtins.int = ...,
+        maf: global___CapUsage | None = ...,
+        acct_paid_fen: builtins.int = ...,
+        balc_fen: builtins.int = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["hifmi", b"hifmi", "hifob", b"hifob", "hifp_basic", b"hifp_basic", "hifp_outpatient", b"hifp_outpatient", "maf", b"maf", "outpatient_deductible", b"outpatient_deductible"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["acct_paid_fen", b"acct_paid_fen", "balc_fen", b"balc_fen", "chronic", b"chronic", "cum_year", b"cum_year", "hifmi", b"hifmi", "hifmi_selfpay_base_fen", b"hifmi_selfpay_base_fen", "hifob", b"hifob", "hifp_basic", b"hifp_basic", "hifp_outpatient", b"hifp_outpatient", "insutype", b"insutype", "maf", b"maf", "outpatient_deductible", b"outpatient_deductible", "policy_version_id", b"policy_version_id", "psn_no", b"psn_no"]) -> None: ...
+
+global___QueryAccumulationsResponse = QueryAccumulationsResponse

@@ -123,6 +123,41 @@ class SettlementServiceStub(object):
                 request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDetailsRequest.SerializeToString,
                 response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDetailsResponse.FromString,
                 _registered_method=True)
+        self.CancelRegistration = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/CancelRegistration',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelRegistrationRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelRegistrationResponse.FromString,
+                _registered_method=True)
+        self.ChangeAdmission = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/ChangeAdmission',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ChangeAdmissionRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ChangeAdmissionResponse.FromString,
+                _registered_method=True)
+        self.CancelAdmission = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/CancelAdmission',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelAdmissionRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelAdmissionResponse.FromString,
+                _registered_method=True)
+        self.CancelDischarge = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/CancelDischarge',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelDischargeRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelDischargeResponse.FromString,
+                _registered_method=True)
+        self.QueryEncounters = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/QueryEncounters',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryEncountersRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryEncountersResponse.FromString,
+                _registered_method=True)
+        self.QueryFeeDetails = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/QueryFeeDetails',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryFeeDetailsRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryFeeDetailsResponse.FromString,
+                _registered_method=True)
+        self.QueryAccumulations = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/QueryAccumulations',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer(object):
@@ -258,6 +293,80 @@ class SettlementServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelRegistration(self, request, context):
+        """2202 outpatient registration cancel (门诊挂号撤销): cancels an outpatient
+        registration together with its standing fee lines. Refused while a settlement stands
+        (ENCOUNTER_ALREADY_SETTLED: reverse it first, 2208); a cancelled registration takes no
+        further request. An inpatient stay is NOT_AN_OUTPATIENT_ENCOUNTER (use 2404).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeAdmission(self, request, context):
+        """2403 admission change (入院信息变更): the admission diagnosis, department or date of
+        a stay, before settlement only (ENCOUNTER_ALREADY_SETTLED otherwise). A new admission
+        date is not after the discharge date nor after the earliest standing fee line
+        (FEE_LINES_BEFORE_ADMISSION: cancel them first); the coverage is checked again for
+        it, and the date then selects the policy and catalogue versions as the admission did.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelAdmission(self, request, context):
+        """2404 admission cancel (入院撤销): only with no standing settlement
+        (ENCOUNTER_ALREADY_SETTLED), no standing fee lines (FEE_LINES_STANDING: cancel them
+        first, 2302) and no discharge (ALREADY_DISCHARGED: cancel it first, 2405).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelDischarge(self, request, context):
+        """2405 discharge cancel (出院撤销): withdraws the discharge date and reopens the stay
+        for correction (fee lines may again be uploaded and cancelled up to today). Allowed
+        only while no settlement stands — before the stay is settled, or after its
+        settlement was reversed (2305) — otherwise ENCOUNTER_ALREADY_SETTLED; a stay not
+        discharged is NOT_DISCHARGED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryEncounters(self, request, context):
+        """5201 encounter query (就诊信息查询): this hospital's encounters of one person, in
+        mdtrt_id order (an mdtrt_id starts with the first day as registered or admitted, so
+        this is that day's order; a 2403 date change does not move it), paged; other
+        hospitals' encounters are never listed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryFeeDetails(self, request, context):
+        """5204 fee-detail query (费用明细查询): the standing fee lines of one of this hospital's
+        encounters, in feedetl_sn order, paged (another hospital's encounter is
+        PERMISSION_DENIED, as for every request about an encounter).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryAccumulations(self, request, context):
+        """5206 annual accumulation query (人员累计信息查询): what a person has used this
+        calendar year (China time) from each fund, across every hospital, and the headroom
+        left to each cap of the benefit policy in force today for their insured pool.
+        Only for a person this hospital is currently treating, that is who has at this
+        hospital an encounter that is open (registered or admitted, not cancelled, no
+        settlement standing — including one whose settlement was reversed), or one whose
+        standing settlement was made in the last 30 days (its settlement date, China time,
+        at most 30 days before today); any other person is PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -325,6 +434,41 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.ReconcileDetails,
                     request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDetailsRequest.FromString,
                     response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDetailsResponse.SerializeToString,
+            ),
+            'CancelRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRegistration,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelRegistrationRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelRegistrationResponse.SerializeToString,
+            ),
+            'ChangeAdmission': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeAdmission,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ChangeAdmissionRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ChangeAdmissionResponse.SerializeToString,
+            ),
+            'CancelAdmission': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAdmission,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelAdmissionRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelAdmissionResponse.SerializeToString,
+            ),
+            'CancelDischarge': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelDischarge,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelDischargeRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelDischargeResponse.SerializeToString,
+            ),
+            'QueryEncounters': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryEncounters,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryEncountersRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryEncountersResponse.SerializeToString,
+            ),
+            'QueryFeeDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryFeeDetails,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryFeeDetailsRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryFeeDetailsResponse.SerializeToString,
+            ),
+            'QueryAccumulations': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryAccumulations,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -702,6 +846,195 @@ class SettlementService(object):
             '/crossclear.settlement.v1.SettlementService/ReconcileDetails',
             crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDetailsRequest.SerializeToString,
             crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileDetailsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/CancelRegistration',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelRegistrationRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelRegistrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeAdmission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/ChangeAdmission',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ChangeAdmissionRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.ChangeAdmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAdmission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/CancelAdmission',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelAdmissionRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelAdmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelDischarge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/CancelDischarge',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelDischargeRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.CancelDischargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryEncounters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/QueryEncounters',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryEncountersRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryEncountersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryFeeDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/QueryFeeDetails',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryFeeDetailsRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryFeeDetailsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryAccumulations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/QueryAccumulations',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

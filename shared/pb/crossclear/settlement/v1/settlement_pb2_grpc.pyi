@@ -147,6 +147,80 @@ class SettlementServiceStub:
     against ours, one result per record that does not match.
     """
 
+    CancelRegistration: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationResponse,
+    ]
+    """2202 outpatient registration cancel (门诊挂号撤销): cancels an outpatient
+    registration together with its standing fee lines. Refused while a settlement stands
+    (ENCOUNTER_ALREADY_SETTLED: reverse it first, 2208); a cancelled registration takes no
+    further request. An inpatient stay is NOT_AN_OUTPATIENT_ENCOUNTER (use 2404).
+    """
+
+    ChangeAdmission: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionResponse,
+    ]
+    """2403 admission change (入院信息变更): the admission diagnosis, department or date of
+    a stay, before settlement only (ENCOUNTER_ALREADY_SETTLED otherwise). A new admission
+    date is not after the discharge date nor after the earliest standing fee line
+    (FEE_LINES_BEFORE_ADMISSION: cancel them first); the coverage is checked again for
+    it, and the date then selects the policy and catalogue versions as the admission did.
+    """
+
+    CancelAdmission: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionResponse,
+    ]
+    """2404 admission cancel (入院撤销): only with no standing settlement
+    (ENCOUNTER_ALREADY_SETTLED), no standing fee lines (FEE_LINES_STANDING: cancel them
+    first, 2302) and no discharge (ALREADY_DISCHARGED: cancel it first, 2405).
+    """
+
+    CancelDischarge: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeResponse,
+    ]
+    """2405 discharge cancel (出院撤销): withdraws the discharge date and reopens the stay
+    for correction (fee lines may again be uploaded and cancelled up to today). Allowed
+    only while no settlement stands — before the stay is settled, or after its
+    settlement was reversed (2305) — otherwise ENCOUNTER_ALREADY_SETTLED; a stay not
+    discharged is NOT_DISCHARGED.
+    """
+
+    QueryEncounters: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersResponse,
+    ]
+    """5201 encounter query (就诊信息查询): this hospital's encounters of one person, in
+    mdtrt_id order (an mdtrt_id starts with the first day as registered or admitted, so
+    this is that day's order; a 2403 date change does not move it), paged; other
+    hospitals' encounters are never listed.
+    """
+
+    QueryFeeDetails: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsResponse,
+    ]
+    """5204 fee-detail query (费用明细查询): the standing fee lines of one of this hospital's
+    encounters, in feedetl_sn order, paged (another hospital's encounter is
+    PERMISSION_DENIED, as for every request about an encounter).
+    """
+
+    QueryAccumulations: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsResponse,
+    ]
+    """5206 annual accumulation query (人员累计信息查询): what a person has used this
+    calendar year (China time) from each fund, across every hospital, and the headroom
+    left to each cap of the benefit policy in force today for their insured pool.
+    Only for a person this hospital is currently treating, that is who has at this
+    hospital an encounter that is open (registered or admitted, not cancelled, no
+    settlement standing — including one whose settlement was reversed), or one whose
+    standing settlement was made in the last 30 days (its settlement date, China time,
+    at most 30 days before today); any other person is PERMISSION_DENIED.
+    """
+
 class SettlementServiceAsyncStub:
     """Real-time settlement of medical bills, called by designated hospitals' information
     systems (HIS). Each RPC maps one-to-one onto a transaction of the national
@@ -274,6 +348,80 @@ class SettlementServiceAsyncStub:
     ]
     """3202 reconcile details (医药机构费用结算对明细账): the hospital's settlement records
     against ours, one result per record that does not match.
+    """
+
+    CancelRegistration: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationResponse,
+    ]
+    """2202 outpatient registration cancel (门诊挂号撤销): cancels an outpatient
+    registration together with its standing fee lines. Refused while a settlement stands
+    (ENCOUNTER_ALREADY_SETTLED: reverse it first, 2208); a cancelled registration takes no
+    further request. An inpatient stay is NOT_AN_OUTPATIENT_ENCOUNTER (use 2404).
+    """
+
+    ChangeAdmission: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionResponse,
+    ]
+    """2403 admission change (入院信息变更): the admission diagnosis, department or date of
+    a stay, before settlement only (ENCOUNTER_ALREADY_SETTLED otherwise). A new admission
+    date is not after the discharge date nor after the earliest standing fee line
+    (FEE_LINES_BEFORE_ADMISSION: cancel them first); the coverage is checked again for
+    it, and the date then selects the policy and catalogue versions as the admission did.
+    """
+
+    CancelAdmission: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionResponse,
+    ]
+    """2404 admission cancel (入院撤销): only with no standing settlement
+    (ENCOUNTER_ALREADY_SETTLED), no standing fee lines (FEE_LINES_STANDING: cancel them
+    first, 2302) and no discharge (ALREADY_DISCHARGED: cancel it first, 2405).
+    """
+
+    CancelDischarge: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeResponse,
+    ]
+    """2405 discharge cancel (出院撤销): withdraws the discharge date and reopens the stay
+    for correction (fee lines may again be uploaded and cancelled up to today). Allowed
+    only while no settlement stands — before the stay is settled, or after its
+    settlement was reversed (2305) — otherwise ENCOUNTER_ALREADY_SETTLED; a stay not
+    discharged is NOT_DISCHARGED.
+    """
+
+    QueryEncounters: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersResponse,
+    ]
+    """5201 encounter query (就诊信息查询): this hospital's encounters of one person, in
+    mdtrt_id order (an mdtrt_id starts with the first day as registered or admitted, so
+    this is that day's order; a 2403 date change does not move it), paged; other
+    hospitals' encounters are never listed.
+    """
+
+    QueryFeeDetails: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsResponse,
+    ]
+    """5204 fee-detail query (费用明细查询): the standing fee lines of one of this hospital's
+    encounters, in feedetl_sn order, paged (another hospital's encounter is
+    PERMISSION_DENIED, as for every request about an encounter).
+    """
+
+    QueryAccumulations: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsResponse,
+    ]
+    """5206 annual accumulation query (人员累计信息查询): what a person has used this
+    calendar year (China time) from each fund, across every hospital, and the headroom
+    left to each cap of the benefit policy in force today for their insured pool.
+    Only for a person this hospital is currently treating, that is who has at this
+    hospital an encounter that is open (registered or admitted, not cancelled, no
+    settlement standing — including one whose settlement was reversed), or one whose
+    standing settlement was made in the last 30 days (its settlement date, China time,
+    at most 30 days before today); any other person is PERMISSION_DENIED.
     """
 
 class SettlementServiceServicer(metaclass=abc.ABCMeta):
@@ -429,6 +577,94 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
     ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.ReconcileDetailsResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.ReconcileDetailsResponse]]:
         """3202 reconcile details (医药机构费用结算对明细账): the hospital's settlement records
         against ours, one result per record that does not match.
+        """
+
+    @abc.abstractmethod
+    def CancelRegistration(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.CancelRegistrationResponse]]:
+        """2202 outpatient registration cancel (门诊挂号撤销): cancels an outpatient
+        registration together with its standing fee lines. Refused while a settlement stands
+        (ENCOUNTER_ALREADY_SETTLED: reverse it first, 2208); a cancelled registration takes no
+        further request. An inpatient stay is NOT_AN_OUTPATIENT_ENCOUNTER (use 2404).
+        """
+
+    @abc.abstractmethod
+    def ChangeAdmission(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.ChangeAdmissionResponse]]:
+        """2403 admission change (入院信息变更): the admission diagnosis, department or date of
+        a stay, before settlement only (ENCOUNTER_ALREADY_SETTLED otherwise). A new admission
+        date is not after the discharge date nor after the earliest standing fee line
+        (FEE_LINES_BEFORE_ADMISSION: cancel them first); the coverage is checked again for
+        it, and the date then selects the policy and catalogue versions as the admission did.
+        """
+
+    @abc.abstractmethod
+    def CancelAdmission(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.CancelAdmissionResponse]]:
+        """2404 admission cancel (入院撤销): only with no standing settlement
+        (ENCOUNTER_ALREADY_SETTLED), no standing fee lines (FEE_LINES_STANDING: cancel them
+        first, 2302) and no discharge (ALREADY_DISCHARGED: cancel it first, 2405).
+        """
+
+    @abc.abstractmethod
+    def CancelDischarge(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.CancelDischargeResponse]]:
+        """2405 discharge cancel (出院撤销): withdraws the discharge date and reopens the stay
+        for correction (fee lines may again be uploaded and cancelled up to today). Allowed
+        only while no settlement stands — before the stay is settled, or after its
+        settlement was reversed (2305) — otherwise ENCOUNTER_ALREADY_SETTLED; a stay not
+        discharged is NOT_DISCHARGED.
+        """
+
+    @abc.abstractmethod
+    def QueryEncounters(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryEncountersResponse]]:
+        """5201 encounter query (就诊信息查询): this hospital's encounters of one person, in
+        mdtrt_id order (an mdtrt_id starts with the first day as registered or admitted, so
+        this is that day's order; a 2403 date change does not move it), paged; other
+        hospitals' encounters are never listed.
+        """
+
+    @abc.abstractmethod
+    def QueryFeeDetails(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryFeeDetailsResponse]]:
+        """5204 fee-detail query (费用明细查询): the standing fee lines of one of this hospital's
+        encounters, in feedetl_sn order, paged (another hospital's encounter is
+        PERMISSION_DENIED, as for every request about an encounter).
+        """
+
+    @abc.abstractmethod
+    def QueryAccumulations(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryAccumulationsResponse]]:
+        """5206 annual accumulation query (人员累计信息查询): what a person has used this
+        calendar year (China time) from each fund, across every hospital, and the headroom
+        left to each cap of the benefit policy in force today for their insured pool.
+        Only for a person this hospital is currently treating, that is who has at this
+        hospital an encounter that is open (registered or admitted, not cancelled, no
+        settlement standing — including one whose settlement was reversed), or one whose
+        standing settlement was made in the last 30 days (its settlement date, China time,
+        at most 30 days before today); any other person is PERMISSION_DENIED.
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -51,17 +51,9 @@ sys.path.insert(0, str(REPO))
 
 from services.clearing.domain.periods import SHANGHAI, Period  # noqa: E402
 from services.clearing.domain.pools import clearing_level  # noqa: E402
-from shared.broker import region_codes  # noqa: E402
-from shared.bus import (  # noqa: E402
-    Bus,
-    dead_letter_exchange,
-    dead_letter_queue,
-    exchange_name,
-    region_queue,
-    settlement_events_queue,
-)
-from shared.bus.names import EXCHANGE_KINDS  # noqa: E402
+from services.simulation.stack import reset_namespace  # noqa: E402
 from shared.clock import SYSTEM  # noqa: E402
+from shared.config import Settings  # noqa: E402
 from shared.db import migrate_service, with_database  # noqa: E402
 from shared.grpc_client import caller_metadata  # noqa: E402
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb  # noqa: E402
@@ -359,29 +351,6 @@ async def drop_database(url: str, name: str) -> None:
         await admin.close()
 
 
-async def delete_namespace(amqp_url: str, namespace: str) -> None:
-    bus = await Bus.connect(amqp_url, connect_attempts=1, connect_timeout_s=5)
-    try:
-        queues = [settlement_events_queue(namespace), dead_letter_queue(namespace)]
-        queues += [region_queue(namespace, code) for code in region_codes()]
-        exchanges = [exchange_name(namespace, kind) for kind in EXCHANGE_KINDS]
-        exchanges.append(dead_letter_exchange(namespace))
-        for name in queues:
-            channel = await bus.open_channel(prefetch_count=1)
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(name, timeout=10)
-            with contextlib.suppress(Exception):
-                await channel.close()
-        channel = await bus.open_channel(prefetch_count=1)
-        for name in exchanges:
-            with contextlib.suppress(Exception):
-                await channel.exchange_delete(name, timeout=10)
-        with contextlib.suppress(Exception):
-            await channel.close()
-    finally:
-        await bus.close()
-
-
 def _mib(kib: int) -> str:
     return f"{kib / 1024:,.0f} MiB"
 
@@ -432,7 +401,7 @@ async def main(args: argparse.Namespace) -> int:
                 proc.wait()
         if not args.keep:
             await drop_database(url, args.database)
-            await delete_namespace(amqp_url, namespace)
+            await reset_namespace(Settings(amqp_url=amqp_url, bus_namespace=namespace))
             print(f"dropped {args.database} and bus namespace {namespace}")
 
 

@@ -68,27 +68,15 @@ async def _delete_bus_namespace(settings: Settings) -> AsyncIterator[None]:
 
 async def delete_bus_namespace(amqp_url: str, ns: str) -> None:
     """Delete every queue and exchange the topology declares under namespace ``ns``."""
-    from shared.broker import region_codes
-    from shared.bus import (
-        Bus,
-        dead_letter_exchange,
-        dead_letter_queue,
-        exchange_name,
-        region_queue,
-        settlement_events_queue,
-    )
-    from shared.bus.names import EXCHANGE_KINDS
+    from services.simulation.stack import namespace_exchanges, namespace_queues
+    from shared.bus import Bus
 
     try:
         bus = await Bus.connect(amqp_url, connect_attempts=1, connect_timeout_s=5)
     except Exception:
         return  # no broker, nothing was declared
     try:
-        queues = [settlement_events_queue(ns), dead_letter_queue(ns)]
-        queues += [region_queue(ns, code) for code in region_codes()]
-        exchanges = [exchange_name(ns, kind) for kind in EXCHANGE_KINDS] + [
-            dead_letter_exchange(ns)
-        ]
+        queues, exchanges = namespace_queues(ns), namespace_exchanges(ns)
         for name in queues:
             channel = await bus.open_channel(prefetch_count=1)
             with contextlib.suppress(Exception):

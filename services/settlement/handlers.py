@@ -38,7 +38,7 @@ import asyncpg
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from services.settlement import store
+from services.settlement import pharmacy_store, store
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
     AnnualUsage,
@@ -87,6 +87,7 @@ from services.settlement.domain.supervision import (
 )
 from services.settlement.events import enqueue_settlement_event, settlement_outbox_item
 from services.settlement.filing_client import FilingClient
+from services.settlement.pharmacy_access import acting_pharmacy, check_oinfno
 from services.settlement.versions import Versions
 from shared import clock
 from shared.auth import CallerKind, caller
@@ -121,7 +122,8 @@ _INFNO = {
     "settle": ("2207", "2304"),
     "reverse": ("2208", "2305"),
 }
-CORRECTABLE: Final = frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402"})
+CORRECTABLE: Final = frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402", "2102"})
+SETTLING: Final = frozenset({"2207", "2304", "2102"})  # 2102: a pharmacy purchase
 # 5206: a SETTLED encounter keeps the hospital "currently treating" its person this long
 # after its settlement date (an OPEN encounter does as long as it is open).
 TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
@@ -393,7 +395,7 @@ class Settlement:
         visit_type: VisitType,
         emergency: bool,
     ) -> PersonLookup:
-        hospital = acting_hospital(header)
+        hospital = acting_institution(header)
         found = await self._filing.find_person(document_type, document_number)
         today = self.china_now().date()
         person, coverage = await self._filing.check_coverage(
@@ -738,7 +740,7 @@ class Settlement:
         encode: Callable[[Corrected], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
+        check_oinfno(acting_institution(header), oinfno)
         if not omsgid.startswith(header.hospital_code):
             raise PermissionDenied("a hospital corrects only its own messages")
         if omsgid == header.msgid:
@@ -779,12 +781,16 @@ class Settlement:
         journal: store.Journal,
     ) -> SettlementRecord | None:
         assert entry.mdtrt_id is not None
-        if entry.infno in ("2207", "2304"):
+        if entry.infno in SETTLING:
             assert entry.setl_id is not None
             found = await store.get_settlement(conn, entry.setl_id, for_update=True)
             assert found is not None, "a journalled settlement exists"
             locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
-            return await self._reverse_locked(conn, found, locked, header, INFNO_CORRECTION)
+            reversal = await self._reverse_locked(conn, found, locked, header, INFNO_CORRECTION)
+            if entry.infno == "2102":  # a purchase is cancelled with its settlement (2103)
+                line_count = locked.encounter.line_count
+                await pharmacy_store.close_purchase(conn, entry.mdtrt_id, line_count, header.msgid)
+            return reversal
         locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
         if entry.infno in (INFNO_REGISTER, INFNO_ADMIT):
             require_cancellable(locked.encounter)
@@ -819,7 +825,7 @@ class Settlement:
     async def query_settlement(
         self, header: Header, setl_id: str, mdtrt_id: str, psn_no: str
     ) -> SettlementView:
-        acting_hospital(header)
+        acting_institution(header)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             found = await store.get_settlement(conn, setl_id)
         if found is None:
@@ -1011,7 +1017,7 @@ class Settlement:
     async def reconcile_totals(
         self, header: Header, begin: date, end: date, theirs: Totals
     ) -> TotalsOutcome:
-        hospital = acting_hospital(header)
+        hospital = acting_institution(header)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             ours = await store.totals(conn, hospital.code, begin, end)
         return TotalsOutcome(ours, theirs, tuple(ours.differing_fields(theirs)))
@@ -1019,7 +1025,7 @@ class Settlement:
     async def reconcile_details(
         self, header: Header, begin: date, end: date, theirs: Sequence[Record]
     ) -> DetailOutcome:
-        hospital = acting_hospital(header)
+        hospital = acting_institution(header)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             ours = await store.records(conn, hospital.code, begin, end, RECORDS_MAX + 1)
         require_range_size(len(ours))
@@ -1052,6 +1058,11 @@ def acting_hospital(header: Header) -> Institution:
             "header.mdtrtarea_admvs", f"the hospital's pool is {hospital.pool_code}"
         )
     return hospital
+
+
+def acting_institution(header: Header) -> Institution:
+    """1101, 2601, 5203, 3201/3202: a hospital, or a pharmacy (whose msgid opens with P)."""
+    return acting_pharmacy(header) if header.hospital_code[0] == "P" else acting_hospital(header)
 
 
 def _level(hospital: Institution) -> HospitalLevel:

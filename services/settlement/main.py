@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from services.settlement.filing_client import FilingClient
 from services.settlement.handlers import Settlement
+from services.settlement.pharmacy import PharmacySettlement
+from services.settlement.pharmacy_servicer import SERVICE_NAME as PHARMACY_SERVICE_NAME
+from services.settlement.pharmacy_servicer import PharmacySettlementServicer
 from services.settlement.servicer import SERVICE_NAME, SettlementServicer
 from services.settlement.versions import Versions, seed_if_empty
 from shared.bus import OutboxRelay
 from shared.grpc_server import Resources, ServiceApp
-from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+from shared.pb.crossclear.settlement.v1 import pharmacy_pb2_grpc, settlement_pb2_grpc
 
 
 async def build(res: Resources) -> ServiceApp:
@@ -20,6 +23,9 @@ async def build(res: Resources) -> ServiceApp:
     filing = FilingClient(res.settings)
     service = Settlement(res.pool, versions, filing, res.settings.bus_namespace)
     servicer = SettlementServicer(service)
+    pharmacies = PharmacySettlementServicer(
+        PharmacySettlement(res.pool, versions, filing, res.settings.bus_namespace)
+    )
 
     async def relay() -> None:
         await OutboxRelay(res.pool, res.bus.get(), res.service.value).run()
@@ -31,9 +37,12 @@ async def build(res: Resources) -> ServiceApp:
         register=[
             lambda server: settlement_pb2_grpc.add_SettlementServiceServicer_to_server(
                 servicer, server
-            )
+            ),
+            lambda server: pharmacy_pb2_grpc.add_PharmacySettlementServiceServicer_to_server(
+                pharmacies, server
+            ),
         ],
-        service_names=[SERVICE_NAME],
+        service_names=[SERVICE_NAME, PHARMACY_SERVICE_NAME],
         background=[relay, watch_versions],
         on_close=[filing.close],
     )

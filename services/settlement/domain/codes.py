@@ -1,7 +1,7 @@
 """Code lists shared by the catalogue, the policy and the engine.
 
 Where the national medical-insurance platform has a code, the enum value is that code
-(insutype 310/390, med_type 11/14/21, gender 1/2), so the gRPC layer can pass values
+(insutype 310/390, med_type 11/14/21/41, gender 1/2), so the gRPC layer can pass values
 through unchanged. The chronic/special-disease codes are modeled (``MT01`` … ``MT10``):
 stable within this project, not the national disease codes.
 """
@@ -32,6 +32,7 @@ class VisitType(StrEnum):
     ORDINARY_OUTPATIENT = "11"  # 普通门诊
     CHRONIC_OUTPATIENT = "14"  # 门诊慢特病
     INPATIENT = "21"  # 普通住院
+    PHARMACY_PURCHASE = "41"  # 定点药店购药 (an ordinary purchase; 双通道 drugs are "14")
 
 
 class HospitalLevel(IntEnum):

@@ -11,6 +11,10 @@ catalogue, then the in-scope amount is paid with the insured pool's policy, in o
 4. personal account (employees who opted in), from the personal part, up to the balance;
 5. cash: the rest.
 
+An ordinary designated-pharmacy purchase (med_type 41) is an ordinary outpatient bill
+where the insured pool's policy admits pharmacies to outpatient pooling, and otherwise
+takes nothing from any fund (steps 1–3 pay 0): personal account, then cash.
+
 :func:`settle` is pure: it reads the person's annual accumulations *before* this bill and
 returns the delta this bill adds; the caller stores it (:func:`apply_delta`) and a
 reversal subtracts it (:func:`reverse_delta`).
@@ -68,6 +72,8 @@ MAX_PROC_INFO_CHARS = 500
 POOL_CODE_PATTERN = re.compile(r"^[1-9][0-9]{5}$")
 # Second-tier funds (hifob, hifmi) cover the visit types counted in the basic annual cap.
 SECOND_TIER_VISITS = frozenset({VisitType.INPATIENT, VisitType.CHRONIC_OUTPATIENT})
+# Visit types paid under the ordinary-outpatient deductible, ratio and annual cap.
+OUTPATIENT_POOLED_VISITS = frozenset({VisitType.ORDINARY_OUTPATIENT, VisitType.PHARMACY_PURCHASE})
 
 
 @dataclass(frozen=True)
@@ -186,9 +192,12 @@ def settle(request: SettleRequest, catalogue: Catalogue, policy: BenefitPolicy) 
     )
     split = _BillSplit.of(lines)
     benefits = policy.benefits(person.insutype)
-    basic = _basic_fund(request, benefits, split.inscp_fen)
-    second = _second_tier(request, policy, split.inscp_fen, basic)
-    maf = _assistance(request, policy, split.inscp_fen - basic.paid_fen - second.paid_fen)
+    if _pooled(request, policy):
+        basic = _basic_fund(request, benefits, split.inscp_fen)
+        second = _second_tier(request, policy, split.inscp_fen, basic)
+        maf = _assistance(request, policy, split.inscp_fen - basic.paid_fen - second.paid_fen)
+    else:
+        basic, second, maf = _not_pooled(policy, split.inscp_fen), _NO_SECOND_TIER, _NO_MAF
     fund_sum_fen = basic.paid_fen + second.paid_fen + maf.paid_fen
     acct = _account(request, split.total_fen - fund_sum_fen)
     delta = _delta(request, basic, second, maf, acct)
@@ -301,6 +310,13 @@ class _BillSplit:
 # --- 1. basic pool fund --------------------------------------------------------------
 
 
+def _pooled(request: SettleRequest, policy: BenefitPolicy) -> bool:
+    """Whether any fund pays this bill: all but a pharmacy purchase the policy keeps out."""
+    if request.encounter.visit_type is not VisitType.PHARMACY_PURCHASE:
+        return True
+    return policy.pharmacy.outpatient_pooling
+
+
 @dataclass(frozen=True)
 class _Basic:
     deductible_fen: int
@@ -313,6 +329,15 @@ class _Basic:
     # In-scope amount beyond what the exhausted basic annual cap paid for (hifob's base);
     # 0 when no cap bound, or when only a per-disease or outpatient cap bound.
     above_basic_cap_fen: int
+    note: str = ""  # replaces the computation in setl_proc_info when nothing was computed
+
+
+def _not_pooled(policy: BenefitPolicy, inscp_fen: int) -> _Basic:
+    note = (
+        f"pharmacy purchase: {policy.version_id} does not admit pharmacies to outpatient"
+        f" pooling (门诊统筹进药店); in-scope {format_fen(inscp_fen)} is the person's to pay"
+    )
+    return _Basic(0, 0, inscp_fen, 0, 0, "not pooled", 0, 0, note)
 
 
 def _basic_fund(request: SettleRequest, benefits: InsutypeBenefits, inscp_fen: int) -> _Basic:
@@ -352,7 +377,7 @@ def _deductible_left_fen(request: SettleRequest, benefits: InsutypeBenefits) -> 
     encounter = request.encounter
     if encounter.visit_type is VisitType.INPATIENT:
         return benefits.inpatient.deductible_fen(encounter.hospital_level)
-    if encounter.visit_type is VisitType.ORDINARY_OUTPATIENT:
+    if encounter.visit_type in OUTPATIENT_POOLED_VISITS:
         used_fen = request.accumulations.outpatient_deductible_used_fen
         return max(0, benefits.outpatient.annual_deductible_fen - used_fen)
     return 0  # chronic/special outpatient has no deductible
@@ -361,7 +386,7 @@ def _deductible_left_fen(request: SettleRequest, benefits: InsutypeBenefits) -> 
 def _basic_cap(request: SettleRequest, benefits: InsutypeBenefits) -> tuple[int, str, bool]:
     """(cap left, its label, whether it is the basic annual cap) for this visit type."""
     encounter, acc = request.encounter, request.accumulations
-    if encounter.visit_type is VisitType.ORDINARY_OUTPATIENT:
+    if encounter.visit_type in OUTPATIENT_POOLED_VISITS:
         left_fen = max(0, benefits.outpatient.annual_cap_fen - acc.hifp_outpatient_paid_fen)
         return left_fen, "outpatient cap left", False
     basic_left_fen = max(0, benefits.basic.annual_cap_fen - acc.hifp_basic_paid_fen)
@@ -462,6 +487,9 @@ class _Assistance:
     info: str
 
 
+_NO_MAF = _Assistance(None, 0, 0, 0, "")
+
+
 def _assistance(request: SettleRequest, policy: BenefitPolicy, remaining_fen: int) -> _Assistance:
     category = request.person.maf_category
     if category is None:
@@ -510,7 +538,7 @@ def _delta(
 ) -> AccumulationDelta:
     visit = request.encounter.visit_type
     disease = request.encounter.chronic_disease
-    is_outpatient = visit is VisitType.ORDINARY_OUTPATIENT
+    is_outpatient = visit in OUTPATIENT_POOLED_VISITS
     return AccumulationDelta(
         outpatient_deductible_used_fen=basic.deductible_fen if is_outpatient else 0,
         hifp_basic_paid_fen=0 if is_outpatient else basic.paid_fen,
@@ -604,6 +632,8 @@ def _details(
 
 
 def _basic_info(inscp_fen: int, basic: _Basic) -> str:
+    if basic.note:
+        return basic.note
     return (
         f"in-scope {format_fen(inscp_fen)} − deductible {format_fen(basic.deductible_fen)}"
         f" = {format_fen(basic.eligible_fen)} × {_pct(basic.ratio_bp)}"

@@ -15,7 +15,11 @@ How the funds are modeled (see the engine for the order of payment):
   basic cap left unpaid;
 * resident critical-illness insurance (hifmi) pays on the year's in-scope self-pay above
   a threshold, in tiers measured from that threshold;
-* medical assistance (maf) pays a share, by category, of the in-scope self-pay left.
+* medical assistance (maf) pays a share, by category, of the in-scope self-pay left;
+* an ordinary purchase at a designated pharmacy (med_type 41) is paid from the ordinary-
+  outpatient pooling (its deductible, ratio and cap, shared with hospital outpatient
+  visits) only where the policy admits pharmacies to it (:class:`PharmacyRule`);
+  otherwise from the personal account and cash alone.
 """
 
 from __future__ import annotations
@@ -135,6 +139,22 @@ class MafRule:
 
 
 @dataclass(frozen=True)
+class PharmacyRule:
+    """Designated-pharmacy purchases (定点药店购药) of the policy's pools.
+
+    ``outpatient_pooling`` (门诊统筹进药店): an ordinary purchase is paid by the basic
+    fund under the ordinary-outpatient rules. Off unless the policy says so (a policy
+    version without this group admits no pharmacy to pooling).
+    """
+
+    outpatient_pooling: bool = False
+    source: Provenance = Provenance(True, "not stated: pharmacies not admitted to pooling")
+
+
+NO_PHARMACY_POOLING = PharmacyRule()
+
+
+@dataclass(frozen=True)
 class BenefitPolicy:
     policy_id: str  # the pool group, e.g. "GX"
     name: str
@@ -146,6 +166,7 @@ class BenefitPolicy:
     hifob: HifobRule
     hifmi: HifmiRule
     maf: MafRule
+    pharmacy: PharmacyRule = NO_PHARMACY_POOLING
 
     def __post_init__(self) -> None:
         assert 0 < len(self.pool_codes) <= MAX_POOLS_PER_POLICY
@@ -189,6 +210,7 @@ def _base_ratio_bp(benefits: InsutypeBenefits, visit_type: VisitType, level: Hos
         return benefits.inpatient.ratio_bp(level)
     if visit_type is VisitType.CHRONIC_OUTPATIENT:
         return benefits.chronic.ratio_bp
+    # Ordinary outpatient, and a pharmacy purchase admitted to outpatient pooling.
     return benefits.outpatient.ratio_bp
 
 
@@ -236,6 +258,10 @@ def policy_to_dict(policy: BenefitPolicy) -> dict[str, Any]:
                 c.value: policy.maf.ratio_bp_by_category[c] for c in MafCategory
             },
             "annual_cap_fen": policy.maf.annual_cap_fen,
+        },
+        "pharmacy": {
+            **_source_dict(policy.pharmacy.source),
+            "outpatient_pooling": policy.pharmacy.outpatient_pooling,
         },
     }
 
@@ -332,12 +358,29 @@ def policy_from_dict(raw: Mapping[str, Any]) -> BenefitPolicy:
     hifob = HifobRule(hifob_r.bp("ratio_bp"), hifob_r.fen("annual_cap_fen"), hifob_r.source())
     hifmi = _hifmi(top.child("hifmi"))
     maf = _maf(top.child("maf"))
+    pharmacy = _pharmacy(top) if "pharmacy" in raw else NO_PHARMACY_POOLING
     errors.raise_if_any()
     assert effective is not None
     name = str(raw.get("name") or policy_id)
     return BenefitPolicy(
-        policy_id, name, version_id, effective, pools, employee, resident, hifob, hifmi, maf
+        policy_id,
+        name,
+        version_id,
+        effective,
+        pools,
+        employee,
+        resident,
+        hifob,
+        hifmi,
+        maf,
+        pharmacy,
     )
+
+
+def _pharmacy(top: _Reader) -> PharmacyRule:
+    r = top.child("pharmacy")
+    pooling = bool_field(r.raw.get("outpatient_pooling"), r.name("outpatient_pooling"), r.errors)
+    return PharmacyRule(bool(pooling), r.source())
 
 
 def _pool_codes(values: object, errors: Violations) -> tuple[str, ...]:

@@ -129,9 +129,13 @@ def test_provinces_include_those_without_pools() -> None:
 
 def test_institution_sample_shape() -> None:
     all_codes = [i.code for i in institutions()]
-    assert 45 <= len(all_codes) <= 60
+    assert 45 <= len(all_codes) <= 120
     assert len(set(all_codes)) == len(all_codes)
-    assert 3 <= len(pharmacies()) <= 5
+    assert 6 <= len(pharmacies()) <= 20
+    # Pharmacies in Nanning, Beihai, Guangzhou, Shenzhen and at least two more GBA cities.
+    pharmacy_pools = {p.pool_code for p in pharmacies()}
+    assert {"450100", "450500", "440100", "440300"} <= pharmacy_pools
+    assert len(pharmacy_pools & {"440400", "440600", "441900", "442000", "440700"}) >= 2
     for institution in institutions():
         assert len(institution.code) == 12
         assert pool_of_institution_code(institution.code) == institution.pool_code

@@ -173,6 +173,8 @@ class _MedTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTy
     """门诊慢特病"""
     MED_TYPE_INPATIENT: _MedType.ValueType  # 21
     """普通住院"""
+    MED_TYPE_PHARMACY_PURCHASE: _MedType.ValueType  # 41
+    """定点药店购药 (designated-pharmacy purchase)"""
 
 class MedType(_MedType, metaclass=_MedTypeEnumTypeWrapper):
     """National medical-type codes (med_type) for the visit types settled here."""
@@ -184,6 +186,8 @@ MED_TYPE_CHRONIC_OUTPATIENT: MedType.ValueType  # 14
 """门诊慢特病"""
 MED_TYPE_INPATIENT: MedType.ValueType  # 21
 """普通住院"""
+MED_TYPE_PHARMACY_PURCHASE: MedType.ValueType  # 41
+"""定点药店购药 (designated-pharmacy purchase)"""
 global___MedType = MedType
 
 class _FundType:

@@ -105,7 +105,8 @@ global___ClearingLevel = ClearingLevel
 
 @typing.final
 class SettlementEvent(google.protobuf.message.Message):
-    """A committed settlement (2207/2304) or reversal (2208/2305/2601), published through the
+    """A committed settlement (2207/2304, pharmacy 2102) or reversal (2208/2305/2103/2601),
+    published through the
     settlement service's outbox in the transaction that recorded it.
     """
 
@@ -134,6 +135,7 @@ class SettlementEvent(google.protobuf.message.Message):
     """For a reversal: the settlement it undoes."""
     mdtrt_id: builtins.str
     hospital_code: builtins.str
+    """The institution code (hospital or pharmacy) that settled it."""
     insured_pool: builtins.str
     treatment_pool: builtins.str
     clearing_period: builtins.str
@@ -143,7 +145,7 @@ class SettlementEvent(google.protobuf.message.Message):
     med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType
     relation: shared.pb.crossclear.common.v1.common_pb2.Relation.ValueType
     medins_setl_id: builtins.str
-    """The hospital's msgid of the settling (or reversing) request."""
+    """The institution's msgid of the settling (or reversing) request."""
     @property
     def occurred_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
     @property

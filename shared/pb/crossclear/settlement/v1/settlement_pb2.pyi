@@ -1215,7 +1215,9 @@ class CorrectRequest(google.protobuf.message.Message):
     omsgid: builtins.str
     """the original msgid: the same hospital's"""
     oinfno: builtins.str
-    """The original's national transaction number: 2201, 2401, 2204, 2301, 2207, 2304, 2402."""
+    """The original's national transaction number: 2201, 2401, 2204, 2301, 2207, 2304, 2402;
+    a pharmacy's 2102 or 2103.
+    """
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(

@@ -33,7 +33,10 @@ class SettlementServiceStub:
       `header` whose msgid starts with that hospital's 12-character code; a hospital acts
       only on its own encounters and settlements (PERMISSION_DENIED otherwise). Trusted
       callers (crossclear services, operators) act for the hospital their msgid names;
-      any other kind of caller is PERMISSION_DENIED.
+      any other kind of caller is PERMISSION_DENIED. Designated pharmacies (P…) settle
+      their purchases with PharmacySettlementService (pharmacy.proto) and use here only
+      1101 QueryPerson, 2601 Correct, 5203 QuerySettlement and 3201/3202, on their own
+      purchases; every other RPC refuses them.
     - Writes are idempotent on msgid: a retry with the same msgid and the same body returns
       the first response byte for byte; the same msgid with another body is ALREADY_EXISTS;
       a msgid undone by a correction (2601) is refused with FAILED_PRECONDITION
@@ -122,7 +125,9 @@ class SettlementServiceStub:
     """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
     response the hospital never received — a settlement is reversed, a registration or
     admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-    a tombstone, so the original arriving late is refused.
+    a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
+    (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
+    that never arrived (a committed 2103 is final: settle the purchase again).
     """
 
     QuerySettlement: grpc.UnaryUnaryMultiCallable[
@@ -237,7 +242,10 @@ class SettlementServiceAsyncStub:
       `header` whose msgid starts with that hospital's 12-character code; a hospital acts
       only on its own encounters and settlements (PERMISSION_DENIED otherwise). Trusted
       callers (crossclear services, operators) act for the hospital their msgid names;
-      any other kind of caller is PERMISSION_DENIED.
+      any other kind of caller is PERMISSION_DENIED. Designated pharmacies (P…) settle
+      their purchases with PharmacySettlementService (pharmacy.proto) and use here only
+      1101 QueryPerson, 2601 Correct, 5203 QuerySettlement and 3201/3202, on their own
+      purchases; every other RPC refuses them.
     - Writes are idempotent on msgid: a retry with the same msgid and the same body returns
       the first response byte for byte; the same msgid with another body is ALREADY_EXISTS;
       a msgid undone by a correction (2601) is refused with FAILED_PRECONDITION
@@ -325,7 +333,9 @@ class SettlementServiceAsyncStub:
     """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
     response the hospital never received — a settlement is reversed, a registration or
     admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-    a tombstone, so the original arriving late is refused.
+    a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
+    (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
+    that never arrived (a committed 2103 is final: settle the purchase again).
     """
 
     QuerySettlement: grpc.aio.UnaryUnaryMultiCallable[
@@ -440,7 +450,10 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
       `header` whose msgid starts with that hospital's 12-character code; a hospital acts
       only on its own encounters and settlements (PERMISSION_DENIED otherwise). Trusted
       callers (crossclear services, operators) act for the hospital their msgid names;
-      any other kind of caller is PERMISSION_DENIED.
+      any other kind of caller is PERMISSION_DENIED. Designated pharmacies (P…) settle
+      their purchases with PharmacySettlementService (pharmacy.proto) and use here only
+      1101 QueryPerson, 2601 Correct, 5203 QuerySettlement and 3201/3202, on their own
+      purchases; every other RPC refuses them.
     - Writes are idempotent on msgid: a retry with the same msgid and the same body returns
       the first response byte for byte; the same msgid with another body is ALREADY_EXISTS;
       a msgid undone by a correction (2601) is refused with FAILED_PRECONDITION
@@ -548,7 +561,9 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
         """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
         response the hospital never received — a settlement is reversed, a registration or
         admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-        a tombstone, so the original arriving late is refused.
+        a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
+        (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
+        that never arrived (a committed 2103 is final: settle the purchase again).
         """
 
     @abc.abstractmethod

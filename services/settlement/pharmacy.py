@@ -1,0 +1,274 @@
+"""Designated-pharmacy purchases (定点药店购药): 2101 pre-settle, 2102 settle, 2103 cancel.
+
+A purchase is an encounter of the usual model whose drug lines come with the request:
+
+    coverage check with the filing service (no transaction open)
+    BEGIN
+      claim the msgid            (a retry returns the stored response)
+      2102: open the encounter with its lines, lock it and the person's year row, run the
+            engine, store the warnings, write the settlement, its event (outbox) and the
+            stored response — the hospital settlement's own statement
+      2103: reverse the settlement (accumulations and personal account restored, event)
+            and cancel the purchase's lines and encounter
+    COMMIT
+
+2101 runs the same checks and split and writes only its journal row and stored response
+(there is no encounter to hang warnings on: they are stored with the 2102 that follows).
+A refused request writes nothing. 2601 undoes a 2102 as 2103 does (see handlers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Final, TypeVar
+
+from google.protobuf.message import Message
+
+from services.settlement import pharmacy_store, store
+from services.settlement.domain import engine
+from services.settlement.domain.bill import FeeLine
+from services.settlement.domain.catalogue import Catalogue
+from services.settlement.domain.codes import ChronicDisease, Insutype, VisitType
+from services.settlement.domain.encounter import (
+    Coverage,
+    Encounter,
+    EncounterState,
+    PersonSnapshot,
+    settle_request,
+    validate_upload,
+)
+from services.settlement.domain.inputs import Header
+from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_channel
+from services.settlement.domain.records import SettlementRecord, settlement_of
+from services.settlement.domain.supervision import SupervisionWarning, supervise_request
+from services.settlement.events import settlement_outbox_item
+from services.settlement.handlers import (
+    SCOPE,
+    Idempotent,
+    Settlement,
+    _Completed,
+    _require_same_person,
+    _require_settlement_of,
+    new_id,
+)
+from services.settlement.pharmacy_access import acting_pharmacy
+from shared.bus.pg import Conn
+from shared.errors import InvalidArgument, NotFound
+from shared.idempotency import stored_form
+from shared.reference import Institution
+
+INFNO_PRESETTLE: Final = "2101"
+INFNO_SETTLE: Final = "2102"
+INFNO_CANCEL: Final = "2103"
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A 2101/2102 request as read: who buys what, under which med_type."""
+
+    psn_no: str
+    insutype: Insutype
+    visit_type: VisitType  # PHARMACY_PURCHASE (41) or CHRONIC_OUTPATIENT (14)
+    chronic_disease: ChronicDisease | None
+    acct_opted_in: bool
+    lines: tuple[FeeLine, ...]
+
+
+@dataclass(frozen=True)
+class PurchasePreSettled:
+    encounter: Encounter  # not stored
+    result: engine.SettlementResult
+    warnings: tuple[SupervisionWarning, ...]
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class PurchaseSettled:
+    record: SettlementRecord
+    warnings: tuple[SupervisionWarning, ...]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    encounter: Encounter
+    catalogue: Catalogue
+
+
+class PharmacySettlement(Settlement):
+    """The pharmacy transactions, on the hospital service layer's plumbing."""
+
+    async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
+        """The purchase as an encounter of today, covered or not, its lines checked."""
+        pharmacy = acting_pharmacy(header)
+        require_dual_channel(pharmacy.code, purchase.chronic_disease)
+        today = self.china_now().date()
+        person, coverage = await self._filing.check_coverage(
+            psn_no=purchase.psn_no,
+            treatment_pool=pharmacy.pool_code,
+            treatment_date=today,
+            # An ordinary purchase is covered as an ordinary outpatient visit would be.
+            visit_type=(
+                VisitType.CHRONIC_OUTPATIENT
+                if purchase.chronic_disease is not None
+                else VisitType.ORDINARY_OUTPATIENT
+            ),
+            emergency=False,
+            hospital_code=pharmacy.code,
+            chronic_disease=purchase.chronic_disease,
+        )
+        _require_same_person(person, purchase.insutype, header)
+        encounter = _purchase_encounter(pharmacy, purchase, person, coverage, today)
+        catalogue = self._catalogue(encounter)
+        validate_upload(encounter, 0, purchase.lines, catalogue, today)
+        return _Prepared(replace(encounter, line_count=len(purchase.lines)), catalogue)
+
+    # -- 2101 -----------------------------------------------------------------------------
+
+    async def presettle_purchase(
+        self,
+        key: Idempotent,
+        header: Header,
+        purchase: Purchase,
+        encode: Callable[[PurchasePreSettled], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        prepared = await self._prepare(header, purchase)
+        encounter = prepared.encounter
+
+        async def work(conn: Conn) -> PurchasePreSettled:
+            encounter.coverage.require_allowed()
+            person = encounter.person
+            acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
+            request = settle_request(
+                encounter, purchase.lines, acc, acct_opted_in=purchase.acct_opted_in
+            )
+            result = self._run_engine(request, prepared.catalogue)
+            warnings = supervise_request(request, prepared.catalogue)
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_PRESETTLE)
+            await store.journal_only(conn, journal, None)
+            return PurchasePreSettled(encounter, result, warnings, self.china_now())
+
+        return await self._once(key, work, encode, decode)
+
+    # -- 2102 -----------------------------------------------------------------------------
+
+    async def settle_purchase(
+        self,
+        key: Idempotent,
+        header: Header,
+        purchase: Purchase,
+        medfee_sumamt_fen: int,
+        encode: Callable[[PurchaseSettled], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        total_fen = sum(line.amount_fen for line in purchase.lines)
+        if medfee_sumamt_fen != total_fen:
+            raise InvalidArgument(
+                "medfee_sumamt_fen",
+                f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
+            )
+        prepared = await self._prepare(header, purchase)
+
+        async def work(conn: Conn) -> _Completed[M]:
+            prepared.encounter.coverage.require_allowed()
+            await pharmacy_store.insert_purchase(
+                conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
+            )
+            mdtrt_id = prepared.encounter.mdtrt_id
+            locked = await self._locked(conn, mdtrt_id, header, purchase.psn_no, for_settle=True)
+            encounter, clock = locked.encounter, locked.clock
+            person = encounter.person
+            acc = await store.lock_accumulations(conn, person.psn_no, person.insutype, clock.year)
+            request = settle_request(
+                encounter, locked.lines, acc, acct_opted_in=purchase.acct_opted_in
+            )
+            result = self._run_engine(request, prepared.catalogue)
+            warnings = supervise_request(request, prepared.catalogue)
+            record = settlement_of(
+                result,
+                setl_id=new_id("S", clock.china_date),
+                mdtrt_id=mdtrt_id,
+                hospital_code=encounter.hospital_code,
+                treatment_pool=encounter.treatment_pool,
+                psn_no=person.psn_no,
+                insured_pool=person.insured_pool,
+                relation=encounter.coverage.relation,
+                msgid=header.msgid,
+                setl_time=clock.now,
+                setl_date=clock.china_date,
+                clearing_period=clock.clearing_period,
+                acc_year=clock.year,
+                ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
+            )
+            await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
+            response = encode(PurchaseSettled(record, warnings))
+            await store.write_settlement(
+                conn,
+                record,
+                engine.apply_delta(acc, result.delta),
+                encounter.coverage,
+                False,
+                store.Journal(header.msgid, encounter.hospital_code, INFNO_SETTLE),
+                settlement_outbox_item(self._namespace, record),
+                store.Completion(SCOPE, header.msgid, stored_form(response)),
+            )
+            return _Completed(response)
+
+        return await self._once(key, work, encode, decode)
+
+    # -- 2103 -----------------------------------------------------------------------------
+
+    async def cancel_purchase(
+        self,
+        key: Idempotent,
+        header: Header,
+        setl_id: str,
+        mdtrt_id: str,
+        psn_no: str,
+        encode: Callable[[SettlementRecord], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_pharmacy(header)
+
+        async def work(conn: Conn) -> SettlementRecord:
+            found = await store.get_settlement(conn, setl_id, for_update=True)
+            if found is None:
+                raise NotFound(f"no settlement {setl_id}")
+            _require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
+            locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
+            reversal = await self._reverse_locked(conn, found, locked, header, INFNO_CANCEL)
+            await pharmacy_store.close_purchase(
+                conn, locked.encounter.mdtrt_id, locked.encounter.line_count, header.msgid
+            )
+            return reversal
+
+        return await self._once(key, work, encode, decode)
+
+
+def _purchase_encounter(
+    pharmacy: Institution,
+    purchase: Purchase,
+    person: PersonSnapshot,
+    coverage: Coverage,
+    today: date,
+) -> Encounter:
+    return Encounter(
+        mdtrt_id=new_id("M", today),
+        hospital_code=pharmacy.code,
+        hospital_level=PHARMACY_LEVEL,
+        treatment_pool=pharmacy.pool_code,
+        person=person,
+        visit_type=purchase.visit_type,
+        chronic_disease=purchase.chronic_disease,
+        emergency=False,
+        begin_date=today,
+        discharge_date=None,
+        state=EncounterState.OPEN,
+        setl_id=None,
+        coverage=coverage,
+        line_count=0,
+    )

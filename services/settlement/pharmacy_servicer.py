@@ -1,0 +1,184 @@
+"""gRPC ⇄ domain for the designated-pharmacy purchases (2101/2102/2103): reads each
+request into domain values (naming every bad field at once), calls
+:class:`~services.settlement.pharmacy.PharmacySettlement` and writes its result back.
+Registered on the settlement server alongside the hospital servicer."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import grpc
+
+from services.settlement.domain.codes import VisitType
+from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
+from services.settlement.domain.inputs import Header, check_id, check_psn_no, read_header
+from services.settlement.domain.pharmacy import read_purchase_type
+from services.settlement.domain.records import SettlementRecord
+from services.settlement.domain.supervision import SupervisionWarning
+from services.settlement.handlers import Idempotent, PreSettled
+from services.settlement.pharmacy import (
+    PharmacySettlement,
+    Purchase,
+    PurchasePreSettled,
+    PurchaseSettled,
+)
+from services.settlement.servicer import (
+    _check_cert,
+    _fee_lines,
+    _read_insutype,
+    _read_med_type,
+    presettle_info,
+    setldetail,
+    setlinfo,
+)
+from shared.errors import Violations
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
+from shared.pb.crossclear.settlement.v1 import pharmacy_pb2_grpc
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as spb
+from shared.pb.crossclear.settlement.v1.settlement_pb2 import SettlementInfo
+
+SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["PharmacySettlementService"].full_name
+_PURCHASE_MED_TYPES = {
+    common_pb2.MED_TYPE_PHARMACY_PURCHASE: VisitType.PHARMACY_PURCHASE,
+    common_pb2.MED_TYPE_CHRONIC_OUTPATIENT: VisitType.CHRONIC_OUTPATIENT,
+}
+
+
+class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServicer):
+    def __init__(self, service: PharmacySettlement) -> None:
+        self._service = service
+
+    def _read(
+        self, request: pb.PreSettlePurchaseRequest | pb.SettlePurchaseRequest
+    ) -> tuple[Header, Purchase]:
+        errors = Violations()
+        header = read_header(
+            request.header.msgid,
+            request.header.mdtrtarea_admvs,
+            request.header.insuplc_admdvs,
+            request.header.opter_type,
+            insured_pool_required=True,
+            errors=errors,
+            now=self._service.china_now(),
+        )
+        p = request.purchase
+        check_psn_no(p.psn_no, "purchase.psn_no", errors)
+        insutype = _read_insutype(p.insutype, errors)
+        visit_type = _read_med_type(p.med_type, _PURCHASE_MED_TYPES, errors)
+        disease = read_purchase_type(visit_type, p.dise_codg, errors)
+        _check_cert(p.mdtrt_cert_type, p.mdtrt_cert_no, errors)
+        count = len(p.feedetail)
+        errors.check(
+            0 < count <= MAX_LINES_PER_UPLOAD,
+            "purchase.feedetail",
+            f"a purchase carries 1 to {MAX_LINES_PER_UPLOAD} drug lines, got {count}",
+        )
+        errors.raise_if_any()  # before walking the lines: the list may be oversized
+        lines = _fee_lines(p.feedetail, errors)
+        errors.raise_if_any()
+        assert header is not None and insutype is not None and visit_type is not None
+        purchase = Purchase(p.psn_no, insutype, visit_type, disease, p.acct_used_flag, tuple(lines))
+        return header, purchase
+
+    # -- 2101 -----------------------------------------------------------------------------
+
+    async def PreSettlePurchase(
+        self, request: pb.PreSettlePurchaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PreSettlePurchaseResponse:
+        header, purchase = self._read(request)
+
+        def encode(done: PurchasePreSettled) -> pb.PreSettlePurchaseResponse:
+            return pb.PreSettlePurchaseResponse(
+                setlinfo=_presettle_info(done, header),
+                setldetail=setldetail(done.result.details),
+                warnings=_warnings(done.warnings),
+            )
+
+        return await self._service.presettle_purchase(
+            Idempotent(header.msgid, request),
+            header,
+            purchase,
+            encode,
+            pb.PreSettlePurchaseResponse.FromString,
+        )
+
+    # -- 2102 -----------------------------------------------------------------------------
+
+    async def SettlePurchase(
+        self, request: pb.SettlePurchaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SettlePurchaseResponse:
+        errors = Violations()
+        errors.check(
+            request.medfee_sumamt_fen > 0,
+            "medfee_sumamt_fen",
+            "the total of the drug lines, in fen (> 0)",
+        )
+        errors.raise_if_any()
+        header, purchase = self._read(request)
+
+        def encode(done: PurchaseSettled) -> pb.SettlePurchaseResponse:
+            return pb.SettlePurchaseResponse(
+                setlinfo=setlinfo(done.record),
+                setldetail=setldetail(done.record.details),
+                warnings=_warnings(done.warnings),
+            )
+
+        return await self._service.settle_purchase(
+            Idempotent(header.msgid, request),
+            header,
+            purchase,
+            request.medfee_sumamt_fen,
+            encode,
+            pb.SettlePurchaseResponse.FromString,
+        )
+
+    # -- 2103 -----------------------------------------------------------------------------
+
+    async def CancelPurchase(
+        self, request: pb.CancelPurchaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelPurchaseResponse:
+        errors = Violations()
+        header = read_header(
+            request.header.msgid,
+            request.header.mdtrtarea_admvs,
+            request.header.insuplc_admdvs,
+            request.header.opter_type,
+            insured_pool_required=True,
+            errors=errors,
+            now=self._service.china_now(),
+        )
+        check_id(request.setl_id, "setl_id", errors)
+        if request.mdtrt_id:
+            check_id(request.mdtrt_id, "mdtrt_id", errors)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(record: SettlementRecord) -> pb.CancelPurchaseResponse:
+            return pb.CancelPurchaseResponse(
+                setlinfo=setlinfo(record), setldetail=setldetail(record.details)
+            )
+
+        return await self._service.cancel_purchase(
+            Idempotent(header.msgid, request),
+            header,
+            request.setl_id,
+            request.mdtrt_id,
+            request.psn_no,
+            encode,
+            pb.CancelPurchaseResponse.FromString,
+        )
+
+
+def _warnings(warnings: tuple[SupervisionWarning, ...]) -> list[spb.Warning]:
+    return [spb.Warning(code=w.code, feedetl_sn=w.line_no, message=w.message) for w in warnings]
+
+
+def _presettle_info(done: PurchasePreSettled, header: Header) -> SettlementInfo:
+    """As a hospital pre-settlement's setlinfo, with no mdtrt_id (nothing is opened)."""
+    info = presettle_info(
+        PreSettled(done.encounter, done.result, done.warnings, done.computed_at), header
+    )
+    info.mdtrt_id = ""
+    return info

@@ -1,0 +1,139 @@
+"""SQL of the pharmacy purchases (2102, 2103): the parts the hospital statements do not
+cover. Every function runs in the caller's transaction and writes no journal row: the
+settling (or reversing) statement of the same request journals its msgid once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.settlement.domain.bill import FeeLine
+from services.settlement.domain.encounter import Encounter, EncounterState
+from services.settlement.domain.supervision import SupervisionWarning
+from services.settlement.store import UnexpectedRowCount
+from shared import clock
+from shared.bus.pg import Conn
+
+_INSERT_PURCHASE = """
+WITH enc AS (
+    INSERT INTO encounters (
+        mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
+        chronic_disease, emergency, diag_code, begin_date, state,
+        psn_no, psn_name, insured_pool, insutype, person_type, sex, birth_date, maf_category,
+        acct_opening_balance_fen,
+        relation, coverage_allowed, coverage_basis, filing_id, filing_category,
+        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message, coverage_checked_at,
+        line_count, line_amount_fen, opened_msgid, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, false, '', $8, 'OPEN',
+            $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27,
+            cardinality($29::int[]), $35, $28, $27, $27)
+    RETURNING 1
+), lines AS (
+    INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
+                           amount_fen, upload_msgid, uploaded_at)
+    SELECT $1, t.line_no, t.item_code, t.fee_date, t.quantity_e4, t.unit_price_fen,
+           t.amount_fen, $28, $27
+      FROM unnest($29::int[], $30::text[], $31::date[], $32::bigint[], $33::bigint[],
+                  $34::bigint[])
+           AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM lines) AS lines
+"""
+
+
+async def insert_purchase(
+    conn: Conn, encounter: Encounter, lines: Sequence[FeeLine], msgid: str, receipt_no: str
+) -> None:
+    """Open the purchase's encounter with its drug lines standing (then settled at once)."""
+    assert encounter.state is EncounterState.OPEN and encounter.line_count == len(lines)
+    p, c = encounter.person, encounter.coverage
+    counts = await conn.fetchrow(
+        _INSERT_PURCHASE,
+        encounter.mdtrt_id,
+        encounter.hospital_code,
+        int(encounter.hospital_level),
+        encounter.treatment_pool,
+        receipt_no,
+        encounter.visit_type.value,
+        encounter.chronic_disease.value if encounter.chronic_disease else None,
+        encounter.begin_date,
+        p.psn_no,
+        p.name,
+        p.insured_pool,
+        p.insutype.value,
+        p.person_type.value,
+        p.sex.value,
+        p.birth_date,
+        p.maf_category.value if p.maf_category else None,
+        p.acct_opening_balance_fen,
+        c.relation,
+        c.allowed,
+        c.basis,
+        c.filing_id,
+        c.filing_category,
+        c.ratio_reduction_bp,
+        c.local_ratio,
+        c.reason_code,
+        c.message,
+        clock.now(),
+        msgid,
+        [x.line_no for x in lines],
+        [x.item_code for x in lines],
+        [x.fee_date for x in lines],
+        [x.quantity_e4 for x in lines],
+        [x.unit_price_fen for x in lines],
+        [x.amount_fen for x in lines],
+        sum(x.amount_fen for x in lines),
+    )
+    assert counts is not None
+    if (counts["enc"], counts["lines"]) != (1, len(lines)):
+        raise UnexpectedRowCount(f"purchase: {dict(counts)}")
+
+
+async def insert_warnings(
+    conn: Conn, encounter: Encounter, warnings: Sequence[SupervisionWarning], msgid: str
+) -> None:
+    """The supervision warnings of a pre-settlement or settlement, for audit."""
+    if not warnings:
+        return
+    status = await conn.execute(
+        """INSERT INTO supervision_warnings (mdtrt_id, hospital_code, psn_no, msgid, code,
+                                             line_no, message, raised_at)
+           SELECT $1, $2, $3, $4, t.code, t.line_no, t.message, $8
+             FROM unnest($5::text[], $6::int[], $7::text[]) AS t(code, line_no, message)""",
+        encounter.mdtrt_id,
+        encounter.hospital_code,
+        encounter.person.psn_no,
+        msgid,
+        [w.code for w in warnings],
+        [w.line_no for w in warnings],
+        [w.message for w in warnings],
+        clock.now(),
+    )
+    if status != f"INSERT 0 {len(warnings)}":
+        raise UnexpectedRowCount(f"warnings: {status}")
+
+
+_CLOSE_PURCHASE = """
+WITH gone AS (
+    UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $3
+     WHERE mdtrt_id = $1 AND cancelled_at IS NULL
+    RETURNING 1
+), enc AS (
+    UPDATE encounters SET state = 'CANCELLED', line_count = 0, line_amount_fen = 0,
+           updated_at = $3
+     WHERE mdtrt_id = $1 AND state = 'OPEN' AND hospital_code LIKE 'P%'
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc
+"""
+
+
+async def close_purchase(conn: Conn, mdtrt_id: str, line_count: int, msgid: str) -> None:
+    """Cancel a purchase whose settlement this transaction has just reversed (2103, or a
+    correction of 2102): its drug lines and its encounter."""
+    counts = await conn.fetchrow(_CLOSE_PURCHASE, mdtrt_id, msgid, clock.now())
+    assert counts is not None
+    if (counts["gone"], counts["enc"]) != (line_count, 1):
+        raise UnexpectedRowCount(f"close purchase {mdtrt_id}: {dict(counts)}")

@@ -175,6 +175,7 @@ class PharmacySettlement(Settlement):
 
         async def work(conn: Conn) -> _Completed[M]:
             prepared.encounter.coverage.require_allowed()
+            await pharmacy_store.require_msgid_unused(conn, header.msgid)
             await pharmacy_store.insert_purchase(
                 conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
             )

@@ -28,6 +28,7 @@ from services.simulation.month_end import (
     refresh_states,
     set_advance_funds,
 )
+from services.simulation.pharmacies import PLANNED, PharmacyTraffic, plan_purchases, purchase_steps
 from services.simulation.scenario import (
     CONCURRENCY_OF_SCALE,
     DEFAULT_FIRST_MONTH,
@@ -78,7 +79,10 @@ async def run_simulation(
         clock = SimClock(clients, china(plan.run_start))
         await clock.sync()
         await clock.advance_to(plan.run_start)
-        items = timeline(plan)
+        purchases = plan_purchases(plan)
+        tally.counts[PLANNED] = len(purchases)
+        steps = sorted([*plan.steps(), *purchase_steps(purchases)], key=lambda s: s.key)
+        items = timeline(plan, steps)
         last_day = max(i.start for i in items).date()
         with Progress(
             TextColumn("{task.description:<44}"),
@@ -110,7 +114,8 @@ async def run_simulation(
                 progress.advance(tasks["month-end"], 1)
                 progress.update(tasks["month-end"], description=f"month-end clearing: {name}")
 
-            traffic = Traffic(clients, plan, tally, advance, concurrency)
+            pharmacy = PharmacyTraffic(clients.channels[1], clients, plan, purchases)
+            traffic = Traffic(clients, plan, tally, advance, concurrency, pharmacy=pharmacy)
             run = MonthEndRun(clients, settings, tally, step, month_end, clock)
             await set_advance_funds(clients, plan, tally)
             await traffic.register_persons()

@@ -24,7 +24,13 @@ RELATION_ZH: Mapping[str, str] = {
     "IN_PROVINCE": "省内异地",
     "CROSS_PROVINCE": "跨省异地",
 }
-VISIT_ZH: Mapping[str, str] = {"11": "普通门诊", "14": "门诊慢特病", "21": "住院"}
+VISIT_ZH: Mapping[str, str] = {
+    "11": "普通门诊",
+    "14": "门诊慢特病",
+    "21": "住院",
+    "41": "定点药店购药",
+    "41/14": "药店慢特病用药（双通道）",
+}
 # Every fund of a settlement result: the cleared ones as the clearing exports name them.
 FUND_ZH: Mapping[str, str] = {
     **{fund.value: FUND_NAME_ZH[fund] for fund in FundType},

@@ -37,6 +37,7 @@ from services.clearing.domain.netting import MatrixCell, NetMatrix, NetPosition
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel
 from services.clearing.domain.statements import make_statement
+from services.simulation import pharmacy_figures
 from services.simulation.figures import Figures, bp_text, months_line, pct
 from services.simulation.labels import (
     BASIS_ZH,
@@ -923,6 +924,7 @@ services on a simulated clock from {_esc(f.run_start.isoformat())} · 人群构�
 <h2 style="margin-top:14px">{_h("按异地类型和就诊类型的结算", "settlements by relation and visit type")}</h2>
 {_settlement_table(f)}</section>
 </div>
+<section id="pharmacies"><h2>{_h("定点药店购药（与医院就诊分列）", "pharmacy purchases, apart from hospital encounters")}</h2>{pharmacy_figures.html(tally)}</section>
 <section id="flows"><h2>{_h("统筹区间清算流向：参保地（行，付款）→ 就医地（列，收款）", "flows between pools")}</h2>
 <div class="chart">{heatmap(f.flows_fen, "cross-pool flows")}</div>
 <div class="chart">{heat_legend()}</div>

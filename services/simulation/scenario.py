@@ -235,6 +235,7 @@ class StepKind(StrEnum):
     )
     LATER = "LATER"  # a later day: reversal or correction (2601), then settled again
     CANCEL = "CANCEL"  # the filing is cancelled
+    PURCHASE = "PURCHASE"  # a pharmacy purchase (simulation/pharmacies.py); encounter = its index
 
 
 _STEP_ORDER = {kind: rank for rank, kind in enumerate(StepKind)}

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.simulation import pharmacy_figures
 from services.simulation.figures import Figures, PeriodFigures, bp_text, months_line, pct
 from services.simulation.scenario import FILING_TIMING, modeled_late_filing_pct
 from services.simulation.tally import FUNDS, RELATIONS, VISITS, MonthEnd, Tally, yuan
@@ -92,6 +93,7 @@ def render(
     _months(console, f)
     _month_notes(console, f)
     _settlements(console, f)
+    pharmacy_figures.render(console, tally)
     _funds(console, f)
     _plan_figures(console, f, tally)
     _refusals(console, f, tally)
@@ -664,6 +666,7 @@ def summary_dict(
         and f.periods == f.months,
         "settlements_of_another_treatment_month": f.outside_treatment_month,
         "settlements_by_relation_visit": _relation_visit(f.by_relation_visit),
+        "pharmacy_purchases": pharmacy_figures.purchase_figures(tally),
         "amounts_by_fund_fen": f.funds_fen,
         # cleared: cross-pool settlements' funds the clearing counts (statements); not
         # cleared: settlements in the insured pool, and cash everywhere

@@ -22,7 +22,13 @@ from shared.money import format_fen
 FUNDS = ("hifp", "hifob", "hifmi", "cvlserv", "hifes", "maf", "oth", "acct", "cash")
 CLEARED_FUNDS = FUNDS[:-1]
 RELATIONS = ("LOCAL", "IN_PROVINCE", "CROSS_PROVINCE")
-VISITS = {"11": "ordinary outpatient", "14": "chronic/special outpatient", "21": "inpatient"}
+VISITS = {
+    "11": "ordinary outpatient",
+    "14": "chronic/special outpatient",
+    "21": "inpatient",
+    "41": "pharmacy purchase",
+    "41/14": "chronic drugs at a pharmacy (dual channel)",  # med_type 14 at a pharmacy
+}
 PRE_RUN = "pre-run"  # the days before the first treatment month (filings only)
 
 
@@ -38,7 +44,7 @@ class SettlementRecord:
     insured_pool: str
     treatment_pool: str
     relation: str  # LOCAL / IN_PROVINCE / CROSS_PROVINCE, as the service returned it
-    visit: str  # med_type "11" / "14" / "21"
+    visit: str  # med_type "11" / "14" / "21"; a pharmacy's "41", or "41/14" (chronic drugs)
     clr_ym: str  # the clearing period the settlement service assigned
     treatment_month: str  # the plan's treatment month of the encounter
     sim_day: date  # the settlement's date as the service recorded it (China time)

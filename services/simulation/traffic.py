@@ -26,6 +26,7 @@ from datetime import UTC, date, timedelta
 import grpc
 
 from services.simulation.clients import Clients
+from services.simulation.pharmacies import PharmacyTraffic
 from services.simulation.scenario import (
     Encounter,
     FilingPlan,
@@ -169,6 +170,7 @@ class Traffic:
     advance: Advance
     concurrency: int
     states: dict[int, PersonState] = field(default_factory=dict)
+    pharmacy: PharmacyTraffic | None = None  # the pharmacy purchases, when planned
 
     def __post_init__(self) -> None:
         self._persons = {p.index: p for p in self.plan.persons}
@@ -237,6 +239,9 @@ class Traffic:
         elif step.kind is StepKind.CANCEL:
             assert f is not None
             await self._cancel_filing(p, f)
+        elif step.kind is StepKind.PURCHASE:
+            assert self.pharmacy is not None
+            await self.pharmacy.purchase(self.tally, step.encounter)
         else:
             e = p.encounters[step.encounter]
             await self._encounter(p, e, step.encounter, step.kind)

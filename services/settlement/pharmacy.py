@@ -55,7 +55,7 @@ from services.settlement.handlers import (
 )
 from services.settlement.pharmacy_access import acting_pharmacy
 from shared.bus.pg import Conn
-from shared.errors import InvalidArgument, NotFound
+from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.idempotency import stored_form
 from shared.reference import Institution
 
@@ -123,7 +123,10 @@ class PharmacySettlement(Settlement):
         _require_same_person(person, purchase.insutype, header)
         encounter = _purchase_encounter(pharmacy, purchase, person, coverage, today)
         catalogue = self._catalogue(encounter)
-        validate_upload(encounter, 0, purchase.lines, catalogue, today)
+        try:
+            validate_upload(encounter, 0, purchase.lines, catalogue, today)
+        except InvalidArgument as exc:
+            raise in_purchase(exc) from None
         return _Prepared(replace(encounter, line_count=len(purchase.lines)), catalogue)
 
     # -- 2101 -----------------------------------------------------------------------------
@@ -248,6 +251,18 @@ class PharmacySettlement(Settlement):
             return reversal
 
         return await self._once(key, work, encode, decode)
+
+
+def in_purchase(exc: InvalidArgument) -> InvalidArgument:
+    """The drug lines travel inside ``purchase``: name them there (purchase.feedetail[0]…)."""
+    return InvalidArgument.of(
+        [
+            FieldViolation(
+                f"purchase.{v.field}" if v.field.startswith("feedetail") else v.field, v.description
+            )
+            for v in exc.violations
+        ]
+    )
 
 
 def _purchase_encounter(

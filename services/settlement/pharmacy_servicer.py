@@ -21,6 +21,7 @@ from services.settlement.pharmacy import (
     Purchase,
     PurchasePreSettled,
     PurchaseSettled,
+    in_purchase,
 )
 from services.settlement.servicer import (
     _check_cert,
@@ -31,7 +32,7 @@ from services.settlement.servicer import (
     setldetail,
     setlinfo,
 )
-from shared.errors import Violations
+from shared.errors import InvalidArgument, Violations
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2_grpc
@@ -75,8 +76,10 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
             f"a purchase carries 1 to {MAX_LINES_PER_UPLOAD} drug lines, got {count}",
         )
         errors.raise_if_any()  # before walking the lines: the list may be oversized
-        lines = _fee_lines(p.feedetail, errors)
-        errors.raise_if_any()
+        line_errors = Violations()
+        lines = _fee_lines(p.feedetail, line_errors)
+        if line_errors.items:
+            raise in_purchase(InvalidArgument.of(line_errors.items))
         assert header is not None and insutype is not None and visit_type is not None
         purchase = Purchase(p.psn_no, insutype, visit_type, disease, p.acct_used_flag, tuple(lines))
         return header, purchase

@@ -23,6 +23,7 @@ async def require_msgid_unused(conn: Conn, msgid: str) -> None:
             MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
         )
 
+
 _INSERT_PURCHASE = """
 WITH enc AS (
     INSERT INTO encounters (

@@ -45,19 +45,22 @@ MAX_LINES: Final = 4
 # Ordinary purchases: common drugs of both provinces' catalogues (codes shared), with the
 # packs bought (units per pack, packs low..high).
 ORDINARY_DRUGS: Final = (
-    ("X02001", 28, 1, 2),  # amlodipine
-    ("X01001", 60, 1, 2),  # metformin
-    ("X03003", 30, 1, 2),  # aspirin
-    ("X03001", 28, 1, 1),  # atorvastatin
-    ("X02003", 28, 1, 2),  # irbesartan
+    ("X02001", 28, 1, 3),  # amlodipine
+    ("X01001", 60, 1, 3),  # metformin
+    ("X03003", 30, 1, 3),  # aspirin
+    ("X03001", 28, 1, 2),  # atorvastatin
+    ("X02003", 28, 1, 3),  # irbesartan
+    ("X01009", 14, 1, 2),  # dapagliflozin
+    ("X03011", 14, 1, 2),  # rivaroxaban
     ("X12005", 100, 1, 1),  # vitamin C (class C)
-    ("X12016", 60, 1, 1),  # calcium D3 (class C)
+    ("X12016", 60, 1, 2),  # calcium D3 (class C)
 )
-# Dual-channel drugs by disease (modeled: the diseases whose drugs pharmacies carry).
+# Dual-channel drugs by disease (modeled: the diseases whose drugs pharmacies carry), a
+# month's supply or more.
 CHRONIC_DRUGS: Final = {
-    "MT01": (("X02001", 28, 1, 3), ("X02002", 28, 1, 2), ("X02003", 28, 1, 2)),
-    "MT02": (("X01001", 60, 1, 3), ("X01004", 60, 1, 2), ("X01005", 1, 1, 3)),
-    "MT08": (("X03003", 30, 1, 3), ("X03001", 28, 1, 2), ("X03004", 28, 1, 2)),
+    "MT01": (("X02001", 28, 1, 3), ("X02002", 28, 1, 3), ("X02012", 28, 1, 2)),
+    "MT02": (("X01001", 60, 1, 3), ("X01009", 28, 1, 2), ("X01005", 1, 2, 5)),
+    "MT08": (("X03003", 30, 1, 3), ("X03005", 28, 1, 2), ("X03004", 28, 1, 3)),
 }
 PLANNED: Final = "pharmacy purchases planned"
 SETTLED: Final = "pharmacy purchases settled"
@@ -106,9 +109,7 @@ def _pharmacies_by_pool() -> dict[str, tuple[str, ...]]:
     return {pool: tuple(sorted(codes)) for pool, codes in by.items()}
 
 
-def _pool_of(
-    p: PersonPlan, by_pool: dict[str, tuple[str, ...]], rng: random.Random
-) -> str | None:
+def _pool_of(p: PersonPlan, by_pool: dict[str, tuple[str, ...]], rng: random.Random) -> str | None:
     """The city the person lives in on their filing, if it has a pharmacy on file."""
     f = p.filing
     if f is None or p.cohort not in BUYING_COHORTS or f.change is not None:

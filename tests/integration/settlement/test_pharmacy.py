@@ -41,6 +41,7 @@ from .support import (
     Filing,
     Hospital,
     Msgids,
+    fields,
     reason,
     replayed,
     row_counts,
@@ -366,6 +367,7 @@ async def test_pharmacy_resent_msgid_replays_and_refusals_write_nothing(
     unknown.purchase.feedetail[0].med_list_codg = "X99999"
     bad = await rpc_error(p.call("SettlePurchase", unknown))
     assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert any(f.startswith("purchase.feedetail[0].med_list_codg") for f in fields(bad))
     assert await row_counts(settlement_db) == before
 
 

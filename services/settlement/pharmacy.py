@@ -45,10 +45,12 @@ from services.settlement.domain.records import SettlementRecord, settlement_of
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers import (
+    ACQUIRE_TIMEOUT_S,
     SCOPE,
     Idempotent,
     Settlement,
     _Completed,
+    _fingerprinted,
     _require_same_person,
     _require_settlement_of,
     new_id,
@@ -56,7 +58,7 @@ from services.settlement.handlers import (
 from services.settlement.pharmacy_access import acting_pharmacy
 from shared.bus.pg import Conn
 from shared.errors import FieldViolation, InvalidArgument, NotFound
-from shared.idempotency import stored_form
+from shared.idempotency import claim, stored_form
 from shared.reference import Institution
 
 INFNO_PRESETTLE: Final = "2101"
@@ -101,6 +103,18 @@ class _Prepared:
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
+    async def _replay(self, key: Idempotent, decode: Callable[[bytes], M]) -> M | None:
+        """A resent msgid's stored answer, looked up before the filing service is asked:
+        a retry is answered as it was even when the coverage, or the day, has changed."""
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            txn = conn.transaction()
+            await txn.start()
+            try:
+                stored = await claim(conn, SCOPE, key.msgid, _fingerprinted(key.request))
+            finally:
+                await txn.rollback()  # the claim is made for real by the request's own txn
+        return None if stored is None else decode(stored)
+
     async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
         pharmacy = acting_pharmacy(header)
@@ -139,6 +153,8 @@ class PharmacySettlement(Settlement):
         encode: Callable[[PurchasePreSettled], M],
         decode: Callable[[bytes], M],
     ) -> M:
+        if (replayed := await self._replay(key, decode)) is not None:
+            return replayed
         prepared = await self._prepare(header, purchase)
         encounter = prepared.encounter
 
@@ -174,6 +190,8 @@ class PharmacySettlement(Settlement):
                 "medfee_sumamt_fen",
                 f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
             )
+        if (replayed := await self._replay(key, decode)) is not None:
+            return replayed
         prepared = await self._prepare(header, purchase)
 
         async def work(conn: Conn) -> _Completed[M]:

@@ -3,12 +3,16 @@ service layer and servicer, and hands the host its servicer and background loops
 
 from __future__ import annotations
 
+from services.settlement import registry
 from services.settlement.filing_client import FilingClient
 from services.settlement.handlers import Settlement
+from services.settlement.reference import SERVICE_NAME as REFERENCE_SERVICE_NAME
+from services.settlement.reference import ReferenceServicer
 from services.settlement.servicer import SERVICE_NAME, SettlementServicer
 from services.settlement.versions import Versions, seed_if_empty
 from shared.bus import OutboxRelay
 from shared.grpc_server import Resources, ServiceApp
+from shared.pb.crossclear.reference.v1 import reference_pb2_grpc
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
 
 
@@ -17,6 +21,11 @@ async def build(res: Resources) -> ServiceApp:
     await seed_if_empty(res.pool)
     versions = Versions()
     await versions.reload(res.pool)
+    # The institution registry likewise: every request checks its hospital's designation.
+    await registry.seed_if_empty(res.pool)
+    institutions = registry.Registry()
+    await institutions.reload(res.pool)
+    previous = registry.install(institutions)
     filing = FilingClient(res.settings)
     service = Settlement(res.pool, versions, filing, res.settings.bus_namespace)
     servicer = SettlementServicer(service)
@@ -27,13 +36,23 @@ async def build(res: Resources) -> ServiceApp:
     async def watch_versions() -> None:
         await versions.watch(res.pool)
 
+    async def watch_registry() -> None:
+        await institutions.watch(res.pool)
+
+    async def uninstall_registry() -> None:
+        if registry.installed() is institutions:
+            registry.install(previous)
+
     return ServiceApp(
         register=[
             lambda server: settlement_pb2_grpc.add_SettlementServiceServicer_to_server(
                 servicer, server
-            )
+            ),
+            lambda server: reference_pb2_grpc.add_ReferenceServiceServicer_to_server(
+                ReferenceServicer(versions), server
+            ),
         ],
-        service_names=[SERVICE_NAME],
-        background=[relay, watch_versions],
-        on_close=[filing.close],
+        service_names=[SERVICE_NAME, REFERENCE_SERVICE_NAME],
+        background=[relay, watch_versions, watch_registry],
+        on_close=[filing.close, uninstall_registry],
     )

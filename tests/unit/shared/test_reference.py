@@ -129,7 +129,7 @@ def test_provinces_include_those_without_pools() -> None:
 
 def test_institution_sample_shape() -> None:
     all_codes = [i.code for i in institutions()]
-    assert 45 <= len(all_codes) <= 60
+    assert 45 <= len(all_codes) <= 100
     assert len(set(all_codes)) == len(all_codes)
     assert 3 <= len(pharmacies()) <= 5
     for institution in institutions():

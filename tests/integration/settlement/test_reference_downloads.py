@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -274,3 +275,18 @@ async def test_institutions_diseases_and_dictionaries(reference: object) -> None
         )
     )
     assert field_violations_of(error) == ["dic_types[1]"]
+
+
+async def test_the_settlement_process_serves_it_with_health_and_reflection(
+    settlement_channel: grpc.aio.Channel, settlement_ready: Any
+) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from tests.integration.platform.test_reflection import describe, listed_services
+
+    name = "crossclear.reference.v1.ReferenceService"
+    assert name in await listed_services(settlement_ready.port)
+    assert await describe(settlement_ready.port, name)
+    health = health_pb2_grpc.HealthStub(settlement_channel)
+    reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -9,7 +9,7 @@ from services.settlement.handlers import Settlement
 from services.settlement.reference import SERVICE_NAME as REFERENCE_SERVICE_NAME
 from services.settlement.reference import ReferenceServicer
 from services.settlement.servicer import SERVICE_NAME, SettlementServicer
-from services.settlement.versions import Versions, seed_if_empty
+from services.settlement.versions import ReloadTogether, Versions, seed_if_empty
 from shared.bus import OutboxRelay
 from shared.grpc_server import Resources, ServiceApp
 from shared.pb.crossclear.reference.v1 import reference_pb2_grpc
@@ -33,11 +33,9 @@ async def build(res: Resources) -> ServiceApp:
     async def relay() -> None:
         await OutboxRelay(res.pool, res.bus.get(), res.service.value).run()
 
-    async def watch_versions() -> None:
-        await versions.watch(res.pool)
-
-    async def watch_registry() -> None:
-        await institutions.watch(res.pool)
+    async def watch_reference() -> None:
+        # Versions and registry on one LISTEN connection: both tables notify one channel.
+        await ReloadTogether(versions, institutions).watch(res.pool)
 
     async def uninstall_registry() -> None:
         if registry.installed() is institutions:
@@ -53,6 +51,6 @@ async def build(res: Resources) -> ServiceApp:
             ),
         ],
         service_names=[SERVICE_NAME, REFERENCE_SERVICE_NAME],
-        background=[relay, watch_versions, watch_registry],
+        background=[relay, watch_reference],
         on_close=[filing.close, uninstall_registry],
     )

@@ -36,9 +36,8 @@ from services.settlement.institution_file import InstitutionRow
 from services.settlement.versions import ReloadOnNotify
 from shared import clock
 from shared.bus.pg import Conn
-from shared.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from shared.errors import AlreadyExists, FailedPrecondition
 from shared.reference import (
-    INSTITUTION_CODE_RE,
     Institution,
     InstitutionKind,
     UnknownCode,
@@ -328,9 +327,3 @@ async def seed_if_empty(pool: asyncpg.Pool) -> bool:
     replicas starting together seed once."""
     async with pool.acquire(timeout=_DB_TIMEOUT_S) as conn, conn.transaction():
         return await seed_in(conn) > 0
-
-
-def check_page_code(code: str, field_name: str) -> None:
-    """An institution code given as a query filter is well formed."""
-    if not INSTITUTION_CODE_RE.fullmatch(code):
-        raise InvalidArgument(field_name, "not a 12-character institution code (H/P + 11 digits)")

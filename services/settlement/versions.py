@@ -205,6 +205,19 @@ class ReloadOnNotify:
         self._wake.set()
 
 
+class ReloadTogether(ReloadOnNotify):
+    """Several in-memory reference sets behind one listening connection: every wake
+    reloads each (a set whose tables did not change answers with one count query)."""
+
+    def __init__(self, *parts: ReloadOnNotify) -> None:
+        super().__init__()
+        self._parts = parts
+
+    async def reload(self, pool: asyncpg.Pool) -> bool:
+        changed = [await part.reload(pool) for part in self._parts]
+        return any(changed)
+
+
 class Versions(ReloadOnNotify):
     """The versions in effect for this process; replaced whole, so a request sees one set."""
 

@@ -215,7 +215,7 @@ def installed() -> Registry | None:
 
 
 def current() -> Registry:
-    return _installed or _shipped()
+    return _installed if _installed is not None else _shipped()
 
 
 def institution_at(code: str, day: date) -> DesignatedInstitution:

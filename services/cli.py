@@ -223,7 +223,9 @@ def _add_optional(module: str, name: str, help_text: str) -> None:
 
 
 _add_optional(
-    "services.settlement.cli", "settlement", "Settlement operator commands (policy and catalogue)"
+    "services.settlement.cli",
+    "settlement",
+    "Settlement operator commands (policy, catalogue, institutions)",
 )
 _add_optional("services.clearing.cli", "clearing", "Clearing operator commands (month-end run)")
 

@@ -99,6 +99,7 @@ ZH_REASONS: Final = {
     "ALREADY_CORRECTED": "原报文已冲正",
     "NO_CATALOGUE_IN_EFFECT": "就诊日期没有生效的目录版本",
     "NO_POLICY_IN_EFFECT": "就诊日期没有生效的待遇政策",
+    "INSTITUTION_NOT_DESIGNATED": "就诊日期该医疗机构不是定点医疗机构",
     "PERIOD_NOT_STARTED": "清算期尚未开始",
     "ILLEGAL_TRANSITION": "当前状态下不能办理此操作",
     "STATEMENTS_NOT_FINAL": "对账单尚未全部确认",

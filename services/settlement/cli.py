@@ -1,4 +1,5 @@
-"""Operator commands: load a new catalogue or benefit-policy version, list the versions.
+"""Operator commands: load a new catalogue or benefit-policy version, list the versions,
+load designated institutions into the registry.
 
 A version is immutable and takes effect on its date; running services pick it up within
 a second (NOTIFY) or at their periodic version check. Settlements already made keep the
@@ -22,6 +23,8 @@ from services.settlement.domain.seed import (
     parse_catalogue_csv,
     parse_policy_json,
 )
+from services.settlement.institution_file import InstitutionRow, parse_institutions
+from services.settlement.registry import seed_in, store_rows
 from services.settlement.versions import store_catalogue, store_policy
 from shared.clock import china_today
 from shared.config import ServiceName, get_settings
@@ -127,6 +130,46 @@ def load_policy(
         f"policy {policy.version_id} ({policy.policy_id}, {len(policy.pool_codes)} pools,"
         f" effective {policy.effective_date}): {what}"
     )
+
+
+@app.command("load-institutions")
+def load_institutions(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="institutions CSV or JSON")
+    ],
+    effective: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")],
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv or json (default: the file's suffix)")
+    ] = None,
+    backdate: Annotated[bool, typer.Option(help="allow an effective date in the past")] = False,
+) -> None:
+    """Load designated hospitals and pharmacies into the registry, every row effective on
+    --effective: all rows in one transaction, or none if any row is bad (each bad row is
+    named by line and column). A row already loaded with the same content is skipped."""
+    _check_effective(effective.date(), backdate)
+    fmt = (file_format or file.suffix.lstrip(".")).lower()
+    try:
+        rows = parse_institutions(_read(file), fmt, effective.date())
+        stored = asyncio.run(_store_institutions(rows))
+    except DomainError as error:
+        raise _fail(error) from None
+    typer.echo(
+        f"institutions: {len(rows)} rows effective {effective.date()}: {stored} loaded,"
+        f" {len(rows) - stored} already loaded (same content)"
+    )
+
+
+async def _store_institutions(rows: list[InstitutionRow]) -> int:
+    settings = get_settings()
+    await migrate_service(settings.database_url, ServiceName.SETTLEMENT.value)
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    try:
+        await conn.execute(f'SET search_path TO "{ServiceName.SETTLEMENT.value}", public')
+        async with conn.transaction():
+            await seed_in(conn)  # the shipped sample first, as the service's first start would
+            return await store_rows(conn, rows, _LOADED_BY)
+    finally:
+        await conn.close()
 
 
 @app.command("versions")

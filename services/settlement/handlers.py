@@ -38,7 +38,7 @@ import asyncpg
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from services.settlement import pharmacy_store, store
+from services.settlement import pharmacy_store, registry, store
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
     AnnualUsage,
@@ -101,7 +101,7 @@ from shared.errors import (
 )
 from shared.idempotency import claim, complete, stored_form
 from shared.identity import DocumentType
-from shared.reference import Institution, UnknownCode, get_hospital
+from shared.reference import Institution, UnknownCode
 
 SCOPE: Final = "settlement"  # idempotency scope of every hospital msgid
 ACQUIRE_TIMEOUT_S: Final = 10.0
@@ -446,7 +446,7 @@ class Settlement:
         encounter = Encounter(
             mdtrt_id=new_id("M", begin_date),
             hospital_code=hospital.code,
-            hospital_level=_level(hospital),
+            hospital_level=_level(hospital, begin_date),
             treatment_pool=hospital.pool_code,
             person=person,
             visit_type=visit_type,
@@ -1050,7 +1050,7 @@ def acting_hospital(header: Header) -> Institution:
     elif not who.is_trusted:
         raise PermissionDenied(f"caller {who.code} ({who.kind.value}) is not a hospital")
     try:
-        hospital = get_hospital(header.hospital_code)
+        hospital = registry.hospital_at(header.hospital_code, clock.china_today())
     except UnknownCode:
         raise PermissionDenied(f"{header.hospital_code} is not a designated hospital") from None
     if header.treatment_pool != hospital.pool_code:
@@ -1065,9 +1065,9 @@ def acting_institution(header: Header) -> Institution:
     return acting_pharmacy(header) if header.hospital_code[0] == "P" else acting_hospital(header)
 
 
-def _level(hospital: Institution) -> HospitalLevel:
-    assert hospital.level is not None, "a hospital has a level"
-    return HospitalLevel(hospital.level)
+def _level(hospital: Institution, day: date) -> HospitalLevel:
+    """The hospital's level on the encounter's begin date, as the registry has it."""
+    return HospitalLevel(registry.hospital_level_at(hospital.code, day))
 
 
 def _require_same_person(person: PersonSnapshot, insutype: Insutype, header: Header) -> None:

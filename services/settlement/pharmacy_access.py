@@ -9,10 +9,12 @@ transactions check that on their side).
 
 from __future__ import annotations
 
+from services.settlement import registry
 from services.settlement.domain.inputs import Header
+from shared import clock
 from shared.auth import CallerKind, caller
 from shared.errors import InvalidArgument, PermissionDenied
-from shared.reference import Institution, InstitutionKind, UnknownCode, get_institution
+from shared.reference import Institution, InstitutionKind, UnknownCode
 
 
 def acting_pharmacy(header: Header) -> Institution:
@@ -35,9 +37,9 @@ def acting_pharmacy(header: Header) -> Institution:
 
 
 def _pharmacy(code: str) -> Institution:
-    # Package data for now; the registry of institutions will answer here.
+    # The registry as of today: a pharmacy whose designation ended no longer acts.
     try:
-        institution = get_institution(code)
+        institution: Institution | None = registry.institution_at(code, clock.china_today())
     except UnknownCode:
         institution = None
     if institution is None or institution.kind is not InstitutionKind.PHARMACY:

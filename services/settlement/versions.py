@@ -139,58 +139,15 @@ class Snapshot:
     generation: tuple[int, int]  # stored counts: versions are only ever added
 
 
-class Versions:
-    """The versions in effect for this process; replaced whole, so a request sees one set."""
+class ReloadOnNotify:
+    """Reference data held in memory: reloaded on every NOTIFY of the reference tables
+    (``reference_notify``), else every poll interval. Subclasses say how to reload."""
 
     def __init__(self) -> None:
-        self._snapshot = Snapshot((), (), (-1, -1))
         self._wake = asyncio.Event()
 
-    @property
-    def snapshot(self) -> Snapshot:
-        return self._snapshot
-
-    def catalogue_for(self, province_code: str, on_date: date) -> Catalogue:
-        try:
-            return select_catalogue(self._snapshot.catalogues, province_code, on_date)
-        except NotFound as exc:
-            raise FailedPrecondition("NO_CATALOGUE_IN_EFFECT", exc.message) from None
-
-    def policy_for(self, insured_pool: str, on_date: date) -> BenefitPolicy:
-        try:
-            return select_policy(self._snapshot.policies, insured_pool, on_date)
-        except NotFound as exc:
-            raise FailedPrecondition("NO_POLICY_IN_EFFECT", exc.message) from None
-
     async def reload(self, pool: asyncpg.Pool) -> bool:
-        """Load new versions if any were stored since the last load; True if it did."""
-        async with pool.acquire(timeout=_DB_TIMEOUT_S) as conn:
-            counts = await conn.fetchrow(
-                "SELECT (SELECT count(*) FROM catalogue_versions) AS c,"
-                " (SELECT count(*) FROM policy_versions) AS p"
-            )
-            assert counts is not None
-            generation = (int(counts["c"]), int(counts["p"]))
-            if generation == self._snapshot.generation:
-                return False
-            assert max(generation) <= VERSIONS_MAX, generation
-            known_c = {c.version_id: c for c in self._snapshot.catalogues}
-            known_p = {p.version_id: p for p in self._snapshot.policies}
-            catalogues = [
-                known_c.get(r["version_id"]) or Catalogue.from_dict(json.loads(r["body"]))
-                for r in await conn.fetch("SELECT version_id, body FROM catalogue_versions")
-            ]
-            policies = [
-                known_p.get(r["version_id"]) or BenefitPolicy.from_dict(json.loads(r["body"]))
-                for r in await conn.fetch("SELECT version_id, body FROM policy_versions")
-            ]
-        self._snapshot = Snapshot(tuple(catalogues), tuple(policies), generation)
-        log.info(
-            "reference versions loaded",
-            catalogues=sorted(c.version_id for c in catalogues),
-            policies=sorted(p.version_id for p in policies),
-        )
-        return True
+        raise NotImplementedError
 
     async def watch(self, pool: asyncpg.Pool, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         """Reload on every NOTIFY of the version tables, else every poll_interval_s."""
@@ -246,3 +203,70 @@ class Versions:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+
+class ReloadTogether(ReloadOnNotify):
+    """Several in-memory reference sets behind one listening connection: every wake
+    reloads each (a set whose tables did not change answers with one count query)."""
+
+    def __init__(self, *parts: ReloadOnNotify) -> None:
+        super().__init__()
+        self._parts = parts
+
+    async def reload(self, pool: asyncpg.Pool) -> bool:
+        changed = [await part.reload(pool) for part in self._parts]
+        return any(changed)
+
+
+class Versions(ReloadOnNotify):
+    """The versions in effect for this process; replaced whole, so a request sees one set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._snapshot = Snapshot((), (), (-1, -1))
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def catalogue_for(self, province_code: str, on_date: date) -> Catalogue:
+        try:
+            return select_catalogue(self._snapshot.catalogues, province_code, on_date)
+        except NotFound as exc:
+            raise FailedPrecondition("NO_CATALOGUE_IN_EFFECT", exc.message) from None
+
+    def policy_for(self, insured_pool: str, on_date: date) -> BenefitPolicy:
+        try:
+            return select_policy(self._snapshot.policies, insured_pool, on_date)
+        except NotFound as exc:
+            raise FailedPrecondition("NO_POLICY_IN_EFFECT", exc.message) from None
+
+    async def reload(self, pool: asyncpg.Pool) -> bool:
+        """Load new versions if any were stored since the last load; True if it did."""
+        async with pool.acquire(timeout=_DB_TIMEOUT_S) as conn:
+            counts = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM catalogue_versions) AS c,"
+                " (SELECT count(*) FROM policy_versions) AS p"
+            )
+            assert counts is not None
+            generation = (int(counts["c"]), int(counts["p"]))
+            if generation == self._snapshot.generation:
+                return False
+            assert max(generation) <= VERSIONS_MAX, generation
+            known_c = {c.version_id: c for c in self._snapshot.catalogues}
+            known_p = {p.version_id: p for p in self._snapshot.policies}
+            catalogues = [
+                known_c.get(r["version_id"]) or Catalogue.from_dict(json.loads(r["body"]))
+                for r in await conn.fetch("SELECT version_id, body FROM catalogue_versions")
+            ]
+            policies = [
+                known_p.get(r["version_id"]) or BenefitPolicy.from_dict(json.loads(r["body"]))
+                for r in await conn.fetch("SELECT version_id, body FROM policy_versions")
+            ]
+        self._snapshot = Snapshot(tuple(catalogues), tuple(policies), generation)
+        log.info(
+            "reference versions loaded",
+            catalogues=sorted(c.version_id for c in catalogues),
+            policies=sorted(p.version_id for p in policies),
+        )
+        return True

@@ -1,0 +1,107 @@
+"""The code sets hospitals and pharmacies download (1309 disease list, 1901 dictionaries).
+
+Every code set is read from the enums the engine uses (``services.settlement.domain``),
+through two functions — ``chronic_diseases()`` and ``code_sets()`` — so that where the
+codes come from can change in one place. Labels are the national Chinese terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from functools import cache
+from types import MappingProxyType
+from typing import Final
+
+from services.settlement.domain.catalogue import ItemClass, ItemKind
+from services.settlement.domain.codes import (
+    CHRONIC_DISEASE_NAME_ZH,
+    FundType,
+    HospitalLevel,
+    Insutype,
+    MafCategory,
+    PersonType,
+    Sex,
+    VisitType,
+)
+from shared.reference import InstitutionKind
+
+Entry = tuple[str, str]  # (value, Chinese label)
+
+MAX_DIC_TYPES_PER_REQUEST: Final = 50
+
+_LABELS: Final[dict[str, tuple[type[Enum], dict[Enum, str]]]] = {
+    "insutype": (
+        Insutype,
+        {Insutype.EMPLOYEE: "职工基本医疗保险", Insutype.RESIDENT: "城乡居民基本医疗保险"},
+    ),
+    "med_type": (
+        VisitType,
+        {
+            VisitType.ORDINARY_OUTPATIENT: "普通门诊",
+            VisitType.CHRONIC_OUTPATIENT: "门诊慢特病",
+            VisitType.INPATIENT: "普通住院",
+        },
+    ),
+    "gend": (Sex, {Sex.MALE: "男", Sex.FEMALE: "女"}),
+    "psn_type": (PersonType, {PersonType.IN_SERVICE: "在职", PersonType.RETIRED: "退休"}),
+    "hosp_lv": (
+        HospitalLevel,
+        {
+            HospitalLevel.LEVEL_1: "一级",
+            HospitalLevel.LEVEL_2: "二级",
+            HospitalLevel.LEVEL_3: "三级",
+        },
+    ),
+    "fund_pay_type": (
+        FundType,
+        {
+            FundType.HIFP: "基本医疗保险统筹基金",
+            FundType.HIFOB: "职工大额医疗费用补助",
+            FundType.HIFMI: "居民大病保险",
+            FundType.MAF: "医疗救助",
+            FundType.ACCT: "个人账户",
+        },
+    ),
+    "maf_type": (
+        MafCategory,
+        {
+            MafCategory.DESTITUTE: "特困供养人员",
+            MafCategory.DIBAO: "最低生活保障对象",
+            MafCategory.LOW_INCOME_MARGINAL: "低保边缘对象",
+            MafCategory.POVERTY_RETURN_MONITORED: "防返贫监测对象",
+        },
+    ),
+    "list_type": (
+        ItemKind,
+        {ItemKind.DRUG: "药品", ItemKind.SERVICE: "医疗服务项目", ItemKind.MATERIAL: "医用耗材"},
+    ),
+    "chrgitm_lv": (ItemClass, {ItemClass.A: "甲类", ItemClass.B: "乙类", ItemClass.C: "丙类"}),
+    "fixmedins_type": (
+        InstitutionKind,
+        {InstitutionKind.HOSPITAL: "定点医疗机构", InstitutionKind.PHARMACY: "定点零售药店"},
+    ),
+}
+# The chronic-disease list is also a code set, under the name 1901 callers expect.
+CHRONIC_DISEASE_DIC_TYPE: Final = "chronic_disease"
+# Gender under its national dictionary name and the everyday one.
+_ALIASES: Final = {"gender": "gend"}
+
+
+def chronic_diseases() -> tuple[Entry, ...]:
+    """The chronic/special outpatient diseases (1309): code and Chinese name, by code."""
+    return tuple(sorted((d.value, name) for d, name in CHRONIC_DISEASE_NAME_ZH.items()))
+
+
+@cache
+def code_sets() -> Mapping[str, tuple[Entry, ...]]:
+    """Every code set by name (1901): its values and Chinese labels."""
+    sets: dict[str, tuple[Entry, ...]] = {}
+    for name, (enum, labels) in _LABELS.items():
+        missing = [m for m in enum if m not in labels]
+        assert not missing, f"code set {name}: no label for {missing}"
+        sets[name] = tuple((str(m.value), labels[m]) for m in enum)
+    sets[CHRONIC_DISEASE_DIC_TYPE] = chronic_diseases()
+    for alias, name in _ALIASES.items():
+        sets[alias] = sets[name]
+    return MappingProxyType(dict(sorted(sets.items())))

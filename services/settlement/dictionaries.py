@@ -41,6 +41,7 @@ _LABELS: Final[dict[str, tuple[type[Enum], dict[Enum, str]]]] = {
             VisitType.ORDINARY_OUTPATIENT: "普通门诊",
             VisitType.CHRONIC_OUTPATIENT: "门诊慢特病",
             VisitType.INPATIENT: "普通住院",
+            VisitType.PHARMACY_PURCHASE: "定点药店购药",
         },
     ),
     "gend": (Sex, {Sex.MALE: "男", Sex.FEMALE: "女"}),

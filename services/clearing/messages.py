@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -123,35 +124,48 @@ def fund_total_pb(summary: FundSummary) -> events_pb2.StatementFundTotal:
     )
 
 
+class IssuedStatement(Protocol):
+    """What a StatementIssued says of a statement (``store.StatementView`` is one)."""
+
+    @property
+    def statement_id(self) -> str: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def insured_pool(self) -> str: ...
+    @property
+    def treatment_pool(self) -> str: ...
+    @property
+    def level(self) -> ClearingLevel: ...
+    @property
+    def funds(self) -> Sequence[FundSummary]: ...
+    @property
+    def settlement_count(self) -> int: ...
+    @property
+    def net_fen(self) -> int: ...
+    @property
+    def digest(self) -> str: ...
+
+
 def statement_issued_items(
-    namespace: str,
-    *,
-    statement_id: str,
-    period: str,
-    insured_pool: str,
-    treatment_pool: str,
-    level: ClearingLevel,
-    funds: Sequence[FundSummary],
-    settlement_count: int,
-    net_fen: int,
-    digest: str,
-    issued_at: datetime,
+    namespace: str, statement: IssuedStatement, issued_at: datetime
 ) -> list[OutboxItem]:
     """One StatementIssued per party, each to that party's region queue."""
     items = []
-    for recipient in (insured_pool, treatment_pool):
-        event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, f"statement/{digest}/{recipient}"))
+    for recipient in (statement.insured_pool, statement.treatment_pool):
+        key = f"statement/{statement.digest}/{recipient}"
+        event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
         message = events_pb2.StatementIssued(
             event_id=event_id,
-            statement_id=statement_id,
-            period=period,
-            insured_pool=insured_pool,
-            treatment_pool=treatment_pool,
-            level=LEVEL_TO_PB[level],
-            funds=[fund_total_pb(f) for f in funds],
-            settlement_count=settlement_count,
-            total_fen=net_fen,
-            digest=digest,
+            statement_id=statement.statement_id,
+            period=statement.period,
+            insured_pool=statement.insured_pool,
+            treatment_pool=statement.treatment_pool,
+            level=LEVEL_TO_PB[statement.level],
+            funds=[fund_total_pb(f) for f in statement.funds],
+            settlement_count=statement.settlement_count,
+            total_fen=statement.net_fen,
+            digest=statement.digest,
             issued_at=timestamp_of(issued_at),
         )
         items.append(

@@ -58,6 +58,23 @@ def parse_statement_id(statement_id: str) -> tuple[Period, PoolPair] | None:
     return period, (parts[1], parts[2])
 
 
+class OfPair:
+    """The statement id and the pair of a value naming a period and two pools (a
+    statement, its summary, its total)."""
+
+    period: Period
+    insured_pool: str
+    treatment_pool: str
+
+    @property
+    def statement_id(self) -> str:
+        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
+
+    @property
+    def pair(self) -> PoolPair:
+        return (self.insured_pool, self.treatment_pool)
+
+
 @dataclass(frozen=True)
 class FundSummary:
     """One fund's figures on a statement; reversals and adjustments shown apart.
@@ -96,7 +113,7 @@ class FundSummary:
 
 
 @dataclass(frozen=True)
-class Statement:
+class Statement(OfPair):
     """Positive net_fen: the insured pool owes the treatment pool that much."""
 
     period: Period
@@ -118,14 +135,6 @@ class Statement:
         lines_fen = sum(x.total_fen for x in self.lines)
         assert self.net_fen == lines_fen + sum(a.total_fen for a in self.adjustments)
 
-    @property
-    def statement_id(self) -> str:
-        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
-
-    @property
-    def pair(self) -> PoolPair:
-        return (self.insured_pool, self.treatment_pool)
-
     def summary(self) -> StatementSummary:
         """Everything but the lines (what generation keeps while streaming them)."""
         return StatementSummary(
@@ -143,20 +152,8 @@ class Statement:
 
     def to_canonical(self) -> dict[str, Any]:
         return {
-            "schema": STATEMENT_SCHEMA,
-            "statement_id": self.statement_id,
-            "period": str(self.period),
-            "insured_pool": self.insured_pool,
-            "treatment_pool": self.treatment_pool,
-            "level": self.level.value,
-            "settlement_count": _count_kind(self.lines, EventKind.SETTLED),
-            "reversal_count": _count_kind(self.lines, EventKind.REVERSED),
-            "late_count": sum(1 for x in self.lines if x.late),
-            "adjustment_count": len(self.adjustments),
-            "net_fen": self.net_fen,
-            "funds": [f.to_canonical() for f in self.funds],
-            "lines": [x.to_canonical() for x in self.lines],
-            "adjustments": [a.to_canonical() for a in self.adjustments],
+            **self.summary().canonical_fields(),
+            _LINES_KEY: [x.to_canonical() for x in self.lines],
         }
 
     def to_canonical_bytes(self) -> bytes:
@@ -355,7 +352,7 @@ def _adjustments_by_pair(
 
 
 @dataclass(frozen=True)
-class StatementSummary:
+class StatementSummary(OfPair):
     """A statement without its lines: its pair, adjustments, per-fund figures and counts.
 
     In the canonical bytes everything here comes before or after the lines (keys sort
@@ -377,14 +374,6 @@ class StatementSummary:
         assert clearing_level(self.insured_pool, self.treatment_pool) is self.level
         assert self.net_fen == sum(f.net_fen for f in self.funds)
         assert 0 <= self.late_count <= self.line_count
-
-    @property
-    def statement_id(self) -> str:
-        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
-
-    @property
-    def pair(self) -> PoolPair:
-        return (self.insured_pool, self.treatment_pool)
 
     @property
     def line_count(self) -> int:

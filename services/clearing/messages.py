@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.clearing.domain.events import EventKind, FundType, SettlementEvent
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
-from services.clearing.domain.statements import FundSummary
+from services.clearing.domain.statements import FundSummary, InstitutionSummary
 from shared.bus import (
     Delivery,
     OutboxItem,
@@ -32,6 +32,7 @@ from shared.bus import (
 from shared.errors import DomainError
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
+from shared.reference.institutions import InstitutionKind
 
 SETTLEMENT_EVENT_TYPE = events_pb2.SettlementEvent.DESCRIPTOR.full_name
 # Fixed namespace for the content-derived message ids of what clearing publishes.
@@ -49,6 +50,10 @@ FUND_FROM_PB = {value: key for key, value in FUND_TO_PB.items()}
 LEVEL_TO_PB = {
     ClearingLevel.PROVINCIAL: events_pb2.CLEARING_LEVEL_PROVINCIAL,
     ClearingLevel.NATIONAL: events_pb2.CLEARING_LEVEL_NATIONAL,
+}
+INSTITUTION_KIND_TO_PB = {
+    InstitutionKind.HOSPITAL: events_pb2.INSTITUTION_KIND_HOSPITAL,
+    InstitutionKind.PHARMACY: events_pb2.INSTITUTION_KIND_PHARMACY,
 }
 _KIND_FROM_PB = {
     events_pb2.SETTLEMENT_EVENT_KIND_SETTLED: EventKind.SETTLED,
@@ -145,6 +150,19 @@ class IssuedStatement(Protocol):
     def net_fen(self) -> int: ...
     @property
     def digest(self) -> str: ...
+    @property
+    def institutions(self) -> Sequence[InstitutionSummary]: ...
+
+
+def institution_total_pb(summary: InstitutionSummary) -> events_pb2.StatementInstitutionTotal:
+    return events_pb2.StatementInstitutionTotal(
+        institution_kind=INSTITUTION_KIND_TO_PB[summary.kind],
+        settlement_count=summary.settlement_count,
+        reversal_count=summary.reversal_count,
+        adjustment_count=summary.adjustment_count,
+        funds=[fund_total_pb(f) for f in summary.funds],
+        total_fen=summary.net_fen,
+    )
 
 
 def statement_issued_items(
@@ -167,6 +185,7 @@ def statement_issued_items(
             total_fen=statement.net_fen,
             digest=statement.digest,
             issued_at=timestamp_of(issued_at),
+            institution_totals=[institution_total_pb(k) for k in statement.institutions],
         )
         items.append(
             OutboxItem(

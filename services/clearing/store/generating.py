@@ -23,8 +23,12 @@ async def statement_digests(conn: Conn, period: Period) -> dict[str, str]:
     return {r["statement_id"]: r["digest"] for r in rows}
 
 
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _funds_json(funds: Sequence[FundSummary]) -> str:
-    return json.dumps([f.to_canonical() for f in funds], separators=(",", ":"))
+    return _compact_json([f.to_canonical() for f in funds])
 
 
 async def delete_statements(conn: Conn, period: Period, timeout_s: float) -> None:
@@ -42,8 +46,9 @@ class GeneratedStatement:
 _INSERT_STATEMENT = """
 INSERT INTO statements (statement_id, period, insured_pool, treatment_pool, level, state,
        settlement_count, reversal_count, late_count, adjustment_count, line_count, net_fen,
-       funds, canonical, digest, generated_at)
-VALUES ($1, $2, $3, $4, $5, 'GENERATED', $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15)
+       funds, institution_totals, canonical, digest, generated_at)
+VALUES ($1, $2, $3, $4, $5, 'GENERATED', $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb,
+        $14, $15, $16)
 """
 
 
@@ -57,6 +62,7 @@ def _summary_values(summary: StatementSummary) -> tuple[Any, ...]:
         summary.line_count,
         summary.net_fen,
         _funds_json(summary.funds),
+        _compact_json([k.to_canonical() for k in summary.institutions]),
     )
 
 
@@ -204,7 +210,7 @@ async def complete_statement(
         f"""UPDATE statements
                SET settlement_count = $2, reversal_count = $3, late_count = $4,
                    adjustment_count = $5, line_count = $6, net_fen = $7, funds = $8::jsonb,
-                   digest = $9,
+                   institution_totals = $9::jsonb, digest = $10,
                    canonical = (SELECT coalesce(string_agg(part, ''::bytea ORDER BY seq), '')
                                   FROM {_PARTS_TABLE})
              WHERE statement_id = $1

@@ -17,10 +17,11 @@ from services.clearing.domain.limits import MAX_STATEMENTS_PER_RUN, check_count
 from services.clearing.domain.lines import StatementLine
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
-from services.clearing.domain.statements import FundSummary, Statement
+from services.clearing.domain.statements import FundSummary, InstitutionSummary, Statement
 from services.clearing.store.rows import PAGE_ROWS_MAX, Visibility, stored_line
 from shared import clock
 from shared.bus.pg import Conn
+from shared.reference.institutions import InstitutionKind
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class StatementView:
     digest: str
     generated_at: datetime
     delivered_at: datetime | None
+    # Per institution kind, hospitals first; empty for a statement generated before
+    # migration 0003 until it is generated again.
+    institutions: tuple[InstitutionSummary, ...]
 
     @property
     def confirmed_net_fen(self) -> int:
@@ -60,7 +64,7 @@ class LineView:
 _STATEMENT_COLUMNS = """statement_id, period, insured_pool, treatment_pool, level, state,
     confirmed_by, disputed_by, settlement_count, reversal_count, late_count,
     adjustment_count, line_count, net_fen, disputed_fen, disputed_lines, funds, digest,
-    generated_at, delivered_at"""
+    generated_at, delivered_at, institution_totals"""
 
 
 def _summary_of(raw: Mapping[str, Any]) -> FundSummary:
@@ -74,6 +78,18 @@ def _summary_of(raw: Mapping[str, Any]) -> FundSummary:
         adjustment_fen=raw["adjustment_fen"],
         late_count=raw["late_count"],
         late_fen=raw["late_fen"],
+        net_fen=raw["net_fen"],
+    )
+
+
+def _institution_of(raw: Mapping[str, Any]) -> InstitutionSummary:
+    return InstitutionSummary(
+        kind=InstitutionKind(raw["kind"]),
+        settlement_count=raw["settlement_count"],
+        reversal_count=raw["reversal_count"],
+        late_count=raw["late_count"],
+        adjustment_count=raw["adjustment_count"],
+        funds=tuple(_summary_of(f) for f in raw["funds"]),
         net_fen=raw["net_fen"],
     )
 
@@ -102,6 +118,7 @@ def _statement_view(row: asyncpg.Record) -> StatementView:
         digest=row["digest"],
         generated_at=row["generated_at"],
         delivered_at=row["delivered_at"],
+        institutions=tuple(_institution_of(k) for k in json.loads(row["institution_totals"])),
     )
 
 

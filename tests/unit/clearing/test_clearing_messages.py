@@ -89,6 +89,7 @@ def test_a_reversal_keeps_its_negative_amounts() -> None:
         _delivery(_message(kind=events_pb2.SETTLEMENT_EVENT_KIND_UNSPECIFIED)),
         _delivery(_message(clearing_period="2025-01")),
         _delivery(_message(hospital_code="")),
+        _delivery(_message(hospital_code="X44010000001")),  # neither hospital nor pharmacy
         _delivery(_message(insured_pool="45010")),
         _delivery(_message(amounts=common_pb2.FundAmounts(medfee_sumamt_fen=5, hifp_fen=4))),
         _delivery(_message(amounts=common_pb2.FundAmounts(medfee_sumamt_fen=5, hifes_fen=5))),
@@ -119,6 +120,7 @@ def test_outgoing_ids_are_derived_from_content() -> None:
         settlement_count=3,
         net_fen=100,
         digest="ab" * 32,
+        institutions=(),
     )
     issued_at = datetime(2025, 2, 3, tzinfo=SHANGHAI)
     first = statement_issued_items("ns", statement, issued_at)

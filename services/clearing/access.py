@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from services.clearing.domain.lifecycle import Party
 from services.clearing.domain.netting import InstructionLeg, parse_instruction_id
 from services.clearing.domain.pools import NATIONAL_SCOPE, provincial_hub
-from services.clearing.domain.statements import parse_statement_id
+from services.clearing.domain.statements import PoolPair, parse_statement_id
 from shared.auth import Caller, CallerKind
 from shared.errors import InvalidArgument, PermissionDenied
 
@@ -122,9 +122,13 @@ class Viewer:
         return (self.centre, provincial_hub(self.centre))
 
 
+# What a trusted caller sees.
+EVERYTHING = Viewer(everything=True, pool=None, centre=None)
+
+
 def viewer_of(caller: Caller) -> Viewer:
     if caller.is_trusted:
-        return Viewer(everything=True, pool=None, centre=None)
+        return EVERYTHING
     if caller.kind is CallerKind.POOL_AGENCY:
         return Viewer(everything=False, pool=caller.code, centre=None)
     if caller.kind is CallerKind.PROVINCE_CENTRE:
@@ -156,26 +160,29 @@ def _require_kind(caller: Caller, kinds: tuple[CallerKind, ...], what: str) -> N
         raise PermissionDenied(f"caller {caller.code} ({caller.kind.value}) may not {what}")
 
 
-def require_statement_reader(caller: Caller, statement_id: str) -> None:
-    """GetStatement: a pool agency or province centre of one of the pools the id names."""
-    _require_kind(caller, _PARTY_KINDS, "read clearing statements")
+def _statement_pair(caller: Caller, statement_id: str, what: str) -> PoolPair | None:
+    """The pools the id names, for a caller of a party's kind that may see them; None for
+    a trusted caller (who may see any)."""
+    _require_kind(caller, _PARTY_KINDS, what)
     if caller.is_trusted:
-        return
+        return None
     parsed = parse_statement_id(statement_id)
     if parsed is None or not may_see_pair(caller, *parsed[1]):
         raise PermissionDenied(f"caller {caller.code} is not a party to statement {statement_id}")
+    return parsed[1]
+
+
+def require_statement_reader(caller: Caller, statement_id: str) -> None:
+    """GetStatement: a pool agency or province centre of one of the pools the id names."""
+    _statement_pair(caller, statement_id, "read clearing statements")
 
 
 def require_statement_party(caller: Caller, statement_id: str, requested: Party | None) -> None:
     """ConfirmStatement, DisputeStatement: a side of the pair the id names, the one asked
     for if any (party_of's rules on the id's pools)."""
-    _require_kind(caller, _PARTY_KINDS, "confirm or dispute clearing statements")
-    if caller.is_trusted:
-        return
-    parsed = parse_statement_id(statement_id)
-    if parsed is None or not may_see_pair(caller, *parsed[1]):
-        raise PermissionDenied(f"caller {caller.code} is not a party to statement {statement_id}")
-    party_of(caller, *parsed[1], requested)
+    pair = _statement_pair(caller, statement_id, "confirm or dispute clearing statements")
+    if pair is not None:
+        party_of(caller, *pair, requested)
 
 
 def require_statement_resolver(caller: Caller, statement_id: str) -> None:

@@ -303,8 +303,9 @@ def export(
 ) -> None:
     """Write every statement of the period as CSV and HTML (read from the database).
 
-    Per statement: <id>.summary.csv, .funds.csv, .lines.csv, .adjustments.csv (UTF-8
-    with a BOM for Excel, yuan beside fen, bilingual headers) and <id>.html.
+    Per statement: <id>.summary.csv, .funds.csv, .institutions.csv, .lines.csv,
+    .adjustments.csv (UTF-8 with a BOM for Excel, yuan beside fen, bilingual headers) and
+    <id>.html.
     """
     from services.clearing.domain.periods import Period as ClearingPeriod
     from services.clearing.export import export_period

@@ -1,7 +1,7 @@
 """Exporting a period's statements: CSV and HTML, one pair each.
 
-Per statement: ``<statement_id>.summary.csv``, ``.funds.csv``, ``.lines.csv``,
-``.adjustments.csv`` (one table each, UTF-8 with a BOM, yuan beside fen: see
+Per statement: ``<statement_id>.summary.csv``, ``.funds.csv``, ``.institutions.csv``,
+``.lines.csv``, ``.adjustments.csv`` (one table each, UTF-8 with a BOM, yuan beside fen: see
 ``domain/exports.py``) and ``<statement_id>.html``.
 
 Read-only, straight from the clearing schema: an export is a rendering of what is stored
@@ -48,7 +48,7 @@ def pool_names() -> dict[str, str]:
 async def export_period(
     pool: Pool, period: Period, out_dir: Path, timeout_s: float = 600.0
 ) -> list[ExportedFile]:
-    """Write <statement_id>.<table>.csv (four tables) and .html for every statement.
+    """Write <statement_id>.<table>.csv (five tables) and .html for every statement.
 
     One statement is held at a time: the matrices come from the statements' stored
     summaries (the confirmed net amounts once netted), then each statement is read back

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.clearing.domain.events import EventKind, FundType, SettlementEvent
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
-from services.clearing.domain.statements import FundSummary
+from services.clearing.domain.statements import FundSummary, InstitutionSummary
 from shared.bus import (
     Delivery,
     OutboxItem,
@@ -31,6 +32,7 @@ from shared.bus import (
 from shared.errors import DomainError
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
+from shared.reference.institutions import InstitutionKind
 
 SETTLEMENT_EVENT_TYPE = events_pb2.SettlementEvent.DESCRIPTOR.full_name
 # Fixed namespace for the content-derived message ids of what clearing publishes.
@@ -48,6 +50,10 @@ FUND_FROM_PB = {value: key for key, value in FUND_TO_PB.items()}
 LEVEL_TO_PB = {
     ClearingLevel.PROVINCIAL: events_pb2.CLEARING_LEVEL_PROVINCIAL,
     ClearingLevel.NATIONAL: events_pb2.CLEARING_LEVEL_NATIONAL,
+}
+INSTITUTION_KIND_TO_PB = {
+    InstitutionKind.HOSPITAL: events_pb2.INSTITUTION_KIND_HOSPITAL,
+    InstitutionKind.PHARMACY: events_pb2.INSTITUTION_KIND_PHARMACY,
 }
 _KIND_FROM_PB = {
     events_pb2.SETTLEMENT_EVENT_KIND_SETTLED: EventKind.SETTLED,
@@ -123,36 +129,63 @@ def fund_total_pb(summary: FundSummary) -> events_pb2.StatementFundTotal:
     )
 
 
+class IssuedStatement(Protocol):
+    """What a StatementIssued says of a statement (``store.StatementView`` is one)."""
+
+    @property
+    def statement_id(self) -> str: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def insured_pool(self) -> str: ...
+    @property
+    def treatment_pool(self) -> str: ...
+    @property
+    def level(self) -> ClearingLevel: ...
+    @property
+    def funds(self) -> Sequence[FundSummary]: ...
+    @property
+    def settlement_count(self) -> int: ...
+    @property
+    def net_fen(self) -> int: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def institutions(self) -> Sequence[InstitutionSummary]: ...
+
+
+def institution_total_pb(summary: InstitutionSummary) -> events_pb2.StatementInstitutionTotal:
+    return events_pb2.StatementInstitutionTotal(
+        institution_kind=INSTITUTION_KIND_TO_PB[summary.kind],
+        settlement_count=summary.settlement_count,
+        reversal_count=summary.reversal_count,
+        adjustment_count=summary.adjustment_count,
+        funds=[fund_total_pb(f) for f in summary.funds],
+        total_fen=summary.net_fen,
+    )
+
+
 def statement_issued_items(
-    namespace: str,
-    *,
-    statement_id: str,
-    period: str,
-    insured_pool: str,
-    treatment_pool: str,
-    level: ClearingLevel,
-    funds: Sequence[FundSummary],
-    settlement_count: int,
-    net_fen: int,
-    digest: str,
-    issued_at: datetime,
+    namespace: str, statement: IssuedStatement, issued_at: datetime
 ) -> list[OutboxItem]:
     """One StatementIssued per party, each to that party's region queue."""
     items = []
-    for recipient in (insured_pool, treatment_pool):
-        event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, f"statement/{digest}/{recipient}"))
+    for recipient in (statement.insured_pool, statement.treatment_pool):
+        key = f"statement/{statement.digest}/{recipient}"
+        event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
         message = events_pb2.StatementIssued(
             event_id=event_id,
-            statement_id=statement_id,
-            period=period,
-            insured_pool=insured_pool,
-            treatment_pool=treatment_pool,
-            level=LEVEL_TO_PB[level],
-            funds=[fund_total_pb(f) for f in funds],
-            settlement_count=settlement_count,
-            total_fen=net_fen,
-            digest=digest,
+            statement_id=statement.statement_id,
+            period=statement.period,
+            insured_pool=statement.insured_pool,
+            treatment_pool=statement.treatment_pool,
+            level=LEVEL_TO_PB[statement.level],
+            funds=[fund_total_pb(f) for f in statement.funds],
+            settlement_count=statement.settlement_count,
+            total_fen=statement.net_fen,
+            digest=statement.digest,
             issued_at=timestamp_of(issued_at),
+            institution_totals=[institution_total_pb(k) for k in statement.institutions],
         )
         items.append(
             OutboxItem(

@@ -25,8 +25,14 @@ from services.clearing.domain.lines import Adjustment, DisputeOutcome, Statement
 from services.clearing.domain.netting import InstructionLeg
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import check_pool_code
-from services.clearing.domain.statements import FundSummary
-from services.clearing.messages import FUND_FROM_PB, FUND_TO_PB, LEVEL_TO_PB, timestamp_of
+from services.clearing.domain.statements import FundSummary, InstitutionSummary
+from services.clearing.messages import (
+    FUND_FROM_PB,
+    FUND_TO_PB,
+    INSTITUTION_KIND_TO_PB,
+    LEVEL_TO_PB,
+    timestamp_of,
+)
 from shared.auth import caller
 from shared.errors import InvalidArgument
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb
@@ -184,6 +190,19 @@ def _fund_total_pb(f: FundSummary) -> pb.FundTotal:
     )
 
 
+def _institution_total_pb(k: InstitutionSummary) -> pb.InstitutionTotal:
+    return pb.InstitutionTotal(
+        institution_kind=INSTITUTION_KIND_TO_PB[k.kind],
+        settlement_count=k.settlement_count,
+        reversal_count=k.reversal_count,
+        late_count=k.late_count,
+        adjustment_count=k.adjustment_count,
+        line_count=k.line_count,
+        net_fen=k.net_fen,
+        funds=[_fund_total_pb(f) for f in k.funds],
+    )
+
+
 def _parties_pb(parties: frozenset[Party]) -> list[Any]:
     return [_to_pb(pb.Party, "PARTY", p) for p in sorted(parties)]
 
@@ -211,6 +230,7 @@ def _statement_pb(v: store.StatementView) -> pb.Statement:
         digest=v.digest,
         generated_at=_ts(v.generated_at),
         delivered_at=_ts(v.delivered_at),
+        institution_totals=[_institution_total_pb(k) for k in v.institutions],
     )
 
 

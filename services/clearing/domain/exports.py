@@ -5,8 +5,10 @@ assets — so a re-generated statement exports to the same bytes.
 
 CSV: one table per file, so a spreadsheet opens each as one sheet and a program reads
 each with a plain CSV reader — ``<statement_id>.summary.csv`` (the statement in one row),
-``.funds.csv`` (totals by fund, then a TOTAL row), ``.lines.csv`` (one row per
-settlement line) and ``.adjustments.csv`` (carried disputed lines; header only if none).
+``.funds.csv`` (totals by fund, then a TOTAL row), ``.institutions.csv`` (hospitals and
+pharmacies apart: counts and net amount per fund for each kind, then a TOTAL row),
+``.lines.csv`` (one row per settlement line) and ``.adjustments.csv`` (carried disputed
+lines; header only if none).
 Every file is UTF-8 with a byte-order mark (EF BB BF), which is what makes Excel and
 other GBK-first readers on Chinese Windows decode 广州市 as UTF-8 rather than as GBK.
 One header row, each column named ``中文名(field_name)``: the field name is the last
@@ -36,6 +38,7 @@ from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel, provin
 from services.clearing.domain.statements import FundSummary, Statement
 from shared.errors import InvalidArgument
 from shared.money import FEN_PER_YUAN, format_fen
+from shared.reference.institutions import InstitutionKind
 
 # Spreadsheets execute a cell starting with one of these; names and notes are free text.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -50,6 +53,11 @@ FUND_NAME_ZH: Mapping[FundType, str] = {
     FundType.ACCT: "个人账户",
 }
 assert set(FUND_NAME_ZH) == set(FundType)
+INSTITUTION_KIND_NAME_ZH: Mapping[InstitutionKind, str] = {
+    InstitutionKind.HOSPITAL: "定点医疗机构",
+    InstitutionKind.PHARMACY: "定点零售药店",
+}
+assert set(INSTITUTION_KIND_NAME_ZH) == set(InstitutionKind)
 _LEVEL_NAME_ZH = {ClearingLevel.PROVINCIAL: "省内", ClearingLevel.NATIONAL: "跨省"}
 _KIND_NAME_ZH = {EventKind.SETTLED: "结算", EventKind.REVERSED: "结算撤销"}
 _OUTCOME_NAME_ZH = {
@@ -64,7 +72,7 @@ _TOTAL_ZH = "合计"
 # ----------------------------------------------------------------------------------- CSV
 
 UTF8_BOM = b"\xef\xbb\xbf"
-CSV_TABLES: tuple[str, ...] = ("summary", "funds", "lines", "adjustments")
+CSV_TABLES: tuple[str, ...] = ("summary", "funds", "institutions", "lines", "adjustments")
 _FIELD_IN_HEADER = re.compile(r"\(([a-z0-9_]+)\)$")
 
 
@@ -112,11 +120,12 @@ _CsvCell = str | int | _Yuan
 def render_csv_files(
     statement: Statement, pool_names: Mapping[str, str] | None = None
 ) -> tuple[CsvFile, ...]:
-    """The statement's four tables, in :data:`CSV_TABLES` order, one CSV file each."""
+    """The statement's five tables, in :data:`CSV_TABLES` order, one CSV file each."""
     names = pool_names or _NO_NAMES
     tables = {
         "summary": _summary_table(statement, names),
         "funds": _funds_table(statement),
+        "institutions": _institutions_table(statement),
         "lines": _lines_table(statement.lines),
         "adjustments": _adjustments_table(statement.adjustments),
     }
@@ -277,6 +286,70 @@ def _funds_table(statement: Statement) -> _Table:
     return _FUNDS_COLUMNS, rows
 
 
+@dataclass(frozen=True)
+class _KindFigures:
+    """One row of the totals by institution kind: counts, then net amounts per fund."""
+
+    code: str
+    name_zh: str
+    counts: tuple[int, int, int, int]  # settlements, reversals, late, adjustments
+    fund_net_fen: tuple[int, ...]  # in FUND_ORDER
+    net_fen: int
+
+
+def _kind_figures(statement: Statement) -> list[_KindFigures]:
+    """Hospitals, pharmacies, then the TOTAL row (the statement's own figures)."""
+    summary = statement.summary()
+    rows = [
+        _KindFigures(
+            k.kind.value,
+            INSTITUTION_KIND_NAME_ZH[k.kind],
+            (k.settlement_count, k.reversal_count, k.late_count, k.adjustment_count),
+            tuple(f.net_fen for f in k.funds),
+            k.net_fen,
+        )
+        for k in summary.institutions
+    ]
+    total_counts = (
+        summary.settlement_count,
+        summary.reversal_count,
+        summary.late_count,
+        len(summary.adjustments),
+    )
+    fund_net = tuple(f.net_fen for f in summary.funds)
+    rows.append(_KindFigures(_TOTAL, _TOTAL_ZH, total_counts, fund_net, summary.net_fen))
+    return rows
+
+
+_KIND_COUNTS = (
+    ("settlement_count", "结算笔数"),
+    ("reversal_count", "结算撤销笔数"),
+    ("late_count", "逾期入账笔数"),
+    ("adjustment_count", "往期调整笔数"),
+)
+_INSTITUTIONS_COLUMNS: list[_Column] = [
+    ("institution_kind", "机构类型"),
+    ("institution_kind_name", "机构类型名称"),
+    *_KIND_COUNTS,
+    *_fund_money_columns(),
+    *_money_columns("net", "净额"),
+]
+
+
+def _institutions_table(statement: Statement) -> _Table:
+    rows = [
+        [
+            x.code,
+            x.name_zh,
+            *x.counts,
+            *(cell for fen in x.fund_net_fen for cell in _money_cells(fen)),
+            *_money_cells(x.net_fen),
+        ]
+        for x in _kind_figures(statement)
+    ]
+    return _INSTITUTIONS_COLUMNS, rows
+
+
 _LINES_COLUMNS: list[_Column] = [
     ("setl_id", "结算ID"),
     ("kind", "类型"),
@@ -377,6 +450,8 @@ def render_html(
         _html_meta(statement, names),
         "<h2>Totals by fund 分基金汇总</h2>",
         _html_funds(statement),
+        "<h2>Hospitals and pharmacies 分机构类型汇总</h2>",
+        _html_institutions(statement),
         "<h2>Lines 结算明细</h2>",
         _html_lines(statement.lines),
         "<h2>Adjustments 调整（往期争议处理结果）</h2>",
@@ -478,6 +553,28 @@ def _html_fund_row(x: _FundFigures) -> list[_Cell]:
         cells += [_count(count), _money(amount_fen)]
     cells.append(_money(x.net_fen))
     return cells
+
+
+def _html_institutions(statement: Statement) -> str:
+    header = [
+        "Institutions 机构类型",
+        "Settlements 结算笔数",
+        "Reversals 撤销笔数",
+        "Late 逾期笔数",
+        "Adjustments 调整笔数",
+        *_fund_headers(),
+        "Net 净额 (yuan)",
+    ]
+    rows = [
+        [
+            _text(f"{x.code} {x.name_zh}"),
+            *(_count(n) for n in x.counts),
+            *(_money(fen) for fen in x.fund_net_fen),
+            _money(x.net_fen),
+        ]
+        for x in _kind_figures(statement)
+    ]
+    return _table(header, rows, total=True)
 
 
 def _fund_headers() -> list[str]:

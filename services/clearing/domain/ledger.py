@@ -13,7 +13,8 @@ from datetime import datetime
 
 from services.clearing.domain.events import EventKind, FundType, SettlementEvent
 from services.clearing.domain.periods import Period, assign_period
-from services.clearing.domain.pools import ClearingLevel, clearing_level
+from services.clearing.domain.pools import ClearingLevel, clearing_level, institution_kind_of
+from shared.reference.institutions import InstitutionKind
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class LedgerEntry:
         assert self.amount_fen != 0, "zero amounts make no entry"
         assert self.late == (self.period != self.event_period)
         assert (self.amount_fen > 0) == (self.kind is EventKind.SETTLED)
+
+    @property
+    def institution_kind(self) -> InstitutionKind:
+        """Hospital or pharmacy; the ledger row keeps it, derived from the code by the same
+        rule (migration 0003)."""
+        return institution_kind_of(self.hospital_code)
 
 
 def ledger_entries(

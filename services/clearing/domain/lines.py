@@ -16,7 +16,9 @@ from typing import Any
 from services.clearing.domain.events import FUND_ORDER, EventKind, FundType
 from services.clearing.domain.limits import MAX_REASON_CHARS
 from services.clearing.domain.periods import SHANGHAI, Period
+from services.clearing.domain.pools import institution_kind_of
 from shared.errors import InvalidArgument
+from shared.reference.institutions import InstitutionKind
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ class StatementLine:
     def __post_init__(self) -> None:
         assert self.amounts, "a line clears at least one fund"
         _check_amounts_form(self.amounts, 1 if self.kind is EventKind.SETTLED else -1)
+
+    @property
+    def institution_kind(self) -> InstitutionKind:
+        """Hospital or pharmacy: where the settlement happened."""
+        return institution_kind_of(self.hospital_code)
 
     @property
     def total_fen(self) -> int:

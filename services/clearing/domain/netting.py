@@ -33,7 +33,7 @@ from services.clearing.domain.pools import (
     province_of,
     provincial_hub,
 )
-from services.clearing.domain.statements import PoolPair, statement_id_of
+from services.clearing.domain.statements import OfPair, PoolPair
 from shared.errors import FailedPrecondition, InvalidArgument
 
 
@@ -57,7 +57,7 @@ class Nettable(Protocol):
 
 
 @dataclass(frozen=True)
-class StatementTotal:
+class StatementTotal(OfPair):
     """A statement as netting sees it: its pair and its (confirmed) net amount, without
     its lines; what the store keeps as each statement's summary."""
 
@@ -65,14 +65,6 @@ class StatementTotal:
     insured_pool: str
     treatment_pool: str
     net_fen: int
-
-    @property
-    def statement_id(self) -> str:
-        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
-
-    @property
-    def pair(self) -> PoolPair:
-        return (self.insured_pool, self.treatment_pool)
 
     @property
     def level(self) -> ClearingLevel:

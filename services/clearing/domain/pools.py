@@ -2,6 +2,7 @@
 
 A pool is a 6-digit administrative code whose first two digits name its province. The
 province is derived from the code alone, so the clearing core needs no reference table.
+Likewise an institution's kind (hospital or pharmacy) is the first letter of its code.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from shared.errors import InvalidArgument
+from shared.reference.institutions import InstitutionKind
 
 POOL_CODE_CHARS = 6
 PROVINCE_CODE_CHARS = 2
@@ -34,11 +36,30 @@ def check_pool_code(code: str, field_name: str) -> str:
     return code
 
 
+# An institution code's first letter (shared/reference/institutions.py); statements show
+# the kinds in this order.
+_KIND_OF_PREFIX = {"H": InstitutionKind.HOSPITAL, "P": InstitutionKind.PHARMACY}
+INSTITUTION_KINDS: tuple[InstitutionKind, ...] = tuple(_KIND_OF_PREFIX.values())
+
+
 def check_hospital_code(code: str, field_name: str = "hospital_code") -> str:
-    valid = len(code) == HOSPITAL_CODE_CHARS and code.isascii() and code.isalnum()
+    valid = (
+        len(code) == HOSPITAL_CODE_CHARS
+        and code.isascii()
+        and code.isalnum()
+        and code[0] in _KIND_OF_PREFIX
+    )
     if not valid:
-        raise InvalidArgument(field_name, f"not a 12-character institution code: {code!r}")
+        raise InvalidArgument(
+            field_name,
+            f"not a 12-character institution code (H… a hospital, P… a pharmacy): {code!r}",
+        )
     return code
+
+
+def institution_kind_of(code: str) -> InstitutionKind:
+    """Hospital or pharmacy, from a code check_hospital_code accepts."""
+    return _KIND_OF_PREFIX[code[0]]
 
 
 def province_of(pool: str) -> str:

@@ -30,8 +30,14 @@ from services.clearing.domain.limits import (
 )
 from services.clearing.domain.lines import Adjustment, StatementLine, fund_amounts
 from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import ClearingLevel, clearing_level, is_pool_code
+from services.clearing.domain.pools import (
+    INSTITUTION_KINDS,
+    ClearingLevel,
+    clearing_level,
+    is_pool_code,
+)
 from shared.errors import FailedPrecondition, InvalidArgument
+from shared.reference.institutions import InstitutionKind
 
 STATEMENT_SCHEMA = "crossclear.clearing.statement/1"
 
@@ -56,6 +62,23 @@ def parse_statement_id(statement_id: str) -> tuple[Period, PoolPair] | None:
     except InvalidArgument:
         return None
     return period, (parts[1], parts[2])
+
+
+class OfPair:
+    """The statement id and the pair of a value naming a period and two pools (a
+    statement, its summary, its total)."""
+
+    period: Period
+    insured_pool: str
+    treatment_pool: str
+
+    @property
+    def statement_id(self) -> str:
+        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
+
+    @property
+    def pair(self) -> PoolPair:
+        return (self.insured_pool, self.treatment_pool)
 
 
 @dataclass(frozen=True)
@@ -96,7 +119,84 @@ class FundSummary:
 
 
 @dataclass(frozen=True)
-class Statement:
+class InstitutionSummary:
+    """The part of a statement settled at one kind of institution (hospitals, pharmacies):
+    its lines, the adjustments carried for them, and their figures per fund. Over the
+    kinds, counts and amounts add up to the statement's. Derived from the lines' codes,
+    it is not part of the canonical bytes, which hold those codes already."""
+
+    kind: InstitutionKind
+    settlement_count: int
+    reversal_count: int
+    late_count: int
+    adjustment_count: int
+    funds: tuple[FundSummary, ...]
+    net_fen: int
+
+    def __post_init__(self) -> None:
+        assert self.net_fen == sum(f.net_fen for f in self.funds)
+
+    @property
+    def line_count(self) -> int:
+        return self.settlement_count + self.reversal_count
+
+    def to_canonical(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "settlement_count": self.settlement_count,
+            "reversal_count": self.reversal_count,
+            "late_count": self.late_count,
+            "adjustment_count": self.adjustment_count,
+            "funds": [f.to_canonical() for f in self.funds],
+            "net_fen": self.net_fen,
+        }
+
+
+def summarise_institutions(
+    lines: Iterable[StatementLine], adjustments: Sequence[Adjustment]
+) -> tuple[InstitutionSummary, ...]:
+    """One summary per institution kind, in INSTITUTION_KINDS order (zeros included)."""
+    tallies = {kind: _Tally() for kind in INSTITUTION_KINDS}
+    for line in lines:
+        tallies[line.institution_kind].add(line)
+    return tuple(_institution_of(kind, tallies[kind], adjustments) for kind in INSTITUTION_KINDS)
+
+
+def _institution_of(
+    kind: InstitutionKind, tally: _Tally, adjustments: Sequence[Adjustment]
+) -> InstitutionSummary:
+    """A kind's summary from the tally of its lines and the adjustments carried for them."""
+    carried = [a for a in adjustments if a.line.institution_kind is kind]
+    funds = tally.funds(carried)
+    return InstitutionSummary(
+        kind=kind,
+        settlement_count=tally.settlements,
+        reversal_count=tally.reversals,
+        late_count=tally.late,
+        adjustment_count=len(carried),
+        funds=funds,
+        net_fen=sum(f.net_fen for f in funds),
+    )
+
+
+def _check_institutions(summary: StatementSummary) -> None:
+    """Kinds add up to the statement: counts, and each fund's figures."""
+    kinds = summary.institutions
+    if not kinds:  # a placeholder, or a statement generated before kinds were kept
+        return
+    assert sum(k.settlement_count for k in kinds) == summary.settlement_count
+    assert sum(k.reversal_count for k in kinds) == summary.reversal_count
+    assert sum(k.late_count for k in kinds) == summary.late_count
+    assert sum(k.adjustment_count for k in kinds) == len(summary.adjustments)
+    assert sum(k.net_fen for k in kinds) == summary.net_fen
+    for index, fund in enumerate(summary.funds):
+        parts = [k.funds[index] for k in kinds]
+        assert all(p.fund is fund.fund for p in parts)
+        assert sum(p.net_fen for p in parts) == fund.net_fen
+
+
+@dataclass(frozen=True)
+class Statement(OfPair):
     """Positive net_fen: the insured pool owes the treatment pool that much."""
 
     period: Period
@@ -118,14 +218,6 @@ class Statement:
         lines_fen = sum(x.total_fen for x in self.lines)
         assert self.net_fen == lines_fen + sum(a.total_fen for a in self.adjustments)
 
-    @property
-    def statement_id(self) -> str:
-        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
-
-    @property
-    def pair(self) -> PoolPair:
-        return (self.insured_pool, self.treatment_pool)
-
     def summary(self) -> StatementSummary:
         """Everything but the lines (what generation keeps while streaming them)."""
         return StatementSummary(
@@ -139,24 +231,13 @@ class Statement:
             reversal_count=_count_kind(self.lines, EventKind.REVERSED),
             late_count=sum(1 for x in self.lines if x.late),
             net_fen=self.net_fen,
+            institutions=summarise_institutions(self.lines, self.adjustments),
         )
 
     def to_canonical(self) -> dict[str, Any]:
         return {
-            "schema": STATEMENT_SCHEMA,
-            "statement_id": self.statement_id,
-            "period": str(self.period),
-            "insured_pool": self.insured_pool,
-            "treatment_pool": self.treatment_pool,
-            "level": self.level.value,
-            "settlement_count": _count_kind(self.lines, EventKind.SETTLED),
-            "reversal_count": _count_kind(self.lines, EventKind.REVERSED),
-            "late_count": sum(1 for x in self.lines if x.late),
-            "adjustment_count": len(self.adjustments),
-            "net_fen": self.net_fen,
-            "funds": [f.to_canonical() for f in self.funds],
-            "lines": [x.to_canonical() for x in self.lines],
-            "adjustments": [a.to_canonical() for a in self.adjustments],
+            **self.summary().canonical_fields(),
+            _LINES_KEY: [x.to_canonical() for x in self.lines],
         }
 
     def to_canonical_bytes(self) -> bytes:
@@ -355,7 +436,7 @@ def _adjustments_by_pair(
 
 
 @dataclass(frozen=True)
-class StatementSummary:
+class StatementSummary(OfPair):
     """A statement without its lines: its pair, adjustments, per-fund figures and counts.
 
     In the canonical bytes everything here comes before or after the lines (keys sort
@@ -372,19 +453,14 @@ class StatementSummary:
     reversal_count: int
     late_count: int
     net_fen: int
+    # Per institution kind (not in the canonical bytes); empty for a placeholder.
+    institutions: tuple[InstitutionSummary, ...] = ()
 
     def __post_init__(self) -> None:
         assert clearing_level(self.insured_pool, self.treatment_pool) is self.level
         assert self.net_fen == sum(f.net_fen for f in self.funds)
         assert 0 <= self.late_count <= self.line_count
-
-    @property
-    def statement_id(self) -> str:
-        return statement_id_of(self.period, self.insured_pool, self.treatment_pool)
-
-    @property
-    def pair(self) -> PoolPair:
-        return (self.insured_pool, self.treatment_pool)
+        _check_institutions(self)
 
     @property
     def line_count(self) -> int:
@@ -447,6 +523,58 @@ def canonical_chunks(summary: StatementSummary, lines: Iterable[StatementLine]) 
     yield canonical_tail(summary)
 
 
+class _Tally:
+    """Counters of lines taken one at a time: settlements, reversals, late lines, and per
+    fund (in FUND_ORDER) the settled, reversed and late counts and amounts."""
+
+    def __init__(self) -> None:
+        self.settlements = 0
+        self.reversals = 0
+        self.late = 0
+        self._counts = {figure: [0] * len(FUND_ORDER) for figure in _FIGURES}
+        self._fen = {figure: [0] * len(FUND_ORDER) for figure in _FIGURES}
+
+    def add(self, line: StatementLine) -> None:
+        settled = line.kind is EventKind.SETTLED
+        if settled:
+            self.settlements += 1
+        else:
+            self.reversals += 1
+        figures = ["settled" if settled else "reversed"]
+        if line.late:
+            self.late += 1
+            figures.append("late")
+        for amount in line.amounts:
+            index = _FUND_INDEX[amount.fund]
+            for figure in figures:
+                self._counts[figure][index] += 1
+                self._fen[figure][index] += amount.amount_fen
+
+    def funds(self, adjustments: Sequence[Adjustment]) -> tuple[FundSummary, ...]:
+        return tuple(
+            self._fund_summary(index, fund, adjustments) for index, fund in enumerate(FUND_ORDER)
+        )
+
+    def _fund_summary(
+        self, index: int, fund: FundType, adjustments: Sequence[Adjustment]
+    ) -> FundSummary:
+        adjusted = [a.amount_of(fund) for a in adjustments]
+        settled_fen = self._fen["settled"][index]
+        reversed_fen = self._fen["reversed"][index]
+        return FundSummary(
+            fund=fund,
+            settled_count=self._counts["settled"][index],
+            settled_fen=settled_fen,
+            reversed_count=self._counts["reversed"][index],
+            reversed_fen=reversed_fen,
+            adjustment_count=_count_nonzero(adjusted),
+            adjustment_fen=sum(adjusted),
+            late_count=self._counts["late"][index],
+            late_fen=self._fen["late"][index],
+            net_fen=settled_fen + reversed_fen + sum(adjusted),
+        )
+
+
 class StatementBuilder:
     """One pair's statement summary from its lines, taken one at a time in canonical order.
 
@@ -466,12 +594,8 @@ class StatementBuilder:
         self._level = level
         self._adjustments = _checked_adjustments(period, pair, adjustments)
         self._last_key: tuple[Any, ...] | None = None
-        self._settlements = 0
-        self._reversals = 0
-        self._late = 0
-        # Per fund (in FUND_ORDER): settled, reversed and late counts and amounts.
-        self._counts = {kind: [0] * len(FUND_ORDER) for kind in _FIGURES}
-        self._fen = {kind: [0] * len(FUND_ORDER) for kind in _FIGURES}
+        self._total = _Tally()
+        self._by_kind = {kind: _Tally() for kind in INSTITUTION_KINDS}
 
     @property
     def pair(self) -> PoolPair:
@@ -479,7 +603,7 @@ class StatementBuilder:
 
     @property
     def line_count(self) -> int:
-        return self._settlements + self._reversals
+        return self._total.settlements + self._total.reversals
 
     def add(self, line: StatementLine) -> None:
         key = line.sort_key()
@@ -493,23 +617,11 @@ class StatementBuilder:
             raise AssertionError(f"line {line.setl_id} out of canonical order")
         self._last_key = key
         check_count("lines on one statement", self.line_count + 1, MAX_LINES_PER_STATEMENT)
-        settled = line.kind is EventKind.SETTLED
-        if settled:
-            self._settlements += 1
-        else:
-            self._reversals += 1
-        figures = ["settled" if settled else "reversed"]
-        if line.late:
-            self._late += 1
-            figures.append("late")
-        for amount in line.amounts:
-            index = _FUND_INDEX[amount.fund]
-            for figure in figures:
-                self._counts[figure][index] += 1
-                self._fen[figure][index] += amount.amount_fen
+        self._total.add(line)
+        self._by_kind[line.institution_kind].add(line)
 
     def summary(self) -> StatementSummary:
-        funds = tuple(self._fund_summary(index, fund) for index, fund in enumerate(FUND_ORDER))
+        funds = self._total.funds(self._adjustments)
         return StatementSummary(
             period=self._period,
             insured_pool=self._pair[0],
@@ -517,27 +629,14 @@ class StatementBuilder:
             level=self._level,
             adjustments=self._adjustments,
             funds=funds,
-            settlement_count=self._settlements,
-            reversal_count=self._reversals,
-            late_count=self._late,
+            settlement_count=self._total.settlements,
+            reversal_count=self._total.reversals,
+            late_count=self._total.late,
             net_fen=sum(f.net_fen for f in funds),
-        )
-
-    def _fund_summary(self, index: int, fund: FundType) -> FundSummary:
-        adjusted = [a.amount_of(fund) for a in self._adjustments]
-        settled_fen = self._fen["settled"][index]
-        reversed_fen = self._fen["reversed"][index]
-        return FundSummary(
-            fund=fund,
-            settled_count=self._counts["settled"][index],
-            settled_fen=settled_fen,
-            reversed_count=self._counts["reversed"][index],
-            reversed_fen=reversed_fen,
-            adjustment_count=_count_nonzero(adjusted),
-            adjustment_fen=sum(adjusted),
-            late_count=self._counts["late"][index],
-            late_fen=self._fen["late"][index],
-            net_fen=settled_fen + reversed_fen + sum(adjusted),
+            institutions=tuple(
+                _institution_of(kind, self._by_kind[kind], self._adjustments)
+                for kind in INSTITUTION_KINDS
+            ),
         )
 
 

@@ -31,6 +31,8 @@ from shared.pb.crossclear.events.v1 import events_pb2
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FUNDS = ("hifp", "hifob", "hifmi", "cvlserv", "maf", "acct")
+# The fund of a FundTotal / StatementFundTotal fund_type number, by its name in FUNDS.
+FUND_NAMES = {common_pb2.FundType.Value(f"FUND_TYPE_{name.upper()}"): name for name in FUNDS}
 HOSPITAL_OF = {
     "440100": "H44010000001",
     "440300": "H44030000001",
@@ -107,6 +109,7 @@ def reversal(of: Event, setl_id: str | None = None) -> Event:
         dict(of.funds_fen),
         cash_fen=of.cash_fen,
         reversal_of=of.setl_id,
+        hospital=of.hospital,
     )
 
 

@@ -91,7 +91,7 @@ async def test_operator_runs_the_month_end_from_the_command_line(
     national = f"{PERIOD}-{NANNING}-{GUANGZHOU}"
     html_text = (out / f"{national}.html").read_text(encoding="utf-8")
     assert "南宁" in html_text and "1,230.00" in html_text and "hifp 统筹基金" in html_text
-    tables = ("summary", "funds", "lines", "adjustments")
+    tables = ("summary", "funds", "institutions", "lines", "adjustments")
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{s.statement_id}.{t}.csv" for s in statements.statements for t in tables]
         + [f"{s.statement_id}.html" for s in statements.statements]
@@ -109,6 +109,12 @@ async def test_operator_runs_the_month_end_from_the_command_line(
     assert (by_fund["hifp"]["fund_name"], by_fund["hifp"]["net_yuan"]) == ("统筹基金", "1200.00")
     assert (by_fund["acct"]["fund_name"], by_fund["acct"]["net_yuan"]) == ("个人账户", "30.00")
     assert by_fund["TOTAL"]["net_yuan"] == "1230.00"
+    _, kinds = _excel_table(out / f"{national}.institutions.csv")
+    assert [(r["institution_kind"], r["settlement_count"], r["net_fen"]) for r in kinds] == [
+        ("HOSPITAL", "1", "123000"),
+        ("PHARMACY", "0", "0"),
+        ("TOTAL", "1", "123000"),
+    ]
     _, lines = _excel_table(out / f"{national}.lines.csv")
     assert [(r["setl_id"], r["hifp_yuan"], r["acct_yuan"], r["total_yuan"]) for r in lines] == [
         (f"C{unique}1", "1200.00", "30.00", "1230.00")

@@ -18,6 +18,7 @@ from shared.pb.crossclear.events.v1 import events_pb2
 
 from .conftest import Client
 from .support import (
+    FUND_NAMES,
     Event,
     drain_region,
     expected_statements,
@@ -31,12 +32,6 @@ from .support import (
 PERIOD = "200403"
 NANNING, LIUZHOU, GUILIN, BEIHAI = "450100", "450200", "450300", "450500"
 GUANGZHOU, SHENZHEN = "440100", "440300"
-FUND_NAMES = {
-    pb.FundTotal.DESCRIPTOR.fields_by_name["fund_type"]
-    .enum_type.values_by_name[f"FUND_TYPE_{name.upper()}"]
-    .number: name
-    for name in ("hifp", "hifob", "hifmi", "cvlserv", "maf", "acct")
-}
 
 
 def _events() -> list[Event]:

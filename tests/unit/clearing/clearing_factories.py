@@ -19,6 +19,7 @@ GUANGZHOU, SHENZHEN, FOSHAN = "440100", "440300", "440600"
 POOLS = (NANNING, LIUZHOU, BEIHAI, GUANGZHOU, SHENZHEN, FOSHAN)
 HOSPITAL_GZ = "H44010100001"
 HOSPITAL_NN = "H45010100001"
+PHARMACY_GZ = "P44010100001"
 NAMES = {
     NANNING: "南宁",
     LIUZHOU: "柳州",
@@ -83,7 +84,9 @@ _amount = st.integers(min_value=-2_500_000, max_value=5_000_000).map(lambda x: m
 _minute_of_january = st.integers(min_value=0, max_value=30 * 24 * 60)
 
 
-def _event_row(pools: Sequence[str]) -> st.SearchStrategy[tuple[object, ...]]:
+def _event_row(
+    pools: Sequence[str], institutions: Sequence[str]
+) -> st.SearchStrategy[tuple[object, ...]]:
     return st.tuples(
         st.sampled_from(pools),
         st.sampled_from(pools),
@@ -91,14 +94,19 @@ def _event_row(pools: Sequence[str]) -> st.SearchStrategy[tuple[object, ...]]:
         st.tuples(*(_amount for _ in FundType)),
         _amount,
         _minute_of_january,
+        st.sampled_from(institutions),
     )
 
 
 def event_lists(
-    min_size: int = 0, max_size: int = 30, pools: Sequence[str] = POOLS
+    min_size: int = 0,
+    max_size: int = 30,
+    pools: Sequence[str] = POOLS,
+    institutions: Sequence[str] = (HOSPITAL_GZ,),
 ) -> st.SearchStrategy[list[SettlementEvent]]:
-    """Random settlements and reversals of January, local ones included, ids unique."""
-    rows = st.lists(_event_row(pools), min_size=min_size, max_size=max_size)
+    """Random settlements and reversals of January, local ones included, ids unique, at
+    one of the institutions given."""
+    rows = st.lists(_event_row(pools, institutions), min_size=min_size, max_size=max_size)
     return rows.map(_events_from_rows)
 
 
@@ -112,6 +120,9 @@ def _events_from_rows(rows: list[tuple[Any, ...]]) -> list[SettlementEvent]:
             funds=dict(zip(FundType, amounts, strict=True)),
             cash_fen=cash_fen,
             when=settle_time(day=1, hour=0) + timedelta(minutes=minute),
+            hospital=hospital,
         )
-        for index, (insured, treatment, kind, amounts, cash_fen, minute) in enumerate(rows)
+        for index, (insured, treatment, kind, amounts, cash_fen, minute, hospital) in enumerate(
+            rows
+        )
     ]

@@ -97,13 +97,12 @@ def _check_money_columns(record: dict[str, str]) -> None:
         assert _fen_of_yuan(record[field]) == int(record[fen_field]), field
 
 
-def test_csv_is_four_files_with_a_bom_named_by_statement() -> None:
+def test_csv_is_five_files_with_a_bom_named_by_statement() -> None:
     statement = _statement(NANNING, GUANGZHOU)
     files = render_csv_files(statement, NAMES)
     assert [f.table for f in files] == list(CSV_TABLES)
-    assert [f.name for f in files] == [
-        f"202501-450100-440100.{t}.csv" for t in ("summary", "funds", "lines", "adjustments")
-    ]
+    tables = ("summary", "funds", "institutions", "lines", "adjustments")
+    assert [f.name for f in files] == [f"202501-450100-440100.{t}.csv" for t in tables]
     for f in files:
         assert f.data.startswith(b"\xef\xbb\xbf")
         assert f.data.count(b"\xef\xbb\xbf") == 1

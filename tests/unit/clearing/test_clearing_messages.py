@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -88,6 +89,7 @@ def test_a_reversal_keeps_its_negative_amounts() -> None:
         _delivery(_message(kind=events_pb2.SETTLEMENT_EVENT_KIND_UNSPECIFIED)),
         _delivery(_message(clearing_period="2025-01")),
         _delivery(_message(hospital_code="")),
+        _delivery(_message(hospital_code="X44010000001")),  # neither hospital nor pharmacy
         _delivery(_message(insured_pool="45010")),
         _delivery(_message(amounts=common_pb2.FundAmounts(medfee_sumamt_fen=5, hifp_fen=4))),
         _delivery(_message(amounts=common_pb2.FundAmounts(medfee_sumamt_fen=5, hifes_fen=5))),
@@ -108,7 +110,7 @@ def test_missing_occurred_at_is_poison() -> None:
 
 
 def test_outgoing_ids_are_derived_from_content() -> None:
-    args = dict(
+    statement = SimpleNamespace(
         statement_id="202501-450100-440100",
         period="202501",
         insured_pool="450100",
@@ -118,10 +120,11 @@ def test_outgoing_ids_are_derived_from_content() -> None:
         settlement_count=3,
         net_fen=100,
         digest="ab" * 32,
-        issued_at=datetime(2025, 2, 3, tzinfo=SHANGHAI),
+        institutions=(),
     )
-    first = statement_issued_items("ns", **args)  # type: ignore[arg-type]
-    again = statement_issued_items("ns", **args)  # type: ignore[arg-type]
+    issued_at = datetime(2025, 2, 3, tzinfo=SHANGHAI)
+    first = statement_issued_items("ns", statement, issued_at)
+    again = statement_issued_items("ns", statement, issued_at)
     assert [i.routing_key for i in first] == ["statement.issued.450100", "statement.issued.440100"]
     assert [i.message_id for i in first] == [i.message_id for i in again]
     assert len({i.message_id for i in first}) == 2

@@ -29,9 +29,11 @@ from shared.errors import FailedPrecondition, InvalidArgument
 from .clearing_factories import (
     FEB,
     GUANGZHOU,
+    HOSPITAL_GZ,
     JAN,
     LIUZHOU,
     NANNING,
+    PHARMACY_GZ,
     SHENZHEN,
     entries_of,
     event_lists,
@@ -48,7 +50,7 @@ def _streamed(statement: Statement) -> StatementBuilder:
 
 
 @settings(max_examples=200, deadline=None)
-@given(events=event_lists())
+@given(events=event_lists(institutions=(HOSPITAL_GZ, PHARMACY_GZ)))
 def test_streamed_statements_equal_whole_ones_byte_for_byte(
     events: list[SettlementEvent],
 ) -> None:

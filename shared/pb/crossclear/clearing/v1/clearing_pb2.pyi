@@ -382,6 +382,48 @@ class FundTotal(google.protobuf.message.Message):
 global___FundTotal = FundTotal
 
 @typing.final
+class InstitutionTotal(google.protobuf.message.Message):
+    """The part of a statement settled at one kind of institution (hospitals or pharmacies):
+    its lines, the adjustments carried for them, and their figures per fund. Over the
+    kinds, counts and amounts add up to the statement's.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    INSTITUTION_KIND_FIELD_NUMBER: builtins.int
+    SETTLEMENT_COUNT_FIELD_NUMBER: builtins.int
+    REVERSAL_COUNT_FIELD_NUMBER: builtins.int
+    LATE_COUNT_FIELD_NUMBER: builtins.int
+    ADJUSTMENT_COUNT_FIELD_NUMBER: builtins.int
+    LINE_COUNT_FIELD_NUMBER: builtins.int
+    NET_FEN_FIELD_NUMBER: builtins.int
+    FUNDS_FIELD_NUMBER: builtins.int
+    institution_kind: shared.pb.crossclear.events.v1.events_pb2.InstitutionKind.ValueType
+    settlement_count: builtins.int
+    reversal_count: builtins.int
+    late_count: builtins.int
+    adjustment_count: builtins.int
+    line_count: builtins.int
+    net_fen: builtins.int
+    @property
+    def funds(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___FundTotal]: ...
+    def __init__(
+        self,
+        *,
+        institution_kind: shared.pb.crossclear.events.v1.events_pb2.InstitutionKind.ValueType = ...,
+        settlement_count: builtins.int = ...,
+        reversal_count: builtins.int = ...,
+        late_count: builtins.int = ...,
+        adjustment_count: builtins.int = ...,
+        line_count: builtins.int = ...,
+        net_fen: builtins.int = ...,
+        funds: collections.abc.Iterable[global___FundTotal] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["adjustment_count", b"adjustment_count", "funds", b"funds", "institution_kind", b"institution_kind", "late_count", b"late_count", "line_count", b"line_count", "net_fen", b"net_fen", "reversal_count", b"reversal_count", "settlement_count", b"settlement_count"]) -> None: ...
+
+global___InstitutionTotal = InstitutionTotal
+
+@typing.final
 class Statement(google.protobuf.message.Message):
     """A statement's header: what the insured pool owes the treatment pool for a period."""
 
@@ -408,6 +450,7 @@ class Statement(google.protobuf.message.Message):
     DIGEST_FIELD_NUMBER: builtins.int
     GENERATED_AT_FIELD_NUMBER: builtins.int
     DELIVERED_AT_FIELD_NUMBER: builtins.int
+    INSTITUTION_TOTALS_FIELD_NUMBER: builtins.int
     statement_id: builtins.str
     period: builtins.str
     insured_pool: builtins.str
@@ -437,6 +480,12 @@ class Statement(google.protobuf.message.Message):
     def generated_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
     @property
     def delivered_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    @property
+    def institution_totals(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___InstitutionTotal]:
+        """Hospitals, then pharmacies (see InstitutionTotal); empty for a statement generated
+        before they were kept, until it is generated again.
+        """
+
     def __init__(
         self,
         *,
@@ -461,9 +510,10 @@ class Statement(google.protobuf.message.Message):
         digest: builtins.str = ...,
         generated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         delivered_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        institution_totals: collections.abc.Iterable[global___InstitutionTotal] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["delivered_at", b"delivered_at", "generated_at", b"generated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["adjustment_count", b"adjustment_count", "confirmed_by", b"confirmed_by", "confirmed_net_fen", b"confirmed_net_fen", "delivered_at", b"delivered_at", "digest", b"digest", "disputed_by", b"disputed_by", "disputed_fen", b"disputed_fen", "disputed_line_count", b"disputed_line_count", "funds", b"funds", "generated_at", b"generated_at", "insured_pool", b"insured_pool", "late_count", b"late_count", "level", b"level", "line_count", b"line_count", "net_fen", b"net_fen", "period", b"period", "reversal_count", b"reversal_count", "settlement_count", b"settlement_count", "state", b"state", "statement_id", b"statement_id", "treatment_pool", b"treatment_pool"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["adjustment_count", b"adjustment_count", "confirmed_by", b"confirmed_by", "confirmed_net_fen", b"confirmed_net_fen", "delivered_at", b"delivered_at", "digest", b"digest", "disputed_by", b"disputed_by", "disputed_fen", b"disputed_fen", "disputed_line_count", b"disputed_line_count", "funds", b"funds", "generated_at", b"generated_at", "institution_totals", b"institution_totals", "insured_pool", b"insured_pool", "late_count", b"late_count", "level", b"level", "line_count", b"line_count", "net_fen", b"net_fen", "period", b"period", "reversal_count", b"reversal_count", "settlement_count", b"settlement_count", "state", b"state", "statement_id", b"statement_id", "treatment_pool", b"treatment_pool"]) -> None: ...
 
 global___Statement = Statement
 

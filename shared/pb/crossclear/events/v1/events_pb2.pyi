@@ -103,6 +103,26 @@ CLEARING_LEVEL_PROVINCIAL: ClearingLevel.ValueType  # 1
 CLEARING_LEVEL_NATIONAL: ClearingLevel.ValueType  # 2
 global___ClearingLevel = ClearingLevel
 
+class _InstitutionKind:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _InstitutionKindEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_InstitutionKind.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    INSTITUTION_KIND_UNSPECIFIED: _InstitutionKind.ValueType  # 0
+    INSTITUTION_KIND_HOSPITAL: _InstitutionKind.ValueType  # 1
+    INSTITUTION_KIND_PHARMACY: _InstitutionKind.ValueType  # 2
+
+class InstitutionKind(_InstitutionKind, metaclass=_InstitutionKindEnumTypeWrapper):
+    """The kind of designated institution (定点医药机构) a settlement happened at: the first
+    letter of its code, 'H' a hospital, 'P' a pharmacy.
+    """
+
+INSTITUTION_KIND_UNSPECIFIED: InstitutionKind.ValueType  # 0
+INSTITUTION_KIND_HOSPITAL: InstitutionKind.ValueType  # 1
+INSTITUTION_KIND_PHARMACY: InstitutionKind.ValueType  # 2
+global___InstitutionKind = InstitutionKind
+
 @typing.final
 class SettlementEvent(google.protobuf.message.Message):
     """A committed settlement (2207/2304, pharmacy 2102) or reversal (2208/2305/2103/2601),
@@ -311,6 +331,42 @@ class StatementFundTotal(google.protobuf.message.Message):
 global___StatementFundTotal = StatementFundTotal
 
 @typing.final
+class StatementInstitutionTotal(google.protobuf.message.Message):
+    """The part of a statement settled at one kind of institution: its lines, the adjustments
+    carried for them, and their figures per fund. Over the kinds, counts and amounts add
+    up to the statement's.
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    INSTITUTION_KIND_FIELD_NUMBER: builtins.int
+    SETTLEMENT_COUNT_FIELD_NUMBER: builtins.int
+    REVERSAL_COUNT_FIELD_NUMBER: builtins.int
+    ADJUSTMENT_COUNT_FIELD_NUMBER: builtins.int
+    FUNDS_FIELD_NUMBER: builtins.int
+    TOTAL_FEN_FIELD_NUMBER: builtins.int
+    institution_kind: global___InstitutionKind.ValueType
+    settlement_count: builtins.int
+    reversal_count: builtins.int
+    adjustment_count: builtins.int
+    total_fen: builtins.int
+    @property
+    def funds(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___StatementFundTotal]: ...
+    def __init__(
+        self,
+        *,
+        institution_kind: global___InstitutionKind.ValueType = ...,
+        settlement_count: builtins.int = ...,
+        reversal_count: builtins.int = ...,
+        adjustment_count: builtins.int = ...,
+        funds: collections.abc.Iterable[global___StatementFundTotal] | None = ...,
+        total_fen: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["adjustment_count", b"adjustment_count", "funds", b"funds", "institution_kind", b"institution_kind", "reversal_count", b"reversal_count", "settlement_count", b"settlement_count", "total_fen", b"total_fen"]) -> None: ...
+
+global___StatementInstitutionTotal = StatementInstitutionTotal
+
+@typing.final
 class StatementIssued(google.protobuf.message.Message):
     """A month-end statement between an insured pool (payer) and a treatment pool (payee),
     delivered to both parties' region queues.
@@ -329,6 +385,7 @@ class StatementIssued(google.protobuf.message.Message):
     TOTAL_FEN_FIELD_NUMBER: builtins.int
     DIGEST_FIELD_NUMBER: builtins.int
     ISSUED_AT_FIELD_NUMBER: builtins.int
+    INSTITUTION_TOTALS_FIELD_NUMBER: builtins.int
     event_id: builtins.str
     statement_id: builtins.str
     period: builtins.str
@@ -343,6 +400,10 @@ class StatementIssued(google.protobuf.message.Message):
     def funds(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___StatementFundTotal]: ...
     @property
     def issued_at(self) -> google.protobuf.timestamp_pb2.Timestamp: ...
+    @property
+    def institution_totals(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___StatementInstitutionTotal]:
+        """Hospitals, then pharmacies; empty for a statement generated before they were kept."""
+
     def __init__(
         self,
         *,
@@ -357,9 +418,10 @@ class StatementIssued(google.protobuf.message.Message):
         total_fen: builtins.int = ...,
         digest: builtins.str = ...,
         issued_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        institution_totals: collections.abc.Iterable[global___StatementInstitutionTotal] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["issued_at", b"issued_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["digest", b"digest", "event_id", b"event_id", "funds", b"funds", "insured_pool", b"insured_pool", "issued_at", b"issued_at", "level", b"level", "period", b"period", "settlement_count", b"settlement_count", "statement_id", b"statement_id", "total_fen", b"total_fen", "treatment_pool", b"treatment_pool"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["digest", b"digest", "event_id", b"event_id", "funds", b"funds", "institution_totals", b"institution_totals", "insured_pool", b"insured_pool", "issued_at", b"issued_at", "level", b"level", "period", b"period", "settlement_count", b"settlement_count", "statement_id", b"statement_id", "total_fen", b"total_fen", "treatment_pool", b"treatment_pool"]) -> None: ...
 
 global___StatementIssued = StatementIssued
 

@@ -1,0 +1,71 @@
+"""What every use case shares: the pool, settings, one transaction, argument checks."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from services.clearing import store
+from services.clearing.config import ClearingSettings
+from services.clearing.domain.limits import MAX_ID_CHARS
+from shared import clock
+from shared.bus.pg import Conn, Pool
+from shared.errors import InvalidArgument
+
+
+def check_text(value: str, field_name: str, *, required: bool, max_chars: int) -> str:
+    if required and not value:
+        raise InvalidArgument(field_name, "required")
+    if len(value) > max_chars or not value.isprintable():
+        raise InvalidArgument(field_name, f"at most {max_chars} printable characters")
+    return value
+
+
+def check_application_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument("application_id", "not an application id") from None
+
+
+def check_id(value: str, field_name: str) -> str:
+    if not (1 <= len(value) <= MAX_ID_CHARS and value.isascii() and value.isprintable()):
+        raise InvalidArgument(field_name, f"1..{MAX_ID_CHARS} printable ASCII characters")
+    return value
+
+
+class ClearingBase:
+    """The clearing service's use cases over one database pool."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        namespace: str,
+        settings: ClearingSettings,
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
+        self._pool = pool
+        self._namespace = namespace
+        self._settings = settings
+        self._now = now
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, *, run_step: bool = False) -> AsyncIterator[Conn]:
+        """One transaction; commits on success, rolls back on any error."""
+        timeout_s = self._settings.rpc_db_timeout_s
+        async with self._pool.acquire(timeout=timeout_s) as conn, conn.transaction():
+            if run_step:
+                # A month-end step on a large period is long, but never unbounded.
+                seconds = int(self._settings.run_step_timeout_s)
+                await store.set_statement_timeout(conn, seconds)
+            yield conn
+
+    @property
+    def thresholds_bp(self) -> tuple[int, ...]:
+        return self._settings.advance_thresholds_bp
+
+    @property
+    def _run_timeout_s(self) -> float:
+        return self._settings.run_step_timeout_s

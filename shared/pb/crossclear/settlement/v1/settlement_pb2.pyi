@@ -296,6 +296,8 @@ class QueryPersonRequest(google.protobuf.message.Message):
     MDTRT_CERT_NO_FIELD_NUMBER: builtins.int
     MED_TYPE_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
+    MED_TYPE_CODE_FIELD_NUMBER: builtins.int
     mdtrt_cert_type: global___CertType.ValueType
     mdtrt_cert_no: builtins.str
     med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType
@@ -303,6 +305,12 @@ class QueryPersonRequest(google.protobuf.message.Message):
     whether it is an emergency (急诊抢救).
     """
     emergency: builtins.bool
+    mdtrt_cert_type_code: builtins.str
+    """The national strings, as a HIS sends them, instead of (or agreeing with) the enums
+    above: mdtrt_cert_type "01" / "02" / "03"; med_type "11", "14" or "21". A string
+    that disagrees with its enum is INVALID_ARGUMENT naming both fields.
+    """
+    med_type_code: builtins.str
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(
@@ -313,9 +321,11 @@ class QueryPersonRequest(google.protobuf.message.Message):
         mdtrt_cert_no: builtins.str = ...,
         med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType = ...,
         emergency: builtins.bool = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
+        med_type_code: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["emergency", b"emergency", "header", b"header", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "med_type", b"med_type"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["emergency", b"emergency", "header", b"header", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "med_type", b"med_type", "med_type_code", b"med_type_code"]) -> None: ...
 
 global___QueryPersonRequest = QueryPersonRequest
 
@@ -485,6 +495,9 @@ class RegisterRequest(google.protobuf.message.Message):
     IPT_OTP_NO_FIELD_NUMBER: builtins.int
     DISE_CODG_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
+    INSUTYPE_CODE_FIELD_NUMBER: builtins.int
+    MED_TYPE_CODE_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
     """must be the person's"""
@@ -499,8 +512,20 @@ class RegisterRequest(google.protobuf.message.Message):
     ipt_otp_no: builtins.str
     """The hospital's own outpatient number (门诊号), 1–30 characters."""
     dise_codg: builtins.str
-    """Chronic/special outpatient only: the disease (MT01 hypertension … MT10)."""
+    """Chronic/special outpatient only: the national disease code (门诊慢特病病种代码,
+    e.g. M03900 hypertension, M01600 diabetes; the list is the 1309 download). The former
+    codes MT01 … MT10 are accepted as legacy aliases of the national code (MT01 M03900,
+    MT02 M01600, MT03 M00503, MT04 M07803, MT05 M08300, MT06 M05300, MT07 M06900, MT08
+    M04600, MT09 M00201, MT10 M07200); an unknown code is INVALID_ARGUMENT on dise_codg.
+    """
     emergency: builtins.bool
+    insutype_code: builtins.str
+    """The national strings instead of (or agreeing with) the enums: insutype "310"/"390",
+    med_type "11"/"14", mdtrt_cert_type "01"/"02"/"03". A string that disagrees with its
+    enum is INVALID_ARGUMENT naming both fields.
+    """
+    med_type_code: builtins.str
+    mdtrt_cert_type_code: builtins.str
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(
@@ -516,9 +541,12 @@ class RegisterRequest(google.protobuf.message.Message):
         ipt_otp_no: builtins.str = ...,
         dise_codg: builtins.str = ...,
         emergency: builtins.bool = ...,
+        insutype_code: builtins.str = ...,
+        med_type_code: builtins.str = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["begntime", b"begntime", "dise_codg", b"dise_codg", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "ipt_otp_no", b"ipt_otp_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "med_type", b"med_type", "psn_no", b"psn_no"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["begntime", b"begntime", "dise_codg", b"dise_codg", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "insutype_code", b"insutype_code", "ipt_otp_no", b"ipt_otp_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "med_type", b"med_type", "med_type_code", b"med_type_code", "psn_no", b"psn_no"]) -> None: ...
 
 global___RegisterRequest = RegisterRequest
 
@@ -561,6 +589,8 @@ class AdmitRequest(google.protobuf.message.Message):
     IPT_NO_FIELD_NUMBER: builtins.int
     ADM_DIAG_CODG_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
+    INSUTYPE_CODE_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
     begntime: builtins.str
@@ -572,6 +602,9 @@ class AdmitRequest(google.protobuf.message.Message):
     adm_diag_codg: builtins.str
     """Admission diagnosis (ICD-10), optional."""
     emergency: builtins.bool
+    insutype_code: builtins.str
+    """As in RegisterRequest: insutype "310"/"390", mdtrt_cert_type "01"/"02"/"03"."""
+    mdtrt_cert_type_code: builtins.str
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(
@@ -586,9 +619,11 @@ class AdmitRequest(google.protobuf.message.Message):
         ipt_no: builtins.str = ...,
         adm_diag_codg: builtins.str = ...,
         emergency: builtins.bool = ...,
+        insutype_code: builtins.str = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["adm_diag_codg", b"adm_diag_codg", "begntime", b"begntime", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "ipt_no", b"ipt_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "psn_no", b"psn_no"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["adm_diag_codg", b"adm_diag_codg", "begntime", b"begntime", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "insutype_code", b"insutype_code", "ipt_no", b"ipt_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "psn_no", b"psn_no"]) -> None: ...
 
 global___AdmitRequest = AdmitRequest
 
@@ -1762,7 +1797,7 @@ class EncounterInfo(google.protobuf.message.Message):
     ipt_otp_no: builtins.str
     """the hospital's outpatient or inpatient number"""
     dise_codg: builtins.str
-    """chronic disease (MT..) or admission / discharge diagnosis"""
+    """chronic disease (national code, M03900 …) or diagnosis"""
     adm_dept_codg: builtins.str
     line_count: builtins.int
     """standing fee lines"""
@@ -1968,7 +2003,7 @@ class ChronicCapUsage(google.protobuf.message.Message):
     DISE_CODG_FIELD_NUMBER: builtins.int
     USAGE_FIELD_NUMBER: builtins.int
     dise_codg: builtins.str
-    """MT01..MT10"""
+    """national disease code (M03900 …)"""
     @property
     def usage(self) -> global___CapUsage: ...
     def __init__(

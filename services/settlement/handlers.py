@@ -38,7 +38,8 @@ import asyncpg
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from services.settlement import store
+from services.settlement import corrections, store
+from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
     AnnualUsage,
@@ -121,7 +122,9 @@ _INFNO = {
     "settle": ("2207", "2304"),
     "reverse": ("2208", "2305"),
 }
-CORRECTABLE: Final = frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402"})
+CORRECTABLE: Final = (
+    frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402"}) | LATER_CORRECTABLE
+)
 # 5206: a SETTLED encounter keeps the hospital "currently treating" its person this long
 # after its settlement date (an OPEN encounter does as long as it is open).
 TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
@@ -786,7 +789,9 @@ class Settlement:
             locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
             return await self._reverse_locked(conn, found, locked, header, INFNO_CORRECTION)
         locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
-        if entry.infno in (INFNO_REGISTER, INFNO_ADMIT):
+        if entry.infno in LATER_CORRECTABLE:  # see corrections.py for the rule
+            await corrections.undo(conn, entry, journal)
+        elif entry.infno in (INFNO_REGISTER, INFNO_ADMIT):
             require_cancellable(locked.encounter)
             await store.cancel_encounter(conn, entry.mdtrt_id, journal)
         elif entry.infno in ("2204", "2301"):
@@ -845,7 +850,8 @@ class Settlement:
             encounter = locked.encounter
             require_registration_cancellable(encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_REGISTER_CANCEL)
-            await store.cancel_registration(conn, mdtrt_id, encounter.line_count, journal)
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                await store.cancel_registration(conn, mdtrt_id, encounter.line_count, journal)
             return EncounterCancelled(mdtrt_id, encounter.line_count)
 
         return await self._once(key, work, encode, decode)
@@ -865,7 +871,8 @@ class Settlement:
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             require_admission_cancellable(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
-            await store.cancel_encounter(conn, mdtrt_id, journal)
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                await store.cancel_encounter(conn, mdtrt_id, journal)
             return EncounterCancelled(mdtrt_id, 0)
 
         return await self._once(key, work, encode, decode)
@@ -899,16 +906,17 @@ class Settlement:
                     raise _RecheckCoverage(replace(encounter, begin_date=change.begin_date))
                 begin_date, coverage = change.begin_date, fresh
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CHANGE)
-            diag_code, dept_code = await store.change_admission(
-                conn,
-                mdtrt_id,
-                begin_date=begin_date,
-                diag_code=change.diag_code,
-                dept_code=change.dept_code,
-                coverage=coverage,
-                coverage_checked=moved,
-                journal=journal,
-            )
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                diag_code, dept_code = await store.change_admission(
+                    conn,
+                    mdtrt_id,
+                    begin_date=begin_date,
+                    diag_code=change.diag_code,
+                    dept_code=change.dept_code,
+                    coverage=coverage,
+                    coverage_checked=moved,
+                    journal=journal,
+                )
             return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
 
         return await self._once_with_coverage(key, work, encode, decode)
@@ -932,7 +940,8 @@ class Settlement:
             require_discharge_cancellable(encounter)
             assert encounter.discharge_date is not None
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE_CANCEL)
-            await store.set_discharge(conn, mdtrt_id, None, "", journal)
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                await store.set_discharge(conn, mdtrt_id, None, "", journal)
             return Discharged(mdtrt_id, encounter.discharge_date)
 
         return await self._once(key, work, encode, decode)

@@ -1250,7 +1250,9 @@ class CorrectRequest(google.protobuf.message.Message):
     omsgid: builtins.str
     """the original msgid: the same hospital's"""
     oinfno: builtins.str
-    """The original's national transaction number: 2201, 2401, 2204, 2301, 2207, 2304, 2402."""
+    """The original's national transaction number: 2201, 2401, 2204, 2301, 2207, 2304, 2402,
+    2202, 2403, 2404, 2405.
+    """
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(

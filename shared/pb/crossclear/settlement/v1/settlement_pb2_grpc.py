@@ -264,7 +264,11 @@ class SettlementServiceServicer(object):
         """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
         response the hospital never received — a settlement is reversed, a registration or
         admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-        a tombstone, so the original arriving late is refused.
+        a tombstone, so the original arriving late is refused. A cancel or change is undone
+        too: 2202 and 2404 restore the encounter (2202 with the fee lines it cancelled), 2403
+        restores the previous admission date, diagnosis, department and coverage, 2405 the
+        discharge — only while the encounter is exactly as that transaction left it
+        (otherwise FAILED_PRECONDITION CHANGED_SINCE_TRANSACTION, nothing written).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

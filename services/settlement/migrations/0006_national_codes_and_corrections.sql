@@ -37,3 +37,9 @@ UPDATE catalogue_versions SET body = pg_temp.national_chronic(body)
 UPDATE policy_versions SET body = pg_temp.national_chronic(body)
  WHERE body::text LIKE '%"MT__"%';
 DROP FUNCTION pg_temp.national_chronic(jsonb);
+
+-- 2601 of 2202, 2403, 2404 and 2405 (services/settlement/corrections.py): the encounter's
+-- correctable columns before and after the transaction, on the transaction's own journal
+-- row, so a correction can check nothing happened since and restore "before".
+ALTER TABLE messages ADD COLUMN undo jsonb
+    CHECK (undo IS NULL OR (undo ? 'before' AND undo ? 'after'));

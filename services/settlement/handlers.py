@@ -298,6 +298,14 @@ class Settlement:
     def china_now(self) -> datetime:
         return clock.china_now()
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @property
+    def versions(self) -> Versions:
+        return self._versions
+
     # -- plumbing -----------------------------------------------------------------------
 
     async def _once(

@@ -18,6 +18,7 @@ from typing import Any, Final
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.settlement import chronic_drugs
 from services.settlement import national_codes as codes
 from services.settlement.domain.accumulations import AnnualUsage, CapUsage
 from services.settlement.domain.bill import FeeLine
@@ -627,6 +628,13 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         )
 
     # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
+
+    async def QueryChronicDrugRecords(
+        self, request: pb.QueryChronicDrugRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryChronicDrugRecordsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        return await chronic_drugs.query(self._service, header, request, errors)
 
     async def QueryEncounters(
         self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext

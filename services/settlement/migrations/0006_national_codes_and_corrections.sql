@@ -43,3 +43,7 @@ DROP FUNCTION pg_temp.national_chronic(jsonb);
 -- row, so a correction can check nothing happened since and restore "before".
 ALTER TABLE messages ADD COLUMN undo jsonb
     CHECK (undo IS NULL OR (undo ? 'before' AND undo ? 'after'));
+
+-- 5205: a person's settled chronic/special outpatient visits, at every institution.
+CREATE INDEX encounters_chronic_settled ON encounters (psn_no)
+    WHERE med_type = '14' AND state = 'SETTLED';

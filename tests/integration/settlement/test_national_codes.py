@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import Any
 from datetime import timedelta
 
 import asyncpg
@@ -105,7 +106,7 @@ async def test_a_chronic_visit_with_the_national_code_settles(
         counted = await conn.fetchval(
             "SELECT chronic_hifp_paid_fen FROM accumulations WHERE psn_no = $1", person.psn_no
         )
-    assert tuple(stored) == ("M01600", "M01600")
+    assert stored is not None and tuple(stored) == ("M01600", "M01600")
     assert '"M01600"' in counted
 
 
@@ -218,7 +219,7 @@ async def test_a_string_that_disagrees_with_its_enum_names_both_fields(
     person = await _diabetic(filing)
     h = hospital(HOSPITAL)
     before = await row_counts(settlement_db)
-    cases = [
+    cases: list[tuple[dict[str, Any], list[str]]] = [
         ({"insutype": person.insutype, "insutype_code": "390"}, ["insutype", "insutype_code"]),
         (
             {"med_type": common_pb2.MED_TYPE_ORDINARY_OUTPATIENT, "med_type_code": "14"},

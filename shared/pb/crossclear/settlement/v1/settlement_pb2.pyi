@@ -2020,6 +2020,120 @@ class ChronicCapUsage(google.protobuf.message.Message):
 global___ChronicCapUsage = ChronicCapUsage
 
 @typing.final
+class QueryChronicDrugRecordsRequest(google.protobuf.message.Message):
+    """-- 5205 ----------------------------------------------------------------------------------"""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    BEGNDATE_FIELD_NUMBER: builtins.int
+    ENDDATE_FIELD_NUMBER: builtins.int
+    DISE_CODG_FIELD_NUMBER: builtins.int
+    PAGE_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    begndate: builtins.str
+    """Optional: fee dates from begndate and/or up to enddate, inclusive ("YYYY-MM-DD")."""
+    enddate: builtins.str
+    dise_codg: builtins.str
+    """optional: one chronic/special disease"""
+    @property
+    def header(self) -> global___RequestHeader: ...
+    @property
+    def page(self) -> shared.pb.crossclear.common.v1.common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        psn_no: builtins.str = ...,
+        begndate: builtins.str = ...,
+        enddate: builtins.str = ...,
+        dise_codg: builtins.str = ...,
+        page: shared.pb.crossclear.common.v1.common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header", "page", b"page"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["begndate", b"begndate", "dise_codg", b"dise_codg", "enddate", b"enddate", "header", b"header", "page", b"page", "psn_no", b"psn_no"]) -> None: ...
+
+global___QueryChronicDrugRecordsRequest = QueryChronicDrugRecordsRequest
+
+@typing.final
+class ChronicDrugRecord(google.protobuf.message.Message):
+    """One drug line of a settled chronic/special outpatient visit."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    SETL_ID_FIELD_NUMBER: builtins.int
+    FIXMEDINS_CODE_FIELD_NUMBER: builtins.int
+    FIXMEDINS_NAME_FIELD_NUMBER: builtins.int
+    DISE_CODG_FIELD_NUMBER: builtins.int
+    FEE_OCUR_TIME_FIELD_NUMBER: builtins.int
+    FEEDETL_SN_FIELD_NUMBER: builtins.int
+    MED_LIST_CODG_FIELD_NUMBER: builtins.int
+    MED_LIST_NAME_FIELD_NUMBER: builtins.int
+    CNT_E4_FIELD_NUMBER: builtins.int
+    PRIC_FEN_FIELD_NUMBER: builtins.int
+    DET_ITEM_FEE_SUMAMT_FEN_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    setl_id: builtins.str
+    fixmedins_code: builtins.str
+    """the institution that treated and settled"""
+    fixmedins_name: builtins.str
+    dise_codg: builtins.str
+    """the visit's national disease code"""
+    fee_ocur_time: builtins.str
+    """"YYYY-MM-DD" """
+    feedetl_sn: builtins.int
+    med_list_codg: builtins.str
+    med_list_name: builtins.str
+    """from the treatment province's catalogue"""
+    cnt_e4: builtins.int
+    pric_fen: builtins.int
+    det_item_fee_sumamt_fen: builtins.int
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+        setl_id: builtins.str = ...,
+        fixmedins_code: builtins.str = ...,
+        fixmedins_name: builtins.str = ...,
+        dise_codg: builtins.str = ...,
+        fee_ocur_time: builtins.str = ...,
+        feedetl_sn: builtins.int = ...,
+        med_list_codg: builtins.str = ...,
+        med_list_name: builtins.str = ...,
+        cnt_e4: builtins.int = ...,
+        pric_fen: builtins.int = ...,
+        det_item_fee_sumamt_fen: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cnt_e4", b"cnt_e4", "det_item_fee_sumamt_fen", b"det_item_fee_sumamt_fen", "dise_codg", b"dise_codg", "fee_ocur_time", b"fee_ocur_time", "feedetl_sn", b"feedetl_sn", "fixmedins_code", b"fixmedins_code", "fixmedins_name", b"fixmedins_name", "mdtrt_id", b"mdtrt_id", "med_list_codg", b"med_list_codg", "med_list_name", b"med_list_name", "pric_fen", b"pric_fen", "setl_id", b"setl_id"]) -> None: ...
+
+global___ChronicDrugRecord = ChronicDrugRecord
+
+@typing.final
+class QueryChronicDrugRecordsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PSN_NO_FIELD_NUMBER: builtins.int
+    RECORDS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    next_page_token: builtins.str
+    """empty on the last page"""
+    @property
+    def records(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChronicDrugRecord]: ...
+    def __init__(
+        self,
+        *,
+        psn_no: builtins.str = ...,
+        records: collections.abc.Iterable[global___ChronicDrugRecord] | None = ...,
+        next_page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["next_page_token", b"next_page_token", "psn_no", b"psn_no", "records", b"records"]) -> None: ...
+
+global___QueryChronicDrugRecordsResponse = QueryChronicDrugRecordsResponse
+
+@typing.final
 class QueryAccumulationsRequest(google.protobuf.message.Message):
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
 

@@ -158,6 +158,11 @@ class SettlementServiceStub(object):
                 request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.SerializeToString,
                 response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.FromString,
                 _registered_method=True)
+        self.QueryChronicDrugRecords = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/QueryChronicDrugRecords',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer(object):
@@ -371,6 +376,19 @@ class SettlementServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryChronicDrugRecords(self, request, context):
+        """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+        codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+        outpatient visits (med type 14, settlement standing) at any institution, in
+        (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+        optionally from begndate / up to enddate and for one disease (dise_codg, national
+        code or legacy alias). Visible only to a hospital or pharmacy currently treating the
+        person, by the rule of 5206; any other caller is PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -473,6 +491,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.QueryAccumulations,
                     request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.FromString,
                     response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.SerializeToString,
+            ),
+            'QueryChronicDrugRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryChronicDrugRecords,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1039,6 +1062,33 @@ class SettlementService(object):
             '/crossclear.settlement.v1.SettlementService/QueryAccumulations',
             crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.SerializeToString,
             crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryChronicDrugRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/QueryChronicDrugRecords',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -225,6 +225,19 @@ class SettlementServiceStub:
     at most 30 days before today); any other person is PERMISSION_DENIED.
     """
 
+    QueryChronicDrugRecords: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse,
+    ]
+    """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+    codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+    outpatient visits (med type 14, settlement standing) at any institution, in
+    (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+    optionally from begndate / up to enddate and for one disease (dise_codg, national
+    code or legacy alias). Visible only to a hospital or pharmacy currently treating the
+    person, by the rule of 5206; any other caller is PERMISSION_DENIED.
+    """
+
 class SettlementServiceAsyncStub:
     """Real-time settlement of medical bills, called by designated hospitals' information
     systems (HIS). Each RPC maps one-to-one onto a transaction of the national
@@ -430,6 +443,19 @@ class SettlementServiceAsyncStub:
     settlement standing — including one whose settlement was reversed), or one whose
     standing settlement was made in the last 30 days (its settlement date, China time,
     at most 30 days before today); any other person is PERMISSION_DENIED.
+    """
+
+    QueryChronicDrugRecords: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse,
+    ]
+    """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+    codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+    outpatient visits (med type 14, settlement standing) at any institution, in
+    (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+    optionally from begndate / up to enddate and for one disease (dise_codg, national
+    code or legacy alias). Visible only to a hospital or pharmacy currently treating the
+    person, by the rule of 5206; any other caller is PERMISSION_DENIED.
     """
 
 class SettlementServiceServicer(metaclass=abc.ABCMeta):
@@ -677,6 +703,21 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
         settlement standing — including one whose settlement was reversed), or one whose
         standing settlement was made in the last 30 days (its settlement date, China time,
         at most 30 days before today); any other person is PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def QueryChronicDrugRecords(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse]]:
+        """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+        codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+        outpatient visits (med type 14, settlement standing) at any institution, in
+        (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+        optionally from begndate / up to enddate and for one disease (dise_codg, national
+        code or legacy alias). Visible only to a hospital or pharmacy currently treating the
+        person, by the rule of 5206; any other caller is PERMISSION_DENIED.
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

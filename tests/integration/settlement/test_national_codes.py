@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import grpc

@@ -250,3 +250,63 @@ async def test_a_string_that_disagrees_with_its_enum_names_both_fields(
         assert sorted(set(fields(error)) - {"dise_codg"}) == sorted(named), (given, fields(error))
         assert details_of(error) is not None
     assert await row_counts(settlement_db) == before
+
+
+async def test_the_filing_service_takes_psn_cert_type_and_insutype_code(filing: Filing) -> None:
+    person = await filing.new_person(NANNING)
+    number = person.documents[0].number
+
+    async def get(document: common_pb2.IdentityDocument) -> filing_pb2.GetPersonResponse:
+        return await filing.stub.GetPerson(  # type: ignore[no-any-return]
+            filing_pb2.GetPersonRequest(document=document),
+            metadata=caller_metadata(NANNING),
+            timeout=CALL_TIMEOUT_S,
+        )
+
+    found = await get(common_pb2.IdentityDocument(psn_cert_type="01", number=number))
+    assert found.person.psn_no == person.psn_no
+    assert found.person.insutype_code == "310"  # filled in responses
+    both = common_pb2.IdentityDocument(
+        type=common_pb2.DOCUMENT_TYPE_RESIDENT_ID, psn_cert_type="01", number=number
+    )
+    assert (await get(both)).person.psn_no == person.psn_no
+    for document, named in [
+        (
+            common_pb2.IdentityDocument(
+                type=common_pb2.DOCUMENT_TYPE_RESIDENT_ID, psn_cert_type="04", number=number
+            ),
+            ["document.type", "document.psn_cert_type"],
+        ),
+        (
+            common_pb2.IdentityDocument(psn_cert_type="08", number=number),
+            ["document.psn_cert_type"],
+        ),
+        (
+            common_pb2.IdentityDocument(psn_cert_type="X1", number=number),
+            ["document.psn_cert_type"],
+        ),
+    ]:
+        error = await rpc_error(get(document))
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, document
+        assert fields(error) == named, (document, fields(error))
+
+    # A person upserted with the national insutype string only.
+    resident = filing_pb2.Person()
+    resident.CopyFrom(person)
+    resident.ClearField("insutype")
+    resident.insutype_code = "390"
+    saved = await filing.stub.UpsertPerson(
+        filing_pb2.UpsertPersonRequest(person=resident),
+        metadata=caller_metadata(NANNING),
+        timeout=CALL_TIMEOUT_S,
+    )
+    assert saved.person.insutype == common_pb2.INSURANCE_TYPE_RESIDENT_BASIC
+    resident.insutype = common_pb2.INSURANCE_TYPE_EMPLOYEE_BASIC
+    error = await rpc_error(
+        filing.stub.UpsertPerson(
+            filing_pb2.UpsertPersonRequest(person=resident),
+            metadata=caller_metadata(NANNING),
+            timeout=CALL_TIMEOUT_S,
+        )
+    )
+    assert fields(error) == ["person.insutype", "person.insutype_code"]

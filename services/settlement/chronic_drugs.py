@@ -7,10 +7,10 @@ and amount. Drug lines are those with a national drug code (``X…`` western med
 ``Z…`` Chinese patent medicine, the catalogues' code shapes); the name comes from the
 treatment province's catalogue in force on the visit's first day.
 
-Who may see them: the rule of 5206 (``Settlement.query_accumulations``) — a hospital or
-pharmacy currently treating the person (an OPEN encounter, or one settled in the last
-``TREATING_DAYS_AFTER_SETTLEMENT`` days). Anyone else is PERMISSION_DENIED, whatever the
-person's records.
+Who may see them: the rule of 5206 (``Settlement.query_accumulations``) — an institution
+currently treating the person: an OPEN encounter there, or one settled in the last
+``TREATING_DAYS_AFTER_SETTLEMENT`` days (today that means hospitals: pharmacies do not
+settle here yet). Anyone else is PERMISSION_DENIED, whatever the person's records.
 
 Bounded: keyset pages of at most ``MAX_PAGE_SIZE`` rows in (fee date, mdtrt_id, line no)
 order, read in one repeatable-read transaction; the page token is opaque and checked.
@@ -43,7 +43,7 @@ from shared import clock
 from shared.errors import InvalidArgument, PermissionDenied, Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from shared.reference.geography import UnknownCode
-from shared.reference.institutions import get_hospital
+from shared.reference.institutions import get_institution
 from shared.vocabulary import parse_national_date
 
 DEFAULT_PAGE_SIZE: Final = 100
@@ -151,7 +151,7 @@ async def _read(
 def _record(r: asyncpg.Record, versions: Versions) -> pb.ChronicDrugRecord:
     item = versions.catalogue_for(r["treatment_pool"][:2], r["begin_date"]).lookup(r["item_code"])
     try:
-        institution = get_hospital(r["hospital_code"]).name_zh
+        institution = get_institution(r["hospital_code"]).name_zh
     except UnknownCode:
         institution = ""
     return pb.ChronicDrugRecord(

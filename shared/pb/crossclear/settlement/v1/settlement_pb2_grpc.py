@@ -382,8 +382,8 @@ class SettlementServiceServicer(object):
         outpatient visits (med type 14, settlement standing) at any institution, in
         (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
         optionally from begndate / up to enddate and for one disease (dise_codg, national
-        code or legacy alias). Visible only to a hospital or pharmacy currently treating the
-        person, by the rule of 5206; any other caller is PERMISSION_DENIED.
+        code or legacy alias). Visible only to an institution currently treating the person,
+        by the rule of 5206; any other caller is PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -234,8 +234,8 @@ class SettlementServiceStub:
     outpatient visits (med type 14, settlement standing) at any institution, in
     (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
     optionally from begndate / up to enddate and for one disease (dise_codg, national
-    code or legacy alias). Visible only to a hospital or pharmacy currently treating the
-    person, by the rule of 5206; any other caller is PERMISSION_DENIED.
+    code or legacy alias). Visible only to an institution currently treating the person,
+    by the rule of 5206; any other caller is PERMISSION_DENIED.
     """
 
 class SettlementServiceAsyncStub:
@@ -454,8 +454,8 @@ class SettlementServiceAsyncStub:
     outpatient visits (med type 14, settlement standing) at any institution, in
     (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
     optionally from begndate / up to enddate and for one disease (dise_codg, national
-    code or legacy alias). Visible only to a hospital or pharmacy currently treating the
-    person, by the rule of 5206; any other caller is PERMISSION_DENIED.
+    code or legacy alias). Visible only to an institution currently treating the person,
+    by the rule of 5206; any other caller is PERMISSION_DENIED.
     """
 
 class SettlementServiceServicer(metaclass=abc.ABCMeta):
@@ -716,8 +716,8 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
         outpatient visits (med type 14, settlement standing) at any institution, in
         (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
         optionally from begndate / up to enddate and for one disease (dise_codg, national
-        code or legacy alias). Visible only to a hospital or pharmacy currently treating the
-        person, by the rule of 5206; any other caller is PERMISSION_DENIED.
+        code or legacy alias). Visible only to an institution currently treating the person,
+        by the rule of 5206; any other caller is PERMISSION_DENIED.
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

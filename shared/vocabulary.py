@@ -12,11 +12,10 @@ Sources and how far the codes are verified
 * ``insutype``, ``med_type``, ``psn_cert_type``, ``mdtrt_cert_type``, ``gend``: the
   code tables (代码表) of the 国家医疗保障信息平台 定点医药机构接口规范 (National Healthcare
   Security Administration, interface specification for designated institutions, 2020–2021
-  editions), as reproduced in HIS vendors' interface code and in the project brief
-  (``INTERFACES.md``). The official text itself was not found in the reference stores we
-  searched, so these lists are transcribed, not verified against the issuer's document;
-  only the codes this project settles (310/390; 11/14/21/41; 01/02/03 of mdtrt_cert_type;
-  gender 1/2) are relied on by the engine. The rarer ``psn_cert_type`` entries (09–17) are
+  editions), as reproduced in HIS vendors' interface code. The official text itself was
+  not found in the reference material searched, so these lists are transcribed, not
+  verified against the issuer's document; only the codes this project settles (310/390;
+  11/14/21/41; 01/02/03 of mdtrt_cert_type; gender 1/2) are relied on by the engine. The rarer ``psn_cert_type`` entries (09–17) are
   the least certain.
 * Chronic/special-disease codes: the 医疗保障疾病诊断分类与代码 / 门诊慢特病病种代码 of the
   国家医疗保障信息业务编码标准 (NHSA). The ten diseases settled across provinces follow the

@@ -52,6 +52,7 @@ from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
 from shared.reference import INSTITUTION_CODE_RE, Relation, is_pool, is_province
+from shared.vocabulary import parse_national_date
 
 DEFAULT_PAGE_SIZE = 20
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -403,8 +404,8 @@ def _decode_token(token: str) -> PageKey:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         day, filing_id = raw.split("|", 1)
-        key = PageKey(date.fromisoformat(day), filing_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        key = PageKey(parse_national_date(day, "page.page_token"), filing_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, InvalidArgument) as exc:
         raise bad from exc
     if not FILING_ID_RE.fullmatch(key.filing_id):
         raise bad

@@ -119,6 +119,8 @@ ZH_REASONS: Final = {
     "FEE_LINES_BEFORE_ADMISSION": "已有费用明细早于新的入院日期",
     "NOT_DISCHARGED": "尚未办理出院",
     "ALREADY_DISCHARGED": "已办理出院，请先撤销出院",
+    "CHANGED_SINCE_TRANSACTION": "原交易之后该次就诊已有其他变动，不能冲正，请先撤销后续交易",
+    "NOT_CORRECTABLE": "该类交易不能冲正",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from services.filing import national_codes
 from services.filing import service as uc
 from services.filing.domain import (
     ChangeReason,
@@ -51,6 +52,7 @@ from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
 from shared.reference import INSTITUTION_CODE_RE, Relation, is_pool, is_province
+from shared.vocabulary import parse_national_date
 
 DEFAULT_PAGE_SIZE = 20
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -215,7 +217,11 @@ def _person_draft(person: filing_pb2.Person) -> PersonDraft:
     # More documents than allowed are refused by the rules; reading one past the limit
     # is enough to know, whatever the request holds.
     documents = tuple(
-        (DOCUMENT_TYPES.get(d.type), d.number) for d in person.documents[: MAX_DOCUMENTS + 1]
+        (
+            DOCUMENT_TYPES.get(national_codes.document_type_number(d, f"person.documents[{i}]")),
+            d.number,
+        )
+        for i, d in enumerate(person.documents[: MAX_DOCUMENTS + 1])
     )
     return PersonDraft(
         psn_no=person.psn_no,
@@ -223,7 +229,9 @@ def _person_draft(person: filing_pb2.Person) -> PersonDraft:
         phone=person.phone,
         documents=documents,
         insured_pool=person.insured_pool,
-        insutype=INSUTYPES.get(person.insutype),
+        insutype=INSUTYPES.get(
+            national_codes.insutype_number(person.insutype, person.insutype_code, "person.")
+        ),
         person_type=PERSON_TYPES.get(person.person_type),
         assistance_category=ASSISTANCE.get(person.assistance_category),
         sex=SEXES.get(person.sex),
@@ -233,7 +241,7 @@ def _person_draft(person: filing_pb2.Person) -> PersonDraft:
 
 
 def _document(document: common_pb2.IdentityDocument, field: str) -> IdentityDocument:
-    doc_type = DOCUMENT_TYPES.get(document.type)
+    doc_type = DOCUMENT_TYPES.get(national_codes.document_type_number(document, field))
     if doc_type is None:
         raise InvalidArgument(f"{field}.type", "unknown or unset document type")
     return IdentityDocument(
@@ -246,7 +254,11 @@ def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuer
     check_psn_no(v, request.psn_no)
     v.check(is_pool(request.treatment_pool), "treatment_pool", "unknown pool code")
     treatment_date = parse_iso_date(v, "treatment_date", request.treatment_date, required=True)
-    visit_type = _enum(v, VISIT_TYPES, request.med_type, "med_type", "medical type")
+    med_type = national_codes.med_type_number(v, request.med_type, request.med_type_code)
+    visit_type = VISIT_TYPES.get(med_type)
+    v.check(
+        bool(request.med_type or request.med_type_code), "med_type", "required (or med_type_code)"
+    )
     code = request.hospital_code
     if code:
         # A pharmacy's code (P…) is accepted too: pharmacies settle cross-region as well.
@@ -257,7 +269,7 @@ def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuer
         )
     disease = request.chronic_disease_code or None
     if disease is not None:
-        chronic.check_disease_code(v, "chronic_disease_code", disease)
+        disease = chronic.read_disease_code(v, "chronic_disease_code", disease)
         v.check(
             visit_type is VisitType.CHRONIC_OUTPATIENT,
             "chronic_disease_code",
@@ -288,7 +300,7 @@ def _certify_command(
         "1–64 characters [A-Za-z0-9_-]",
     )
     check_psn_no(v, request.psn_no)
-    chronic.check_disease_code(v, "disease_code", request.disease_code)
+    disease = chronic.read_disease_code(v, "disease_code", request.disease_code)
     start = parse_iso_date(v, "valid_from_date", request.valid_from_date, required=True)
     until = parse_iso_date(v, "valid_until_date", request.valid_until_date, required=False)
     hospital = None
@@ -304,7 +316,7 @@ def _certify_command(
     return uc.CertifyCommand(
         psn_no=request.psn_no,
         channel_request_id=request_id,
-        disease_code=request.disease_code,
+        disease_code=disease,
         source=source,
         valid_from=start,
         valid_until=until,
@@ -392,8 +404,8 @@ def _decode_token(token: str) -> PageKey:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         day, filing_id = raw.split("|", 1)
-        key = PageKey(date.fromisoformat(day), filing_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        key = PageKey(parse_national_date(day, "page.page_token"), filing_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, InvalidArgument) as exc:
         raise bad from exc
     if not FILING_ID_RE.fullmatch(key.filing_id):
         raise bad
@@ -418,6 +430,7 @@ def person_pb(person: Person) -> filing_pb2.Person:
         ],
         insured_pool=person.insured_pool,
         insutype=INSUTYPE_NUMBERS[person.insutype],
+        insutype_code=person.insutype.value,
         person_type=PERSON_TYPE_NUMBERS[person.person_type],
         assistance_category=ASSISTANCE_NUMBERS[person.assistance_category],
         sex=SEX_NUMBERS[person.sex],

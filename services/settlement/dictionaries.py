@@ -1,7 +1,7 @@
 """The code sets hospitals and pharmacies download (1309 disease list, 1901 dictionaries).
 
-Every code set is read from the enums the engine uses (``services.settlement.domain``),
-through two functions — ``chronic_diseases()`` and ``code_sets()`` — so that where the
+The national code sets come from :mod:`shared.vocabulary`, the others from the enums the
+engine uses (``services.settlement.domain``), through two functions — ``chronic_diseases()`` and ``code_sets()`` — so that where the
 codes come from can change in one place. Labels are the national Chinese terms.
 """
 
@@ -15,15 +15,12 @@ from typing import Final
 
 from services.settlement.domain.catalogue import ItemClass, ItemKind
 from services.settlement.domain.codes import (
-    CHRONIC_DISEASE_NAME_ZH,
     FundType,
     HospitalLevel,
-    Insutype,
     MafCategory,
     PersonType,
-    Sex,
-    VisitType,
 )
+from shared import vocabulary
 from shared.reference import InstitutionKind
 
 Entry = tuple[str, str]  # (value, Chinese label)
@@ -31,20 +28,6 @@ Entry = tuple[str, str]  # (value, Chinese label)
 MAX_DIC_TYPES_PER_REQUEST: Final = 50
 
 _LABELS: Final[dict[str, tuple[type[Enum], dict[Enum, str]]]] = {
-    "insutype": (
-        Insutype,
-        {Insutype.EMPLOYEE: "职工基本医疗保险", Insutype.RESIDENT: "城乡居民基本医疗保险"},
-    ),
-    "med_type": (
-        VisitType,
-        {
-            VisitType.ORDINARY_OUTPATIENT: "普通门诊",
-            VisitType.CHRONIC_OUTPATIENT: "门诊慢特病",
-            VisitType.INPATIENT: "普通住院",
-            VisitType.PHARMACY_PURCHASE: "定点药店购药",
-        },
-    ),
-    "gend": (Sex, {Sex.MALE: "男", Sex.FEMALE: "女"}),
     "psn_type": (PersonType, {PersonType.IN_SERVICE: "在职", PersonType.RETIRED: "退休"}),
     "hosp_lv": (
         HospitalLevel,
@@ -90,14 +73,18 @@ _ALIASES: Final = {"gender": "gend"}
 
 
 def chronic_diseases() -> tuple[Entry, ...]:
-    """The chronic/special outpatient diseases (1309): code and Chinese name, by code."""
-    return tuple(sorted((d.value, name) for d, name in CHRONIC_DISEASE_NAME_ZH.items()))
+    """The chronic/special outpatient diseases (1309): national code and Chinese name."""
+    return tuple(sorted((e.code, e.name_zh) for e in vocabulary.CHRONIC_DISEASE))
 
 
 @cache
 def code_sets() -> Mapping[str, tuple[Entry, ...]]:
     """Every code set by name (1901): its values and Chinese labels."""
     sets: dict[str, tuple[Entry, ...]] = {}
+    # The national code sets (insutype, med_type, psn_cert_type, gend, …) as the one
+    # vocabulary has them; then the sets of this service's own enums.
+    for name, entries in vocabulary.DICTIONARIES.items():
+        sets[name] = tuple((e.code, e.name_zh) for e in entries)
     for name, (enum, labels) in _LABELS.items():
         missing = [m for m in enum if m not in labels]
         assert not missing, f"code set {name}: no label for {missing}"

@@ -31,6 +31,7 @@ from shared.grpc_errors import field_violations_of
 from shared.identity import DocumentType
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
+from shared.vocabulary import parse_national_date
 
 CALLER_CODE: Final = "svc-settlement"
 CALL_TIMEOUT_S: Final = 3.0
@@ -152,14 +153,14 @@ def _mapped(error: grpc.aio.AioRpcError, field: str) -> Exception:
 
 def person_of(person: filing_pb2.Person) -> PersonSnapshot:
     try:
-        birth_date = date.fromisoformat(person.birth_date)
+        birth_date = parse_national_date(person.birth_date, "birth_date")
         insutype = Insutype(str(person.insutype))
         person_type = {
             common_pb2.PERSON_TYPE_IN_SERVICE: PersonType.IN_SERVICE,
             common_pb2.PERSON_TYPE_RETIRED: PersonType.RETIRED,
         }[person.person_type]
         sex = {filing_pb2.SEX_MALE: Sex.MALE, filing_pb2.SEX_FEMALE: Sex.FEMALE}[person.sex]
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, InvalidArgument):
         raise FailedPrecondition(
             "PERSON_RECORD_INCOMPLETE",
             f"the insured pool's record of {person.psn_no} lacks its insurance type, "

@@ -38,7 +38,8 @@ import asyncpg
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from services.settlement import pharmacy_store, registry, store
+from services.settlement import corrections, pharmacy_store, registry, store
+from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
     AnnualUsage,
@@ -122,7 +123,9 @@ _INFNO = {
     "settle": ("2207", "2304"),
     "reverse": ("2208", "2305"),
 }
-CORRECTABLE: Final = frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402", "2102"})
+CORRECTABLE: Final = (
+    frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402", "2102"}) | LATER_CORRECTABLE
+)
 SETTLING: Final = frozenset({"2207", "2304", "2102"})  # 2102: a pharmacy purchase
 # 5206: a SETTLED encounter keeps the hospital "currently treating" its person this long
 # after its settlement date (an OPEN encounter does as long as it is open).
@@ -296,6 +299,14 @@ class Settlement:
 
     def china_now(self) -> datetime:
         return clock.china_now()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @property
+    def versions(self) -> Versions:
+        return self._versions
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -792,7 +803,9 @@ class Settlement:
                 await pharmacy_store.close_purchase(conn, entry.mdtrt_id, line_count, header.msgid)
             return reversal
         locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
-        if entry.infno in (INFNO_REGISTER, INFNO_ADMIT):
+        if entry.infno in LATER_CORRECTABLE:  # see corrections.py for the rule
+            await corrections.undo(conn, entry, journal)
+        elif entry.infno in (INFNO_REGISTER, INFNO_ADMIT):
             require_cancellable(locked.encounter)
             await store.cancel_encounter(conn, entry.mdtrt_id, journal)
         elif entry.infno in ("2204", "2301"):
@@ -851,7 +864,8 @@ class Settlement:
             encounter = locked.encounter
             require_registration_cancellable(encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_REGISTER_CANCEL)
-            await store.cancel_registration(conn, mdtrt_id, encounter.line_count, journal)
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                await store.cancel_registration(conn, mdtrt_id, encounter.line_count, journal)
             return EncounterCancelled(mdtrt_id, encounter.line_count)
 
         return await self._once(key, work, encode, decode)
@@ -871,7 +885,8 @@ class Settlement:
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             require_admission_cancellable(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
-            await store.cancel_encounter(conn, mdtrt_id, journal)
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                await store.cancel_encounter(conn, mdtrt_id, journal)
             return EncounterCancelled(mdtrt_id, 0)
 
         return await self._once(key, work, encode, decode)
@@ -905,16 +920,17 @@ class Settlement:
                     raise _RecheckCoverage(replace(encounter, begin_date=change.begin_date))
                 begin_date, coverage = change.begin_date, fresh
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CHANGE)
-            diag_code, dept_code = await store.change_admission(
-                conn,
-                mdtrt_id,
-                begin_date=begin_date,
-                diag_code=change.diag_code,
-                dept_code=change.dept_code,
-                coverage=coverage,
-                coverage_checked=moved,
-                journal=journal,
-            )
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                diag_code, dept_code = await store.change_admission(
+                    conn,
+                    mdtrt_id,
+                    begin_date=begin_date,
+                    diag_code=change.diag_code,
+                    dept_code=change.dept_code,
+                    coverage=coverage,
+                    coverage_checked=moved,
+                    journal=journal,
+                )
             return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
 
         return await self._once_with_coverage(key, work, encode, decode)
@@ -938,7 +954,8 @@ class Settlement:
             require_discharge_cancellable(encounter)
             assert encounter.discharge_date is not None
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE_CANCEL)
-            await store.set_discharge(conn, mdtrt_id, None, "", journal)
+            async with corrections.remembered(conn, mdtrt_id, header.msgid):
+                await store.set_discharge(conn, mdtrt_id, None, "", journal)
             return Discharged(mdtrt_id, encounter.discharge_date)
 
         return await self._once(key, work, encode, decode)

@@ -18,10 +18,12 @@ from typing import Any, Final
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.settlement import chronic_drugs
+from services.settlement import national_codes as codes
 from services.settlement.domain.accumulations import AnnualUsage, CapUsage
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import ItemClass
-from services.settlement.domain.codes import ChronicDisease, FundType, Insutype, VisitType
+from services.settlement.domain.codes import FundType, VisitType
 from services.settlement.domain.encounter import (
     MAX_LINES_PER_UPLOAD,
     Coverage,
@@ -88,15 +90,6 @@ _ITEM_CLASSES = {
     ItemClass.B: pb.ITEM_CLASS_B,
     ItemClass.C: pb.ITEM_CLASS_C,
 }
-_OUTPATIENT_MED_TYPES = {
-    common_pb2.MED_TYPE_ORDINARY_OUTPATIENT: VisitType.ORDINARY_OUTPATIENT,
-    common_pb2.MED_TYPE_CHRONIC_OUTPATIENT: VisitType.CHRONIC_OUTPATIENT,
-}
-_ALL_MED_TYPES = {**_OUTPATIENT_MED_TYPES, common_pb2.MED_TYPE_INPATIENT: VisitType.INPATIENT}
-_INSUTYPES = {
-    common_pb2.INSURANCE_TYPE_EMPLOYEE_BASIC: Insutype.EMPLOYEE,
-    common_pb2.INSURANCE_TYPE_RESIDENT_BASIC: Insutype.RESIDENT,
-}
 _MAF_CATEGORIES = {
     "DESTITUTE": common_pb2.ASSISTANCE_CATEGORY_DESTITUTE,
     "DIBAO": common_pb2.ASSISTANCE_CATEGORY_MINIMUM_LIVING,
@@ -143,10 +136,17 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
     ) -> pb.QueryPersonResponse:
         errors = Violations()
         header = self._header(request.header, errors, person=False)
-        document_type = _document_type(request.mdtrt_cert_type, request.mdtrt_cert_no, errors)
-        visit_type: VisitType | None = VisitType.ORDINARY_OUTPATIENT
-        if request.med_type != common_pb2.MED_TYPE_UNSPECIFIED:
-            visit_type = _read_med_type(request.med_type, _ALL_MED_TYPES, errors)
+        cert_type = codes.read_cert_type(
+            request.mdtrt_cert_type, request.mdtrt_cert_type_code, errors
+        )
+        document_type = _document_type(cert_type, request.mdtrt_cert_no, errors)
+        visit_type = codes.read_med_type(
+            request.med_type,
+            request.med_type_code,
+            codes.ALL_VISITS,
+            errors,
+            default=VisitType.ORDINARY_OUTPATIENT,
+        )
         errors.raise_if_any()
         assert header is not None and document_type is not None and visit_type is not None
         number = validate_document(document_type, request.mdtrt_cert_no, "mdtrt_cert_no")
@@ -186,12 +186,16 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         errors = Violations()
         header = self._header(request.header, errors, person=True)
         check_psn_no(request.psn_no, "psn_no", errors)
-        insutype = _read_insutype(request.insutype, errors)
-        visit_type = _read_med_type(request.med_type, _OUTPATIENT_MED_TYPES, errors)
+        insutype = codes.read_insutype(request.insutype, request.insutype_code, errors)
+        visit_type = codes.read_med_type(
+            request.med_type, request.med_type_code, codes.OUTPATIENT_VISITS, errors
+        )
         begin_date = read_begin_date(request.begntime, "begntime", errors, self._today())
         _check_visit_no(request.ipt_otp_no, "ipt_otp_no", errors)
-        _check_cert(request.mdtrt_cert_type, request.mdtrt_cert_no, errors)
-        disease = _read_disease(request.dise_codg, visit_type, errors)
+        _check_cert(
+            request.mdtrt_cert_type, request.mdtrt_cert_type_code, request.mdtrt_cert_no, errors
+        )
+        disease = codes.read_disease(request.dise_codg, visit_type, errors)
         errors.raise_if_any()
         assert header and insutype and visit_type and begin_date
 
@@ -212,7 +216,7 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
             chronic_disease=disease,
             begin_date=begin_date,
             visit_no=request.ipt_otp_no,
-            diag_code=request.dise_codg,
+            diag_code=disease.value if disease else request.dise_codg,
             emergency=request.emergency,
             encode=encode,
             decode=pb.RegisterResponse.FromString,
@@ -224,10 +228,12 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         errors = Violations()
         header = self._header(request.header, errors, person=True)
         check_psn_no(request.psn_no, "psn_no", errors)
-        insutype = _read_insutype(request.insutype, errors)
+        insutype = codes.read_insutype(request.insutype, request.insutype_code, errors)
         begin_date = read_begin_date(request.begntime, "begntime", errors, self._today())
         _check_visit_no(request.ipt_no, "ipt_no", errors)
-        _check_cert(request.mdtrt_cert_type, request.mdtrt_cert_no, errors)
+        _check_cert(
+            request.mdtrt_cert_type, request.mdtrt_cert_type_code, request.mdtrt_cert_no, errors
+        )
         _check_icd10(request.adm_diag_codg, "adm_diag_codg", errors)
         errors.raise_if_any()
         assert header and insutype and begin_date
@@ -623,6 +629,13 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
     # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
 
+    async def QueryChronicDrugRecords(
+        self, request: pb.QueryChronicDrugRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryChronicDrugRecordsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        return await chronic_drugs.query(self._service, header, request, errors)
+
     async def QueryEncounters(
         self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryEncountersResponse:
@@ -755,8 +768,10 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 # --- request readers ---------------------------------------------------------------------
 
 
-def _document_type(cert_type: int, number: str, errors: Violations) -> DocumentType | None:
+def _document_type(cert_type: int | None, number: str, errors: Violations) -> DocumentType | None:
     """The identity document behind a national medical certificate (mdtrt_cert_type)."""
+    if cert_type is None:  # already reported by the reader
+        return None
     if len(number) > CERT_NO_CHARS_MAX or not number.strip():
         errors.add("mdtrt_cert_no", f"1..{CERT_NO_CHARS_MAX} characters")
         return None
@@ -774,41 +789,12 @@ def _document_type(cert_type: int, number: str, errors: Violations) -> DocumentT
     return DocumentType.RESIDENT_ID
 
 
-def _check_cert(cert_type: int, number: str, errors: Violations) -> None:
+def _check_cert(value: int, code: str, number: str, errors: Violations) -> None:
     """The certificate a registration was made with: recorded by the HIS, optional here."""
+    cert_type = codes.read_cert_type(value, code, errors)
     if cert_type == pb.CERT_TYPE_UNSPECIFIED and not number:
         return
     _document_type(cert_type, number, errors)
-
-
-def _read_insutype(value: int, errors: Violations) -> Insutype | None:
-    found: Insutype | None = _INSUTYPES.get(value)  # type: ignore[call-overload]
-    if found is None:
-        errors.add("insutype", "310 employee basic or 390 resident basic")
-    return found
-
-
-def _read_med_type(
-    value: int, allowed: dict[Any, VisitType], errors: Violations
-) -> VisitType | None:
-    found = allowed.get(value)
-    if found is None:
-        names = ", ".join(common_pb2.MedType.Name(k) for k in allowed)
-        errors.add("med_type", f"one of {names}")
-    return found
-
-
-def _read_disease(
-    code: str, visit_type: VisitType | None, errors: Violations
-) -> ChronicDisease | None:
-    if visit_type is not VisitType.CHRONIC_OUTPATIENT:
-        errors.check(not code, "dise_codg", "only for a chronic/special outpatient visit")
-        return None
-    try:
-        return ChronicDisease(code)
-    except ValueError:
-        errors.add("dise_codg", "a chronic/special disease code MT01..MT10")
-        return None
 
 
 def _check_visit_no(value: str, name: str, errors: Violations) -> None:

@@ -58,9 +58,9 @@ ORDINARY_DRUGS: Final = (
 # Dual-channel drugs by disease (modeled: the diseases whose drugs pharmacies carry), a
 # month's supply or more.
 CHRONIC_DRUGS: Final = {
-    "MT01": (("X02001", 28, 1, 3), ("X02002", 28, 1, 3), ("X02012", 28, 1, 2)),
-    "MT02": (("X01001", 60, 1, 3), ("X01009", 28, 1, 2), ("X01005", 1, 2, 5)),
-    "MT08": (("X03003", 30, 1, 3), ("X03005", 28, 1, 2), ("X03004", 28, 1, 3)),
+    "M03900": (("X02001", 28, 1, 3), ("X02002", 28, 1, 3), ("X02012", 28, 1, 2)),
+    "M01600": (("X01001", 60, 1, 3), ("X01009", 28, 1, 2), ("X01005", 1, 2, 5)),
+    "M04600": (("X03003", 30, 1, 3), ("X03005", 28, 1, 2), ("X03004", 28, 1, 3)),
 }
 PLANNED: Final = "pharmacy purchases planned"
 SETTLED: Final = "pharmacy purchases settled"

@@ -242,8 +242,8 @@ OUTPATIENT: tuple[Recipe, ...] = (
 # -- chronic/special outpatient (门诊慢特病), by disease code ----------------------------
 
 CHRONIC: dict[str, Recipe] = {
-    "MT01": Recipe(
-        "MT01",
+    "M03900": Recipe(
+        "M03900",
         "hypertension",
         (
             _CONSULT,
@@ -256,8 +256,8 @@ CHRONIC: dict[str, Recipe] = {
             P("250310001", p=20),
         ),
     ),
-    "MT02": Recipe(
-        "MT02",
+    "M01600": Recipe(
+        "M01600",
         "diabetes",
         (
             _CONSULT,
@@ -271,8 +271,8 @@ CHRONIC: dict[str, Recipe] = {
             P("C0307010020001", 50, 100, p=30),
         ),
     ),
-    "MT03": Recipe(
-        "MT03",
+    "M00503": Recipe(
+        "M00503",
         "outpatient radio/chemotherapy",
         (
             P("110200003"),
@@ -289,9 +289,9 @@ CHRONIC: dict[str, Recipe] = {
             P("X12008", 1, 2, p=60),
         ),
     ),
-    "MT04": Recipe(
-        "MT04",
-        "uraemia dialysis",
+    "M07803": Recipe(
+        "M07803",
+        "uraemia haemodialysis",
         (
             P("311000006"),
             P("C0306010010001"),
@@ -302,8 +302,19 @@ CHRONIC: dict[str, Recipe] = {
             P("250307001", p=20),
         ),
     ),
-    "MT05": Recipe(
-        "MT05",
+    "M07804": Recipe(
+        "M07804",
+        "uraemia peritoneal dialysis",
+        (
+            P("311000013", 28, 31),
+            P("X07001", 1, 1, p=40),
+            P("X07002", 1, 1, p=20),
+            P("X07003", 42, 42, p=15),
+            P("250307001", p=20),
+        ),
+    ),
+    "M08300": Recipe(
+        "M08300",
         "anti-rejection after transplant",
         (
             _CONSULT_SENIOR,
@@ -315,8 +326,8 @@ CHRONIC: dict[str, Recipe] = {
             P("Z01020", 30, 60, p=30),
         ),
     ),
-    "MT06": Recipe(
-        "MT06",
+    "M05300": Recipe(
+        "M05300",
         "COPD",
         (
             _CONSULT,
@@ -326,8 +337,8 @@ CHRONIC: dict[str, Recipe] = {
             P("310602001", p=20),
         ),
     ),
-    "MT07": Recipe(
-        "MT07",
+    "M06900": Recipe(
+        "M06900",
         "rheumatoid arthritis",
         (
             _CONSULT,
@@ -337,8 +348,8 @@ CHRONIC: dict[str, Recipe] = {
             P("250403001", p=60),
         ),
     ),
-    "MT08": Recipe(
-        "MT08",
+    "M04600": Recipe(
+        "M04600",
         "coronary heart disease",
         (
             _CONSULT,
@@ -350,8 +361,8 @@ CHRONIC: dict[str, Recipe] = {
             P("310701001", p=40),
         ),
     ),
-    "MT09": Recipe(
-        "MT09",
+    "M00201": Recipe(
+        "M00201",
         "viral hepatitis",
         (
             _CONSULT,
@@ -361,8 +372,8 @@ CHRONIC: dict[str, Recipe] = {
             P("250403055", p=30),
         ),
     ),
-    "MT10": Recipe(
-        "MT10",
+    "M07200": Recipe(
+        "M07200",
         "ankylosing spondylitis",
         (
             _CONSULT,

@@ -169,7 +169,7 @@ class Encounter:
     treatment_pool: str
     visit: Visit
     recipe: str
-    disease: str | None  # MTxx for a chronic visit
+    disease: str | None  # national disease code (M03900 …) for a chronic visit
     emergency: bool
     start: datetime  # visit or admission time (Asia/Shanghai wall time)
     end: datetime  # settlement time (discharge for inpatients)
@@ -462,16 +462,16 @@ _DIAGNOSES = (
 )
 _CHRONIC_BY_AGE = (
     # disease, percent among those aged 45+, percent among the younger
-    ("MT01", 22, 3),
-    ("MT02", 12, 2),
-    ("MT08", 5, 0),
-    ("MT06", 3, 0),
-    ("MT03", 2, 1),
-    ("MT04", 2, 1),
-    ("MT09", 2, 2),
-    ("MT07", 1, 1),
-    ("MT05", 1, 0),
-    ("MT10", 0, 1),
+    ("M03900", 22, 3),
+    ("M01600", 12, 2),
+    ("M04600", 5, 0),
+    ("M05300", 3, 0),
+    ("M00503", 2, 1),
+    ("M07803", 2, 1),
+    ("M00201", 2, 2),
+    ("M06900", 1, 1),
+    ("M08300", 1, 0),
+    ("M07200", 0, 1),
 )
 _ONLINE_CHANNELS = (("APP", 55), ("MINI_PROGRAM", 25), ("WEB", 12), ("COUNTER", 8))
 _CHANNEL_CALLER = {
@@ -922,8 +922,8 @@ def _inpatient_draft(
 
 def _chronic_sessions(rng: random.Random, chronic: str, heavy: bool) -> int:
     if heavy:  # dialysis three times a week; chemotherapy every week or so
-        return rng.randint(12, 13) if chronic == "MT04" else rng.randint(3, 4)
-    return rng.randint(8, 13) if chronic == "MT04" else rng.randint(2, 4)
+        return rng.randint(12, 13) if chronic == "M07803" else rng.randint(3, 4)
+    return rng.randint(8, 13) if chronic == "M07803" else rng.randint(2, 4)
 
 
 def _drafts(
@@ -947,7 +947,7 @@ def _drafts(
         else:
             keys = recipes.COMMON_INPATIENT
         options = [k for k in keys if recipes.fits(recipes.INPATIENT_BY_KEY[k], person_sex, age)]
-        if chronic == "MT03" and not shape.emergency:
+        if chronic == "M00503" and not shape.emergency:
             options = ["cancer_chemo", *options]
         if options:
             recipe = recipes.INPATIENT_BY_KEY[options[rng.randrange(len(options))]]
@@ -1225,7 +1225,7 @@ def _person(
         acct = rng.randint(2_000, 6_000) * 100 if retired else rng.randint(800, 4_000) * 100
     chronic = _chronic(rng, age)
     if shape.heavy:
-        chronic = "MT04" if rng.randrange(100) < 55 else "MT03"
+        chronic = "M07803" if rng.randrange(100) < 55 else "M00503"
     active = (rng.randrange(len(cals)),) if cohort in _TRIP_COHORTS else range(len(cals))
     encounters: list[Encounter] = []
     for m in active:

@@ -81,7 +81,7 @@ class CapHit:
 
     psn_no: str
     cohort: str
-    cap: str  # "basic annual cap", "outpatient annual cap", "MT04 annual cap", …
+    cap: str  # "basic annual cap", "outpatient annual cap", "M07803 annual cap", …
     period: str
     day: date
 

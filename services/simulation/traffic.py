@@ -52,7 +52,7 @@ _RESUBMIT_LIMIT = 3  # pre-settle attempts per encounter (first, after filing, s
 # unset value, which is recorded under this name (never as "UNSPECIFIED").
 NOT_COVERED = "NOT_COVERED"
 NO_REASON = "NO_REASON_CODE"  # a refusal whose status carried no reason code
-# "…; MT04 cap left 1,234.00 → paid 1,234.00": the basic fund was cut by that cap.
+# "…; M07803 cap left 1,234.00 → paid 1,234.00": the basic fund was cut by that cap.
 _CAP_CUT = re.compile(r"; (?P<label>[^;]+?) cap left -?[\d,]+\.\d\d → paid")
 
 

@@ -19,11 +19,12 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from services.filing.domain.policy import FilingPolicy
+from shared import vocabulary
 from shared.errors import FailedPrecondition, Violations
 
-# The chronic/special diseases settled cross-region, as settlement classifies them
-# (services/settlement/domain/codes.py ChronicDisease). Codes are modeled.
-CHRONIC_DISEASE_CODES = frozenset(f"MT{n:02d}" for n in range(1, 11))
+# The chronic/special diseases settled cross-region, by national code (shared.vocabulary;
+# settlement's ChronicDisease is the same set).
+CHRONIC_DISEASE_CODES = vocabulary.CHRONIC_DISEASE_CODES
 MAX_CERTIFICATIONS_PER_PERSON = 100  # every certification ever, cancelled ones included
 MAX_DIAGNOSIS_CODE_CHARS = 20
 
@@ -100,7 +101,20 @@ class CertificationDraft:
 
 
 def check_disease_code(v: Violations, field: str, code: str) -> None:
-    v.check(code in CHRONIC_DISEASE_CODES, field, "not a chronic/special disease code (MT01–MT10)")
+    """A national disease code (what is stored and compared)."""
+    v.check(code in CHRONIC_DISEASE_CODES, field, vocabulary.CHRONIC_DISEASE_LIST_HINT)
+
+
+def read_disease_code(v: Violations, field: str, code: str) -> str:
+    """A caller's disease code as the national code: a legacy alias (MT01…) is mapped.
+
+    Records a violation naming ``field`` (and returns the text unchanged) when unknown.
+    """
+    national = vocabulary.national_chronic_code(code)
+    if national is None:
+        v.add(field, f"{code[:20]!r} is not {vocabulary.CHRONIC_DISEASE_LIST_HINT}")
+        return code
+    return national
 
 
 def new_certification(

@@ -6,6 +6,7 @@ import calendar
 from datetime import date, timedelta
 
 from shared.errors import Violations
+from shared.vocabulary import read_national_date
 
 MAX_MONTHS = 1200  # a century: anything longer is a bad policy value, not a window
 
@@ -38,23 +39,14 @@ def window_end(start: date, months: int) -> date:
     return add_months(start, months) - timedelta(days=1)
 
 
-ISO_DATE_CHARS = 10  # YYYY-MM-DD
-
-
 def parse_iso_date(v: Violations, field: str, text: str, *, required: bool) -> date | None:
-    """A "YYYY-MM-DD" field as a date; None when empty or bad (a violation added if so).
+    """A date field as a date; None when empty or bad (a violation added if so).
 
-    Only the strict ten-character form is accepted: ``date.fromisoformat`` also takes
-    "20261122", which a client would not mean in a field documented as YYYY-MM-DD.
+    Formats are the platform's (``shared.vocabulary.parse_national_date``): "YYYY-MM-DD",
+    "YYYY-MM-DD HH:MM:SS" or ISO 8601 with "T", its China-time day used. "20261122" and
+    the like are refused.
     """
     if not text:
         v.check(not required, field, "is required (YYYY-MM-DD)")
         return None
-    if len(text) != ISO_DATE_CHARS or text[4] != "-" or text[7] != "-":
-        v.add(field, "not a date in the form YYYY-MM-DD")
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        v.add(field, "not a valid calendar date")
-        return None
+    return read_national_date(text, field, v)

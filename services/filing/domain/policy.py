@@ -33,7 +33,8 @@ from types import MappingProxyType
 from typing import Any
 
 from services.filing.domain.model import ChangeReason, FilingCategory
-from shared.errors import NotFound
+from shared.errors import InvalidArgument, NotFound
+from shared.vocabulary import parse_national_date
 
 BP_MAX = 10_000
 MAX_VALIDITY_MONTHS = 120
@@ -181,7 +182,10 @@ def _coerce(name: str, raw: Any) -> Any:
     if isinstance(seed, frozenset):
         return frozenset(ChangeReason(str(r)) for r in raw)
     if name == "effective_from":
-        return date.fromisoformat(str(raw))
+        try:
+            return parse_national_date(str(raw), name)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from exc
     if name == "ratio_reduction_bp":
         return {**seed, **{FilingCategory(str(k)): int(v) for k, v in dict(raw).items()}}
     return str(raw)

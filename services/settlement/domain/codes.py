@@ -1,14 +1,19 @@
 """Code lists shared by the catalogue, the policy and the engine.
 
 Where the national medical-insurance platform has a code, the enum value is that code
-(insutype 310/390, med_type 11/14/21/41, gender 1/2), so the gRPC layer can pass values
-through unchanged. The chronic/special-disease codes are modeled (``MT01`` … ``MT10``):
-stable within this project, not the national disease codes.
+(insutype 310/390, med_type 11/14/21/41, gender 1/2, the chronic/special-disease codes
+M03900 …), so the gRPC layer can pass values through unchanged. The code sets and their
+Chinese names live in :mod:`shared.vocabulary` (the one vocabulary of every service);
+the enums here are the subsets the engine settles, checked against it at import. The
+project's former private disease codes ``MT01`` … ``MT10`` are accepted at the gRPC edge
+only (``shared.vocabulary.LEGACY_CHRONIC_ALIASES``).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+
+from shared import vocabulary
 
 
 class Insutype(StrEnum):
@@ -61,30 +66,25 @@ class FundType(StrEnum):
 
 
 class ChronicDisease(StrEnum):
-    """Chronic/special outpatient diseases settled cross-province. Codes are modeled."""
+    """Chronic/special outpatient diseases settled cross-region, by their national code."""
 
-    HYPERTENSION = "MT01"
-    DIABETES = "MT02"
-    CANCER_RADIO_CHEMO = "MT03"
-    URAEMIA_DIALYSIS = "MT04"
-    TRANSPLANT_ANTI_REJECTION = "MT05"
-    COPD = "MT06"
-    RHEUMATOID_ARTHRITIS = "MT07"
-    CORONARY_HEART_DISEASE = "MT08"
-    VIRAL_HEPATITIS = "MT09"
-    ANKYLOSING_SPONDYLITIS = "MT10"
+    HYPERTENSION = "M03900"
+    DIABETES = "M01600"
+    CANCER_RADIO_CHEMO = "M00503"
+    URAEMIA_DIALYSIS = "M07803"  # haemodialysis (血液透析)
+    URAEMIA_PERITONEAL_DIALYSIS = "M07804"  # peritoneal dialysis (腹膜透析)
+    TRANSPLANT_ANTI_REJECTION = "M08300"
+    COPD = "M05300"
+    RHEUMATOID_ARTHRITIS = "M06900"
+    CORONARY_HEART_DISEASE = "M04600"
+    VIRAL_HEPATITIS = "M00201"  # chronic hepatitis B (慢性乙型肝炎)
+    ANKYLOSING_SPONDYLITIS = "M07200"
 
 
 CHRONIC_DISEASE_NAME_ZH: dict[ChronicDisease, str] = {
-    ChronicDisease.HYPERTENSION: "高血压",
-    ChronicDisease.DIABETES: "糖尿病",
-    ChronicDisease.CANCER_RADIO_CHEMO: "恶性肿瘤门诊放化疗",
-    ChronicDisease.URAEMIA_DIALYSIS: "尿毒症透析",
-    ChronicDisease.TRANSPLANT_ANTI_REJECTION: "器官移植术后抗排异治疗",
-    ChronicDisease.COPD: "慢性阻塞性肺疾病",
-    ChronicDisease.RHEUMATOID_ARTHRITIS: "类风湿关节炎",
-    ChronicDisease.CORONARY_HEART_DISEASE: "冠心病",
-    ChronicDisease.VIRAL_HEPATITIS: "病毒性肝炎",
-    ChronicDisease.ANKYLOSING_SPONDYLITIS: "强直性脊柱炎",
+    ChronicDisease(e.code): e.name_zh for e in vocabulary.CHRONIC_DISEASE
 }
 assert set(CHRONIC_DISEASE_NAME_ZH) == set(ChronicDisease)
+assert {i.value for i in Insutype} <= {e.code for e in vocabulary.INSUTYPE}
+assert {v.value for v in VisitType} <= {e.code for e in vocabulary.MED_TYPE}
+assert {s.value for s in Sex} <= {e.code for e in vocabulary.GEND}

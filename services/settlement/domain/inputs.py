@@ -18,6 +18,7 @@ from enum import IntEnum
 
 from shared.clock import CHINA_TZ
 from shared.errors import Violations
+from shared.vocabulary import read_national_date
 
 MSGID_CHARS = 30
 INSTITUTION_CODE_CHARS = 12
@@ -106,17 +107,8 @@ def read_header(
 
 
 def read_day(value: str, name: str, errors: Violations) -> date | None:
-    """A national time field: "YYYY-MM-DD", or "YYYY-MM-DD HH:MM:SS" whose date is used."""
-    text = value.strip()
-    try:
-        if len(text) == len("YYYY-MM-DD"):
-            return date.fromisoformat(text)
-        if len(text) == len("YYYY-MM-DD HH:MM:SS"):
-            return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").date()
-    except ValueError:
-        pass
-    errors.add(name, f"a date YYYY-MM-DD (or YYYY-MM-DD HH:MM:SS); got {value!r}")
-    return None
+    """A national time field as its China-time day (``shared.vocabulary`` formats)."""
+    return read_national_date(value, name, errors)
 
 
 def read_begin_date(value: str, name: str, errors: Violations, today: date) -> date | None:

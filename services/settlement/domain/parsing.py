@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from shared.errors import Violations
+from shared.vocabulary import read_national_date
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -45,8 +46,7 @@ def bool_field(value: object, name: str, errors: Violations) -> bool:
 
 
 def date_field(value: object, name: str, errors: Violations) -> date | None:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
+    if not isinstance(value, str):
         errors.add(name, f"a date YYYY-MM-DD; got {value!r}")
         return None
+    return read_national_date(value, name, errors)

@@ -21,6 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Final
 
+from shared import vocabulary
 from shared.errors import FailedPrecondition, Violations
 
 from .codes import ChronicDisease, HospitalLevel, VisitType
@@ -54,11 +55,12 @@ def read_purchase_type(
     if visit_type is not VisitType.CHRONIC_OUTPATIENT:
         errors.check(not disease_code, "dise_codg", "only for chronic/special-disease drugs (14)")
         return None
-    try:
-        return ChronicDisease(disease_code)
-    except ValueError:
-        errors.add("dise_codg", "a chronic/special disease code MT01..MT10")
+    national = vocabulary.national_chronic_code(disease_code)
+    if national is None:
+        shown = repr(disease_code[:20]) if disease_code else "empty"
+        errors.add("dise_codg", f"{shown} is not {vocabulary.CHRONIC_DISEASE_LIST_HINT}")
         return None
+    return ChronicDisease(national)
 
 
 def require_dual_channel(pharmacy_code: str, disease: ChronicDisease | None) -> None:

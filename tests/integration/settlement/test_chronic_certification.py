@@ -107,7 +107,7 @@ async def test_a_chronic_visit_settles_only_for_a_certified_disease(
 
     # Hypertension is certified: settles.
     registered = await h.register(
-        person, med_type=common_pb2.MED_TYPE_CHRONIC_OUTPATIENT, dise_codg="MT01"
+        person, med_type=common_pb2.MED_TYPE_CHRONIC_OUTPATIENT, dise_codg="M03900"
     )
     assert registered.trtinfo.allowed
     total = (await h.upload(person, registered.mdtrt_id, lines)).medfee_sumamt_fen
@@ -116,7 +116,7 @@ async def test_a_chronic_visit_settles_only_for_a_certified_disease(
 
     # Diabetes is not: the visit is registered, flagged, and refused at settlement.
     diabetes = await h.register(
-        person, med_type=common_pb2.MED_TYPE_CHRONIC_OUTPATIENT, dise_codg="MT02"
+        person, med_type=common_pb2.MED_TYPE_CHRONIC_OUTPATIENT, dise_codg="M01600"
     )
     assert not diabetes.trtinfo.allowed
     assert diabetes.trtinfo.reason_code == NOT_CERTIFIED
@@ -137,7 +137,7 @@ async def test_a_chronic_visit_settles_only_for_a_certified_disease(
         filing_pb2.FileChronicDiseaseRequest(
             channel_request_id=f"2503-{secrets.token_hex(8)}",
             psn_no=person.psn_no,
-            disease_code="MT02",
+            disease_code="M01600",
             hospital_code=HOSPITAL,
             valid_from_date=today().isoformat(),
         ),

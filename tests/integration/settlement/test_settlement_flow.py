@@ -221,7 +221,7 @@ async def test_chronic_outpatient_and_cancelled_lines(
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     registered = await h.register(
-        person, med_type=common_pb2.MED_TYPE_CHRONIC_OUTPATIENT, dise_codg="MT02"
+        person, med_type=common_pb2.MED_TYPE_CHRONIC_OUTPATIENT, dise_codg="M01600"
     )
     lines = [fee(1, CONSULTATION, "45"), fee(2, BLOOD_COUNT, "45"), fee(3, COLONOSCOPY, "45")]
     await h.upload(person, registered.mdtrt_id, lines)

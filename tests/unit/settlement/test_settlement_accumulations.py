@@ -50,7 +50,7 @@ def test_reversing_more_than_was_taken_is_a_bug() -> None:
 def test_dict_round_trip() -> None:
     acc = Accumulations(hifmi_selfpay_base_fen=5, chronic_hifp_paid_fen={MT06: 9})
     plain = acc.to_dict()
-    assert plain["chronic_hifp_paid_fen"] == {"MT06": 9}
+    assert plain["chronic_hifp_paid_fen"] == {"M05300": 9}
     assert Accumulations.from_dict(plain) == acc
     assert Accumulations.from_dict({}) == Accumulations()
 
@@ -66,10 +66,10 @@ def test_exceeded_caps_names_the_counter() -> None:
     over = Accumulations(maf_paid_fen=6_000_001, chronic_hifp_paid_fen={MT02: 2_000_001})
     assert exceeded_caps(over, policy, Insutype.EMPLOYEE) == [
         "maf_paid_fen",
-        "chronic_hifp_paid_fen[MT02]",
+        "chronic_hifp_paid_fen[M01600]",
     ]
     # residents' per-disease cap is 10,000.00
-    assert exceeded_caps(over, policy, Insutype.RESIDENT)[-1] == "chronic_hifp_paid_fen[MT02]"
+    assert exceeded_caps(over, policy, Insutype.RESIDENT)[-1] == "chronic_hifp_paid_fen[M01600]"
 
 
 @pytest.mark.parametrize(

@@ -24,31 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!crossclear/common/v1/common.proto\x12\x14\x63rossclear.common.v1\"T\n\x10IdentityDocument\x12\x30\n\x04type\x18\x01 \x01(\x0e\x32\".crossclear.common.v1.DocumentType\x12\x0e\n\x06number\x18\x02 \x01(\t\"\xce\x01\n\x0b\x46undAmounts\x12\x19\n\x11medfee_sumamt_fen\x18\x01 \x01(\x03\x12\x10\n\x08hifp_fen\x18\x02 \x01(\x03\x12\x11\n\thifob_fen\x18\x03 \x01(\x03\x12\x11\n\thifmi_fen\x18\x04 \x01(\x03\x12\x13\n\x0b\x63vlserv_fen\x18\x05 \x01(\x03\x12\x11\n\thifes_fen\x18\x06 \x01(\x03\x12\x0f\n\x07maf_fen\x18\x07 \x01(\x03\x12\x0f\n\x07oth_fen\x18\x08 \x01(\x03\x12\x10\n\x08\x61\x63\x63t_fen\x18\t \x01(\x03\x12\x10\n\x08\x63\x61sh_fen\x18\n \x01(\x03\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t*w\n\rInsuranceType\x12\x1e\n\x1aINSURANCE_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1dINSURANCE_TYPE_EMPLOYEE_BASIC\x10\xb6\x02\x12\"\n\x1dINSURANCE_TYPE_RESIDENT_BASIC\x10\x86\x03*^\n\nPersonType\x12\x1b\n\x17PERSON_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PERSON_TYPE_IN_SERVICE\x10\x01\x12\x17\n\x13PERSON_TYPE_RETIRED\x10\x02*\x81\x02\n\x12\x41ssistanceCategory\x12#\n\x1f\x41SSISTANCE_CATEGORY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSISTANCE_CATEGORY_NONE\x10\x01\x12!\n\x1d\x41SSISTANCE_CATEGORY_DESTITUTE\x10\x02\x12&\n\"ASSISTANCE_CATEGORY_MINIMUM_LIVING\x10\x03\x12+\n\'ASSISTANCE_CATEGORY_LOW_INCOME_MARGINAL\x10\x04\x12\x30\n,ASSISTANCE_CATEGORY_POVERTY_RETURN_MONITORED\x10\x05*\x8a\x02\n\x0c\x44ocumentType\x12\x1d\n\x19\x44OCUMENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44OCUMENT_TYPE_RESIDENT_ID\x10\x01\x12%\n!DOCUMENT_TYPE_HK_RESIDENCE_PERMIT\x10\x02\x12%\n!DOCUMENT_TYPE_MO_RESIDENCE_PERMIT\x10\x03\x12%\n!DOCUMENT_TYPE_TW_RESIDENCE_PERMIT\x10\x04\x12*\n&DOCUMENT_TYPE_HK_MO_HOME_RETURN_PERMIT\x10\x05\x12\x1b\n\x17\x44OCUMENT_TYPE_E_VOUCHER\x10\x06*o\n\x08Relation\x12\x18\n\x14RELATION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRELATION_LOCAL\x10\x01\x12\x18\n\x14RELATION_IN_PROVINCE\x10\x02\x12\x1b\n\x17RELATION_CROSS_PROVINCE\x10\x03*\x9e\x01\n\x07MedType\x12\x18\n\x14MED_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1cMED_TYPE_ORDINARY_OUTPATIENT\x10\x0b\x12\x1f\n\x1bMED_TYPE_CHRONIC_OUTPATIENT\x10\x0e\x12\x16\n\x12MED_TYPE_INPATIENT\x10\x15\x12\x1e\n\x1aMED_TYPE_PHARMACY_PURCHASE\x10)*\xdd\x01\n\x08\x46undType\x12\x19\n\x15\x46UND_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x46UND_TYPE_HIFP\x10\x01\x12\x13\n\x0f\x46UND_TYPE_HIFOB\x10\x02\x12\x13\n\x0f\x46UND_TYPE_HIFMI\x10\x03\x12\x15\n\x11\x46UND_TYPE_CVLSERV\x10\x04\x12\x13\n\x0f\x46UND_TYPE_HIFES\x10\x05\x12\x11\n\rFUND_TYPE_MAF\x10\x06\x12\x11\n\rFUND_TYPE_OTH\x10\x07\x12\x12\n\x0e\x46UND_TYPE_ACCT\x10\x08\x12\x12\n\x0e\x46UND_TYPE_CASH\x10\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!crossclear/common/v1/common.proto\x12\x14\x63rossclear.common.v1\"k\n\x10IdentityDocument\x12\x30\n\x04type\x18\x01 \x01(\x0e\x32\".crossclear.common.v1.DocumentType\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x15\n\rpsn_cert_type\x18\x03 \x01(\t\"\xce\x01\n\x0b\x46undAmounts\x12\x19\n\x11medfee_sumamt_fen\x18\x01 \x01(\x03\x12\x10\n\x08hifp_fen\x18\x02 \x01(\x03\x12\x11\n\thifob_fen\x18\x03 \x01(\x03\x12\x11\n\thifmi_fen\x18\x04 \x01(\x03\x12\x13\n\x0b\x63vlserv_fen\x18\x05 \x01(\x03\x12\x11\n\thifes_fen\x18\x06 \x01(\x03\x12\x0f\n\x07maf_fen\x18\x07 \x01(\x03\x12\x0f\n\x07oth_fen\x18\x08 \x01(\x03\x12\x10\n\x08\x61\x63\x63t_fen\x18\t \x01(\x03\x12\x10\n\x08\x63\x61sh_fen\x18\n \x01(\x03\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t*w\n\rInsuranceType\x12\x1e\n\x1aINSURANCE_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1dINSURANCE_TYPE_EMPLOYEE_BASIC\x10\xb6\x02\x12\"\n\x1dINSURANCE_TYPE_RESIDENT_BASIC\x10\x86\x03*^\n\nPersonType\x12\x1b\n\x17PERSON_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PERSON_TYPE_IN_SERVICE\x10\x01\x12\x17\n\x13PERSON_TYPE_RETIRED\x10\x02*\x81\x02\n\x12\x41ssistanceCategory\x12#\n\x1f\x41SSISTANCE_CATEGORY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSISTANCE_CATEGORY_NONE\x10\x01\x12!\n\x1d\x41SSISTANCE_CATEGORY_DESTITUTE\x10\x02\x12&\n\"ASSISTANCE_CATEGORY_MINIMUM_LIVING\x10\x03\x12+\n\'ASSISTANCE_CATEGORY_LOW_INCOME_MARGINAL\x10\x04\x12\x30\n,ASSISTANCE_CATEGORY_POVERTY_RETURN_MONITORED\x10\x05*\x8a\x02\n\x0c\x44ocumentType\x12\x1d\n\x19\x44OCUMENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44OCUMENT_TYPE_RESIDENT_ID\x10\x01\x12%\n!DOCUMENT_TYPE_HK_RESIDENCE_PERMIT\x10\x02\x12%\n!DOCUMENT_TYPE_MO_RESIDENCE_PERMIT\x10\x03\x12%\n!DOCUMENT_TYPE_TW_RESIDENCE_PERMIT\x10\x04\x12*\n&DOCUMENT_TYPE_HK_MO_HOME_RETURN_PERMIT\x10\x05\x12\x1b\n\x17\x44OCUMENT_TYPE_E_VOUCHER\x10\x06*o\n\x08Relation\x12\x18\n\x14RELATION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRELATION_LOCAL\x10\x01\x12\x18\n\x14RELATION_IN_PROVINCE\x10\x02\x12\x1b\n\x17RELATION_CROSS_PROVINCE\x10\x03*\x9e\x01\n\x07MedType\x12\x18\n\x14MED_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1cMED_TYPE_ORDINARY_OUTPATIENT\x10\x0b\x12\x1f\n\x1bMED_TYPE_CHRONIC_OUTPATIENT\x10\x0e\x12\x16\n\x12MED_TYPE_INPATIENT\x10\x15\x12\x1e\n\x1aMED_TYPE_PHARMACY_PURCHASE\x10)*\xdd\x01\n\x08\x46undType\x12\x19\n\x15\x46UND_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x46UND_TYPE_HIFP\x10\x01\x12\x13\n\x0f\x46UND_TYPE_HIFOB\x10\x02\x12\x13\n\x0f\x46UND_TYPE_HIFMI\x10\x03\x12\x15\n\x11\x46UND_TYPE_CVLSERV\x10\x04\x12\x13\n\x0f\x46UND_TYPE_HIFES\x10\x05\x12\x11\n\rFUND_TYPE_MAF\x10\x06\x12\x11\n\rFUND_TYPE_OTH\x10\x07\x12\x12\n\x0e\x46UND_TYPE_ACCT\x10\x08\x12\x12\n\x0e\x46UND_TYPE_CASH\x10\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crossclear.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INSURANCETYPE']._serialized_start=408
-  _globals['_INSURANCETYPE']._serialized_end=527
-  _globals['_PERSONTYPE']._serialized_start=529
-  _globals['_PERSONTYPE']._serialized_end=623
-  _globals['_ASSISTANCECATEGORY']._serialized_start=626
-  _globals['_ASSISTANCECATEGORY']._serialized_end=883
-  _globals['_DOCUMENTTYPE']._serialized_start=886
-  _globals['_DOCUMENTTYPE']._serialized_end=1152
-  _globals['_RELATION']._serialized_start=1154
-  _globals['_RELATION']._serialized_end=1265
-  _globals['_MEDTYPE']._serialized_start=1268
-  _globals['_MEDTYPE']._serialized_end=1426
-  _globals['_FUNDTYPE']._serialized_start=1429
-  _globals['_FUNDTYPE']._serialized_end=1650
+  _globals['_INSURANCETYPE']._serialized_start=431
+  _globals['_INSURANCETYPE']._serialized_end=550
+  _globals['_PERSONTYPE']._serialized_start=552
+  _globals['_PERSONTYPE']._serialized_end=646
+  _globals['_ASSISTANCECATEGORY']._serialized_start=649
+  _globals['_ASSISTANCECATEGORY']._serialized_end=906
+  _globals['_DOCUMENTTYPE']._serialized_start=909
+  _globals['_DOCUMENTTYPE']._serialized_end=1175
+  _globals['_RELATION']._serialized_start=1177
+  _globals['_RELATION']._serialized_end=1288
+  _globals['_MEDTYPE']._serialized_start=1291
+  _globals['_MEDTYPE']._serialized_end=1449
+  _globals['_FUNDTYPE']._serialized_start=1452
+  _globals['_FUNDTYPE']._serialized_end=1673
   _globals['_IDENTITYDOCUMENT']._serialized_start=59
-  _globals['_IDENTITYDOCUMENT']._serialized_end=143
-  _globals['_FUNDAMOUNTS']._serialized_start=146
-  _globals['_FUNDAMOUNTS']._serialized_end=352
-  _globals['_PAGEREQUEST']._serialized_start=354
-  _globals['_PAGEREQUEST']._serialized_end=406
+  _globals['_IDENTITYDOCUMENT']._serialized_end=166
+  _globals['_FUNDAMOUNTS']._serialized_start=169
+  _globals['_FUNDAMOUNTS']._serialized_end=375
+  _globals['_PAGEREQUEST']._serialized_start=377
+  _globals['_PAGEREQUEST']._serialized_end=429
 # @@protoc_insertion_point(module_scope)

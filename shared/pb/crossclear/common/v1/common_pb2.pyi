@@ -246,15 +246,24 @@ class IdentityDocument(google.protobuf.message.Message):
 
     TYPE_FIELD_NUMBER: builtins.int
     NUMBER_FIELD_NUMBER: builtins.int
+    PSN_CERT_TYPE_FIELD_NUMBER: builtins.int
     type: global___DocumentType.ValueType
     number: builtins.str
+    psn_cert_type: builtins.str
+    """The national personal-certificate type (psn_cert_type) instead of (or agreeing with)
+    type: "01" resident ID, "04"/"05" HK/Macau home-return permit, "17" residence permit
+    of HK/Macau/Taiwan residents (which one: from the number's 810000/820000/830000).
+    Other national types are refused (INVALID_ARGUMENT); a disagreement with type is
+    INVALID_ARGUMENT naming both fields.
+    """
     def __init__(
         self,
         *,
         type: global___DocumentType.ValueType = ...,
         number: builtins.str = ...,
+        psn_cert_type: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["number", b"number", "type", b"type"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["number", b"number", "psn_cert_type", b"psn_cert_type", "type", b"type"]) -> None: ...
 
 global___IdentityDocument = IdentityDocument
 

@@ -257,6 +257,7 @@ class Person(google.protobuf.message.Message):
     BIRTH_DATE_FIELD_NUMBER: builtins.int
     ACCT_BALANCE_FEN_FIELD_NUMBER: builtins.int
     REVISION_FIELD_NUMBER: builtins.int
+    INSUTYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     """The insured pool's person number: the 6-digit insured pool code followed by 4–24
     digits or upper-case letters. Supplied by the pool agency; never changes.
@@ -283,6 +284,10 @@ class Person(google.protobuf.message.Message):
     """
     revision: builtins.int
     """Output only: 1 on creation, +1 on every upsert."""
+    insutype_code: builtins.str
+    """insutype as the national string ("310"/"390") instead of (or agreeing with) insutype;
+    a disagreement is INVALID_ARGUMENT naming both fields. Filled in responses.
+    """
     @property
     def documents(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[shared.pb.crossclear.common.v1.common_pb2.IdentityDocument]:
         """At least one, at most one of each type; each (type, number) belongs to one person."""
@@ -302,8 +307,9 @@ class Person(google.protobuf.message.Message):
         birth_date: builtins.str = ...,
         acct_balance_fen: builtins.int = ...,
         revision: builtins.int = ...,
+        insutype_code: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["acct_balance_fen", b"acct_balance_fen", "assistance_category", b"assistance_category", "birth_date", b"birth_date", "documents", b"documents", "insured_pool", b"insured_pool", "insutype", b"insutype", "name", b"name", "person_type", b"person_type", "phone", b"phone", "psn_no", b"psn_no", "revision", b"revision", "sex", b"sex"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["acct_balance_fen", b"acct_balance_fen", "assistance_category", b"assistance_category", "birth_date", b"birth_date", "documents", b"documents", "insured_pool", b"insured_pool", "insutype", b"insutype", "insutype_code", b"insutype_code", "name", b"name", "person_type", b"person_type", "phone", b"phone", "psn_no", b"psn_no", "revision", b"revision", "sex", b"sex"]) -> None: ...
 
 global___Person = Person
 
@@ -787,6 +793,7 @@ class CheckCoverageRequest(google.protobuf.message.Message):
     EMERGENCY_FIELD_NUMBER: builtins.int
     HOSPITAL_CODE_FIELD_NUMBER: builtins.int
     CHRONIC_DISEASE_CODE_FIELD_NUMBER: builtins.int
+    MED_TYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     treatment_pool: builtins.str
     treatment_date: builtins.str
@@ -797,12 +804,17 @@ class CheckCoverageRequest(google.protobuf.message.Message):
     hospital_code: builtins.str
     """Optional: the treating hospital (or pharmacy); its code must name treatment_pool."""
     chronic_disease_code: builtins.str
-    """Chronic/special outpatient (med type 14): the disease (MT01 hypertension … MT10).
+    """Chronic/special outpatient (med type 14): the national disease code (M03900 …; the
+    former MT01 … MT10 are accepted as legacy aliases, see settlement's dise_codg).
     When given, a cross-region visit (not one in the insured pool) needs an ACTIVE
     certification of that disease by the insured pool valid on treatment_date (else
     CHRONIC_DISEASE_NOT_CERTIFIED; a refusal for want of a filing comes first). Empty
     (e.g. 1101 before the disease is known): certification is not checked. Refused for
     other med types.
+    """
+    med_type_code: builtins.str
+    """med_type as the national string ("11", "14", "21") instead of (or agreeing with)
+    med_type; a disagreement is INVALID_ARGUMENT naming both fields.
     """
     def __init__(
         self,
@@ -814,8 +826,9 @@ class CheckCoverageRequest(google.protobuf.message.Message):
         emergency: builtins.bool = ...,
         hospital_code: builtins.str = ...,
         chronic_disease_code: builtins.str = ...,
+        med_type_code: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["chronic_disease_code", b"chronic_disease_code", "emergency", b"emergency", "hospital_code", b"hospital_code", "med_type", b"med_type", "psn_no", b"psn_no", "treatment_date", b"treatment_date", "treatment_pool", b"treatment_pool"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["chronic_disease_code", b"chronic_disease_code", "emergency", b"emergency", "hospital_code", b"hospital_code", "med_type", b"med_type", "med_type_code", b"med_type_code", "psn_no", b"psn_no", "treatment_date", b"treatment_date", "treatment_pool", b"treatment_pool"]) -> None: ...
 
 global___CheckCoverageRequest = CheckCoverageRequest
 
@@ -987,7 +1000,7 @@ class ChronicCertification(google.protobuf.message.Message):
     certification_id: builtins.str
     psn_no: builtins.str
     disease_code: builtins.str
-    """MT01 … MT10"""
+    """national code, e.g. M03900 (MT01 … accepted as aliases)"""
     certifying_pool: builtins.str
     """the person's insured pool"""
     valid_from_date: builtins.str

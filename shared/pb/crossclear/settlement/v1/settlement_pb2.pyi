@@ -296,6 +296,8 @@ class QueryPersonRequest(google.protobuf.message.Message):
     MDTRT_CERT_NO_FIELD_NUMBER: builtins.int
     MED_TYPE_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
+    MED_TYPE_CODE_FIELD_NUMBER: builtins.int
     mdtrt_cert_type: global___CertType.ValueType
     mdtrt_cert_no: builtins.str
     med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType
@@ -303,6 +305,12 @@ class QueryPersonRequest(google.protobuf.message.Message):
     whether it is an emergency (急诊抢救).
     """
     emergency: builtins.bool
+    mdtrt_cert_type_code: builtins.str
+    """The national strings, as a HIS sends them, instead of (or agreeing with) the enums
+    above: mdtrt_cert_type "01" / "02" / "03"; med_type "11", "14" or "21". A string
+    that disagrees with its enum is INVALID_ARGUMENT naming both fields.
+    """
+    med_type_code: builtins.str
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(
@@ -313,9 +321,11 @@ class QueryPersonRequest(google.protobuf.message.Message):
         mdtrt_cert_no: builtins.str = ...,
         med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType = ...,
         emergency: builtins.bool = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
+        med_type_code: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["emergency", b"emergency", "header", b"header", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "med_type", b"med_type"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["emergency", b"emergency", "header", b"header", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "med_type", b"med_type", "med_type_code", b"med_type_code"]) -> None: ...
 
 global___QueryPersonRequest = QueryPersonRequest
 
@@ -485,6 +495,9 @@ class RegisterRequest(google.protobuf.message.Message):
     IPT_OTP_NO_FIELD_NUMBER: builtins.int
     DISE_CODG_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
+    INSUTYPE_CODE_FIELD_NUMBER: builtins.int
+    MED_TYPE_CODE_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
     """must be the person's"""
@@ -499,8 +512,20 @@ class RegisterRequest(google.protobuf.message.Message):
     ipt_otp_no: builtins.str
     """The hospital's own outpatient number (门诊号), 1–30 characters."""
     dise_codg: builtins.str
-    """Chronic/special outpatient only: the disease (MT01 hypertension … MT10)."""
+    """Chronic/special outpatient only: the national disease code (门诊慢特病病种代码,
+    e.g. M03900 hypertension, M01600 diabetes; the list is the 1309 download). The former
+    codes MT01 … MT10 are accepted as legacy aliases of the national code (MT01 M03900,
+    MT02 M01600, MT03 M00503, MT04 M07803, MT05 M08300, MT06 M05300, MT07 M06900, MT08
+    M04600, MT09 M00201, MT10 M07200); an unknown code is INVALID_ARGUMENT on dise_codg.
+    """
     emergency: builtins.bool
+    insutype_code: builtins.str
+    """The national strings instead of (or agreeing with) the enums: insutype "310"/"390",
+    med_type "11"/"14", mdtrt_cert_type "01"/"02"/"03". A string that disagrees with its
+    enum is INVALID_ARGUMENT naming both fields.
+    """
+    med_type_code: builtins.str
+    mdtrt_cert_type_code: builtins.str
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(
@@ -516,9 +541,12 @@ class RegisterRequest(google.protobuf.message.Message):
         ipt_otp_no: builtins.str = ...,
         dise_codg: builtins.str = ...,
         emergency: builtins.bool = ...,
+        insutype_code: builtins.str = ...,
+        med_type_code: builtins.str = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["begntime", b"begntime", "dise_codg", b"dise_codg", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "ipt_otp_no", b"ipt_otp_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "med_type", b"med_type", "psn_no", b"psn_no"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["begntime", b"begntime", "dise_codg", b"dise_codg", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "insutype_code", b"insutype_code", "ipt_otp_no", b"ipt_otp_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "med_type", b"med_type", "med_type_code", b"med_type_code", "psn_no", b"psn_no"]) -> None: ...
 
 global___RegisterRequest = RegisterRequest
 
@@ -561,6 +589,8 @@ class AdmitRequest(google.protobuf.message.Message):
     IPT_NO_FIELD_NUMBER: builtins.int
     ADM_DIAG_CODG_FIELD_NUMBER: builtins.int
     EMERGENCY_FIELD_NUMBER: builtins.int
+    INSUTYPE_CODE_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
     begntime: builtins.str
@@ -572,6 +602,9 @@ class AdmitRequest(google.protobuf.message.Message):
     adm_diag_codg: builtins.str
     """Admission diagnosis (ICD-10), optional."""
     emergency: builtins.bool
+    insutype_code: builtins.str
+    """As in RegisterRequest: insutype "310"/"390", mdtrt_cert_type "01"/"02"/"03"."""
+    mdtrt_cert_type_code: builtins.str
     @property
     def header(self) -> global___RequestHeader: ...
     def __init__(
@@ -586,9 +619,11 @@ class AdmitRequest(google.protobuf.message.Message):
         ipt_no: builtins.str = ...,
         adm_diag_codg: builtins.str = ...,
         emergency: builtins.bool = ...,
+        insutype_code: builtins.str = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["header", b"header"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["adm_diag_codg", b"adm_diag_codg", "begntime", b"begntime", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "ipt_no", b"ipt_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "psn_no", b"psn_no"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["adm_diag_codg", b"adm_diag_codg", "begntime", b"begntime", "emergency", b"emergency", "header", b"header", "insutype", b"insutype", "insutype_code", b"insutype_code", "ipt_no", b"ipt_no", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "psn_no", b"psn_no"]) -> None: ...
 
 global___AdmitRequest = AdmitRequest
 
@@ -1215,8 +1250,8 @@ class CorrectRequest(google.protobuf.message.Message):
     omsgid: builtins.str
     """the original msgid: the same hospital's"""
     oinfno: builtins.str
-    """The original's national transaction number: 2201, 2401, 2204, 2301, 2207, 2304, 2402;
-    a pharmacy's 2102 or 2103.
+    """The original's national transaction number: 2201, 2401, 2204, 2301, 2207, 2304, 2402,
+    2202, 2403, 2404, 2405; a pharmacy's 2102 or 2103.
     """
     @property
     def header(self) -> global___RequestHeader: ...
@@ -1764,7 +1799,7 @@ class EncounterInfo(google.protobuf.message.Message):
     ipt_otp_no: builtins.str
     """the hospital's outpatient or inpatient number"""
     dise_codg: builtins.str
-    """chronic disease (MT..) or admission / discharge diagnosis"""
+    """chronic disease (national code, M03900 …) or diagnosis"""
     adm_dept_codg: builtins.str
     line_count: builtins.int
     """standing fee lines"""
@@ -1970,7 +2005,7 @@ class ChronicCapUsage(google.protobuf.message.Message):
     DISE_CODG_FIELD_NUMBER: builtins.int
     USAGE_FIELD_NUMBER: builtins.int
     dise_codg: builtins.str
-    """MT01..MT10"""
+    """national disease code (M03900 …)"""
     @property
     def usage(self) -> global___CapUsage: ...
     def __init__(
@@ -1983,6 +2018,120 @@ class ChronicCapUsage(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["dise_codg", b"dise_codg", "usage", b"usage"]) -> None: ...
 
 global___ChronicCapUsage = ChronicCapUsage
+
+@typing.final
+class QueryChronicDrugRecordsRequest(google.protobuf.message.Message):
+    """-- 5205 ----------------------------------------------------------------------------------"""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: builtins.int
+    PSN_NO_FIELD_NUMBER: builtins.int
+    BEGNDATE_FIELD_NUMBER: builtins.int
+    ENDDATE_FIELD_NUMBER: builtins.int
+    DISE_CODG_FIELD_NUMBER: builtins.int
+    PAGE_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    begndate: builtins.str
+    """Optional: fee dates from begndate and/or up to enddate, inclusive ("YYYY-MM-DD")."""
+    enddate: builtins.str
+    dise_codg: builtins.str
+    """optional: one chronic/special disease"""
+    @property
+    def header(self) -> global___RequestHeader: ...
+    @property
+    def page(self) -> shared.pb.crossclear.common.v1.common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        header: global___RequestHeader | None = ...,
+        psn_no: builtins.str = ...,
+        begndate: builtins.str = ...,
+        enddate: builtins.str = ...,
+        dise_codg: builtins.str = ...,
+        page: shared.pb.crossclear.common.v1.common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["header", b"header", "page", b"page"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["begndate", b"begndate", "dise_codg", b"dise_codg", "enddate", b"enddate", "header", b"header", "page", b"page", "psn_no", b"psn_no"]) -> None: ...
+
+global___QueryChronicDrugRecordsRequest = QueryChronicDrugRecordsRequest
+
+@typing.final
+class ChronicDrugRecord(google.protobuf.message.Message):
+    """One drug line of a settled chronic/special outpatient visit."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    MDTRT_ID_FIELD_NUMBER: builtins.int
+    SETL_ID_FIELD_NUMBER: builtins.int
+    FIXMEDINS_CODE_FIELD_NUMBER: builtins.int
+    FIXMEDINS_NAME_FIELD_NUMBER: builtins.int
+    DISE_CODG_FIELD_NUMBER: builtins.int
+    FEE_OCUR_TIME_FIELD_NUMBER: builtins.int
+    FEEDETL_SN_FIELD_NUMBER: builtins.int
+    MED_LIST_CODG_FIELD_NUMBER: builtins.int
+    MED_LIST_NAME_FIELD_NUMBER: builtins.int
+    CNT_E4_FIELD_NUMBER: builtins.int
+    PRIC_FEN_FIELD_NUMBER: builtins.int
+    DET_ITEM_FEE_SUMAMT_FEN_FIELD_NUMBER: builtins.int
+    mdtrt_id: builtins.str
+    setl_id: builtins.str
+    fixmedins_code: builtins.str
+    """the institution that treated and settled"""
+    fixmedins_name: builtins.str
+    dise_codg: builtins.str
+    """the visit's national disease code"""
+    fee_ocur_time: builtins.str
+    """"YYYY-MM-DD" """
+    feedetl_sn: builtins.int
+    med_list_codg: builtins.str
+    med_list_name: builtins.str
+    """from the treatment province's catalogue"""
+    cnt_e4: builtins.int
+    pric_fen: builtins.int
+    det_item_fee_sumamt_fen: builtins.int
+    def __init__(
+        self,
+        *,
+        mdtrt_id: builtins.str = ...,
+        setl_id: builtins.str = ...,
+        fixmedins_code: builtins.str = ...,
+        fixmedins_name: builtins.str = ...,
+        dise_codg: builtins.str = ...,
+        fee_ocur_time: builtins.str = ...,
+        feedetl_sn: builtins.int = ...,
+        med_list_codg: builtins.str = ...,
+        med_list_name: builtins.str = ...,
+        cnt_e4: builtins.int = ...,
+        pric_fen: builtins.int = ...,
+        det_item_fee_sumamt_fen: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["cnt_e4", b"cnt_e4", "det_item_fee_sumamt_fen", b"det_item_fee_sumamt_fen", "dise_codg", b"dise_codg", "fee_ocur_time", b"fee_ocur_time", "feedetl_sn", b"feedetl_sn", "fixmedins_code", b"fixmedins_code", "fixmedins_name", b"fixmedins_name", "mdtrt_id", b"mdtrt_id", "med_list_codg", b"med_list_codg", "med_list_name", b"med_list_name", "pric_fen", b"pric_fen", "setl_id", b"setl_id"]) -> None: ...
+
+global___ChronicDrugRecord = ChronicDrugRecord
+
+@typing.final
+class QueryChronicDrugRecordsResponse(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PSN_NO_FIELD_NUMBER: builtins.int
+    RECORDS_FIELD_NUMBER: builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: builtins.int
+    psn_no: builtins.str
+    next_page_token: builtins.str
+    """empty on the last page"""
+    @property
+    def records(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___ChronicDrugRecord]: ...
+    def __init__(
+        self,
+        *,
+        psn_no: builtins.str = ...,
+        records: collections.abc.Iterable[global___ChronicDrugRecord] | None = ...,
+        next_page_token: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["next_page_token", b"next_page_token", "psn_no", b"psn_no", "records", b"records"]) -> None: ...
+
+global___QueryChronicDrugRecordsResponse = QueryChronicDrugRecordsResponse
 
 @typing.final
 class QueryAccumulationsRequest(google.protobuf.message.Message):

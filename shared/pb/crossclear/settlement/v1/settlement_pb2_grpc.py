@@ -161,6 +161,11 @@ class SettlementServiceStub(object):
                 request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.SerializeToString,
                 response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.FromString,
                 _registered_method=True)
+        self.QueryChronicDrugRecords = channel.unary_unary(
+                '/crossclear.settlement.v1.SettlementService/QueryChronicDrugRecords',
+                request_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsRequest.SerializeToString,
+                response_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer(object):
@@ -270,9 +275,14 @@ class SettlementServiceServicer(object):
         """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
         response the hospital never received — a settlement is reversed, a registration or
         admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-        a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
-        (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
-        that never arrived (a committed 2103 is final: settle the purchase again).
+        a tombstone, so the original arriving late is refused. A cancel or change is undone
+        too: 2202 and 2404 restore the encounter (2202 with the fee lines it cancelled), 2403
+        restores the previous admission date, diagnosis, department and coverage, 2405 the
+        discharge — only while the encounter is exactly as that transaction left it
+        (otherwise FAILED_PRECONDITION CHANGED_SINCE_TRANSACTION, nothing written).
+        A pharmacy corrects its 2102 (the settlement is reversed and the purchase cancelled,
+        as 2103) and tombstones a 2103 that never arrived (a committed 2103 is final: settle
+        the purchase again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -370,6 +380,19 @@ class SettlementServiceServicer(object):
         settlement standing — including one whose settlement was reversed), or one whose
         standing settlement was made in the last 30 days (its settlement date, China time,
         at most 30 days before today); any other person is PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryChronicDrugRecords(self, request, context):
+        """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+        codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+        outpatient visits (med type 14, settlement standing) at any institution, in
+        (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+        optionally from begndate / up to enddate and for one disease (dise_codg, national
+        code or legacy alias). Visible only to an institution currently treating the person,
+        by the rule of 5206; any other caller is PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -477,6 +500,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.QueryAccumulations,
                     request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.FromString,
                     response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.SerializeToString,
+            ),
+            'QueryChronicDrugRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryChronicDrugRecords,
+                    request_deserializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsRequest.FromString,
+                    response_serializer=crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1046,6 +1074,33 @@ class SettlementService(object):
             '/crossclear.settlement.v1.SettlementService/QueryAccumulations',
             crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsRequest.SerializeToString,
             crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryAccumulationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryChronicDrugRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/crossclear.settlement.v1.SettlementService/QueryChronicDrugRecords',
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsRequest.SerializeToString,
+            crossclear_dot_settlement_dot_v1_dot_settlement__pb2.QueryChronicDrugRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

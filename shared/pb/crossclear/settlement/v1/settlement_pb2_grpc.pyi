@@ -125,9 +125,14 @@ class SettlementServiceStub:
     """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
     response the hospital never received — a settlement is reversed, a registration or
     admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-    a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
-    (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
-    that never arrived (a committed 2103 is final: settle the purchase again).
+    a tombstone, so the original arriving late is refused. A cancel or change is undone
+    too: 2202 and 2404 restore the encounter (2202 with the fee lines it cancelled), 2403
+    restores the previous admission date, diagnosis, department and coverage, 2405 the
+    discharge — only while the encounter is exactly as that transaction left it
+    (otherwise FAILED_PRECONDITION CHANGED_SINCE_TRANSACTION, nothing written).
+    A pharmacy corrects its 2102 (the settlement is reversed and the purchase cancelled,
+    as 2103) and tombstones a 2103 that never arrived (a committed 2103 is final: settle
+    the purchase again).
     """
 
     QuerySettlement: grpc.UnaryUnaryMultiCallable[
@@ -224,6 +229,19 @@ class SettlementServiceStub:
     settlement standing — including one whose settlement was reversed), or one whose
     standing settlement was made in the last 30 days (its settlement date, China time,
     at most 30 days before today); any other person is PERMISSION_DENIED.
+    """
+
+    QueryChronicDrugRecords: grpc.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse,
+    ]
+    """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+    codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+    outpatient visits (med type 14, settlement standing) at any institution, in
+    (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+    optionally from begndate / up to enddate and for one disease (dise_codg, national
+    code or legacy alias). Visible only to an institution currently treating the person,
+    by the rule of 5206; any other caller is PERMISSION_DENIED.
     """
 
 class SettlementServiceAsyncStub:
@@ -333,9 +351,14 @@ class SettlementServiceAsyncStub:
     """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
     response the hospital never received — a settlement is reversed, a registration or
     admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-    a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
-    (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
-    that never arrived (a committed 2103 is final: settle the purchase again).
+    a tombstone, so the original arriving late is refused. A cancel or change is undone
+    too: 2202 and 2404 restore the encounter (2202 with the fee lines it cancelled), 2403
+    restores the previous admission date, diagnosis, department and coverage, 2405 the
+    discharge — only while the encounter is exactly as that transaction left it
+    (otherwise FAILED_PRECONDITION CHANGED_SINCE_TRANSACTION, nothing written).
+    A pharmacy corrects its 2102 (the settlement is reversed and the purchase cancelled,
+    as 2103) and tombstones a 2103 that never arrived (a committed 2103 is final: settle
+    the purchase again).
     """
 
     QuerySettlement: grpc.aio.UnaryUnaryMultiCallable[
@@ -432,6 +455,19 @@ class SettlementServiceAsyncStub:
     settlement standing — including one whose settlement was reversed), or one whose
     standing settlement was made in the last 30 days (its settlement date, China time,
     at most 30 days before today); any other person is PERMISSION_DENIED.
+    """
+
+    QueryChronicDrugRecords: grpc.aio.UnaryUnaryMultiCallable[
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsRequest,
+        shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse,
+    ]
+    """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+    codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+    outpatient visits (med type 14, settlement standing) at any institution, in
+    (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+    optionally from begndate / up to enddate and for one disease (dise_codg, national
+    code or legacy alias). Visible only to an institution currently treating the person,
+    by the rule of 5206; any other caller is PERMISSION_DENIED.
     """
 
 class SettlementServiceServicer(metaclass=abc.ABCMeta):
@@ -561,9 +597,14 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
         """2601 correction (冲正交易): undoes the transaction named by its msgid (omsgid) whose
         response the hospital never received — a settlement is reversed, a registration or
         admission cancelled, an upload's lines cancelled, a discharge withdrawn — and leaves
-        a tombstone, so the original arriving late is refused. A pharmacy corrects its 2102
-        (the settlement is reversed and the purchase cancelled, as 2103) and tombstones a 2103
-        that never arrived (a committed 2103 is final: settle the purchase again).
+        a tombstone, so the original arriving late is refused. A cancel or change is undone
+        too: 2202 and 2404 restore the encounter (2202 with the fee lines it cancelled), 2403
+        restores the previous admission date, diagnosis, department and coverage, 2405 the
+        discharge — only while the encounter is exactly as that transaction left it
+        (otherwise FAILED_PRECONDITION CHANGED_SINCE_TRANSACTION, nothing written).
+        A pharmacy corrects its 2102 (the settlement is reversed and the purchase cancelled,
+        as 2103) and tombstones a 2103 that never arrived (a committed 2103 is final: settle
+        the purchase again).
         """
 
     @abc.abstractmethod
@@ -680,6 +721,21 @@ class SettlementServiceServicer(metaclass=abc.ABCMeta):
         settlement standing — including one whose settlement was reversed), or one whose
         standing settlement was made in the last 30 days (its settlement date, China time,
         at most 30 days before today); any other person is PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def QueryChronicDrugRecords(
+        self,
+        request: shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse, collections.abc.Awaitable[shared.pb.crossclear.settlement.v1.settlement_pb2.QueryChronicDrugRecordsResponse]]:
+        """5205 chronic-disease drug records (慢特病用药记录查询): the drug lines (national drug
+        codes X… western, Z… Chinese patent medicines) of the person's settled chronic/special
+        outpatient visits (med type 14, settlement standing) at any institution, in
+        (fee date, mdtrt_id, feedetl_sn) order, paged (page_size 0 = 100, at most 1000),
+        optionally from begndate / up to enddate and for one disease (dise_codg, national
+        code or legacy alias). Visible only to an institution currently treating the person,
+        by the rule of 5206; any other caller is PERMISSION_DENIED.
         """
 
 def add_SettlementServiceServicer_to_server(servicer: SettlementServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

@@ -9,6 +9,7 @@ from typing import Final
 
 import grpc
 
+from services.settlement import national_codes as codes
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
 from services.settlement.domain.inputs import Header, check_id, check_psn_no, read_header
@@ -26,24 +27,18 @@ from services.settlement.pharmacy import (
 from services.settlement.servicer import (
     _check_cert,
     _fee_lines,
-    _read_insutype,
-    _read_med_type,
     presettle_info,
     setldetail,
     setlinfo,
 )
 from shared.errors import InvalidArgument, Violations
-from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2_grpc
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as spb
 from shared.pb.crossclear.settlement.v1.settlement_pb2 import SettlementInfo
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["PharmacySettlementService"].full_name
-_PURCHASE_MED_TYPES = {
-    common_pb2.MED_TYPE_PHARMACY_PURCHASE: VisitType.PHARMACY_PURCHASE,
-    common_pb2.MED_TYPE_CHRONIC_OUTPATIENT: VisitType.CHRONIC_OUTPATIENT,
-}
+_PURCHASE_MED_TYPES: Final = frozenset({VisitType.PHARMACY_PURCHASE, VisitType.CHRONIC_OUTPATIENT})
 
 
 class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServicer):
@@ -65,10 +60,10 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         )
         p = request.purchase
         check_psn_no(p.psn_no, "purchase.psn_no", errors)
-        insutype = _read_insutype(p.insutype, errors)
-        visit_type = _read_med_type(p.med_type, _PURCHASE_MED_TYPES, errors)
+        insutype = codes.read_insutype(p.insutype, p.insutype_code, errors)
+        visit_type = codes.read_med_type(p.med_type, p.med_type_code, _PURCHASE_MED_TYPES, errors)
         disease = read_purchase_type(visit_type, p.dise_codg, errors)
-        _check_cert(p.mdtrt_cert_type, p.mdtrt_cert_no, errors)
+        _check_cert(p.mdtrt_cert_type, p.mdtrt_cert_type_code, p.mdtrt_cert_no, errors)
         count = len(p.feedetail)
         errors.check(
             0 < count <= MAX_LINES_PER_UPLOAD,

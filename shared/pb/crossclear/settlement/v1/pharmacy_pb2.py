@@ -26,7 +26,7 @@ from shared.pb.crossclear.common.v1 import common_pb2 as crossclear_dot_common_d
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as crossclear_dot_settlement_dot_v1_dot_settlement__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'crossclear/settlement/v1/pharmacy.proto\x12\x18\x63rossclear.settlement.v1\x1a!crossclear/common/v1/common.proto\x1a)crossclear/settlement/v1/settlement.proto\"\xb9\x02\n\x08Purchase\x12\x0e\n\x06psn_no\x18\x01 \x01(\t\x12\x35\n\x08insutype\x18\x02 \x01(\x0e\x32#.crossclear.common.v1.InsuranceType\x12/\n\x08med_type\x18\x03 \x01(\x0e\x32\x1d.crossclear.common.v1.MedType\x12\x11\n\tdise_codg\x18\x04 \x01(\t\x12;\n\x0fmdtrt_cert_type\x18\x05 \x01(\x0e\x32\".crossclear.settlement.v1.CertType\x12\x15\n\rmdtrt_cert_no\x18\x06 \x01(\t\x12\x16\n\x0e\x61\x63\x63t_used_flag\x18\x07 \x01(\x08\x12\x36\n\tfeedetail\x18\x08 \x03(\x0b\x32#.crossclear.settlement.v1.FeeDetail\"\x89\x01\n\x18PreSettlePurchaseRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32\'.crossclear.settlement.v1.RequestHeader\x12\x34\n\x08purchase\x18\x02 \x01(\x0b\x32\".crossclear.settlement.v1.Purchase\"\xc6\x01\n\x19PreSettlePurchaseResponse\x12:\n\x08setlinfo\x18\x01 \x01(\x0b\x32(.crossclear.settlement.v1.SettlementInfo\x12\x38\n\nsetldetail\x18\x02 \x03(\x0b\x32$.crossclear.settlement.v1.FundDetail\x12\x33\n\x08warnings\x18\x03 \x03(\x0b\x32!.crossclear.settlement.v1.Warning\"\xa1\x01\n\x15SettlePurchaseRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32\'.crossclear.settlement.v1.RequestHeader\x12\x34\n\x08purchase\x18\x02 \x01(\x0b\x32\".crossclear.settlement.v1.Purchase\x12\x19\n\x11medfee_sumamt_fen\x18\x03 \x01(\x03\"\xc3\x01\n\x16SettlePurchaseResponse\x12:\n\x08setlinfo\x18\x01 \x01(\x0b\x32(.crossclear.settlement.v1.SettlementInfo\x12\x38\n\nsetldetail\x18\x02 \x03(\x0b\x32$.crossclear.settlement.v1.FundDetail\x12\x33\n\x08warnings\x18\x03 \x03(\x0b\x32!.crossclear.settlement.v1.Warning\"\x83\x01\n\x15\x43\x61ncelPurchaseRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32\'.crossclear.settlement.v1.RequestHeader\x12\x0f\n\x07setl_id\x18\x02 \x01(\t\x12\x10\n\x08mdtrt_id\x18\x03 \x01(\t\x12\x0e\n\x06psn_no\x18\x04 \x01(\t\"\x8e\x01\n\x16\x43\x61ncelPurchaseResponse\x12:\n\x08setlinfo\x18\x01 \x01(\x0b\x32(.crossclear.settlement.v1.SettlementInfo\x12\x38\n\nsetldetail\x18\x02 \x03(\x0b\x32$.crossclear.settlement.v1.FundDetail2\x83\x03\n\x19PharmacySettlementService\x12|\n\x11PreSettlePurchase\x12\x32.crossclear.settlement.v1.PreSettlePurchaseRequest\x1a\x33.crossclear.settlement.v1.PreSettlePurchaseResponse\x12s\n\x0eSettlePurchase\x12/.crossclear.settlement.v1.SettlePurchaseRequest\x1a\x30.crossclear.settlement.v1.SettlePurchaseResponse\x12s\n\x0e\x43\x61ncelPurchase\x12/.crossclear.settlement.v1.CancelPurchaseRequest\x1a\x30.crossclear.settlement.v1.CancelPurchaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'crossclear/settlement/v1/pharmacy.proto\x12\x18\x63rossclear.settlement.v1\x1a!crossclear/common/v1/common.proto\x1a)crossclear/settlement/v1/settlement.proto\"\x85\x03\n\x08Purchase\x12\x0e\n\x06psn_no\x18\x01 \x01(\t\x12\x35\n\x08insutype\x18\x02 \x01(\x0e\x32#.crossclear.common.v1.InsuranceType\x12/\n\x08med_type\x18\x03 \x01(\x0e\x32\x1d.crossclear.common.v1.MedType\x12\x11\n\tdise_codg\x18\x04 \x01(\t\x12;\n\x0fmdtrt_cert_type\x18\x05 \x01(\x0e\x32\".crossclear.settlement.v1.CertType\x12\x15\n\rmdtrt_cert_no\x18\x06 \x01(\t\x12\x16\n\x0e\x61\x63\x63t_used_flag\x18\x07 \x01(\x08\x12\x36\n\tfeedetail\x18\x08 \x03(\x0b\x32#.crossclear.settlement.v1.FeeDetail\x12\x15\n\rinsutype_code\x18\t \x01(\t\x12\x15\n\rmed_type_code\x18\n \x01(\t\x12\x1c\n\x14mdtrt_cert_type_code\x18\x0b \x01(\t\"\x89\x01\n\x18PreSettlePurchaseRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32\'.crossclear.settlement.v1.RequestHeader\x12\x34\n\x08purchase\x18\x02 \x01(\x0b\x32\".crossclear.settlement.v1.Purchase\"\xc6\x01\n\x19PreSettlePurchaseResponse\x12:\n\x08setlinfo\x18\x01 \x01(\x0b\x32(.crossclear.settlement.v1.SettlementInfo\x12\x38\n\nsetldetail\x18\x02 \x03(\x0b\x32$.crossclear.settlement.v1.FundDetail\x12\x33\n\x08warnings\x18\x03 \x03(\x0b\x32!.crossclear.settlement.v1.Warning\"\xa1\x01\n\x15SettlePurchaseRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32\'.crossclear.settlement.v1.RequestHeader\x12\x34\n\x08purchase\x18\x02 \x01(\x0b\x32\".crossclear.settlement.v1.Purchase\x12\x19\n\x11medfee_sumamt_fen\x18\x03 \x01(\x03\"\xc3\x01\n\x16SettlePurchaseResponse\x12:\n\x08setlinfo\x18\x01 \x01(\x0b\x32(.crossclear.settlement.v1.SettlementInfo\x12\x38\n\nsetldetail\x18\x02 \x03(\x0b\x32$.crossclear.settlement.v1.FundDetail\x12\x33\n\x08warnings\x18\x03 \x03(\x0b\x32!.crossclear.settlement.v1.Warning\"\x83\x01\n\x15\x43\x61ncelPurchaseRequest\x12\x37\n\x06header\x18\x01 \x01(\x0b\x32\'.crossclear.settlement.v1.RequestHeader\x12\x0f\n\x07setl_id\x18\x02 \x01(\t\x12\x10\n\x08mdtrt_id\x18\x03 \x01(\t\x12\x0e\n\x06psn_no\x18\x04 \x01(\t\"\x8e\x01\n\x16\x43\x61ncelPurchaseResponse\x12:\n\x08setlinfo\x18\x01 \x01(\x0b\x32(.crossclear.settlement.v1.SettlementInfo\x12\x38\n\nsetldetail\x18\x02 \x03(\x0b\x32$.crossclear.settlement.v1.FundDetail2\x83\x03\n\x19PharmacySettlementService\x12|\n\x11PreSettlePurchase\x12\x32.crossclear.settlement.v1.PreSettlePurchaseRequest\x1a\x33.crossclear.settlement.v1.PreSettlePurchaseResponse\x12s\n\x0eSettlePurchase\x12/.crossclear.settlement.v1.SettlePurchaseRequest\x1a\x30.crossclear.settlement.v1.SettlePurchaseResponse\x12s\n\x0e\x43\x61ncelPurchase\x12/.crossclear.settlement.v1.CancelPurchaseRequest\x1a\x30.crossclear.settlement.v1.CancelPurchaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'crossclear.settlement.v1.ph
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PURCHASE']._serialized_start=148
-  _globals['_PURCHASE']._serialized_end=461
-  _globals['_PRESETTLEPURCHASEREQUEST']._serialized_start=464
-  _globals['_PRESETTLEPURCHASEREQUEST']._serialized_end=601
-  _globals['_PRESETTLEPURCHASERESPONSE']._serialized_start=604
-  _globals['_PRESETTLEPURCHASERESPONSE']._serialized_end=802
-  _globals['_SETTLEPURCHASEREQUEST']._serialized_start=805
-  _globals['_SETTLEPURCHASEREQUEST']._serialized_end=966
-  _globals['_SETTLEPURCHASERESPONSE']._serialized_start=969
-  _globals['_SETTLEPURCHASERESPONSE']._serialized_end=1164
-  _globals['_CANCELPURCHASEREQUEST']._serialized_start=1167
-  _globals['_CANCELPURCHASEREQUEST']._serialized_end=1298
-  _globals['_CANCELPURCHASERESPONSE']._serialized_start=1301
-  _globals['_CANCELPURCHASERESPONSE']._serialized_end=1443
-  _globals['_PHARMACYSETTLEMENTSERVICE']._serialized_start=1446
-  _globals['_PHARMACYSETTLEMENTSERVICE']._serialized_end=1833
+  _globals['_PURCHASE']._serialized_end=537
+  _globals['_PRESETTLEPURCHASEREQUEST']._serialized_start=540
+  _globals['_PRESETTLEPURCHASEREQUEST']._serialized_end=677
+  _globals['_PRESETTLEPURCHASERESPONSE']._serialized_start=680
+  _globals['_PRESETTLEPURCHASERESPONSE']._serialized_end=878
+  _globals['_SETTLEPURCHASEREQUEST']._serialized_start=881
+  _globals['_SETTLEPURCHASEREQUEST']._serialized_end=1042
+  _globals['_SETTLEPURCHASERESPONSE']._serialized_start=1045
+  _globals['_SETTLEPURCHASERESPONSE']._serialized_end=1240
+  _globals['_CANCELPURCHASEREQUEST']._serialized_start=1243
+  _globals['_CANCELPURCHASEREQUEST']._serialized_end=1374
+  _globals['_CANCELPURCHASERESPONSE']._serialized_start=1377
+  _globals['_CANCELPURCHASERESPONSE']._serialized_end=1519
+  _globals['_PHARMACYSETTLEMENTSERVICE']._serialized_start=1522
+  _globals['_PHARMACYSETTLEMENTSERVICE']._serialized_end=1909
 # @@protoc_insertion_point(module_scope)

@@ -28,17 +28,28 @@ class Purchase(google.protobuf.message.Message):
     MDTRT_CERT_NO_FIELD_NUMBER: builtins.int
     ACCT_USED_FLAG_FIELD_NUMBER: builtins.int
     FEEDETAIL_FIELD_NUMBER: builtins.int
+    INSUTYPE_CODE_FIELD_NUMBER: builtins.int
+    MED_TYPE_CODE_FIELD_NUMBER: builtins.int
+    MDTRT_CERT_TYPE_CODE_FIELD_NUMBER: builtins.int
     psn_no: builtins.str
     insutype: shared.pb.crossclear.common.v1.common_pb2.InsuranceType.ValueType
     med_type: shared.pb.crossclear.common.v1.common_pb2.MedType.ValueType
     """MED_TYPE_PHARMACY_PURCHASE (41) or MED_TYPE_CHRONIC_OUTPATIENT (14, with dise_codg)."""
     dise_codg: builtins.str
-    """chronic/special disease MT01..MT10, for med_type 14 only"""
+    """Chronic/special disease by its national code (M03900 …; legacy MT01..MT10 accepted),
+    for med_type 14 only; the list is the 1309 download.
+    """
     mdtrt_cert_type: shared.pb.crossclear.settlement.v1.settlement_pb2.CertType.ValueType
     """optional: the certificate the person showed"""
     mdtrt_cert_no: builtins.str
     acct_used_flag: builtins.bool
     """Pay the personal part from the personal account (employees) when it has a balance."""
+    insutype_code: builtins.str
+    """The national strings, for a caller that sends them instead of the enums: "310"/"390",
+    "41"/"14", "01"/"02"/"03". When both are sent they must agree.
+    """
+    med_type_code: builtins.str
+    mdtrt_cert_type_code: builtins.str
     @property
     def feedetail(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[shared.pb.crossclear.settlement.v1.settlement_pb2.FeeDetail]:
         """The drug lines (drugdetail): 1 to 500, numbered feedetl_sn, each dated today."""
@@ -54,8 +65,11 @@ class Purchase(google.protobuf.message.Message):
         mdtrt_cert_no: builtins.str = ...,
         acct_used_flag: builtins.bool = ...,
         feedetail: collections.abc.Iterable[shared.pb.crossclear.settlement.v1.settlement_pb2.FeeDetail] | None = ...,
+        insutype_code: builtins.str = ...,
+        med_type_code: builtins.str = ...,
+        mdtrt_cert_type_code: builtins.str = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["acct_used_flag", b"acct_used_flag", "dise_codg", b"dise_codg", "feedetail", b"feedetail", "insutype", b"insutype", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "med_type", b"med_type", "psn_no", b"psn_no"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["acct_used_flag", b"acct_used_flag", "dise_codg", b"dise_codg", "feedetail", b"feedetail", "insutype", b"insutype", "insutype_code", b"insutype_code", "mdtrt_cert_no", b"mdtrt_cert_no", "mdtrt_cert_type", b"mdtrt_cert_type", "mdtrt_cert_type_code", b"mdtrt_cert_type_code", "med_type", b"med_type", "med_type_code", b"med_type_code", "psn_no", b"psn_no"]) -> None: ...
 
 global___Purchase = Purchase
 

@@ -87,6 +87,49 @@ async def _cross_schema_totals(database_url: str) -> tuple[Totals, Totals]:
         await conn.close()
 
 
+KindTotals = dict[tuple[str, str, str, str, str], int]  # Totals keyed by kind before fund
+
+
+async def _cross_schema_kind_totals(database_url: str) -> tuple[KindTotals, KindTotals]:
+    """The same comparison per institution kind: each statement's hospital and pharmacy
+    parts, and the settlement schema's settlements at hospitals (H…) and pharmacies (P…)."""
+    kinds = {"H": "HOSPITAL", "P": "PHARMACY"}
+    conn = await asyncpg.connect(database_url)
+    try:
+        statements: KindTotals = {}
+        for row in await conn.fetch(
+            "SELECT period, insured_pool, treatment_pool, institution_totals"
+            " FROM clearing.statements"
+        ):
+            for part in json.loads(row["institution_totals"]):
+                for fund in part["funds"]:
+                    amount = fund["settled_fen"] + fund["reversed_fen"]
+                    if amount:
+                        pair = (row["period"], row["insured_pool"], row["treatment_pool"])
+                        statements[(*pair, part["kind"], fund["fund"])] = amount
+        sums = ", ".join(f"sum({col}) AS {fund}" for fund, col in FUND_COLUMNS.items())
+        settled: KindTotals = {}
+        for row in await conn.fetch(
+            f"""SELECT clearing_period, insured_pool, treatment_pool,
+                       left(hospital_code, 1) AS kind, {sums}
+                FROM settlement.settlements
+                WHERE insured_pool <> treatment_pool
+                  AND clearing_period IN (SELECT period FROM clearing.statements)
+                GROUP BY 1, 2, 3, 4"""
+        ):
+            for fund in FUND_COLUMNS:
+                if row[fund]:
+                    pair = (row["clearing_period"], row["insured_pool"], row["treatment_pool"])
+                    settled[(*pair, kinds[row["kind"]], fund)] = int(row[fund])
+        return statements, settled
+    finally:
+        await conn.close()
+
+
+# Per run (by database suffix): the per-kind totals of both schemas.
+kind_totals: dict[str, tuple[KindTotals, KindTotals]] = {}
+
+
 async def _run(
     settings: Settings, suffix: str, out: Path, *, months: int = 1, persons: int = PERSONS
 ) -> tuple[Outcome, str, tuple[Totals, Totals]]:
@@ -109,6 +152,7 @@ async def _run(
             persons=persons,
         )
         totals = await _cross_schema_totals(sim.database_url)
+        kind_totals[suffix] = await _cross_schema_kind_totals(sim.database_url)
     except BaseException:
         log = out / "services.log"
         if log.exists():  # pytest shows it with the failure
@@ -157,6 +201,19 @@ async def test_statements_equal_the_settlement_services_own_records(
     the settlement schema's settlements and reversals for that pool pair and period."""
     statements, settled = cross_schema["first"]
     assert statements, "the month produced statements"
+    assert statements == settled
+
+
+async def test_pharmacy_purchases_reach_the_statements_of_their_pool_pair(
+    runs: list[Outcome],
+) -> None:
+    """The month's pharmacy purchases (settled through 2102 by the settlement service) are
+    in the clearing ledger and in each pool pair's statement as its pharmacy part, to the
+    fen, fund by fund; the hospital part likewise."""
+    statements, settled = kind_totals["sim1"]
+    pharmacy = {k: v for k, v in statements.items() if k[3] == "PHARMACY"}
+    assert pharmacy, "the simulated month cleared pharmacy purchases across pools"
+    assert any(k[3] == "HOSPITAL" for k in statements)
     assert statements == settled
 
 

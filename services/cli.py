@@ -46,10 +46,15 @@ def serve(service: ServiceName) -> None:
 
 @app.command()
 def up() -> None:
-    """Run all three services as separate processes; Ctrl-C stops them cleanly."""
+    """Run all three services as separate processes; Ctrl-C stops them cleanly.
+
+    In development mode without CROSSCLEAR_CHANNEL_IDPS, the channels' end users are those
+    of the development identity provider under the state dir (``crossclear idp``)."""
+    extra = _dev_idp_env()
     procs = {
         s: subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", s.value], env=_env_of(s, i)
+            [sys.executable, "-m", "services.cli", "serve", s.value],
+            env={**_env_of(s, i), **extra},
         )
         for i, s in enumerate(ServiceName)
     }
@@ -83,6 +88,17 @@ def up() -> None:
                 proc.kill()
     codes = [p.returncode for p in procs.values()]
     raise typer.Exit(0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+
+
+def _dev_idp_env() -> dict[str, str]:
+    settings = get_settings()
+    if not settings.insecure_dev or settings.tls_dir or "CROSSCLEAR_CHANNEL_IDPS" in os.environ:
+        return {}
+    from shared.devidp import DevIdp, idp_dir
+
+    idp = DevIdp.ensure(idp_dir(settings.state_dir))
+    typer.echo(f"channels' end users: development identity provider in {idp.folder}", err=True)
+    return {"CROSSCLEAR_CHANNEL_IDPS": idp.channel_idps_env()}
 
 
 _PER_PROCESS_PORTS = ("CROSSCLEAR_METRICS_PORT", "CROSSCLEAR_HEALTH_PORT")
@@ -222,6 +238,7 @@ def _add_optional(module: str, name: str, help_text: str) -> None:
     app.add_typer(sub, name=name, help=help_text)
 
 
+_add_optional("services.idp_cli", "idp", "Development identity provider of the channels")
 _add_optional(
     "services.settlement.cli", "settlement", "Settlement operator commands (policy and catalogue)"
 )

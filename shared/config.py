@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     # Local state of development tools (the development identity provider's key).
     state_dir: Path = Path(".state")
 
+    # The HTTP/JSON gateway of the channels (services/gateway): where it listens, and its
+    # token buckets per channel and per end user (HTTP 429 beyond them). Under TLS it
+    # presents the certificate of the token's channel: <tls_dir>/<channel code>/.
+    gateway_listen: str = "127.0.0.1:8080"
+    gateway_channel_rate_per_s: float = Field(default=200.0, gt=0, le=100_000)
+    gateway_channel_burst: int = Field(default=400, ge=1, le=1_000_000)
+    gateway_person_rate_per_s: float = Field(default=2.0, gt=0, le=1_000)
+    gateway_person_burst: int = Field(default=20, ge=1, le=10_000)
+    gateway_rate_keys_max: int = Field(default=100_000, ge=1, le=10_000_000)
+    gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024)
+
     # Requests in progress beyond this are refused at once with RESOURCE_EXHAUSTED and a
     # retry hint instead of queueing without bound for a database connection.
     grpc_max_inflight: int = Field(default=256, ge=1, le=100_000)

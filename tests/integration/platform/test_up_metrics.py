@@ -124,6 +124,7 @@ async def stack(
         "CROSSCLEAR_METRICS_INTERVAL_S": "0.5",
         "CROSSCLEAR_LOG_FORMAT": "json",
         "CROSSCLEAR_STATE_DIR": str(tmp_path),
+        "CROSSCLEAR_GATEWAY_LISTEN": f"127.0.0.1:{_free_ports(1)[0]}",
     }
     env.pop("CROSSCLEAR_CHANNEL_IDPS", None)
     process = await asyncio.create_subprocess_exec(

@@ -33,6 +33,27 @@ const FIELD = {
   channel_request_id: "请求编号",
   filing_id: "备案编号",
 };
+// The service's field-violation descriptions a person meets most, in Chinese; any other
+// is shown as sent.
+const DESCRIPTION = {
+  "is before start_date": "早于开始日期",
+  "is required (YYYY-MM-DD)": "必须填写（年-月-日）",
+  "not a date in the form YYYY-MM-DD": "不是“年-月-日”格式的日期",
+  "not a valid calendar date": "不是有效的日期",
+  "unknown pool code": "统筹区代码不存在",
+  "unknown province": "省份代码不存在",
+  "set exactly one of pool_code and province_code": "统筹区代码与省份代码须填写且只填写其一",
+  "is the insured pool: treatment there needs no filing": "是参保地，在参保地就医无需备案",
+  "a region-level pool is not a place of treatment": "地市级统筹区代码不能作为就医地",
+  "required for a REFERRAL filing": "转诊备案必须填写",
+  "only REFERRAL filings carry referral details": "只有转诊备案需要填写转诊信息",
+  "a long-term filing is valid until cancelled: leave end_date empty": "长期备案在取消前一直有效，请勿填写结束日期",
+  "not a 12-character hospital code": "不是12位医疗机构编码",
+  "not a designated hospital": "不是定点医疗机构",
+  "not a hospital in the destination": "不是就医地的医疗机构",
+  "must be a hospital of the insured pool": "须为参保地的医疗机构",
+  "unknown or unset filing category": "请选择备案类别",
+};
 const RPC = "type.googleapis.com/google.rpc.";
 
 const $ = (id) => document.getElementById(id);
@@ -73,7 +94,7 @@ function showError(error) {
       const item = document.createElement("li");
       item.className = "violation";
       item.dataset.field = v.field;
-      item.textContent = (FIELD[v.field] || v.field) + "：" + v.description;
+      item.textContent = (FIELD[v.field] || v.field) + "：" + (DESCRIPTION[v.description] || v.description);
       list.appendChild(item);
     }
     box.appendChild(list);

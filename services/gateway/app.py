@@ -99,6 +99,7 @@ class Gateway:
     def app(self) -> web.Application:
         application = web.Application(client_max_size=self.settings.gateway_max_body_bytes)
         application.router.add_get("/openapi.json", self._openapi)
+        application.router.add_get("/healthz", self._healthz)
         for path in STATIC_FILES:
             application.router.add_get(path, self._static)
         if self._sign_in is not None:
@@ -109,6 +110,10 @@ class Gateway:
 
     async def _close(self, _app: web.Application) -> None:
         await self.channels.close()
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        """Liveness and readiness: the process answers (filing's health is its own)."""
+        return web.json_response({"status": "SERVING"})
 
     async def _openapi(self, _request: web.Request) -> web.Response:
         return web.json_response(self.openapi)

@@ -254,12 +254,15 @@ def dev_sign_in(settings: Settings) -> Callable[[str, str], str] | None:
     if not settings.insecure_dev or settings.tls_dir is not None:
         return None
     from shared import clock
-    from shared.devidp import DevIdp, idp_dir
+    from shared.devidp import DevIdp, idp_dir, issuer_of
 
     folder = idp_dir(settings.state_dir)
     if not folder.exists():
         return None
     idp = DevIdp.ensure(folder)
+    web_idp = settings.channel_idps.get("channel-web")
+    if web_idp is None or web_idp.issuer != issuer_of("channel-web"):
+        return None  # the channels trust other providers: this one's tokens would not pass
 
     def sign_in(channel: str, psn_no: str) -> str:
         if channel not in CHANNEL_CODES or channel == "channel-counter":

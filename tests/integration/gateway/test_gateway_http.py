@@ -104,7 +104,7 @@ async def test_without_a_token_401_with_another_persons_403_and_nothing_written(
     assert code == 401, status
     assert status["code"] == 16  # UNAUTHENTICATED
     assert "Bearer" in status["message"]
-    _detail(status, "LocalizedMessage")
+    assert "重新登录" in str(_detail(status, "LocalizedMessage")["message"])
 
     code, status, _ = await http.call("GET", f"/v1/persons/{owner.psn_no}/filings", "not.a.jwt")
     assert code == 401, status

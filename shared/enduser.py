@@ -16,7 +16,8 @@ that channel's identity provider. The token is verified here with PyJWT:
   development service on a simulated clock accepts tokens minted for simulated time;
 - the subject: a person token (``role`` ``person``, the default) names the person number
   (``sub`` = psn_no, the key of persons and filings); a staff token (``role`` ``staff``)
-  names the clerk (``sub`` = staff id) and the pool of their counter (``pool``). Online
+  names the clerk (``sub`` = ``staff_id`` = staff id) and the pool of their counter
+  (``pool``). Online
   channels carry person tokens, the counter staff tokens.
 
 Anything wrong → :class:`Unauthenticated` with a reason that names what is wrong, never
@@ -240,6 +241,8 @@ class EndUserVerifier:
             pool = claims.get("pool")
             if not STAFF_ID_RE.fullmatch(subject):
                 raise Unauthenticated("token sub is not a staff id")
+            if claims.get("staff_id", subject) != subject:
+                raise Unauthenticated("staff token staff_id and sub differ")
             if not isinstance(pool, str) or not is_pool(pool):
                 raise Unauthenticated("staff token pool is not a known pool code")
             return EndUser(EndUserKind.STAFF, subject, issuer, pool)

@@ -10,6 +10,7 @@ service verifies again and uses to decide what the person may do.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ from services.gateway.openapi import document
 from shared.auth import CALLER_HEADER, EndUser
 from shared.config import CHANNEL_CODES, Settings
 from shared.enduser import EndUserVerifier, bearer_of
-from shared.errors import DomainError
+from shared.errors import DomainError, InvalidArgument
 from shared.grpc_client import open_channel
 from shared.grpc_errors import REQUEST_ID_HEADER, ResourceExhausted, Unauthenticated, to_status
 from shared.pb.crossclear.filing.v1 import filing_pb2
@@ -38,6 +39,7 @@ from shared.pb.crossclear.filing.v1 import filing_pb2
 log = structlog.get_logger(__name__)
 
 CALL_TIMEOUT_S = 10.0
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 JSON = "application/json"
 STATIC = resources.files("services.gateway") / "static"
 STATIC_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript")}
@@ -148,7 +150,8 @@ class Gateway:
         return None
 
     async def _transcoded(self, request: web.Request) -> web.Response:
-        request_id = (request.headers.get("X-Request-Id") or uuid.uuid4().hex)[:64]
+        given = request.headers.get("X-Request-Id", "")
+        request_id = given if REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
         started = time.perf_counter()
         status = 200
         route = self._route(request.method, request.path)
@@ -162,7 +165,7 @@ class Gateway:
             binding, values = route
             end_user, channel = await self._authenticate(request)
             self._limit(channel, end_user)
-            body = await request.read()
+            body = await _body(request, self.settings.gateway_max_body_bytes)
             message = transcode.build_request(
                 binding.request_class(), binding.body, values, request.query.items(), body
             )
@@ -233,6 +236,13 @@ class Gateway:
             response_deserializer=binding.response_class.FromString,
         )
         return await rpc(message, metadata=tuple(metadata), timeout=CALL_TIMEOUT_S)
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise InvalidArgument("body", f"larger than {limit} bytes") from None
 
 
 def _error(status: status_pb2.Status, request_id: str) -> web.Response:

@@ -122,9 +122,9 @@ def build_request(
 ) -> Message:
     """Fill ``request`` from the body (per the rule's ``body``), the query and the path."""
     if body_rule:
-        text = body.decode("utf-8", errors="strict") if body else "{}"
         target = request if body_rule == "*" else getattr(request, body_rule)
         try:
+            text = body.decode("utf-8", errors="strict") if body else "{}"
             json_format.Parse(text, target)
         except (json_format.ParseError, ValueError) as exc:
             raise InvalidArgument(

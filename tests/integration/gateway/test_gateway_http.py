@@ -146,6 +146,16 @@ async def test_field_violations_come_back_as_bad_request_json_with_chinese(
 
     code, status, _ = await http.call("POST", "/v1/filings", token, {"no_such_field": 1})
     assert code == 400 and "body" in str(status), status
+    huge = {"psn_no": "x" * (http.gateway.settings.gateway_max_body_bytes + 1)}
+    code, status, _ = await http.call("POST", "/v1/filings", token, huge)
+    assert code == 400 and "larger than" in status["message"], status
+    async with http.session.post(
+        http.base + "/v1/filings",
+        data=b"\xff\xfe",
+        headers={"Authorization": f"Bearer {token}", "X-Request-Id": "bad id\u00e9"},
+    ) as response:
+        assert response.status == 400
+        assert response.headers["X-Request-Id"] != "bad id\u00e9"
     code, status, _ = await http.call(
         "GET", f"/v1/persons/{person.psn_no}/filings?page.page_size=x", token
     )

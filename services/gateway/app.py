@@ -1,5 +1,6 @@
 """The channels' HTTP/JSON door: transcoded calls to the filing service, its OpenAPI
-document and the web filing page.
+document and the web filing page; and, in development, hospitals' register, upload and
+settle calls to the settlement service.
 
 Each call carries the end user's token (``Authorization: Bearer <JWT>``). The gateway
 verifies it as the filing service will (``shared.enduser``: the token's issuer names the
@@ -28,13 +29,14 @@ from services.gateway import transcode
 from services.gateway.bindings import Binding, bindings_of, path_values
 from services.gateway.limits import TokenBuckets
 from services.gateway.openapi import document
-from shared.auth import CALLER_HEADER, EndUser
+from shared.auth import CALLER_HEADER, CallerKind, EndUser, parse_caller
 from shared.config import CHANNEL_CODES, Settings
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import DomainError, InvalidArgument
 from shared.grpc_client import open_channel
 from shared.grpc_errors import REQUEST_ID_HEADER, ResourceExhausted, Unauthenticated, to_status
 from shared.pb.crossclear.filing.v1 import filing_pb2
+from shared.pb.crossclear.settlement.v1 import settlement_pb2
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +45,9 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 JSON = "application/json"
 STATIC = resources.files("services.gateway") / "static"
 STATIC_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript")}
-SERVICES = (filing_pb2.DESCRIPTOR.services_by_name["FilingService"],)
+FILING_SERVICE = filing_pb2.DESCRIPTOR.services_by_name["FilingService"]
+SETTLEMENT_SERVICE = settlement_pb2.DESCRIPTOR.services_by_name["SettlementService"]
+SERVICES = (FILING_SERVICE, SETTLEMENT_SERVICE)
 
 
 def all_bindings() -> list[Binding]:
@@ -52,18 +56,23 @@ def all_bindings() -> list[Binding]:
 
 @dataclass
 class _Channels:
-    """One gRPC channel per channel caller (TLS: that caller's certificate)."""
+    """One gRPC channel per service and caller (TLS: that caller's certificate)."""
 
     settings: Settings
-    opened: dict[str, grpc.aio.Channel]
+    opened: dict[tuple[str, str], grpc.aio.Channel]
 
-    def get(self, code: str) -> grpc.aio.Channel:
-        if code not in self.opened:
+    def get(self, service: str, code: str) -> grpc.aio.Channel:
+        if (service, code) not in self.opened:
             tls = self.settings.tls_dir
-            self.opened[code] = open_channel(
-                self.settings.filing_target, tls / code if tls else None, server_name="localhost"
+            target = (
+                self.settings.settlement_target
+                if service == SETTLEMENT_SERVICE.full_name
+                else self.settings.filing_target
             )
-        return self.opened[code]
+            self.opened[service, code] = open_channel(
+                target, tls / code if tls else None, server_name="localhost"
+            )
+        return self.opened[service, code]
 
     async def close(self) -> None:
         for channel in self.opened.values():
@@ -92,8 +101,19 @@ class Gateway:
             settings.gateway_person_burst,
             max_keys=settings.gateway_rate_keys_max,
         )
+        # A hospital's information system calls as often as a whole channel.
+        self.per_hospital = TokenBuckets(
+            settings.gateway_channel_rate_per_s,
+            settings.gateway_channel_burst,
+            max_keys=settings.gateway_rate_keys_max,
+        )
         self.channels = _Channels(settings, {})
-        self.openapi = document(self.bindings, title="crossclear channels API", version="v1")
+        self.openapi = document(
+            self.bindings,
+            title="crossclear channels API",
+            version="v1",
+            institution_services=frozenset({SETTLEMENT_SERVICE.full_name}),
+        )
         self._sign_in = sign_in
 
     # -- HTTP --------------------------------------------------------------------------
@@ -163,8 +183,11 @@ class Gateway:
                     request_id,
                 )
             binding, values = route
-            end_user, channel = await self._authenticate(request)
-            self._limit(channel, end_user)
+            if binding.service == SETTLEMENT_SERVICE.full_name:
+                channel = self._hospital(request)
+            else:
+                end_user, channel = await self._authenticate(request)
+                self._limit(channel, end_user)
             body = await _body(request, self.settings.gateway_max_body_bytes)
             message = transcode.build_request(
                 binding.request_class(), binding.body, values, request.query.items(), body
@@ -206,6 +229,29 @@ class Gateway:
             raise Unauthenticated("token issuer is not the identity provider of any channel")
         return await self.verifier.verify(channel, token), channel
 
+    def _hospital(self, request: web.Request) -> str:
+        """The hospital (or pharmacy) calling settlement through this door.
+
+        Only a development gateway takes the caller code from the X-Crossclear-Caller
+        header, as a development gRPC server does; under TLS hospitals keep calling
+        settlement over gRPC with their own client certificate, which this door cannot
+        present for them."""
+        if self.settings.tls_dir is not None or not self.settings.insecure_dev:
+            raise Unauthenticated(
+                "hospitals call settlement over gRPC with mutual TLS; over HTTP only in "
+                "development mode"
+            )
+        code = request.headers.get(CALLER_HEADER, "")
+        caller = parse_caller(code) if code else None
+        if caller is None or caller.kind not in (CallerKind.HOSPITAL, CallerKind.PHARMACY):
+            raise Unauthenticated(f"name the hospital in the {CALLER_HEADER} header")
+        wait = self.per_hospital.take(caller.code)
+        if wait is not None:
+            raise ResourceExhausted(
+                f"{caller.code} is over its request rate; retry after the hint", wait
+            )
+        return caller.code
+
     def _limit(self, channel: str, end_user: EndUser) -> None:
         wait = self.per_channel.take(channel)
         if wait is None:
@@ -224,13 +270,14 @@ class Gateway:
         request: web.Request,
         request_id: str,
     ) -> Message:
-        metadata: list[tuple[str, str]] = [
-            ("authorization", request.headers["Authorization"]),
-            (REQUEST_ID_HEADER, request_id),
-        ]
+        metadata: list[tuple[str, str]] = [(REQUEST_ID_HEADER, request_id)]
+        if "Authorization" in request.headers:
+            metadata.append(("authorization", request.headers["Authorization"]))
         if self.settings.tls_dir is None:
             metadata.append((CALLER_HEADER, channel))
-        rpc: Callable[..., Awaitable[Message]] = self.channels.get(channel).unary_unary(
+        rpc: Callable[..., Awaitable[Message]] = self.channels.get(
+            binding.service, channel
+        ).unary_unary(
             binding.rpc_path,
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=binding.response_class.FromString,

@@ -165,11 +165,22 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
     return operation
 
 
-def document(bindings: Sequence[Binding], *, title: str, version: str) -> dict[str, Any]:
+def document(
+    bindings: Sequence[Binding],
+    *,
+    title: str,
+    version: str,
+    institution_services: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """``institution_services``: services called by institutions (hospitals), identified
+    by the development caller header rather than an end user's token."""
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for binding in bindings:
-        paths.setdefault(binding.template, {})[binding.verb.lower()] = _operation(binding, schemas)
+        operation = _operation(binding, schemas)
+        if binding.service in institution_services:
+            operation["security"] = [{"developmentCaller": []}]
+        paths.setdefault(binding.template, {})[binding.verb.lower()] = operation
     schemas.components["google.rpc.Status"] = STATUS_SCHEMA
     return {
         "openapi": OPENAPI_VERSION,
@@ -185,7 +196,15 @@ def document(bindings: Sequence[Binding], *, title: str, version: str) -> dict[s
         "components": {
             "schemas": dict(sorted(schemas.components.items())),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "developmentCaller": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-crossclear-caller",
+                    "description": "Development only: the hospital's code (H + pool + 5 "
+                    "digits). In production hospitals call settlement over gRPC with mutual "
+                    "TLS.",
+                },
             },
         },
         "security": [{"bearer": []}],

@@ -25,6 +25,13 @@ def test_routes_come_from_the_annotations() -> None:
         "CancelFiling": ("POST", "/v1/filings/{filing_id}:cancel", "*"),
         "GetFiling": ("GET", "/v1/filings/{filing_id}", ""),
         "ListFilings": ("GET", "/v1/persons/{psn_no}/filings", ""),
+        "Register": ("POST", "/v1/settlement/encounters", "*"),
+        "UploadFeeDetails": (
+            "POST",
+            "/v1/settlement/encounters/{mdtrt_id}:upload-fee-details",
+            "*",
+        ),
+        "Settle": ("POST", "/v1/settlement/encounters/{mdtrt_id}:settle", "*"),
     }
     by_name = {b.method.name: b for b in all_bindings()}
     assert by_name["CancelFiling"].match("POST", "/v1/filings/F1:cancel") == {"v0": "F1"}

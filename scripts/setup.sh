@@ -67,4 +67,22 @@ if [ ! -f shared/pb/__init__.py ]; then
   .venv/bin/python -m shared.codegen
 fi
 
+# The browser test of the web filing page drives Debian's chromium with its matching
+# chromium-driver (Selenium is told to download nothing). Installed when missing where
+# apt-get is usable; elsewhere the test is skipped, and this says why.
+if [ ! -x /usr/bin/chromedriver ] || ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "setup: installing chromium and chromium-driver for the browser test (log: .venv/apt.log)"
+    if ! { apt-get install -y chromium chromium-driver fonts-noto-cjk ||
+           { apt-get update && apt-get install -y chromium chromium-driver fonts-noto-cjk; }; \
+         } >.venv/apt.log 2>&1; then
+      echo "setup: apt-get could not install chromium (see .venv/apt.log): the browser test will be skipped" >&2
+    fi
+  else
+    echo "setup: chromium and chromium-driver are missing and apt-get is not usable here (needs root" \
+      "on Debian/Ubuntu): install them (apt-get install chromium chromium-driver), or the browser" \
+      "test of the web filing page is skipped" >&2
+  fi
+fi
+
 .venv/bin/python scripts/ensure_servers.py

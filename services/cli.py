@@ -45,14 +45,34 @@ def serve(service: ServiceName) -> None:
 
 
 @app.command()
+def gateway() -> None:
+    """Run the channels' HTTP/JSON gateway (CROSSCLEAR_GATEWAY_LISTEN) until SIGTERM."""
+    from services.gateway.main import serve_forever
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, service="gateway")
+    asyncio.run(serve_forever(settings))
+
+
+@app.command()
 def up() -> None:
-    """Run all three services as separate processes; Ctrl-C stops them cleanly."""
-    procs = {
-        s: subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", s.value], env=_env_of(s, i)
+    """Run the three services and the channels' HTTP gateway as separate processes;
+    Ctrl-C stops them cleanly.
+
+    In development mode without CROSSCLEAR_CHANNEL_IDPS, the channels' end users are those
+    of the development identity provider under the state dir (``crossclear idp``)."""
+    extra = _dev_idp_env()
+    procs: dict[str, subprocess.Popen[bytes]] = {
+        s.value: subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", s.value],
+            env={**_env_of(s, i), **extra},
         )
         for i, s in enumerate(ServiceName)
     }
+    procs["gateway"] = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "gateway"],
+        env={**_env_of(None, len(procs)), **extra},
+    )
     stopping = False
 
     def stop_all(*_: object) -> None:
@@ -66,7 +86,7 @@ def up() -> None:
             for name, proc in procs.items():
                 if proc.poll() is not None:
                     typer.echo(
-                        f"{name.value} exited with code {proc.returncode}; stopping the others",
+                        f"{name} exited with code {proc.returncode}; stopping the others",
                         err=True,
                     )
                     stopping = True
@@ -85,10 +105,21 @@ def up() -> None:
     raise typer.Exit(0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1)
 
 
+def _dev_idp_env() -> dict[str, str]:
+    settings = get_settings()
+    if not settings.insecure_dev or settings.tls_dir or "CROSSCLEAR_CHANNEL_IDPS" in os.environ:
+        return {}
+    from shared.devidp import DevIdp, idp_dir
+
+    idp = DevIdp.ensure(idp_dir(settings.state_dir))
+    typer.echo(f"channels' end users: development identity provider in {idp.folder}", err=True)
+    return {"CROSSCLEAR_CHANNEL_IDPS": idp.channel_idps_env()}
+
+
 _PER_PROCESS_PORTS = ("CROSSCLEAR_METRICS_PORT", "CROSSCLEAR_HEALTH_PORT")
 
 
-def _env_of(service: ServiceName, index: int) -> dict[str, str]:
+def _env_of(service: ServiceName | None, index: int) -> dict[str, str]:
     """The environment of one of ``up``'s processes: a port setting given once becomes the
     first of three consecutive ports (filing, settlement, clearing), so the processes do
     not collide on it; each listens on its own target's port."""
@@ -99,7 +130,7 @@ def _env_of(service: ServiceName, index: int) -> dict[str, str]:
             env[name] = str(int(base) + index)
     if env.pop("CROSSCLEAR_GRPC_LISTEN", None):
         typer.echo(
-            f"{service.value}: CROSSCLEAR_GRPC_LISTEN ignored under `up`: each service "
+            f"{service or 'gateway'}: CROSSCLEAR_GRPC_LISTEN ignored under `up`: each service "
             "listens on its own target's port",
             err=True,
         )
@@ -222,6 +253,7 @@ def _add_optional(module: str, name: str, help_text: str) -> None:
     app.add_typer(sub, name=name, help=help_text)
 
 
+_add_optional("services.idp_cli", "idp", "Development identity provider of the channels")
 _add_optional(
     "services.settlement.cli",
     "settlement",

@@ -4,6 +4,11 @@ With mutual TLS the common name of the verified client certificate is the caller
 code. Only a server explicitly started in insecure development mode accepts the code
 from the ``x-crossclear-caller`` metadata header instead. The code's shape says what kind
 of party it is.
+
+A channel (app, mini-program, web, counter) is a platform acting for people: which person
+— or which counter clerk — a call is for travels beside the caller as an
+:class:`EndUser`, proven by a token of the channel's identity provider
+(``shared.enduser``) and attached to the caller by the service that needs it.
 """
 
 from __future__ import annotations
@@ -41,10 +46,43 @@ _PATTERNS: list[tuple[re.Pattern[str], CallerKind]] = [
 ]
 
 
+class EndUserKind(StrEnum):
+    PERSON = "person"  # the insured person signed in to an online channel
+    STAFF = "staff"  # a service-counter clerk acting for persons of their own pool
+
+
+@dataclass(frozen=True)
+class EndUser:
+    """The person (or counter clerk) a channel acts for, from a verified token.
+
+    A person's subject is their person number (psn_no): the filing service keys persons,
+    filings and coverage by it. A clerk's subject is their staff id, and ``pool`` the pool
+    whose counter they serve.
+    """
+
+    kind: EndUserKind
+    subject: str
+    issuer: str
+    pool: str | None = None
+
+    @property
+    def acted_by(self) -> str:
+        """Who acted, as recorded beside every write: person:<psn_no> or staff:<pool>:<id>."""
+        if self.kind is EndUserKind.STAFF:
+            return f"staff:{self.pool}:{self.subject}"
+        return f"person:{self.subject}"
+
+
 @dataclass(frozen=True)
 class Caller:
     code: str
     kind: CallerKind
+    end_user: EndUser | None = None  # channels only, once the token is verified
+
+    @property
+    def acted_by(self) -> str:
+        """The end user a channel acts for, else the caller itself."""
+        return self.end_user.acted_by if self.end_user else self.code
 
     @property
     def pool(self) -> str | None:

@@ -31,8 +31,24 @@ _IMPORT_RE = re.compile(r"^(\s*)(from|import) crossclear\.", re.MULTILINE)
 _STUB_REFERENCE_RE = re.compile(r"(?<![\w.])crossclear\.")
 
 
+# Copies of the googleapis protos ours import (google/api/annotations.proto and
+# http.proto, for the HTTP bindings), kept under protos/ so buf finds them offline. Their
+# Python modules come from googleapis-common-protos, so they are not generated here.
+VENDORED = ("google",)
+
+
 def proto_files(proto_root: Path = PROTO_ROOT) -> list[Path]:
-    return sorted(proto_root.rglob("*.proto"))
+    """Our own protos (the vendored googleapis copies excepted)."""
+    return sorted(
+        p for p in proto_root.rglob("*.proto") if p.relative_to(proto_root).parts[0] not in VENDORED
+    )
+
+
+def googleapis_root() -> Path:
+    """Where googleapis-common-protos installed its .proto files (google/api/…)."""
+    import google.api
+
+    return Path(next(iter(google.api.__path__))).parent.parent
 
 
 def _run_protoc(out_dir: Path, proto_root: Path) -> None:
@@ -44,6 +60,7 @@ def _run_protoc(out_dir: Path, proto_root: Path) -> None:
         "-m",
         "grpc_tools.protoc",
         f"-I{proto_root}",
+        f"-I{googleapis_root()}",
         f"-I{well_known}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",

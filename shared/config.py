@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,18 @@ DEFAULT_METRICS_PORT = {
     ServiceName.SETTLEMENT: 9102,
     ServiceName.CLEARING: 9103,
 }
+
+
+CHANNEL_CODES = ("channel-app", "channel-mini-program", "channel-web", "channel-counter")
+
+
+class ChannelIdp(BaseModel):
+    """A channel's identity provider: the issuer its tokens name and its signing keys."""
+
+    issuer: str = Field(min_length=1, max_length=512)
+    # A JWKS document: a file path, or an http(s):// URL fetched (and re-fetched when a
+    # token names a key it lacks, at most every idp_refresh_s).
+    jwks: str = Field(min_length=1, max_length=2048)
 
 
 class Settings(BaseSettings):
@@ -76,11 +88,41 @@ class Settings(BaseSettings):
     simulated_clock: bool = False
     clock_start: datetime | None = None
 
+    # End-user identity of the channels (see shared.enduser): per channel caller code, its
+    # identity provider, e.g. CROSSCLEAR_CHANNEL_IDPS='{"channel-app": {"issuer":
+    # "https://id.example/app", "jwks": "/etc/crossclear/app-jwks.json"}}'. A channel
+    # without one is refused (UNAUTHENTICATED) on every person-facing call.
+    channel_idps: dict[str, ChannelIdp] = Field(default_factory=dict)
+    idp_audience: str = Field(default="crossclear-filing", min_length=1, max_length=256)
+    idp_leeway_s: int = Field(default=30, ge=0, le=300)
+    idp_refresh_s: float = Field(default=30.0, ge=1, le=86400)
+    # Local state of development tools (the development identity provider's key).
+    state_dir: Path = Path(".state")
+
+    # The HTTP/JSON gateway of the channels (services/gateway): where it listens, and its
+    # token buckets per channel and per end user (HTTP 429 beyond them). Under TLS it
+    # presents the certificate of the token's channel: <tls_dir>/<channel code>/.
+    gateway_listen: str = "127.0.0.1:8080"
+    gateway_channel_rate_per_s: float = Field(default=200.0, gt=0, le=100_000)
+    gateway_channel_burst: int = Field(default=400, ge=1, le=1_000_000)
+    gateway_person_rate_per_s: float = Field(default=2.0, gt=0, le=1_000)
+    gateway_person_burst: int = Field(default=20, ge=1, le=10_000)
+    gateway_rate_keys_max: int = Field(default=100_000, ge=1, le=10_000_000)
+    gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024)
+
     # Requests in progress beyond this are refused at once with RESOURCE_EXHAUSTED and a
     # retry hint instead of queueing without bound for a database connection.
     grpc_max_inflight: int = Field(default=256, ge=1, le=100_000)
     grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=120)
+
+    @field_validator("channel_idps")
+    @classmethod
+    def _known_channels(cls, value: dict[str, ChannelIdp]) -> dict[str, ChannelIdp]:
+        unknown = sorted(set(value) - set(CHANNEL_CODES))
+        if unknown:
+            raise ValueError(f"not channel caller codes: {unknown}; known: {CHANNEL_CODES}")
+        return value
 
     def target_of(self, service: ServiceName) -> str:
         return {

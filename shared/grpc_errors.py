@@ -77,7 +77,7 @@ _ZH_BY_CODE: Final = {
     code_pb2.NOT_FOUND: "未找到所指的记录",
     code_pb2.PERMISSION_DENIED: "无权办理此项业务",
     code_pb2.ALREADY_EXISTS: "该请求编号已用于另一笔不同的请求",
-    code_pb2.UNAUTHENTICATED: "无法识别调用方身份，请使用颁发的客户端证书",
+    code_pb2.UNAUTHENTICATED: "无法识别身份：机构请使用颁发的客户端证书，参保人请重新登录",
     code_pb2.UNAVAILABLE: "服务暂时不可用，请稍后使用同一报文ID（msgid）或请求编号重试",
     code_pb2.RESOURCE_EXHAUSTED: "服务繁忙，请按提示的时间后重试",
 }

@@ -104,13 +104,27 @@ def service_settings(settings: Settings, **changes: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def filing_service(settings: Settings, database: str) -> AsyncIterator[object]:
-    """The filing service, running in this process for the whole session."""
+def dev_idp(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The development identity provider of the session's channels (its own key)."""
+    from shared.devidp import DevIdp
+
+    return DevIdp.ensure(tmp_path_factory.mktemp("idp"))
+
+
+@pytest.fixture(scope="session")
+async def filing_service(
+    settings: Settings, database: str, dev_idp: object
+) -> AsyncIterator[object]:
+    """The filing service, running in this process for the whole session, trusting the
+    session's development identity provider for every channel."""
     from services.filing.main import build
     from shared.config import ServiceName
     from shared.grpc_server import running
 
-    async with running(ServiceName.FILING, service_settings(settings), build) as host:
+    idps = dev_idp.channel_idps()  # type: ignore[attr-defined]
+    async with running(
+        ServiceName.FILING, service_settings(settings, channel_idps=idps), build
+    ) as host:
         yield host
 
 

@@ -9,6 +9,7 @@ from services.filing.domain import DEFAULT_POLICY_BOOK, FilingPolicyBook
 from services.filing.service import FilingService
 from services.filing.servicer import FilingServicer
 from shared.bus import OutboxRelay
+from shared.enduser import EndUserVerifier
 from shared.grpc_server import Resources, ServiceApp
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
 
@@ -17,7 +18,7 @@ SERVICE_NAME = filing_pb2.DESCRIPTOR.services_by_name["FilingService"].full_name
 
 async def build(res: Resources, policies: FilingPolicyBook = DEFAULT_POLICY_BOOK) -> ServiceApp:
     filing = FilingService(res.pool, bus_namespace=res.settings.bus_namespace, policies=policies)
-    servicer = FilingServicer(filing)
+    servicer = FilingServicer(filing, EndUserVerifier.from_settings(res.settings))
     relays: list[OutboxRelay] = []
 
     def register(server: grpc.aio.Server) -> None:

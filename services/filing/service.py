@@ -269,7 +269,7 @@ class FilingService:
         referring = None
         if cmd.category is FilingCategory.REFERRAL and cmd.referral is not None:
             referring = cmd.referral.referring_hospital_code
-        check_may_file(caller, cmd.channel, _pool_of(cmd.psn_no), referring)
+        check_may_file(caller, cmd.channel, _pool_of(cmd.psn_no), referring, cmd.psn_no)
         today = self._today()
         policy = self._policies.policy_on(today)
 
@@ -288,7 +288,9 @@ class FilingService:
             )
             normalised = validate_submission(submission, policy)
             filing = normalised.to_filing(new_filing_id(person.insured_pool, today))
-            meta = store.RequestMeta(cmd.channel, caller.code, cmd.channel_request_id)
+            meta = store.RequestMeta(
+                cmd.channel, caller.code, cmd.channel_request_id, acted_by=caller.acted_by
+            )
             await store.insert_filing(conn, person.psn_no, filing, meta)
             await self._publish(
                 conn, events_pb2.FILING_EVENT_KIND_EFFECTIVE, person.psn_no, filing, cmd.channel
@@ -315,11 +317,15 @@ class FilingService:
             person, current = await store.lock_current_filing(
                 conn, cmd.filing_id, adds_in_force=True
             )
-            check_may_file(caller, cmd.channel, current.filing.insured_pool)
+            check_may_file(caller, cmd.channel, current.filing.insured_pool, psn_no=person.psn_no)
             outcome = validate_change(current.filing, cmd.change, today, policy)
             await store.retire_current(conn, current.filing, outcome.superseded)
             meta = store.RequestMeta(
-                cmd.channel, caller.code, cmd.channel_request_id, cmd.change.reason.value
+                cmd.channel,
+                caller.code,
+                cmd.channel_request_id,
+                cmd.change.reason.value,
+                acted_by=caller.acted_by,
             )
             await store.insert_filing(conn, person.psn_no, outcome.amended, meta)
             await self._publish(
@@ -359,13 +365,19 @@ class FilingService:
             )
             referral = current.filing.referral
             referring = referral.referring_hospital_code if referral else None
-            check_may_file(caller, cmd.channel, current.filing.insured_pool, referring)
+            check_may_file(
+                caller, cmd.channel, current.filing.insured_pool, referring, person.psn_no
+            )
             cancelled = validate_cancel(current.filing, cmd.reason, today, policy)
             # The cancelled version covers the whole validity up to the cancellation, so
             # the previous version leaves force.
             await store.retire_current(conn, current.filing, None)
             meta = store.RequestMeta(
-                cmd.channel, caller.code, cmd.channel_request_id, cmd.reason.value
+                cmd.channel,
+                caller.code,
+                cmd.channel_request_id,
+                cmd.reason.value,
+                acted_by=caller.acted_by,
             )
             await store.insert_filing(conn, person.psn_no, cancelled, meta)
             await self._publish(
@@ -379,13 +391,13 @@ class FilingService:
         check_may_read_filings(caller, _pool_of_filing(filing_id))
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
             stored = await store.get_filing(conn, filing_id, version)
-        check_may_read_filings(caller, stored.filing.insured_pool)
+        check_may_read_filings(caller, stored.filing.insured_pool, stored.psn_no)
         return self._view(stored.psn_no, stored.filing, self._today())
 
     async def list_filings(
         self, caller: Caller, psn_no: str, after: store.PageKey | None, page_size: int
     ) -> tuple[list[FilingView], store.PageKey | None]:
-        check_may_read_filings(caller, _pool_of(psn_no))
+        check_may_read_filings(caller, _pool_of(psn_no), psn_no)
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
             page, next_key = await store.list_filings(conn, psn_no, after, page_size)
         today = self._today()

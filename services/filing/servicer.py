@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import dataclasses
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -46,7 +47,8 @@ from services.filing.domain.persons import (
     check_psn_no,
 )
 from services.filing.store import MAX_PAGE_SIZE, PageKey
-from shared.auth import caller
+from shared.auth import Caller, CallerKind, caller
+from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import InvalidArgument, Violations
 from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -156,11 +158,19 @@ def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
 
 
 def _idempotent(
-    action: str, channel: Channel, request_id: str, request: Any, response_type: type[Any]
+    who: Caller,
+    action: str,
+    channel: Channel,
+    request_id: str,
+    request: Any,
+    response_type: type[Any],
 ) -> uc.Idempotent[Any]:
     # Counter systems of different agencies number their requests independently, so the
-    # key is scoped by the caller as well as by the channel.
-    scope = f"filing.{action}.{channel.value}.{caller().code}"
+    # key is scoped by the caller as well as by the channel; a channel's requests by its
+    # end user too (one person's retry never answers with another person's filing).
+    scope = f"filing.{action}.{channel.value}.{who.code}"
+    if who.end_user is not None:
+        scope += f".{who.acted_by}"
     return uc.Idempotent(scope, request_id, request, response_type)
 
 
@@ -552,9 +562,22 @@ def _figures_pb(figures: ChannelFigures) -> filing_pb2.GetChannelFiguresResponse
 # -- the servicer ----------------------------------------------------------------------
 
 
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {item.key: str(item.value) for item in context.invocation_metadata() or ()}
+
+
 class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
-    def __init__(self, filing: uc.FilingService) -> None:
+    def __init__(self, filing: uc.FilingService, verifier: EndUserVerifier) -> None:
         self._filing = filing
+        self._verifier = verifier
+
+    async def _actor(self, context: grpc.aio.ServicerContext) -> Caller:
+        """The caller of a person-facing RPC; a channel with its verified end user."""
+        who = caller()
+        if who.kind is not CallerKind.CHANNEL:
+            return who
+        end_user = await self._verifier.verify(who.code, bearer_of(_metadata(context)))
+        return dataclasses.replace(who, end_user=end_user)
 
     async def UpsertPerson(
         self, request: filing_pb2.UpsertPersonRequest, context: grpc.aio.ServicerContext
@@ -579,57 +602,77 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     async def SubmitFiling(
         self, request: filing_pb2.SubmitFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.SubmitFilingResponse:
+        who = await self._actor(context)
         cmd = _submit_command(request)
         idem = _idempotent(
-            "submit", cmd.channel, cmd.channel_request_id, request, filing_pb2.SubmitFilingResponse
+            who,
+            "submit",
+            cmd.channel,
+            cmd.channel_request_id,
+            request,
+            filing_pb2.SubmitFilingResponse,
         )
         response: filing_pb2.SubmitFilingResponse = await self._filing.submit(
-            caller(), cmd, idem, _submitted_pb
+            who, cmd, idem, _submitted_pb
         )
         return response
 
     async def ChangeFiling(
         self, request: filing_pb2.ChangeFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.ChangeFilingResponse:
+        who = await self._actor(context)
         cmd = _change_command(request)
         idem = _idempotent(
-            "change", cmd.channel, cmd.channel_request_id, request, filing_pb2.ChangeFilingResponse
+            who,
+            "change",
+            cmd.channel,
+            cmd.channel_request_id,
+            request,
+            filing_pb2.ChangeFilingResponse,
         )
         response: filing_pb2.ChangeFilingResponse = await self._filing.change(
-            caller(), cmd, idem, _changed_pb
+            who, cmd, idem, _changed_pb
         )
         return response
 
     async def CancelFiling(
         self, request: filing_pb2.CancelFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.CancelFilingResponse:
+        who = await self._actor(context)
         cmd = _cancel_command(request)
         idem = _idempotent(
-            "cancel", cmd.channel, cmd.channel_request_id, request, filing_pb2.CancelFilingResponse
+            who,
+            "cancel",
+            cmd.channel,
+            cmd.channel_request_id,
+            request,
+            filing_pb2.CancelFilingResponse,
         )
         response: filing_pb2.CancelFilingResponse = await self._filing.cancel(
-            caller(), cmd, idem, _cancelled_pb
+            who, cmd, idem, _cancelled_pb
         )
         return response
 
     async def GetFiling(
         self, request: filing_pb2.GetFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.GetFilingResponse:
+        who = await self._actor(context)
         v = Violations()
         _text(v, FILING_ID_RE, request.filing_id, "filing_id", "not a filing id")
         v.check(request.version >= 0, "version", "0 (current) or a version number")
         v.raise_if_any()
-        view = await self._filing.get_filing(caller(), request.filing_id, request.version)
+        view = await self._filing.get_filing(who, request.filing_id, request.version)
         return filing_pb2.GetFilingResponse(filing=filing_pb(view))
 
     async def ListFilings(
         self, request: filing_pb2.ListFilingsRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.ListFilingsResponse:
+        who = await self._actor(context)
         v = Violations()
         check_psn_no(v, request.psn_no)
         v.raise_if_any()
         after, size = _page(request.page)
-        views, next_key = await self._filing.list_filings(caller(), request.psn_no, after, size)
+        views, next_key = await self._filing.list_filings(who, request.psn_no, after, size)
         return filing_pb2.ListFilingsResponse(
             filings=[filing_pb(view) for view in views],
             next_page_token=_encode_token(next_key) if next_key else "",

@@ -74,6 +74,9 @@ class RequestMeta:
     requested_by: str
     channel_request_id: str
     change_reason: str | None = None
+    # The end user a channel acted for (person:<psn_no> or staff:<pool>:<id>), else the
+    # caller itself: every version records who made it.
+    acted_by: str = ""
 
 
 # -- persons ---------------------------------------------------------------------------
@@ -227,9 +230,9 @@ INSERT INTO filings (
     category, channel, status, valid_from, valid_until, cancelled_on, submitted_on,
     referring_hospital_code, referral_hospital_code, diagnosis_code, diagnosis_name,
     policy_version, is_current, in_force, request_channel, requested_by,
-    channel_request_id, change_reason, created_at)
+    channel_request_id, change_reason, created_at, acted_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        true, true, $19, $20, $21, $22, $23)
+        true, true, $19, $20, $21, $22, $23, $24)
 """
 
 # The previous version leaves the current slot: closed (still in force for its own
@@ -296,6 +299,7 @@ async def insert_filing(conn: Conn, psn_no: str, filing: Filing, meta: RequestMe
         meta.channel_request_id,
         meta.change_reason,
         clock.now(),
+        meta.acted_by or meta.requested_by,
     )
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.simulation import report, summary
-from services.simulation.clients import Clients
+from services.simulation.clients import ChannelTokens, Clients
 from services.simulation.clockwork import Kind, SimClock, china, timeline
 from services.simulation.figures import ChannelFigures, Figures, compute, months_line
 from services.simulation.month_end import (
@@ -45,6 +45,7 @@ from services.simulation.stack import Removed, clean, running_stack, sim_setting
 from services.simulation.tally import PRE_RUN, MonthEnd, Tally
 from services.simulation.traffic import Traffic
 from shared.config import Settings
+from shared.devidp import DevIdp, idp_dir
 from shared.pb.crossclear.filing.v1 import filing_pb2
 
 OPERATOR = "op-simulator"
@@ -77,6 +78,9 @@ async def run_simulation(
     clients = Clients.open(settings)
     try:
         clock = SimClock(clients, china(plan.run_start))
+        clients.tokens = ChannelTokens(
+            DevIdp.ensure(idp_dir(settings.state_dir)), settings.idp_audience, clock.now
+        )
         await clock.sync()
         await clock.advance_to(plan.run_start)
         purchases = plan_purchases(plan)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import grpc
 
 from shared.config import Settings
+from shared.devidp import DevIdp
 from shared.grpc_client import caller_metadata, open_channel
 from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
 from shared.pb.crossclear.filing.v1 import filing_pb2_grpc
@@ -40,6 +42,23 @@ def retryable() -> frozenset[grpc.StatusCode]:
     return _RETRYABLE
 
 
+@dataclass(frozen=True)
+class ChannelTokens:
+    """Tokens of the development identity provider, minted at the simulated instant."""
+
+    idp: DevIdp
+    audience: str
+    now: Callable[[], datetime]
+
+    def mint(self, channel: str, psn_no: str) -> str:
+        if channel == "channel-counter":
+            pool = psn_no[:6]
+            return self.idp.token(
+                channel, audience=self.audience, now=self.now(), staff=f"sim-{pool}", pool=pool
+            )
+        return self.idp.token(channel, audience=self.audience, now=self.now(), person=psn_no)
+
+
 @dataclass
 class Clients:
     filing: filing_pb2_grpc.FilingServiceStub
@@ -47,6 +66,8 @@ class Clients:
     clearing: clearing_pb2_grpc.ClearingServiceStub
     channels: tuple[grpc.aio.Channel, ...]
     rpc_count: int = 0
+    # Channel callers act for an end user: tokens of the development identity provider.
+    tokens: ChannelTokens | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Clients:
@@ -71,10 +92,17 @@ class Clients:
         request: Any,
         caller: str,
         *,
+        person: str | None = None,
         timeout_s: float = CALL_TIMEOUT_S,
     ) -> R:
-        """Call ``method`` as ``caller``; resend on a transient failure (bounded)."""
+        """Call ``method`` as ``caller``; resend on a transient failure (bounded).
+
+        A channel caller acts for ``person`` (default: the request's psn_no): the person
+        signed in to an online channel, or at the counter a clerk of the person's pool."""
         metadata = caller_metadata(caller)
+        if self.tokens is not None and caller.startswith("channel-"):
+            psn_no = person or str(getattr(request, "psn_no", ""))
+            metadata = (*metadata, ("authorization", f"Bearer {self.tokens.mint(caller, psn_no)}"))
         for attempt in range(MAX_ATTEMPTS):
             self.rpc_count += 1
             try:

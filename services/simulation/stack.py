@@ -35,6 +35,7 @@ from shared.broker import region_codes
 from shared.bus import names
 from shared.config import ServiceName, Settings
 from shared.db import database_of, with_database
+from shared.devidp import DevIdp, idp_dir
 from shared.health import check_all, wait_serving
 
 SIM_DATABASE = "crossclear_sim"
@@ -87,6 +88,10 @@ def service_env(settings: Settings, clock_start: datetime | None = None) -> dict
             "CROSSCLEAR_HEALTH_PORT": "0",
             "CROSSCLEAR_LOG_FORMAT": "json",
             "CROSSCLEAR_LOG_LEVEL": settings.log_level,
+            # The channels' end users: the development identity provider's.
+            "CROSSCLEAR_CHANNEL_IDPS": DevIdp.ensure(
+                idp_dir(settings.state_dir)
+            ).channel_idps_env(),
         }
     )
     for key in (

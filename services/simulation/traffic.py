@@ -294,7 +294,9 @@ class Traffic:
             request.reason = filing_pb2.CHANGE_REASON_RESETTLEMENT_PLACE_CHANGED
             request.destination.CopyFrom(filing_pb2.Destination(province_code=value))
         try:
-            await self.clients.call(self.clients.filing.ChangeFiling, request, "channel-app")
+            await self.clients.call(
+                self.clients.filing.ChangeFiling, request, "channel-app", person=p.psn_no
+            )
             self.tally.counts["filings changed"] += 1
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.FAILED_PRECONDITION:
@@ -321,6 +323,7 @@ class Traffic:
                         reason=filing_pb2.CHANGE_REASON_PERSONAL_REQUEST,
                     ),
                     "channel-app",
+                    person=p.psn_no,
                 )
                 self.tally.counts["filings cancelled"] += 1
         except grpc.aio.AioRpcError as error:

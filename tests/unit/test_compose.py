@@ -56,6 +56,15 @@ def test_services_run_real_commands_on_their_ports() -> None:
         assert spec["healthcheck"]["test"][3].endswith(f":{port}")
         assert spec["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert spec["environment"]["CROSSCLEAR_TLS_DIR"] == f"/certs/svc-{svc.value}"
+    gateway = services["gateway"]
+    assert gateway["command"] == ["gateway"] and "gateway" in commands
+    assert gateway["depends_on"]["filing"]["condition"] == "service_healthy"
+    host, port = gateway["environment"]["CROSSCLEAR_GATEWAY_LISTEN"].split(":")
+    assert host == "0.0.0.0" and gateway["ports"] == [f"{port}:{port}"]
+    # It presents each online channel's certificate, issued by the certs step.
+    tls = gateway["environment"]["CROSSCLEAR_TLS_DIR"]
+    assert services["certs"]["command"] == ["channel-app", "channel-mini-program", "channel-web"]
+    assert tls == "/certs"
     for word in ("serve", "probe", "migrate", "topology", "certs"):
         assert word in commands
     migrate = " ".join(services["migrate"]["entrypoint"])

@@ -5,9 +5,12 @@
 - A pool agency acts for the persons insured in its pool, a province centre for those of
   its province's pools: it maintains their records, reads them, and files for them at
   its service counter (channel COUNTER only — an agency is not an online channel).
-- A channel serves the insured person signed in to it (the channel platform has
-  authenticated them): it files, changes and cancels through its own channel only, and
-  reads filings. It does not read person records or coverage: a channel learns the
+- A channel serves the end user signed in to it, proven by a token of the channel's
+  identity provider (``shared.enduser``): an online channel (app, mini-program, web) acts
+  for the one person the token names — it files, changes, cancels and reads that
+  person's filings only, through its own channel; the counter acts with a clerk's token
+  for the persons insured in the clerk's pool. Without a verified end user a channel may
+  do nothing here. It does not read person records or coverage: a channel learns the
   person's number from its own sign-in, and coverage is settlement's business.
 - A designated hospital files the referrals it makes (national 2501) and cancels them
   (2502), through its medical-insurance office counter (channel COUNTER).
@@ -18,7 +21,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from services.filing.domain.model import Channel
-from shared.auth import Caller, CallerKind
+from shared.auth import Caller, CallerKind, EndUserKind
 from shared.errors import PermissionDenied
 
 CHANNEL_OF_CALLER = MappingProxyType(
@@ -46,19 +49,45 @@ def _denied(caller: Caller, what: str) -> PermissionDenied:
     return PermissionDenied(f"caller {caller.code} ({caller.kind.value}) may not {what}")
 
 
+def check_channel_end_user(caller: Caller, insured_pool: str, psn_no: str | None) -> None:
+    """A channel acts only for its verified end user: the person the token names (their
+    filings: ``psn_no``; None while not known yet, when the pool must be the person's), or
+    a counter clerk for the persons of the clerk's pool."""
+    end_user = caller.end_user
+    if end_user is None:
+        raise _denied(caller, "act without a signed-in end user (bearer token)")
+    if end_user.kind is EndUserKind.STAFF:
+        if end_user.pool != insured_pool:
+            raise _denied(
+                caller, f"act for persons of pool {insured_pool} (clerk of {end_user.pool})"
+            )
+        return
+    if psn_no is not None and psn_no != end_user.subject:
+        raise _denied(caller, "act for another person than the one signed in")
+    if psn_no is None and not end_user.subject.startswith(insured_pool):
+        raise _denied(caller, "act for another person than the one signed in")
+
+
 def check_may_file(
-    caller: Caller, channel: Channel, insured_pool: str, referring_hospital: str | None = None
+    caller: Caller,
+    channel: Channel,
+    insured_pool: str,
+    referring_hospital: str | None = None,
+    psn_no: str | None = None,
 ) -> None:
     """Submit, change or cancel a filing through ``channel`` for a person of ``insured_pool``.
 
     ``referring_hospital`` is the referring hospital of a referral filing, which that
     hospital may submit and cancel itself; None when the action is not open to hospitals.
+    ``psn_no`` is the person the filing is for, once known: a channel acts only for its
+    signed-in person (or, at the counter, a clerk for the persons of their pool).
     """
     if caller.is_trusted:
         return
     if caller.kind is CallerKind.CHANNEL:
         if channel_of(caller) is not channel:
             raise _denied(caller, f"file through channel {channel}; only through its own")
+        check_channel_end_user(caller, insured_pool, psn_no)
         return
     if channel is not Channel.COUNTER:
         raise _denied(caller, f"file through channel {channel}: it files at a counter (COUNTER)")
@@ -88,9 +117,12 @@ def check_may_read_person(caller: Caller, insured_pool: str) -> None:
         raise _denied(caller, f"read persons insured in pool {insured_pool}")
 
 
-def check_may_read_filings(caller: Caller, insured_pool: str) -> None:
-    """Read the filings of a person insured in ``insured_pool``."""
-    if caller.kind is CallerKind.CHANNEL or caller.may_act_for_pool(insured_pool):
+def check_may_read_filings(caller: Caller, insured_pool: str, psn_no: str | None = None) -> None:
+    """Read the filings of a person insured in ``insured_pool`` (``psn_no``, once known)."""
+    if caller.kind is CallerKind.CHANNEL:
+        check_channel_end_user(caller, insured_pool, psn_no)
+        return
+    if caller.may_act_for_pool(insured_pool):
         return
     raise _denied(caller, f"read filings of persons insured in pool {insured_pool}")
 

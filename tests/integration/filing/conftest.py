@@ -13,9 +13,10 @@ import pytest
 
 from shared import db
 from shared.config import Settings
+from shared.devidp import DevIdp
 from shared.pb.crossclear.filing.v1 import filing_pb2_grpc
 
-from .support import Api
+from .support import Api, Tokens
 
 BUS_CONNECT_TIMEOUT_S = 20.0
 
@@ -29,10 +30,10 @@ async def filing_db(filing_service: object, settings: Settings) -> AsyncIterator
 
 
 @pytest.fixture(scope="session")
-async def api(filing_service: object) -> AsyncIterator[Api]:
+async def api(filing_service: object, dev_idp: DevIdp, settings: Settings) -> AsyncIterator[Api]:
     port = filing_service.port  # type: ignore[attr-defined]
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    yield Api(filing_pb2_grpc.FilingServiceStub(channel))
+    yield Api(filing_pb2_grpc.FilingServiceStub(channel), Tokens(dev_idp, settings.idp_audience))
     await channel.close()
 
 

@@ -13,7 +13,9 @@ import asyncpg
 import grpc
 import pytest
 
+from shared import clock
 from shared.clock import china_today
+from shared.devidp import DevIdp
 from shared.grpc_client import caller_metadata
 from shared.identity import (
     DocumentType,
@@ -168,15 +170,74 @@ def coverage(
     )
 
 
+class Tokens:
+    """End-user tokens of the session's development identity provider, minted on the
+    service's clock (the service runs in this process)."""
+
+    def __init__(self, idp: DevIdp, audience: str) -> None:
+        self.idp = idp
+        self.audience = audience
+
+    def person(self, channel: str, psn_no: str, **kw: Any) -> str:
+        return self.idp.token(channel, audience=self.audience, now=clock.now(), person=psn_no, **kw)
+
+    def staff(self, pool: str, staff_id: str = "clerk-1", **kw: Any) -> str:
+        return self.idp.token(
+            "channel-counter",
+            audience=self.audience,
+            now=clock.now(),
+            staff=staff_id,
+            pool=pool,
+            **kw,
+        )
+
+
+def bearer(token: str) -> tuple[str, str]:
+    return ("authorization", f"Bearer {token}")
+
+
 class Api:
-    """The filing service, called as a given caller (development caller header)."""
+    """The filing service, called as a given caller (development caller header).
 
-    def __init__(self, stub: filing_pb2_grpc.FilingServiceStub) -> None:
+    A channel caller acts for an end user: the person the request names (its psn_no, or
+    the person of the filing it names, learnt from the filings this client has seen), or
+    at the counter a clerk of that person's pool — unless ``token`` says otherwise
+    (``token=""`` sends none).
+    """
+
+    def __init__(self, stub: filing_pb2_grpc.FilingServiceStub, tokens: Tokens) -> None:
         self.stub = stub
+        self.tokens = tokens
+        self.person_of_filing: dict[str, str] = {}
 
-    async def call(self, method: str, request: Any, caller: str) -> Any:
+    def _end_user_token(self, request: Any, caller: str) -> str | None:
+        psn_no = getattr(request, "psn_no", "") or self.person_of_filing.get(
+            getattr(request, "filing_id", ""), ""
+        )
+        if caller == "channel-counter":
+            filing_id = getattr(request, "filing_id", "")
+            pool = psn_no[:6] if psn_no else filing_id[1:7]
+            return self.tokens.staff(pool) if pool else None
+        return self.tokens.person(caller, psn_no) if psn_no else None
+
+    def _learn(self, response: Any) -> None:
+        for name in ("filing", "superseded"):
+            if response.DESCRIPTOR.fields_by_name.get(name) and response.HasField(name):
+                f = getattr(response, name)
+                self.person_of_filing[f.filing_id] = f.psn_no
+        for f in getattr(response, "filings", ()):
+            self.person_of_filing[f.filing_id] = f.psn_no
+
+    async def call(self, method: str, request: Any, caller: str, token: str | None = None) -> Any:
         rpc = getattr(self.stub, method)
-        return await rpc(request, metadata=caller_metadata(caller), timeout=CALL_TIMEOUT_S)
+        metadata = caller_metadata(caller)
+        if token is None and caller.startswith("channel-"):
+            token = self._end_user_token(request, caller)
+        if token:
+            metadata = (*metadata, bearer(token))
+        response = await rpc(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
+        self._learn(response)
+        return response
 
     async def upsert(
         self, p: filing_pb2.Person, caller: str | None = None
@@ -192,10 +253,13 @@ class Api:
         return response.person
 
     async def submit(
-        self, request: filing_pb2.SubmitFilingRequest, caller: str | None = None
+        self,
+        request: filing_pb2.SubmitFilingRequest,
+        caller: str | None = None,
+        token: str | None = None,
     ) -> filing_pb2.SubmitFilingResponse:
         response: filing_pb2.SubmitFilingResponse = await self.call(
-            "SubmitFiling", request, caller or CHANNEL_CALLER[request.channel]
+            "SubmitFiling", request, caller or CHANNEL_CALLER[request.channel], token
         )
         return response
 

@@ -21,8 +21,10 @@ import asyncpg
 import grpc
 import pytest
 
+from shared import clock
 from shared.config import ServiceName, Settings
 from shared.db import database_of, with_database
+from shared.devidp import DevIdp, idp_dir
 from shared.grpc_client import caller_metadata
 from shared.health import wait_serving
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
@@ -85,7 +87,7 @@ def _value(text: str, name: str, **labels: str) -> float | None:
 
 @pytest.fixture
 async def stack(
-    settings: Settings, database: str
+    settings: Settings, database: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Settings, int, CuttableProxy]]:
     parts = urlsplit(settings.amqp_url)
     proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
@@ -105,6 +107,8 @@ async def stack(
             "filing_target": f"127.0.0.1:{grpc_ports[0]}",
             "settlement_target": f"127.0.0.1:{grpc_ports[1]}",
             "clearing_target": f"127.0.0.1:{grpc_ports[2]}",
+            # `up` makes its development identity provider there.
+            "state_dir": tmp_path,
         }
     )
     env = {
@@ -119,7 +123,10 @@ async def stack(
         "CROSSCLEAR_METRICS_PORT": str(metrics_base),
         "CROSSCLEAR_METRICS_INTERVAL_S": "0.5",
         "CROSSCLEAR_LOG_FORMAT": "json",
+        "CROSSCLEAR_STATE_DIR": str(tmp_path),
+        "CROSSCLEAR_GATEWAY_LISTEN": f"127.0.0.1:{_free_ports(1)[0]}",
     }
+    env.pop("CROSSCLEAR_CHANNEL_IDPS", None)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -194,8 +201,14 @@ async def test_each_process_exports_its_gauges_and_the_backlog_shows(
                     timeout=10,
                 )
             ).person
+            # The person signed in to the app, with a token of `up`'s identity provider.
+            token = DevIdp.ensure(idp_dir(up.state_dir)).token(
+                "channel-app", audience=up.idp_audience, now=clock.now(), person=person.psn_no
+            )
             await stub.SubmitFiling(
-                submission(person.psn_no), metadata=caller_metadata("channel-app"), timeout=10
+                submission(person.psn_no),
+                metadata=(*caller_metadata("channel-app"), ("authorization", f"Bearer {token}")),
+                timeout=10,
             )
 
     def backlog() -> float:

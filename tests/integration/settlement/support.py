@@ -297,8 +297,9 @@ class Filing:
             else filing_pb2.Destination(pool_code=pool_code)
         )
         response = await self.stub.SubmitFiling(
+            # Filed at the person's pool agency counter: no end-user token to mint.
             filing_pb2.SubmitFilingRequest(
-                channel=filing_pb2.CHANNEL_APP,
+                channel=filing_pb2.CHANNEL_COUNTER,
                 channel_request_id=f"req-{secrets.token_hex(8)}",
                 psn_no=person.psn_no,
                 category=category,  # type: ignore[arg-type]
@@ -306,7 +307,7 @@ class Filing:
                 start_date=(start or today()).isoformat(),
                 commitment_accepted=True,
             ),
-            metadata=caller_metadata("channel-app"),
+            metadata=caller_metadata(person.insured_pool),
             timeout=CALL_TIMEOUT_S,
         )
         return response.filing

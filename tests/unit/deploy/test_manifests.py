@@ -149,6 +149,10 @@ def _image_repository_and_tag(image: str) -> tuple[str, str]:
     return repository, tag
 
 
+# The channels' HTTP gateway: a Deployment of its own kind (HTTP, no database).
+GATEWAY = "gateway"
+GATEWAY_PORT = 8080
+GRPC_DEPLOYMENTS = [d for d in _of_kind("Deployment") if _name(d) != GATEWAY]
 WORKLOADS = list(_workloads())
 ALL_CONTAINERS = _all_containers()
 CONTAINER_IDS = [label for label, _ in ALL_CONTAINERS]
@@ -203,10 +207,10 @@ def test_kustomization_lists_every_manifest_file():
 
 
 def test_each_service_has_one_deployment():
-    assert sorted(_by_name("Deployment")) == sorted(SERVICE_GRPC_PORT)
+    assert sorted(_by_name("Deployment")) == sorted([*SERVICE_GRPC_PORT, GATEWAY])
 
 
-@pytest.mark.parametrize("deployment", _of_kind("Deployment"), ids=_name)
+@pytest.mark.parametrize("deployment", GRPC_DEPLOYMENTS, ids=_name)
 def test_deployment_serves_its_service(deployment: Doc):
     for container in _containers(deployment):
         repository, tag = _image_repository_and_tag(container["image"])
@@ -224,7 +228,7 @@ def test_deployment_serves_its_service(deployment: Doc):
     assert _named_port(container, "metrics") == METRICS_PORT
 
 
-@pytest.mark.parametrize("deployment", _of_kind("Deployment"), ids=_name)
+@pytest.mark.parametrize("deployment", GRPC_DEPLOYMENTS, ids=_name)
 def test_probes_are_grpc_on_the_service_port(deployment: Doc):
     container = _service_container(deployment)
     port = _named_port(container, "health")
@@ -248,7 +252,7 @@ def test_probes_are_grpc_on_the_service_port(deployment: Doc):
     assert tolerance_s >= LIVENESS_MIN_TOLERANCE_S
 
 
-@pytest.mark.parametrize("deployment", _of_kind("Deployment"), ids=_name)
+@pytest.mark.parametrize("deployment", GRPC_DEPLOYMENTS, ids=_name)
 def test_deployment_listens_and_exports_metrics_on_its_ports(deployment: Doc):
     container = _service_container(deployment)
     env = _literal_env(container)
@@ -263,7 +267,7 @@ def test_deployment_listens_and_exports_metrics_on_its_ports(deployment: Doc):
     assert annotations.get("prometheus.io/path") == "/metrics"
 
 
-@pytest.mark.parametrize("deployment", _of_kind("Deployment"), ids=_name)
+@pytest.mark.parametrize("deployment", GRPC_DEPLOYMENTS, ids=_name)
 def test_deployment_mounts_its_tls_directory(deployment: Doc):
     container = _service_container(deployment)
     env = _literal_env(container)
@@ -372,7 +376,7 @@ def test_targets_name_a_service_and_its_grpc_port():
             assert grpc_ports == [int(port)] == [SERVICE_GRPC_PORT[service]], f"{name}={value}"
 
 
-@pytest.mark.parametrize("deployment", _of_kind("Deployment"), ids=_name)
+@pytest.mark.parametrize("deployment", GRPC_DEPLOYMENTS, ids=_name)
 def test_tls_secret_is_issued_for_the_service_identity(deployment: Doc):
     """The mounted certificate names the service as caller and as server."""
     service = _name(deployment)
@@ -420,7 +424,8 @@ def test_service_targets_a_deployment_and_its_ports(service: Doc):
     ]
     by_name = {port["name"]: port["containerPort"] for port in container_ports}
     numbers = set(by_name.values())
-    assert {port["name"] for port in spec["ports"]} == {"grpc", "metrics"}
+    expected = {"http"} if _name(targets[0]) == GATEWAY else {"grpc", "metrics"}
+    assert {port["name"] for port in spec["ports"]} == expected
     for port in spec["ports"]:
         target = port.get("targetPort", port["port"])
         assert target in by_name or target in numbers, f"targetPort {target} is not exposed"
@@ -597,3 +602,34 @@ def test_services_reach_each_other():
         for callee, port in SERVICE_GRPC_PORT.items():
             callee_pods = _pod_labels(deployments[callee])
             assert _reachable(_pod_labels(caller), callee_pods, port), (_name(caller), callee)
+
+
+# --- the channels' HTTP gateway --------------------------------------------------------
+
+
+def test_gateway_serves_http_and_calls_filing_as_each_online_channel():
+    deployment = _by_name("Deployment")[GATEWAY]
+    container = _service_container(deployment)
+    assert container["args"] == ["gateway"]
+    assert _named_port(container, "http") == GATEWAY_PORT
+    env = _literal_env(container)
+    assert env["CROSSCLEAR_GATEWAY_LISTEN"] == f"0.0.0.0:{GATEWAY_PORT}"
+    assert env.get("CROSSCLEAR_INSECURE_DEV", "false") == "false"
+    for probe_name in ("readinessProbe", "livenessProbe"):
+        probe = container[probe_name]["httpGet"]
+        assert probe["path"] == "/healthz" and probe["port"] in ("http", GATEWAY_PORT)
+    # One certificate directory per online channel, under CROSSCLEAR_TLS_DIR.
+    tls_dir = env["CROSSCLEAR_TLS_DIR"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+    sources = volumes[mounts[tls_dir]]["projected"]["sources"]
+    certificates = {doc["spec"]["secretName"]: doc for doc in _of_kind("Certificate")}
+    channels = set()
+    for source in sources:
+        secret = source["secret"]
+        code = parse_caller(certificates[secret["name"]]["spec"]["commonName"])
+        assert code.kind is CallerKind.CHANNEL
+        paths = {item["path"] for item in secret["items"]}
+        assert paths == {f"{code.code}/{f}" for f in ("ca.crt", "tls.crt", "tls.key")}
+        channels.add(code.code)
+    assert channels == {"channel-app", "channel-mini-program", "channel-web"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from services.filing.domain import Channel
@@ -13,11 +15,19 @@ from services.filing.domain.access import (
     check_may_read_person,
     check_may_see_figures,
 )
-from shared.auth import parse_caller
+from shared.auth import Caller, EndUser, EndUserKind, parse_caller
 from shared.errors import PermissionDenied
 
 NANNING, GUANGZHOU = "450100", "440100"
 NANNING_HOSPITAL = "H45010000001"
+PERSON, OTHER_PERSON = "450100A1B2C3D4", "450100FFFF0000"
+
+
+def signed_in(code: str, subject: str = PERSON, pool: str | None = None) -> Caller:
+    """A channel caller with its end user: a person, or (pool given) a counter clerk."""
+    kind = EndUserKind.STAFF if pool else EndUserKind.PERSON
+    user = EndUser(kind, subject, "https://idp.example/" + code, pool)
+    return dataclasses.replace(parse_caller(code), end_user=user)
 
 
 def allowed(check: object, *args: object) -> bool:
@@ -31,10 +41,8 @@ def allowed(check: object, *args: object) -> bool:
 @pytest.mark.parametrize(
     ("caller", "channel", "referring", "ok"),
     [
-        ("channel-app", Channel.APP, None, True),
-        ("channel-app", Channel.WEB, None, False),
-        ("channel-counter", Channel.COUNTER, None, True),
-        ("channel-mini-program", Channel.COUNTER, None, False),
+        ("channel-app", Channel.APP, None, False),  # no end user
+        ("channel-counter", Channel.COUNTER, None, False),
         (NANNING, Channel.COUNTER, None, True),
         (NANNING, Channel.APP, None, False),
         (GUANGZHOU, Channel.COUNTER, None, False),
@@ -53,13 +61,42 @@ def test_who_may_file(caller: str, channel: Channel, referring: str | None, ok: 
 
 
 @pytest.mark.parametrize(
+    ("caller", "channel", "psn_no", "ok"),
+    [
+        (signed_in("channel-app"), Channel.APP, PERSON, True),
+        (signed_in("channel-app"), Channel.APP, None, True),  # the filing's pool is theirs
+        (signed_in("channel-app"), Channel.APP, OTHER_PERSON, False),
+        (signed_in("channel-app"), Channel.WEB, PERSON, False),
+        (signed_in("channel-app", "440100A1B2C3D4"), Channel.APP, None, False),
+        (signed_in("channel-web"), Channel.WEB, PERSON, True),
+        (signed_in("channel-mini-program"), Channel.COUNTER, PERSON, False),
+        (signed_in("channel-counter", "clerk-7", NANNING), Channel.COUNTER, PERSON, True),
+        (signed_in("channel-counter", "clerk-7", NANNING), Channel.COUNTER, OTHER_PERSON, True),
+        (signed_in("channel-counter", "clerk-7", GUANGZHOU), Channel.COUNTER, PERSON, False),
+    ],
+)
+def test_a_channel_files_only_for_its_end_user(
+    caller: Caller, channel: Channel, psn_no: str | None, ok: bool
+) -> None:
+    assert allowed(check_may_file, caller, channel, NANNING, None, psn_no) is ok
+    if channel_of(caller) is channel:
+        assert allowed(check_may_read_filings, caller, NANNING, psn_no) is ok
+
+
+def test_acted_by_names_the_end_user() -> None:
+    assert signed_in("channel-web").acted_by == f"person:{PERSON}"
+    assert signed_in("channel-counter", "clerk-7", NANNING).acted_by == "staff:450100:clerk-7"
+    assert parse_caller(NANNING).acted_by == NANNING
+
+
+@pytest.mark.parametrize(
     ("caller", "maintain", "read_person", "read_filings"),
     [
         (NANNING, True, True, True),
         ("45", True, True, True),
         (GUANGZHOU, False, False, False),
         ("44", False, False, False),
-        ("channel-app", False, False, True),
+        ("channel-app", False, False, False),  # no end user: see below
         ("svc-settlement", True, True, True),
         (NANNING_HOSPITAL, False, False, False),
     ],

@@ -86,6 +86,9 @@ def service_env(settings: Settings, clock_start: datetime | None = None) -> dict
             "CROSSCLEAR_INSECURE_DEV": "true",
             "CROSSCLEAR_METRICS_PORT": "0",
             "CROSSCLEAR_HEALTH_PORT": "0",
+            # `up` starts the channels' gateway too; the simulation calls the services
+            # directly, so it takes any free port rather than collide with one in use.
+            "CROSSCLEAR_GATEWAY_LISTEN": "127.0.0.1:0",
             "CROSSCLEAR_LOG_FORMAT": "json",
             "CROSSCLEAR_LOG_LEVEL": settings.log_level,
             # The channels' end users: the development identity provider's.

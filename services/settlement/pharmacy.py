@@ -44,16 +44,16 @@ from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_cha
 from services.settlement.domain.records import SettlementRecord, settlement_of
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.events import settlement_outbox_item
-from services.settlement.handlers import (
+from services.settlement.handlers import Settlement
+from services.settlement.handlers.core import (
     ACQUIRE_TIMEOUT_S,
     SCOPE,
+    Completed,
     Idempotent,
-    Settlement,
-    _Completed,
-    _fingerprinted,
-    _require_same_person,
-    _require_settlement_of,
+    fingerprinted,
     new_id,
+    require_same_person,
+    require_settlement_of,
 )
 from services.settlement.pharmacy_access import acting_pharmacy
 from shared.bus.pg import Conn
@@ -110,7 +110,7 @@ class PharmacySettlement(Settlement):
             txn = conn.transaction()
             await txn.start()
             try:
-                stored = await claim(conn, SCOPE, key.msgid, _fingerprinted(key.request))
+                stored = await claim(conn, SCOPE, key.msgid, fingerprinted(key.request))
             finally:
                 await txn.rollback()  # the claim is made for real by the request's own txn
         return None if stored is None else decode(stored)
@@ -134,7 +134,7 @@ class PharmacySettlement(Settlement):
             hospital_code=pharmacy.code,
             chronic_disease=purchase.chronic_disease,
         )
-        _require_same_person(person, purchase.insutype, header)
+        require_same_person(person, purchase.insutype, header)
         encounter = _purchase_encounter(pharmacy, purchase, person, coverage, today)
         catalogue = self._catalogue(encounter)
         try:
@@ -194,7 +194,7 @@ class PharmacySettlement(Settlement):
             return replayed
         prepared = await self._prepare(header, purchase)
 
-        async def work(conn: Conn) -> _Completed[M]:
+        async def work(conn: Conn) -> Completed[M]:
             prepared.encounter.coverage.require_allowed()
             await pharmacy_store.require_msgid_unused(conn, header.msgid)
             await pharmacy_store.insert_purchase(
@@ -238,7 +238,7 @@ class PharmacySettlement(Settlement):
                 settlement_outbox_item(self._namespace, record),
                 store.Completion(SCOPE, header.msgid, stored_form(response)),
             )
-            return _Completed(response)
+            return Completed(response)
 
         return await self._once(key, work, encode, decode)
 
@@ -260,7 +260,7 @@ class PharmacySettlement(Settlement):
             found = await store.get_settlement(conn, setl_id, for_update=True)
             if found is None:
                 raise NotFound(f"no settlement {setl_id}")
-            _require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
+            require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
             locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
             reversal = await self._reverse_locked(conn, found, locked, header, INFNO_CANCEL)
             await pharmacy_store.close_purchase(

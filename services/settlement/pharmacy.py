@@ -56,10 +56,9 @@ from services.settlement.handlers.core import (
     require_settlement_of,
 )
 from services.settlement.pharmacy_access import acting_pharmacy
-from shared.bus.pg import Conn
 from shared.errors import FieldViolation, InvalidArgument, NotFound
-from shared.idempotency import claim, stored_form
 from shared.reference import Institution
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
@@ -106,13 +105,15 @@ class PharmacySettlement(Settlement):
     async def _replay(self, key: Idempotent, decode: Callable[[bytes], M]) -> M | None:
         """A resent msgid's stored answer, looked up before the filing service is asked:
         a retry is answered as it was even when the coverage, or the day, has changed."""
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            txn = conn.transaction()
-            await txn.start()
-            try:
-                stored = await claim(conn, SCOPE, key.msgid, fingerprinted(key.request))
-            finally:
-                await txn.rollback()  # the claim is made for real by the request's own txn
+        # The claim is made for real by the request's own unit of work: this one rolls back.
+        async with unit_of_work(
+            self._pool,
+            SCOPE,
+            key.msgid,
+            fingerprinted(key.request),
+            acquire_timeout_s=ACQUIRE_TIMEOUT_S,
+        ) as uow:
+            stored = uow.replay
         return None if stored is None else decode(stored)
 
     async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
@@ -158,7 +159,8 @@ class PharmacySettlement(Settlement):
         prepared = await self._prepare(header, purchase)
         encounter = prepared.encounter
 
-        async def work(conn: Conn) -> PurchasePreSettled:
+        async def work(uow: UnitOfWork) -> PurchasePreSettled:
+            conn = uow.conn
             encounter.coverage.require_allowed()
             person = encounter.person
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
@@ -194,7 +196,8 @@ class PharmacySettlement(Settlement):
             return replayed
         prepared = await self._prepare(header, purchase)
 
-        async def work(conn: Conn) -> Completed[M]:
+        async def work(uow: UnitOfWork) -> Completed[M]:
+            conn = uow.conn
             prepared.encounter.coverage.require_allowed()
             await pharmacy_store.require_msgid_unused(conn, header.msgid)
             await pharmacy_store.insert_purchase(
@@ -236,7 +239,7 @@ class PharmacySettlement(Settlement):
                 False,
                 store.Journal(header.msgid, encounter.hospital_code, INFNO_SETTLE),
                 settlement_outbox_item(self._namespace, record),
-                store.Completion(SCOPE, header.msgid, stored_form(response)),
+                uow.completion(response),
             )
             return Completed(response)
 
@@ -256,13 +259,14 @@ class PharmacySettlement(Settlement):
     ) -> M:
         acting_pharmacy(header)
 
-        async def work(conn: Conn) -> SettlementRecord:
+        async def work(uow: UnitOfWork) -> SettlementRecord:
+            conn = uow.conn
             found = await store.get_settlement(conn, setl_id, for_update=True)
             if found is None:
                 raise NotFound(f"no settlement {setl_id}")
             require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
             locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
-            reversal = await self._reverse_locked(conn, found, locked, header, INFNO_CANCEL)
+            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CANCEL)
             await pharmacy_store.close_purchase(
                 conn, locked.encounter.mdtrt_id, locked.encounter.line_count, header.msgid
             )

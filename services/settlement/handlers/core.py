@@ -51,8 +51,8 @@ from shared.errors import (
     PermissionDenied,
     Violations,
 )
-from shared.idempotency import claim, complete
 from shared.reference import Institution, UnknownCode
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 SCOPE: Final = "settlement"  # idempotency scope of every hospital msgid
 ACQUIRE_TIMEOUT_S: Final = 10.0
@@ -344,36 +344,42 @@ class SettlementCore:
     async def _once(
         self,
         key: Idempotent,
-        work: Callable[[Conn], Awaitable[R | Completed[M]]],
+        work: Callable[[UnitOfWork], Awaitable[R | Completed[M]]],
         encode: Callable[[R], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        """Run ``work`` in one transaction that claims and completes the msgid."""
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            stored = await claim(conn, SCOPE, key.msgid, fingerprinted(key.request))
-            if stored is not None:
-                return decode(stored)
-            result = await work(conn)
+        """Run ``work`` in one unit of work that claims and completes the msgid."""
+        async with unit_of_work(
+            self._pool,
+            SCOPE,
+            key.msgid,
+            fingerprinted(key.request),
+            acquire_timeout_s=ACQUIRE_TIMEOUT_S,
+        ) as uow:
+            if uow.replay is not None:
+                return decode(uow.replay)
+            result = await work(uow)
             if isinstance(result, Completed):  # the work's own write completed the key
+                await uow.commit()
                 return result.response
             response = encode(result)
-            await complete(conn, SCOPE, key.msgid, response)
+            await uow.commit(response)
             return response
 
     async def _once_with_coverage(
         self,
         key: Idempotent,
-        work: Callable[[Conn, Coverage | None], Awaitable[R | Completed[M]]],
+        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[M]]],
         encode: Callable[[R], M],
         decode: Callable[[bytes], M],
     ) -> M:
         """As ``_once``; when the work finds the stored coverage refused, re-check it with
         the filing service between two transactions and run the work again with it."""
         try:
-            return await self._once(key, lambda conn: work(conn, None), encode, decode)
+            return await self._once(key, lambda uow: work(uow, None), encode, decode)
         except _RecheckCoverage as needed:
             fresh = await self._check_coverage(needed.encounter)
-        return await self._once(key, lambda conn: work(conn, fresh), encode, decode)
+        return await self._once(key, lambda uow: work(uow, fresh), encode, decode)
 
     async def _check_coverage(self, encounter: Encounter) -> Coverage:
         person, coverage = await self._filing.check_coverage(

@@ -36,6 +36,7 @@ from shared.errors import (
     InvalidArgument,
     PermissionDenied,
 )
+from shared.unit_of_work import UnitOfWork
 
 
 class CorrectionCases(SettleCases):
@@ -59,7 +60,8 @@ class CorrectionCases(SettleCases):
         if omsgid == header.msgid:
             raise InvalidArgument("omsgid", "a correction cannot name itself")
 
-        async def work(conn: Conn) -> Corrected:
+        async def work(uow: UnitOfWork) -> Corrected:
+            conn = uow.conn
             entry = await store.tombstone_or_lock(
                 conn, omsgid, header.hospital_code, oinfno, header.msgid
             )
@@ -77,7 +79,7 @@ class CorrectionCases(SettleCases):
                     "NOT_CORRECTABLE", f"a {entry.infno} transaction cannot be corrected"
                 )
             assert entry.mdtrt_id is not None
-            reversal = await self._undo(conn, entry, header, psn_no, journal)
+            reversal = await self._undo(uow, entry, header, psn_no, journal)
             await store.mark_corrected(conn, omsgid, header.msgid)
             # A retry of the original must now be refused, not answered from storage.
             await store.forget_response(conn, SCOPE, omsgid)
@@ -87,19 +89,20 @@ class CorrectionCases(SettleCases):
 
     async def _undo(
         self,
-        conn: Conn,
+        uow: UnitOfWork,
         entry: store.JournalEntry,
         header: Header,
         psn_no: str,
         journal: store.Journal,
     ) -> SettlementRecord | None:
         assert entry.mdtrt_id is not None
+        conn = uow.conn
         if entry.infno in SETTLING:
             assert entry.setl_id is not None
             found = await store.get_settlement(conn, entry.setl_id, for_update=True)
             assert found is not None, "a journalled settlement exists"
             locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
-            reversal = await self._reverse_locked(conn, found, locked, header, INFNO_CORRECTION)
+            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CORRECTION)
             if entry.infno == "2102":  # a purchase is cancelled with its settlement (2103)
                 line_count = locked.encounter.line_count
                 await pharmacy_store.close_purchase(conn, entry.mdtrt_id, line_count, header.msgid)

@@ -53,11 +53,11 @@ from services.settlement.handlers.core import (
     new_id,
     require_same_person,
 )
-from shared.bus.pg import Conn
 from shared.errors import (
     InvalidArgument,
 )
 from shared.identity import DocumentType
+from shared.unit_of_work import UnitOfWork
 
 
 class EncounterCases(SettlementCore):
@@ -139,7 +139,8 @@ class EncounterCases(SettlementCore):
         )
         infno = INFNO_ADMIT if visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
-        async def work(conn: Conn) -> Opened:
+        async def work(uow: UnitOfWork) -> Opened:
+            conn = uow.conn
             journal = store.Journal(header.msgid, hospital.code, infno)
             await store.insert_encounter(
                 conn, encounter, visit_no=visit_no, diag_code=diag_code, journal=journal
@@ -162,7 +163,8 @@ class EncounterCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn) -> Uploaded:
+        async def work(uow: UnitOfWork) -> Uploaded:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             encounter = locked.encounter
             require_open(encounter)
@@ -196,7 +198,8 @@ class EncounterCases(SettlementCore):
         acting_hospital(header)
         check_cancel_selection(line_nos, all_lines)
 
-        async def work(conn: Conn) -> Cancelled:
+        async def work(uow: UnitOfWork) -> Cancelled:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             require_open(locked.encounter)
             journal = store.Journal(
@@ -226,7 +229,8 @@ class EncounterCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn) -> EncounterCancelled:
+        async def work(uow: UnitOfWork) -> EncounterCancelled:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             encounter = locked.encounter
             require_registration_cancellable(encounter)
@@ -248,7 +252,8 @@ class EncounterCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn) -> EncounterCancelled:
+        async def work(uow: UnitOfWork) -> EncounterCancelled:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             require_admission_cancellable(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
@@ -272,7 +277,8 @@ class EncounterCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn, fresh: Coverage | None) -> AdmissionChanged:
+        async def work(uow: UnitOfWork, fresh: Coverage | None) -> AdmissionChanged:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             encounter = locked.encounter
             require_admission_changeable(encounter)
@@ -315,7 +321,8 @@ class EncounterCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn) -> Discharged:
+        async def work(uow: UnitOfWork) -> Discharged:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             encounter = locked.encounter
             require_discharge_cancellable(encounter)

@@ -26,10 +26,9 @@ from services.settlement.domain.supervision import (
     admitted_elsewhere,
     supervise_request,
 )
-from services.settlement.events import enqueue_settlement_event, settlement_outbox_item
+from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers.core import (
     INFNO_DISCHARGE,
-    SCOPE,
     Completed,
     Discharged,
     Idempotent,
@@ -41,13 +40,12 @@ from services.settlement.handlers.core import (
     new_id,
     require_settlement_of,
 )
-from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
-from shared.idempotency import stored_form
+from shared.unit_of_work import UnitOfWork
 
 
 class SettleCases(SettlementCore):
@@ -67,7 +65,8 @@ class SettleCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn, fresh: Coverage | None) -> PreSettled:
+        async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
+            conn = uow.conn
             view = await store.read_for_presettle(conn, mdtrt_id, header.msgid)
             if view is None:
                 raise NotFound(f"no encounter {mdtrt_id}")
@@ -106,7 +105,8 @@ class SettleCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn, fresh: Coverage | None) -> Completed[M]:
+        async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M]:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no, for_settle=True)
             encounter = self._with_current_coverage(locked.encounter, fresh)
             require_settleable(encounter, locked.line_amount_fen)
@@ -151,7 +151,7 @@ class SettleCases(SettlementCore):
                 fresh is not None,
                 journal,
                 settlement_outbox_item(self._namespace, record),
-                store.Completion(SCOPE, header.msgid, stored_form(response)),
+                uow.completion(response),
             )
             return Completed(response)
 
@@ -171,20 +171,21 @@ class SettleCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn) -> SettlementRecord:
+        async def work(uow: UnitOfWork) -> SettlementRecord:
+            conn = uow.conn
             found = await store.get_settlement(conn, setl_id, for_update=True)
             if found is None:
                 raise NotFound(f"no settlement {setl_id}")
             require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
             locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
             infno = infno_of("reverse", locked.encounter)
-            return await self._reverse_locked(conn, found, locked, header, infno)
+            return await self._reverse_locked(uow, found, locked, header, infno)
 
         return await self._once(key, work, encode, decode)
 
     async def _reverse_locked(
         self,
-        conn: Conn,
+        uow: UnitOfWork,
         found: store.LockedSettlement,
         locked: store.LockedEncounter,
         header: Header,
@@ -203,6 +204,7 @@ class SettleCases(SettlementCore):
         encounter = locked.encounter
         assert encounter.state is EncounterState.SETTLED and encounter.setl_id == original.setl_id
         person = encounter.person
+        conn = uow.conn
         acc = await store.lock_accumulations(
             conn, person.psn_no, person.insutype, original.acc_year
         )
@@ -219,7 +221,7 @@ class SettleCases(SettlementCore):
         )
         journal = store.Journal(header.msgid, header.hospital_code, infno)
         await store.write_reversal(conn, reversal, restored, journal)
-        await enqueue_settlement_event(conn, self._namespace, reversal)
+        uow.emit(settlement_outbox_item(self._namespace, reversal))
         return reversal
 
     # -- 2402 -----------------------------------------------------------------------------
@@ -237,7 +239,8 @@ class SettleCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(conn: Conn) -> Discharged:
+        async def work(uow: UnitOfWork) -> Discharged:
+            conn = uow.conn
             locked = await self._locked(conn, mdtrt_id, header, psn_no)
             if discharge_date > locked.clock.china_date:
                 raise InvalidArgument("endtime", f"{discharge_date} is in the future")

@@ -120,9 +120,6 @@ from services.settlement.store.queries import (
     treating_encounter as treating_encounter,
 )
 from services.settlement.store.settlements import (
-    Completion as Completion,
-)
-from services.settlement.store.settlements import (
     LockedSettlement as LockedSettlement,
 )
 from services.settlement.store.settlements import (

@@ -30,6 +30,7 @@ from services.settlement.store.encounters import coverage_params
 from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
 from shared.idempotency import COMPLETE_SQL
+from shared.unit_of_work import Completion
 
 # --- settlements ---------------------------------------------------------------------------
 
@@ -238,15 +239,6 @@ async def write_settlement(
             completion.scope,
         )
     expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1, done=1)
-
-
-@dataclass(frozen=True)
-class Completion:
-    """An idempotency key completed by the statement that performs its request."""
-
-    scope: str
-    key: str
-    response: bytes
 
 
 async def write_reversal(

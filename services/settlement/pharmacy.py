@@ -41,7 +41,7 @@ from services.settlement.domain.encounter import (
 )
 from services.settlement.domain.inputs import Header
 from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_channel
-from services.settlement.domain.records import SettlementRecord, settlement_of
+from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers import Settlement
@@ -213,22 +213,7 @@ class PharmacySettlement(Settlement):
             )
             result = self._run_engine(request, prepared.catalogue)
             warnings = supervise_request(request, prepared.catalogue)
-            record = settlement_of(
-                result,
-                setl_id=new_id("S", clock.china_date),
-                mdtrt_id=mdtrt_id,
-                hospital_code=encounter.hospital_code,
-                treatment_pool=encounter.treatment_pool,
-                psn_no=person.psn_no,
-                insured_pool=person.insured_pool,
-                relation=encounter.coverage.relation,
-                msgid=header.msgid,
-                setl_time=clock.now,
-                setl_date=clock.china_date,
-                clearing_period=clock.clearing_period,
-                acc_year=clock.year,
-                ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
-            )
+            record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
             response = encode(PurchaseSettled(record, warnings))
             await store.write_settlement(

@@ -29,6 +29,7 @@ from services.settlement.servicer.writers import (
     presettle_info,
     setldetail,
     setlinfo,
+    settlement_response,
 )
 from shared.errors import InvalidArgument, Violations
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
@@ -153,9 +154,7 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         assert header is not None
 
         def encode(record: SettlementRecord) -> pb.CancelPurchaseResponse:
-            return pb.CancelPurchaseResponse(
-                setlinfo=setlinfo(record), setldetail=setldetail(record.details)
-            )
+            return settlement_response(pb.CancelPurchaseResponse, record)
 
         return await self._service.cancel_purchase(
             Idempotent(header.msgid, request),

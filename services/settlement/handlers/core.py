@@ -34,7 +34,7 @@ from services.settlement.domain.inputs import Header
 from services.settlement.domain.reconcile import (
     Totals,
 )
-from services.settlement.domain.records import SettlementRecord
+from services.settlement.domain.records import SettlementRecord, settlement_of
 from services.settlement.domain.supervision import (
     SupervisionWarning,
 )
@@ -402,6 +402,49 @@ class SettlementCore:
         if fresh is None:
             raise _RecheckCoverage(encounter)
         return encounter.with_coverage(fresh)
+
+    async def _on_encounter(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
+        encode: Callable[[R], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        """A hospital's write on one of its encounters: the encounter locked and checked
+        as the request's (owner, person), then ``act`` in the request's unit of work."""
+        acting_hospital(header)
+
+        async def work(uow: UnitOfWork) -> R:
+            locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)
+            return await act(uow.conn, locked)
+
+        return await self._once(key, work, encode, decode)
+
+    @staticmethod
+    def _settlement(
+        result: engine.SettlementResult, encounter: Encounter, clock: store.TxnClock, msgid: str
+    ) -> SettlementRecord:
+        """The settlement record of ``result`` for the encounter, dated by its transaction."""
+        person = encounter.person
+        return settlement_of(
+            result,
+            setl_id=new_id("S", clock.china_date),
+            mdtrt_id=encounter.mdtrt_id,
+            hospital_code=encounter.hospital_code,
+            treatment_pool=encounter.treatment_pool,
+            psn_no=person.psn_no,
+            insured_pool=person.insured_pool,
+            relation=encounter.coverage.relation,
+            msgid=msgid,
+            setl_time=clock.now,
+            setl_date=clock.china_date,
+            clearing_period=clock.clearing_period,
+            acc_year=clock.year,
+            ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
+        )
 
     async def _locked(
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str, **kw: bool

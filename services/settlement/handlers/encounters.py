@@ -53,6 +53,7 @@ from services.settlement.handlers.core import (
     new_id,
     require_same_person,
 )
+from shared.bus.pg import Conn
 from shared.errors import (
     InvalidArgument,
 )
@@ -161,11 +162,7 @@ class EncounterCases(SettlementCore):
         encode: Callable[[Uploaded], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
-
-        async def work(uow: UnitOfWork) -> Uploaded:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+        async def act(conn: Conn, locked: store.LockedEncounter) -> Uploaded:
             encounter = locked.encounter
             require_open(encounter)
             catalogue = self._catalogue(encounter)
@@ -182,7 +179,7 @@ class EncounterCases(SettlementCore):
                 tuple(zip(splits, limits, strict=True)), totals.line_count, totals.line_amount_fen
             )
 
-        return await self._once(key, work, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
 
     async def cancel_fee_lines(
         self,
@@ -198,9 +195,7 @@ class EncounterCases(SettlementCore):
         acting_hospital(header)
         check_cancel_selection(line_nos, all_lines)
 
-        async def work(uow: UnitOfWork) -> Cancelled:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+        async def act(conn: Conn, locked: store.LockedEncounter) -> Cancelled:
             require_open(locked.encounter)
             journal = store.Journal(
                 header.msgid, header.hospital_code, infno_of("cancel", locked.encounter)
@@ -214,7 +209,7 @@ class EncounterCases(SettlementCore):
                 )
             return Cancelled(len(cancelled), totals.line_count, totals.line_amount_fen)
 
-        return await self._once(key, work, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
 
     # -- 2202 / 2404 ----------------------------------------------------------------------
 
@@ -227,19 +222,15 @@ class EncounterCases(SettlementCore):
         encode: Callable[[EncounterCancelled], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
-
-        async def work(uow: UnitOfWork) -> EncounterCancelled:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
-            encounter = locked.encounter
-            require_registration_cancellable(encounter)
+        async def act(conn: Conn, locked: store.LockedEncounter) -> EncounterCancelled:
+            line_count = locked.encounter.line_count
+            require_registration_cancellable(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_REGISTER_CANCEL)
             async with corrections.remembered(conn, mdtrt_id, header.msgid):
-                await store.cancel_registration(conn, mdtrt_id, encounter.line_count, journal)
-            return EncounterCancelled(mdtrt_id, encounter.line_count)
+                await store.cancel_registration(conn, mdtrt_id, line_count, journal)
+            return EncounterCancelled(mdtrt_id, line_count)
 
-        return await self._once(key, work, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
 
     async def cancel_admission(
         self,
@@ -250,18 +241,14 @@ class EncounterCases(SettlementCore):
         encode: Callable[[EncounterCancelled], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
-
-        async def work(uow: UnitOfWork) -> EncounterCancelled:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+        async def act(conn: Conn, locked: store.LockedEncounter) -> EncounterCancelled:
             require_admission_cancellable(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
             async with corrections.remembered(conn, mdtrt_id, header.msgid):
                 await store.cancel_encounter(conn, mdtrt_id, journal)
             return EncounterCancelled(mdtrt_id, 0)
 
-        return await self._once(key, work, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
 
     # -- 2403 -----------------------------------------------------------------------------
 
@@ -319,11 +306,7 @@ class EncounterCases(SettlementCore):
         encode: Callable[[Discharged], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
-
-        async def work(uow: UnitOfWork) -> Discharged:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+        async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
             encounter = locked.encounter
             require_discharge_cancellable(encounter)
             assert encounter.discharge_date is not None
@@ -332,4 +315,4 @@ class EncounterCases(SettlementCore):
                 await store.set_discharge(conn, mdtrt_id, None, "", journal)
             return Discharged(mdtrt_id, encounter.discharge_date)
 
-        return await self._once(key, work, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)

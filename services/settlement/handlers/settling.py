@@ -21,7 +21,7 @@ from services.settlement.domain.encounter import (
     settle_request,
 )
 from services.settlement.domain.inputs import Header
-from services.settlement.domain.records import SettlementRecord, reversal_of, settlement_of
+from services.settlement.domain.records import SettlementRecord, reversal_of
 from services.settlement.domain.supervision import (
     admitted_elsewhere,
     supervise_request,
@@ -40,6 +40,7 @@ from services.settlement.handlers.core import (
     new_id,
     require_settlement_of,
 )
+from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -122,22 +123,7 @@ class SettleCases(SettlementCore):
             catalogue = self._catalogue(encounter)
             request = settle_request(encounter, locked.lines, acc, acct_opted_in=acct_opted_in)
             result = self._run_engine(request, catalogue)
-            record = settlement_of(
-                result,
-                setl_id=new_id("S", clock.china_date),
-                mdtrt_id=mdtrt_id,
-                hospital_code=encounter.hospital_code,
-                treatment_pool=encounter.treatment_pool,
-                psn_no=person.psn_no,
-                insured_pool=person.insured_pool,
-                relation=encounter.coverage.relation,
-                msgid=header.msgid,
-                setl_time=clock.now,
-                setl_date=clock.china_date,
-                clearing_period=clock.clearing_period,
-                acc_year=clock.year,
-                ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
-            )
+            record = self._settlement(result, encounter, clock, header.msgid)
             journal = store.Journal(
                 header.msgid, encounter.hospital_code, infno_of("settle", encounter)
             )
@@ -237,11 +223,7 @@ class SettleCases(SettlementCore):
         encode: Callable[[Discharged], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
-
-        async def work(uow: UnitOfWork) -> Discharged:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+        async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
             if discharge_date > locked.clock.china_date:
                 raise InvalidArgument("endtime", f"{discharge_date} is in the future")
             require_dischargeable(locked.encounter, discharge_date)
@@ -249,4 +231,4 @@ class SettleCases(SettlementCore):
             await store.set_discharge(conn, mdtrt_id, discharge_date, diag_code, journal)
             return Discharged(mdtrt_id, discharge_date)
 
-        return await self._once(key, work, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
 
 from services.settlement.domain.inputs import (
     Header,
@@ -11,12 +14,18 @@ from services.settlement.domain.inputs import (
     check_psn_no,
     read_header,
 )
-from services.settlement.handlers import (
-    Settlement,
-)
+from services.settlement.handlers import Idempotent, Settlement
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
+# A write on one encounter that takes nothing but the encounter's own fields:
+# (key, header, mdtrt_id, psn_no, encode, decode).
+EncounterWrite = Callable[
+    [Idempotent, Header, str, str, Callable[[R], M], Callable[[bytes], M]], Awaitable[M]
+]
 
 
 class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
@@ -50,3 +59,24 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         check_id(request.mdtrt_id, "mdtrt_id", errors)
         check_psn_no(request.psn_no, "psn_no", errors)
         return header
+
+    async def _encounter_write(
+        self,
+        request: Any,
+        use_case: EncounterWrite[R, M],
+        encode: Callable[[R], M],
+        response_type: type[M],
+    ) -> M:
+        """An RPC whose request is the header, mdtrt_id and psn_no, and nothing else."""
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+        return await use_case(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            encode,
+            response_type.FromString,
+        )

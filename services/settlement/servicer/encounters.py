@@ -256,43 +256,23 @@ class EncounterRpcs(ServicerCore):
     async def CancelRegistration(
         self, request: pb.CancelRegistrationRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelRegistrationResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
-
         def encode(done: EncounterCancelled) -> pb.CancelRegistrationResponse:
             return pb.CancelRegistrationResponse(
                 mdtrt_id=done.mdtrt_id, cancelled_count=done.cancelled_line_count
             )
 
-        return await self._service.cancel_registration(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            pb.CancelRegistrationResponse.FromString,
+        return await self._encounter_write(
+            request, self._service.cancel_registration, encode, pb.CancelRegistrationResponse
         )
 
     async def CancelAdmission(
         self, request: pb.CancelAdmissionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelAdmissionResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
-
         def encode(done: EncounterCancelled) -> pb.CancelAdmissionResponse:
             return pb.CancelAdmissionResponse(mdtrt_id=done.mdtrt_id)
 
-        return await self._service.cancel_admission(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            pb.CancelAdmissionResponse.FromString,
+        return await self._encounter_write(
+            request, self._service.cancel_admission, encode, pb.CancelAdmissionResponse
         )
 
     # -- 2403 -----------------------------------------------------------------------------
@@ -340,21 +320,11 @@ class EncounterRpcs(ServicerCore):
     async def CancelDischarge(
         self, request: pb.CancelDischargeRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelDischargeResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
-
         def encode(done: Discharged) -> pb.CancelDischargeResponse:
             return pb.CancelDischargeResponse(
                 mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
             )
 
-        return await self._service.cancel_discharge(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            pb.CancelDischargeResponse.FromString,
+        return await self._encounter_write(
+            request, self._service.cancel_discharge, encode, pb.CancelDischargeResponse
         )

@@ -19,7 +19,12 @@ from services.settlement.handlers import (
 )
 from services.settlement.servicer.core import ServicerCore
 from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
-from services.settlement.servicer.writers import presettle_info, setldetail, setlinfo
+from services.settlement.servicer.writers import (
+    presettle_info,
+    setldetail,
+    setlinfo,
+    settlement_response,
+)
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
@@ -71,9 +76,7 @@ class SettleRpcs(ServicerCore):
         assert header is not None
 
         def encode(record: SettlementRecord) -> pb.SettleResponse:
-            return pb.SettleResponse(
-                setlinfo=setlinfo(record), setldetail=setldetail(record.details)
-            )
+            return settlement_response(pb.SettleResponse, record)
 
         return await self._service.settle(
             Idempotent(header.msgid, request),
@@ -96,9 +99,7 @@ class SettleRpcs(ServicerCore):
         assert header is not None
 
         def encode(record: SettlementRecord) -> pb.ReverseSettlementResponse:
-            return pb.ReverseSettlementResponse(
-                setlinfo=setlinfo(record), setldetail=setldetail(record.details)
-            )
+            return settlement_response(pb.ReverseSettlementResponse, record)
 
         return await self._service.reverse(
             Idempotent(header.msgid, request),

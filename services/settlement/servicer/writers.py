@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -29,6 +29,7 @@ from services.settlement.handlers import (
 from services.settlement.servicer.readers import ENCOUNTER_STATES, FUND_TYPES
 from services.settlement.store import EncounterRow
 from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as ppb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 # --- response writers --------------------------------------------------------------------
@@ -65,6 +66,14 @@ def setldetail(details: Sequence[FundDetail]) -> list[pb.FundDetail]:
         )
         for d in details
     ]
+
+
+SR = TypeVar("SR", pb.SettleResponse, pb.ReverseSettlementResponse, ppb.CancelPurchaseResponse)
+
+
+def settlement_response(response_type: type[SR], record: SettlementRecord) -> SR:
+    """A response that carries one settlement record (setlinfo) and its funds (setldetail)."""
+    return response_type(setlinfo=setlinfo(record), setldetail=setldetail(record.details))
 
 
 def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:

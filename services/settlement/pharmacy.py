@@ -43,7 +43,6 @@ from services.settlement.domain.inputs import Header
 from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_channel
 from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
-from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.core import (
     ACQUIRE_TIMEOUT_S,
@@ -53,10 +52,9 @@ from services.settlement.handlers.core import (
     fingerprinted,
     new_id,
     require_same_person,
-    require_settlement_of,
 )
 from services.settlement.pharmacy_access import acting_pharmacy
-from shared.errors import FieldViolation, InvalidArgument, NotFound
+from shared.errors import FieldViolation, InvalidArgument
 from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork, unit_of_work
 
@@ -216,17 +214,15 @@ class PharmacySettlement(Settlement):
             record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
             response = encode(PurchaseSettled(record, warnings))
-            await store.write_settlement(
-                conn,
+            return await self._write_settlement(
+                uow,
                 record,
                 engine.apply_delta(acc, result.delta),
-                encounter.coverage,
+                encounter,
                 False,
-                store.Journal(header.msgid, encounter.hospital_code, INFNO_SETTLE),
-                settlement_outbox_item(self._namespace, record),
-                uow.completion(response),
+                INFNO_SETTLE,
+                response,
             )
-            return Completed(response)
 
         return await self._once(key, work, encode, decode)
 
@@ -246,11 +242,7 @@ class PharmacySettlement(Settlement):
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
             conn = uow.conn
-            found = await store.get_settlement(conn, setl_id, for_update=True)
-            if found is None:
-                raise NotFound(f"no settlement {setl_id}")
-            require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
-            locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
+            found, locked = await self._settled(conn, setl_id, header, mdtrt_id, psn_no)
             reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CANCEL)
             await pharmacy_store.close_purchase(
                 conn, locked.encounter.mdtrt_id, locked.encounter.line_count, header.msgid

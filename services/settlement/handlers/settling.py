@@ -7,11 +7,13 @@ from datetime import date
 
 from services.settlement import store
 from services.settlement.domain.accumulations import (
+    Accumulations,
     apply_delta,
     reverse_delta,
 )
 from services.settlement.domain.encounter import (
     Coverage,
+    Encounter,
     EncounterState,
     account_balance_fen,
     require_dischargeable,
@@ -124,22 +126,15 @@ class SettleCases(SettlementCore):
             request = settle_request(encounter, locked.lines, acc, acct_opted_in=acct_opted_in)
             result = self._run_engine(request, catalogue)
             record = self._settlement(result, encounter, clock, header.msgid)
-            journal = store.Journal(
-                header.msgid, encounter.hospital_code, infno_of("settle", encounter)
-            )
-            response = encode(record)
-            # One statement writes the settlement, its event and the msgid's stored answer.
-            await store.write_settlement(
-                conn,
+            return await self._write_settlement(
+                uow,
                 record,
                 apply_delta(acc, result.delta),
-                encounter.coverage,
+                encounter,
                 fresh is not None,
-                journal,
-                settlement_outbox_item(self._namespace, record),
-                uow.completion(response),
+                infno_of("settle", encounter),
+                encode(record),
             )
-            return Completed(response)
 
         return await self._once_with_coverage(key, work, encode, decode)
 
@@ -158,16 +153,46 @@ class SettleCases(SettlementCore):
         acting_hospital(header)
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
-            conn = uow.conn
-            found = await store.get_settlement(conn, setl_id, for_update=True)
-            if found is None:
-                raise NotFound(f"no settlement {setl_id}")
-            require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
-            locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
+            found, locked = await self._settled(uow.conn, setl_id, header, mdtrt_id, psn_no)
             infno = infno_of("reverse", locked.encounter)
             return await self._reverse_locked(uow, found, locked, header, infno)
 
         return await self._once(key, work, encode, decode)
+
+    async def _write_settlement(
+        self,
+        uow: UnitOfWork,
+        record: SettlementRecord,
+        accumulations_after: Accumulations,
+        encounter: Encounter,
+        coverage_rechecked: bool,
+        infno: str,
+        response: M,
+    ) -> Completed[M]:
+        """One statement writes the settlement, its event and the msgid's stored answer."""
+        journal = store.Journal(record.msgid, encounter.hospital_code, infno)
+        await store.write_settlement(
+            uow.conn,
+            record,
+            accumulations_after,
+            encounter.coverage,
+            coverage_rechecked,
+            journal,
+            settlement_outbox_item(self._namespace, record),
+            uow.completion(response),
+        )
+        return Completed(response)
+
+    async def _settled(
+        self, conn: Conn, setl_id: str, header: Header, mdtrt_id: str, psn_no: str
+    ) -> tuple[store.LockedSettlement, store.LockedEncounter]:
+        """The settlement a reversal names and its encounter, both locked and checked."""
+        found = await store.get_settlement(conn, setl_id, for_update=True)
+        if found is None:
+            raise NotFound(f"no settlement {setl_id}")
+        require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
+        locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
+        return found, locked
 
     async def _reverse_locked(
         self,

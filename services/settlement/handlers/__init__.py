@@ -1,6 +1,6 @@
 """The settlement service layer: one database transaction per hospital request.
 
-Every write runs as::
+Every write runs in one unit of work (``shared.unit_of_work``)::
 
     coverage re-check with the filing service, only when needed (no transaction open)
     BEGIN
@@ -8,18 +8,19 @@ Every write runs as::
       lock what the request acts on, check ownership and state
       pure domain work           (engine, supervision, validation)
       one statement writing every row the request changes, with its journal entry
-      enqueue the event          (settlement and reversal only: the outbox)
+      the events collected       (settlement and reversal only: the outbox)
       complete the msgid with the response
-    COMMIT
+    COMMIT                       (explicit; anything else rolls back)
 
 so a request either commits everything, including its stored response and its event, or
 nothing. Round trips of a Settle, steady state (prepared statements cached):
 
     1 BEGIN · 2 claim msgid · 3 lock encounter + its lines + create the person's year row
     + the transaction's clock · 4 lock the person's year row · 5 write settlement, funds,
-    accumulations, encounter, journal · 6 outbox insert · 7 complete msgid · 8 COMMIT
+    accumulations, encounter, journal, outbox event and the msgid's stored answer
+    · 6 COMMIT
 
-Eight (docs/benchmark.md says why each is there). The person's year row, where concurrent
+Six (tests/integration/settlement/test_settlement_round_trips.py pins them). The person's year row, where concurrent
 settlements of one person queue, is held from 4 to the COMMIT. The coverage re-check (a
 gRPC call) happens only when the stored coverage was refused, and then in a first
 transaction that rolls back before the call and a second one after it: a slow filing

@@ -73,11 +73,16 @@ COMPLETE_SQL: Final = (
 
 
 async def complete(conn: Conn, scope: str, key: str, response: Message) -> None:
+    await complete_bytes(conn, scope, key, stored_form(response))
+
+
+async def complete_bytes(conn: Conn, scope: str, key: str, response: bytes) -> None:
+    """Store ``response`` as the answer of the key this transaction claimed."""
     status = await conn.execute(
         "UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2 AND response IS NULL",
         scope,
         key,
-        stored_form(response),
+        response,
     )
     assert status == "UPDATE 1", (
         f"idempotency key {scope}/{key} was not claimed by this transaction"

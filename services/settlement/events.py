@@ -14,12 +14,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.settlement.domain.records import SettlementRecord
 from shared.bus import (
     OutboxItem,
-    enqueue_many,
     exchange_name,
     settlement_reversed_key,
     settlement_settled_key,
 )
-from shared.bus.pg import Conn
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
 
@@ -94,10 +92,3 @@ def settlement_outbox_item(namespace: str, record: SettlementRecord) -> OutboxIt
         message=settlement_event(record, event_id),
         message_id=event_id,
     )
-
-
-async def enqueue_settlement_event(conn: Conn, namespace: str, record: SettlementRecord) -> str:
-    """Write the record's event to the outbox in the caller's transaction; its id."""
-    item = settlement_outbox_item(namespace, record)
-    await enqueue_many(conn, [item])
-    return str(item.message_id)

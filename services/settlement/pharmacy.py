@@ -41,25 +41,22 @@ from services.settlement.domain.encounter import (
 )
 from services.settlement.domain.inputs import Header
 from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_channel
-from services.settlement.domain.records import SettlementRecord, settlement_of
+from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
-from services.settlement.events import settlement_outbox_item
-from services.settlement.handlers import (
+from services.settlement.handlers import Settlement
+from services.settlement.handlers.core import (
     ACQUIRE_TIMEOUT_S,
     SCOPE,
+    Completed,
     Idempotent,
-    Settlement,
-    _Completed,
-    _fingerprinted,
-    _require_same_person,
-    _require_settlement_of,
+    fingerprinted,
     new_id,
+    require_same_person,
 )
 from services.settlement.pharmacy_access import acting_pharmacy
-from shared.bus.pg import Conn
-from shared.errors import FieldViolation, InvalidArgument, NotFound
-from shared.idempotency import claim, stored_form
+from shared.errors import FieldViolation, InvalidArgument
 from shared.reference import Institution
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
@@ -106,13 +103,15 @@ class PharmacySettlement(Settlement):
     async def _replay(self, key: Idempotent, decode: Callable[[bytes], M]) -> M | None:
         """A resent msgid's stored answer, looked up before the filing service is asked:
         a retry is answered as it was even when the coverage, or the day, has changed."""
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            txn = conn.transaction()
-            await txn.start()
-            try:
-                stored = await claim(conn, SCOPE, key.msgid, _fingerprinted(key.request))
-            finally:
-                await txn.rollback()  # the claim is made for real by the request's own txn
+        # The claim is made for real by the request's own unit of work: this one rolls back.
+        async with unit_of_work(
+            self._pool,
+            SCOPE,
+            key.msgid,
+            fingerprinted(key.request),
+            acquire_timeout_s=ACQUIRE_TIMEOUT_S,
+        ) as uow:
+            stored = uow.replay
         return None if stored is None else decode(stored)
 
     async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
@@ -134,7 +133,7 @@ class PharmacySettlement(Settlement):
             hospital_code=pharmacy.code,
             chronic_disease=purchase.chronic_disease,
         )
-        _require_same_person(person, purchase.insutype, header)
+        require_same_person(person, purchase.insutype, header)
         encounter = _purchase_encounter(pharmacy, purchase, person, coverage, today)
         catalogue = self._catalogue(encounter)
         try:
@@ -158,7 +157,8 @@ class PharmacySettlement(Settlement):
         prepared = await self._prepare(header, purchase)
         encounter = prepared.encounter
 
-        async def work(conn: Conn) -> PurchasePreSettled:
+        async def work(uow: UnitOfWork) -> PurchasePreSettled:
+            conn = uow.conn
             encounter.coverage.require_allowed()
             person = encounter.person
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
@@ -194,7 +194,8 @@ class PharmacySettlement(Settlement):
             return replayed
         prepared = await self._prepare(header, purchase)
 
-        async def work(conn: Conn) -> _Completed[M]:
+        async def work(uow: UnitOfWork) -> Completed[M]:
+            conn = uow.conn
             prepared.encounter.coverage.require_allowed()
             await pharmacy_store.require_msgid_unused(conn, header.msgid)
             await pharmacy_store.insert_purchase(
@@ -210,35 +211,18 @@ class PharmacySettlement(Settlement):
             )
             result = self._run_engine(request, prepared.catalogue)
             warnings = supervise_request(request, prepared.catalogue)
-            record = settlement_of(
-                result,
-                setl_id=new_id("S", clock.china_date),
-                mdtrt_id=mdtrt_id,
-                hospital_code=encounter.hospital_code,
-                treatment_pool=encounter.treatment_pool,
-                psn_no=person.psn_no,
-                insured_pool=person.insured_pool,
-                relation=encounter.coverage.relation,
-                msgid=header.msgid,
-                setl_time=clock.now,
-                setl_date=clock.china_date,
-                clearing_period=clock.clearing_period,
-                acc_year=clock.year,
-                ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
-            )
+            record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
             response = encode(PurchaseSettled(record, warnings))
-            await store.write_settlement(
-                conn,
+            return await self._write_settlement(
+                uow,
                 record,
                 engine.apply_delta(acc, result.delta),
-                encounter.coverage,
+                encounter,
                 False,
-                store.Journal(header.msgid, encounter.hospital_code, INFNO_SETTLE),
-                settlement_outbox_item(self._namespace, record),
-                store.Completion(SCOPE, header.msgid, stored_form(response)),
+                INFNO_SETTLE,
+                response,
             )
-            return _Completed(response)
 
         return await self._once(key, work, encode, decode)
 
@@ -256,13 +240,10 @@ class PharmacySettlement(Settlement):
     ) -> M:
         acting_pharmacy(header)
 
-        async def work(conn: Conn) -> SettlementRecord:
-            found = await store.get_settlement(conn, setl_id, for_update=True)
-            if found is None:
-                raise NotFound(f"no settlement {setl_id}")
-            _require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
-            locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
-            reversal = await self._reverse_locked(conn, found, locked, header, INFNO_CANCEL)
+        async def work(uow: UnitOfWork) -> SettlementRecord:
+            conn = uow.conn
+            found, locked = await self._settled(conn, setl_id, header, mdtrt_id, psn_no)
+            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CANCEL)
             await pharmacy_store.close_purchase(
                 conn, locked.encounter.mdtrt_id, locked.encounter.line_count, header.msgid
             )

@@ -24,12 +24,12 @@ from services.settlement.pharmacy import (
     PurchaseSettled,
     in_purchase,
 )
-from services.settlement.servicer import (
-    _check_cert,
-    _fee_lines,
+from services.settlement.servicer.readers import check_cert, read_fee_lines
+from services.settlement.servicer.writers import (
     presettle_info,
     setldetail,
     setlinfo,
+    settlement_response,
 )
 from shared.errors import InvalidArgument, Violations
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
@@ -63,7 +63,7 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         insutype = codes.read_insutype(p.insutype, p.insutype_code, errors)
         visit_type = codes.read_med_type(p.med_type, p.med_type_code, _PURCHASE_MED_TYPES, errors)
         disease = read_purchase_type(visit_type, p.dise_codg, errors)
-        _check_cert(p.mdtrt_cert_type, p.mdtrt_cert_type_code, p.mdtrt_cert_no, errors)
+        check_cert(p.mdtrt_cert_type, p.mdtrt_cert_type_code, p.mdtrt_cert_no, errors)
         count = len(p.feedetail)
         errors.check(
             0 < count <= MAX_LINES_PER_UPLOAD,
@@ -72,7 +72,7 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         )
         errors.raise_if_any()  # before walking the lines: the list may be oversized
         line_errors = Violations()
-        lines = _fee_lines(p.feedetail, line_errors)
+        lines = read_fee_lines(p.feedetail, line_errors)
         if line_errors.items:
             raise in_purchase(InvalidArgument.of(line_errors.items))
         assert header is not None and insutype is not None and visit_type is not None
@@ -154,9 +154,7 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         assert header is not None
 
         def encode(record: SettlementRecord) -> pb.CancelPurchaseResponse:
-            return pb.CancelPurchaseResponse(
-                setlinfo=setlinfo(record), setldetail=setldetail(record.details)
-            )
+            return settlement_response(pb.CancelPurchaseResponse, record)
 
         return await self._service.cancel_purchase(
             Idempotent(header.msgid, request),

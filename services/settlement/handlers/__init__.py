@@ -1,0 +1,137 @@
+"""The settlement service layer: one database transaction per hospital request.
+
+Every write runs in one unit of work (``shared.unit_of_work``)::
+
+    coverage re-check with the filing service, only when needed (no transaction open)
+    BEGIN
+      claim the msgid            (a retry returns the stored response; nothing else runs)
+      lock what the request acts on, check ownership and state
+      pure domain work           (engine, supervision, validation)
+      one statement writing every row the request changes, with its journal entry
+      the events collected       (settlement and reversal only: the outbox)
+      complete the msgid with the response
+    COMMIT                       (explicit; anything else rolls back)
+
+so a request either commits everything, including its stored response and its event, or
+nothing. Round trips of a Settle, steady state (prepared statements cached):
+
+    1 BEGIN · 2 claim msgid · 3 lock encounter + its lines + create the person's year row
+    + the transaction's clock · 4 lock the person's year row · 5 write settlement, funds,
+    accumulations, encounter, journal, outbox event and the msgid's stored answer
+    · 6 COMMIT
+
+Six (tests/integration/settlement/test_settlement_round_trips.py pins them). The person's year row, where concurrent
+settlements of one person queue, is held from 4 to the COMMIT. The coverage re-check (a
+gRPC call) happens only when the stored coverage was refused, and then in a first
+transaction that rolls back before the call and a second one after it: a slow filing
+service never holds a lock.
+
+The use cases live by sub-domain in this package's modules (encounters, settling,
+correcting, queries) over :class:`~services.settlement.handlers.core.SettlementCore`.
+"""
+
+from __future__ import annotations
+
+from services.settlement.handlers.core import (
+    ACQUIRE_TIMEOUT_S as ACQUIRE_TIMEOUT_S,
+)
+from services.settlement.handlers.core import (
+    CORRECTABLE as CORRECTABLE,
+)
+from services.settlement.handlers.core import (
+    INFNO_ADMISSION_CANCEL as INFNO_ADMISSION_CANCEL,
+)
+from services.settlement.handlers.core import (
+    INFNO_ADMISSION_CHANGE as INFNO_ADMISSION_CHANGE,
+)
+from services.settlement.handlers.core import (
+    INFNO_ADMIT as INFNO_ADMIT,
+)
+from services.settlement.handlers.core import (
+    INFNO_CORRECTION as INFNO_CORRECTION,
+)
+from services.settlement.handlers.core import (
+    INFNO_DISCHARGE as INFNO_DISCHARGE,
+)
+from services.settlement.handlers.core import (
+    INFNO_DISCHARGE_CANCEL as INFNO_DISCHARGE_CANCEL,
+)
+from services.settlement.handlers.core import (
+    INFNO_REGISTER as INFNO_REGISTER,
+)
+from services.settlement.handlers.core import (
+    INFNO_REGISTER_CANCEL as INFNO_REGISTER_CANCEL,
+)
+from services.settlement.handlers.core import (
+    SCOPE as SCOPE,
+)
+from services.settlement.handlers.core import (
+    SETTLING as SETTLING,
+)
+from services.settlement.handlers.core import (
+    TREATING_DAYS_AFTER_SETTLEMENT as TREATING_DAYS_AFTER_SETTLEMENT,
+)
+from services.settlement.handlers.core import (
+    AdmissionChange as AdmissionChange,
+)
+from services.settlement.handlers.core import (
+    AdmissionChanged as AdmissionChanged,
+)
+from services.settlement.handlers.core import (
+    Cancelled as Cancelled,
+)
+from services.settlement.handlers.core import (
+    Corrected as Corrected,
+)
+from services.settlement.handlers.core import (
+    Discharged as Discharged,
+)
+from services.settlement.handlers.core import (
+    EncounterCancelled as EncounterCancelled,
+)
+from services.settlement.handlers.core import (
+    FeeLinesPage as FeeLinesPage,
+)
+from services.settlement.handlers.core import (
+    Idempotent as Idempotent,
+)
+from services.settlement.handlers.core import (
+    Opened as Opened,
+)
+from services.settlement.handlers.core import (
+    PersonLookup as PersonLookup,
+)
+from services.settlement.handlers.core import (
+    PersonYear as PersonYear,
+)
+from services.settlement.handlers.core import (
+    PreSettled as PreSettled,
+)
+from services.settlement.handlers.core import (
+    SettlementCore as SettlementCore,
+)
+from services.settlement.handlers.core import (
+    SettlementView as SettlementView,
+)
+from services.settlement.handlers.core import (
+    TotalsOutcome as TotalsOutcome,
+)
+from services.settlement.handlers.core import (
+    Uploaded as Uploaded,
+)
+from services.settlement.handlers.core import (
+    acting_hospital as acting_hospital,
+)
+from services.settlement.handlers.core import (
+    acting_institution as acting_institution,
+)
+from services.settlement.handlers.core import (
+    new_id as new_id,
+)
+from services.settlement.handlers.correcting import CorrectionCases
+from services.settlement.handlers.encounters import EncounterCases
+from services.settlement.handlers.queries import QueryCases
+
+
+class Settlement(EncounterCases, CorrectionCases, QueryCases):
+    """The use cases behind the 20 RPCs; the servicer translates protobuf to and fro."""

@@ -1,0 +1,477 @@
+"""What every settlement use case shares: the transaction names, the results handed to the
+servicer, the checks of who acts, and the plumbing of one transaction per request."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Final, Generic, TypeVar
+
+import asyncpg
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from services.settlement import registry, store
+from services.settlement.corrections import LATER_CORRECTABLE
+from services.settlement.domain import engine
+from services.settlement.domain.accumulations import (
+    AnnualUsage,
+)
+from services.settlement.domain.bill import FeeLine
+from services.settlement.domain.catalogue import Catalogue, LineSplit
+from services.settlement.domain.codes import HospitalLevel, Insutype
+from services.settlement.domain.encounter import (
+    Coverage,
+    Encounter,
+    PersonSnapshot,
+    require_open,
+    require_owner,
+    require_person,
+)
+from services.settlement.domain.inputs import Header
+from services.settlement.domain.reconcile import (
+    Totals,
+)
+from services.settlement.domain.records import SettlementRecord, settlement_of
+from services.settlement.domain.supervision import (
+    SupervisionWarning,
+)
+from services.settlement.filing_client import FilingClient
+from services.settlement.pharmacy_access import acting_pharmacy
+from services.settlement.versions import Versions
+from shared import clock
+from shared.auth import CallerKind, caller
+from shared.bus.pg import Conn
+from shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Violations,
+)
+from shared.reference import Institution, UnknownCode
+from shared.unit_of_work import UnitOfWork, unit_of_work
+
+SCOPE: Final = "settlement"  # idempotency scope of every hospital msgid
+ACQUIRE_TIMEOUT_S: Final = 10.0
+
+INFNO_REGISTER = "2201"
+INFNO_REGISTER_CANCEL = "2202"
+INFNO_ADMIT = "2401"
+INFNO_DISCHARGE = "2402"
+INFNO_ADMISSION_CHANGE = "2403"
+INFNO_ADMISSION_CANCEL = "2404"
+INFNO_DISCHARGE_CANCEL = "2405"
+INFNO_CORRECTION = "2601"
+# Outpatient / inpatient numbers of the transactions that exist in both forms.
+_INFNO = {
+    "upload": ("2204", "2301"),
+    "cancel": ("2205", "2302"),
+    "presettle": ("2206", "2303"),
+    "settle": ("2207", "2304"),
+    "reverse": ("2208", "2305"),
+}
+CORRECTABLE: Final = (
+    frozenset({"2201", "2401", "2204", "2301", "2207", "2304", "2402", "2102"}) | LATER_CORRECTABLE
+)
+SETTLING: Final = frozenset({"2207", "2304", "2102"})  # 2102: a pharmacy purchase
+# 5206: a SETTLED encounter keeps the hospital "currently treating" its person this long
+# after its settlement date (an OPEN encounter does as long as it is open).
+TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
+
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
+
+
+def infno_of(kind: str, encounter: Encounter) -> str:
+    outpatient, inpatient = _INFNO[kind]
+    return inpatient if encounter.is_inpatient else outpatient
+
+
+def new_id(prefix: str, day: date) -> str:
+    """A fresh mdtrt_id / setl_id: prefix, China date, 64 random bits (25 characters)."""
+    return f"{prefix}{day:%Y%m%d}{secrets.token_hex(8).upper()}"
+
+
+@dataclass(frozen=True)
+class Idempotent:
+    """A request's msgid and the message whose bytes the idempotency key fingerprints."""
+
+    msgid: str
+    request: Message
+
+
+def fingerprinted(request: Message) -> Message:
+    # Packed with its type: two RPCs whose requests serialise to the same bytes must not
+    # share a stored response under one msgid.
+    packed = any_pb2.Any()
+    packed.Pack(request, deterministic=True)
+    return packed
+
+
+@dataclass(frozen=True)
+class Completed(Generic[M]):
+    """The work completed its msgid itself, in the statement that did the work."""
+
+    response: M
+
+
+class _RecheckCoverage(Exception):
+    """The stored coverage was refused: ask the filing service again, outside the
+    transaction (which rolls back), then retry the request with the fresh answer."""
+
+    def __init__(self, encounter: Encounter) -> None:
+        super().__init__(encounter.mdtrt_id)
+        self.encounter = encounter
+
+
+# --- results handed to the servicer ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonLookup:
+    person: PersonSnapshot
+    coverage: Coverage
+    age_years: int
+    balance_fen: int
+
+
+@dataclass(frozen=True)
+class Opened:
+    encounter: Encounter
+    visit_no: str
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    lines: tuple[tuple[LineSplit, int | None], ...]  # each line's split and price limit
+    line_count: int
+    line_amount_fen: int
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    cancelled_count: int
+    line_count: int
+    line_amount_fen: int
+
+
+@dataclass(frozen=True)
+class PreSettled:
+    encounter: Encounter
+    result: engine.SettlementResult
+    warnings: tuple[SupervisionWarning, ...]
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class Discharged:
+    mdtrt_id: str
+    discharge_date: date
+
+
+@dataclass(frozen=True)
+class EncounterCancelled:
+    mdtrt_id: str
+    cancelled_line_count: int
+
+
+@dataclass(frozen=True)
+class AdmissionChanged:
+    mdtrt_id: str
+    begin_date: date
+    diag_code: str
+    dept_code: str
+    coverage: Coverage
+
+
+@dataclass(frozen=True)
+class AdmissionChange:
+    """What a 2403 changes: None or empty leaves the field as it is."""
+
+    begin_date: date | None
+    diag_code: str
+    dept_code: str
+
+
+@dataclass(frozen=True)
+class FeeLinesPage:
+    encounter: store.EncounterRow
+    lines: tuple[store.StoredLine, ...]
+
+
+@dataclass(frozen=True)
+class PersonYear:
+    encounter: Encounter  # the encounter the hospital is treating the person by
+    year: int
+    policy_version_id: str
+    usage: AnnualUsage
+    balance_fen: int
+
+
+@dataclass(frozen=True)
+class Corrected:
+    omsgid: str
+    oinfno: str
+    tombstoned: bool
+    mdtrt_id: str
+    reversal: SettlementRecord | None
+
+
+@dataclass(frozen=True)
+class SettlementView:
+    record: SettlementRecord
+
+
+@dataclass(frozen=True)
+class TotalsOutcome:
+    ours: Totals
+    theirs: Totals
+    differing_fields: tuple[str, ...]
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def acting_hospital(header: Header) -> Institution:
+    """The hospital a request acts for: the caller, whose code must open the msgid.
+
+    Trusted callers (crossclear services, operators) act for the hospital the msgid names.
+    """
+    who = caller()
+    if who.kind is CallerKind.HOSPITAL:
+        if header.hospital_code != who.code:
+            raise PermissionDenied(
+                f"msgid must start with your institution code {who.code}, not "
+                f"{header.hospital_code}"
+            )
+    elif not who.is_trusted:
+        raise PermissionDenied(f"caller {who.code} ({who.kind.value}) is not a hospital")
+    try:
+        hospital = registry.hospital_at(header.hospital_code, clock.china_today())
+    except UnknownCode:
+        raise PermissionDenied(f"{header.hospital_code} is not a designated hospital") from None
+    if header.treatment_pool != hospital.pool_code:
+        raise InvalidArgument(
+            "header.mdtrtarea_admvs", f"the hospital's pool is {hospital.pool_code}"
+        )
+    return hospital
+
+
+def acting_institution(header: Header) -> Institution:
+    """1101, 2601, 5203, 3201/3202: a hospital, or a pharmacy (whose msgid opens with P)."""
+    return acting_pharmacy(header) if header.hospital_code[0] == "P" else acting_hospital(header)
+
+
+def _level(hospital: Institution, day: date) -> HospitalLevel:
+    """The hospital's level on the encounter's begin date, as the registry has it."""
+    return HospitalLevel(registry.hospital_level_at(hospital.code, day))
+
+
+def require_same_person(person: PersonSnapshot, insutype: Insutype, header: Header) -> None:
+    errors = Violations()
+    errors.check(
+        person.insutype is insutype,
+        "insutype",
+        f"the person is insured under {person.insutype.value}",
+    )
+    errors.check(
+        header.insured_pool == person.insured_pool,
+        "header.insuplc_admdvs",
+        f"the person is insured in {person.insured_pool}",
+    )
+    errors.raise_if_any()
+
+
+def _require_all_inserted(lines: Sequence[FeeLine], inserted: set[int]) -> None:
+    if len(inserted) == len(lines):
+        return
+    errors = Violations()
+    for index, line in enumerate(lines):
+        if line.line_no not in inserted:
+            errors.add(
+                f"feedetail[{index}].feedetl_sn",
+                f"line {line.line_no} already stands on the encounter: cancel it first",
+            )
+    errors.raise_if_any()
+
+
+def require_settlement_of(
+    record: SettlementRecord, hospital_code: str, mdtrt_id: str, psn_no: str
+) -> None:
+    if record.hospital_code != hospital_code:
+        raise PermissionDenied(f"settlement {record.setl_id} belongs to another hospital")
+    errors = Violations()
+    if mdtrt_id:
+        errors.check(
+            mdtrt_id == record.mdtrt_id, "mdtrt_id", f"is not the encounter of {record.setl_id}"
+        )
+    if psn_no:
+        errors.check(psn_no == record.psn_no, "psn_no", f"is not the patient of {record.setl_id}")
+    errors.raise_if_any()
+
+
+class SettlementCore:
+    """The service's resources and the plumbing its use cases run through."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        versions: Versions,
+        filing: FilingClient,
+        bus_namespace: str,
+    ) -> None:
+        self._pool = pool
+        self._versions = versions
+        self._filing = filing
+        self._namespace = bus_namespace
+
+    def china_now(self) -> datetime:
+        return clock.china_now()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @property
+    def versions(self) -> Versions:
+        return self._versions
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _once(
+        self,
+        key: Idempotent,
+        work: Callable[[UnitOfWork], Awaitable[R | Completed[M]]],
+        encode: Callable[[R], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        """Run ``work`` in one unit of work that claims and completes the msgid."""
+        async with unit_of_work(
+            self._pool,
+            SCOPE,
+            key.msgid,
+            fingerprinted(key.request),
+            acquire_timeout_s=ACQUIRE_TIMEOUT_S,
+        ) as uow:
+            if uow.replay is not None:
+                return decode(uow.replay)
+            result = await work(uow)
+            if isinstance(result, Completed):  # the work's own write completed the key
+                await uow.commit()
+                return result.response
+            response = encode(result)
+            await uow.commit(response)
+            return response
+
+    async def _once_with_coverage(
+        self,
+        key: Idempotent,
+        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[M]]],
+        encode: Callable[[R], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        """As ``_once``; when the work finds the stored coverage refused, re-check it with
+        the filing service between two transactions and run the work again with it."""
+        try:
+            return await self._once(key, lambda uow: work(uow, None), encode, decode)
+        except _RecheckCoverage as needed:
+            fresh = await self._check_coverage(needed.encounter)
+        return await self._once(key, lambda uow: work(uow, fresh), encode, decode)
+
+    async def _check_coverage(self, encounter: Encounter) -> Coverage:
+        person, coverage = await self._filing.check_coverage(
+            psn_no=encounter.person.psn_no,
+            treatment_pool=encounter.treatment_pool,
+            treatment_date=encounter.begin_date,
+            visit_type=encounter.visit_type,
+            emergency=encounter.emergency,
+            hospital_code=encounter.hospital_code,
+            chronic_disease=encounter.chronic_disease,
+        )
+        assert person.psn_no == encounter.person.psn_no
+        return coverage
+
+    @staticmethod
+    def _with_current_coverage(encounter: Encounter, fresh: Coverage | None) -> Encounter:
+        require_open(encounter)
+        if encounter.coverage.allowed:
+            return encounter
+        if fresh is None:
+            raise _RecheckCoverage(encounter)
+        return encounter.with_coverage(fresh)
+
+    async def _on_encounter(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
+        encode: Callable[[R], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        """A hospital's write on one of its encounters: the encounter locked and checked
+        as the request's (owner, person), then ``act`` in the request's unit of work."""
+        acting_hospital(header)
+
+        async def work(uow: UnitOfWork) -> R:
+            locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)
+            return await act(uow.conn, locked)
+
+        return await self._once(key, work, encode, decode)
+
+    @staticmethod
+    def _settlement(
+        result: engine.SettlementResult, encounter: Encounter, clock: store.TxnClock, msgid: str
+    ) -> SettlementRecord:
+        """The settlement record of ``result`` for the encounter, dated by its transaction."""
+        person = encounter.person
+        return settlement_of(
+            result,
+            setl_id=new_id("S", clock.china_date),
+            mdtrt_id=encounter.mdtrt_id,
+            hospital_code=encounter.hospital_code,
+            treatment_pool=encounter.treatment_pool,
+            psn_no=person.psn_no,
+            insured_pool=person.insured_pool,
+            relation=encounter.coverage.relation,
+            msgid=msgid,
+            setl_time=clock.now,
+            setl_date=clock.china_date,
+            clearing_period=clock.clearing_period,
+            acc_year=clock.year,
+            ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
+        )
+
+    async def _locked(
+        self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str, **kw: bool
+    ) -> store.LockedEncounter:
+        locked = await store.lock_encounter(conn, mdtrt_id, header.msgid, **kw)
+        if locked is None:
+            raise NotFound(f"no encounter {mdtrt_id}")
+        require_owner(locked.encounter, header.hospital_code)
+        require_person(locked.encounter, psn_no, header.insured_pool)
+        return locked
+
+    def _catalogue(self, encounter: Encounter) -> Catalogue:
+        return self._versions.catalogue_for(encounter.treatment_pool[:2], encounter.begin_date)
+
+    def _run_engine(
+        self, request: engine.SettleRequest, catalogue: Catalogue
+    ) -> engine.SettlementResult:
+        policy = self._versions.policy_for(
+            request.person.insured_pool_code, request.encounter.treatment_date
+        )
+        try:
+            return engine.settle(request, catalogue, policy)
+        except InvalidArgument as exc:
+            # The lines were valid when uploaded; a version that took effect since (an item
+            # dropped from the catalogue) makes them unsettleable, not the request invalid.
+            raise FailedPrecondition(
+                "FEE_LINES_NOT_SETTLEABLE",
+                f"the standing fee lines no longer settle under {catalogue.version_id}: "
+                f"{exc.message}; cancel and upload them again",
+            ) from None

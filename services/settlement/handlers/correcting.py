@@ -1,0 +1,139 @@
+"""Corrections (2601): undo what a msgid did, or refuse it before it arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.settlement import corrections, pharmacy_store, store
+from services.settlement.corrections import LATER_CORRECTABLE
+from services.settlement.domain.encounter import (
+    EncounterState,
+    require_cancellable,
+    require_open,
+    require_owner,
+    require_person,
+)
+from services.settlement.domain.inputs import Header
+from services.settlement.domain.records import SettlementRecord
+from services.settlement.handlers.core import (
+    CORRECTABLE,
+    INFNO_ADMIT,
+    INFNO_CORRECTION,
+    INFNO_DISCHARGE,
+    INFNO_REGISTER,
+    SCOPE,
+    SETTLING,
+    Corrected,
+    Idempotent,
+    M,
+    acting_institution,
+)
+from services.settlement.handlers.settling import SettleCases
+from services.settlement.pharmacy_access import check_oinfno
+from shared.bus.pg import Conn
+from shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+)
+from shared.unit_of_work import UnitOfWork
+
+
+class CorrectionCases(SettleCases):
+    """2601: a correction undoes one earlier msgid."""
+
+    # -- 2601 -----------------------------------------------------------------------------
+
+    async def correct(
+        self,
+        key: Idempotent,
+        header: Header,
+        psn_no: str,
+        omsgid: str,
+        oinfno: str,
+        encode: Callable[[Corrected], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        check_oinfno(acting_institution(header), oinfno)
+        if not omsgid.startswith(header.hospital_code):
+            raise PermissionDenied("a hospital corrects only its own messages")
+        if omsgid == header.msgid:
+            raise InvalidArgument("omsgid", "a correction cannot name itself")
+
+        async def work(uow: UnitOfWork) -> Corrected:
+            conn = uow.conn
+            entry = await store.tombstone_or_lock(
+                conn, omsgid, header.hospital_code, oinfno, header.msgid
+            )
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_CORRECTION)
+            if entry is None:
+                await store.journal_only(conn, journal, None)
+                return Corrected(omsgid, oinfno, True, "", None)
+            assert entry.hospital_code == header.hospital_code, "msgids carry their hospital"
+            if entry.state != "DONE":
+                raise FailedPrecondition("ALREADY_CORRECTED", f"{omsgid} was corrected already")
+            if entry.infno != oinfno:
+                raise InvalidArgument("oinfno", f"{omsgid} was a {entry.infno} transaction")
+            if entry.infno not in CORRECTABLE:
+                raise FailedPrecondition(
+                    "NOT_CORRECTABLE", f"a {entry.infno} transaction cannot be corrected"
+                )
+            assert entry.mdtrt_id is not None
+            reversal = await self._undo(uow, entry, header, psn_no, journal)
+            await store.mark_corrected(conn, omsgid, header.msgid)
+            # A retry of the original must now be refused, not answered from storage.
+            await store.forget_response(conn, SCOPE, omsgid)
+            return Corrected(omsgid, oinfno, False, entry.mdtrt_id, reversal)
+
+        return await self._once(key, work, encode, decode)
+
+    async def _undo(
+        self,
+        uow: UnitOfWork,
+        entry: store.JournalEntry,
+        header: Header,
+        psn_no: str,
+        journal: store.Journal,
+    ) -> SettlementRecord | None:
+        assert entry.mdtrt_id is not None
+        conn = uow.conn
+        if entry.infno in SETTLING:
+            assert entry.setl_id is not None
+            found = await store.get_settlement(conn, entry.setl_id, for_update=True)
+            assert found is not None, "a journalled settlement exists"
+            locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
+            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CORRECTION)
+            if entry.infno == "2102":  # a purchase is cancelled with its settlement (2103)
+                line_count = locked.encounter.line_count
+                await pharmacy_store.close_purchase(conn, entry.mdtrt_id, line_count, header.msgid)
+            return reversal
+        locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
+        if entry.infno in LATER_CORRECTABLE:  # see corrections.py for the rule
+            await corrections.undo(conn, entry, journal)
+        elif entry.infno in (INFNO_REGISTER, INFNO_ADMIT):
+            require_cancellable(locked.encounter)
+            await store.cancel_encounter(conn, entry.mdtrt_id, journal)
+        elif entry.infno in ("2204", "2301"):
+            require_open(locked.encounter)
+            await store.cancel_fee_lines(
+                conn, entry.mdtrt_id, None, journal, uploaded_by_msgid=entry.msgid
+            )
+        else:
+            assert entry.infno == INFNO_DISCHARGE, entry.infno
+            if locked.encounter.state is EncounterState.CANCELLED:
+                raise FailedPrecondition(
+                    "ENCOUNTER_CANCELLED", f"encounter {entry.mdtrt_id} was cancelled"
+                )
+            await store.set_discharge(conn, entry.mdtrt_id, None, "", journal)
+        return None
+
+    async def _locked_for_correction(
+        self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str
+    ) -> store.LockedEncounter:
+        locked = await store.lock_encounter(conn, mdtrt_id, header.msgid)
+        assert locked is not None, "a journalled encounter exists"
+        require_owner(locked.encounter, header.hospital_code)
+        require_person(
+            locked.encounter, psn_no or locked.encounter.person.psn_no, header.insured_pool
+        )
+        return locked

@@ -1,0 +1,259 @@
+"""Pre-settlement, settlement, reversal and discharge: 2206/2303, 2207/2304, 2208/2305, 2402."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from services.settlement import store
+from services.settlement.domain.accumulations import (
+    Accumulations,
+    apply_delta,
+    reverse_delta,
+)
+from services.settlement.domain.encounter import (
+    Coverage,
+    Encounter,
+    EncounterState,
+    account_balance_fen,
+    require_dischargeable,
+    require_owner,
+    require_person,
+    require_settleable,
+    settle_request,
+)
+from services.settlement.domain.inputs import Header
+from services.settlement.domain.records import SettlementRecord, reversal_of
+from services.settlement.domain.supervision import (
+    admitted_elsewhere,
+    supervise_request,
+)
+from services.settlement.events import settlement_outbox_item
+from services.settlement.handlers.core import (
+    INFNO_DISCHARGE,
+    Completed,
+    Discharged,
+    Idempotent,
+    M,
+    PreSettled,
+    SettlementCore,
+    acting_hospital,
+    infno_of,
+    new_id,
+    require_settlement_of,
+)
+from shared.bus.pg import Conn
+from shared.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from shared.unit_of_work import UnitOfWork
+
+
+class SettleCases(SettlementCore):
+    """Settling an encounter and undoing it."""
+
+    # -- 2206/2303 ------------------------------------------------------------------------
+
+    async def presettle(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        acct_opted_in: bool,
+        encode: Callable[[PreSettled], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
+            conn = uow.conn
+            view = await store.read_for_presettle(conn, mdtrt_id, header.msgid)
+            if view is None:
+                raise NotFound(f"no encounter {mdtrt_id}")
+            require_owner(view.locked.encounter, header.hospital_code)
+            require_person(view.locked.encounter, psn_no, header.insured_pool)
+            encounter = self._with_current_coverage(view.locked.encounter, fresh)
+            require_settleable(encounter, view.locked.line_amount_fen)
+            catalogue = self._catalogue(encounter)
+            request = settle_request(
+                encounter, view.locked.lines, view.accumulations, acct_opted_in=acct_opted_in
+            )
+            result = self._run_engine(request, catalogue)
+            warnings = supervise_request(request, catalogue) + tuple(
+                admitted_elsewhere(code, since) for code, since in view.stays_elsewhere
+            )
+            journal = store.Journal(
+                header.msgid, header.hospital_code, infno_of("presettle", encounter)
+            )
+            await store.insert_warnings(conn, encounter, warnings, journal)
+            return PreSettled(encounter, result, warnings, view.locked.clock.now)
+
+        return await self._once_with_coverage(key, work, encode, decode)
+
+    # -- 2207/2304 ------------------------------------------------------------------------
+
+    async def settle(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        acct_opted_in: bool,
+        medfee_sumamt_fen: int,
+        encode: Callable[[SettlementRecord], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M]:
+            conn = uow.conn
+            locked = await self._locked(conn, mdtrt_id, header, psn_no, for_settle=True)
+            encounter = self._with_current_coverage(locked.encounter, fresh)
+            require_settleable(encounter, locked.line_amount_fen)
+            if medfee_sumamt_fen != locked.line_amount_fen:
+                raise InvalidArgument(
+                    "medfee_sumamt_fen",
+                    f"the standing fee lines total {locked.line_amount_fen} fen, "
+                    f"not {medfee_sumamt_fen}",
+                )
+            clock = locked.clock
+            person = encounter.person
+            acc = await store.lock_accumulations(conn, person.psn_no, person.insutype, clock.year)
+            catalogue = self._catalogue(encounter)
+            request = settle_request(encounter, locked.lines, acc, acct_opted_in=acct_opted_in)
+            result = self._run_engine(request, catalogue)
+            record = self._settlement(result, encounter, clock, header.msgid)
+            return await self._write_settlement(
+                uow,
+                record,
+                apply_delta(acc, result.delta),
+                encounter,
+                fresh is not None,
+                infno_of("settle", encounter),
+                encode(record),
+            )
+
+        return await self._once_with_coverage(key, work, encode, decode)
+
+    # -- 2208/2305 ------------------------------------------------------------------------
+
+    async def reverse(
+        self,
+        key: Idempotent,
+        header: Header,
+        setl_id: str,
+        mdtrt_id: str,
+        psn_no: str,
+        encode: Callable[[SettlementRecord], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        acting_hospital(header)
+
+        async def work(uow: UnitOfWork) -> SettlementRecord:
+            found, locked = await self._settled(uow.conn, setl_id, header, mdtrt_id, psn_no)
+            infno = infno_of("reverse", locked.encounter)
+            return await self._reverse_locked(uow, found, locked, header, infno)
+
+        return await self._once(key, work, encode, decode)
+
+    async def _write_settlement(
+        self,
+        uow: UnitOfWork,
+        record: SettlementRecord,
+        accumulations_after: Accumulations,
+        encounter: Encounter,
+        coverage_rechecked: bool,
+        infno: str,
+        response: M,
+    ) -> Completed[M]:
+        """One statement writes the settlement, its event and the msgid's stored answer."""
+        journal = store.Journal(record.msgid, encounter.hospital_code, infno)
+        await store.write_settlement(
+            uow.conn,
+            record,
+            accumulations_after,
+            encounter.coverage,
+            coverage_rechecked,
+            journal,
+            settlement_outbox_item(self._namespace, record),
+            uow.completion(response),
+        )
+        return Completed(response)
+
+    async def _settled(
+        self, conn: Conn, setl_id: str, header: Header, mdtrt_id: str, psn_no: str
+    ) -> tuple[store.LockedSettlement, store.LockedEncounter]:
+        """The settlement a reversal names and its encounter, both locked and checked."""
+        found = await store.get_settlement(conn, setl_id, for_update=True)
+        if found is None:
+            raise NotFound(f"no settlement {setl_id}")
+        require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
+        locked = await self._locked(conn, found.record.mdtrt_id, header, psn_no)
+        return found, locked
+
+    async def _reverse_locked(
+        self,
+        uow: UnitOfWork,
+        found: store.LockedSettlement,
+        locked: store.LockedEncounter,
+        header: Header,
+        infno: str,
+    ) -> SettlementRecord:
+        original = found.record
+        if original.is_reversal:
+            raise FailedPrecondition(
+                "NOT_A_SETTLEMENT", f"{original.setl_id} is a reversal record, not a settlement"
+            )
+        if original.reversed_by_setl_id is not None:
+            raise FailedPrecondition(
+                "SETTLEMENT_ALREADY_REVERSED",
+                f"settlement {original.setl_id} was reversed by {original.reversed_by_setl_id}",
+            )
+        encounter = locked.encounter
+        assert encounter.state is EncounterState.SETTLED and encounter.setl_id == original.setl_id
+        person = encounter.person
+        conn = uow.conn
+        acc = await store.lock_accumulations(
+            conn, person.psn_no, person.insutype, original.acc_year
+        )
+        restored = reverse_delta(acc, original.delta)
+        clock = locked.clock
+        reversal = reversal_of(
+            original,
+            setl_id=new_id("R", clock.china_date),
+            msgid=header.msgid,
+            setl_time=clock.now,
+            setl_date=clock.china_date,
+            clearing_period=clock.clearing_period,
+            balc_fen=account_balance_fen(person, restored),
+        )
+        journal = store.Journal(header.msgid, header.hospital_code, infno)
+        await store.write_reversal(conn, reversal, restored, journal)
+        uow.emit(settlement_outbox_item(self._namespace, reversal))
+        return reversal
+
+    # -- 2402 -----------------------------------------------------------------------------
+
+    async def discharge(
+        self,
+        key: Idempotent,
+        header: Header,
+        mdtrt_id: str,
+        psn_no: str,
+        discharge_date: date,
+        diag_code: str,
+        encode: Callable[[Discharged], M],
+        decode: Callable[[bytes], M],
+    ) -> M:
+        async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
+            if discharge_date > locked.clock.china_date:
+                raise InvalidArgument("endtime", f"{discharge_date} is in the future")
+            require_dischargeable(locked.encounter, discharge_date)
+            journal = store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE)
+            await store.set_discharge(conn, mdtrt_id, discharge_date, diag_code, journal)
+            return Discharged(mdtrt_id, discharge_date)
+
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)

@@ -1,0 +1,201 @@
+"""Query RPCs: 5203, 5201/5204/5206/5205 and reconciliation 3201/3202."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.settlement import chronic_drugs
+from services.settlement.domain.inputs import (
+    check_id,
+    check_psn_no,
+    read_day,
+)
+from services.settlement.domain.reconcile import (
+    RECORDS_MAX,
+    Totals,
+    check_records,
+)
+from services.settlement.servicer.core import ServicerCore
+from services.settlement.servicer.readers import (
+    int_key,
+    next_token,
+    page_after,
+    page_size_of,
+    read_range,
+    record_of_pb,
+    text_key,
+)
+from services.settlement.servicer.writers import (
+    details_response,
+    encounter_info,
+    setldetail,
+    setlinfo,
+    totals_pb,
+    usage_fields,
+)
+from shared.errors import Violations
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+
+
+class QueryRpcs(ServicerCore):
+    """The read-only RPCs."""
+
+    # -- 5203 -----------------------------------------------------------------------------
+
+    async def QuerySettlement(
+        self, request: pb.QuerySettlementRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QuerySettlementResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=False)
+        check_id(request.setl_id, "setl_id", errors)
+        if request.mdtrt_id:
+            check_id(request.mdtrt_id, "mdtrt_id", errors)
+        errors.raise_if_any()
+        assert header is not None
+        view = await self._service.query_settlement(
+            header, request.setl_id, request.mdtrt_id, request.psn_no
+        )
+        record = view.record
+        state = (
+            pb.SETTLEMENT_STATE_REVERSAL
+            if record.is_reversal
+            else pb.SETTLEMENT_STATE_REVERSED
+            if record.reversed_by_setl_id
+            else pb.SETTLEMENT_STATE_SETTLED
+        )
+        return pb.QuerySettlementResponse(
+            setlinfo=setlinfo(record),
+            setldetail=setldetail(record.details),
+            state=state,
+            reversed_by_setl_id=record.reversed_by_setl_id or "",
+        )
+
+    # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
+
+    async def QueryChronicDrugRecords(
+        self, request: pb.QueryChronicDrugRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryChronicDrugRecordsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        return await chronic_drugs.query(self._service, header, request, errors)
+
+    async def QueryEncounters(
+        self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryEncountersResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        begin = read_day(request.begndate, "begndate", errors) if request.begndate else None
+        end = read_day(request.enddate, "enddate", errors) if request.enddate else None
+        if begin is not None and end is not None:
+            errors.check(begin <= end, "enddate", "not before begndate")
+        errors.raise_if_any()
+        assert header is not None
+        limit = page_size_of(request.page)
+        after = text_key(page_after(request.page))
+        if after is not None:
+            check_id(after, "page.page_token", errors)
+            errors.raise_if_any()
+        rows = await self._service.query_encounters(
+            header, request.psn_no, begin, end, after, limit
+        )
+        return pb.QueryEncountersResponse(
+            mdtrtinfo=[encounter_info(r) for r in rows],
+            next_page_token=next_token(rows, limit, rows[-1].encounter.mdtrt_id if rows else None),
+        )
+
+    async def QueryFeeDetails(
+        self, request: pb.QueryFeeDetailsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryFeeDetailsResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+        limit = page_size_of(request.page)
+        after = int_key(page_after(request.page))
+        page = await self._service.query_fee_lines(
+            header, request.mdtrt_id, request.psn_no, after, limit
+        )
+        lines = page.lines
+        return pb.QueryFeeDetailsResponse(
+            feedetail=[
+                pb.FeeDetailRecord(
+                    feedetl_sn=s.line.line_no,
+                    med_list_codg=s.line.item_code,
+                    fee_ocur_time=s.line.fee_date.isoformat(),
+                    cnt_e4=s.line.quantity_e4,
+                    pric_fen=s.line.unit_price_fen,
+                    det_item_fee_sumamt_fen=s.line.amount_fen,
+                    upload_msgid=s.upload_msgid,
+                )
+                for s in lines
+            ],
+            next_page_token=next_token(lines, limit, lines[-1].line.line_no if lines else None),
+            line_count=page.encounter.encounter.line_count,
+            medfee_sumamt_fen=page.encounter.line_amount_fen,
+        )
+
+    async def QueryAccumulations(
+        self, request: pb.QueryAccumulationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.QueryAccumulationsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=True)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        errors.raise_if_any()
+        assert header is not None
+        year = await self._service.query_accumulations(header, request.psn_no)
+        person = year.encounter.person
+        return pb.QueryAccumulationsResponse(
+            psn_no=person.psn_no,
+            insutype=common_pb2.InsuranceType.ValueType(int(person.insutype.value)),
+            cum_year=year.year,
+            policy_version_id=year.policy_version_id,
+            **usage_fields(year.usage),
+            balc_fen=year.balance_fen,
+        )
+
+    # -- 3201 / 3202 ----------------------------------------------------------------------
+
+    async def ReconcileTotals(
+        self, request: pb.ReconcileTotalsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReconcileTotalsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=False)
+        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        errors.raise_if_any()
+        assert header is not None and begin is not None and end is not None
+        t = request.totals
+        theirs = Totals(
+            t.medfee_sumamt_fen, t.fund_pay_sumamt_fen, t.acct_pay_fen, t.fixmedins_setl_cnt
+        )
+        outcome = await self._service.reconcile_totals(header, begin, end, theirs)
+        return pb.ReconcileTotalsResponse(
+            stmt_rslt=(
+                pb.RECONCILE_RESULT_MISMATCH
+                if outcome.differing_fields
+                else pb.RECONCILE_RESULT_MATCH
+            ),
+            ours=totals_pb(outcome.ours),
+            theirs=totals_pb(outcome.theirs),
+            differing_fields=list(outcome.differing_fields),
+        )
+
+    async def ReconcileDetails(
+        self, request: pb.ReconcileDetailsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReconcileDetailsResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=False)
+        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        errors.check(
+            len(request.records) <= RECORDS_MAX,
+            "records",
+            f"at most {RECORDS_MAX} records per request",
+        )
+        errors.raise_if_any()
+        theirs = [record_of_pb(r) for r in request.records]
+        check_records(theirs, errors)
+        errors.raise_if_any()
+        assert header is not None and begin is not None and end is not None
+        outcome = await self._service.reconcile_details(header, begin, end, theirs)
+        return details_response(outcome)

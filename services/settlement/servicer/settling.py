@@ -1,0 +1,183 @@
+"""Settling RPCs: 2206/2303, 2207/2304, 2208/2305, 2402 and corrections (2601)."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.settlement.domain.inputs import (
+    check_id,
+    check_msgid,
+    check_psn_no,
+    read_day,
+)
+from services.settlement.domain.records import SettlementRecord
+from services.settlement.handlers import (
+    Corrected,
+    Discharged,
+    Idempotent,
+    PreSettled,
+)
+from services.settlement.servicer.core import ServicerCore
+from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
+from services.settlement.servicer.writers import (
+    presettle_info,
+    setldetail,
+    setlinfo,
+    settlement_response,
+)
+from shared.errors import Violations
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+
+
+class SettleRpcs(ServicerCore):
+    """Settling, reversing, discharging and correcting."""
+
+    # -- 2206/2303, 2207/2304, 2208/2305 ---------------------------------------------------
+
+    async def PreSettle(
+        self, request: pb.PreSettleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PreSettleResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(done: PreSettled) -> pb.PreSettleResponse:
+            return pb.PreSettleResponse(
+                setlinfo=presettle_info(done, header),
+                setldetail=setldetail(done.result.details),
+                warnings=[
+                    pb.Warning(code=w.code, feedetl_sn=w.line_no, message=w.message)
+                    for w in done.warnings
+                ],
+            )
+
+        return await self._service.presettle(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            request.acct_used_flag,
+            encode,
+            pb.PreSettleResponse.FromString,
+        )
+
+    async def Settle(
+        self, request: pb.SettleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SettleResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        errors.check(
+            request.medfee_sumamt_fen > 0,
+            "medfee_sumamt_fen",
+            "the total of the standing fee lines, in fen (> 0)",
+        )
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(record: SettlementRecord) -> pb.SettleResponse:
+            return settlement_response(pb.SettleResponse, record)
+
+        return await self._service.settle(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            request.acct_used_flag,
+            request.medfee_sumamt_fen,
+            encode,
+            pb.SettleResponse.FromString,
+        )
+
+    async def ReverseSettlement(
+        self, request: pb.ReverseSettlementRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReverseSettlementResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        check_id(request.setl_id, "setl_id", errors)
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(record: SettlementRecord) -> pb.ReverseSettlementResponse:
+            return settlement_response(pb.ReverseSettlementResponse, record)
+
+        return await self._service.reverse(
+            Idempotent(header.msgid, request),
+            header,
+            request.setl_id,
+            request.mdtrt_id,
+            request.psn_no,
+            encode,
+            pb.ReverseSettlementResponse.FromString,
+        )
+
+    # -- 2402 -----------------------------------------------------------------------------
+
+    async def Discharge(
+        self, request: pb.DischargeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DischargeResponse:
+        errors = Violations()
+        header = self._encounter_request(request, errors)
+        discharge_date = read_day(request.endtime, "endtime", errors)
+        _check_icd10(request.dscg_maindiag_code, "dscg_maindiag_code", errors)
+        errors.raise_if_any()
+        assert header is not None and discharge_date is not None
+
+        def encode(done: Discharged) -> pb.DischargeResponse:
+            return pb.DischargeResponse(
+                mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
+            )
+
+        return await self._service.discharge(
+            Idempotent(header.msgid, request),
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            discharge_date,
+            request.dscg_maindiag_code,
+            encode,
+            pb.DischargeResponse.FromString,
+        )
+
+    # -- 2601 -----------------------------------------------------------------------------
+
+    async def Correct(
+        self, request: pb.CorrectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CorrectResponse:
+        errors = Violations()
+        header = self._header(request.header, errors, person=False)
+        if request.psn_no:
+            check_psn_no(request.psn_no, "psn_no", errors)
+        check_msgid(request.omsgid, "omsgid", errors, self._service.china_now())
+        errors.check(
+            len(request.oinfno) == OINFNO_CHARS and request.oinfno.isdigit(),
+            "oinfno",
+            "the original's 4-digit transaction number, e.g. 2207",
+        )
+        errors.raise_if_any()
+        assert header is not None
+
+        def encode(done: Corrected) -> pb.CorrectResponse:
+            response = pb.CorrectResponse(
+                omsgid=done.omsgid,
+                oinfno=done.oinfno,
+                result=(
+                    pb.CORRECTION_RESULT_TOMBSTONED
+                    if done.tombstoned
+                    else pb.CORRECTION_RESULT_UNDONE
+                ),
+                mdtrt_id=done.mdtrt_id,
+            )
+            if done.reversal is not None:
+                response.reversal.CopyFrom(setlinfo(done.reversal))
+            return response
+
+        return await self._service.correct(
+            Idempotent(header.msgid, request),
+            header,
+            request.psn_no,
+            request.omsgid,
+            request.oinfno,
+            encode,
+            pb.CorrectResponse.FromString,
+        )

@@ -1,0 +1,207 @@
+"""Response writers: domain results to the national field names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.settlement.domain.accumulations import AnnualUsage, CapUsage
+from services.settlement.domain.encounter import (
+    Coverage,
+)
+from services.settlement.domain.engine import FundDetail, SettlementResult
+from services.settlement.domain.inputs import (
+    Header,
+)
+from services.settlement.domain.reconcile import (
+    DetailOutcome,
+    Record,
+    Totals,
+)
+from services.settlement.domain.records import SettlementRecord
+from services.settlement.events import RELATIONS
+from services.settlement.handlers import (
+    PreSettled,
+)
+from services.settlement.servicer.readers import ENCOUNTER_STATES, FUND_TYPES
+from services.settlement.store import EncounterRow
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as ppb
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+
+# --- response writers --------------------------------------------------------------------
+
+
+def benefit_check(c: Coverage) -> pb.BenefitCheck:
+    return pb.BenefitCheck(
+        relation=RELATIONS.get(c.relation, common_pb2.RELATION_UNSPECIFIED),
+        allowed=c.allowed,
+        basis=pb.CoverageBasis.Value(f"COVERAGE_BASIS_{c.basis or 'UNSPECIFIED'}"),
+        filing_id=c.filing_id,
+        filing_category=c.filing_category,
+        ratio_reduction_bp=c.ratio_reduction_bp,
+        local_ratio=c.local_ratio,
+        reason_code=c.reason_code,
+        message=c.message,
+    )
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def setldetail(details: Sequence[FundDetail]) -> list[pb.FundDetail]:
+    return [
+        pb.FundDetail(
+            fund_pay_type=FUND_TYPES[d.fund_pay_type],
+            inscp_scp_amt_fen=d.inscp_scp_amt_fen,
+            crt_payb_lmt_amt_fen=d.crt_payb_lmt_amt_fen,
+            fund_payamt_fen=d.fund_payamt_fen,
+            setl_proc_info=d.setl_proc_info,
+        )
+        for d in details
+    ]
+
+
+SR = TypeVar("SR", pb.SettleResponse, pb.ReverseSettlementResponse, ppb.CancelPurchaseResponse)
+
+
+def settlement_response(response_type: type[SR], record: SettlementRecord) -> SR:
+    """A response that carries one settlement record (setlinfo) and its funds (setldetail)."""
+    return response_type(setlinfo=setlinfo(record), setldetail=setldetail(record.details))
+
+
+def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
+    return pb.SettlementInfo(
+        mdtrt_id=r.mdtrt_id,
+        setl_id=r.setl_id,
+        psn_no=r.psn_no,
+        insutype=common_pb2.InsuranceType.ValueType(int(r.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
+        setl_time=_timestamp(r.setl_time),
+        medins_setl_id=r.msgid,
+        **r.amounts.as_dict(),
+        pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
+        balc_fen=r.balc_fen,
+        insuplc_admdvs=r.insured_pool,
+        mdtrtarea_admvs=r.treatment_pool,
+        relation=RELATIONS.get(r.relation, common_pb2.RELATION_UNSPECIFIED),
+        clr_ym=r.clearing_period,
+        policy_version_id=r.policy_version_id,
+        catalogue_version_id=r.catalogue_version_id,
+        reversed_setl_id=r.reverses_setl_id or "",
+        ratio_reduction_bp=r.ratio_reduction_bp,
+    )
+
+
+def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
+    """A pre-settlement's setlinfo: no setl_id, no clearing period (nothing committed)."""
+    r: SettlementResult = done.result
+    e = done.encounter
+    amounts = {
+        name: getattr(r, name)
+        for name in pb.SettlementInfo.DESCRIPTOR.fields_by_name
+        if name.endswith("_fen") and hasattr(r, name)
+    }
+    return pb.SettlementInfo(
+        mdtrt_id=e.mdtrt_id,
+        psn_no=e.person.psn_no,
+        insutype=common_pb2.InsuranceType.ValueType(int(r.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
+        setl_time=_timestamp(done.computed_at),
+        medins_setl_id=header.msgid,
+        **amounts,
+        pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
+        insuplc_admdvs=e.person.insured_pool,
+        mdtrtarea_admvs=e.treatment_pool,
+        relation=RELATIONS.get(e.coverage.relation, common_pb2.RELATION_UNSPECIFIED),
+        policy_version_id=r.policy_version_id,
+        catalogue_version_id=r.catalogue_version_id,
+        ratio_reduction_bp=e.coverage.ratio_reduction_bp,
+    )
+
+
+def totals_pb(t: Totals) -> pb.Totals:
+    return pb.Totals(
+        medfee_sumamt_fen=t.medfee_sumamt_fen,
+        fund_pay_sumamt_fen=t.fund_pay_sumamt_fen,
+        acct_pay_fen=t.acct_pay_fen,
+        fixmedins_setl_cnt=t.fixmedins_setl_cnt,
+    )
+
+
+def _pb_record(r: Record | None) -> pb.SettlementRecord | None:
+    if r is None:
+        return None
+    return pb.SettlementRecord(
+        setl_id=r.setl_id,
+        mdtrt_id=r.mdtrt_id,
+        psn_no=r.psn_no,
+        medfee_sumamt_fen=r.medfee_sumamt_fen,
+        fund_pay_sumamt_fen=r.fund_pay_sumamt_fen,
+        acct_pay_fen=r.acct_pay_fen,
+        refd_setl_flag=r.refd_setl_flag,
+    )
+
+
+def details_response(outcome: DetailOutcome) -> pb.ReconcileDetailsResponse:
+    return pb.ReconcileDetailsResponse(
+        stmt_rslt=(
+            pb.RECONCILE_RESULT_MISMATCH if outcome.mismatch_count else pb.RECONCILE_RESULT_MATCH
+        ),
+        matched_count=outcome.matched_count,
+        mismatch_count=outcome.mismatch_count,
+        mismatches=[
+            pb.DetailMismatch(
+                setl_id=m.setl_id,
+                stmt_rslt=pb.DetailResult.Value(f"DETAIL_RESULT_{m.result.value}"),
+                ours=_pb_record(m.ours),
+                theirs=_pb_record(m.theirs),
+            )
+            for m in outcome.mismatches
+        ],
+        truncated=outcome.truncated,
+    )
+
+
+def encounter_info(row: EncounterRow) -> pb.EncounterInfo:
+    e = row.encounter
+    return pb.EncounterInfo(
+        mdtrt_id=e.mdtrt_id,
+        psn_no=e.person.psn_no,
+        insutype=common_pb2.InsuranceType.ValueType(int(e.person.insutype.value)),
+        med_type=common_pb2.MedType.ValueType(int(e.visit_type.value)),
+        begntime=e.begin_date.isoformat(),
+        endtime=e.discharge_date.isoformat() if e.discharge_date else "",
+        state=ENCOUNTER_STATES[e.state],
+        setl_id=e.setl_id or "",
+        ipt_otp_no=row.visit_no,
+        dise_codg=row.diag_code,
+        adm_dept_codg=row.dept_code,
+        line_count=e.line_count,
+        medfee_sumamt_fen=row.line_amount_fen,
+        trtinfo=benefit_check(e.coverage),
+    )
+
+
+def _cap(usage: CapUsage) -> pb.CapUsage:
+    return pb.CapUsage(used_fen=usage.used_fen, cap_fen=usage.cap_fen, left_fen=usage.left_fen)
+
+
+def usage_fields(u: AnnualUsage) -> dict[str, Any]:
+    return {
+        "outpatient_deductible": _cap(u.outpatient_deductible),
+        "hifp_basic": _cap(u.hifp_basic),
+        "hifp_outpatient": _cap(u.hifp_outpatient),
+        "chronic": [pb.ChronicCapUsage(dise_codg=d.value, usage=_cap(c)) for d, c in u.chronic],
+        "hifob": _cap(u.hifob),
+        "hifmi": _cap(u.hifmi),
+        "hifmi_selfpay_base_fen": u.hifmi_selfpay_base_fen,
+        "maf": _cap(u.maf),
+        "acct_paid_fen": u.acct_paid_fen,
+    }

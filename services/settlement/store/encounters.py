@@ -1,0 +1,417 @@
+"""Encounters: register/admit, lock, discharge, cancel and change (2201/2401, 2402, 2202,
+2403, 2404, 2405)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from services.settlement.domain.bill import FeeLine
+from services.settlement.domain.codes import (
+    ChronicDisease,
+    HospitalLevel,
+    Insutype,
+    MafCategory,
+    PersonType,
+    Sex,
+    VisitType,
+)
+from services.settlement.domain.encounter import (
+    Coverage,
+    Encounter,
+    EncounterState,
+    PersonSnapshot,
+)
+from services.settlement.store.common import (
+    MSGID_CORRECTED,
+    Journal,
+    TxnClock,
+    expect_counts,
+    refusing_corrected_msgid,
+)
+from shared import clock
+from shared.bus.pg import Conn
+from shared.errors import FailedPrecondition
+
+# --- encounters ------------------------------------------------------------------------
+
+ENCOUNTER_COLUMNS = """
+    e.mdtrt_id, e.hospital_code, e.hospital_level, e.treatment_pool, e.med_type,
+    e.chronic_disease, e.emergency, e.begin_date, e.discharge_date, e.state, e.setl_id,
+    e.psn_no, e.psn_name, e.insured_pool, e.insutype, e.person_type, e.sex, e.birth_date,
+    e.maf_category, e.acct_opening_balance_fen, e.relation, e.coverage_allowed,
+    e.coverage_basis, e.filing_id, e.filing_category, e.ratio_reduction_bp, e.local_ratio,
+    e.coverage_reason, e.coverage_message, e.line_count, e.line_amount_fen"""
+
+LINES_SUBQUERY = """
+    (SELECT array_agg((f.line_no, f.item_code, f.fee_date, f.quantity_e4, f.unit_price_fen,
+                       f.amount_fen) ORDER BY f.line_no)
+       FROM fee_lines f
+      WHERE f.mdtrt_id = e.mdtrt_id AND f.cancelled_at IS NULL) AS lines"""
+
+
+def encounter_of(r: asyncpg.Record) -> Encounter:
+    person = PersonSnapshot(
+        psn_no=r["psn_no"],
+        name=r["psn_name"],
+        insured_pool=r["insured_pool"],
+        insutype=Insutype(r["insutype"]),
+        person_type=PersonType(r["person_type"]),
+        sex=Sex(r["sex"]),
+        birth_date=r["birth_date"],
+        maf_category=MafCategory(r["maf_category"]) if r["maf_category"] else None,
+        acct_opening_balance_fen=r["acct_opening_balance_fen"],
+    )
+    coverage = Coverage(
+        relation=r["relation"],
+        allowed=r["coverage_allowed"],
+        basis=r["coverage_basis"],
+        filing_id=r["filing_id"],
+        filing_category=r["filing_category"],
+        ratio_reduction_bp=r["ratio_reduction_bp"],
+        local_ratio=r["local_ratio"],
+        reason_code=r["coverage_reason"],
+        message=r["coverage_message"],
+    )
+    disease = r["chronic_disease"]
+    return Encounter(
+        mdtrt_id=r["mdtrt_id"],
+        hospital_code=r["hospital_code"],
+        hospital_level=HospitalLevel(r["hospital_level"]),
+        treatment_pool=r["treatment_pool"],
+        person=person,
+        visit_type=VisitType(r["med_type"]),
+        chronic_disease=ChronicDisease(disease) if disease else None,
+        emergency=r["emergency"],
+        begin_date=r["begin_date"],
+        discharge_date=r["discharge_date"],
+        state=EncounterState(r["state"]),
+        setl_id=r["setl_id"],
+        coverage=coverage,
+        line_count=r["line_count"],
+    )
+
+
+def lines_of(raw: Sequence[tuple[Any, ...]] | None) -> tuple[FeeLine, ...]:
+    return tuple(FeeLine(*line) for line in raw or ())
+
+
+def coverage_params(c: Coverage) -> tuple[Any, ...]:
+    return (
+        c.relation,
+        c.allowed,
+        c.basis,
+        c.filing_id,
+        c.filing_category,
+        c.ratio_reduction_bp,
+        c.local_ratio,
+        c.reason_code,
+        c.message,
+    )
+
+
+_INSERT_ENCOUNTER = """
+WITH enc AS (
+    INSERT INTO encounters (
+        mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
+        chronic_disease, emergency, diag_code, begin_date, state,
+        psn_no, psn_name, insured_pool, insutype, person_type, sex, birth_date, maf_category,
+        acct_opening_balance_fen,
+        relation, coverage_allowed, coverage_basis, filing_id, filing_category,
+        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message, coverage_checked_at,
+        opened_msgid, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'OPEN',
+            $11, $12, $13, $14, $15, $16, $17, $18, $19,
+            $20, $21, $22, $23, $24, $25, $26, $27, $28, $31, $29, $31, $31)
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($29, $2, $30, $1, 'DONE', $31)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+"""
+
+
+async def insert_encounter(
+    conn: Conn, encounter: Encounter, *, visit_no: str, diag_code: str, journal: Journal
+) -> None:
+    assert encounter.state is EncounterState.OPEN and encounter.line_count == 0
+    p = encounter.person
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _INSERT_ENCOUNTER,
+            encounter.mdtrt_id,
+            encounter.hospital_code,
+            int(encounter.hospital_level),
+            encounter.treatment_pool,
+            visit_no,
+            encounter.visit_type.value,
+            encounter.chronic_disease.value if encounter.chronic_disease else None,
+            encounter.emergency,
+            diag_code,
+            encounter.begin_date,
+            p.psn_no,
+            p.name,
+            p.insured_pool,
+            p.insutype.value,
+            p.person_type.value,
+            p.sex.value,
+            p.birth_date,
+            p.maf_category.value if p.maf_category else None,
+            p.acct_opening_balance_fen,
+            *coverage_params(encounter.coverage),
+            journal.msgid,
+            journal.infno,
+            clock.now(),
+        )
+    expect_counts(counts, enc=1, j=1)
+
+
+@dataclass(frozen=True)
+class LockedEncounter:
+    encounter: Encounter
+    lines: tuple[FeeLine, ...]  # standing lines; empty unless asked for
+    line_amount_fen: int
+    msgid_corrected: bool  # the request's msgid has a tombstone or was undone
+    clock: TxnClock
+
+
+def require_not_corrected(locked: LockedEncounter) -> None:
+    if locked.msgid_corrected:
+        raise FailedPrecondition(
+            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
+        )
+
+
+_LOCK_ENCOUNTER = f"""
+SELECT {ENCOUNTER_COLUMNS},
+       EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
+       {{lines}}
+  FROM encounters e
+ WHERE e.mdtrt_id = $1
+   FOR UPDATE OF e
+"""
+_LOCK_ENCOUNTER_PLAIN = _LOCK_ENCOUNTER.format(lines="NULL::record[] AS lines")
+_LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=LINES_SUBQUERY)
+# The settlement's year row is created (if new) in the same round trip as the encounter
+# lock; it is locked by its own statement next, whose fresh snapshot sees a row another
+# transaction committed meanwhile.
+_LOCK_ENCOUNTER_FOR_SETTLE = f"""
+WITH year_row AS (
+    INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
+    SELECT psn_no, insutype, $3::smallint, $4::timestamptz
+      FROM encounters WHERE mdtrt_id = $1
+    ON CONFLICT DO NOTHING
+)
+{_LOCK_ENCOUNTER_WITH_LINES}"""
+
+_STANDING_LINES = """
+SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
+                 ORDER BY line_no) AS lines
+  FROM fee_lines WHERE mdtrt_id = $1 AND cancelled_at IS NULL
+"""
+
+
+async def lock_encounter(
+    conn: Conn, mdtrt_id: str, msgid: str, *, lines: bool = False, for_settle: bool = False
+) -> LockedEncounter | None:
+    """Lock the encounter (FOR UPDATE) for the rest of the transaction; None if unknown."""
+    assert conn.is_in_transaction()
+    sql = (
+        _LOCK_ENCOUNTER_FOR_SETTLE
+        if for_settle
+        else _LOCK_ENCOUNTER_WITH_LINES
+        if lines
+        else _LOCK_ENCOUNTER_PLAIN
+    )
+    txn_clock = TxnClock.read()
+    args = (txn_clock.year, txn_clock.now) if for_settle else ()
+    row = await conn.fetchrow(sql, mdtrt_id, msgid, *args)
+    if row is None:
+        return None
+    locked = LockedEncounter(
+        encounter_of(row),
+        lines_of(row["lines"]),
+        row["line_amount_fen"],
+        row["msgid_seen"],
+        txn_clock,
+    )
+    if (lines or for_settle) and len(locked.lines) != locked.encounter.line_count:
+        # We waited for the lock behind a concurrent upload or cancel: the sub-select saw
+        # the statement's older snapshot. Read the lines again, now under our lock.
+        fresh = await conn.fetchval(_STANDING_LINES, mdtrt_id)
+        locked = LockedEncounter(
+            locked.encounter, lines_of(fresh), locked.line_amount_fen, locked.msgid_corrected,
+            locked.clock,
+        )  # fmt: skip
+    if lines or for_settle:
+        assert len(locked.lines) == locked.encounter.line_count, mdtrt_id
+        assert sum(line.amount_fen for line in locked.lines) == locked.line_amount_fen, mdtrt_id
+    require_not_corrected(locked)
+    return locked
+
+
+# --- discharge and cancellation -----------------------------------------------------------
+
+_SET_DISCHARGE = """
+WITH enc AS (
+    UPDATE encounters SET discharge_date = $2,
+           diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
+           updated_at = $7
+     WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($4, $5, $6, $1, 'DONE', $7)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+"""
+
+
+async def set_discharge(
+    conn: Conn, mdtrt_id: str, discharge_date: date | None, diag_code: str, journal: Journal
+) -> None:
+    """Record a discharge date, or withdraw it (None) when a correction undoes 2402."""
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _SET_DISCHARGE,
+            mdtrt_id,
+            discharge_date,
+            diag_code,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    expect_counts(counts, enc=1, j=1)
+
+
+_CANCEL_ENCOUNTER = """
+WITH enc AS (
+    UPDATE encounters SET state = 'CANCELLED', updated_at = $5
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($2, $3, $4, $1, 'DONE', $5)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+"""
+
+
+async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _CANCEL_ENCOUNTER,
+            mdtrt_id,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    expect_counts(counts, enc=1, j=1)
+
+
+# --- 2202, 2403, 2405 -----------------------------------------------------------------------
+
+_CANCEL_REGISTRATION = """
+WITH gone AS (
+    UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $5
+     WHERE mdtrt_id = $1 AND cancelled_at IS NULL
+    RETURNING 1
+), enc AS (
+    UPDATE encounters SET state = 'CANCELLED', line_count = 0, line_amount_fen = 0,
+           updated_at = $5
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($2, $3, $4, $1, 'DONE', $5)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
+       (SELECT count(*) FROM j) AS j
+"""
+
+
+async def cancel_registration(conn: Conn, mdtrt_id: str, line_count: int, journal: Journal) -> None:
+    """Cancel an OPEN encounter and its ``line_count`` standing fee lines (2202)."""
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _CANCEL_REGISTRATION,
+            mdtrt_id,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    expect_counts(counts, gone=line_count, enc=1, j=1)
+
+
+async def earliest_line_date(conn: Conn, mdtrt_id: str) -> date | None:
+    """The date of the earliest standing fee line (the encounter is locked)."""
+    day: date | None = await conn.fetchval(
+        "SELECT min(fee_date) FROM fee_lines WHERE mdtrt_id = $1 AND cancelled_at IS NULL",
+        mdtrt_id,
+    )
+    return day
+
+
+_CHANGE_ADMISSION = """
+WITH enc AS (
+    UPDATE encounters SET begin_date = $2,
+           diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
+           dept_code = CASE WHEN $4::text = '' THEN dept_code ELSE $4 END,
+           relation = $5, coverage_allowed = $6, coverage_basis = $7, filing_id = $8,
+           filing_category = $9, ratio_reduction_bp = $10, local_ratio = $11,
+           coverage_reason = $12, coverage_message = $13,
+           coverage_checked_at = CASE WHEN $14::boolean THEN $18 ELSE coverage_checked_at END,
+           updated_at = $18
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING diag_code, dept_code
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($15, $16, $17, $1, 'DONE', $18)
+    RETURNING 1
+)
+SELECT (SELECT diag_code FROM enc) AS diag_code, (SELECT dept_code FROM enc) AS dept_code,
+       (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+"""
+
+
+async def change_admission(
+    conn: Conn,
+    mdtrt_id: str,
+    *,
+    begin_date: date,
+    diag_code: str,
+    dept_code: str,
+    coverage: Coverage,
+    coverage_checked: bool,
+    journal: Journal,
+) -> tuple[str, str]:
+    """2403 on a locked OPEN stay (an empty code is kept); the diagnosis and department now."""
+    with refusing_corrected_msgid():
+        row = await conn.fetchrow(
+            _CHANGE_ADMISSION,
+            mdtrt_id,
+            begin_date,
+            diag_code,
+            dept_code,
+            *coverage_params(coverage),
+            coverage_checked,
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    expect_counts(row, enc=1, j=1)
+    assert row is not None
+    return row["diag_code"], row["dept_code"]

@@ -1,0 +1,124 @@
+"""Fee lines: upload and cancel (2204/2301, 2205/2302)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.settlement.domain.bill import FeeLine
+from services.settlement.store.common import Journal, expect_counts, refusing_corrected_msgid
+from shared import clock
+from shared.bus.pg import Conn
+
+# --- fee lines ---------------------------------------------------------------------------
+
+INSERT_LINES = """
+WITH ins AS (
+    INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
+                           amount_fen, upload_msgid, uploaded_at)
+    SELECT $1, t.line_no, t.item_code, t.fee_date, t.quantity_e4, t.unit_price_fen,
+           t.amount_fen, $8, $11
+      FROM unnest($2::int[], $3::text[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[])
+           AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
+    ON CONFLICT (mdtrt_id, line_no) WHERE cancelled_at IS NULL DO NOTHING
+    RETURNING line_no, amount_fen
+), enc AS (
+    UPDATE encounters
+       SET line_count = line_count + (SELECT count(*) FROM ins),
+           line_amount_fen = line_amount_fen + (SELECT coalesce(sum(amount_fen), 0) FROM ins),
+           updated_at = $11
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING line_count, line_amount_fen
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($8, $9, $10, $1, 'DONE', $11)
+    RETURNING 1
+)
+SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
+       (SELECT line_count FROM enc) AS line_count,
+       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
+       (SELECT count(*) FROM enc) AS enc,
+       (SELECT count(*) FROM j) AS j
+"""
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    line_count: int
+    line_amount_fen: int
+
+
+async def insert_fee_lines(
+    conn: Conn, mdtrt_id: str, lines: Sequence[FeeLine], journal: Journal
+) -> tuple[set[int], LineTotals]:
+    """Insert the lines; returns the line numbers inserted (a standing number is skipped)."""
+    with refusing_corrected_msgid():
+        row = await conn.fetchrow(
+            INSERT_LINES,
+            mdtrt_id,
+            [x.line_no for x in lines],
+            [x.item_code for x in lines],
+            [x.fee_date for x in lines],
+            [x.quantity_e4 for x in lines],
+            [x.unit_price_fen for x in lines],
+            [x.amount_fen for x in lines],
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            clock.now(),
+        )
+    expect_counts(row, enc=1, j=1)
+    assert row is not None
+    return set(row["inserted"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])
+
+
+_CANCEL_LINES = """
+WITH gone AS (
+    UPDATE fee_lines SET cancel_msgid = $3, cancelled_at = $7
+     WHERE mdtrt_id = $1 AND cancelled_at IS NULL
+       AND ($2::int[] IS NULL OR line_no = ANY($2::int[]))
+       AND ($6::text IS NULL OR upload_msgid = $6)
+    RETURNING line_no, amount_fen
+), enc AS (
+    UPDATE encounters
+       SET line_count = line_count - (SELECT count(*) FROM gone),
+           line_amount_fen = line_amount_fen - (SELECT coalesce(sum(amount_fen), 0) FROM gone),
+           updated_at = $7
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING line_count, line_amount_fen
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
+    VALUES ($3, $4, $5, $1, 'DONE', $7)
+    RETURNING 1
+)
+SELECT (SELECT array_agg(line_no) FROM gone) AS cancelled,
+       (SELECT line_count FROM enc) AS line_count,
+       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
+       (SELECT count(*) FROM enc) AS enc,
+       (SELECT count(*) FROM j) AS j
+"""
+
+
+async def cancel_fee_lines(
+    conn: Conn,
+    mdtrt_id: str,
+    line_nos: Sequence[int] | None,
+    journal: Journal,
+    *,
+    uploaded_by_msgid: str | None = None,
+) -> tuple[set[int], LineTotals]:
+    """Cancel standing lines: the numbers given (None: all), optionally of one upload."""
+    with refusing_corrected_msgid():
+        row = await conn.fetchrow(
+            _CANCEL_LINES,
+            mdtrt_id,
+            None if line_nos is None else list(line_nos),
+            journal.msgid,
+            journal.hospital_code,
+            journal.infno,
+            uploaded_by_msgid,
+            clock.now(),
+        )
+    expect_counts(row, enc=1, j=1)
+    assert row is not None
+    return set(row["cancelled"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])

@@ -1,0 +1,323 @@
+"""Settlements and reversals: the one statement that writes each (2207/2304, 2208/2305)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.settlement.domain.accumulations import AccumulationDelta, Accumulations
+from services.settlement.domain.codes import (
+    FundType,
+    Insutype,
+    VisitType,
+)
+from services.settlement.domain.encounter import (
+    Coverage,
+)
+from services.settlement.domain.engine import FundDetail
+from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
+from services.settlement.store.accumulations import ACC_SCALARS, acc_params
+from services.settlement.store.common import (
+    Journal,
+    TxnClock,
+    expect_counts,
+    refusing_corrected_msgid,
+)
+from services.settlement.store.encounters import coverage_params
+from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
+from shared.bus.pg import Conn
+from shared.idempotency import COMPLETE_SQL
+from shared.unit_of_work import Completion
+
+# --- settlements ---------------------------------------------------------------------------
+
+AMOUNT_NAMES = tuple(Amounts.__dataclass_fields__)
+SETTLEMENT_COLUMNS = (
+    "setl_id",
+    "kind",
+    "reverses_setl_id",
+    "mdtrt_id",
+    "hospital_code",
+    "treatment_pool",
+    "psn_no",
+    "insured_pool",
+    "insutype",
+    "med_type",
+    "relation",
+    "msgid",
+    "setl_time",
+    "setl_date",
+    "clearing_period",
+    "acc_year",
+    *AMOUNT_NAMES,
+    "pool_prop_selfpay_bp",
+    "balc_fen",
+    "ratio_reduction_bp",
+    "policy_version_id",
+    "catalogue_version_id",
+    "delta",
+    "lines",
+    "created_at",
+)
+_N = len(SETTLEMENT_COLUMNS)
+_S_PLACEHOLDERS = ", ".join(
+    f"${i}::jsonb" if name in ("delta", "lines") else f"${i}"
+    for i, name in enumerate(SETTLEMENT_COLUMNS, start=1)
+)
+# Parameters after the settlement's own: funds (5 arrays), accumulations (9), encounter
+# and journal values.
+_F = _N + 1  # first fund array
+# The SQL below names some of the settlement's own parameters by position.
+assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("setl_id", "reverses_setl_id", "mdtrt_id")] == [
+    1,
+    3,
+    4,
+]
+assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("hospital_code", "psn_no", "insutype")] == [
+    5,
+    7,
+    9,
+]
+assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_year")] == [
+    12,
+    13,
+    16,
+]
+_A = _F + 5  # first accumulation value
+_X = _A + len(ACC_SCALARS) + 1  # first of the remaining values
+
+_INSERT_SETTLEMENT_PARTS = f"""
+s AS (
+    INSERT INTO settlements ({", ".join(SETTLEMENT_COLUMNS)})
+    VALUES ({_S_PLACEHOLDERS})
+    RETURNING 1
+), f AS (
+    INSERT INTO settlement_funds (setl_id, ordinal, fund_pay_type, inscp_scp_amt_fen,
+                                  crt_payb_lmt_amt_fen, fund_payamt_fen, setl_proc_info)
+    SELECT $1, t.ordinal, t.fund_pay_type, t.base, t.lmt, t.paid, t.info
+      FROM unnest(${_F}::text[], ${_F + 1}::bigint[], ${_F + 2}::bigint[], ${_F + 3}::bigint[],
+                  ${_F + 4}::text[]) WITH ORDINALITY
+           AS t(fund_pay_type, base, lmt, paid, info, ordinal)
+    RETURNING 1
+), a AS (
+    UPDATE accumulations
+       SET {", ".join(f"{n} = ${_A + i}" for i, n in enumerate(ACC_SCALARS))},
+           chronic_hifp_paid_fen = ${_A + len(ACC_SCALARS)}::jsonb,
+           standing_settlements = standing_settlements + ${_X},
+           updated_at = $13
+     WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
+    RETURNING 1
+)"""
+
+# The settling statement also writes the settlement's event to the outbox and completes
+# the msgid's idempotency key with the response: parameters after the journal's.
+_O = _X + 12  # first outbox value
+_K = _O + len(OUTBOX_COLUMNS)  # the stored response, then the key's scope
+
+_WRITE_SETTLEMENT = f"""
+WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
+    UPDATE encounters
+       SET state = 'SETTLED', setl_id = $1,
+           relation = ${_X + 1}, coverage_allowed = ${_X + 2}, coverage_basis = ${_X + 3},
+           filing_id = ${_X + 4}, filing_category = ${_X + 5}, ratio_reduction_bp = ${_X + 6},
+           local_ratio = ${_X + 7}, coverage_reason = ${_X + 8}, coverage_message = ${_X + 9},
+           coverage_checked_at = CASE WHEN ${_X + 10} THEN $13 ELSE coverage_checked_at END,
+           updated_at = $13
+     WHERE mdtrt_id = $4 AND state = 'OPEN'
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
+    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', $13)
+    RETURNING 1
+), ob AS (
+    INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
+    VALUES ({
+    ", ".join(
+        f"${_O + i}::jsonb" if c == "headers" else f"${_O + i}"
+        for i, c in enumerate(OUTBOX_COLUMNS)
+    )
+})
+    RETURNING 1
+), done AS (
+    {COMPLETE_SQL.format(response=f"${_K}", scope=f"${_K + 1}", key="$12")}
+)
+SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
+       (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
+       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob,
+       (SELECT count(*) FROM done) AS done
+"""
+
+_WRITE_REVERSAL = f"""
+WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
+    UPDATE settlements SET reversed_by_setl_id = $1
+     WHERE setl_id = $3 AND kind = 'SETTLEMENT' AND reversed_by_setl_id IS NULL
+    RETURNING 1
+), e AS (
+    UPDATE encounters SET state = 'OPEN', setl_id = NULL, updated_at = $13
+     WHERE mdtrt_id = $4 AND state = 'SETTLED' AND setl_id = $3
+    RETURNING 1
+), j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
+    VALUES ($12, $5, ${_X + 1}, $4, $1, 'DONE', $13)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
+       (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM o) AS o,
+       (SELECT count(*) FROM e) AS e, (SELECT count(*) FROM j) AS j
+"""
+
+
+def _settlement_params(r: SettlementRecord) -> list[Any]:
+    values = {
+        "setl_id": r.setl_id,
+        "kind": r.kind.value,
+        "reverses_setl_id": r.reverses_setl_id,
+        "mdtrt_id": r.mdtrt_id,
+        "hospital_code": r.hospital_code,
+        "treatment_pool": r.treatment_pool,
+        "psn_no": r.psn_no,
+        "insured_pool": r.insured_pool,
+        "insutype": r.insutype.value,
+        "med_type": r.med_type.value,
+        "relation": r.relation,
+        "msgid": r.msgid,
+        "setl_time": r.setl_time,
+        "setl_date": r.setl_date,
+        "clearing_period": r.clearing_period,
+        "acc_year": r.acc_year,
+        **r.amounts.as_dict(),
+        "pool_prop_selfpay_bp": r.pool_prop_selfpay_bp,
+        "balc_fen": r.balc_fen,
+        "ratio_reduction_bp": r.ratio_reduction_bp,
+        "policy_version_id": r.policy_version_id,
+        "catalogue_version_id": r.catalogue_version_id,
+        "delta": json.dumps(r.delta.to_dict()),
+        "lines": json.dumps(list(r.lines), ensure_ascii=False),
+        "created_at": r.setl_time,  # the row is written by the settling transaction
+    }
+    assert tuple(values) == SETTLEMENT_COLUMNS
+    details = r.details
+    funds = [
+        [d.fund_pay_type.value for d in details],
+        [d.inscp_scp_amt_fen for d in details],
+        [d.crt_payb_lmt_amt_fen for d in details],
+        [d.fund_payamt_fen for d in details],
+        [d.setl_proc_info for d in details],
+    ]
+    return [*values.values(), *funds]
+
+
+async def write_settlement(
+    conn: Conn,
+    record: SettlementRecord,
+    accumulations_after: Accumulations,
+    coverage: Coverage,
+    coverage_rechecked: bool,
+    journal: Journal,
+    event: OutboxItem,
+    completion: Completion,
+) -> None:
+    """In one statement: insert the settlement and its funds, store the accumulations,
+    settle the encounter, journal the msgid, write the event to the outbox and complete
+    the msgid's idempotency key with the response."""
+    assert record.kind is RecordKind.SETTLEMENT and journal.msgid == record.msgid
+    assert completion.key == record.msgid
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _WRITE_SETTLEMENT,
+            *_settlement_params(record),
+            *acc_params(accumulations_after),
+            1,
+            *coverage_params(coverage),
+            coverage_rechecked,
+            journal.infno,
+            *outbox_values(event),
+            completion.response,
+            completion.scope,
+        )
+    expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1, done=1)
+
+
+async def write_reversal(
+    conn: Conn,
+    reversal: SettlementRecord,
+    accumulations_after: Accumulations,
+    journal: Journal,
+) -> None:
+    """Insert the reversal, mark the settlement reversed, restore the accumulations and
+    reopen the encounter."""
+    assert reversal.kind is RecordKind.REVERSAL and journal.msgid == reversal.msgid
+    with refusing_corrected_msgid():
+        counts = await conn.fetchrow(
+            _WRITE_REVERSAL,
+            *_settlement_params(reversal),
+            *acc_params(accumulations_after),
+            -1,
+            journal.infno,
+        )
+    expect_counts(counts, s=1, f=len(reversal.details), a=1, o=1, e=1, j=1)
+
+
+_SELECT_SETTLEMENT = """
+SELECT s.*,
+       (SELECT array_agg((f.fund_pay_type, f.inscp_scp_amt_fen, f.crt_payb_lmt_amt_fen,
+                          f.fund_payamt_fen, f.setl_proc_info) ORDER BY f.ordinal)
+          FROM settlement_funds f WHERE f.setl_id = s.setl_id) AS funds
+  FROM settlements s
+ WHERE s.setl_id = $1
+"""
+
+
+@dataclass(frozen=True)
+class LockedSettlement:
+    record: SettlementRecord
+    clock: TxnClock
+
+
+def _record_of(r: asyncpg.Record) -> SettlementRecord:
+    details = tuple(
+        FundDetail(FundType(kind), base, limit, paid, info)
+        for kind, base, limit, paid, info in r["funds"] or ()
+    )
+    return SettlementRecord(
+        setl_id=r["setl_id"],
+        kind=RecordKind(r["kind"]),
+        reverses_setl_id=r["reverses_setl_id"],
+        mdtrt_id=r["mdtrt_id"],
+        hospital_code=r["hospital_code"],
+        treatment_pool=r["treatment_pool"],
+        psn_no=r["psn_no"],
+        insured_pool=r["insured_pool"],
+        insutype=Insutype(r["insutype"]),
+        med_type=VisitType(r["med_type"]),
+        relation=r["relation"],
+        msgid=r["msgid"],
+        setl_time=r["setl_time"],
+        setl_date=r["setl_date"],
+        clearing_period=r["clearing_period"],
+        acc_year=r["acc_year"],
+        amounts=Amounts(**{n: r[n] for n in AMOUNT_NAMES}),
+        pool_prop_selfpay_bp=r["pool_prop_selfpay_bp"],
+        balc_fen=r["balc_fen"],
+        ratio_reduction_bp=r["ratio_reduction_bp"],
+        policy_version_id=r["policy_version_id"],
+        catalogue_version_id=r["catalogue_version_id"],
+        details=details,
+        delta=AccumulationDelta.from_dict(json.loads(r["delta"])),
+        lines=tuple(json.loads(r["lines"])),
+        reversed_by_setl_id=r["reversed_by_setl_id"],
+    )
+
+
+async def get_settlement(
+    conn: Conn, setl_id: str, *, for_update: bool = False
+) -> LockedSettlement | None:
+    sql = _SELECT_SETTLEMENT + (" FOR UPDATE OF s" if for_update else "")
+    txn_clock = TxnClock.read()
+    row = await conn.fetchrow(sql, setl_id)
+    if row is None:
+        return None
+    return LockedSettlement(_record_of(row), txn_clock)

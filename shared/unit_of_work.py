@@ -1,0 +1,125 @@
+"""One unit of work: a pooled connection, one transaction, an idempotency key, an outbox.
+
+Every idempotent write runs as::
+
+    async with unit_of_work(pool, "settlement", msgid, request) as uow:
+        if uow.replay is not None:          # the key was answered before: that answer
+            return Response.FromString(uow.replay)
+        ... lock, check, write through uow.conn ...
+        uow.emit(event)                     # outbox rows, written before the commit
+        await uow.commit(response)          # the key completed with the response, COMMIT
+
+The key is claimed first, before anything else runs in the transaction: a second request
+with the same key waits for the first one's transaction on the key's row, then finds its
+stored answer (the same key with a different body is refused with ALREADY_EXISTS). The
+transaction rolls back unless :meth:`UnitOfWork.commit` is called, so an exception, a
+replay or a forgotten commit leaves nothing behind — and an uncommitted key is no answer:
+its retry is judged afresh.
+
+A write that completes the key in its own statement (the settling statement stores its
+response, its event and the key's answer together) takes :meth:`UnitOfWork.completion`
+for that statement and then calls :meth:`UnitOfWork.commit` with no response.
+
+Faults are not mapped here: an infrastructure failure, the commit's included, propagates
+as it is and ``shared.faults`` makes it UNAVAILABLE; the retry with the same key returns
+the stored answer if the commit happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from asyncpg.transaction import Transaction
+from google.protobuf.message import Message
+
+from shared.bus import OutboxItem
+from shared.bus.outbox import ENQUEUE_BATCH_MAX, enqueue_many
+from shared.bus.pg import Conn
+from shared.idempotency import claim, complete_bytes, stored_form
+
+ACQUIRE_TIMEOUT_S = 10.0
+MAX_EVENTS = ENQUEUE_BATCH_MAX  # outbox rows one unit of work may write
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An idempotency key completed by the statement that performs its request."""
+
+    scope: str
+    key: str
+    response: bytes
+
+
+class UnitOfWork:
+    """The open transaction of one idempotent request (see the module docstring)."""
+
+    def __init__(
+        self, conn: Conn, transaction: Transaction, scope: str, key: str, replay: bytes | None
+    ) -> None:
+        self.conn = conn
+        self.replay = replay
+        self._transaction = transaction
+        self._scope = scope
+        self._key = key
+        self._events: list[OutboxItem] = []
+        self._completed_in_statement = False
+        self.committed = False
+
+    def emit(self, *events: OutboxItem) -> None:
+        """Write these events to the outbox in this transaction (at the commit)."""
+        assert not self.committed, "the unit of work is committed"
+        self._events.extend(events)
+        if len(self._events) > MAX_EVENTS:
+            raise ValueError(f"one unit of work writes at most {MAX_EVENTS} events")
+
+    def completion(self, response: Message | bytes) -> Completion:
+        """The key's answer, for a statement that completes the key itself."""
+        assert self.replay is None, "a replayed request does no work"
+        assert not self._completed_in_statement, "the key is completed once"
+        self._completed_in_statement = True
+        return Completion(self._scope, self._key, _as_bytes(response))
+
+    async def commit(self, response: Message | bytes | None = None) -> None:
+        """Write the collected events, complete the key with ``response`` and COMMIT."""
+        assert self.replay is None, "a replayed request commits nothing"
+        assert not self.committed, "the unit of work is committed once"
+        assert (response is None) == self._completed_in_statement, (
+            "the key is completed either here or by the work's own statement"
+        )
+        if self._events:
+            await enqueue_many(self.conn, self._events)
+        if response is not None:
+            await complete_bytes(self.conn, self._scope, self._key, _as_bytes(response))
+        await self._transaction.commit()
+        self.committed = True
+
+
+def _as_bytes(response: Message | bytes) -> bytes:
+    return response if isinstance(response, bytes) else stored_form(response)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    pool: asyncpg.Pool,
+    scope: str,
+    key: str,
+    request: Message,
+    *,
+    acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
+) -> AsyncIterator[UnitOfWork]:
+    """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request``; roll back on
+    leaving unless committed."""
+    async with pool.acquire(timeout=acquire_timeout_s) as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        uow: UnitOfWork | None = None
+        try:
+            stored = await claim(conn, scope, key, request)
+            uow = UnitOfWork(conn, transaction, scope, key, stored)
+            yield uow
+        finally:
+            if uow is None or not uow.committed:
+                await transaction.rollback()

@@ -24,13 +24,17 @@ def _host_port(listen: str) -> tuple[str, int]:
 
 def start_metrics(settings: Settings) -> WSGIServer | None:
     """Serve the Prometheus metrics on CROSSCLEAR_METRICS_PORT (default 9104; 0: none), as
-    the services do (a thread of its own)."""
+    the services do (a thread of its own). A port already taken is logged, not fatal."""
     port = settings.metrics_port
     if port is None:
         port = DEFAULT_GATEWAY_METRICS_PORT
     if not port:
         return None
-    server, _thread = start_http_server(port)
+    try:
+        server, _thread = start_http_server(port)
+    except OSError as error:  # serving requests matters more than being scraped
+        log.error("gateway metrics not served", port=port, error=str(error))
+        return None
     return server
 
 

@@ -3,7 +3,7 @@
 Over real mutual TLS (development certificates): the gateway's certificate forwarding a
 hospital is served as that hospital; any other caller sending the forwarding metadata
 is refused (PERMISSION_DENIED), as is the gateway forwarding anything but a hospital or
-pharmacy; the gateway on its own may settle nothing. In development mode the same rule
+pharmacy; the gateway on its own is itself, with no rights. In development mode the same rule
 applies to the caller named by the development header.
 """
 
@@ -74,7 +74,3 @@ async def test_a_hospital_forwarding_another_gains_nothing_at_settlement(
             await stub.Register(request, metadata=posing, timeout=5)
         assert raised.value.code() is grpc.StatusCode.PERMISSION_DENIED
         assert FORWARDED_CALLER_HEADER in (raised.value.details() or "")
-        # The gateway's identity alone is no institution: settlement refuses it.
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await stub.Register(request, metadata=caller_metadata(GATEWAY_CODE), timeout=5)
-        assert raised.value.code() is grpc.StatusCode.PERMISSION_DENIED

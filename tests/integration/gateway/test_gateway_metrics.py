@@ -22,6 +22,7 @@ def _free_port() -> int:
 
 
 def _value(text: str, sample: str) -> float:
+    """A sample's value in the exposition text (labels in name order), 0 when absent."""
     for line in text.splitlines():
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
@@ -72,9 +73,9 @@ async def test_requests_latency_and_refusals_are_scraped(
         return _value(after, sample) - _value(before, sample)
 
     requests = "crossclear_gateway_requests_total"
-    assert grew(f'{requests}{{route="ListFilings",http_status="401"}}') == 1
-    assert grew(f'{requests}{{route="ListFilings",http_status="429"}}') == 1
-    assert grew(f'{requests}{{route="-",http_status="404"}}') == 1
+    assert grew(f'{requests}{{http_status="401",route="ListFilings"}}') == 1
+    assert grew(f'{requests}{{http_status="429",route="ListFilings"}}') == 1
+    assert grew(f'{requests}{{http_status="404",route="-"}}') == 1
     assert grew('crossclear_gateway_request_seconds_count{route="ListFilings"}') == 3
-    assert grew('crossclear_gateway_request_seconds_bucket{route="ListFilings",le="10.0"}') == 3
+    assert grew('crossclear_gateway_request_seconds_bucket{le="10.0",route="ListFilings"}') == 3
     assert grew('crossclear_gateway_rate_limited_total{scope="person"}') == 1

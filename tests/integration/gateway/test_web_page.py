@@ -90,6 +90,14 @@ def _drive(base: str, psn_no: str, shots: Path) -> dict[str, Any]:
             )
             return found
 
+        def violations() -> list[dict[str, str]]:
+            """The listed field violations, read in one go (the list is redrawn)."""
+            found: list[dict[str, str]] = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#errors li.violation'),"
+                " li => ({field: li.dataset.field, text: li.textContent}));"
+            )
+            return found
+
         driver.get(base + "/")
         wait.until(ec.visibility_of_element_located((By.ID, "psn"))).send_keys(psn_no)
         shot("1-sign-in")
@@ -130,18 +138,8 @@ def _drive(base: str, psn_no: str, shots: Path) -> dict[str, Any]:
         set_value("change-pool", "440100")
         set_value("change-end", (today() - timedelta(days=1)).isoformat())
         driver.find_element(By.ID, "change-submit").click()
-        wait.until(
-            lambda d: (
-                {
-                    li.get_attribute("data-field")
-                    for li in d.find_elements(By.CSS_SELECTOR, "#errors li.violation")
-                }
-                == {"destination", "end_date"}
-            )
-        )
-        seen["change_errors"] = [
-            li.text for li in driver.find_elements(By.CSS_SELECTOR, "#errors li.violation")
-        ]
+        wait.until(lambda d: {v["field"] for v in violations()} == {"destination", "end_date"})
+        seen["change_errors"] = [v["text"] for v in violations()]
         shot("4-change-refused")
 
         # Change the destination to Shenzhen, keeping the dates.

@@ -41,6 +41,8 @@ ZH_FIELDS: Final = {
     "sex": "性别",
     "birth_date": "出生日期",
     "documents": "证件",
+    "documents.type": "证件类型",
+    "documents.number": "证件号码",
     "insutype": "险种类型",
     "person_type": "人员类别",
     "acct_balance_fen": "个人账户余额",

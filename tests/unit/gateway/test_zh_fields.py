@@ -19,7 +19,7 @@ def test_uncommon_violations_read_in_chinese() -> None:
     )
     assert zh_violation(
         "documents[1].type", "a person holds at most one document of each type"
-    ) == ("证件：每种证件只能登记一份")
+    ) == ("证件类型：每种证件只能登记一份")
     # A description no table knows still reads in Chinese, keeping the service's words.
     unknown = zh_violation("feedetail[3].hilist_code", "not in the catalogue version in force")
     assert unknown.startswith("feedetail[3].hilist_code：填写有误（") and HAN.search(unknown)

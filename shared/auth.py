@@ -21,6 +21,9 @@ from enum import StrEnum
 from shared.errors import PermissionDenied
 
 CALLER_HEADER = "x-crossclear-caller"
+# The institution the HTTP gateway verified by its client certificate and calls for.
+FORWARDED_CALLER_HEADER = "x-crossclear-forwarded-caller"
+GATEWAY_CODE = "svc-gateway"
 
 
 class CallerKind(StrEnum):
@@ -31,6 +34,7 @@ class CallerKind(StrEnum):
     NATIONAL_CENTRE = "national_centre"  # 国家平台
     CHANNEL = "channel"  # filing channels: app, mini-program, web, counter
     SERVICE = "service"  # another crossclear service
+    GATEWAY = "gateway"  # the HTTP gateway: no rights of its own, forwards institutions
     OPERATOR = "operator"  # an operator's tooling
 
 
@@ -42,6 +46,7 @@ _PATTERNS: list[tuple[re.Pattern[str], CallerKind]] = [
     (re.compile(r"^NHSA$"), CallerKind.NATIONAL_CENTRE),
     (re.compile(r"^channel-(app|mini-program|web|counter)$"), CallerKind.CHANNEL),
     (re.compile(r"^svc-(filing|settlement|clearing|simulator)$"), CallerKind.SERVICE),
+    (re.compile(r"^svc-gateway$"), CallerKind.GATEWAY),
     (re.compile(r"^op-[a-z0-9-]{1,32}$"), CallerKind.OPERATOR),
 ]
 
@@ -78,6 +83,7 @@ class Caller:
     code: str
     kind: CallerKind
     end_user: EndUser | None = None  # channels only, once the token is verified
+    via: str | None = None  # the gateway that verified and forwarded this institution
 
     @property
     def acted_by(self) -> str:
@@ -128,6 +134,34 @@ def parse_caller(code: str) -> Caller:
         if pattern.match(code):
             return Caller(code, kind)
     raise PermissionDenied(f"caller code {code!r} is not a known kind of party")
+
+
+FORWARDABLE = (CallerKind.HOSPITAL, CallerKind.PHARMACY)
+
+
+def resolve_caller(immediate: Caller, forwarded: str | None) -> Caller:
+    """The caller an RPC is served for, given its immediate (authenticated) caller and the
+    forwarded-caller metadata, if any.
+
+    Only the gateway's own identity (``svc-gateway``) may forward, and only a hospital's or
+    pharmacy's code: the call is then served as that institution (``via`` the gateway).
+    Any other caller sending the metadata is refused, as is the gateway forwarding anything
+    else; the gateway calling without it is itself, a kind with no rights.
+    """
+    if forwarded is None:
+        return immediate
+    if immediate.kind is not CallerKind.GATEWAY:
+        raise PermissionDenied(
+            f"caller {immediate.code} may not send {FORWARDED_CALLER_HEADER}; only the "
+            "gateway forwards an institution it verified"
+        )
+    institution = parse_caller(forwarded)
+    if institution.kind not in FORWARDABLE:
+        raise PermissionDenied(
+            f"the gateway forwards hospitals and pharmacies only, not {institution.code} "
+            f"({institution.kind.value})"
+        )
+    return Caller(institution.code, institution.kind, via=immediate.code)
 
 
 current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)

@@ -32,6 +32,7 @@ DEFAULT_METRICS_PORT = {
     ServiceName.SETTLEMENT: 9102,
     ServiceName.CLEARING: 9103,
 }
+DEFAULT_GATEWAY_METRICS_PORT = 9104
 
 
 CHANNEL_CODES = ("channel-app", "channel-mini-program", "channel-web", "channel-counter")
@@ -109,6 +110,13 @@ class Settings(BaseSettings):
     gateway_person_burst: int = Field(default=20, ge=1, le=10_000)
     gateway_rate_keys_max: int = Field(default=100_000, ge=1, le=10_000_000)
     gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024)
+    # HTTPS of the gateway: a directory holding tls.crt and tls.key (served) and ca.crt,
+    # the CA hospitals' and pharmacies' client certificates must chain to (the platform
+    # CA: their gRPC certificates). Their settlement routes then require such a
+    # certificate; channel routes keep bearer tokens, a certificate optional. Under TLS the
+    # gateway calls settlement as itself, <tls_dir>/svc-gateway/, forwarding the verified
+    # institution (shared.auth.resolve_caller).
+    gateway_https_dir: Path | None = None
 
     # Requests in progress beyond this are refused at once with RESOURCE_EXHAUSTED and a
     # retry hint instead of queueing without bound for a database connection.

@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from shared.clock import SYSTEM
 
 _VALIDITY_DAYS = 365
-_SERVICE_DNS = ["localhost", "filing", "settlement", "clearing"]
+_SERVICE_DNS = ["localhost", "filing", "settlement", "clearing", "gateway"]
 
 
 def _key() -> ec.EllipticCurvePrivateKey:

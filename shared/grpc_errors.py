@@ -34,6 +34,7 @@ from shared.errors import (
     PermissionDenied,
 )
 from shared.faults import Unavailable
+from shared.zh_fields import zh_violation
 
 ERROR_DOMAIN = "crossclear"
 REQUEST_ID_HEADER: Final = "x-request-id"
@@ -190,7 +191,11 @@ def _status_of(error: DomainError | Unavailable) -> tuple[grpc.StatusCode, statu
 def _bad_request(error: InvalidArgument) -> status_pb2.Status:
     violations = [
         error_details_pb2.BadRequest.FieldViolation(
-            field=clip(v.field, FIELD_MAX_CHARS), description=clip(v.description)
+            field=clip(v.field, FIELD_MAX_CHARS),
+            description=clip(v.description),
+            localized_message=error_details_pb2.LocalizedMessage(
+                locale=LOCALE_ZH, message=clip(zh_violation(v.field, v.description))
+            ),
         )
         for v in error.violations[:VIOLATIONS_MAX]
     ]
@@ -202,7 +207,11 @@ def _bad_request(error: InvalidArgument) -> status_pb2.Status:
         if hidden:
             listed.append(
                 error_details_pb2.BadRequest.FieldViolation(
-                    field="…", description=f"and {hidden} more violation(s) not listed"
+                    field="…",
+                    description=f"and {hidden} more violation(s) not listed",
+                    localized_message=error_details_pb2.LocalizedMessage(
+                        locale=LOCALE_ZH, message=f"另有 {hidden} 处问题未列出"
+                    ),
                 )
             )
         del status.details[:]

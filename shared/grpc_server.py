@@ -26,7 +26,14 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from shared import clock as shared_clock
 from shared import clock_control, metrics
-from shared.auth import CALLER_HEADER, Caller, current_caller, parse_caller
+from shared.auth import (
+    CALLER_HEADER,
+    FORWARDED_CALLER_HEADER,
+    Caller,
+    current_caller,
+    parse_caller,
+    resolve_caller,
+)
 from shared.broker import BusRef, connect
 from shared.clock import Clock, SimulatedClock
 from shared.config import ServiceName, Settings
@@ -143,6 +150,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         return handler  # streaming RPCs are not part of our APIs
 
     def _identify(self, context: grpc.aio.ServicerContext) -> Caller:
+        immediate = self._immediate(context)
+        return resolve_caller(immediate, _metadata(context, FORWARDED_CALLER_HEADER))
+
+    def _immediate(self, context: grpc.aio.ServicerContext) -> Caller:
         if self._tls:
             names = context.auth_context().get("x509_common_name") or []
             if names:

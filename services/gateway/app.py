@@ -1,5 +1,5 @@
 """The channels' HTTP/JSON door: transcoded calls to the filing service, its OpenAPI
-document and the web filing page; and, in development, hospitals' register, upload and
+document and the web filing page; and hospitals' and pharmacies' register, upload and
 settle calls to the settlement service.
 
 Each call carries the end user's token (``Authorization: Bearer <JWT>``). The gateway
@@ -7,6 +7,13 @@ verifies it as the filing service will (``shared.enduser``: the token's issuer n
 channel), so it can count calls per channel and per person before they reach the
 service, then calls as that channel — passing the token through, which the filing
 service verifies again and uses to decide what the person may do.
+
+A hospital or pharmacy calls over HTTPS with its own client certificate (the one it uses
+for gRPC; ``services.gateway.tls``). The gateway verifies it, then calls settlement as
+its own service identity (``svc-gateway``) naming the institution in
+``x-crossclear-forwarded-caller``, which services honour from that identity only
+(``shared.auth.resolve_caller``). Only a development gateway without HTTPS takes the
+institution's code from the X-Crossclear-Caller header instead.
 """
 
 from __future__ import annotations
@@ -28,8 +35,17 @@ from google.rpc import status_pb2
 from services.gateway import transcode
 from services.gateway.bindings import Binding, bindings_of, path_values
 from services.gateway.limits import TokenBuckets
+from services.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS, RATE_LIMITED
 from services.gateway.openapi import document
-from shared.auth import CALLER_HEADER, CallerKind, EndUser, parse_caller
+from services.gateway.tls import institution_of
+from shared.auth import (
+    CALLER_HEADER,
+    FORWARDABLE,
+    FORWARDED_CALLER_HEADER,
+    GATEWAY_CODE,
+    EndUser,
+    parse_caller,
+)
 from shared.config import CHANNEL_CODES, Settings
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import DomainError, InvalidArgument
@@ -56,7 +72,8 @@ def all_bindings() -> list[Binding]:
 
 @dataclass
 class _Channels:
-    """One gRPC channel per service and caller (TLS: that caller's certificate)."""
+    """One gRPC channel per service and identity (TLS: that identity's certificate):
+    a channel's own for filing, the gateway's for settlement."""
 
     settings: Settings
     opened: dict[tuple[str, str], grpc.aio.Channel]
@@ -183,8 +200,9 @@ class Gateway:
                     request_id,
                 )
             binding, values = route
+            forwarded: str | None = None
             if binding.service == SETTLEMENT_SERVICE.full_name:
-                channel = self._hospital(request)
+                forwarded, channel = self._hospital(request), GATEWAY_CODE
             else:
                 end_user, channel = await self._authenticate(request)
                 self._limit(channel, end_user)
@@ -192,7 +210,7 @@ class Gateway:
             message = transcode.build_request(
                 binding.request_class(), binding.body, values, request.query.items(), body
             )
-            reply = await self._call(binding, message, channel, request, request_id)
+            reply = await self._call(binding, message, channel, request, request_id, forwarded)
             return web.Response(text=transcode.to_json(reply), content_type=JSON, charset="utf-8")
         except DomainError as error:
             _code, rich = to_status(error, request_id)
@@ -203,13 +221,17 @@ class Gateway:
             status = transcode.http_status(rich)
             return _error(rich, request_id)
         finally:
+            elapsed = time.perf_counter() - started
+            name = route[0].method.name if route else "-"
+            HTTP_REQUESTS.labels(name, str(status)).inc()
+            HTTP_LATENCY.labels(name).observe(elapsed)
             log.info(
                 "http",
                 method=request.method,
                 route=route[0].method.name if route else "-",
                 status=status,
                 request_id=request_id,
-                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                latency_ms=round(elapsed * 1000, 2),
             )
 
     async def _authenticate(self, request: web.Request) -> tuple[EndUser, str]:
@@ -232,34 +254,39 @@ class Gateway:
     def _hospital(self, request: web.Request) -> str:
         """The hospital (or pharmacy) calling settlement through this door.
 
-        Only a development gateway takes the caller code from the X-Crossclear-Caller
-        header, as a development gRPC server does; under TLS hospitals keep calling
-        settlement over gRPC with their own client certificate, which this door cannot
-        present for them."""
-        if self.settings.tls_dir is not None or not self.settings.insecure_dev:
+        Over HTTPS: the institution its verified client certificate names. Only a
+        development gateway without HTTPS (and without TLS to the services) takes the code
+        from the X-Crossclear-Caller header, as a development gRPC server does."""
+        if self.settings.gateway_https_dir is not None:
+            transport = request.transport
+            peercert = transport.get_extra_info("peercert") if transport else None
+            code = institution_of(peercert).code
+        elif self.settings.tls_dir is None and self.settings.insecure_dev:
+            given = request.headers.get(CALLER_HEADER, "")
+            caller = parse_caller(given) if given else None
+            if caller is None or caller.kind not in FORWARDABLE:
+                raise Unauthenticated(f"name the hospital in the {CALLER_HEADER} header")
+            code = caller.code
+        else:
             raise Unauthenticated(
-                "hospitals call settlement over gRPC with mutual TLS; over HTTP only in "
-                "development mode"
+                "hospitals and pharmacies call settlement over HTTPS with their client "
+                "certificate; this gateway serves no HTTPS (CROSSCLEAR_GATEWAY_HTTPS_DIR)"
             )
-        code = request.headers.get(CALLER_HEADER, "")
-        caller = parse_caller(code) if code else None
-        if caller is None or caller.kind not in (CallerKind.HOSPITAL, CallerKind.PHARMACY):
-            raise Unauthenticated(f"name the hospital in the {CALLER_HEADER} header")
-        wait = self.per_hospital.take(caller.code)
+        wait = self.per_hospital.take(code)
         if wait is not None:
-            raise ResourceExhausted(
-                f"{caller.code} is over its request rate; retry after the hint", wait
-            )
-        return caller.code
+            RATE_LIMITED.labels("institution").inc()
+            raise ResourceExhausted(f"{code} is over its request rate; retry after the hint", wait)
+        return code
 
     def _limit(self, channel: str, end_user: EndUser) -> None:
         wait = self.per_channel.take(channel)
         if wait is None:
             wait = self.per_person.take(f"{channel}/{end_user.acted_by}")
-            what = "you are sending requests too fast"
+            what, scope = "you are sending requests too fast", "person"
         else:
-            what = f"{channel} is over its request rate"
+            what, scope = f"{channel} is over its request rate", "channel"
         if wait is not None:
+            RATE_LIMITED.labels(scope).inc()
             raise ResourceExhausted(f"{what}; retry after the hint", retry_after_s=wait)
 
     async def _call(
@@ -269,8 +296,11 @@ class Gateway:
         channel: str,
         request: web.Request,
         request_id: str,
+        forwarded: str | None = None,
     ) -> Message:
         metadata: list[tuple[str, str]] = [(REQUEST_ID_HEADER, request_id)]
+        if forwarded is not None:
+            metadata.append((FORWARDED_CALLER_HEADER, forwarded))
         if "Authorization" in request.headers:
             metadata.append(("authorization", request.headers["Authorization"]))
         if self.settings.tls_dir is None:

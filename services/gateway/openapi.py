@@ -172,8 +172,9 @@ def document(
     version: str,
     institution_services: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """``institution_services``: services called by institutions (hospitals), identified
-    by the development caller header rather than an end user's token."""
+    """``institution_services``: services called by institutions (hospitals, pharmacies),
+    identified by their client certificate (development: the caller header) rather than
+    an end user's token."""
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for binding in bindings:
@@ -201,9 +202,10 @@ def document(
                     "type": "apiKey",
                     "in": "header",
                     "name": "x-crossclear-caller",
-                    "description": "Development only: the hospital's code (H + pool + 5 "
-                    "digits). In production hospitals call settlement over gRPC with mutual "
-                    "TLS.",
+                    "description": "Development only, without HTTPS: the hospital's code "
+                    "(H + pool + 5 digits). In production hospitals and pharmacies call over "
+                    "HTTPS presenting their client certificate of the platform CA (the one "
+                    "they use for gRPC; common name = their code).",
                 },
             },
         },

@@ -63,8 +63,15 @@ def test_services_run_real_commands_on_their_ports() -> None:
     assert host == "0.0.0.0" and gateway["ports"] == [f"{port}:{port}"]
     # It presents each online channel's certificate, issued by the certs step.
     tls = gateway["environment"]["CROSSCLEAR_TLS_DIR"]
-    assert services["certs"]["command"] == ["channel-app", "channel-mini-program", "channel-web"]
+    assert services["certs"]["command"] == [
+        "channel-app",
+        "channel-mini-program",
+        "channel-web",
+        "svc-gateway",
+    ]
     assert tls == "/certs"
+    # It serves HTTPS with its own certificate; institutions' certificates share its CA.
+    assert gateway["environment"]["CROSSCLEAR_GATEWAY_HTTPS_DIR"] == "/certs/svc-gateway"
     for word in ("serve", "probe", "migrate", "topology", "certs"):
         assert word in commands
     migrate = " ".join(services["migrate"]["entrypoint"])

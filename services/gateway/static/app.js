@@ -15,45 +15,8 @@ const STATUS = {
   FILING_STATUS_SUPERSEDED: "已变更",
   FILING_STATUS_CANCELLED: "已取消",
 };
-// Request fields as a person reads them.
-const FIELD = {
-  category: "备案类别",
-  start_date: "开始日期",
-  end_date: "结束日期",
-  destination: "就医地",
-  "destination.pool_code": "就医地统筹区代码",
-  "destination.province_code": "就医省份代码",
-  commitment_accepted: "个人承诺",
-  referral: "转诊信息",
-  "referral.referring_hospital_code": "转出医院编码",
-  "referral.hospital_code": "转入医院编码",
-  "referral.diagnosis_code": "诊断编码",
-  "referral.diagnosis_name": "诊断名称",
-  psn_no: "个人编号",
-  channel_request_id: "请求编号",
-  filing_id: "备案编号",
-};
-// The service's field-violation descriptions a person meets most, in Chinese; any other
-// is shown as sent.
-const DESCRIPTION = {
-  "is before start_date": "早于开始日期",
-  "is required (YYYY-MM-DD)": "必须填写（年-月-日）",
-  "not a date in the form YYYY-MM-DD": "不是“年-月-日”格式的日期",
-  "not a valid calendar date": "不是有效的日期",
-  "unknown pool code": "统筹区代码不存在",
-  "unknown province": "省份代码不存在",
-  "set exactly one of pool_code and province_code": "统筹区代码与省份代码须填写且只填写其一",
-  "is the insured pool: treatment there needs no filing": "是参保地，在参保地就医无需备案",
-  "a region-level pool is not a place of treatment": "地市级统筹区代码不能作为就医地",
-  "required for a REFERRAL filing": "转诊备案必须填写",
-  "only REFERRAL filings carry referral details": "只有转诊备案需要填写转诊信息",
-  "a long-term filing is valid until cancelled: leave end_date empty": "长期备案在取消前一直有效，请勿填写结束日期",
-  "not a 12-character hospital code": "不是12位医疗机构编码",
-  "not a designated hospital": "不是定点医疗机构",
-  "not a hospital in the destination": "不是就医地的医疗机构",
-  "must be a hospital of the insured pool": "须为参保地的医疗机构",
-  "unknown or unset filing category": "请选择备案类别",
-};
+// Field violations are shown as the server words them in Chinese: each BadRequest
+// violation carries a zh-CN localized_message (shared/zh_fields.py).
 const RPC = "type.googleapis.com/google.rpc.";
 
 const $ = (id) => document.getElementById(id);
@@ -94,7 +57,9 @@ function showError(error) {
       const item = document.createElement("li");
       item.className = "violation";
       item.dataset.field = v.field;
-      item.textContent = (FIELD[v.field] || v.field) + "：" + (DESCRIPTION[v.description] || v.description);
+      const zhText = v.localized_message && v.localized_message.message;
+      item.textContent = zhText || v.field + "：" + v.description;
+      item.title = v.field + ": " + v.description;
       list.appendChild(item);
     }
     box.appendChild(list);
@@ -130,6 +95,12 @@ async function refresh() {
     }
     const cell = row.insertCell();
     if (f.status === "FILING_STATUS_ACTIVE") {
+      const change = document.createElement("button");
+      change.type = "button";
+      change.className = "change";
+      change.textContent = "变更";
+      change.addEventListener("click", () => openChange(f));
+      cell.appendChild(change);
       const button = document.createElement("button");
       button.type = "button";
       button.className = "cancel";
@@ -148,6 +119,36 @@ async function cancel(filingId) {
       reason: "CHANGE_REASON_PERSONAL_REQUEST",
     });
     clearMessages("备案已取消：" + filingId);
+    await refresh();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function openChange(filing) {
+  const d = filing.destination || {};
+  $("change-id").textContent = filing.filing_id;
+  $("change-box").dataset.filingId = filing.filing_id;
+  $("change-pool").value = d.pool_code || "";
+  $("change-end").value = filing.valid_until_date || "";
+  $("change-box").classList.remove("hidden");
+}
+
+async function change(event) {
+  event.preventDefault();
+  const filingId = $("change-box").dataset.filingId;
+  const request = {
+    channel: "CHANNEL_WEB",
+    channel_request_id: requestId(),
+    reason: "CHANGE_REASON_PERSONAL_REQUEST",
+  };
+  const pool = $("change-pool").value.trim();
+  if (pool) request.destination = { pool_code: pool };
+  if ($("change-end").value) request.end_date = $("change-end").value;
+  try {
+    const reply = await api("POST", `/v1/filings/${encodeURIComponent(filingId)}:change`, request);
+    $("change-box").classList.add("hidden");
+    clearMessages("备案已变更：" + reply.filing.filing_id);
     await refresh();
   } catch (error) {
     showError(error);
@@ -224,4 +225,6 @@ $("category").addEventListener("change", () => {
   $("referral").classList.toggle("hidden", $("category").value !== "FILING_CATEGORY_REFERRAL");
 });
 $("filing-form").addEventListener("submit", submit);
+$("change-form").addEventListener("submit", change);
+$("change-close").addEventListener("click", () => $("change-box").classList.add("hidden"));
 show();

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from services.gateway.app import Gateway
+from services.gateway.main import start_site
 from shared import clock
 from shared.config import Settings
 from shared.devidp import DevIdp
@@ -41,13 +42,13 @@ class Http:
 async def start_gateway(
     settings: Settings, sign_in: Callable[[str, str], str] | None = None
 ) -> tuple[web.AppRunner, Gateway, str]:
+    """The gateway as ``crossclear gateway`` serves it (HTTPS when its settings say so), on
+    an ephemeral port."""
     gateway = Gateway(settings, sign_in=sign_in)
-    runner = web.AppRunner(gateway.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, gateway, f"http://{host}:{port}"
+    runner, base = await start_site(
+        settings.model_copy(update={"gateway_listen": "127.0.0.1:0"}), gateway
+    )
+    return runner, gateway, base
 
 
 def gateway_settings(

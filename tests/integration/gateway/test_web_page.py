@@ -1,6 +1,8 @@
 """The web filing page in a real browser (Debian's chromium + chromium-driver, driven by
 Selenium), against the real gateway and filing service: sign in, file a temporary trip,
-see it listed, see the field error of an end date before the start, cancel it.
+see it listed, see the field error of an end date before the start, try a change the
+service refuses (two less common violations, shown in the server's Chinese), change the
+destination, cancel it.
 
 Selenium Manager downloads nothing: the driver is /usr/bin/chromedriver, given
 explicitly, and SE_OFFLINE is set. scripts/setup.sh installs chromium when missing.
@@ -88,6 +90,14 @@ def _drive(base: str, psn_no: str, shots: Path) -> dict[str, Any]:
             )
             return found
 
+        def violations() -> list[dict[str, str]]:
+            """The listed field violations, read in one go (the list is redrawn)."""
+            found: list[dict[str, str]] = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#errors li.violation'),"
+                " li => ({field: li.dataset.field, text: li.textContent}));"
+            )
+            return found
+
         driver.get(base + "/")
         wait.until(ec.visibility_of_element_located((By.ID, "psn"))).send_keys(psn_no)
         shot("1-sign-in")
@@ -122,12 +132,32 @@ def _drive(base: str, psn_no: str, shots: Path) -> dict[str, Any]:
         shot("3-field-error")
         assert len(rows()) == 1, "a refused filing is not listed"
 
+        # A change the service refuses: the same destination and an end date in the past.
+        driver.find_element(By.CSS_SELECTOR, "#filings tbody tr button.change").click()
+        wait.until(ec.visibility_of_element_located((By.ID, "change-box")))
+        set_value("change-pool", "440100")
+        set_value("change-end", (today() - timedelta(days=1)).isoformat())
+        driver.find_element(By.ID, "change-submit").click()
+        wait.until(lambda d: {v["field"] for v in violations()} == {"destination", "end_date"})
+        seen["change_errors"] = [v["text"] for v in violations()]
+        shot("4-change-refused")
+
+        # Change the destination to Shenzhen, keeping the dates.
+        set_value("change-pool", "440300")
+        set_value("change-end", "")
+        driver.find_element(By.ID, "change-submit").click()
+        wait.until(lambda d: [r["cells"][2] for r in rows()] == ["440300"])
+        seen["changed"] = rows()[0]
+        seen["change_notice"] = driver.find_element(By.ID, "notice").text
+        seen["change_box_hidden"] = not driver.find_element(By.ID, "change-box").is_displayed()
+        shot("5-changed")
+
         # Cancel the trip.
         driver.find_element(By.CSS_SELECTOR, "#filings tbody tr button.cancel").click()
         wait.until(lambda d: [r["status"] for r in rows()] == ["FILING_STATUS_CANCELLED"])
         seen["cancelled"] = rows()[0]["cells"]
         seen["notice"] = driver.find_element(By.ID, "notice").text
-        shot("4-cancelled")
+        shot("6-cancelled")
         seen["viewport"] = driver.execute_script(
             "return [window.innerWidth * devicePixelRatio, window.innerHeight * devicePixelRatio];"
         )
@@ -136,7 +166,7 @@ def _drive(base: str, psn_no: str, shots: Path) -> dict[str, Any]:
     return seen
 
 
-async def test_a_person_files_sees_a_field_error_and_cancels_in_the_browser(
+async def test_a_person_files_sees_field_errors_changes_and_cancels_in_the_browser(
     http: Http, api: Api, tmp_path: Path
 ) -> None:
     person = await api.new_person(NANNING)
@@ -156,6 +186,15 @@ async def test_a_person_files_sees_a_field_error_and_cancels_in_the_browser(
     assert "end_date" in seen["error_fields"], seen
     assert "请求参数有误" in seen["error_text"], seen
     assert "结束日期：早于开始日期" in seen["error_text"], seen
+    # Less common violations, in the server's Chinese (zh-CN localized_message).
+    assert seen["change_errors"] == [
+        "就医地：与备案现有的就医地相同，无需变更",
+        "结束日期：已是过去的日期；如不再需要，请取消备案",
+    ], seen
+    assert seen["changed"]["id"] == seen["filing_id"], seen
+    assert seen["changed"]["status"] == "FILING_STATUS_ACTIVE"
+    assert seen["change_notice"] == f"备案已变更：{seen['filing_id']}"
+    assert seen["change_box_hidden"]
     assert seen["cancelled"][0] == seen["filing_id"] and seen["cancelled"][5] == "已取消"
     assert seen["notice"] == f"备案已取消：{seen['filing_id']}"
 
@@ -164,9 +203,17 @@ async def test_a_person_files_sees_a_field_error_and_cancels_in_the_browser(
     token = api.tokens.person("channel-web", person.psn_no)
     reply = await api.call("GetFiling", request, "channel-web", token=token)
     assert reply.filing.status == filing_pb2.FILING_STATUS_CANCELLED
+    assert reply.filing.destination.pool_code == "440300"
 
     shots = await asyncio.to_thread(_screenshots, tmp_path)
-    assert list(shots) == ["1-sign-in", "2-filed", "3-field-error", "4-cancelled"]
+    assert list(shots) == [
+        "1-sign-in",
+        "2-filed",
+        "3-field-error",
+        "4-change-refused",
+        "5-changed",
+        "6-cancelled",
+    ]
     expected = tuple(int(v) for v in seen["viewport"])
     for name, size in shots.items():
         assert size == expected, name

@@ -151,7 +151,7 @@ def _image_repository_and_tag(image: str) -> tuple[str, str]:
 
 # The channels' HTTP gateway: a Deployment of its own kind (HTTP, no database).
 GATEWAY = "gateway"
-GATEWAY_PORT = 8080
+GATEWAY_PORT = 8443
 GRPC_DEPLOYMENTS = [d for d in _of_kind("Deployment") if _name(d) != GATEWAY]
 WORKLOADS = list(_workloads())
 ALL_CONTAINERS = _all_containers()
@@ -424,7 +424,7 @@ def test_service_targets_a_deployment_and_its_ports(service: Doc):
     ]
     by_name = {port["name"]: port["containerPort"] for port in container_ports}
     numbers = set(by_name.values())
-    expected = {"http"} if _name(targets[0]) == GATEWAY else {"grpc", "metrics"}
+    expected = {"https"} if _name(targets[0]) == GATEWAY else {"grpc", "metrics"}
     assert {port["name"] for port in spec["ports"]} == expected
     for port in spec["ports"]:
         target = port.get("targetPort", port["port"])
@@ -607,29 +607,42 @@ def test_services_reach_each_other():
 # --- the channels' HTTP gateway --------------------------------------------------------
 
 
-def test_gateway_serves_http_and_calls_filing_as_each_online_channel():
+def test_gateway_serves_https_and_calls_as_each_online_channel_and_as_itself():
     deployment = _by_name("Deployment")[GATEWAY]
     container = _service_container(deployment)
     assert container["args"] == ["gateway"]
-    assert _named_port(container, "http") == GATEWAY_PORT
+    assert _named_port(container, "https") == GATEWAY_PORT
+    assert _named_port(container, "metrics") == METRICS_PORT
     env = _literal_env(container)
     assert env["CROSSCLEAR_GATEWAY_LISTEN"] == f"0.0.0.0:{GATEWAY_PORT}"
     assert env.get("CROSSCLEAR_INSECURE_DEV", "false") == "false"
+    assert env["CROSSCLEAR_METRICS_PORT"] == str(METRICS_PORT)
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/port") == str(METRICS_PORT)
     for probe_name in ("readinessProbe", "livenessProbe"):
         probe = container[probe_name]["httpGet"]
-        assert probe["path"] == "/healthz" and probe["port"] in ("http", GATEWAY_PORT)
-    # One certificate directory per online channel, under CROSSCLEAR_TLS_DIR.
-    tls_dir = env["CROSSCLEAR_TLS_DIR"]
+        assert probe["path"] == "/healthz" and probe["port"] in ("https", GATEWAY_PORT)
+        assert probe["scheme"] == "HTTPS"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
-    sources = volumes[mounts[tls_dir]]["projected"]["sources"]
     certificates = {doc["spec"]["secretName"]: doc for doc in _of_kind("Certificate")}
-    channels = set()
+    # HTTPS: the gateway's own certificate, whose ca.crt (the platform CA, cert-manager's
+    # issuer) is the CA institutions' client certificates are verified against.
+    https = volumes[mounts[env["CROSSCLEAR_GATEWAY_HTTPS_DIR"]]]["secret"]["secretName"]
+    served = certificates[https]["spec"]
+    assert parse_caller(served["commonName"]).kind is CallerKind.GATEWAY
+    assert "server auth" in served["usages"] and "client auth" in served["usages"]
+    assert served["issuerRef"]["name"] == "crossclear-ca"
+    # One certificate directory per online channel, and the gateway's own for settlement,
+    # under CROSSCLEAR_TLS_DIR.
+    tls_dir = env["CROSSCLEAR_TLS_DIR"]
+    sources = volumes[mounts[tls_dir]]["projected"]["sources"]
+    codes = set()
     for source in sources:
         secret = source["secret"]
         code = parse_caller(certificates[secret["name"]]["spec"]["commonName"])
-        assert code.kind is CallerKind.CHANNEL
+        assert code.kind in (CallerKind.CHANNEL, CallerKind.GATEWAY)
         paths = {item["path"] for item in secret["items"]}
         assert paths == {f"{code.code}/{f}" for f in ("ca.crt", "tls.crt", "tls.key")}
-        channels.add(code.code)
-    assert channels == {"channel-app", "channel-mini-program", "channel-web"}
+        codes.add(code.code)
+    assert codes == {"channel-app", "channel-mini-program", "channel-web", "svc-gateway"}

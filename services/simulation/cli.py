@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.simulation import report, summary
+from services.simulation import report, statement_export, summary
 from services.simulation.clients import ChannelTokens, Clients
 from services.simulation.clockwork import Kind, SimClock, china, timeline
 from services.simulation.figures import ChannelFigures, Figures, compute, months_line
@@ -151,7 +151,7 @@ async def run_simulation(
             tally.clock_settings = clock.settings_made
             await refresh_states(clients, month_end)
             regions = await drain_region_queues(settings)
-            exports = await report.export_statements(run, month_end, out)
+            exports = await statement_export.export_statements(run, month_end, out)
             month_end.exports = exports
         channels = await _channel_figures(clients, plan.run_start.date(), day)
         tally.rpc_count = clients.rpc_count

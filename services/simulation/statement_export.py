@@ -22,6 +22,7 @@ from services.clearing.domain.netting import MatrixCell, NetMatrix, NetPosition
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel
 from services.clearing.domain.statements import make_statement
+from services.simulation.statement_views import fund_name
 from services.simulation.tally import (
     MonthEnd,
     NetLevelView,
@@ -45,8 +46,6 @@ def _pool_names() -> dict[str, str]:
 
 
 def _domain_line(line: clearing_pb2.StatementLine) -> StatementLine:
-    from services.simulation.month_end import fund_name
-
     amounts = {
         FundType(fund_name(a.fund_type)): a.amount_fen
         for a in line.amounts
@@ -98,8 +97,6 @@ async def _domain_adjustments(
 ) -> list[Adjustment] | None:
     """The statement's carried adjustments as the clearing domain holds them, each with the
     disputed line from its origin statement; None if one cannot be rebuilt."""
-    from services.simulation.month_end import fund_name
-
     out = []
     for a in adjustments:
         if a.origin_statement_id not in origin_lines:

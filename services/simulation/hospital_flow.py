@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import grpc
@@ -24,8 +24,8 @@ from services.simulation.scenario import (
     Visit,
     relation_of,
 )
+from services.simulation.settlement_info import china_day, fund_amounts
 from services.simulation.tally import CapHit, SettlementRecord
-from shared.clock import CHINA_TZ
 from shared.grpc_errors import reason_of
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2
@@ -489,22 +489,12 @@ class HospitalFlow:
                         self.p.cohort,
                         label,
                         reply.setlinfo.clr_ym,
-                        _china_day(reply.setlinfo),
+                        china_day(reply.setlinfo),
                     )
                 )
 
     def _record(self, info: settlement_pb2.SettlementInfo, *, reversal: bool) -> None:
-        amounts = {
-            "hifp": info.hifp_pay_fen,
-            "hifob": info.hifob_pay_fen,
-            "hifmi": info.hifmi_pay_fen,
-            "cvlserv": info.cvlserv_pay_fen,
-            "hifes": info.hifes_pay_fen,
-            "maf": info.maf_pay_fen,
-            "oth": info.oth_pay_fen,
-            "acct": info.acct_pay_fen,
-            "cash": info.psn_cash_pay_fen,
-        }
+        amounts = fund_amounts(info)
         parts = sum(amounts.values())
         if parts != info.medfee_sumamt_fen:
             self.tally.error("SettlementInfo parts do not sum to the total", info.setl_id)
@@ -521,16 +511,12 @@ class HospitalFlow:
                 visit=self.e.visit.value,
                 clr_ym=info.clr_ym,
                 treatment_month=self.e.month,
-                sim_day=_china_day(info),
+                sim_day=china_day(info),
                 medfee_fen=info.medfee_sumamt_fen,
                 amounts=amounts,
                 reversal=reversal,
             )
         )
-
-
-def _china_day(info: settlement_pb2.SettlementInfo) -> date:
-    return info.setl_time.ToDatetime(tzinfo=UTC).astimezone(CHINA_TZ).date()
 
 
 def _fee_day(start: date, e: Encounter, line_no: int) -> date:

@@ -36,8 +36,8 @@ from services.simulation.scenario import month_window
 from services.simulation.statement_views import (
     NATIONAL_CENTRE,
     OPERATOR,
-    PAGE_SIZE,
     enum_name,
+    every_page,
     list_statements,
 )
 from services.simulation.tally import (
@@ -194,21 +194,15 @@ class MonthEndRun:
         """Every line and adjustment of one statement, paged."""
         lines: list[clearing_pb2.StatementLine] = []
         adjustments: list[clearing_pb2.Adjustment] = []
-        token = ""
-        for _page in range(10_000):
-            reply = await self._op(
+        async for reply in every_page(
+            lambda page: self._op(
                 self.clients.clearing.GetStatement,
-                clearing_pb2.GetStatementRequest(
-                    statement_id=statement_id,
-                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-                ),
+                clearing_pb2.GetStatementRequest(statement_id=statement_id, page=page),
             )
-            lines.extend(reply.lines)  # type: ignore[attr-defined]
+        ):
+            lines.extend(reply.lines)
             if not adjustments:
-                adjustments.extend(reply.adjustments)  # type: ignore[attr-defined]
-            token = str(reply.next_page_token)  # type: ignore[attr-defined]
-            if not token:
-                break
+                adjustments.extend(reply.adjustments)
         return lines, adjustments
 
     async def _carried_in(self, period: str, views: list[StatementView]) -> None:
@@ -493,19 +487,13 @@ class MonthEndRun:
 
     async def _pay(self, period: str) -> None:
         instructions = []
-        token = ""
-        for _page in range(10_000):
-            reply = await self._op(
+        async for reply in every_page(
+            lambda page: self._op(
                 self.clients.clearing.ListPaymentInstructions,
-                clearing_pb2.ListPaymentInstructionsRequest(
-                    period=period,
-                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-                ),
+                clearing_pb2.ListPaymentInstructionsRequest(period=period, page=page),
             )
-            instructions.extend(reply.instructions)  # type: ignore[attr-defined]
-            token = str(reply.next_page_token)  # type: ignore[attr-defined]
-            if not token:
-                break
+        ):
+            instructions.extend(reply.instructions)
         instructions.sort(key=lambda i: (i.leg, i.scope, i.payer, i.payee))
         paid = 0
         for index, instruction in enumerate(instructions):
@@ -545,16 +533,13 @@ class MonthEndRun:
     # -- advance funds --------------------------------------------------------------------------
 
     async def _advance(self, period: str) -> None:
-        token = ""
-        for _page in range(10_000):
-            reply = await self._op(
+        async for reply in every_page(
+            lambda page: self._op(
                 self.clients.clearing.GetAdvanceFunds,
-                clearing_pb2.GetAdvanceFundsRequest(
-                    period=period,
-                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-                ),
+                clearing_pb2.GetAdvanceFundsRequest(period=period, page=page),
             )
-            for a in reply.advance_funds:  # type: ignore[attr-defined]
+        ):
+            for a in reply.advance_funds:
                 self.result.advance.append(
                     AdvanceView(
                         period=period,
@@ -566,9 +551,6 @@ class MonthEndRun:
                         alerts=tuple(int(t) for t in a.alerted_thresholds_bp),
                     )
                 )
-            token = str(reply.next_page_token)  # type: ignore[attr-defined]
-            if not token:
-                break
 
     async def resize_advances(self, cleared: str, for_period: str) -> None:
         """After ``cleared``'s month-end: every pair's advance is sized again from its

@@ -4,7 +4,9 @@ and disputes."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from services.simulation.clients import Clients
 from services.simulation.tally import (
@@ -18,6 +20,7 @@ from shared.pb.crossclear.events.v1 import events_pb2
 OPERATOR = "op-simulator"
 NATIONAL_CENTRE = "NHSA"
 PAGE_SIZE = 500
+MAX_PAGES = 10_000  # a listing stops there
 
 _FUND_NAMES = {
     common_pb2.FUND_TYPE_HIFP: "hifp",
@@ -41,22 +44,30 @@ def fund_name(value: int) -> str:
     return name
 
 
+async def every_page(
+    fetch: Callable[[common_pb2.PageRequest], Awaitable[Any]],
+) -> AsyncIterator[Any]:
+    """Each reply of a paged listing, first page first, until the service returns no next
+    page token (at most MAX_PAGES pages of PAGE_SIZE)."""
+    token = ""
+    for _page in range(MAX_PAGES):
+        reply = await fetch(common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token))
+        yield reply
+        token = str(reply.next_page_token)
+        if not token:
+            return
+
+
 async def list_statements(clients: Clients, period: str) -> list[StatementView]:
     views: list[StatementView] = []
-    token = ""
-    for _page in range(10_000):
-        reply = await clients.call(
+    async for reply in every_page(
+        lambda page: clients.call(
             clients.clearing.ListStatements,
-            clearing_pb2.ListStatementsRequest(
-                period=period,
-                page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-            ),
+            clearing_pb2.ListStatementsRequest(period=period, page=page),
             OPERATOR,
         )
+    ):
         views.extend(statement_view(s) for s in reply.statements)
-        token = reply.next_page_token
-        if not token:
-            break
     return views
 
 

@@ -415,19 +415,24 @@ class HospitalFlow:
         else:
             self.tally.error("Settle resent msgid: different response", msgid)
 
-    async def _correct(self, settle_msgid: str) -> None:
-        """The Settle response never reached the HIS: 2601 undoes it by its msgid."""
-        self.step = "Correct"
+    async def _send_correct(self, omsgid: str) -> settlement_pb2.CorrectResponse:
+        """2601 for the request sent under ``omsgid`` (2304 inpatient, 2207 outpatient)."""
         reply = await self._hospital(
             self.c.settlement.Correct,
             settlement_pb2.CorrectRequest(
                 header=self._header(self._next()),
                 psn_no=self.p.psn_no,
-                omsgid=settle_msgid,
+                omsgid=omsgid,
                 oinfno="2304" if self.inpatient else "2207",
             ),
         )
         assert isinstance(reply, settlement_pb2.CorrectResponse)
+        return reply
+
+    async def _correct(self, settle_msgid: str) -> None:
+        """The Settle response never reached the HIS: 2601 undoes it by its msgid."""
+        self.step = "Correct"
+        reply = await self._send_correct(settle_msgid)
         if reply.result == settlement_pb2.CORRECTION_RESULT_UNDONE and reply.HasField("reversal"):
             self._record(reply.reversal, reversal=True)
             self.tally.counts["corrections (2601) undoing a settlement"] += 1
@@ -439,16 +444,7 @@ class HospitalFlow:
         refused (MSGID_CORRECTED) and nothing is settled twice."""
         self.step = "Correct (tombstone)"
         lost = self._next()
-        reply = await self._hospital(
-            self.c.settlement.Correct,
-            settlement_pb2.CorrectRequest(
-                header=self._header(self._next()),
-                psn_no=self.p.psn_no,
-                omsgid=lost,
-                oinfno="2304" if self.inpatient else "2207",
-            ),
-        )
-        assert isinstance(reply, settlement_pb2.CorrectResponse)
+        reply = await self._send_correct(lost)
         if reply.result != settlement_pb2.CORRECTION_RESULT_TOMBSTONED:
             self.tally.error("Correct: expected a tombstone", lost)
             return

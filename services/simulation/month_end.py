@@ -580,28 +580,22 @@ class MonthEndRun:
                     )
                     continue
                 kept += 1
-                self.result.resizes.append(
-                    Resize(
-                        for_period,
-                        a.insured_pool,
-                        a.treatment_pool,
-                        a.advance_fen,
-                        a.advance_fen,
-                        (),
-                        kept=True,
-                    )
-                )
-                continue
-            sized += 1
+                new_fen, was_kept = a.advance_fen, True
+                trailing_fen: tuple[int, ...] = ()
+            else:
+                sized += 1
+                new_fen = int(reply.advance_fund.advance_fen)  # type: ignore[attr-defined]
+                trailing_fen = tuple(int(m) for m in reply.trailing_monthly_fen)  # type: ignore[attr-defined]
+                was_kept = False
             self.result.resizes.append(
                 Resize(
                     for_period,
                     a.insured_pool,
                     a.treatment_pool,
                     a.advance_fen,
-                    int(reply.advance_fund.advance_fen),  # type: ignore[attr-defined]
-                    tuple(int(m) for m in reply.trailing_monthly_fen),  # type: ignore[attr-defined]
-                    kept=False,
+                    new_fen,
+                    trailing_fen,
+                    kept=was_kept,
                 )
             )
         self._note(

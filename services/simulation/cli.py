@@ -17,18 +17,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.simulation import report, summary
+from services.simulation import report, statement_export, summary
+from services.simulation.advances import set_advance_funds
 from services.simulation.clients import ChannelTokens, Clients
 from services.simulation.clockwork import Kind, SimClock, china, timeline
 from services.simulation.figures import ChannelFigures, Figures, compute, months_line
-from services.simulation.month_end import (
-    STEPS_PER_MONTH_END,
-    MonthEndRun,
-    drain_region_queues,
-    refresh_states,
-    set_advance_funds,
-)
+from services.simulation.month_end import STEPS_PER_MONTH_END, MonthEndRun
 from services.simulation.pharmacies import PLANNED, PharmacyTraffic, plan_purchases, purchase_steps
+from services.simulation.region_queues import drain_region_queues
 from services.simulation.scenario import (
     CONCURRENCY_OF_SCALE,
     DEFAULT_FIRST_MONTH,
@@ -42,6 +38,7 @@ from services.simulation.scenario import (
     planned_retroactive,
 )
 from services.simulation.stack import Removed, clean, running_stack, sim_settings
+from services.simulation.statement_views import refresh_states
 from services.simulation.tally import PRE_RUN, MonthEnd, Tally
 from services.simulation.traffic import Traffic
 from shared.config import Settings
@@ -151,7 +148,7 @@ async def run_simulation(
             tally.clock_settings = clock.settings_made
             await refresh_states(clients, month_end)
             regions = await drain_region_queues(settings)
-            exports = await report.export_statements(run, month_end, out)
+            exports = await statement_export.export_statements(run, month_end, out)
             month_end.exports = exports
         channels = await _channel_figures(clients, plan.run_start.date(), day)
         tally.rpc_count = clients.rpc_count

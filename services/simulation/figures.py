@@ -299,6 +299,21 @@ def _zero_sums(levels: list[NetLevelView]) -> list[tuple[str, str, int, bool]]:
     ]
 
 
+def _add_settlement(
+    by: dict[tuple[str, str], list[int]], funds: Counter[str], s: SettlementRecord
+) -> int:
+    """Adds one settlement to its (relation, visit) row (count, billed, cleared but the
+    personal account) and to the fund totals; a reversal counts negative. Its sign."""
+    sign = -1 if s.reversal else 1
+    row = by[(s.relation, s.visit)]
+    row[0] += sign
+    row[1] += s.medfee_fen
+    row[2] += s.cleared_fen - s.amounts["acct"]
+    for fund in FUNDS:
+        funds[fund] += s.amounts[fund]
+    return sign
+
+
 def _settlements(f: Figures, tally: Tally) -> None:
     by: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     funds: Counter[str] = Counter()
@@ -306,13 +321,7 @@ def _settlements(f: Figures, tally: Tally) -> None:
     flows: Counter[tuple[str, str]] = Counter()
     maf_with_hifp: dict[str, int] = {}
     for s in tally.settlements:
-        sign = -1 if s.reversal else 1
-        row = by[(s.relation, s.visit)]
-        row[0] += sign
-        row[1] += s.medfee_fen
-        row[2] += s.cleared_fen - s.amounts["acct"]
-        for fund in FUNDS:
-            funds[fund] += s.amounts[fund]
+        sign = _add_settlement(by, funds, s)
         per_day[s.sim_day] += sign
         if s.cross_pool:
             flows[(s.insured_pool, s.treatment_pool)] += s.cleared_fen
@@ -378,13 +387,7 @@ def _period(
     for s in tally.settlements:
         if s.clr_ym != period:
             continue
-        sign = -1 if s.reversal else 1
-        row = by[(s.relation, s.visit)]
-        row[0] += sign
-        row[1] += s.medfee_fen
-        row[2] += s.cleared_fen - s.amounts["acct"]
-        for fund in FUNDS:
-            funds[fund] += s.amounts[fund]
+        sign = _add_settlement(by, funds, s)
         pf.settlements += sign
         pf.reversals += 1 if s.reversal else 0
         pf.outside_treatment_month += s.treatment_month != period

@@ -5,7 +5,7 @@ states). Each label is shown with its code in small type beside it.
 
 A code missing from a table is shown as 未分类 (unclassified) with the code beside it,
 never as a bare enum name; the simulation records no unset enum value (see
-``traffic.NOT_COVERED`` and ``traffic._relation_name``).
+``hospital_flow.NOT_COVERED`` and ``hospital_flow._relation_name``).
 """
 
 from __future__ import annotations

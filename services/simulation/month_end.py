@@ -28,13 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-import aio_pika
 import grpc
 
 from services.simulation.clients import Clients
 from services.simulation.clockwork import SimClock
-from services.simulation.scenario import Plan, month_window
-from services.simulation.stack import namespace_queues
+from services.simulation.scenario import month_window
+from services.simulation.statement_views import (
+    NATIONAL_CENTRE,
+    OPERATOR,
+    enum_name,
+    every_page,
+    list_statements,
+)
 from services.simulation.tally import (
     CLEARED_FUNDS,
     AdvanceView,
@@ -50,88 +55,15 @@ from shared.config import Settings
 from shared.grpc_errors import reason_of
 from shared.pb.crossclear.clearing.v1 import clearing_pb2
 from shared.pb.crossclear.common.v1 import common_pb2
-from shared.pb.crossclear.events.v1 import events_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2
 
-OPERATOR = "op-simulator"
-NATIONAL_CENTRE = "NHSA"
-PAGE_SIZE = 500
 INGEST_TIMEOUT_S = 120.0
 MAX_DISPUTED_LINES = 3
-MAX_REGION_MESSAGES = 100_000
-# Modeled: two months of the pair's expected fund payments; one pair in five is left at
-# one month (not yet topped up), so the 70 % and 90 % alerts show.
-ADVANCE_MONTHS = 2
-ADVANCE_SHORT_EVERY = 5
-EXPECTED_FUND_SHARE_PCT = 65
 # After a month-end: sized from the months cleared so far, at most this many.
 RESIZE_TRAILING_MONTHS_MAX = 3
 STEPS_PER_MONTH_END = 12
 
 Step = Callable[[str], None]
-
-_FUND_NAMES = {
-    common_pb2.FUND_TYPE_HIFP: "hifp",
-    common_pb2.FUND_TYPE_HIFOB: "hifob",
-    common_pb2.FUND_TYPE_HIFMI: "hifmi",
-    common_pb2.FUND_TYPE_CVLSERV: "cvlserv",
-    common_pb2.FUND_TYPE_HIFES: "hifes",
-    common_pb2.FUND_TYPE_MAF: "maf",
-    common_pb2.FUND_TYPE_OTH: "oth",
-    common_pb2.FUND_TYPE_ACCT: "acct",
-    common_pb2.FUND_TYPE_CASH: "cash",
-}
-
-
-def _name(enum: object, value: int, prefix: str) -> str:
-    return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
-
-
-def fund_name(value: int) -> str:
-    name: str = _FUND_NAMES.get(value, f"fund{value}")  # type: ignore[call-overload]
-    return name
-
-
-# -- advance funds (before the traffic) ------------------------------------------------------
-
-
-def planned_advances(plan: Plan) -> list[tuple[str, str, int]]:
-    """(insured pool, treatment pool, advance fen) for every cross-pool pair in the plan,
-    sized from the plan's average monthly bills of the pair."""
-    billed: dict[tuple[str, str], int] = defaultdict(int)
-    for p in plan.persons:
-        for e in p.encounters:
-            if e.treatment_pool != p.insured_pool:
-                billed[(p.insured_pool, e.treatment_pool)] += e.amount_fen
-    out = []
-    months = len(plan.months)
-    for rank, (pair, amount) in enumerate(sorted(billed.items(), key=lambda kv: (-kv[1], kv[0]))):
-        cover = 1 if rank % ADVANCE_SHORT_EVERY == ADVANCE_SHORT_EVERY - 1 else ADVANCE_MONTHS
-        expected = amount * EXPECTED_FUND_SHARE_PCT // 100 // months
-        advance = max(100_000, (expected * cover // 100_000 + 1) * 100_000)  # whole 1,000 yuan
-        out.append((pair[0], pair[1], advance))
-    return out
-
-
-async def set_advance_funds(clients: Clients, plan: Plan, tally: Tally) -> None:
-    for insured, treatment, amount in planned_advances(plan):
-        try:
-            await clients.call(
-                clients.clearing.SetAdvanceFund,
-                clearing_pb2.SetAdvanceFundRequest(
-                    insured_pool=insured,
-                    treatment_pool=treatment,
-                    amount_fen=amount,
-                    note="simulation: modeled at two months of expected fund payments",
-                ),
-                OPERATOR,
-            )
-            tally.counts["advance funds set"] += 1
-        except grpc.aio.AioRpcError as error:
-            tally.error(
-                f"SetAdvanceFund {error.code().name} {reason_of(error) or ''}",
-                error.details() or "",
-            )
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -207,7 +139,7 @@ class MonthEndRun:
         await self._pay(period)
         final = await self._op(c.GetPeriod, clearing_pb2.GetPeriodRequest(period=period))
         view = final.period  # type: ignore[attr-defined]
-        state = _name(clearing_pb2.PeriodState, view.state, "PERIOD_STATE_")
+        state = enum_name(clearing_pb2.PeriodState, view.state, "PERIOD_STATE_")
         self.result.period_states[period] = state
         self.result.late_events[period] = int(view.late_event_count)
         self._note("settle", f"period {period} is {state}")
@@ -262,21 +194,15 @@ class MonthEndRun:
         """Every line and adjustment of one statement, paged."""
         lines: list[clearing_pb2.StatementLine] = []
         adjustments: list[clearing_pb2.Adjustment] = []
-        token = ""
-        for _page in range(10_000):
-            reply = await self._op(
+        async for reply in every_page(
+            lambda page: self._op(
                 self.clients.clearing.GetStatement,
-                clearing_pb2.GetStatementRequest(
-                    statement_id=statement_id,
-                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-                ),
+                clearing_pb2.GetStatementRequest(statement_id=statement_id, page=page),
             )
-            lines.extend(reply.lines)  # type: ignore[attr-defined]
+        ):
+            lines.extend(reply.lines)
             if not adjustments:
-                adjustments.extend(reply.adjustments)  # type: ignore[attr-defined]
-            token = str(reply.next_page_token)  # type: ignore[attr-defined]
-            if not token:
-                break
+                adjustments.extend(reply.adjustments)
         return lines, adjustments
 
     async def _carried_in(self, period: str, views: list[StatementView]) -> None:
@@ -299,7 +225,9 @@ class MonthEndRun:
                         statement_id=view.statement_id,
                         origin_period=a.origin_period,
                         setl_id=a.setl_id,
-                        outcome=_name(clearing_pb2.DisputeOutcome, a.outcome, "DISPUTE_OUTCOME_"),
+                        outcome=enum_name(
+                            clearing_pb2.DisputeOutcome, a.outcome, "DISPUTE_OUTCOME_"
+                        ),
                         total_fen=int(a.total_fen),
                     )
                 )
@@ -441,7 +369,9 @@ class MonthEndRun:
             targets.add(adjustment.target_period)
             self.result.disputes[index] = replace(
                 d,
-                outcome=_name(clearing_pb2.DisputeOutcome, adjustment.outcome, "DISPUTE_OUTCOME_"),
+                outcome=enum_name(
+                    clearing_pb2.DisputeOutcome, adjustment.outcome, "DISPUTE_OUTCOME_"
+                ),
                 decided_on=self._today(),
                 target_period=adjustment.target_period,
                 carried_fen=int(adjustment.total_fen),
@@ -542,7 +472,7 @@ class MonthEndRun:
         for level in reply.levels:  # type: ignore[attr-defined]
             self.result.net_levels.append(
                 NetLevelView(
-                    leg=_name(clearing_pb2.NetLeg, level.leg, "NET_LEG_"),
+                    leg=enum_name(clearing_pb2.NetLeg, level.leg, "NET_LEG_"),
                     scope=level.scope,
                     hub=level.hub,
                     positions=tuple(
@@ -557,23 +487,17 @@ class MonthEndRun:
 
     async def _pay(self, period: str) -> None:
         instructions = []
-        token = ""
-        for _page in range(10_000):
-            reply = await self._op(
+        async for reply in every_page(
+            lambda page: self._op(
                 self.clients.clearing.ListPaymentInstructions,
-                clearing_pb2.ListPaymentInstructionsRequest(
-                    period=period,
-                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-                ),
+                clearing_pb2.ListPaymentInstructionsRequest(period=period, page=page),
             )
-            instructions.extend(reply.instructions)  # type: ignore[attr-defined]
-            token = str(reply.next_page_token)  # type: ignore[attr-defined]
-            if not token:
-                break
+        ):
+            instructions.extend(reply.instructions)
         instructions.sort(key=lambda i: (i.leg, i.scope, i.payer, i.payee))
         paid = 0
         for index, instruction in enumerate(instructions):
-            leg = _name(clearing_pb2.NetLeg, instruction.leg, "NET_LEG_")
+            leg = enum_name(clearing_pb2.NetLeg, instruction.leg, "NET_LEG_")
             caller = NATIONAL_CENTRE if leg == "NATIONAL" else instruction.scope
             try:
                 await self._op(
@@ -609,16 +533,13 @@ class MonthEndRun:
     # -- advance funds --------------------------------------------------------------------------
 
     async def _advance(self, period: str) -> None:
-        token = ""
-        for _page in range(10_000):
-            reply = await self._op(
+        async for reply in every_page(
+            lambda page: self._op(
                 self.clients.clearing.GetAdvanceFunds,
-                clearing_pb2.GetAdvanceFundsRequest(
-                    period=period,
-                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-                ),
+                clearing_pb2.GetAdvanceFundsRequest(period=period, page=page),
             )
-            for a in reply.advance_funds:  # type: ignore[attr-defined]
+        ):
+            for a in reply.advance_funds:
                 self.result.advance.append(
                     AdvanceView(
                         period=period,
@@ -630,9 +551,6 @@ class MonthEndRun:
                         alerts=tuple(int(t) for t in a.alerted_thresholds_bp),
                     )
                 )
-            token = str(reply.next_page_token)  # type: ignore[attr-defined]
-            if not token:
-                break
 
     async def resize_advances(self, cleared: str, for_period: str) -> None:
         """After ``cleared``'s month-end: every pair's advance is sized again from its
@@ -662,28 +580,22 @@ class MonthEndRun:
                     )
                     continue
                 kept += 1
-                self.result.resizes.append(
-                    Resize(
-                        for_period,
-                        a.insured_pool,
-                        a.treatment_pool,
-                        a.advance_fen,
-                        a.advance_fen,
-                        (),
-                        kept=True,
-                    )
-                )
-                continue
-            sized += 1
+                new_fen, was_kept = a.advance_fen, True
+                trailing_fen: tuple[int, ...] = ()
+            else:
+                sized += 1
+                new_fen = int(reply.advance_fund.advance_fen)  # type: ignore[attr-defined]
+                trailing_fen = tuple(int(m) for m in reply.trailing_monthly_fen)  # type: ignore[attr-defined]
+                was_kept = False
             self.result.resizes.append(
                 Resize(
                     for_period,
                     a.insured_pool,
                     a.treatment_pool,
                     a.advance_fen,
-                    int(reply.advance_fund.advance_fen),  # type: ignore[attr-defined]
-                    tuple(int(m) for m in reply.trailing_monthly_fen),  # type: ignore[attr-defined]
-                    kept=False,
+                    new_fen,
+                    trailing_fen,
+                    kept=was_kept,
                 )
             )
         self._note(
@@ -691,58 +603,6 @@ class MonthEndRun:
             f"for {for_period}: {sized} sized from the payments of the last {trailing} "
             f"month(s), {kept} kept (no payments)",
         )
-
-
-async def list_statements(clients: Clients, period: str) -> list[StatementView]:
-    views: list[StatementView] = []
-    token = ""
-    for _page in range(10_000):
-        reply = await clients.call(
-            clients.clearing.ListStatements,
-            clearing_pb2.ListStatementsRequest(
-                period=period,
-                page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
-            ),
-            OPERATOR,
-        )
-        views.extend(statement_view(s) for s in reply.statements)
-        token = reply.next_page_token
-        if not token:
-            break
-    return views
-
-
-def statement_view(s: clearing_pb2.Statement) -> StatementView:
-    funds = {
-        fund_name(f.fund_type): (
-            f.settled_count,
-            f.settled_fen,
-            f.reversed_count,
-            f.reversed_fen,
-            f.net_fen,
-        )
-        for f in s.funds
-    }
-    return StatementView(
-        statement_id=s.statement_id,
-        period=s.period,
-        insured_pool=s.insured_pool,
-        treatment_pool=s.treatment_pool,
-        level=_name(events_pb2.ClearingLevel, s.level, "CLEARING_LEVEL_"),
-        state=_name(clearing_pb2.StatementState, s.state, "STATEMENT_STATE_"),
-        settlement_count=s.settlement_count,
-        reversal_count=s.reversal_count,
-        line_count=s.line_count,
-        net_fen=s.net_fen,
-        confirmed_net_fen=s.confirmed_net_fen,
-        disputed_line_count=s.disputed_line_count,
-        disputed_fen=s.disputed_fen,
-        adjustment_fen=sum(f.adjustment_fen for f in s.funds),
-        funds=funds,
-        digest=s.digest,
-        adjustment_count=s.adjustment_count,
-        late_count=s.late_count,
-    )
 
 
 def _dispute_target(views: list[StatementView]) -> StatementView | None:
@@ -753,53 +613,3 @@ def _dispute_target(views: list[StatementView]) -> StatementView | None:
     guangzhou = [v for v in candidates if v.insured_pool == "440100"]
     pool = guangzhou or candidates
     return max(pool, key=lambda v: (v.net_fen, v.insured_pool, v.treatment_pool))
-
-
-async def refresh_states(clients: Clients, result: MonthEnd) -> None:
-    """Statements after confirmation and disputes: their state and what was netted (the
-    generated figures, and so the fingerprint, do not change)."""
-    fresh: dict[str, StatementView] = {}
-    for period in result.periods:
-        for view in await list_statements(clients, period):
-            fresh[view.statement_id] = view
-    result.statements = [
-        replace(
-            v,
-            state=fresh[v.statement_id].state,
-            confirmed_net_fen=fresh[v.statement_id].confirmed_net_fen,
-            disputed_line_count=fresh[v.statement_id].disputed_line_count,
-            disputed_fen=fresh[v.statement_id].disputed_fen,
-        )
-        if v.statement_id in fresh
-        else v
-        for v in result.statements
-    ]
-
-
-async def drain_region_queues(settings: Settings) -> dict[str, dict[str, int]]:
-    """What each pooling region received on its queue: message type → count. A region's
-    own system would consume these; the simulation reads them to show delivery."""
-    received: dict[str, dict[str, int]] = {}
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
-    try:
-        channel = await connection.channel()
-        for queue_name in namespace_queues(settings.bus_namespace):
-            if ".region." not in queue_name:
-                continue
-            region = queue_name.rsplit(".", 1)[1]
-            try:
-                queue = await channel.get_queue(queue_name, ensure=True)
-            except aio_pika.exceptions.ChannelClosed:
-                channel = await connection.channel()
-                continue
-            counts: dict[str, int] = defaultdict(int)
-            for _ in range(MAX_REGION_MESSAGES):
-                message = await queue.get(no_ack=True, fail=False)
-                if message is None:
-                    break
-                counts[(message.type or "unknown").rsplit(".", 1)[-1]] += 1
-            if counts:
-                received[region] = dict(counts)
-    finally:
-        await connection.close()
-    return received

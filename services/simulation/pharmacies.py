@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import grpc
@@ -27,8 +27,8 @@ from services.settlement.domain.bill import QUANTITY_SCALE_E4, line_amount_fen
 from services.settlement.domain.pharmacy import dual_channel_pharmacies
 from services.simulation.recipes import catalogue_of
 from services.simulation.scenario import MsgidBook, PersonPlan, Plan, Step, StepKind, month_window
+from services.simulation.settlement_info import china_day, fund_amounts
 from services.simulation.tally import FUNDS, SettlementRecord, Tally
-from shared.clock import CHINA_TZ
 from shared.grpc_errors import reason_of
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2, pharmacy_pb2_grpc, settlement_pb2
@@ -294,20 +294,9 @@ class PharmacyTraffic:
         *,
         reversal: bool,
     ) -> None:
-        amounts = {
-            "hifp": info.hifp_pay_fen,
-            "hifob": info.hifob_pay_fen,
-            "hifmi": info.hifmi_pay_fen,
-            "cvlserv": info.cvlserv_pay_fen,
-            "hifes": info.hifes_pay_fen,
-            "maf": info.maf_pay_fen,
-            "oth": info.oth_pay_fen,
-            "acct": info.acct_pay_fen,
-            "cash": info.psn_cash_pay_fen,
-        }
+        amounts = fund_amounts(info)
         assert set(amounts) == set(FUNDS)
         relation = common_pb2.Relation.Name(info.relation).removeprefix("RELATION_")
-        day = info.setl_time.ToDatetime().replace(tzinfo=None)
         tally.settlements.append(
             SettlementRecord(
                 setl_id=info.setl_id,
@@ -321,13 +310,9 @@ class PharmacyTraffic:
                 visit=VISIT_CHRONIC if x.disease else VISIT_ORDINARY,
                 clr_ym=info.clr_ym,
                 treatment_month=x.month,
-                sim_day=_china_day(day),
+                sim_day=china_day(info),
                 medfee_fen=info.medfee_sumamt_fen,
                 amounts=amounts,
                 reversal=reversal,
             )
         )
-
-
-def _china_day(utc_naive: datetime) -> date:
-    return utc_naive.replace(tzinfo=UTC).astimezone(CHINA_TZ).date()

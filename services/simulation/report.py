@@ -17,32 +17,28 @@ digest the service computed.
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import UTC
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from services.clearing.domain.events import EventKind, FundType
-from services.clearing.domain.exports import csv_file_name, render_csv_files, render_html
-from services.clearing.domain.lines import (
-    Adjustment,
-    DisputeOutcome,
-    StatementLine,
-    fund_amounts,
-)
-from services.clearing.domain.netting import MatrixCell, NetMatrix, NetPosition
-from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel
-from services.clearing.domain.statements import make_statement
+from services.clearing.domain.exports import csv_file_name
 from services.simulation import pharmacy_figures
+from services.simulation.charts import (
+    column_chart,
+    diverging_bars,
+    esc,
+    heat_legend,
+    heatmap,
+    mini_bar,
+    num_cell,
+    stacked_bar,
+    top_flows,
+    usage_bars,
+    wan,
+)
 from services.simulation.figures import Figures, bp_text, months_line, pct
 from services.simulation.labels import (
     BASIS_ZH,
     COHORT_ZH,
-    FUND_ZH,
     LEVEL_ZH,
     OUTCOME_ZH,
     PERIOD_STATE_ZH,
@@ -51,483 +47,25 @@ from services.simulation.labels import (
     STATEMENT_STATE_ZH,
     VISIT_ZH,
     coded_html,
-    coded_svg,
     party_html,
     party_svg,
     party_text,
-    zh,
 )
 from services.simulation.scenario import Plan
+from services.simulation.statement_export import (
+    EXPORT_FOLDER,
+)
 from services.simulation.tally import (
     FUNDS,
     RELATIONS,
     VISITS,
     MonthEnd,
-    NetLevelView,
-    StatementView,
     Tally,
 )
 from shared.money import format_fen
-from shared.pb.crossclear.clearing.v1 import clearing_pb2
-from shared.reference import is_pool, pools
-
-if TYPE_CHECKING:
-    from services.simulation.month_end import MonthEndRun
+from shared.reference import is_pool
 
 REPORT_NAME = "report.html"
-EXPORT_FOLDER = "statements"
-MAX_HEATMAP_POOLS = 30
-FUND_COLOURS = {
-    "hifp": "#1f77b4",
-    "hifob": "#17becf",
-    "hifmi": "#9467bd",
-    "cvlserv": "#8c564b",
-    "hifes": "#bcbd22",
-    "maf": "#2ca02c",
-    "oth": "#7f7f7f",
-    "acct": "#ff7f0e",
-    "cash": "#d62728",
-}
-POSITIVE = "#2e7d32"
-NEGATIVE = "#c62828"
-_CLEARED_FUND_NAMES = {f.value for f in FundType}
-_FEN_PER_WAN = Decimal(1_000_000)  # 1 万元 = 10,000 yuan
-
-
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _pool_names() -> dict[str, str]:
-    return {p.code: p.name_zh for p in pools()}
-
-
-def _wan(amount_fen: int) -> str:
-    """An amount in 万元 (10,000 yuan), rounded half up: two decimals below 100 万元, one
-    below 1,000 万元, none above; "<0.01" for a non-zero amount that rounds to nothing."""
-    value = Decimal(amount_fen) / _FEN_PER_WAN
-    places = 2 if abs(value) < 100 else (1 if abs(value) < 1000 else 0)
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    if rounded == 0 and amount_fen:
-        return "<0.01" if amount_fen > 0 else ">-0.01"
-    return f"{rounded:,}"
-
-
-# -- statement exports -------------------------------------------------------------------------
-
-
-def _domain_line(line: clearing_pb2.StatementLine) -> StatementLine:
-    from services.simulation.month_end import fund_name
-
-    amounts = {
-        FundType(fund_name(a.fund_type)): a.amount_fen
-        for a in line.amounts
-        if fund_name(a.fund_type) in _CLEARED_FUND_NAMES
-    }
-    return StatementLine(
-        setl_id=line.setl_id,
-        kind=EventKind.SETTLED
-        if line.kind == clearing_pb2.LINE_KIND_SETTLED
-        else EventKind.REVERSED,
-        reversed_setl_id=line.reversed_setl_id or None,
-        event_id=line.event_id,
-        hospital_code=line.hospital_code,
-        event_period=Period.parse(line.event_period),
-        late=line.late,
-        settle_time=line.settle_time.ToDatetime(tzinfo=UTC),
-        amounts=fund_amounts(amounts),
-    )
-
-
-def _matrix(view: StatementView, levels: Sequence[NetLevelView]) -> NetMatrix:
-    level = ClearingLevel(view.level)
-    scope = NATIONAL_SCOPE if level is ClearingLevel.NATIONAL else view.insured_pool[:2]
-    leg = "NATIONAL" if level is ClearingLevel.NATIONAL else "PROVINCIAL"
-    found = next(
-        (
-            lv
-            for lv in levels
-            if lv.leg == leg and lv.scope == scope and lv.period in ("", view.period)
-        ),
-        None,
-    )
-    if found is None:
-        return NetMatrix(level, scope, (), (), ())
-    return NetMatrix(
-        level=level,
-        scope=scope,
-        parties=tuple(p[0] for p in found.positions),
-        cells=tuple(MatrixCell(payer, receiver, amount) for payer, receiver, amount in found.cells),
-        positions=tuple(NetPosition(party, rec, pay) for party, rec, pay, _net in found.positions),
-    )
-
-
-async def _domain_adjustments(
-    run: MonthEndRun,
-    view: StatementView,
-    adjustments: Sequence[clearing_pb2.Adjustment],
-    origin_lines: dict[str, list[clearing_pb2.StatementLine]],
-) -> list[Adjustment] | None:
-    """The statement's carried adjustments as the clearing domain holds them, each with the
-    disputed line from its origin statement; None if one cannot be rebuilt."""
-    from services.simulation.month_end import fund_name
-
-    out = []
-    for a in adjustments:
-        if a.origin_statement_id not in origin_lines:
-            origin_lines[a.origin_statement_id], _ = await run.statement_lines(
-                a.origin_statement_id
-            )
-        line = next(
-            (
-                x
-                for x in origin_lines[a.origin_statement_id]
-                if x.setl_id == a.setl_id and x.kind == a.kind
-            ),
-            None,
-        )
-        if line is None:
-            return None
-        amounts = {
-            FundType(fund_name(x.fund_type)): x.amount_fen
-            for x in a.amounts
-            if fund_name(x.fund_type) in _CLEARED_FUND_NAMES
-        }
-        outcome = clearing_pb2.DisputeOutcome.Name(a.outcome).removeprefix("DISPUTE_OUTCOME_")
-        out.append(
-            Adjustment(
-                origin_period=Period.parse(a.origin_period),
-                insured_pool=view.insured_pool,
-                treatment_pool=view.treatment_pool,
-                line=_domain_line(line),
-                outcome=DisputeOutcome(outcome),
-                amounts=fund_amounts(amounts),
-                note=a.note,
-            )
-        )
-    return out
-
-
-async def export_statements(run: MonthEndRun, month_end: MonthEnd, out: Path) -> list[str]:
-    """CSV + HTML per statement into ``out/statements``; returns the file names written."""
-    folder = out / EXPORT_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    names = _pool_names()
-    written: list[str] = []
-    verified = 0
-    origin_lines: dict[str, list[clearing_pb2.StatementLine]] = {}
-    for view in sorted(month_end.statements, key=lambda v: v.statement_id):
-        lines, adjustments = await run.statement_lines(view.statement_id)
-        carried = await _domain_adjustments(run, view, adjustments, origin_lines)
-        statement = make_statement(
-            Period.parse(view.period),
-            (view.insured_pool, view.treatment_pool),
-            [_domain_line(x) for x in lines],
-            carried or (),
-        )
-        if carried is not None and statement.digest() == view.digest:
-            verified += 1
-        for table in render_csv_files(statement, names):
-            (folder / table.name).write_bytes(table.data)
-        page = render_html(statement, _matrix(view, month_end.net_levels), names)
-        (folder / f"{view.statement_id}.html").write_text(page, encoding="utf-8")
-        written.append(view.statement_id)
-    month_end.steps.append(
-        ("export", f"{len(written)} statements exported; {verified} digests equal to the service's")
-    )
-    return written
-
-
-# -- SVG charts -------------------------------------------------------------------------------------
-# Labels inside SVG are markup (``labels.party_svg``: the name, the code in a smaller tspan);
-# tooltips (<title>) are plain text and carry the exact amount to the fen.
-
-
-def _svg(width: int, height: int, body: list[str], title: str) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" style="max-width:{width}px" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(title)}">'
-        + "".join(body)
-        + "</svg>"
-    )
-
-
-def diverging_bars(rows: Sequence[tuple[str, str, int]], title: str, width: int = 640) -> str:
-    """Horizontal bars around a zero line: receives to the right (green), pays to the left.
-    ``rows``: (label as SVG markup, label as text, amount in fen)."""
-    if not rows:
-        return '<p class="note">无数据 <small class="code">nothing to show</small></p>'
-    bar_h, gap, label_w, value_w = 20, 6, 170, 70
-    height = 30 + len(rows) * (bar_h + gap)
-    plot_w = width - label_w - value_w * 2
-    centre = label_w + value_w + plot_w / 2
-    biggest = max(abs(v) for *_, v in rows) or 1
-    body = [
-        f'<line x1="{centre}" y1="18" x2="{centre}" y2="{height - 4}" stroke="#888" stroke-width="1"/>',
-        f'<text x="{centre - 6}" y="12" text-anchor="end" class="axis">← 付出 pays</text>',
-        f'<text x="{centre + 6}" y="12" class="axis">收入 receives →</text>',
-    ]
-    for index, (label, text, value) in enumerate(rows):
-        y = 24 + index * (bar_h + gap)
-        length = abs(value) / biggest * (plot_w / 2)
-        x = centre if value >= 0 else centre - length
-        colour = POSITIVE if value >= 0 else NEGATIVE
-        body.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 5}" text-anchor="end" class="lbl">{label}</text>'
-        )
-        body.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{max(length, 1):.1f}" height="{bar_h}" fill="{colour}" rx="2">'
-            f"<title>{_esc(text)}：{format_fen(value)} 元</title></rect>"
-        )
-        text_x = centre + length + 4 if value >= 0 else centre - length - 4
-        anchor = "start" if value >= 0 else "end"
-        body.append(
-            f'<text x="{text_x:.1f}" y="{y + bar_h - 5}" text-anchor="{anchor}" class="val">{_wan(value)} 万</text>'
-        )
-    return _svg(width, height, body, title)
-
-
-def mini_bar(value: int, biggest: int, width: int = 200) -> str:
-    """A one-row diverging bar for a table cell (receives right, pays left)."""
-    half = width / 2
-    length = abs(value) / (biggest or 1) * (half - 2)
-    x = half if value >= 0 else half - length
-    colour = POSITIVE if value >= 0 else NEGATIVE
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="14" '
-        f'viewBox="0 0 {width} 14" aria-hidden="true">'
-        f'<line x1="{half}" y1="0" x2="{half}" y2="14" stroke="#999"/>'
-        f'<rect x="{x:.1f}" y="2" width="{max(length, 1):.1f}" height="10" fill="{colour}" rx="1"/>'
-        "</svg>"
-    )
-
-
-def heat_legend(width: int = 260) -> str:
-    steps = 8
-    body = [
-        f'<rect x="{10 + i * (width - 20) / steps:.1f}" y="4" width="{(width - 20) / steps:.1f}" '
-        f'height="12" fill="{_blend("#e3f2fd", "#0d47a1", (i / (steps - 1)) ** 0.5)}"/>'
-        for i in range(steps)
-    ]
-    body.append('<text x="10" y="30" class="axis">少 less</text>')
-    body.append(
-        f'<text x="{width - 10}" y="30" text-anchor="end" class="axis">多 more cleared money</text>'
-    )
-    return _svg(width, 36, body, "colour scale")
-
-
-def top_flows(flows: dict[tuple[str, str], int], limit: int = 18) -> str:
-    ordered = sorted(flows.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    rows = "".join(
-        f"<tr><td>{party_html(a)} → {party_html(b)}</td>"
-        f"<td>{coded_html(RELATION_ZH, 'CROSS_PROVINCE' if a[:2] != b[:2] else 'IN_PROVINCE')}</td>"
-        f"{_num(v)}</tr>"
-        for (a, b), v in ordered
-    )
-    return (
-        "<table><thead><tr><th>参保地 → 就医地</th><th>异地类型</th>"
-        f"<th>清算金额（元）</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def heatmap(flows: dict[tuple[str, str], int], title: str) -> str:
-    """Rows: insured pools (pay); columns: treatment pools (receive); shade: cleared amount.
-    Each cell prints its amount in 万元, the exact figure in its tooltip; the last column
-    and row are each pool's total paid and received."""
-    if not flows:
-        return '<p class="note">没有跨统筹区结算 <small class="code">no cross-pool settlements</small></p>'
-    payers = _top_parties(flows, 0)
-    receivers = _top_parties(flows, 1)
-    paid: dict[str, int] = defaultdict(int)
-    received: dict[str, int] = defaultdict(int)
-    for (payer, receiver), amount in flows.items():
-        paid[payer] += amount
-        received[receiver] += amount
-    cell_w, cell_h, label_w, top_h = 52, 26, 150, 112
-    total_x = label_w + cell_w * len(receivers) + 6
-    total_y = top_h + cell_h * len(payers) + 4
-    width = total_x + cell_w + 16
-    height = total_y + cell_h + 6
-    biggest = max(flows.values()) or 1
-    body: list[str] = [
-        f'<text x="{label_w - 6}" y="{top_h - 6}" text-anchor="end" class="axis">单位：万元</text>'
-    ]
-    for j, receiver in enumerate(receivers):
-        x = label_w + j * cell_w + cell_w / 2
-        body.append(
-            f'<text transform="translate({x + 2:.0f},{top_h - 6}) rotate(-50)" class="lbl">{party_svg(receiver)}</text>'
-        )
-        body.append(
-            _total_cell(x - cell_w / 2, total_y, cell_w, cell_h, received[receiver], receiver, "收")
-        )
-    body.append(
-        f'<text transform="translate({total_x + cell_w / 2 + 2:.0f},{top_h - 6}) rotate(-50)" class="lbl total">合计（付）</text>'
-    )
-    body.append(
-        f'<text x="{label_w - 6}" y="{total_y + cell_h / 2 + 4:.0f}" text-anchor="end" class="lbl total">合计（收）</text>'
-    )
-    for i, payer in enumerate(payers):
-        y = top_h + i * cell_h
-        body.append(
-            f'<text x="{label_w - 6}" y="{y + cell_h / 2 + 4:.0f}" text-anchor="end" class="lbl">{party_svg(payer)}</text>'
-        )
-        body.append(_total_cell(total_x, y, cell_w, cell_h, paid[payer], payer, "付"))
-        for j, receiver in enumerate(receivers):
-            amount = flows.get((payer, receiver), 0)
-            x = label_w + j * cell_w
-            # Square-root scale: the many small flows stay visible next to the big ones.
-            strength = (amount / biggest) ** 0.5 if amount > 0 else 0.0
-            fill = _blend("#e3f2fd", "#0d47a1", strength) if amount > 0 else "#f4f4f4"
-            cross = payer[:2] != receiver[:2]
-            stroke = (
-                ' stroke="#e65100" stroke-width="1.5"' if cross and amount > 0 else ' stroke="#fff"'
-            )
-            body.append(
-                f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="{fill}"{stroke}>'
-                f"<title>{_esc(party_text(payer))} → {_esc(party_text(receiver))}："
-                f"{format_fen(amount)} 元</title></rect>"
-            )
-            if amount:
-                css = "cell dark" if strength > 0.55 else "cell"
-                body.append(
-                    f'<text x="{x + (cell_w - 2) / 2:.0f}" y="{y + cell_h / 2 + 3:.0f}" '
-                    f'text-anchor="middle" class="{css}">{_esc(_wan(amount))}</text>'
-                )
-    return _svg(width, height, body, title)
-
-
-def _total_cell(x: float, y: float, w: int, h: int, amount: int, party: str, side: str) -> str:
-    return (
-        f'<rect x="{x:.0f}" y="{y:.0f}" width="{w - 2}" height="{h - 2}" fill="#eceff1" stroke="#fff">'
-        f"<title>{_esc(party_text(party))} 合计{side}：{format_fen(amount)} 元</title></rect>"
-        f'<text x="{x + (w - 2) / 2:.0f}" y="{y + h / 2 + 3:.0f}" text-anchor="middle" '
-        f'class="cell total">{_esc(_wan(amount))}</text>'
-    )
-
-
-def _top_parties(flows: dict[tuple[str, str], int], side: int) -> list[str]:
-    totals: dict[str, int] = defaultdict(int)
-    for pair, amount in flows.items():
-        totals[pair[side]] += amount
-    top = sorted(totals, key=lambda p: (-totals[p], p))[:MAX_HEATMAP_POOLS]
-    return sorted(top)
-
-
-def _blend(low: str, high: str, t: float) -> str:
-    a = [int(low[i : i + 2], 16) for i in (1, 3, 5)]
-    b = [int(high[i : i + 2], 16) for i in (1, 3, 5)]
-    mixed = [round(x + (y - x) * max(0.0, min(1.0, t))) for x, y in zip(a, b, strict=True)]
-    return "#" + "".join(f"{v:02x}" for v in mixed)
-
-
-def stacked_bar(parts: Sequence[tuple[str, int]], title: str, width: int = 640) -> str:
-    """One 100 % bar of funds with a legend: each fund's Chinese name, code, amount, share."""
-    parts = [(name, value) for name, value in parts if value]
-    if not parts:
-        return '<p class="note">无金额 <small class="code">nothing to show</small></p>'
-    total = sum(max(v, 0) for _, v in parts) or 1
-    columns = 2
-    height = 44 + 22 * ((len(parts) + columns - 1) // columns)
-    body: list[str] = []
-    x = 10.0
-    for name, value in parts:
-        w = max(value, 0) / total * (width - 20)
-        body.append(
-            f'<rect x="{x:.1f}" y="8" width="{w:.1f}" height="26" fill="{FUND_COLOURS.get(name, "#999")}">'
-            f"<title>{_esc(zh(FUND_ZH, name))} {_esc(name)}：{format_fen(value)} 元"
-            f"（{pct(value, total)}）</title></rect>"
-        )
-        if w > 64:
-            body.append(
-                f'<text x="{x + w / 2:.1f}" y="26" text-anchor="middle" class="inbar">'
-                f"{_esc(zh(FUND_ZH, name))}</text>"
-            )
-        x += w
-    for index, (name, value) in enumerate(parts):
-        lx = 10 + (index % columns) * ((width - 20) / columns)
-        ly = 56 + (index // columns) * 22
-        body.append(
-            f'<rect x="{lx:.0f}" y="{ly - 10}" width="12" height="12" fill="{FUND_COLOURS.get(name, "#999")}"/>'
-        )
-        body.append(
-            f'<text x="{lx + 18:.0f}" y="{ly}" class="lbl">{coded_svg(FUND_ZH, name)}  '
-            f"{format_fen(value)} 元（{pct(value, total)}）</text>"
-        )
-    return _svg(width, height, body, title)
-
-
-def column_chart(
-    series: Sequence[tuple[str, int]], title: str, width: int = 640, height: int = 200
-) -> str:
-    if not series:
-        return '<p class="note">无数据 <small class="code">nothing to show</small></p>'
-    left, bottom, top = 40, 30, 14
-    plot_h = height - bottom - top
-    step = (width - left - 10) / len(series)
-    biggest = max(v for _, v in series) or 1
-    body = [
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 6}" y2="{height - bottom}" stroke="#888"/>'
-    ]
-    for tick in (0.5, 1.0):
-        y = height - bottom - plot_h * tick
-        body.append(f'<line x1="{left}" y1="{y:.0f}" x2="{width - 6}" y2="{y:.0f}" stroke="#eee"/>')
-        body.append(
-            f'<text x="{left - 4}" y="{y + 4:.0f}" text-anchor="end" class="axis">{round(biggest * tick)}</text>'
-        )
-    for index, (label, value) in enumerate(series):
-        h = value / biggest * plot_h
-        x = left + index * step + step * 0.15
-        body.append(
-            f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" fill="#1f77b4">'
-            f"<title>{_esc(label)}：{value} 笔</title></rect>"
-        )
-        body.append(
-            f'<text x="{x + step * 0.35:.1f}" y="{height - bottom + 14}" text-anchor="middle" class="axis">{_esc(label)}</text>'
-        )
-    return _svg(width, height, body, title)
-
-
-def usage_bars(
-    rows: Sequence[tuple[str, str, int, tuple[int, ...]]], title: str, width: int = 640
-) -> str:
-    """Advance-fund usage per pair, with the 70 % and 90 % alert lines. ``rows``: (label as
-    SVG markup, label as text, used bp, alert thresholds)."""
-    if not rows:
-        return '<p class="note">无预付金 <small class="code">no advance funds</small></p>'
-    bar_h, gap, label_w = 16, 6, 250
-    plot_w = width - label_w - 60
-    height = 24 + len(rows) * (bar_h + gap)
-    scale_max = max(10_000, max(bp for *_, bp, _ in rows))
-    body: list[str] = []
-    for threshold in (7_000, 9_000, 10_000):
-        x = label_w + threshold / scale_max * plot_w
-        full = threshold == 10_000
-        dash = "" if full else ' stroke-dasharray="3,3"'
-        body.append(f'<line x1="{x:.1f}" y1="12" x2="{x:.1f}" y2="{height}" stroke="#999"{dash}/>')
-        if not full:  # 100 % is the solid line; a label there would collide with 90 %
-            body.append(
-                f'<text x="{x:.1f}" y="10" text-anchor="middle" class="axis">{threshold // 100} %</text>'
-            )
-    for index, (label, text, used_bp, alerts) in enumerate(rows):
-        y = 16 + index * (bar_h + gap)
-        w = min(used_bp, scale_max) / scale_max * plot_w
-        colour = NEGATIVE if used_bp >= 9_000 else ("#f9a825" if used_bp >= 7_000 else POSITIVE)
-        body.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 4}" text-anchor="end" class="lbl">{label}</text>'
-        )
-        body.append(
-            f'<rect x="{label_w}" y="{y}" width="{max(w, 1):.1f}" height="{bar_h}" fill="{colour}" rx="2">'
-            f"<title>{_esc(text)}：已用 {used_bp / 100:.1f} %；预警 "
-            f"{', '.join(f'{a // 100} %' for a in alerts) or '无'}</title></rect>"
-        )
-        body.append(
-            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}" class="val">{used_bp / 100:.0f} %</text>'
-        )
-    return _svg(width, height, body, title)
-
-
-# -- the page -------------------------------------------------------------------------------------
-
 _CSS = """
 *{box-sizing:border-box}
 body{font-family:"Noto Sans CJK SC","Noto Sans SC","PingFang SC","Microsoft YaHei","Helvetica Neue",Arial,sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
@@ -571,19 +109,14 @@ a{color:#0d47a1}
 
 def _h(zh_text: str, en: str) -> str:
     """A heading's text: Chinese, the English in small type."""
-    return f"{_esc(zh_text)} <small>{_esc(en)}</small>"
+    return f"{esc(zh_text)} <small>{esc(en)}</small>"
 
 
 def _card(key: str, en: str, value: str, sub: str = "", css: str = "") -> str:
     return (
         f'<div class="card"><div class="k">{_h(key, en)}</div>'
-        f'<div class="v {css}">{_esc(value)}</div><div class="s">{_esc(sub)}</div></div>'
+        f'<div class="v {css}">{esc(value)}</div><div class="s">{esc(sub)}</div></div>'
     )
-
-
-def _num(amount_fen: int, css: str = "") -> str:
-    classes = " ".join(c for c in ("num", "neg" if amount_fen < 0 else "", css) if c)
-    return f'<td class="{classes}">{_esc(format_fen(amount_fen))}</td>'
 
 
 def pool_net_rows(month_end: MonthEnd) -> list[tuple[str, int, int]]:
@@ -610,7 +143,7 @@ def _pool_net_table(month_end: MonthEnd) -> str:
         return '<p class="note">无清算净额 <small class="code">no net positions</small></p>'
     biggest = max(abs(p + n) for _, p, n in rows)
     body = "".join(
-        f"<tr><td>{party_html(code)}</td>{_num(prov)}{_num(nat)}{_num(prov + nat, 'strong')}"
+        f"<tr><td>{party_html(code)}</td>{num_cell(prov)}{num_cell(nat)}{num_cell(prov + nat, 'strong')}"
         f"<td>{mini_bar(prov + nat, biggest)}</td></tr>"
         for code, prov, nat in rows
     )
@@ -618,7 +151,7 @@ def _pool_net_table(month_end: MonthEnd) -> str:
     nat_sum = sum(r[2] for r in rows)
     body += (
         f"<tr class='sum'><td>合计 <small class='code'>all pools</small></td>"
-        f"{_num(prov_sum)}{_num(nat_sum)}{_num(prov_sum + nat_sum)}<td></td></tr>"
+        f"{num_cell(prov_sum)}{num_cell(nat_sum)}{num_cell(prov_sum + nat_sum)}<td></td></tr>"
     )
     head = (
         "<tr><th>统筹区 <small class='code'>pool</small></th>"
@@ -650,7 +183,7 @@ def _cards(f: Figures, tally: Tally) -> str:
                 _card(
                     "医疗费用总额",
                     "medical fees",
-                    f"{_wan(fees)} 万元",
+                    f"{wan(fees)} 万元",
                     f"参保人 {f.persons:,} 人",
                 ),
                 _card(
@@ -694,14 +227,14 @@ def _statement_table(month_end: MonthEnd) -> str:
         if s.statement_id in exported:
             base = f"{EXPORT_FOLDER}/{s.statement_id}"
             csv_name = csv_file_name(s.statement_id, "lines")
-            csv_link = f'<a href="{_esc(EXPORT_FOLDER)}/{_esc(csv_name)}">CSV</a>'
-            links = f'<a href="{_esc(base)}.html">HTML</a> · {csv_link}'
-        adjustments = _num(s.adjustment_fen) if s.adjustment_count else "<td></td>"
+            csv_link = f'<a href="{esc(EXPORT_FOLDER)}/{esc(csv_name)}">CSV</a>'
+            links = f'<a href="{esc(base)}.html">HTML</a> · {csv_link}'
+        adjustments = num_cell(s.adjustment_fen) if s.adjustment_count else "<td></td>"
         rows.append(
-            f"<tr><td>{_esc(s.period)}</td><td>{party_html(s.insured_pool)}</td>"
+            f"<tr><td>{esc(s.period)}</td><td>{party_html(s.insured_pool)}</td>"
             f"<td>{party_html(s.treatment_pool)}</td>"
             f"<td>{coded_html(LEVEL_ZH, s.level)}</td><td class='num'>{s.line_count}</td>"
-            f"{_num(s.net_fen)}{_num(s.confirmed_net_fen)}{adjustments}"
+            f"{num_cell(s.net_fen)}{num_cell(s.confirmed_net_fen)}{adjustments}"
             f"<td>{coded_html(STATEMENT_STATE_ZH, s.state)}</td><td>{links}</td></tr>"
         )
     head = (
@@ -720,19 +253,19 @@ def _months_table(f: Figures) -> str:
     for p in f.by_period:
         ok = p.conservation_ok and p.adjustments_ok
         rows.append(
-            f"<tr><td>{_esc(p.period)}</td>"
-            f"<td>{_esc(p.cleared_on.isoformat() if p.cleared_on else '—')}</td>"
+            f"<tr><td>{esc(p.period)}</td>"
+            f"<td>{esc(p.cleared_on.isoformat() if p.cleared_on else '—')}</td>"
             f"<td>{coded_html(PERIOD_STATE_ZH, p.state)}</td><td class='num'>{p.settlements}</td>"
-            f"{_num(p.settlements_cleared_fen)}<td class='num'>{p.statement_count}</td>"
+            f"{num_cell(p.settlements_cleared_fen)}<td class='num'>{p.statement_count}</td>"
             f"<td class='{'ok' if ok else 'bad'}'>{'PASS' if ok else 'FAIL'}</td>"
             f"<td class='num'>{p.retroactive}/{p.cross_region_encounters} "
-            f"({_esc(bp_text(p.retroactive_bp))})</td>{_num(p.adjustments_fen)}"
+            f"({esc(bp_text(p.retroactive_bp))})</td>{num_cell(p.adjustments_fen)}"
             f"<td class='num'>{p.late_events}</td>"
-            f"<td class='num'>{_esc(pct(p.advance_used_fen, p.advance_fen))}</td>"
+            f"<td class='num'>{esc(pct(p.advance_used_fen, p.advance_fen))}</td>"
             f"<td class='num'>{sum(p.advance_alerts.values())}</td>"
             f"<td class='num'>{len(p.caps_first)}</td></tr>"
         )
-        notes += [f"<li><b>{_esc(p.period)}</b>: {_esc(n)}</li>" for n in period_notes(p)]
+        notes += [f"<li><b>{esc(p.period)}</b>: {esc(n)}</li>" for n in period_notes(p)]
     head = (
         "<tr><th>清算期</th><th>清算日</th><th>状态</th><th>结算笔数</th>"
         "<th>跨统筹区清算（元）</th><th>对账单</th><th>守恒</th>"
@@ -744,7 +277,7 @@ def _months_table(f: Figures) -> str:
         shown = ", ".join(f"{c.psn_no} ({c.cap}, {c.period})" for c in later[:8])
         notes.append(
             f"<li>Annual accumulations carry across months: {len(later)} caps first reached "
-            f"in a later month than the person's first settlement — {_esc(shown)}</li>"
+            f"in a later month than the person's first settlement — {esc(shown)}</li>"
         )
     return (
         f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
@@ -761,7 +294,7 @@ def _settlement_table(f: Figures) -> str:
                 rows.append(
                     f"<tr><td>{coded_html(RELATION_ZH, relation)}</td>"
                     f"<td>{coded_html(VISIT_ZH, visit)}</td><td class='num'>{row[0]}</td>"
-                    f"{_num(row[1])}{_num(row[2])}</tr>"
+                    f"{num_cell(row[1])}{num_cell(row[2])}</tr>"
                 )
     # Any relation outside the three (none expected) is still counted, labelled 未分类.
     for (relation, visit), row in sorted(f.by_relation_visit.items()):
@@ -769,12 +302,12 @@ def _settlement_table(f: Figures) -> str:
             rows.append(
                 f"<tr><td>{coded_html(RELATION_ZH, relation)}</td>"
                 f"<td>{coded_html(VISIT_ZH, visit)}</td><td class='num'>{row[0]}</td>"
-                f"{_num(row[1])}{_num(row[2])}</tr>"
+                f"{num_cell(row[1])}{num_cell(row[2])}</tr>"
             )
     total = [sum(r[i] for r in f.by_relation_visit.values()) for i in range(3)]
     rows.append(
         f"<tr class='sum'><td>合计</td><td></td><td class='num'>{total[0]}</td>"
-        f"{_num(total[1])}{_num(total[2])}</tr>"
+        f"{num_cell(total[1])}{num_cell(total[2])}</tr>"
     )
     head = (
         "<tr><th>异地类型</th><th>就诊类型</th><th>结算笔数</th><th>医疗费用（元）</th>"
@@ -792,15 +325,15 @@ def _fund_mix(f: Figures) -> str:
     not_cleared_total = sum(v for _, v in not_cleared)
     return (
         f"<h3>{_h('跨统筹区清算的基金', 'cleared between pools')}："
-        f"合计 {_esc(format_fen(cleared_total))} 元</h3>"
+        f"合计 {esc(format_fen(cleared_total))} 元</h3>"
         f"{stacked_bar(cleared, 'cleared funds')}"
         "<p class='note'>异地就医结算中由参保地基金支付、经清算由参保地付给就医地的部分"
         "（含个人账户）；等于对账单合计。</p>"
         f"<h3>{_h('不参与清算：本地结算与现金', 'local settlements and cash, not cleared')}："
-        f"合计 {_esc(format_fen(not_cleared_total))} 元</h3>"
+        f"合计 {esc(format_fen(not_cleared_total))} 元</h3>"
         f"{stacked_bar(not_cleared, 'not cleared')}"
         "<p class='note'>在参保地就医的基金与个人账户支付，以及所有结算中的个人现金支付。"
-        f"两组合计 = 医疗费用总额 {_esc(format_fen(cleared_total + not_cleared_total))} 元。</p>"
+        f"两组合计 = 医疗费用总额 {esc(format_fen(cleared_total + not_cleared_total))} 元。</p>"
     )
 
 
@@ -845,14 +378,12 @@ def _refusal_table(tally: Tally, plan: Plan, bases: dict[str, int]) -> str:
 
 
 def _steps(month_end: MonthEnd, regions: dict[str, dict[str, int]]) -> str:
-    items = "".join(
-        f"<li><b>{_esc(step)}</b> — {_esc(text)}</li>" for step, text in month_end.steps
-    )
+    items = "".join(f"<li><b>{esc(step)}</b> — {esc(text)}</li>" for step, text in month_end.steps)
     if month_end.disputes:
         decided = "".join(
-            f"<li>{_esc(d.period)} {_esc(d.statement_id)}: "
+            f"<li>{esc(d.period)} {esc(d.statement_id)}: "
             f"{coded_html(OUTCOME_ZH, d.outcome) if d.outcome else '未决'}，"
-            f"{_esc(format_fen(d.carried_fen))} 元结转至 {_esc(d.target_period or '—')}"
+            f"{esc(format_fen(d.carried_fen))} 元结转至 {esc(d.target_period or '—')}"
             "</li>"
             for d in month_end.disputes
         )
@@ -892,19 +423,19 @@ def write(
             key=lambda a: (-a.used_bp, a.insured_pool, a.treatment_pool),
         )[:25]
     ]
-    months = _esc(months_line(f.months))
+    months = esc(months_line(f.months))
     title = f"{f.months[0]}–{f.months[-1]}" if several else f.month
     verdict = "PASS" if f.conservation_ok else "FAIL"
     period_zh = f"{f.months[0]}–{f.months[-1]}" if several else f.month
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
-<title>crossclear — 异地就医结算与清算模拟 {_esc(title)}</title>
+<title>crossclear — 异地就医结算与清算模拟 {esc(title)}</title>
 <style>{_CSS}</style></head>
 <body>
-<header><h1>异地就医直接结算与跨统筹区清算 · {_esc(period_zh)}</h1>
+<header><h1>异地就医直接结算与跨统筹区清算 · {esc(period_zh)}</h1>
 <p><small>Cross-region settlement and clearing — {months}</small></p>
-<p>广西 · 广东 · 粤港澳大湾区 · seed {f.seed} · scale {_esc(f.scale)} ·
-services on a simulated clock from {_esc(f.run_start.isoformat())} · 人群构成、备案时点、预付金规模和政策参数为模拟值
+<p>广西 · 广东 · 粤港澳大湾区 · seed {f.seed} · scale {esc(f.scale)} ·
+services on a simulated clock from {esc(f.run_start.isoformat())} · 人群构成、备案时点、预付金规模和政策参数为模拟值
 <small>(population mix, filing timing, advance-fund sizes and policy parameters are modeled)</small></p></header>
 <main>
 {_cards(f, tally)}
@@ -939,7 +470,7 @@ services on a simulated clock from {_esc(f.run_start.isoformat())} · 人群构�
 After each month-end: sized again from the payments actually cleared (SizeFromHistory).
 Alerts go to the insured pool's region queue at 70 % and 90 % (dashed lines; 预警线).</p></section>
 <section id="statements"><h2>{_h(f"对账单（{len(month_end.statements)}）· 守恒 {verdict}", "statements")}：
-跨统筹区结算 {_esc(format_fen(f.settlements_cleared_fen))} 元 = 对账单 {_esc(format_fen(f.statements_fen))} 元</h2>
+跨统筹区结算 {esc(format_fen(f.settlements_cleared_fen))} 元 = 对账单 {esc(format_fen(f.statements_fen))} 元</h2>
 {_statement_table(month_end)}</section>
 <section id="run"><h2>{_h("月末清算过程", "month-end runs")}</h2>{_steps(month_end, regions)}</section>
 <p class="note">Labels are in Chinese with their codes in small type; if the Chinese shows as

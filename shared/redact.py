@@ -23,6 +23,7 @@ replaced entirely; every string then also passes ``redact_text``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -105,6 +106,7 @@ SENSITIVE_SECRET_KEYS = frozenset(
     }
 )
 
+_SHORTEST_NUMBER_TOKEN = 10**10  # the smallest 11-digit number
 _BEFORE = r"(?<![0-9A-Za-z])"
 _AFTER = r"(?![0-9A-Za-z])"
 _PATTERN = re.compile(
@@ -148,7 +150,9 @@ def redact_text(text: str) -> str:
     return _PATTERN.sub(_mask_match, text)
 
 
+@functools.lru_cache(maxsize=1024)
 def _key_class(key: str) -> str | None:
+    # Log keys are a small, fixed set: each is classified once per process.
     normalised = key.strip().lower().replace("-", "_")
     for name, keys in (
         ("name", SENSITIVE_NAME_KEYS),
@@ -190,6 +194,10 @@ def _redact(key: str, value: object, depth: int) -> object:
 
 def _redact_int(key: str, value: int) -> object:
     # A phone or ID stored as a number is still personal data; a plain amount is left as is.
+    # Under an ordinary key only a run of 11+ digits can be one (a mobile number is the
+    # shortest, and permit numbers start with a letter), so smaller numbers pass as they are.
+    if -_SHORTEST_NUMBER_TOKEN < value < _SHORTEST_NUMBER_TOKEN and _key_class(key) is None:
+        return value
     text = str(value)
     masked = _mask_scalar(_key_class(key), text)
     return value if masked == text else masked

@@ -65,6 +65,8 @@ _HEALTH_PROBE_TIMEOUT_S = 1.0
 _STARTUP_DB_WAIT_S = 60.0
 _BUS_RETRY_MAX_S = 10.0
 _STOP_TASKS_TIMEOUT_S = 10.0
+# Methods whose wrapped handler is kept (only registered methods reach the wrapping).
+_MAX_WRAPPED_METHODS = 1_000
 
 RPC_LATENCY = Histogram(
     "crossclear_grpc_server_handling_seconds",
@@ -152,6 +154,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         self._insecure_dev = insecure_dev
         self._max_inflight = max_inflight
         self.inflight = 0
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = await continuation(details)
@@ -159,11 +162,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         if handler is None or method.startswith(_UNAUTHENTICATED_PREFIXES):
             return handler
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
+            # One wrapped handler per method, built on its first call: the registered
+            # handler is the same object on every call, so its wrapping is too.
+            cached = self._wrapped.get(method)
+            if cached is not None and cached[0] is handler:
+                return cached[1]
+            wrapped = grpc.unary_unary_rpc_method_handler(
                 self._wrap(handler.unary_unary, method),
                 request_deserializer=_tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
+            if len(self._wrapped) < _MAX_WRAPPED_METHODS:
+                self._wrapped[method] = (handler, wrapped)
+            return wrapped
         return handler  # streaming RPCs are not part of our APIs
 
     def _identify(self, context: grpc.aio.ServicerContext, header: str | None) -> Caller:

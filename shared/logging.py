@@ -34,11 +34,17 @@ def _redact(key: str, value: Any, depth: int) -> Any:
     return value
 
 
+# Written by the processors before redaction (the time, the level, the logger's module
+# name), whatever the call passed under those keys: nothing personal can stand there.
+_PROCESSOR_KEYS = frozenset({"timestamp", "level", "logger"})
+
+
 def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        event_dict[key] = _redact(key, event_dict[key], 0)
+        if key not in _PROCESSOR_KEYS:
+            event_dict[key] = _redact(key, event_dict[key], 0)
     return event_dict
 
 

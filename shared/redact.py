@@ -106,6 +106,7 @@ SENSITIVE_SECRET_KEYS = frozenset(
     }
 )
 
+_CACHED_TEXT_CHARS = 64
 _SHORTEST_NUMBER_TOKEN = 10**10  # the smallest 11-digit number
 _BEFORE = r"(?<![0-9A-Za-z])"
 _AFTER = r"(?![0-9A-Za-z])"
@@ -177,11 +178,21 @@ def _mask_scalar(key_class: str | None, text: str) -> str:
     return redact_text(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _redact_short_text(text: str) -> str:
+    return redact_text(text)
+
+
 def _redact(key: str, value: object, depth: int) -> object:
     if depth > MAX_DEPTH:
         return DEPTH_MASK
     if isinstance(value, str):
-        return _mask_scalar(_key_class(key), value)
+        key_class = _key_class(key)
+        if key_class is None and len(value) <= _CACHED_TEXT_CHARS:
+            # Log values repeat (RPC and status names, caller codes, event names): short
+            # ones under an ordinary key are redacted once and remembered (bounded).
+            return _redact_short_text(value)
+        return _mask_scalar(key_class, value)
     if isinstance(value, int) and not isinstance(value, bool):
         return _redact_int(key, value)
     if isinstance(value, Mapping):

@@ -91,13 +91,6 @@ RPC_SHED = Counter(
 )
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
-    for item in context.invocation_metadata() or ():
-        if item.key == key:
-            return str(item.value)
-    return None
-
-
 def _request_headers(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None]:
     """The request id and the caller header, in one pass over the metadata."""
     request_id = caller = None

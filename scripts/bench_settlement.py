@@ -108,7 +108,13 @@ class Services:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(
-        self, database_url: str, namespace: str, pool_max: int, log: Path, profile: Path | None
+        self,
+        database_url: str,
+        namespace: str,
+        pool_max: int,
+        log: Path,
+        profile: Path | None,
+        workers: int = 1,
     ) -> None:
         env = {
             **os.environ,
@@ -121,6 +127,8 @@ class Services:
             "CROSSCLEAR_LOG_LEVEL": "WARNING",
             "CROSSCLEAR_LOG_FORMAT": "json",
             "CROSSCLEAR_DB_POOL_MAX": str(pool_max),
+            # >1: settlement runs as that many worker processes on one port (SO_REUSEPORT).
+            "CROSSCLEAR_SETTLEMENT_WORKERS": str(workers),
         }
         with log.open("ab") as sink:
             for name in ("filing", "settlement"):
@@ -136,13 +144,17 @@ class Services:
                 )
 
     def cpu_s(self) -> dict[str, float]:
-        """User + system CPU seconds each service process has used so far."""
+        """User + system CPU seconds each service has used so far: its process and the
+        live processes under it (the workers of a multi-worker settlement service)."""
         tick = os.sysconf("SC_CLK_TCK")
         used = {}
         for name, proc in self.procs.items():
-            with contextlib.suppress(OSError):
-                fields_ = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[name] = (int(fields_[11]) + int(fields_[12])) / tick
+            total = 0.0
+            for pid in _process_tree(proc.pid):
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields_[11]) + int(fields_[12])) / tick
+            used[name] = total
         return used
 
     @staticmethod
@@ -168,6 +180,18 @@ class Services:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _process_tree(pid: int) -> list[int]:
+    """pid and its descendants (from /proc/<pid>/task/<tid>/children)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                pending.extend(int(child) for child in children.read_text().split())
+    return found
 
 
 async def wait_ready(target: str) -> None:
@@ -634,7 +658,10 @@ async def run(args: argparse.Namespace) -> None:
     await ensure_database(url)
     services = Services(free_port(), free_port())
     log = Path(args.log)
-    services.start(url, f"ccbench-{token}", args.db_pool_max, log, args.profile_settlement)
+    services.start(
+        url, f"ccbench-{token}", args.db_pool_max, log, args.profile_settlement,
+        args.settlement_workers,
+    )  # fmt: skip
     print(f"bench: services' log in {log}", flush=True)
     report: dict[str, Any] = {}
     target = ""
@@ -696,7 +723,7 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(
         f"## {args.hospitals} hospitals in {args.load_procs} load processes, {elapsed_s:.1f} s,"
         f" {args.persons} persons, inpatient share {args.inpatient_share:.0%},"
-        f" db pool {args.db_pool_max}"
+        f" db pool {args.db_pool_max}, settlement workers {args.settlement_workers}"
     )
     print()
     print(f"- settlements/s at saturation: **{rate:.1f}** ({stats.settlements} settlements)")
@@ -772,7 +799,15 @@ def main() -> None:
     parser.add_argument(
         "--profile-settlement", type=Path, help="run the settlement process under cProfile"
     )
+    parser.add_argument(
+        "--settlement-workers",
+        type=int,
+        default=1,
+        help="settlement worker processes sharing its port (CROSSCLEAR_SETTLEMENT_WORKERS)",
+    )
     args = parser.parse_args()
+    assert 1 <= args.settlement_workers <= 16
+    assert args.settlement_workers == 1 or args.profile_settlement is None, "profile 1 worker"
     assert 1 <= args.hospitals <= 1_000 and 1 <= args.duration_s <= 3_600
     assert 1 <= args.persons <= 100_000 and 0 <= args.inpatient_share <= 1
     asyncio.run(run(args))

@@ -36,10 +36,19 @@ def _build_fn(service: ServiceName):  # type: ignore[no-untyped-def]
 
 @app.command()
 def serve(service: ServiceName) -> None:
-    """Run one service (its migrations first) until SIGTERM/Ctrl-C."""
+    """Run one service (its migrations first) until SIGTERM/Ctrl-C; with
+    CROSSCLEAR_SETTLEMENT_WORKERS=N, settlement runs as N processes on one port."""
     from shared.grpc_server import serve_forever
+    from shared.workers import WorkerSettingError, supervise, worker_count, worker_index
 
     settings = get_settings()
+    try:
+        workers = worker_count(service, settings)
+        if workers > 1 and worker_index() is None:
+            raise typer.Exit(supervise(service, settings, workers))
+    except WorkerSettingError as exc:
+        typer.echo(f"{service.value}: {exc}", err=True)
+        raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format, service=service.value)
     asyncio.run(serve_forever(service, settings, _build_fn(service)))
 
@@ -57,7 +66,8 @@ def gateway() -> None:
 @app.command()
 def up() -> None:
     """Run the three services and the channels' HTTP gateway as separate processes;
-    Ctrl-C stops them cleanly.
+    Ctrl-C stops them cleanly. CROSSCLEAR_SETTLEMENT_WORKERS=N runs settlement as N workers
+    on its one port.
 
     In development mode without CROSSCLEAR_CHANNEL_IDPS, the channels' end users are those
     of the development identity provider under the state dir (``crossclear idp``)."""

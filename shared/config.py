@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     grpc_max_inflight: int = Field(default=256, ge=1, le=100_000)
     grpc_max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=120)
+    # Settlement worker processes sharing its gRPC port (SO_REUSEPORT), each with its own
+    # pool of db_pool_max connections; for a machine with idle cores (see shared.workers).
+    # Under Kubernetes keep 1 and let the autoscaler add pods.
+    settlement_workers: int = Field(default=1, ge=1, le=16)
 
     @field_validator("channel_idps")
     @classmethod

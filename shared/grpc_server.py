@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import signal
 import time
 import uuid
@@ -23,6 +25,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from shared import clock as shared_clock
 from shared import clock_control, metrics
@@ -50,8 +53,18 @@ from shared.grpc_errors import (
 )
 from shared.health import BROKER_HEALTH, DATABASE_HEALTH, LIVE_HEALTH
 from shared.metrics import INFLIGHT, Sampler
+from shared.workers import metrics_port_of_worker, worker_index
 
 log = structlog.get_logger(__name__)
+_ACCESS = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_caller(code: str) -> Caller:
+    """parse_caller, remembered: a server sees the same few hundred callers all day
+    (a Caller is immutable; a code that does not parse raises and is not cached)."""
+    return parse_caller(code)
+
 
 _UNAUTHENTICATED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 _HEALTH_INTERVAL_S = 1.0
@@ -59,6 +72,8 @@ _HEALTH_PROBE_TIMEOUT_S = 1.0
 _STARTUP_DB_WAIT_S = 60.0
 _BUS_RETRY_MAX_S = 10.0
 _STOP_TASKS_TIMEOUT_S = 10.0
+# Methods whose wrapped handler is kept (only registered methods reach the wrapping).
+_MAX_WRAPPED_METHODS = 1_000
 
 RPC_LATENCY = Histogram(
     "crossclear_grpc_server_handling_seconds",
@@ -83,11 +98,20 @@ RPC_SHED = Counter(
 )
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
-    for item in context.invocation_metadata() or ():
-        if item.key == key:
-            return str(item.value)
-    return None
+def _request_headers(
+    context: grpc.aio.ServicerContext,
+) -> tuple[str | None, str | None, str | None]:
+    """The request id, the caller header and the forwarded caller, in one pass over the
+    metadata."""
+    request_id = caller = forwarded = None
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_HEADER:
+            request_id = value
+        elif key == CALLER_HEADER:
+            caller = value
+        elif key == FORWARDED_CALLER_HEADER:
+            forwarded = value
+    return request_id, caller, forwarded
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         self._insecure_dev = insecure_dev
         self._max_inflight = max_inflight
         self.inflight = 0
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = await continuation(details)
@@ -142,26 +167,35 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         if handler is None or method.startswith(_UNAUTHENTICATED_PREFIXES):
             return handler
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
+            # One wrapped handler per method, built on its first call: the registered
+            # handler is the same object on every call, so its wrapping is too.
+            cached = self._wrapped.get(method)
+            if cached is not None and cached[0] is handler:
+                return cached[1]
+            wrapped = grpc.unary_unary_rpc_method_handler(
                 self._wrap(handler.unary_unary, method),
                 request_deserializer=_tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
+            if len(self._wrapped) < _MAX_WRAPPED_METHODS:
+                self._wrapped[method] = (handler, wrapped)
+            return wrapped
         return handler  # streaming RPCs are not part of our APIs
 
-    def _identify(self, context: grpc.aio.ServicerContext) -> Caller:
-        immediate = self._immediate(context)
-        return resolve_caller(immediate, _metadata(context, FORWARDED_CALLER_HEADER))
+    def _identify(
+        self, context: grpc.aio.ServicerContext, header: str | None, forwarded: str | None
+    ) -> Caller:
+        """The caller served: the immediate one, or the institution the gateway forwards
+        (``shared.auth.resolve_caller``)."""
+        return resolve_caller(self._immediate(context, header), forwarded)
 
-    def _immediate(self, context: grpc.aio.ServicerContext) -> Caller:
+    def _immediate(self, context: grpc.aio.ServicerContext, header: str | None) -> Caller:
         if self._tls:
             names = context.auth_context().get("x509_common_name") or []
             if names:
-                return parse_caller(names[0].decode())
-        if self._insecure_dev:
-            code = _metadata(context, CALLER_HEADER)
-            if code:
-                return parse_caller(code)
+                return _parse_caller(names[0].decode())
+        if self._insecure_dev and header:
+            return _parse_caller(str(header))
         raise Unauthenticated("no caller identity: present a client certificate")
 
     def _admit(self, request: Any) -> None:
@@ -180,61 +214,79 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc,unused
         self, behavior: Callable[..., Awaitable[Any]], method: str
     ) -> Callable[..., Awaitable[Any]]:
         grpc_service, short = method.lstrip("/").rsplit("/", 1)
+        # Metric children resolved once per method (and code), not on every call.
+        inflight = INFLIGHT.labels(grpc_service)
+        outcomes: dict[grpc.StatusCode, tuple[Any, Any]] = {}
+
+        def outcome(code: grpc.StatusCode) -> tuple[Any, Any]:
+            pair = outcomes.get(code)
+            if pair is None:
+                pair = outcomes[code] = (
+                    RPC_LATENCY.labels(grpc_service, short, code.name),
+                    RPC_HANDLED.labels(grpc_service, short, code.name),
+                )
+            return pair
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id = clip(_metadata(context, REQUEST_ID_HEADER) or uuid.uuid4().hex, 64)
             started = time.perf_counter()
+            given_id, caller_header, forwarded = _request_headers(context)
+            request_id = clip(str(given_id), 64) if given_id else uuid.uuid4().hex
             code = grpc.StatusCode.OK
             caller_code = "-"
             token = None
             admitted = False
-            with structlog.contextvars.bound_contextvars(request_id=request_id, rpc=short):
-                try:
-                    context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-                    caller = self._identify(context)
-                    caller_code = caller.code
-                    self._admit(request)
-                    admitted = True
-                    self.inflight += 1
-                    INFLIGHT.labels(grpc_service).inc()
-                    token = current_caller.set(caller)
-                    return await behavior(request, context)
-                except DomainError as error:
-                    code = to_status(error)[0]
-                    await abort_with(context, error, request_id)
-                except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED
+            bound = bind_contextvars(request_id=request_id, rpc=short)
+            try:
+                context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+                caller = self._identify(context, caller_header, forwarded)
+                caller_code = caller.code
+                self._admit(request)
+                admitted = True
+                self.inflight += 1
+                inflight.inc()
+                token = current_caller.set(caller)
+                return await behavior(request, context)
+            except DomainError as error:
+                code = to_status(error)[0]
+                await abort_with(context, error, request_id)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                if context.code() not in (None, grpc.StatusCode.OK):
+                    code = context.code()  # the servicer aborted deliberately
                     raise
-                except Exception as error:
-                    if context.code() not in (None, grpc.StatusCode.OK):
-                        code = context.code()  # the servicer aborted deliberately
-                        raise
-                    if is_transient(error):
-                        code = grpc.StatusCode.UNAVAILABLE
-                        log.warning("rpc unavailable", fault=describe(error))
-                        await abort_with(context, _unavailable(error), request_id)
-                    code = grpc.StatusCode.INTERNAL
-                    log.exception("rpc failed")
-                    await context.abort(
-                        grpc.StatusCode.INTERNAL,
-                        f"internal error (request id {request_id})",
-                        trailing_metadata=((REQUEST_ID_HEADER, request_id),),
-                    )
-                finally:
-                    if admitted:
-                        self.inflight -= 1
-                        INFLIGHT.labels(grpc_service).dec()
-                    if token is not None:
-                        current_caller.reset(token)
-                    elapsed_s = time.perf_counter() - started
-                    RPC_LATENCY.labels(grpc_service, short, code.name).observe(elapsed_s)
-                    RPC_HANDLED.labels(grpc_service, short, code.name).inc()
+                if is_transient(error):
+                    code = grpc.StatusCode.UNAVAILABLE
+                    log.warning("rpc unavailable", fault=describe(error))
+                    await abort_with(context, _unavailable(error), request_id)
+                code = grpc.StatusCode.INTERNAL
+                log.exception("rpc failed")
+                await context.abort(
+                    grpc.StatusCode.INTERNAL,
+                    f"internal error (request id {request_id})",
+                    trailing_metadata=((REQUEST_ID_HEADER, request_id),),
+                )
+            finally:
+                if admitted:
+                    self.inflight -= 1
+                    inflight.dec()
+                if token is not None:
+                    current_caller.reset(token)
+                elapsed_s = time.perf_counter() - started
+                latency, handled = outcome(code)
+                latency.observe(elapsed_s)
+                handled.inc()
+                # The access line is built only when INFO is on (the level is checked
+                # first: below it, a structlog call would still run the whole chain).
+                if _ACCESS.isEnabledFor(logging.INFO):
                     log.info(
                         "rpc",
                         caller=caller_code,
                         code=code.name,
                         latency_ms=round(elapsed_s * 1000, 2),
                     )
+                reset_contextvars(**bound)
 
         return wrapped
 
@@ -345,6 +397,8 @@ class ServiceHost:
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_connection_age_ms", s.grpc_max_connection_age_s * 1000),
                 ("grpc.max_connection_age_grace_ms", s.grpc_max_connection_age_grace_s * 1000),
+                # Several workers of one service bind the same port (shared.workers).
+                ("grpc.so_reuseport", 1),
             ],
         )
         for register in self._app.register:
@@ -373,7 +427,7 @@ class ServiceHost:
         await self._health.set(LIVE_HEALTH, _status(True))
         await self.server.start()
         if s.health_port:
-            self._health_server = grpc.aio.server()
+            self._health_server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
             health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_server)
             self._health_server.add_insecure_port(f"0.0.0.0:{s.health_port}")
             await self._health_server.start()
@@ -552,7 +606,7 @@ async def running(
 
 async def serve_forever(service: ServiceName, settings: Settings, build: BuildFn) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight RPCs and stop cleanly."""
-    port = settings.metrics_port_of(service)
+    port = metrics_port_of_worker(settings.metrics_port_of(service), worker_index())
     if port:
         start_http_server(port)
     stop = asyncio.Event()

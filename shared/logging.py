@@ -34,11 +34,17 @@ def _redact(key: str, value: Any, depth: int) -> Any:
     return value
 
 
+# Written by the processors before redaction (the time, the level, the logger's module
+# name), whatever the call passed under those keys: nothing personal can stand there.
+_PROCESSOR_KEYS = frozenset({"timestamp", "level", "logger"})
+
+
 def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        event_dict[key] = _redact(key, event_dict[key], 0)
+        if key not in _PROCESSOR_KEYS:
+            event_dict[key] = _redact(key, event_dict[key], 0)
     return event_dict
 
 
@@ -76,7 +82,13 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level an event is dropped before any processor runs (timestamp,
+        # context, redaction): the stdlib handler would drop it anyway, after all of them.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -23,6 +23,7 @@ replaced entirely; every string then also passes ``redact_text``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -105,6 +106,8 @@ SENSITIVE_SECRET_KEYS = frozenset(
     }
 )
 
+_CACHED_TEXT_CHARS = 64
+_SHORTEST_NUMBER_TOKEN = 10**10  # the smallest 11-digit number
 _BEFORE = r"(?<![0-9A-Za-z])"
 _AFTER = r"(?![0-9A-Za-z])"
 _PATTERN = re.compile(
@@ -148,7 +151,9 @@ def redact_text(text: str) -> str:
     return _PATTERN.sub(_mask_match, text)
 
 
+@functools.lru_cache(maxsize=1024)
 def _key_class(key: str) -> str | None:
+    # Log keys are a small, fixed set: each is classified once per process.
     normalised = key.strip().lower().replace("-", "_")
     for name, keys in (
         ("name", SENSITIVE_NAME_KEYS),
@@ -173,11 +178,21 @@ def _mask_scalar(key_class: str | None, text: str) -> str:
     return redact_text(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _redact_short_text(text: str) -> str:
+    return redact_text(text)
+
+
 def _redact(key: str, value: object, depth: int) -> object:
     if depth > MAX_DEPTH:
         return DEPTH_MASK
     if isinstance(value, str):
-        return _mask_scalar(_key_class(key), value)
+        key_class = _key_class(key)
+        if key_class is None and len(value) <= _CACHED_TEXT_CHARS:
+            # Log values repeat (RPC and status names, caller codes, event names): short
+            # ones under an ordinary key are redacted once and remembered (bounded).
+            return _redact_short_text(value)
+        return _mask_scalar(key_class, value)
     if isinstance(value, int) and not isinstance(value, bool):
         return _redact_int(key, value)
     if isinstance(value, Mapping):
@@ -190,6 +205,10 @@ def _redact(key: str, value: object, depth: int) -> object:
 
 def _redact_int(key: str, value: int) -> object:
     # A phone or ID stored as a number is still personal data; a plain amount is left as is.
+    # Under an ordinary key only a run of 11+ digits can be one (a mobile number is the
+    # shortest, and permit numbers start with a letter), so smaller numbers pass as they are.
+    if -_SHORTEST_NUMBER_TOKEN < value < _SHORTEST_NUMBER_TOKEN and _key_class(key) is None:
+        return value
     text = str(value)
     masked = _mask_scalar(_key_class(key), text)
     return value if masked == text else masked

@@ -14,14 +14,16 @@ import calendar
 import dataclasses
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
+from services.filing import handlers as uc
 from services.filing import national_codes
-from services.filing import service as uc
 from services.filing.domain import (
     ChangeReason,
     Channel,
@@ -48,8 +50,10 @@ from services.filing.domain.persons import (
 )
 from services.filing.store import MAX_PAGE_SIZE, PageKey
 from shared.auth import Caller, CallerKind, caller
+from shared.bus.pg import Conn
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import InvalidArgument, Violations
+from shared.idempotency import claim, complete
 from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
@@ -63,6 +67,24 @@ PERIOD_RE = re.compile(r"([12]\d{3})(0[1-9]|1[0-2])")
 MAX_PAGE_TOKEN_CHARS = 200
 
 E = TypeVar("E", bound=Enum)
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class ProtoReplay(Generic[M]):
+    """A request's first response, kept as protobuf bytes under (scope, key)."""
+
+    scope: str
+    key: str
+    request: Message
+    response_type: type[M]
+
+    async def claim(self, conn: Conn) -> M | None:
+        stored = await claim(conn, self.scope, self.key, self.request)
+        return None if stored is None else self.response_type.FromString(stored)
+
+    async def complete(self, conn: Conn, response: M) -> None:
+        await complete(conn, self.scope, self.key, response)
 
 
 def _enum_map(pb_enum: Any, prefix: str, domain: Iterable[E]) -> dict[int, E]:
@@ -164,14 +186,14 @@ def _idempotent(
     request_id: str,
     request: Any,
     response_type: type[Any],
-) -> uc.Idempotent[Any]:
+) -> ProtoReplay[Any]:
     # Counter systems of different agencies number their requests independently, so the
     # key is scoped by the caller as well as by the channel; a channel's requests by its
     # end user too (one person's retry never answers with another person's filing).
     scope = f"filing.{action}.{channel.value}.{who.code}"
     if who.end_user is not None:
         scope += f".{who.acted_by}"
-    return uc.Idempotent(scope, request_id, request, response_type)
+    return ProtoReplay(scope, request_id, request, response_type)
 
 
 def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand:
@@ -357,8 +379,8 @@ def _certification_id(request: Any) -> tuple[str, str]:
 
 def _chronic_idempotent(
     action: str, request_id: str, request: Any, response_type: type[Any]
-) -> uc.Idempotent[Any]:
-    return uc.Idempotent(
+) -> ProtoReplay[Any]:
+    return ProtoReplay(
         f"filing.chronic.{action}.{caller().code}", request_id, request, response_type
     )
 

@@ -13,7 +13,6 @@ import binascii
 import calendar
 import dataclasses
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -40,15 +39,13 @@ from services.filing.domain import (
 from services.filing.domain.dates import parse_iso_date
 from services.filing.domain.persons import (
     MAX_DOCUMENTS,
-    AssistanceCategory,
     IdentityDocument,
-    InsuranceType,
     Person,
     PersonDraft,
-    PersonType,
     check_psn_no,
 )
 from services.filing.store import MAX_PAGE_SIZE, PageKey
+from shared import pb_enums
 from shared.auth import Caller, CallerKind, caller
 from shared.bus.pg import Conn
 from shared.enduser import EndUserVerifier, bearer_of
@@ -57,7 +54,8 @@ from shared.idempotency import claim, complete
 from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
-from shared.reference import INSTITUTION_CODE_RE, Relation, is_pool, is_province
+from shared.pb_enums import EnumMap
+from shared.reference import INSTITUTION_CODE_RE, is_pool, is_province
 from shared.vocabulary import parse_national_date
 
 DEFAULT_PAGE_SIZE = 20
@@ -87,9 +85,9 @@ class ProtoReplay(Generic[M]):
         await complete(conn, self.scope, self.key, response)
 
 
-def _enum_map(pb_enum: Any, prefix: str, domain: Iterable[E]) -> dict[int, E]:
-    """proto enum number → domain member, matched by name: every member must have one."""
-    return {int(pb_enum.Value(f"{prefix}{member.name}")): member for member in domain}
+def _enum_map(pb_enum: Any, prefix: str, domain: type[E]) -> dict[int, E]:
+    """proto enum number → filing's own enum member (``shared.pb_enums`` maps by name)."""
+    return dict(EnumMap(pb_enum, prefix, domain, complete=False).by_number)
 
 
 CHANNELS = _enum_map(filing_pb2.Channel, "CHANNEL_", Channel)
@@ -99,10 +97,10 @@ CHANGE_REASONS = _enum_map(filing_pb2.ChangeReason, "CHANGE_REASON_", ChangeReas
 BASES = _enum_map(filing_pb2.CoverageBasis, "COVERAGE_BASIS_", CoverageBasis)
 SEXES = _enum_map(filing_pb2.Sex, "SEX_", Sex)
 DOCUMENT_TYPES = _enum_map(common_pb2.DocumentType, "DOCUMENT_TYPE_", DocumentType)
-INSUTYPES = _enum_map(common_pb2.InsuranceType, "INSURANCE_TYPE_", InsuranceType)
-PERSON_TYPES = _enum_map(common_pb2.PersonType, "PERSON_TYPE_", PersonType)
-ASSISTANCE = _enum_map(common_pb2.AssistanceCategory, "ASSISTANCE_CATEGORY_", AssistanceCategory)
-RELATIONS = _enum_map(common_pb2.Relation, "RELATION_", Relation)
+INSUTYPES = dict(pb_enums.INSUTYPE.by_number)
+PERSON_TYPES = dict(pb_enums.PERSON_TYPE.by_number)
+ASSISTANCE = dict(pb_enums.ASSISTANCE_CATEGORY.by_number)
+RELATIONS = dict(pb_enums.RELATION.by_number)
 VISIT_TYPES = _enum_map(common_pb2.MedType, "MED_TYPE_", VisitType)
 CERT_SOURCES = _enum_map(
     filing_pb2.ChronicCertificationSource,

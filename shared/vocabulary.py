@@ -385,6 +385,18 @@ _FUND_CODE: Final = MappingProxyType(
     }
 )
 FUND_ORDER: Final[tuple[FundType, ...]] = tuple(FundType)
+# The funds' names on statements and exports.
+FUND_NAME_ZH: Final[Mapping[FundType, str]] = MappingProxyType(
+    {
+        FundType.HIFP: "统筹基金",
+        FundType.HIFOB: "职工大额医疗费用补助",
+        FundType.HIFMI: "居民大病保险",
+        FundType.CVLSERV: "公务员医疗补助",
+        FundType.MAF: "医疗救助",
+        FundType.ACCT: "个人账户",
+    }
+)
 
 assert {i.value for i in Insutype} <= {e.code for e in INSUTYPE}
 assert set(_FUND_CODE) == set(FundType) - {FundType.HIFP}
+assert set(FUND_NAME_ZH) == set(FundType)

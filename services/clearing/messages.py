@@ -17,7 +17,7 @@ from typing import Protocol
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.clearing.domain.events import EventKind, SettlementEvent
+from services.clearing.domain.events import FUND_ORDER, EventKind, SettlementEvent
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
 from services.clearing.domain.statements import FundSummary, InstitutionSummary
@@ -95,13 +95,9 @@ def settlement_event_of(message: events_pb2.SettlementEvent) -> SettlementEvent:
         period=Period.parse(message.clearing_period, "clearing_period"),
         settle_time=message.occurred_at.ToDatetime(tzinfo=UTC),
         medfee_sumamt_fen=amounts.medfee_sumamt_fen,
-        hifp_fen=amounts.hifp_fen,
-        hifob_fen=amounts.hifob_fen,
-        hifmi_fen=amounts.hifmi_fen,
-        cvlserv_fen=amounts.cvlserv_fen,
-        maf_fen=amounts.maf_fen,
-        acct_fen=amounts.acct_fen,
         psn_cash_fen=amounts.cash_fen,
+        # Every fund of the table, read from the proto field named after it.
+        **{f"{fund.value}_fen": int(getattr(amounts, f"{fund.value}_fen")) for fund in FUND_ORDER},
     )
 
 

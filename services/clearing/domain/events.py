@@ -61,14 +61,8 @@ class SettlementEvent:
 
     def fund_amounts(self) -> dict[FundType, int]:
         """Every cleared amount by fund, zeros included, in the fixed fund order."""
-        return {
-            FundType.HIFP: self.hifp_fen,
-            FundType.HIFOB: self.hifob_fen,
-            FundType.HIFMI: self.hifmi_fen,
-            FundType.CVLSERV: self.cvlserv_fen,
-            FundType.MAF: self.maf_fen,
-            FundType.ACCT: self.acct_fen,
-        }
+        # Each fund's amount is the field named after it (``<fund>_fen``).
+        return {fund: int(getattr(self, f"{fund.value}_fen")) for fund in FUND_ORDER}
 
     def cleared_fen(self) -> int:
         return sum(self.fund_amounts().values())

@@ -486,18 +486,13 @@ class FilingService:
         idem: Replay[R],
         render: Callable[[chronic.ChronicCertification], R],
     ) -> R:
+        def check(c: chronic.ChronicCertification) -> None:
+            check_may_certify_chronic(caller, c.certifying_pool)
+
         check_may_certify_chronic(caller, _pool_of_certification(certification_id))
-        today = self._today()
-
-        async def work(conn: Conn) -> R:
-            current = await store.lock_certification(conn, certification_id)
-            check_may_certify_chronic(caller, current.certifying_pool)
-            approved = chronic.approve(current, today)
-            await store.update_certification(conn, approved, caller.code)
-            await publish_certification(conn, self._exchange, approved)
-            return render(approved)
-
-        return await self._idempotent(idem, work)
+        return await self._certification_step(
+            caller, certification_id, check, chronic.approve, idem, render
+        )
 
     async def cancel_chronic(
         self,
@@ -506,18 +501,35 @@ class FilingService:
         idem: Replay[R],
         render: Callable[[chronic.ChronicCertification], R],
     ) -> R:
+        def check(c: chronic.ChronicCertification) -> None:
+            check_may_apply_chronic(caller, c.certifying_pool, c.hospital_code)
+
         # A hospital passes only for its own applications, checked once the row is read.
         maybe_own = hospital_of(caller)
         check_may_apply_chronic(caller, _pool_of_certification(certification_id), maybe_own)
+        return await self._certification_step(
+            caller, certification_id, check, chronic.cancel, idem, render
+        )
+
+    async def _certification_step(
+        self,
+        caller: Caller,
+        certification_id: str,
+        check: Callable[[chronic.ChronicCertification], None],
+        step: Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
+        idem: Replay[R],
+        render: Callable[[chronic.ChronicCertification], R],
+    ) -> R:
+        """Lock the certification, check the caller against it, take the step, publish."""
         today = self._today()
 
         async def work(conn: Conn) -> R:
             current = await store.lock_certification(conn, certification_id)
-            check_may_apply_chronic(caller, current.certifying_pool, current.hospital_code)
-            cancelled = chronic.cancel(current, today)
-            await store.update_certification(conn, cancelled, caller.code)
-            await publish_certification(conn, self._exchange, cancelled)
-            return render(cancelled)
+            check(current)
+            changed = step(current, today)
+            await store.update_certification(conn, changed, caller.code)
+            await publish_certification(conn, self._exchange, changed)
+            return render(changed)
 
         return await self._idempotent(idem, work)
 

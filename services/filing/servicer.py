@@ -13,6 +13,7 @@ import binascii
 import calendar
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -165,33 +166,36 @@ def _referral(request: Any) -> ReferralDetails | None:
     )
 
 
-def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
-    channel = _enum(v, CHANNELS, request.channel, "channel", "channel")
-    request_id = _text(
+def _request_id(v: Violations, request: Any) -> str:
+    return _text(
         v,
         REQUEST_ID_RE,
         request.channel_request_id,
         "channel_request_id",
         "1–64 characters [A-Za-z0-9_-]",
     )
+
+
+def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
+    channel = _enum(v, CHANNELS, request.channel, "channel", "channel")
+    request_id = _request_id(v, request)
     return channel, request_id
 
 
 def _idempotent(
     who: Caller,
     action: str,
-    channel: Channel,
-    request_id: str,
+    cmd: uc.SubmitCommand | uc.ChangeCommand | uc.CancelCommand,
     request: Any,
     response_type: type[Any],
 ) -> ProtoReplay[Any]:
     # Counter systems of different agencies number their requests independently, so the
     # key is scoped by the caller as well as by the channel; a channel's requests by its
     # end user too (one person's retry never answers with another person's filing).
-    scope = f"filing.{action}.{channel.value}.{who.code}"
+    scope = f"filing.{action}.{cmd.channel.value}.{who.code}"
     if who.end_user is not None:
         scope += f".{who.acted_by}"
-    return ProtoReplay(scope, request_id, request, response_type)
+    return ProtoReplay(scope, cmd.channel_request_id, request, response_type)
 
 
 def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand:
@@ -322,13 +326,7 @@ def _certify_command(
     source: chronic.CertificationSource,
 ) -> uc.CertifyCommand:
     v = Violations()
-    request_id = _text(
-        v,
-        REQUEST_ID_RE,
-        request.channel_request_id,
-        "channel_request_id",
-        "1–64 characters [A-Za-z0-9_-]",
-    )
+    request_id = _request_id(v, request)
     check_psn_no(v, request.psn_no)
     disease = chronic.read_disease_code(v, "disease_code", request.disease_code)
     start = parse_iso_date(v, "valid_from_date", request.valid_from_date, required=True)
@@ -357,13 +355,7 @@ def _certify_command(
 
 def _certification_id(request: Any) -> tuple[str, str]:
     v = Violations()
-    request_id = _text(
-        v,
-        REQUEST_ID_RE,
-        request.channel_request_id,
-        "channel_request_id",
-        "1–64 characters [A-Za-z0-9_-]",
-    )
+    request_id = _request_id(v, request)
     _text(
         v,
         CERTIFICATION_ID_RE,
@@ -381,6 +373,13 @@ def _chronic_idempotent(
     return ProtoReplay(
         f"filing.chronic.{action}.{caller().code}", request_id, request, response_type
     )
+
+
+def _certification_reply(
+    response_type: type[Any],
+) -> Callable[[chronic.ChronicCertification], Any]:
+    """The response of a certification step: the certification as it now stands."""
+    return lambda c: response_type(certification=certification_pb(c))
 
 
 def _figures_period(request: filing_pb2.GetChannelFiguresRequest) -> tuple[date, date]:
@@ -624,14 +623,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     ) -> filing_pb2.SubmitFilingResponse:
         who = await self._actor(context)
         cmd = _submit_command(request)
-        idem = _idempotent(
-            who,
-            "submit",
-            cmd.channel,
-            cmd.channel_request_id,
-            request,
-            filing_pb2.SubmitFilingResponse,
-        )
+        idem = _idempotent(who, "submit", cmd, request, filing_pb2.SubmitFilingResponse)
         response: filing_pb2.SubmitFilingResponse = await self._filing.submit(
             who, cmd, idem, _submitted_pb
         )
@@ -642,14 +634,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     ) -> filing_pb2.ChangeFilingResponse:
         who = await self._actor(context)
         cmd = _change_command(request)
-        idem = _idempotent(
-            who,
-            "change",
-            cmd.channel,
-            cmd.channel_request_id,
-            request,
-            filing_pb2.ChangeFilingResponse,
-        )
+        idem = _idempotent(who, "change", cmd, request, filing_pb2.ChangeFilingResponse)
         response: filing_pb2.ChangeFilingResponse = await self._filing.change(
             who, cmd, idem, _changed_pb
         )
@@ -660,14 +645,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     ) -> filing_pb2.CancelFilingResponse:
         who = await self._actor(context)
         cmd = _cancel_command(request)
-        idem = _idempotent(
-            who,
-            "cancel",
-            cmd.channel,
-            cmd.channel_request_id,
-            request,
-            filing_pb2.CancelFilingResponse,
-        )
+        idem = _idempotent(who, "cancel", cmd, request, filing_pb2.CancelFilingResponse)
         response: filing_pb2.CancelFilingResponse = await self._filing.cancel(
             who, cmd, idem, _cancelled_pb
         )
@@ -723,7 +701,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             cmd,
             idem,
-            lambda c: filing_pb2.CertifyChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.CertifyChronicDiseaseResponse),
         )
         return response
 
@@ -738,7 +716,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             cmd,
             idem,
-            lambda c: filing_pb2.FileChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.FileChronicDiseaseResponse),
         )
         return response
 
@@ -753,7 +731,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             certification_id,
             idem,
-            lambda c: filing_pb2.CancelChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.CancelChronicDiseaseResponse),
         )
         return response
 
@@ -768,7 +746,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             certification_id,
             idem,
-            lambda c: filing_pb2.ApproveChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.ApproveChronicDiseaseResponse),
         )
         return response
 

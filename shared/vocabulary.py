@@ -47,11 +47,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
 from shared.clock import CHINA_TZ
 from shared.errors import InvalidArgument, Violations
+from shared.reference.geography import Relation as Relation  # re-exported
 
 
 @dataclass(frozen=True)
@@ -305,3 +307,96 @@ def read_national_date(text: str, field: str, errors: Violations) -> date | None
         for violation in exc.violations:
             errors.add(violation.field, violation.description)
         return None
+
+
+# -- the enums every service speaks ----------------------------------------------------
+# One definition each; the services' domain modules take them from here (settlement's
+# ``domain/codes.py`` re-exports), and ``shared.pb_enums`` maps them to the protos' enums.
+# ``Relation`` (LOCAL / IN_PROVINCE / CROSS_PROVINCE) is defined beside the geography it
+# is decided from (``shared.reference``) and re-exported here.
+
+
+class Insutype(StrEnum):
+    """National ``insutype``: the value is the national code (see ``INSUTYPE``)."""
+
+    EMPLOYEE = "310"  # 职工基本医疗保险 (proto INSURANCE_TYPE_EMPLOYEE_BASIC)
+    RESIDENT = "390"  # 城乡居民基本医疗保险 (proto INSURANCE_TYPE_RESIDENT_BASIC)
+
+
+class PersonType(StrEnum):
+    IN_SERVICE = "IN_SERVICE"  # 在职
+    RETIRED = "RETIRED"  # 退休
+
+
+class AssistanceCategory(StrEnum):
+    """Medical-assistance (医疗救助) category of a person; named as in the public contract
+    (the protos' ``AssistanceCategory``): 低保 is ``MINIMUM_LIVING``."""
+
+    NONE = "NONE"
+    DESTITUTE = "DESTITUTE"  # 特困供养
+    MINIMUM_LIVING = "MINIMUM_LIVING"  # 最低生活保障 (低保)
+    LOW_INCOME_MARGINAL = "LOW_INCOME_MARGINAL"  # 低保边缘
+    POVERTY_RETURN_MONITORED = "POVERTY_RETURN_MONITORED"  # 防返贫监测
+
+
+class NationalFundCode(StrEnum):
+    """National fund payment type codes (``fund_pay_type``)."""
+
+    EMPLOYEE_BASIC_POOL = "310100"
+    EMPLOYEE_PERSONAL_ACCOUNT = "310200"
+    CIVIL_SERVANT_SUBSIDY = "320100"
+    EMPLOYEE_LARGE_AMOUNT = "330100"
+    RESIDENT_BASIC = "390100"
+    RESIDENT_CRITICAL_ILLNESS = "390200"
+    MEDICAL_ASSISTANCE = "610100"
+
+
+class FundType(StrEnum):
+    """The funds a settlement pays from, named as in the national settlement result
+    (setlinfo ``*_pay``); the order is the fixed order of statements and exports."""
+
+    HIFP = "hifp"  # 基本医疗保险统筹基金 (basic pool fund)
+    HIFOB = "hifob"  # 职工大额医疗费用补助 (employee large-amount subsidy)
+    HIFMI = "hifmi"  # 居民大病保险 (resident critical-illness insurance)
+    CVLSERV = "cvlserv"  # 公务员医疗补助 (civil-servant subsidy)
+    MAF = "maf"  # 医疗救助 (medical assistance)
+    ACCT = "acct"  # 个人账户 (personal account)
+
+    def national_code(self, insutype: Insutype) -> NationalFundCode:
+        """The national fund_pay_type code; the basic fund's code depends on insurance type."""
+        if self is FundType.HIFP:
+            return _BASIC_FUND_CODE[insutype]
+        return _FUND_CODE[self]
+
+
+_BASIC_FUND_CODE: Final = MappingProxyType(
+    {
+        Insutype.EMPLOYEE: NationalFundCode.EMPLOYEE_BASIC_POOL,
+        Insutype.RESIDENT: NationalFundCode.RESIDENT_BASIC,
+    }
+)
+_FUND_CODE: Final = MappingProxyType(
+    {
+        FundType.HIFOB: NationalFundCode.EMPLOYEE_LARGE_AMOUNT,
+        FundType.HIFMI: NationalFundCode.RESIDENT_CRITICAL_ILLNESS,
+        FundType.CVLSERV: NationalFundCode.CIVIL_SERVANT_SUBSIDY,
+        FundType.MAF: NationalFundCode.MEDICAL_ASSISTANCE,
+        FundType.ACCT: NationalFundCode.EMPLOYEE_PERSONAL_ACCOUNT,
+    }
+)
+FUND_ORDER: Final[tuple[FundType, ...]] = tuple(FundType)
+# The funds' names on statements and exports.
+FUND_NAME_ZH: Final[Mapping[FundType, str]] = MappingProxyType(
+    {
+        FundType.HIFP: "统筹基金",
+        FundType.HIFOB: "职工大额医疗费用补助",
+        FundType.HIFMI: "居民大病保险",
+        FundType.CVLSERV: "公务员医疗补助",
+        FundType.MAF: "医疗救助",
+        FundType.ACCT: "个人账户",
+    }
+)
+
+assert {i.value for i in Insutype} <= {e.code for e in INSUTYPE}
+assert set(_FUND_CODE) == set(FundType) - {FundType.HIFP}
+assert set(FUND_NAME_ZH) == set(FundType)

@@ -17,10 +17,11 @@ from typing import Protocol
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.clearing.domain.events import EventKind, FundType, SettlementEvent
+from services.clearing.domain.events import FUND_ORDER, EventKind, SettlementEvent
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
 from services.clearing.domain.statements import FundSummary, InstitutionSummary
+from shared import pb_enums
 from shared.bus import (
     Delivery,
     OutboxItem,
@@ -30,7 +31,6 @@ from shared.bus import (
     statement_issued_key,
 )
 from shared.errors import DomainError
-from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
 from shared.reference.institutions import InstitutionKind
 
@@ -38,15 +38,9 @@ SETTLEMENT_EVENT_TYPE = events_pb2.SettlementEvent.DESCRIPTOR.full_name
 # Fixed namespace for the content-derived message ids of what clearing publishes.
 _MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c0d2e-3b0a-5c2e-9a8e-63c1e4a0c1ea")
 
-FUND_TO_PB: dict[FundType, common_pb2.FundType.ValueType] = {
-    FundType.HIFP: common_pb2.FUND_TYPE_HIFP,
-    FundType.HIFOB: common_pb2.FUND_TYPE_HIFOB,
-    FundType.HIFMI: common_pb2.FUND_TYPE_HIFMI,
-    FundType.CVLSERV: common_pb2.FUND_TYPE_CVLSERV,
-    FundType.MAF: common_pb2.FUND_TYPE_MAF,
-    FundType.ACCT: common_pb2.FUND_TYPE_ACCT,
-}
-FUND_FROM_PB = {value: key for key, value in FUND_TO_PB.items()}
+# The fund table's proto numbers: the one mapping in ``shared.pb_enums``.
+FUND_TO_PB = pb_enums.FUND_TYPE.by_member
+FUND_FROM_PB = pb_enums.FUND_TYPE.by_number
 LEVEL_TO_PB = {
     ClearingLevel.PROVINCIAL: events_pb2.CLEARING_LEVEL_PROVINCIAL,
     ClearingLevel.NATIONAL: events_pb2.CLEARING_LEVEL_NATIONAL,
@@ -101,13 +95,9 @@ def settlement_event_of(message: events_pb2.SettlementEvent) -> SettlementEvent:
         period=Period.parse(message.clearing_period, "clearing_period"),
         settle_time=message.occurred_at.ToDatetime(tzinfo=UTC),
         medfee_sumamt_fen=amounts.medfee_sumamt_fen,
-        hifp_fen=amounts.hifp_fen,
-        hifob_fen=amounts.hifob_fen,
-        hifmi_fen=amounts.hifmi_fen,
-        cvlserv_fen=amounts.cvlserv_fen,
-        maf_fen=amounts.maf_fen,
-        acct_fen=amounts.acct_fen,
         psn_cash_fen=amounts.cash_fen,
+        # Every fund of the table, read from the proto field named after it.
+        **{f"{fund.value}_fen": int(getattr(amounts, f"{fund.value}_fen")) for fund in FUND_ORDER},
     )
 
 

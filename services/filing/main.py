@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 
 from services.filing.domain import DEFAULT_POLICY_BOOK, FilingPolicyBook
-from services.filing.service import FilingService
+from services.filing.handlers import FilingService
 from services.filing.servicer import FilingServicer
 from shared.bus import OutboxRelay
 from shared.enduser import EndUserVerifier

@@ -44,7 +44,7 @@ def med_type_number(v: Violations, number: int, code: str) -> int:
 
 
 def insutype_number(number: int, code: str, field: str) -> int:
-    """A person's ``insutype`` or ``insutype_code``: the InsuranceType number.
+    """A person's ``insutype`` or ``insutype_code``: the proto InsuranceType number.
 
     Raises InvalidArgument on an unknown string or a disagreement; 0 when neither is sent
     (the person rules then name the missing field).

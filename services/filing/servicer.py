@@ -13,15 +13,17 @@ import binascii
 import calendar
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
+from services.filing import handlers as uc
 from services.filing import national_codes
-from services.filing import service as uc
 from services.filing.domain import (
     ChangeReason,
     Channel,
@@ -38,22 +40,23 @@ from services.filing.domain import (
 from services.filing.domain.dates import parse_iso_date
 from services.filing.domain.persons import (
     MAX_DOCUMENTS,
-    AssistanceCategory,
     IdentityDocument,
-    InsuranceType,
     Person,
     PersonDraft,
-    PersonType,
     check_psn_no,
 )
 from services.filing.store import MAX_PAGE_SIZE, PageKey
+from shared import pb_enums
 from shared.auth import Caller, CallerKind, caller
+from shared.bus.pg import Conn
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import InvalidArgument, Violations
+from shared.idempotency import claim, complete
 from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
-from shared.reference import INSTITUTION_CODE_RE, Relation, is_pool, is_province
+from shared.pb_enums import EnumMap
+from shared.reference import INSTITUTION_CODE_RE, is_pool, is_province
 from shared.vocabulary import parse_national_date
 
 DEFAULT_PAGE_SIZE = 20
@@ -63,11 +66,29 @@ PERIOD_RE = re.compile(r"([12]\d{3})(0[1-9]|1[0-2])")
 MAX_PAGE_TOKEN_CHARS = 200
 
 E = TypeVar("E", bound=Enum)
+M = TypeVar("M", bound=Message)
 
 
-def _enum_map(pb_enum: Any, prefix: str, domain: Iterable[E]) -> dict[int, E]:
-    """proto enum number → domain member, matched by name: every member must have one."""
-    return {int(pb_enum.Value(f"{prefix}{member.name}")): member for member in domain}
+@dataclass(frozen=True)
+class ProtoReplay(Generic[M]):
+    """A request's first response, kept as protobuf bytes under (scope, key)."""
+
+    scope: str
+    key: str
+    request: Message
+    response_type: type[M]
+
+    async def claim(self, conn: Conn) -> M | None:
+        stored = await claim(conn, self.scope, self.key, self.request)
+        return None if stored is None else self.response_type.FromString(stored)
+
+    async def complete(self, conn: Conn, response: M) -> None:
+        await complete(conn, self.scope, self.key, response)
+
+
+def _enum_map(pb_enum: Any, prefix: str, domain: type[E]) -> dict[int, E]:
+    """proto enum number → filing's own enum member (``shared.pb_enums`` maps by name)."""
+    return dict(EnumMap(pb_enum, prefix, domain, complete=False).by_number)
 
 
 CHANNELS = _enum_map(filing_pb2.Channel, "CHANNEL_", Channel)
@@ -77,10 +98,10 @@ CHANGE_REASONS = _enum_map(filing_pb2.ChangeReason, "CHANGE_REASON_", ChangeReas
 BASES = _enum_map(filing_pb2.CoverageBasis, "COVERAGE_BASIS_", CoverageBasis)
 SEXES = _enum_map(filing_pb2.Sex, "SEX_", Sex)
 DOCUMENT_TYPES = _enum_map(common_pb2.DocumentType, "DOCUMENT_TYPE_", DocumentType)
-INSUTYPES = _enum_map(common_pb2.InsuranceType, "INSURANCE_TYPE_", InsuranceType)
-PERSON_TYPES = _enum_map(common_pb2.PersonType, "PERSON_TYPE_", PersonType)
-ASSISTANCE = _enum_map(common_pb2.AssistanceCategory, "ASSISTANCE_CATEGORY_", AssistanceCategory)
-RELATIONS = _enum_map(common_pb2.Relation, "RELATION_", Relation)
+INSUTYPES = dict(pb_enums.INSUTYPE.by_number)
+PERSON_TYPES = dict(pb_enums.PERSON_TYPE.by_number)
+ASSISTANCE = dict(pb_enums.ASSISTANCE_CATEGORY.by_number)
+RELATIONS = dict(pb_enums.RELATION.by_number)
 VISIT_TYPES = _enum_map(common_pb2.MedType, "MED_TYPE_", VisitType)
 CERT_SOURCES = _enum_map(
     filing_pb2.ChronicCertificationSource,
@@ -145,33 +166,36 @@ def _referral(request: Any) -> ReferralDetails | None:
     )
 
 
-def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
-    channel = _enum(v, CHANNELS, request.channel, "channel", "channel")
-    request_id = _text(
+def _request_id(v: Violations, request: Any) -> str:
+    return _text(
         v,
         REQUEST_ID_RE,
         request.channel_request_id,
         "channel_request_id",
         "1–64 characters [A-Za-z0-9_-]",
     )
+
+
+def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
+    channel = _enum(v, CHANNELS, request.channel, "channel", "channel")
+    request_id = _request_id(v, request)
     return channel, request_id
 
 
 def _idempotent(
     who: Caller,
     action: str,
-    channel: Channel,
-    request_id: str,
+    cmd: uc.SubmitCommand | uc.ChangeCommand | uc.CancelCommand,
     request: Any,
     response_type: type[Any],
-) -> uc.Idempotent[Any]:
+) -> ProtoReplay[Any]:
     # Counter systems of different agencies number their requests independently, so the
     # key is scoped by the caller as well as by the channel; a channel's requests by its
     # end user too (one person's retry never answers with another person's filing).
-    scope = f"filing.{action}.{channel.value}.{who.code}"
+    scope = f"filing.{action}.{cmd.channel.value}.{who.code}"
     if who.end_user is not None:
         scope += f".{who.acted_by}"
-    return uc.Idempotent(scope, request_id, request, response_type)
+    return ProtoReplay(scope, cmd.channel_request_id, request, response_type)
 
 
 def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand:
@@ -302,13 +326,7 @@ def _certify_command(
     source: chronic.CertificationSource,
 ) -> uc.CertifyCommand:
     v = Violations()
-    request_id = _text(
-        v,
-        REQUEST_ID_RE,
-        request.channel_request_id,
-        "channel_request_id",
-        "1–64 characters [A-Za-z0-9_-]",
-    )
+    request_id = _request_id(v, request)
     check_psn_no(v, request.psn_no)
     disease = chronic.read_disease_code(v, "disease_code", request.disease_code)
     start = parse_iso_date(v, "valid_from_date", request.valid_from_date, required=True)
@@ -337,13 +355,7 @@ def _certify_command(
 
 def _certification_id(request: Any) -> tuple[str, str]:
     v = Violations()
-    request_id = _text(
-        v,
-        REQUEST_ID_RE,
-        request.channel_request_id,
-        "channel_request_id",
-        "1–64 characters [A-Za-z0-9_-]",
-    )
+    request_id = _request_id(v, request)
     _text(
         v,
         CERTIFICATION_ID_RE,
@@ -357,10 +369,17 @@ def _certification_id(request: Any) -> tuple[str, str]:
 
 def _chronic_idempotent(
     action: str, request_id: str, request: Any, response_type: type[Any]
-) -> uc.Idempotent[Any]:
-    return uc.Idempotent(
+) -> ProtoReplay[Any]:
+    return ProtoReplay(
         f"filing.chronic.{action}.{caller().code}", request_id, request, response_type
     )
+
+
+def _certification_reply(
+    response_type: type[Any],
+) -> Callable[[chronic.ChronicCertification], Any]:
+    """The response of a certification step: the certification as it now stands."""
+    return lambda c: response_type(certification=certification_pb(c))
 
 
 def _figures_period(request: filing_pb2.GetChannelFiguresRequest) -> tuple[date, date]:
@@ -604,14 +623,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     ) -> filing_pb2.SubmitFilingResponse:
         who = await self._actor(context)
         cmd = _submit_command(request)
-        idem = _idempotent(
-            who,
-            "submit",
-            cmd.channel,
-            cmd.channel_request_id,
-            request,
-            filing_pb2.SubmitFilingResponse,
-        )
+        idem = _idempotent(who, "submit", cmd, request, filing_pb2.SubmitFilingResponse)
         response: filing_pb2.SubmitFilingResponse = await self._filing.submit(
             who, cmd, idem, _submitted_pb
         )
@@ -622,14 +634,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     ) -> filing_pb2.ChangeFilingResponse:
         who = await self._actor(context)
         cmd = _change_command(request)
-        idem = _idempotent(
-            who,
-            "change",
-            cmd.channel,
-            cmd.channel_request_id,
-            request,
-            filing_pb2.ChangeFilingResponse,
-        )
+        idem = _idempotent(who, "change", cmd, request, filing_pb2.ChangeFilingResponse)
         response: filing_pb2.ChangeFilingResponse = await self._filing.change(
             who, cmd, idem, _changed_pb
         )
@@ -640,14 +645,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     ) -> filing_pb2.CancelFilingResponse:
         who = await self._actor(context)
         cmd = _cancel_command(request)
-        idem = _idempotent(
-            who,
-            "cancel",
-            cmd.channel,
-            cmd.channel_request_id,
-            request,
-            filing_pb2.CancelFilingResponse,
-        )
+        idem = _idempotent(who, "cancel", cmd, request, filing_pb2.CancelFilingResponse)
         response: filing_pb2.CancelFilingResponse = await self._filing.cancel(
             who, cmd, idem, _cancelled_pb
         )
@@ -703,7 +701,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             cmd,
             idem,
-            lambda c: filing_pb2.CertifyChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.CertifyChronicDiseaseResponse),
         )
         return response
 
@@ -718,7 +716,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             cmd,
             idem,
-            lambda c: filing_pb2.FileChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.FileChronicDiseaseResponse),
         )
         return response
 
@@ -733,7 +731,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             certification_id,
             idem,
-            lambda c: filing_pb2.CancelChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.CancelChronicDiseaseResponse),
         )
         return response
 
@@ -748,7 +746,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             caller(),
             certification_id,
             idem,
-            lambda c: filing_pb2.ApproveChronicDiseaseResponse(certification=certification_pb(c)),
+            _certification_reply(filing_pb2.ApproveChronicDiseaseResponse),
         )
         return response
 

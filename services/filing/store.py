@@ -33,7 +33,7 @@ from services.filing.domain.coverage import MAX_FILINGS_CONSIDERED
 from services.filing.domain.persons import (
     AssistanceCategory,
     IdentityDocument,
-    InsuranceType,
+    Insutype,
     Person,
     PersonType,
 )
@@ -129,7 +129,7 @@ def person_of(row: Any) -> Person:
         phone=row["phone"],
         documents=tuple(_document_of(d) for d in row["documents"]),
         insured_pool=row["insured_pool"],
-        insutype=InsuranceType(row["insutype"]),
+        insutype=Insutype(row["insutype"]),
         person_type=PersonType(row["person_type"]),
         assistance_category=AssistanceCategory(row["assistance_category"]),
         sex=Sex(row["sex"]),

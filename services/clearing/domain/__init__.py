@@ -26,7 +26,7 @@ from services.clearing.domain.disputes import dispute_whole, resolve_disputed_li
 from services.clearing.domain.events import (
     EventKind,
     FundType,
-    InsuType,
+    Insutype,
     NationalFundCode,
     SettlementEvent,
 )
@@ -108,7 +108,7 @@ __all__ = [
     "FundType",
     "InstructionLeg",
     "InstructionState",
-    "InsuType",
+    "Insutype",
     "LedgerEntry",
     "LevelNetting",
     "MatrixCell",

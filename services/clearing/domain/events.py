@@ -17,58 +17,17 @@ from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import check_hospital_code, check_pool_code
 from shared.errors import InvalidArgument, Violations
 
+# The fund table, the insurance types and the national fund codes are the shared
+# vocabulary's: one definition for every service.
+from shared.vocabulary import FUND_ORDER as FUND_ORDER
+from shared.vocabulary import FundType as FundType
+from shared.vocabulary import Insutype as Insutype
+from shared.vocabulary import NationalFundCode as NationalFundCode
+
 
 class EventKind(StrEnum):
     SETTLED = "SETTLED"
     REVERSED = "REVERSED"
-
-
-class FundType(StrEnum):
-    """The cleared funds, named as in the national settlement result (setlinfo *_pay)."""
-
-    HIFP = "hifp"  # basic pool fund
-    HIFOB = "hifob"  # employee large-amount subsidy
-    HIFMI = "hifmi"  # resident critical-illness insurance
-    CVLSERV = "cvlserv"  # civil-servant subsidy
-    MAF = "maf"  # medical assistance
-    ACCT = "acct"  # personal account
-
-    def national_code(self, insutype: InsuType) -> NationalFundCode:
-        """The national fund_pay_type code; the basic fund's code depends on insurance type."""
-        if self is FundType.HIFP:
-            return _BASIC_FUND_CODE[insutype]
-        return _FUND_CODE[self]
-
-
-class InsuType(StrEnum):
-    EMPLOYEE = "310"
-    RESIDENT = "390"
-
-
-class NationalFundCode(StrEnum):
-    """National fund payment type codes (fund_pay_type) for the cleared funds."""
-
-    EMPLOYEE_BASIC_POOL = "310100"
-    EMPLOYEE_PERSONAL_ACCOUNT = "310200"
-    CIVIL_SERVANT_SUBSIDY = "320100"
-    EMPLOYEE_LARGE_AMOUNT = "330100"
-    RESIDENT_BASIC = "390100"
-    RESIDENT_CRITICAL_ILLNESS = "390200"
-    MEDICAL_ASSISTANCE = "610100"
-
-
-_BASIC_FUND_CODE = {
-    InsuType.EMPLOYEE: NationalFundCode.EMPLOYEE_BASIC_POOL,
-    InsuType.RESIDENT: NationalFundCode.RESIDENT_BASIC,
-}
-_FUND_CODE = {
-    FundType.HIFOB: NationalFundCode.EMPLOYEE_LARGE_AMOUNT,
-    FundType.HIFMI: NationalFundCode.RESIDENT_CRITICAL_ILLNESS,
-    FundType.CVLSERV: NationalFundCode.CIVIL_SERVANT_SUBSIDY,
-    FundType.MAF: NationalFundCode.MEDICAL_ASSISTANCE,
-    FundType.ACCT: NationalFundCode.EMPLOYEE_PERSONAL_ACCOUNT,
-}
-FUND_ORDER: tuple[FundType, ...] = tuple(FundType)
 
 
 @dataclass(frozen=True)
@@ -102,14 +61,8 @@ class SettlementEvent:
 
     def fund_amounts(self) -> dict[FundType, int]:
         """Every cleared amount by fund, zeros included, in the fixed fund order."""
-        return {
-            FundType.HIFP: self.hifp_fen,
-            FundType.HIFOB: self.hifob_fen,
-            FundType.HIFMI: self.hifmi_fen,
-            FundType.CVLSERV: self.cvlserv_fen,
-            FundType.MAF: self.maf_fen,
-            FundType.ACCT: self.acct_fen,
-        }
+        # Each fund's amount is the field named after it (``<fund>_fen``).
+        return {fund: int(getattr(self, f"{fund.value}_fen")) for fund in FUND_ORDER}
 
     def cleared_fen(self) -> int:
         return sum(self.fund_amounts().values())

@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.clearing.domain.events import FUND_ORDER, EventKind, FundType
+from services.clearing.domain.events import FUND_ORDER, EventKind
 from services.clearing.domain.lines import Adjustment, DisputeOutcome, StatementLine
 from services.clearing.domain.netting import NetMatrix
 from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel, province_of
@@ -39,20 +39,12 @@ from services.clearing.domain.statements import FundSummary, Statement
 from shared.errors import InvalidArgument
 from shared.money import FEN_PER_YUAN, format_fen
 from shared.reference.institutions import InstitutionKind
+from shared.vocabulary import FUND_NAME_ZH as FUND_NAME_ZH
 
 # Spreadsheets execute a cell starting with one of these; names and notes are free text.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NO_NAMES: Mapping[str, str] = {}
 
-FUND_NAME_ZH: Mapping[FundType, str] = {
-    FundType.HIFP: "统筹基金",
-    FundType.HIFOB: "职工大额医疗费用补助",
-    FundType.HIFMI: "居民大病保险",
-    FundType.CVLSERV: "公务员医疗补助",
-    FundType.MAF: "医疗救助",
-    FundType.ACCT: "个人账户",
-}
-assert set(FUND_NAME_ZH) == set(FundType)
 INSTITUTION_KIND_NAME_ZH: Mapping[InstitutionKind, str] = {
     InstitutionKind.HOSPITAL: "定点医疗机构",
     InstitutionKind.PHARMACY: "定点零售药店",

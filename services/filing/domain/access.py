@@ -100,6 +100,22 @@ def check_may_file(
     raise _denied(caller, "file for this person")
 
 
+def check_may_maintain_persons(caller: Caller) -> None:
+    """Maintain person records at all (before the record says whose they are)."""
+    caller.require(*_AGENCIES)
+
+
+def check_may_look_up_document(caller: Caller) -> None:
+    """Find a person by an identity document (another pool's person is then "not found")."""
+    caller.require(*_AGENCIES)
+
+
+def hospital_of(caller: Caller) -> str | None:
+    """The caller's own hospital code when it is a hospital: what it may act on is only
+    what it referred or applied for, checked once the record is read."""
+    return caller.code if caller.kind is CallerKind.HOSPITAL else None
+
+
 def check_may_maintain_person(caller: Caller, insured_pool: str) -> None:
     """Create or replace the record of a person insured in ``insured_pool``."""
     caller.require(*_AGENCIES)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
 from services.filing.domain.dates import parse_iso_date
 from shared.errors import InvalidArgument, Violations
@@ -29,6 +28,9 @@ from shared.identity import (
     validate_document,
 )
 from shared.reference import is_pool
+from shared.vocabulary import AssistanceCategory as AssistanceCategory
+from shared.vocabulary import Insutype as Insutype
+from shared.vocabulary import PersonType as PersonType
 
 PSN_NO_RE = re.compile(r"(\d{6})[0-9A-Z]{4,24}")
 MAX_PSN_NO_CHARS = 30
@@ -38,24 +40,6 @@ MAX_PHONE_CHARS = 20
 MAX_DOCUMENTS = len(DocumentType)  # at most one of each type
 # 100 million yuan: far above any personal account; a larger figure is a data error.
 MAX_ACCT_BALANCE_FEN = 10_000_000_000
-
-
-class InsuranceType(StrEnum):
-    EMPLOYEE_BASIC = "310"  # 职工基本医疗保险
-    RESIDENT_BASIC = "390"  # 城乡居民基本医疗保险
-
-
-class PersonType(StrEnum):
-    IN_SERVICE = "IN_SERVICE"  # 在职
-    RETIRED = "RETIRED"  # 退休
-
-
-class AssistanceCategory(StrEnum):
-    NONE = "NONE"
-    DESTITUTE = "DESTITUTE"  # 特困供养
-    MINIMUM_LIVING = "MINIMUM_LIVING"  # 低保
-    LOW_INCOME_MARGINAL = "LOW_INCOME_MARGINAL"  # 低保边缘
-    POVERTY_RETURN_MONITORED = "POVERTY_RETURN_MONITORED"  # 防返贫监测
 
 
 @dataclass(frozen=True)
@@ -73,7 +57,7 @@ class PersonDraft:
     phone: str
     documents: tuple[tuple[DocumentType | None, str], ...]
     insured_pool: str
-    insutype: InsuranceType | None
+    insutype: Insutype | None
     person_type: PersonType | None
     assistance_category: AssistanceCategory | None
     sex: Sex | None
@@ -88,7 +72,7 @@ class Person:
     phone: str | None
     documents: tuple[IdentityDocument, ...]
     insured_pool: str
-    insutype: InsuranceType
+    insutype: Insutype
     person_type: PersonType
     assistance_category: AssistanceCategory
     sex: Sex
@@ -231,5 +215,5 @@ def _check_insurance(v: Violations, draft: PersonDraft, prefix: str) -> None:
     field = f"{prefix}acct_balance_fen"
     if not 0 <= balance <= MAX_ACCT_BALANCE_FEN:
         v.add(field, f"must be 0–{MAX_ACCT_BALANCE_FEN} fen")
-    elif balance and draft.insutype is InsuranceType.RESIDENT_BASIC:
+    elif balance and draft.insutype is Insutype.RESIDENT:
         v.add(field, "only employees (310) have a personal account")

@@ -12,18 +12,15 @@ only (``shared.vocabulary.LEGACY_CHRONIC_ALIASES``).
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from types import MappingProxyType
+from typing import Final
 
 from shared import vocabulary
 
-
-class Insutype(StrEnum):
-    EMPLOYEE = "310"  # 职工基本医疗保险
-    RESIDENT = "390"  # 城乡居民基本医疗保险
-
-
-class PersonType(StrEnum):
-    IN_SERVICE = "IN_SERVICE"  # 在职
-    RETIRED = "RETIRED"  # 退休
+# The shared vocabulary's, re-exported: one definition for every service.
+Insutype = vocabulary.Insutype
+PersonType = vocabulary.PersonType
+Relation = vocabulary.Relation
 
 
 class Sex(StrEnum):
@@ -47,7 +44,12 @@ class HospitalLevel(IntEnum):
 
 
 class MafCategory(StrEnum):
-    """Medical-assistance (医疗救助) categories that the engine pays for."""
+    """Medical-assistance (医疗救助) categories that the engine pays for.
+
+    The values are the engine's stored and policy spellings (``DIBAO``); the public name
+    of each is the vocabulary's ``AssistanceCategory`` (``MAF_CATEGORY_OF`` is the one
+    mapping from it: 低保 is ``MINIMUM_LIVING`` there).
+    """
 
     DESTITUTE = "DESTITUTE"  # 特困供养
     DIBAO = "DIBAO"  # 最低生活保障 (低保)
@@ -56,7 +58,8 @@ class MafCategory(StrEnum):
 
 
 class FundType(StrEnum):
-    """``fund_pay_type`` of a ``setldetail`` row."""
+    """``fund_pay_type`` of a ``setldetail`` row: the funds the engine pays from, a subset
+    of the vocabulary's fund table (``shared.vocabulary.FundType``)."""
 
     HIFP = "hifp"  # 基本医疗保险统筹基金
     HIFOB = "hifob"  # 职工大额医疗费用补助
@@ -88,3 +91,17 @@ assert set(CHRONIC_DISEASE_NAME_ZH) == set(ChronicDisease)
 assert {i.value for i in Insutype} <= {e.code for e in vocabulary.INSUTYPE}
 assert {v.value for v in VisitType} <= {e.code for e in vocabulary.MED_TYPE}
 assert {s.value for s in Sex} <= {e.code for e in vocabulary.GEND}
+
+MAF_CATEGORY_OF: Final = MappingProxyType(
+    {
+        vocabulary.AssistanceCategory.DESTITUTE: MafCategory.DESTITUTE,
+        vocabulary.AssistanceCategory.MINIMUM_LIVING: MafCategory.DIBAO,
+        vocabulary.AssistanceCategory.LOW_INCOME_MARGINAL: MafCategory.LOW_INCOME_MARGINAL,
+        vocabulary.AssistanceCategory.POVERTY_RETURN_MONITORED: (
+            MafCategory.POVERTY_RETURN_MONITORED
+        ),
+    }
+)
+"""A person's assistance category → the engine's; ``NONE`` pays no assistance."""
+assert set(MAF_CATEGORY_OF.values()) == set(MafCategory)
+assert {f.value for f in FundType} <= {f.value for f in vocabulary.FundType}

@@ -9,7 +9,7 @@ import pytest
 from services.clearing.domain.events import (
     EventKind,
     FundType,
-    InsuType,
+    Insutype,
     NationalFundCode,
     SettlementEvent,
 )
@@ -121,24 +121,24 @@ def test_reversal_needs_the_reversed_settlement_id() -> None:
     ("fund", "insutype", "code"),
     [
         pytest.param(
-            FundType.HIFP, InsuType.EMPLOYEE, NationalFundCode.EMPLOYEE_BASIC_POOL, id="hifp-310"
+            FundType.HIFP, Insutype.EMPLOYEE, NationalFundCode.EMPLOYEE_BASIC_POOL, id="hifp-310"
         ),
         pytest.param(
-            FundType.HIFP, InsuType.RESIDENT, NationalFundCode.RESIDENT_BASIC, id="hifp-390"
+            FundType.HIFP, Insutype.RESIDENT, NationalFundCode.RESIDENT_BASIC, id="hifp-390"
         ),
         pytest.param(
             FundType.HIFMI,
-            InsuType.RESIDENT,
+            Insutype.RESIDENT,
             NationalFundCode.RESIDENT_CRITICAL_ILLNESS,
             id="hifmi",
         ),
         pytest.param(
-            FundType.ACCT, InsuType.EMPLOYEE, NationalFundCode.EMPLOYEE_PERSONAL_ACCOUNT, id="acct"
+            FundType.ACCT, Insutype.EMPLOYEE, NationalFundCode.EMPLOYEE_PERSONAL_ACCOUNT, id="acct"
         ),
         pytest.param(
-            FundType.MAF, InsuType.RESIDENT, NationalFundCode.MEDICAL_ASSISTANCE, id="maf"
+            FundType.MAF, Insutype.RESIDENT, NationalFundCode.MEDICAL_ASSISTANCE, id="maf"
         ),
     ],
 )
-def test_national_fund_codes(fund: FundType, insutype: InsuType, code: NationalFundCode) -> None:
+def test_national_fund_codes(fund: FundType, insutype: Insutype, code: NationalFundCode) -> None:
     assert fund.national_code(insutype) is code

@@ -10,7 +10,7 @@ import pytest
 from services.filing.domain.dates import parse_iso_date, window_fits
 from services.filing.domain.persons import (
     AssistanceCategory,
-    InsuranceType,
+    Insutype,
     PersonDraft,
     PersonType,
     insured_pool_of,
@@ -34,7 +34,7 @@ DRAFT = PersonDraft(
     phone="",
     documents=((DocumentType.RESIDENT_ID, RESIDENT_ID),),
     insured_pool=NANNING,
-    insutype=InsuranceType.EMPLOYEE_BASIC,
+    insutype=Insutype.EMPLOYEE,
     person_type=PersonType.RETIRED,
     assistance_category=AssistanceCategory.NONE,
     sex=None,
@@ -125,7 +125,7 @@ def test_macau_residence_permit_in_a_gba_pool() -> None:
         ),
         pytest.param({"acct_balance_fen": -1}, ["person.acct_balance_fen"], id="negative"),
         pytest.param(
-            {"insutype": InsuranceType.RESIDENT_BASIC},
+            {"insutype": Insutype.RESIDENT},
             ["person.acct_balance_fen"],
             id="resident-account",
         ),

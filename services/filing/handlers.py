@@ -1,5 +1,8 @@
 """The filing use cases: authorise, run the rules, write, publish — one transaction each.
 
+Each use case takes the caller and plain or domain values and returns domain results;
+nothing here knows protobuf (the servicer translates, ``messages`` writes the events).
+
 Every write is one transaction holding the change, its event (outbox) and, for
 submissions, changes and cancellations, the request's idempotency key with the response:
 either all of it commits or none of it does. The rules in ``domain`` decide; this layer
@@ -14,14 +17,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Generic, TypeVar
+from typing import Protocol, TypeVar
 
 import asyncpg
-from google.protobuf.message import Message
 
 from services.filing import store
 from services.filing.domain import (
@@ -52,10 +53,13 @@ from services.filing.domain.access import (
     check_may_apply_chronic,
     check_may_certify_chronic,
     check_may_file,
+    check_may_look_up_document,
     check_may_maintain_person,
+    check_may_maintain_persons,
     check_may_read_filings,
     check_may_read_person,
     check_may_see_figures,
+    hospital_of,
     may_read_person,
 )
 from services.filing.domain.persons import (
@@ -65,21 +69,19 @@ from services.filing.domain.persons import (
     insured_pool_of,
     validate_person,
 )
-from shared import clock
-from shared.auth import Caller, CallerKind
-from shared.bus import enqueue, exchange_name, filing_key
+from services.filing.messages import FilingEventKind, publish_certification, publish_filing
+from shared.auth import Caller
+from shared.bus import exchange_name
 from shared.bus.pg import Conn
 from shared.clock import china_today
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
-from shared.idempotency import claim, complete
-from shared.pb.crossclear.events.v1 import events_pb2
 from shared.reference import Relation, is_pool, province_of
 
 # China has one time zone and no daylight saving: a filing's dates are Beijing dates.
 FILING_ID_RANDOM_BYTES = 5  # 2^40 ids per pool and day: collisions are not a concern
 DB_TIMEOUT_S = 10.0
 
-M = TypeVar("M", bound=Message)
+R = TypeVar("R")
 
 
 def new_certification_id(insured_pool: str, today: date) -> str:
@@ -92,14 +94,21 @@ def new_filing_id(insured_pool: str, today: date) -> str:
     return f"F{insured_pool}{today:%Y%m%d}{secrets.token_hex(FILING_ID_RANDOM_BYTES).upper()}"
 
 
-@dataclass(frozen=True)
-class Idempotent(Generic[M]):
-    """A request whose first response is kept under (scope, key) and returned on retries."""
+class Replay(Protocol[R]):
+    """A request whose first response is kept and returned on retries (idempotency).
 
-    scope: str
-    key: str
-    request: Message
-    response_type: type[M]
+    The caller (the servicer) owns the form the response is kept in; the use case only
+    claims the request's key and completes it inside its own transaction.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    async def claim(self, conn: Conn) -> R | None:
+        """Own the key for this transaction (→ None) or the response kept for it."""
+
+    async def complete(self, conn: Conn, response: R) -> None:
+        """Keep the response under the key, in the transaction that claimed it."""
 
 
 @dataclass(frozen=True)
@@ -186,29 +195,6 @@ class CertifyCommand:
     diagnosis_code: str | None
 
 
-_CHRONIC_WORDS = {
-    chronic.CertificationStatus.PENDING: (
-        events_pb2.CHRONIC_CERTIFICATION_EVENT_KIND_PENDING,
-        "chronic_pending",
-    ),
-    chronic.CertificationStatus.ACTIVE: (
-        events_pb2.CHRONIC_CERTIFICATION_EVENT_KIND_ACTIVE,
-        "chronic_active",
-    ),
-    chronic.CertificationStatus.CANCELLED: (
-        events_pb2.CHRONIC_CERTIFICATION_EVENT_KIND_CANCELLED,
-        "chronic_cancelled",
-    ),
-}
-
-
-_EVENT_WORDS = {
-    events_pb2.FILING_EVENT_KIND_EFFECTIVE: "effective",
-    events_pb2.FILING_EVENT_KIND_CHANGED: "changed",
-    events_pb2.FILING_EVENT_KIND_CANCELLED: "cancelled",
-}
-
-
 class FilingService:
     def __init__(
         self,
@@ -227,7 +213,7 @@ class FilingService:
 
     async def upsert_person(self, caller: Caller, draft: PersonDraft) -> tuple[Person, bool]:
         """The stored person, and whether this call created them."""
-        caller.require(CallerKind.POOL_AGENCY, CallerKind.PROVINCE_CENTRE)
+        check_may_maintain_persons(caller)
         if is_pool(draft.insured_pool):
             # Refuse a foreign pool's person before looking at the rest of the record.
             check_may_maintain_person(caller, draft.insured_pool)
@@ -249,7 +235,7 @@ class FilingService:
             return await store.get_person(conn, psn_no)
 
     async def person_by_document(self, caller: Caller, document: IdentityDocument) -> Person:
-        caller.require(CallerKind.POOL_AGENCY, CallerKind.PROVINCE_CENTRE)
+        check_may_look_up_document(caller)
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
             person = await store.find_person_by_document(conn, document)
         # Another pool's person is "not found": an agency learns nothing about them.
@@ -263,9 +249,9 @@ class FilingService:
         self,
         caller: Caller,
         cmd: SubmitCommand,
-        idem: Idempotent[M],
-        render: Callable[[Submitted], M],
-    ) -> M:
+        idem: Replay[R],
+        render: Callable[[Submitted], R],
+    ) -> R:
         referring = None
         if cmd.category is FilingCategory.REFERRAL and cmd.referral is not None:
             referring = cmd.referral.referring_hospital_code
@@ -273,7 +259,7 @@ class FilingService:
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> M:
+        async def work(conn: Conn) -> R:
             person = await store.lock_person(conn, cmd.psn_no, adds_in_force=True)
             submission = FilingSubmission(
                 insured_pool=person.insured_pool,
@@ -292,8 +278,8 @@ class FilingService:
                 cmd.channel, caller.code, cmd.channel_request_id, acted_by=caller.acted_by
             )
             await store.insert_filing(conn, person.psn_no, filing, meta)
-            await self._publish(
-                conn, events_pb2.FILING_EVENT_KIND_EFFECTIVE, person.psn_no, filing, cmd.channel
+            await publish_filing(
+                conn, self._exchange, FilingEventKind.EFFECTIVE, person.psn_no, filing, cmd.channel
             )
             view = self._view(person.psn_no, filing, today)
             return render(Submitted(view, normalised.retroactive, normalised.validity_extended))
@@ -304,15 +290,15 @@ class FilingService:
         self,
         caller: Caller,
         cmd: ChangeCommand,
-        idem: Idempotent[M],
-        render: Callable[[Changed], M],
-    ) -> M:
+        idem: Replay[R],
+        render: Callable[[Changed], R],
+    ) -> R:
         # Authorise before the lookup: the id names the insured pool.
         check_may_file(caller, cmd.channel, _pool_of_filing(cmd.filing_id))
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> M:
+        async def work(conn: Conn) -> R:
             # A change that closes the previous version keeps it in force beside the new.
             person, current = await store.lock_current_filing(
                 conn, cmd.filing_id, adds_in_force=True
@@ -328,9 +314,10 @@ class FilingService:
                 acted_by=caller.acted_by,
             )
             await store.insert_filing(conn, person.psn_no, outcome.amended, meta)
-            await self._publish(
+            await publish_filing(
                 conn,
-                events_pb2.FILING_EVENT_KIND_CHANGED,
+                self._exchange,
+                FilingEventKind.CHANGED,
                 person.psn_no,
                 outcome.amended,
                 cmd.channel,
@@ -349,17 +336,17 @@ class FilingService:
         self,
         caller: Caller,
         cmd: CancelCommand,
-        idem: Idempotent[M],
-        render: Callable[[FilingView], M],
-    ) -> M:
+        idem: Replay[R],
+        render: Callable[[FilingView], R],
+    ) -> R:
         # Authorise before the lookup (a hospital passes only as a referring hospital; that
         # it referred this filing is checked once the filing is read).
-        maybe_referring = caller.code if caller.kind is CallerKind.HOSPITAL else None
+        maybe_referring = hospital_of(caller)
         check_may_file(caller, cmd.channel, _pool_of_filing(cmd.filing_id), maybe_referring)
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> M:
+        async def work(conn: Conn) -> R:
             person, current = await store.lock_current_filing(
                 conn, cmd.filing_id, adds_in_force=False
             )
@@ -380,8 +367,13 @@ class FilingService:
                 acted_by=caller.acted_by,
             )
             await store.insert_filing(conn, person.psn_no, cancelled, meta)
-            await self._publish(
-                conn, events_pb2.FILING_EVENT_KIND_CANCELLED, person.psn_no, cancelled, cmd.channel
+            await publish_filing(
+                conn,
+                self._exchange,
+                FilingEventKind.CANCELLED,
+                person.psn_no,
+                cancelled,
+                cmd.channel,
             )
             return render(self._view(person.psn_no, cancelled, today))
 
@@ -453,9 +445,9 @@ class FilingService:
         self,
         caller: Caller,
         cmd: CertifyCommand,
-        idem: Idempotent[M],
-        render: Callable[[chronic.ChronicCertification], M],
-    ) -> M:
+        idem: Replay[R],
+        render: Callable[[chronic.ChronicCertification], R],
+    ) -> R:
         """CertifyChronicDisease (agency decision) and FileChronicDisease (2503)."""
         insured_pool = _pool_of(cmd.psn_no)
         if cmd.source is chronic.CertificationSource.AGENCY_DECISION:
@@ -465,7 +457,7 @@ class FilingService:
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> M:
+        async def work(conn: Conn) -> R:
             person = await store.lock_person(conn, cmd.psn_no, adds_in_force=False)
             existing = await store.person_certifications(conn, person.psn_no)
             draft = chronic.CertificationDraft(
@@ -482,7 +474,7 @@ class FilingService:
                 draft, new_certification_id(person.insured_pool, today), existing, policy, today
             )
             await store.insert_certification(conn, certification, caller.code, idem.key)
-            await self._publish_certification(conn, certification)
+            await publish_certification(conn, self._exchange, certification)
             return render(certification)
 
         return await self._idempotent(idem, work)
@@ -491,41 +483,53 @@ class FilingService:
         self,
         caller: Caller,
         certification_id: str,
-        idem: Idempotent[M],
-        render: Callable[[chronic.ChronicCertification], M],
-    ) -> M:
+        idem: Replay[R],
+        render: Callable[[chronic.ChronicCertification], R],
+    ) -> R:
+        def check(c: chronic.ChronicCertification) -> None:
+            check_may_certify_chronic(caller, c.certifying_pool)
+
         check_may_certify_chronic(caller, _pool_of_certification(certification_id))
-        today = self._today()
-
-        async def work(conn: Conn) -> M:
-            current = await store.lock_certification(conn, certification_id)
-            check_may_certify_chronic(caller, current.certifying_pool)
-            approved = chronic.approve(current, today)
-            await store.update_certification(conn, approved, caller.code)
-            await self._publish_certification(conn, approved)
-            return render(approved)
-
-        return await self._idempotent(idem, work)
+        return await self._certification_step(
+            caller, certification_id, check, chronic.approve, idem, render
+        )
 
     async def cancel_chronic(
         self,
         caller: Caller,
         certification_id: str,
-        idem: Idempotent[M],
-        render: Callable[[chronic.ChronicCertification], M],
-    ) -> M:
+        idem: Replay[R],
+        render: Callable[[chronic.ChronicCertification], R],
+    ) -> R:
+        def check(c: chronic.ChronicCertification) -> None:
+            check_may_apply_chronic(caller, c.certifying_pool, c.hospital_code)
+
         # A hospital passes only for its own applications, checked once the row is read.
-        maybe_own = caller.code if caller.kind is CallerKind.HOSPITAL else None
+        maybe_own = hospital_of(caller)
         check_may_apply_chronic(caller, _pool_of_certification(certification_id), maybe_own)
+        return await self._certification_step(
+            caller, certification_id, check, chronic.cancel, idem, render
+        )
+
+    async def _certification_step(
+        self,
+        caller: Caller,
+        certification_id: str,
+        check: Callable[[chronic.ChronicCertification], None],
+        step: Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
+        idem: Replay[R],
+        render: Callable[[chronic.ChronicCertification], R],
+    ) -> R:
+        """Lock the certification, check the caller against it, take the step, publish."""
         today = self._today()
 
-        async def work(conn: Conn) -> M:
+        async def work(conn: Conn) -> R:
             current = await store.lock_certification(conn, certification_id)
-            check_may_apply_chronic(caller, current.certifying_pool, current.hospital_code)
-            cancelled = chronic.cancel(current, today)
-            await store.update_certification(conn, cancelled, caller.code)
-            await self._publish_certification(conn, cancelled)
-            return render(cancelled)
+            check(current)
+            changed = step(current, today)
+            await store.update_certification(conn, changed, caller.code)
+            await publish_certification(conn, self._exchange, changed)
+            return render(changed)
 
         return await self._idempotent(idem, work)
 
@@ -535,38 +539,6 @@ class FilingService:
         check_may_read_person(caller, _pool_of(psn_no))
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
             return await store.person_certifications(conn, psn_no)
-
-    async def _publish_certification(
-        self, conn: Conn, certification: chronic.ChronicCertification
-    ) -> None:
-        """One event per state change, to the insured pool's region queue (filing exchange)."""
-        event_id = uuid.uuid4()
-        kind, word = _CHRONIC_WORDS[certification.status]
-        c = certification
-        until = c.effective_until
-        event = events_pb2.ChronicCertificationEvent(
-            event_id=str(event_id),
-            kind=kind,
-            certification_id=c.certification_id,
-            psn_no=c.psn_no,
-            insured_pool=c.certifying_pool,
-            disease_code=c.disease_code,
-            source=c.source.value,
-            hospital_code=c.hospital_code or "",
-            valid_from_date=c.valid_from.isoformat(),
-            valid_until_date=until.isoformat() if until else "",
-        )
-        event.occurred_at.FromDatetime(clock.now())
-        # The second region is where the application came from: the applying hospital's
-        # pool, or the insured pool itself for its agency's decision.
-        origin = c.hospital_code[1:7] if c.hospital_code else c.certifying_pool
-        await enqueue(
-            conn,
-            exchange=self._exchange,
-            routing_key=filing_key(word, c.certifying_pool, origin),
-            message=event,
-            message_id=event_id,
-        )
 
     async def channel_figures(
         self, caller: Caller, start: date, end: date, region: str | None
@@ -579,47 +551,14 @@ class FilingService:
 
     # -- helpers -----------------------------------------------------------------------
 
-    async def _idempotent(self, idem: Idempotent[M], work: Callable[[Conn], Awaitable[M]]) -> M:
+    async def _idempotent(self, idem: Replay[R], work: Callable[[Conn], Awaitable[R]]) -> R:
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn, conn.transaction():
-            stored = await claim(conn, idem.scope, idem.key, idem.request)
+            stored = await idem.claim(conn)
             if stored is not None:
-                return idem.response_type.FromString(stored)
+                return stored
             response = await work(conn)
-            await complete(conn, idem.scope, idem.key, response)
+            await idem.complete(conn, response)
             return response
-
-    async def _publish(
-        self,
-        conn: Conn,
-        kind: events_pb2.FilingEventKind.ValueType,
-        psn_no: str,
-        filing: Filing,
-        channel: Channel,
-    ) -> None:
-        event_id = uuid.uuid4()
-        destination = filing.destination.pool_code or filing.destination.province_code
-        assert destination, "a stored filing has a destination"
-        until = filing.effective_until
-        event = events_pb2.FilingEvent(
-            event_id=str(event_id),
-            kind=kind,
-            filing_id=filing.filing_id,
-            psn_no=psn_no,
-            insured_pool=filing.insured_pool,
-            destination=destination,
-            category=filing.category.value,
-            channel=channel.value,
-            valid_from_date=filing.valid_from.isoformat(),
-            valid_until_date=until.isoformat() if until else "",
-        )
-        event.occurred_at.GetCurrentTime()
-        await enqueue(
-            conn,
-            exchange=self._exchange,
-            routing_key=filing_key(_EVENT_WORDS[kind], filing.insured_pool, destination),
-            message=event,
-            message_id=event_id,
-        )
 
     def _view(self, psn_no: str, filing: Filing, today: date) -> FilingView:
         submitted_under = self._policies.policy_on(filing.submitted_on)

@@ -1,8 +1,7 @@
-"""Helpers of the bus tests: a settlement event, an effects handler, bounded waiting."""
+"""Helpers of the bus tests: a settlement event, an effects handler."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,15 +94,3 @@ def decode(delivery: Delivery) -> events_pb2.SettlementEvent:
     if event.event_id != delivery.message_id:
         raise PoisonMessage("event_id differs from the message id")
     return event
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 10.0, what: str = ""
-) -> None:
-    """Poll condition every 20 ms; fail the test after timeout_s."""
-    loop = asyncio.get_running_loop()
-    deadline_s = loop.time() + timeout_s
-    while not await condition():
-        if loop.time() > deadline_s:
-            raise AssertionError(f"not reached within {timeout_s} s: {what}")
-        await asyncio.sleep(0.02)

@@ -11,9 +11,10 @@ import pytest
 
 from shared.bus import Bus, InboxConsumer, OutboxRelay
 from shared.config import Settings
+from tests.support.polling import wait_until
 
 from .conftest import Schema
-from .support import effects, effects_handler, enqueue_settled, wait_until
+from .support import effects, effects_handler, enqueue_settled
 
 
 async def test_connecting_to_no_broker_gives_up_in_bounded_time() -> None:

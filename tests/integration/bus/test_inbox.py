@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -14,9 +13,10 @@ from shared.bus import (
     exchange_name,
     settlement_settled_key,
 )
+from tests.support.polling import wait_until
 
 from .conftest import Schema
-from .support import SETTLEMENT_TYPE, effects_handler, settlement_event, wait_until
+from .support import SETTLEMENT_TYPE, effects_handler, settlement_event
 
 
 async def _publish_event(bus: Bus, namespace: str, pool_code: str) -> str:
@@ -42,17 +42,15 @@ async def _dead_letter(
     channel = await bus.open_channel(prefetch_count=1)
     try:
         queue = await channel.get_queue(dead_letter_queue(namespace))
-        loop = asyncio.get_running_loop()
-        deadline_s = loop.time() + timeout_s
-        while loop.time() < deadline_s:
-            message = await queue.get(no_ack=False, fail=False, timeout=5)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            await message.ack()  # dead letters of this run's earlier tests: already checked
-            if message.message_id == message_id:
-                return message
-        raise AssertionError(f"{message_id} not dead-lettered within {timeout_s} s")
+
+        async def taken() -> AbstractIncomingMessage | None:
+            while (message := await queue.get(no_ack=False, fail=False, timeout=5)) is not None:
+                await message.ack()  # dead letters of this run's earlier tests: already checked
+                if message.message_id == message_id:
+                    return message
+            return None
+
+        return await wait_until(taken, timeout_s=timeout_s, what=f"{message_id} dead-lettered")
     finally:
         await channel.close()
 

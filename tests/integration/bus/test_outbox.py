@@ -22,10 +22,11 @@ from shared.bus import (
     settlement_settled_key,
 )
 from shared.config import Settings
+from tests.support.polling import wait_until
 
 from ..foundation.proxy import CuttableProxy
 from .conftest import Schema
-from .support import effects, effects_handler, enqueue_settled, settlement_event, wait_until
+from .support import effects, effects_handler, enqueue_settled, settlement_event
 
 CRASHING_RELAY = Path(__file__).with_name("crashing_relay.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[3]

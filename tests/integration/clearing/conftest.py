@@ -25,8 +25,7 @@ from shared.db import create_pool
 from shared.grpc_client import caller_metadata
 from shared.grpc_server import BROKER_HEALTH
 from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
-
-from .support import wait_until
+from tests.support.polling import wait_until
 
 OPERATOR = "op-clearing-test"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from shared.bus import (
 )
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
+from tests.support.polling import wait_until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FUNDS = ("hifp", "hifob", "hifmi", "cvlserv", "maf", "acct")
@@ -131,17 +132,6 @@ async def publish(bus: Bus, namespace: str, events: Sequence[Event], *, copies: 
     jobs = [e for e in events for _ in range(copies)]
     for start in range(0, len(jobs), PUBLISH_CONCURRENCY):
         await asyncio.gather(*(one(e) for e in jobs[start : start + PUBLISH_CONCURRENCY]))
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 15.0, what: str = ""
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline_s = loop.time() + timeout_s
-    while not await condition():
-        if loop.time() > deadline_s:
-            raise AssertionError(f"not reached within {timeout_s} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def wait_ingested(

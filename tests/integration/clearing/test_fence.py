@@ -12,9 +12,10 @@ from services.clearing.domain.periods import Period
 from services.clearing.messages import SETTLEMENT_EVENT_TYPE
 from shared.bus import Bus, Delivery
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb
+from tests.support.polling import wait_until
 
 from .conftest import Client
-from .support import Event, publish, settlement, wait_ingested, wait_until
+from .support import Event, publish, settlement, wait_ingested
 
 PERIOD, NEXT = "200605", "200606"
 LIUZHOU, SHENZHEN = "450200", "440300"
@@ -51,7 +52,7 @@ async def test_events_published_during_close_land_in_exactly_one_period(
         async def some_landed() -> bool:
             return await _count_in(db, PERIOD, ids) >= EVENTS // 6
 
-        await wait_until(some_landed, what="the first events ingested")
+        await wait_until(some_landed, timeout_s=15, what="the first events ingested")
         assert not streaming.done(), "the stream must still run while the period closes"
         closed = await operator.ClosePeriod(pb.ClosePeriodRequest(period=PERIOD))
         in_period_at_close = await _count_in(db, PERIOD, ids)

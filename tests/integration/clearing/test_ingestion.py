@@ -28,8 +28,9 @@ from shared.bus import (
     settlement_settled_key,
 )
 from shared.config import Settings
+from tests.support.polling import wait_until
 
-from .support import Event, publish, reversal, settlement, wait_ingested, wait_until
+from .support import Event, publish, reversal, settlement, wait_ingested
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 KILLED_STATUS = 137
@@ -194,17 +195,15 @@ async def test_local_and_poison_events_are_not_cleared(
     channel = await publisher.open_channel(prefetch_count=10)
     try:
         queue = await channel.get_queue(dead_letter_queue(namespace))
-        found = False
-        for _ in range(200):
-            message = await queue.get(no_ack=False, fail=False, timeout=5)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            await message.ack()
-            if message.message_id == poison.event_id:
-                found = True
-                break
-        assert found, "poison event not dead-lettered"
+
+        async def dead_lettered() -> bool:
+            while (message := await queue.get(no_ack=False, fail=False, timeout=5)) is not None:
+                await message.ack()
+                if message.message_id == poison.event_id:
+                    return True
+            return False
+
+        await wait_until(dead_lettered, timeout_s=10, what="poison event dead-lettered")
     finally:
         await channel.close()
     assert not await db.fetchval(

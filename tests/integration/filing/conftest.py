@@ -4,7 +4,6 @@ share the session's database without seeing each other's filings."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -15,6 +14,7 @@ from shared import db
 from shared.config import Settings
 from shared.devidp import DevIdp
 from shared.pb.crossclear.filing.v1 import filing_pb2_grpc
+from tests.support.polling import wait_until
 
 from .support import Api, Tokens
 
@@ -41,7 +41,8 @@ async def api(filing_service: object, dev_idp: DevIdp, settings: Settings) -> As
 async def bus_ready(filing_service: object) -> None:
     """The service's broker connection is up: topology declared, relay running."""
     bus = filing_service.bus  # type: ignore[attr-defined]
-    deadline = asyncio.get_running_loop().time() + BUS_CONNECT_TIMEOUT_S
-    while not bus.connected:
-        assert asyncio.get_running_loop().time() < deadline, "broker not connected in time"
-        await asyncio.sleep(0.1)
+
+    async def connected() -> bool:
+        return bool(bus.connected)
+
+    await wait_until(connected, timeout_s=BUS_CONNECT_TIMEOUT_S, what="broker connected")

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import aio_pika
 import asyncpg
 import pytest
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractQueue
 
 from shared.bus import exchange_name
 from shared.config import Settings
 from shared.pb.crossclear.events.v1 import events_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2
+from tests.support.polling import wait_until
 
 from .support import GUANGZHOU, NANNING, SHENZHEN, Api, rpc_error, submission
 
@@ -38,28 +39,24 @@ async def _events_of(
 ) -> list[tuple[str, events_pb2.FilingEvent]]:
     """(routing key, event) of the person's events: ``expected`` of them, then quiet."""
     found: list[tuple[str, events_pb2.FilingEvent]] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + EVENT_TIMEOUT_S
-    quiet_until: float | None = None
-    while True:
-        now = loop.time()
-        if quiet_until is not None and now >= quiet_until:
-            return found
-        assert now < deadline, f"{len(found)} of {expected} events in {EVENT_TIMEOUT_S} s"
-        message: AbstractIncomingMessage | None = await queue.get(fail=False)
-        if message is None:
-            await asyncio.sleep(0.05)
-            continue
-        await message.ack()
-        if message.type == events_pb2.ChronicCertificationEvent.DESCRIPTOR.full_name:
-            continue  # the filing exchange also carries chronic certifications
-        event = events_pb2.FilingEvent.FromString(message.body)
-        assert message.message_id == event.event_id
-        assert message.type == events_pb2.FilingEvent.DESCRIPTOR.full_name
-        if event.psn_no == psn_no:
-            found.append((message.routing_key or "", event))
-            if len(found) == expected:
-                quiet_until = loop.time() + QUIET_S
+
+    async def taken() -> bool:
+        """Take what the queue holds now; whether the expected count has arrived."""
+        while (message := await queue.get(fail=False)) is not None:
+            await message.ack()
+            if message.type == events_pb2.ChronicCertificationEvent.DESCRIPTOR.full_name:
+                continue  # the filing exchange also carries chronic certifications
+            event = events_pb2.FilingEvent.FromString(message.body)
+            assert message.message_id == event.event_id
+            assert message.type == events_pb2.FilingEvent.DESCRIPTOR.full_name
+            if event.psn_no == psn_no:
+                found.append((message.routing_key or "", event))
+        return len(found) >= expected
+
+    await wait_until(taken, timeout_s=EVENT_TIMEOUT_S, what=f"{expected} events of the person")
+    await asyncio.sleep(QUIET_S)
+    await taken()
+    return found
 
 
 async def test_each_effective_filing_change_and_cancel_is_published_once(

@@ -4,7 +4,7 @@ caller identity (development header and mutual TLS), reflection."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +40,7 @@ from shared.grpc_server import (
     ServiceHost,
     running,
 )
+from tests.support.polling import wait_until
 
 from .proxy import CuttableProxy
 
@@ -127,13 +128,6 @@ async def health_of(port: int, service: str = "") -> int:
         return int(reply.status)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.25)
-
-
 @pytest.fixture
 async def host(settings: Settings, database: str) -> AsyncIterator[int]:
     async with running(ServiceName.FILING, host_settings(settings), probe_build) as h:
@@ -150,9 +144,14 @@ async def call(
 
 
 async def test_health_serving_with_real_servers(host: int) -> None:
-    await eventually(lambda: _is(host, SERVING))
+    await wait_until(lambda: _is(host, SERVING), timeout_s=30, interval_s=0.25, what="SERVING")
     for concern in (LIVE_HEALTH, DATABASE_HEALTH, BROKER_HEALTH):
-        await eventually(lambda c=concern: _is(host, SERVING, c))  # type: ignore[misc]
+        await wait_until(
+            lambda c=concern: _is(host, SERVING, c),  # type: ignore[misc]
+            timeout_s=30,
+            interval_s=0.25,
+            what=f"{concern} SERVING",
+        )
 
 
 async def _is(port: int, status: int, service: str = "") -> bool:
@@ -288,16 +287,38 @@ async def test_health_follows_a_cut_connection(
     readiness = "" if server == "database" else BROKER_HEALTH
     concern = DATABASE_HEALTH if server == "database" else BROKER_HEALTH
     async with running(ServiceName.FILING, changed, probe_build) as h:
-        await eventually(lambda: _is(h.port, SERVING, readiness))
+        await wait_until(
+            lambda: _is(h.port, SERVING, readiness), timeout_s=30, interval_s=0.25, what="ready"
+        )
         await proxy.cut()
-        await eventually(lambda: _is(h.port, NOT_SERVING, readiness))
-        await eventually(lambda: _is(h.port, NOT_SERVING, concern))
+        await wait_until(
+            lambda: _is(h.port, NOT_SERVING, readiness),
+            timeout_s=30,
+            interval_s=0.25,
+            what="not ready",
+        )
+        await wait_until(
+            lambda: _is(h.port, NOT_SERVING, concern),
+            timeout_s=30,
+            interval_s=0.25,
+            what=f"{concern} down",
+        )
         assert await health_of(h.port, LIVE_HEALTH) == SERVING
         if server == "broker":
             assert await health_of(h.port) == SERVING
         await proxy.restore()
-        await eventually(lambda: _is(h.port, SERVING, readiness), timeout_s=45)
-        await eventually(lambda: _is(h.port, SERVING, concern), timeout_s=45)
+        await wait_until(
+            lambda: _is(h.port, SERVING, readiness),
+            timeout_s=45,
+            interval_s=0.25,
+            what="ready again",
+        )
+        await wait_until(
+            lambda: _is(h.port, SERVING, concern),
+            timeout_s=45,
+            interval_s=0.25,
+            what=f"{concern} back",
+        )
     await proxy.cut()
 
 
@@ -323,7 +344,9 @@ async def test_database_cut_reaches_clients_as_unavailable(
                     assert "retry" in (error.details() or "")
         assert set(codes) == {grpc.StatusCode.UNAVAILABLE}, codes
         await proxy.restore()
-        await eventually(lambda: _ok(h.port, "Db"), timeout_s=30)
+        await wait_until(
+            lambda: _ok(h.port, "Db"), timeout_s=30, interval_s=0.25, what="Db answers again"
+        )
     await proxy.cut()
     errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert not [r for r in errors if "rpc failed" in r.getMessage()], errors

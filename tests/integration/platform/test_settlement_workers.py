@@ -29,6 +29,7 @@ from shared.workers import (
     worker_count,
     worker_env,
 )
+from tests.support.polling import wait_until
 
 from ...conftest import delete_bus_namespace
 from .test_up_metrics import _free_ports, _scrape, _value
@@ -114,10 +115,11 @@ async def test_two_workers_share_the_port_and_stop_together(
     workers: list[int] = []
     try:
         probe = settings.model_copy(update={"settlement_target": target})
-        deadline = asyncio.get_running_loop().time() + 90
-        while await check(target, probe, 2.0) != "SERVING":
-            assert asyncio.get_running_loop().time() < deadline, "workers did not serve"
-            await asyncio.sleep(0.5)
+
+        async def serving() -> bool:
+            return await check(target, probe, 2.0) == "SERVING"
+
+        await wait_until(serving, timeout_s=90, interval_s=0.5, what="workers serve")
         workers = _children(process.pid)
         assert len(workers) == WORKERS, workers
         metrics_ports = [metrics_base + METRICS_PORT_STRIDE * k for k in range(WORKERS)]

@@ -28,6 +28,7 @@ from shared.devidp import DevIdp, idp_dir
 from shared.grpc_client import caller_metadata
 from shared.health import wait_serving
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
+from tests.support.polling import wait_until
 
 from ...conftest import delete_bus_namespace
 from ..filing.support import NANNING, make_person, submission
@@ -157,14 +158,6 @@ async def stack(
             await admin.close()
 
 
-async def _until(predicate: object, timeout_s: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, f"not within {timeout_s} s: {what}"
-        await asyncio.sleep(0.25)
-
-
 async def test_each_process_exports_its_gauges_and_the_backlog_shows(
     stack: tuple[Settings, int, CuttableProxy],
 ) -> None:
@@ -177,9 +170,8 @@ async def test_each_process_exports_its_gauges_and_the_backlog_shows(
         assert f'crossclear_service="{service.value}"' in text, service
     filing_port = ports[ServiceName.FILING]
 
-    await proxy.cut()  # the broker goes away: events wait in the outbox
-    await _until(
-        lambda: (
+    async def broker_down() -> bool:
+        return (
             _value(
                 _scrape(filing_port),
                 "crossclear_dependency_up",
@@ -187,10 +179,10 @@ async def test_each_process_exports_its_gauges_and_the_backlog_shows(
                 dependency="broker",
             )
             == 0.0
-        ),
-        15,
-        "broker reported down",
-    )
+        )
+
+    await proxy.cut()  # the broker goes away: events wait in the outbox
+    await wait_until(broker_down, timeout_s=15, interval_s=0.25, what="broker reported down")
     async with grpc.aio.insecure_channel(up.filing_target) as channel:
         stub = filing_pb2_grpc.FilingServiceStub(channel)
         for _ in range(3):
@@ -217,7 +209,13 @@ async def test_each_process_exports_its_gauges_and_the_backlog_shows(
             or 0.0
         )
 
-    await _until(lambda: backlog() >= 3, 15, "backlog of 3 visible")
+    async def backlog_built() -> bool:
+        return backlog() >= 3
+
+    async def backlog_drained() -> bool:
+        return backlog() == 0
+
+    await wait_until(backlog_built, timeout_s=15, interval_s=0.25, what="backlog of 3 visible")
     age = _value(
         _scrape(filing_port),
         "crossclear_outbox_oldest_pending_seconds",
@@ -225,7 +223,7 @@ async def test_each_process_exports_its_gauges_and_the_backlog_shows(
     )
     assert age is not None and age > 0
     await proxy.restore()
-    await _until(lambda: backlog() == 0, 20, "backlog drained")
+    await wait_until(backlog_drained, timeout_s=20, interval_s=0.25, what="backlog drained")
     assert re.search(
         r'crossclear_db_pool_connections\{crossclear_service="filing",state="max"\} 10',
         _scrape(filing_port),

@@ -4,7 +4,6 @@ settlement event of the run's namespace (declared before the first settlement)."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
@@ -17,6 +16,7 @@ from shared.bus.names import SETTLEMENT_EVENTS_PATTERN
 from shared.config import Settings
 from shared.pb.crossclear.filing.v1 import filing_pb2_grpc
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+from tests.support.polling import wait_until
 
 from .support import Filing, Hospital, Msgids
 
@@ -27,10 +27,11 @@ BUS_CONNECT_TIMEOUT_S = 20.0
 async def settlement_ready(settlement_service: object) -> object:
     """The service's broker connection is up: topology declared, outbox relay running."""
     bus = settlement_service.bus  # type: ignore[attr-defined]
-    deadline = asyncio.get_running_loop().time() + BUS_CONNECT_TIMEOUT_S
-    while not bus.connected:
-        assert asyncio.get_running_loop().time() < deadline, "broker not connected in time"
-        await asyncio.sleep(0.05)
+
+    async def connected() -> bool:
+        return bool(bus.connected)
+
+    await wait_until(connected, timeout_s=BUS_CONNECT_TIMEOUT_S, what="broker connected")
     return settlement_service
 
 

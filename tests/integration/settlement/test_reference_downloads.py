@@ -4,7 +4,6 @@ versions; the registry (1201), the disease list (1309) and the dictionaries (190
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import os
@@ -24,6 +23,7 @@ from shared.grpc_errors import field_violations_of
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.reference.v1 import reference_pb2 as rpb
 from shared.pb.crossclear.reference.v1 import reference_pb2_grpc
+from tests.support.polling import wait_until
 
 from .support import rpc_error
 
@@ -183,15 +183,15 @@ async def test_after_a_new_version_only_the_changes_are_downloaded(
 
     md = caller_metadata(HOSPITAL)
     request = rpb.DownloadCatalogueRequest(ver=version, since_ver=BASE)
-    deadline = asyncio.get_running_loop().time() + PICKUP_WAIT_S
-    while True:
+
+    async def picked_up() -> rpb.DownloadCatalogueResponse | None:
         try:
-            delta = await reference.DownloadCatalogue(request, metadata=md)  # type: ignore[attr-defined]
-            break
+            return await reference.DownloadCatalogue(request, metadata=md)  # type: ignore[attr-defined]
         except grpc.aio.AioRpcError as error:
             assert error.code() == grpc.StatusCode.NOT_FOUND, error
-            assert asyncio.get_running_loop().time() < deadline, "new version not picked up"
-            await asyncio.sleep(0.1)
+            return None
+
+    delta = await wait_until(picked_up, timeout_s=PICKUP_WAIT_S, what="new version")
     got = {(e.change, e.item.med_list_codg) for e in delta.entries}
     assert got == {
         (rpb.CHANGE_REMOVED, removed),

@@ -4,7 +4,6 @@ file writes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from shared.grpc_client import caller_metadata
 from shared.pb.crossclear.filing.v1 import filing_pb2
 from shared.pb.crossclear.reference.v1 import reference_pb2 as rpb
 from shared.pb.crossclear.reference.v1 import reference_pb2_grpc
+from tests.support.polling import wait_until
 
 from .support import ECHOCARDIOGRAM, NANNING, Filing, Hospital, fee, today
 
@@ -66,16 +66,15 @@ async def test_a_new_level_2_hospital_settles_at_level_2_the_next_moment(
 
     # The running service hears of it (NOTIFY) and answers 1201 with it.
     reference = reference_pb2_grpc.ReferenceServiceStub(settlement_channel)
-    deadline = asyncio.get_running_loop().time() + PICKUP_WAIT_S
-    while True:
+
+    async def picked_up() -> rpb.QueryInstitutionsResponse | None:
         found = await reference.QueryInstitutions(
             rpb.QueryInstitutionsRequest(fixmedins_code=NEW_LEVEL_2),
             metadata=caller_metadata("H45010000001"),
         )
-        if found.institutions:
-            break
-        assert asyncio.get_running_loop().time() < deadline, "new hospital not picked up"
-        await asyncio.sleep(0.1)
+        return found if found.institutions else None
+
+    found = await wait_until(picked_up, timeout_s=PICKUP_WAIT_S, what="new hospital")
     assert found.institutions[0].hosp_lv == 2
     assert found.institutions[0].fixmedins_type == rpb.INSTITUTION_KIND_HOSPITAL
 

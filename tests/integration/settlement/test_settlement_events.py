@@ -3,7 +3,6 @@ and the broker delivers exactly the outbox's events to a queue bound to ``settle
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 
@@ -13,6 +12,7 @@ import grpc
 from shared.bus import Bus
 from shared.config import Settings
 from shared.pb.crossclear.events.v1 import events_pb2
+from tests.support.polling import wait_until
 
 from .support import (
     COLONOSCOPY,
@@ -90,16 +90,18 @@ async def drain_until(settings: Settings, queue: str, expected: set[str]) -> Cou
     try:
         channel = await bus.open_channel(prefetch_count=100)
         declared = await channel.get_queue(queue, ensure=False)
-        deadline = asyncio.get_running_loop().time() + DELIVERY_WAIT_S
-        while not expected <= set(seen):
-            assert asyncio.get_running_loop().time() < deadline, expected - set(seen)
-            message = await declared.get(no_ack=False, fail=False, timeout=5)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            assert message.message_id is not None
-            seen[message.message_id] += 1
-            await message.ack()
+
+        async def arrived() -> bool:
+            while not expected <= set(seen):
+                message = await declared.get(no_ack=False, fail=False, timeout=5)
+                if message is None:
+                    return False
+                assert message.message_id is not None
+                seen[message.message_id] += 1
+                await message.ack()
+            return True
+
+        await wait_until(arrived, timeout_s=DELIVERY_WAIT_S, what=f"{len(expected)} events")
         # Whatever else is already queued is checked too (no duplicates, nothing extra).
         while (message := await declared.get(no_ack=False, fail=False, timeout=5)) is not None:
             assert message.message_id is not None

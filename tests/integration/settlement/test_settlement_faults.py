@@ -4,7 +4,6 @@ of the broker's return."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +17,7 @@ from shared.config import ServiceName, Settings
 from shared.db import database_of, with_database
 from shared.grpc_server import BROKER_HEALTH, ServiceHost, running
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+from tests.support.polling import wait_until
 
 from ...conftest import service_settings
 from ..foundation.proxy import CuttableProxy
@@ -56,15 +56,6 @@ async def _health(port: int, service: str = "") -> int:
         return int(reply.status)
 
 
-async def _until(check: object, timeout_s: float) -> float:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not await check():  # type: ignore[operator]
-        assert loop.time() - started < timeout_s, f"not reached within {timeout_s} s"
-        await asyncio.sleep(0.1)
-    return loop.time() - started
-
-
 async def test_settlement_keeps_settling_through_a_broker_outage(
     settings: Settings,
     filing: Filing,
@@ -89,13 +80,13 @@ async def test_settlement_keeps_settling_through_a_broker_outage(
         async def broker_up() -> bool:
             return await _health(port, BROKER_HEALTH) == SERVING
 
-        await _until(broker_up, 30)
+        await wait_until(broker_up, timeout_s=30, what="broker up")
         await broker_proxy.cut()
 
         async def broker_down() -> bool:
             return await _health(port, BROKER_HEALTH) == NOT_SERVING
 
-        await _until(broker_down, 15)
+        await wait_until(broker_down, timeout_s=15, what="broker down")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             h = Hospital(
                 NANNING_HOSPITALS[0], settlement_pb2_grpc.SettlementServiceStub(channel), msgids
@@ -113,7 +104,7 @@ async def test_settlement_keeps_settling_through_a_broker_outage(
         async def drained() -> bool:
             return await _pending(host) == 0
 
-        assert await _until(drained, 5) < 5
+        await wait_until(drained, timeout_s=5, what="outbox drained")
 
 
 async def _pending(host: ServiceHost) -> int:

@@ -3,7 +3,6 @@ uses them for the next settlement and records them on it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import asyncpg
 
 from services.settlement.domain.seed import DATA_PACKAGE
 from shared.config import Settings
+from tests.support.polling import wait_until
 
 from .support import COLONOSCOPY, Filing, Hospital, fee, today
 
@@ -72,13 +72,12 @@ async def test_new_versions_reach_the_running_service(
     person = await filing.new_person(CHONGZUO)
     h = hospital(CHONGZUO_HOSPITAL)
     mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
-    deadline = asyncio.get_running_loop().time() + PICKUP_WAIT_S
-    while True:
+
+    async def picked_up() -> bool:
         pre = (await h.presettle(person, mdtrt_id)).setlinfo
-        if pre.policy_version_id == policy["version_id"]:
-            break
-        assert asyncio.get_running_loop().time() < deadline, "new version not picked up"
-        await asyncio.sleep(0.2)
+        return bool(pre.policy_version_id == policy["version_id"])
+
+    await wait_until(picked_up, timeout_s=PICKUP_WAIT_S, interval_s=0.2, what="new version")
     info = (await h.settle(person, mdtrt_id, total_fen)).setlinfo
     assert info.policy_version_id == policy["version_id"]
     assert info.catalogue_version_id == catalogue_version

@@ -37,15 +37,10 @@ _LABELS: Final[dict[str, tuple[type[Enum], dict[Enum, str]]]] = {
             HospitalLevel.LEVEL_3: "三级",
         },
     ),
+    # The funds' names are the vocabulary's, as on statements and exports.
     "fund_pay_type": (
         FundType,
-        {
-            FundType.HIFP: "基本医疗保险统筹基金",
-            FundType.HIFOB: "职工大额医疗费用补助",
-            FundType.HIFMI: "居民大病保险",
-            FundType.MAF: "医疗救助",
-            FundType.ACCT: "个人账户",
-        },
+        {f: vocabulary.FUND_NAME_ZH[vocabulary.FundType(f.value)] for f in FundType},
     ),
     "maf_type": (
         MafCategory,

@@ -12,6 +12,7 @@ import uuid
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.settlement.domain.records import SettlementRecord
+from shared import pb_enums
 from shared.bus import (
     OutboxItem,
     exchange_name,
@@ -20,12 +21,15 @@ from shared.bus import (
 )
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
+from shared.vocabulary import Relation
 
-RELATIONS = {
-    "LOCAL": common_pb2.RELATION_LOCAL,
-    "IN_PROVINCE": common_pb2.RELATION_IN_PROVINCE,
-    "CROSS_PROVINCE": common_pb2.RELATION_CROSS_PROVINCE,
-}
+
+def relation_number(relation: str) -> common_pb2.Relation.ValueType:
+    """A coverage's relation as the protos number it; UNSPECIFIED for any other text."""
+    if relation not in Relation.__members__:
+        return common_pb2.RELATION_UNSPECIFIED
+    number: common_pb2.Relation.ValueType = pb_enums.RELATION.number(Relation[relation])
+    return number
 
 
 def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.SettlementEvent:
@@ -48,9 +52,9 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
         clearing_period=record.clearing_period,
         occurred_at=occurred_at,
         psn_no=record.psn_no,
-        insutype=common_pb2.InsuranceType.ValueType(int(record.insutype.value)),
+        insutype=pb_enums.INSUTYPE.number(record.insutype),
         med_type=common_pb2.MedType.ValueType(int(record.med_type.value)),
-        relation=RELATIONS.get(record.relation, common_pb2.RELATION_UNSPECIFIED),
+        relation=relation_number(record.relation),
         amounts=common_pb2.FundAmounts(
             medfee_sumamt_fen=a.medfee_sumamt_fen,
             hifp_fen=a.hifp_pay_fen,

@@ -15,14 +15,14 @@ from typing import Final
 import grpc
 
 from services.settlement.domain.codes import (
+    MAF_CATEGORY_OF,
     ChronicDisease,
-    Insutype,
     MafCategory,
-    PersonType,
     Sex,
     VisitType,
 )
 from services.settlement.domain.encounter import Coverage, PersonSnapshot
+from shared import pb_enums
 from shared.config import Settings
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.faults import Unavailable
@@ -47,12 +47,6 @@ _MED_TYPE = {
     VisitType.CHRONIC_OUTPATIENT: common_pb2.MED_TYPE_CHRONIC_OUTPATIENT,
     VisitType.INPATIENT: common_pb2.MED_TYPE_INPATIENT,
 }
-_MAF = {
-    common_pb2.ASSISTANCE_CATEGORY_DESTITUTE: MafCategory.DESTITUTE,
-    common_pb2.ASSISTANCE_CATEGORY_MINIMUM_LIVING: MafCategory.DIBAO,
-    common_pb2.ASSISTANCE_CATEGORY_LOW_INCOME_MARGINAL: MafCategory.LOW_INCOME_MARGINAL,
-    common_pb2.ASSISTANCE_CATEGORY_POVERTY_RETURN_MONITORED: MafCategory.POVERTY_RETURN_MONITORED,
-}
 _DOCUMENT_TYPE = {
     DocumentType.RESIDENT_ID: common_pb2.DOCUMENT_TYPE_RESIDENT_ID,
     DocumentType.HK_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_HK_RESIDENCE_PERMIT,
@@ -60,11 +54,6 @@ _DOCUMENT_TYPE = {
     DocumentType.TW_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_TW_RESIDENCE_PERMIT,
     DocumentType.HK_MO_HOME_RETURN_PERMIT: common_pb2.DOCUMENT_TYPE_HK_MO_HOME_RETURN_PERMIT,
     DocumentType.E_VOUCHER: common_pb2.DOCUMENT_TYPE_E_VOUCHER,
-}
-_RELATION = {
-    common_pb2.RELATION_LOCAL: "LOCAL",
-    common_pb2.RELATION_IN_PROVINCE: "IN_PROVINCE",
-    common_pb2.RELATION_CROSS_PROVINCE: "CROSS_PROVINCE",
 }
 
 
@@ -154,11 +143,10 @@ def _mapped(error: grpc.aio.AioRpcError, field: str) -> Exception:
 def person_of(person: filing_pb2.Person) -> PersonSnapshot:
     try:
         birth_date = parse_national_date(person.birth_date, "birth_date")
-        insutype = Insutype(str(person.insutype))
-        person_type = {
-            common_pb2.PERSON_TYPE_IN_SERVICE: PersonType.IN_SERVICE,
-            common_pb2.PERSON_TYPE_RETIRED: PersonType.RETIRED,
-        }[person.person_type]
+        insutype = pb_enums.INSUTYPE.member(person.insutype)
+        person_type = pb_enums.PERSON_TYPE.member(person.person_type)
+        if insutype is None or person_type is None:
+            raise ValueError("insurance type or person type unset")
         sex = {filing_pb2.SEX_MALE: Sex.MALE, filing_pb2.SEX_FEMALE: Sex.FEMALE}[person.sex]
     except (ValueError, KeyError, InvalidArgument):
         raise FailedPrecondition(
@@ -174,9 +162,20 @@ def person_of(person: filing_pb2.Person) -> PersonSnapshot:
         person_type=person_type,
         sex=sex,
         birth_date=birth_date,
-        maf_category=_MAF.get(person.assistance_category),
+        maf_category=_maf_category_of(person.assistance_category),
         acct_opening_balance_fen=max(0, person.acct_balance_fen),
     )
+
+
+def _maf_category_of(number: int) -> MafCategory | None:
+    """The engine's assistance category of the proto's; None for NONE, unset or unknown."""
+    category = pb_enums.ASSISTANCE_CATEGORY.member(number)
+    return None if category is None else MAF_CATEGORY_OF.get(category)
+
+
+def _relation_of(number: int) -> str:
+    relation = pb_enums.RELATION.member(number)
+    return "UNSPECIFIED" if relation is None else relation.value
 
 
 def coverage_of(response: filing_pb2.CheckCoverageResponse) -> Coverage:
@@ -184,7 +183,7 @@ def coverage_of(response: filing_pb2.CheckCoverageResponse) -> Coverage:
     basis = filing_pb2.CoverageBasis.Name(response.basis).removeprefix("COVERAGE_BASIS_")
     category = filing_pb2.FilingCategory.Name(response.category).removeprefix("FILING_CATEGORY_")
     return Coverage(
-        relation=_RELATION.get(response.relation, "UNSPECIFIED"),
+        relation=_relation_of(response.relation),
         allowed=allowed,
         basis=basis if allowed else "",
         filing_id=response.filing_id,

@@ -63,10 +63,20 @@ def check_msgid(msgid: str, name: str, errors: Violations, now: datetime) -> str
             "yyyyMMddHHmmss and a 4-digit sequence",
         )
         return None
+    stamp = match.group(2)  # 14 ASCII digits, by the pattern
     try:
-        sent_at = datetime.strptime(match.group(2), "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TZ)
+        # Fixed-width slices: strptime's format parsing costs more on every RPC.
+        sent_at = datetime(
+            int(stamp[0:4]),
+            int(stamp[4:6]),
+            int(stamp[6:8]),
+            int(stamp[8:10]),
+            int(stamp[10:12]),
+            int(stamp[12:14]),
+            tzinfo=CHINA_TZ,
+        )
     except ValueError:
-        errors.add(name, f"characters 13-26 {match.group(2)!r} are not a real time yyyyMMddHHmmss")
+        errors.add(name, f"characters 13-26 {stamp!r} are not a real time yyyyMMddHHmmss")
         return None
     if sent_at > now + MSGID_CLOCK_SKEW_MAX:
         errors.add(name, f"is stamped {sent_at:%Y-%m-%d %H:%M:%S}, in the future")

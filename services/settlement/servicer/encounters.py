@@ -27,18 +27,17 @@ from services.settlement.handlers import (
 from services.settlement.servicer.core import ServicerCore
 from services.settlement.servicer.readers import (
     ITEM_CLASSES,
-    MAF_CATEGORIES,
-    PERSON_TYPES,
     _check_icd10,
+    assistance_category_number,
     check_cert,
     check_visit_no,
     document_type_of,
     read_fee_lines,
 )
 from services.settlement.servicer.writers import benefit_check
+from shared import pb_enums
 from shared.errors import Violations
 from shared.identity import validate_document
-from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 
@@ -79,18 +78,12 @@ class EncounterRpcs(ServicerCore):
                 age=found.age_years,
             ),
             insuinfo=pb.InsuranceInfo(
-                insutype=common_pb2.InsuranceType.ValueType(int(person.insutype.value)),
-                psn_type=PERSON_TYPES[person.person_type.value],
+                insutype=pb_enums.INSUTYPE.number(person.insutype),
+                psn_type=pb_enums.PERSON_TYPE.number(person.person_type),
                 insuplc_admdvs=person.insured_pool,
                 balc_fen=found.balance_fen,
             ),
-            idetinfo=pb.IdentityInfo(
-                psn_idet_type=(
-                    MAF_CATEGORIES[person.maf_category.value]
-                    if person.maf_category
-                    else common_pb2.ASSISTANCE_CATEGORY_NONE
-                )
-            ),
+            idetinfo=pb.IdentityInfo(psn_idet_type=assistance_category_number(person.maf_category)),
             trtinfo=benefit_check(found.coverage),
         )
 

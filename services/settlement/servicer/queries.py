@@ -33,8 +33,8 @@ from services.settlement.servicer.writers import (
     totals_pb,
     usage_fields,
 )
+from shared import pb_enums
 from shared.errors import Violations
-from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 
@@ -148,7 +148,7 @@ class QueryRpcs(ServicerCore):
         person = year.encounter.person
         return pb.QueryAccumulationsResponse(
             psn_no=person.psn_no,
-            insutype=common_pb2.InsuranceType.ValueType(int(person.insutype.value)),
+            insutype=pb_enums.INSUTYPE.number(person.insutype),
             cum_year=year.year,
             policy_version_id=year.policy_version_id,
             **usage_fields(year.usage),

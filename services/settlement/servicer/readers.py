@@ -13,7 +13,7 @@ from typing import Any, Final
 from services.settlement import national_codes as codes
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import ItemClass
-from services.settlement.domain.codes import FundType
+from services.settlement.domain.codes import MAF_CATEGORY_OF, FundType, MafCategory
 from services.settlement.domain.encounter import (
     EncounterState,
 )
@@ -26,6 +26,7 @@ from services.settlement.domain.reconcile import (
     Record,
     check_range,
 )
+from shared import pb_enums, vocabulary
 from shared.errors import InvalidArgument, Violations
 from shared.identity import DocumentType, document_type_of_eighteen
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -38,33 +39,35 @@ DEFAULT_PAGE_SIZE: Final = 100
 MAX_PAGE_SIZE: Final = 1000
 MAX_PAGE_TOKEN_CHARS: Final = 200
 
-FUND_TYPES = {
-    FundType.HIFP: common_pb2.FUND_TYPE_HIFP,
-    FundType.HIFOB: common_pb2.FUND_TYPE_HIFOB,
-    FundType.HIFMI: common_pb2.FUND_TYPE_HIFMI,
-    FundType.MAF: common_pb2.FUND_TYPE_MAF,
-    FundType.ACCT: common_pb2.FUND_TYPE_ACCT,
-}
 ITEM_CLASSES = {
     ItemClass.A: pb.ITEM_CLASS_A,
     ItemClass.B: pb.ITEM_CLASS_B,
     ItemClass.C: pb.ITEM_CLASS_C,
-}
-MAF_CATEGORIES = {
-    "DESTITUTE": common_pb2.ASSISTANCE_CATEGORY_DESTITUTE,
-    "DIBAO": common_pb2.ASSISTANCE_CATEGORY_MINIMUM_LIVING,
-    "LOW_INCOME_MARGINAL": common_pb2.ASSISTANCE_CATEGORY_LOW_INCOME_MARGINAL,
-    "POVERTY_RETURN_MONITORED": common_pb2.ASSISTANCE_CATEGORY_POVERTY_RETURN_MONITORED,
 }
 ENCOUNTER_STATES = {
     EncounterState.OPEN: pb.ENCOUNTER_STATE_OPEN,
     EncounterState.SETTLED: pb.ENCOUNTER_STATE_SETTLED,
     EncounterState.CANCELLED: pb.ENCOUNTER_STATE_CANCELLED,
 }
-PERSON_TYPES = {
-    "IN_SERVICE": common_pb2.PERSON_TYPE_IN_SERVICE,
-    "RETIRED": common_pb2.PERSON_TYPE_RETIRED,
-}
+# The engine's assistance category back to the vocabulary's (MAF_CATEGORY_OF reversed).
+_ASSISTANCE_OF_MAF: Final = {maf: category for category, maf in MAF_CATEGORY_OF.items()}
+
+
+def fund_type_number(fund: FundType) -> common_pb2.FundType.ValueType:
+    """A fund of the engine as the protos number it (through the vocabulary's fund)."""
+    number: common_pb2.FundType.ValueType = pb_enums.FUND_TYPE.number(
+        vocabulary.FundType(fund.value)
+    )
+    return number
+
+
+def assistance_category_number(
+    maf: MafCategory | None,
+) -> common_pb2.AssistanceCategory.ValueType:
+    """A person's assistance category as the protos number it; None is ``NONE``."""
+    category = vocabulary.AssistanceCategory.NONE if maf is None else _ASSISTANCE_OF_MAF[maf]
+    number: common_pb2.AssistanceCategory.ValueType = pb_enums.ASSISTANCE_CATEGORY.number(category)
+    return number
 
 
 # --- request readers ---------------------------------------------------------------------

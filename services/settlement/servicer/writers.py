@@ -22,12 +22,13 @@ from services.settlement.domain.reconcile import (
     Totals,
 )
 from services.settlement.domain.records import SettlementRecord
-from services.settlement.events import RELATIONS
+from services.settlement.events import relation_number
 from services.settlement.handlers import (
     PreSettled,
 )
-from services.settlement.servicer.readers import ENCOUNTER_STATES, FUND_TYPES
+from services.settlement.servicer.readers import ENCOUNTER_STATES, fund_type_number
 from services.settlement.store import EncounterRow
+from shared import pb_enums
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as ppb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
@@ -37,7 +38,7 @@ from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 def benefit_check(c: Coverage) -> pb.BenefitCheck:
     return pb.BenefitCheck(
-        relation=RELATIONS.get(c.relation, common_pb2.RELATION_UNSPECIFIED),
+        relation=relation_number(c.relation),
         allowed=c.allowed,
         basis=pb.CoverageBasis.Value(f"COVERAGE_BASIS_{c.basis or 'UNSPECIFIED'}"),
         filing_id=c.filing_id,
@@ -58,7 +59,7 @@ def _timestamp(moment: datetime) -> Timestamp:
 def setldetail(details: Sequence[FundDetail]) -> list[pb.FundDetail]:
     return [
         pb.FundDetail(
-            fund_pay_type=FUND_TYPES[d.fund_pay_type],
+            fund_pay_type=fund_type_number(d.fund_pay_type),
             inscp_scp_amt_fen=d.inscp_scp_amt_fen,
             crt_payb_lmt_amt_fen=d.crt_payb_lmt_amt_fen,
             fund_payamt_fen=d.fund_payamt_fen,
@@ -81,7 +82,7 @@ def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
         mdtrt_id=r.mdtrt_id,
         setl_id=r.setl_id,
         psn_no=r.psn_no,
-        insutype=common_pb2.InsuranceType.ValueType(int(r.insutype.value)),
+        insutype=pb_enums.INSUTYPE.number(r.insutype),
         med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(r.setl_time),
         medins_setl_id=r.msgid,
@@ -90,7 +91,7 @@ def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
         balc_fen=r.balc_fen,
         insuplc_admdvs=r.insured_pool,
         mdtrtarea_admvs=r.treatment_pool,
-        relation=RELATIONS.get(r.relation, common_pb2.RELATION_UNSPECIFIED),
+        relation=relation_number(r.relation),
         clr_ym=r.clearing_period,
         policy_version_id=r.policy_version_id,
         catalogue_version_id=r.catalogue_version_id,
@@ -111,7 +112,7 @@ def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
     return pb.SettlementInfo(
         mdtrt_id=e.mdtrt_id,
         psn_no=e.person.psn_no,
-        insutype=common_pb2.InsuranceType.ValueType(int(r.insutype.value)),
+        insutype=pb_enums.INSUTYPE.number(r.insutype),
         med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(done.computed_at),
         medins_setl_id=header.msgid,
@@ -119,7 +120,7 @@ def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
         pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
         insuplc_admdvs=e.person.insured_pool,
         mdtrtarea_admvs=e.treatment_pool,
-        relation=RELATIONS.get(e.coverage.relation, common_pb2.RELATION_UNSPECIFIED),
+        relation=relation_number(e.coverage.relation),
         policy_version_id=r.policy_version_id,
         catalogue_version_id=r.catalogue_version_id,
         ratio_reduction_bp=e.coverage.ratio_reduction_bp,
@@ -174,7 +175,7 @@ def encounter_info(row: EncounterRow) -> pb.EncounterInfo:
     return pb.EncounterInfo(
         mdtrt_id=e.mdtrt_id,
         psn_no=e.person.psn_no,
-        insutype=common_pb2.InsuranceType.ValueType(int(e.person.insutype.value)),
+        insutype=pb_enums.INSUTYPE.number(e.person.insutype),
         med_type=common_pb2.MedType.ValueType(int(e.visit_type.value)),
         begntime=e.begin_date.isoformat(),
         endtime=e.discharge_date.isoformat() if e.discharge_date else "",

@@ -107,6 +107,60 @@ def test_a_msgid_is_the_institution_code_a_real_time_and_a_sequence() -> None:
         assert [v.field for v in errors.items] == ["header.msgid"]
 
 
+@pytest.mark.parametrize(
+    ("stamp", "why"),
+    [
+        ("20260230102959", "30 February"),
+        ("20250229102959", "29 February of a common year"),
+        ("20260315242959", "hour 24"),
+        ("20260315106059", "minute 60"),
+        ("20260315102960", "second 60 (no leap seconds)"),
+        ("20261315102959", "month 13"),
+        ("20260015102959", "month 00"),
+        ("20260300102959", "day 00"),
+        ("00000315102959", "year 0"),
+    ],
+)
+def test_a_msgid_time_that_is_no_real_time_is_refused_by_name(stamp: str, why: str) -> None:
+    errors = Violations()
+    assert check_msgid(f"{HOSPITAL}{stamp}0001", "header.msgid", errors, NOW) is None, why
+    assert [(v.field, v.description) for v in errors.items] == [
+        (
+            "header.msgid",
+            f"characters 13-26 {stamp!r} are not a real time yyyyMMddHHmmss",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "msgid",
+    [
+        f"{HOSPITAL}2026031510295a0001",  # a letter in the time
+        f"{HOSPITAL}2026-03-15T1029590",  # separators
+        f"{HOSPITAL}２０２６０３１５１０２９５９0001",  # full-width digits
+        f"{HOSPITAL}20260315 029590001",  # a space
+        f"{HOSPITAL}20260315102959000",  # short
+        f"{HOSPITAL}2026031510295900011",  # long
+        f"{HOSPITAL}20260315102959000\n",  # 30 characters with a trailing newline
+        "",
+    ],
+)
+def test_a_msgid_of_the_wrong_shape_is_refused_by_name(msgid: str) -> None:
+    errors = Violations()
+    assert check_msgid(msgid, "header.msgid", errors, NOW) is None
+    assert [v.field for v in errors.items] == ["header.msgid"]
+    assert "30 characters" in errors.items[0].description
+
+
+def test_a_msgid_time_is_read_to_the_second_in_china_time() -> None:
+    errors = Violations()
+    # Midnight, a leap day and the last second of a day: each field is read in place.
+    assert check_msgid(f"{HOSPITAL}202603150000000001", "m", errors, NOW) == HOSPITAL
+    assert check_msgid(f"{HOSPITAL}202402291029590001", "m", errors, NOW) == HOSPITAL
+    assert check_msgid(f"{HOSPITAL}202603152359590001", "m", errors, NOW) == HOSPITAL
+    assert not errors.items
+
+
 def test_a_header_names_every_bad_field() -> None:
     errors = Violations()
     header = read_header("short", "4501", "", 9, insured_pool_required=True, errors=errors, now=NOW)

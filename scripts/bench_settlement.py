@@ -66,8 +66,10 @@ from services.settlement.domain.catalogue import CatalogueItem  # noqa: E402
 from services.settlement.domain.inputs import CHINA_TZ  # noqa: E402
 from services.settlement.domain.seed import load_catalogues  # noqa: E402
 from services.simulation.stack import reset_namespace  # noqa: E402
+from shared import clock  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import database_of, ensure_database, with_database  # noqa: E402
+from shared.devidp import DevIdp, idp_dir  # noqa: E402
 from shared.grpc_client import caller_metadata  # noqa: E402
 from shared.identity import make_resident_id  # noqa: E402
 from shared.pb.crossclear.common.v1 import common_pb2  # noqa: E402
@@ -129,6 +131,8 @@ class Services:
             "CROSSCLEAR_DB_POOL_MAX": str(pool_max),
             # >1: settlement runs as that many worker processes on one port (SO_REUSEPORT).
             "CROSSCLEAR_SETTLEMENT_WORKERS": str(workers),
+            # The channels' end users: the development identity provider's, as in `up`.
+            "CROSSCLEAR_CHANNEL_IDPS": _dev_idp().channel_idps_env(),
         }
         with log.open("ab") as sink:
             for name in ("filing", "settlement"):
@@ -209,6 +213,17 @@ async def wait_ready(target: str) -> None:
 # --- seeding -----------------------------------------------------------------------------
 
 
+def _dev_idp() -> DevIdp:
+    return DevIdp.ensure(idp_dir(Settings().state_dir))
+
+
+def _person_token(psn_no: str) -> str:
+    """The app's token for the person whose filing the benchmark submits."""
+    return _dev_idp().token(
+        "channel-app", audience=Settings().idp_audience, now=clock.now(), person=psn_no
+    )
+
+
 async def seed_persons(target: str, count: int) -> list[filing_pb2.Person]:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = filing_pb2_grpc.FilingServiceStub(channel)
@@ -250,7 +265,10 @@ async def seed_persons(target: str, count: int) -> list[filing_pb2.Person]:
                         start_date=today().isoformat(),
                         commitment_accepted=True,
                     ),
-                    metadata=caller_metadata("channel-app"),
+                    metadata=(
+                        *caller_metadata("channel-app"),
+                        ("authorization", f"Bearer {_person_token(person.psn_no)}"),
+                    ),
                     timeout=CALL_TIMEOUT_S,
                 )
                 return stored.person

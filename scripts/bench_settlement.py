@@ -150,16 +150,7 @@ class Services:
     def cpu_s(self) -> dict[str, float]:
         """User + system CPU seconds each service has used so far: its process and the
         live processes under it (the workers of a multi-worker settlement service)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        used = {}
-        for name, proc in self.procs.items():
-            total = 0.0
-            for pid in _process_tree(proc.pid):
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    total += (int(fields_[11]) + int(fields_[12])) / tick
-            used[name] = total
-        return used
+        return {name: tree_cpu_s(proc.pid) for name, proc in self.procs.items()}
 
     @staticmethod
     def postgres_cpu_s() -> float:
@@ -184,6 +175,17 @@ class Services:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for each in _process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields_ = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields_[11]) + int(fields_[12])) / tick
+    return total
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -629,6 +631,54 @@ async def pgbench(base_url: str) -> dict[str, str]:
     }
 
 
+# --- a private cluster: PostgreSQL's CPU and statements of this run alone ---------------------
+
+STATEMENTS_SHOWN = 12
+_OWN_CLUSTER_CONF = (
+    "shared_preload_libraries = 'pg_stat_statements'\n"
+    "pg_stat_statements.track = top\n"  # a statement's triggers count inside it
+    "pg_stat_statements.max = 1000\n"
+)
+
+
+def own_cluster() -> Any:
+    """A private PostgreSQL cluster of this machine's packages (scripts/chaos.py's: its own
+    port and folders, removed at the end) with pg_stat_statements loaded."""
+    import chaos  # the same folder; imported here because it imports this module
+
+    cluster = chaos.PrivatePostgres.choose(f"{chaos.CLUSTER_PREFIX}{os.getpid()}")
+    cluster.create(extra_conf=_OWN_CLUSTER_CONF)
+    return cluster
+
+
+async def reset_statements(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await conn.close()
+
+
+async def top_statements(url: str) -> list[dict[str, Any]]:
+    """The statements that took the most execution time since the reset (every database
+    of the cluster: the settlement and filing schemas' statements both)."""
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        rows = await conn.fetch(
+            """SELECT calls, total_exec_time, rows,
+                      100 * total_exec_time / nullif(sum(total_exec_time) OVER (), 0) AS share,
+                      regexp_replace(query, '\\s+', ' ', 'g') AS query
+                 FROM pg_stat_statements
+                WHERE query NOT ILIKE '%pg_stat_statements%'
+                ORDER BY total_exec_time DESC LIMIT $1""",
+            STATEMENTS_SHOWN,
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -670,7 +720,20 @@ async def check_database(url: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> None:
+    cluster = own_cluster() if args.own_cluster else None
+    try:
+        await _run(args, cluster)
+    finally:
+        if cluster is not None:
+            cluster.drop()
+
+
+async def _run(args: argparse.Namespace, cluster: Any) -> None:
     base = Settings()
+    if cluster is not None:
+        base = base.model_copy(update={"database_url": cluster.url})
+        print(f"bench: private PostgreSQL cluster {cluster.name} on port {cluster.port}")
+    postgres_cpu_s = cluster.cpu_s if cluster is not None else Services.postgres_cpu_s
     token = secrets.token_hex(4)
     url = with_database(base.database_url, f"crossclear_bench_{token}")
     await ensure_database(url)
@@ -694,17 +757,21 @@ async def run(args: argparse.Namespace) -> None:
             f" for {args.duration_s} s",
             flush=True,
         )
-        before = services.cpu_s() | {"postgres": services.postgres_cpu_s()}
+        if cluster is not None:
+            await reset_statements(url)
+        before = services.cpu_s() | {"postgres": postgres_cpu_s()}
         started = time.monotonic()
         stats, load_cpu_s = await drive(
             target, persons, args.hospitals, args.load_procs, args.duration_s, args.seed,
             inpatient_share=args.inpatient_share, rate_per_s=None,
         )  # fmt: skip
         elapsed_s = stats.run_s or (time.monotonic() - started)
-        after = services.cpu_s() | {"postgres": services.postgres_cpu_s()}
+        after = services.cpu_s() | {"postgres": postgres_cpu_s()}
         cpu_s = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
         cpu_s["load generator"] = load_cpu_s
         report = {"elapsed_s": elapsed_s, "stats": stats, "cpu_s": cpu_s}
+        if cluster is not None:
+            report["statements"] = await top_statements(url)
         if args.open_duration_s > 0 and stats.settlements:
             rate = 0.5 * stats.settlements / elapsed_s
             print(f"bench: open loop at {rate:.1f} settlements/s for {args.open_duration_s} s")
@@ -768,7 +835,12 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
             f" p50 {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms,"
             f" errors {dict(half.errors) or 'none'}"
         )
-    print(f"- CPU during the saturation phase (100 % = one of {os.cpu_count()} cores):")
+    where = (
+        "this run's own cluster" if args.own_cluster else "every postgres process of the machine"
+    )
+    print(
+        f"- CPU during the saturation phase (100 % = one of {os.cpu_count()} cores; postgres: {where}):"
+    )
     for name, seconds in sorted(report["cpu_s"].items()):
         per = 1000 * seconds / max(1, stats.settlements)
         print(f"  - {name}: {100 * seconds / elapsed_s:.0f} %, {per:.2f} ms per settlement")
@@ -785,6 +857,22 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
         f" outbox events ({db.get('published')} published); hifp in settlements"
         f" {db.get('setl_hifp_fen')} fen = in accumulations {db.get('acc_hifp_fen')} fen"
     )
+    statements = report.get("statements")
+    if statements:
+        print()
+        print(
+            f"Top statements at saturation (pg_stat_statements, {stats.settlements} settlements):"
+        )
+        print()
+        print("| share | calls | per settlement | mean ms | rows/call | statement |")
+        print("| ---: | ---: | ---: | ---: | ---: | --- |")
+        for r in statements:
+            calls = max(1, r["calls"])
+            text = r["query"][:90].replace("|", "\\|")
+            print(
+                f"| {r['share'] or 0:.1f} % | {r['calls']} | {r['calls'] / max(1, stats.settlements):.2f} |"
+                f" {r['total_exec_time'] / calls:.3f} | {r['rows'] / calls:.1f} | `{text}` |"
+            )
     print()
     print("| RPC | calls | p50 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -812,6 +900,13 @@ def main() -> None:
     parser.add_argument("--db-pool-max", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20260315)
     parser.add_argument("--skip-pgbench", action="store_true")
+    parser.add_argument(
+        "--own-cluster",
+        action="store_true",
+        help="run on a private PostgreSQL cluster (pg_createcluster; needs root) with"
+        " pg_stat_statements: PostgreSQL's CPU is that cluster's alone, and the statements"
+        " that cost most are printed",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--log", default="/tmp/bench_settlement_services.log")
     parser.add_argument(

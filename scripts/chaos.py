@@ -228,7 +228,7 @@ class PrivatePostgres:
             timeout_s=timeout_s,
         )
 
-    def create(self) -> None:
+    def create(self, extra_conf: str = "") -> None:
         self.created = True  # from here on drop() has something to remove
         sh(
             [
@@ -237,7 +237,7 @@ class PrivatePostgres:
             ]
         )
         with (self.config_dir / "postgresql.conf").open("a") as conf:  # the last value wins
-            conf.write("\n# crossclear chaos run\nlisten_addresses = '127.0.0.1'\n")
+            conf.write("\n# crossclear chaos run\nlisten_addresses = '127.0.0.1'\n" + extra_conf)
         hba = self.config_dir / "pg_hba.conf"
         hba.write_text(HBA)
         shutil.chown(hba, "postgres", "postgres")
@@ -255,6 +255,12 @@ class PrivatePostgres:
             if leftover.exists():
                 shutil.rmtree(leftover, ignore_errors=True)
         self.created = False
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of this cluster's live processes (the postmaster and
+        every backend and worker under it) so far."""
+        pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        return bench.tree_cpu_s(pid)
 
     def exists(self) -> bool:
         listed = sh(["pg_lsclusters", "--no-header"], check=False).stdout.split("\n")

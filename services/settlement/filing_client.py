@@ -8,7 +8,6 @@ must never hold row locks that other hospitals' settlements wait for.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import date
 from typing import Final
 
@@ -31,6 +30,7 @@ from shared.grpc_errors import field_violations_of
 from shared.identity import DocumentType
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
+from shared.targets import development_server_name
 from shared.vocabulary import parse_national_date
 
 CALLER_CODE: Final = "svc-settlement"
@@ -64,7 +64,7 @@ class FilingUnavailable(Unavailable):
 class FilingClient:
     def __init__(self, settings: Settings) -> None:
         target = settings.filing_target
-        self._channel = open_channel(target, settings.tls_dir, _server_name(target))
+        self._channel = open_channel(target, settings.tls_dir, development_server_name(target))
         self._stub = filing_pb2_grpc.FilingServiceStub(self._channel)
         # Only a development server honours this header; under TLS the certificate speaks.
         self._metadata = caller_metadata(CALLER_CODE) if settings.tls_dir is None else None
@@ -114,16 +114,6 @@ class FilingClient:
         except grpc.aio.AioRpcError as error:
             raise _mapped(error, "mdtrt_cert_no") from None
         return person_of(response.person)
-
-
-def _server_name(target: str) -> str | None:
-    """Development certificates name the services 'localhost'; an IP target needs that."""
-    host = target.rsplit(":", 1)[0].strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return "localhost"
 
 
 def _mapped(error: grpc.aio.AioRpcError, field: str) -> Exception:

@@ -75,10 +75,10 @@ async def _in_settlement_db(work: Callable[[Conn], Awaitable[T]]) -> T:
         await conn.close()
 
 
-def _load_version(store: Callable[[Conn], Awaitable[bool]]) -> str:
-    """Store a version; what became of it, in words."""
+def _load_version(store: Callable[[Conn], Awaitable[bool]], version: str) -> None:
+    """Store a version and say what became of it."""
     stored = asyncio.run(_in_settlement_db(store))
-    return "loaded" if stored else "already loaded (same content)"
+    typer.echo(f"{version}: {'loaded' if stored else 'already loaded (same content)'}")
 
 
 @app.command("load-catalogue")
@@ -108,13 +108,13 @@ def load_catalogue(
     }
     try:
         catalogue = parse_catalogue_csv(_read(file), header)
-        what = _load_version(lambda conn: store_catalogue(conn, catalogue, _LOADED_BY))
+        _load_version(
+            lambda conn: store_catalogue(conn, catalogue, _LOADED_BY),
+            f"catalogue {catalogue.version_id} (province {province}, {len(catalogue.items)}"
+            f" items, effective {catalogue.effective_date})",
+        )
     except DomainError as error:
         raise _fail(error) from None
-    typer.echo(
-        f"catalogue {catalogue.version_id} (province {province}, {len(catalogue.items)} items,"
-        f" effective {catalogue.effective_date}): {what}"
-    )
 
 
 @app.command("load-policy")
@@ -127,15 +127,15 @@ def load_policy(
     try:
         policy = parse_policy_json(_read(file))
         _check_effective(policy.effective_date, backdate)
-        what = _load_version(lambda conn: store_policy(conn, policy, _LOADED_BY))
+        _load_version(
+            lambda conn: store_policy(conn, policy, _LOADED_BY),
+            f"policy {policy.version_id} ({policy.policy_id}, {len(policy.pool_codes)} pools,"
+            f" effective {policy.effective_date})",
+        )
     except json.JSONDecodeError as error:
         raise typer.BadParameter(f"{file} is not JSON: {error}") from None
     except DomainError as error:
         raise _fail(error) from None
-    typer.echo(
-        f"policy {policy.version_id} ({policy.policy_id}, {len(policy.pool_codes)} pools,"
-        f" effective {policy.effective_date}): {what}"
-    )
 
 
 @app.command("load-institutions")

@@ -256,6 +256,16 @@ def _shape(
     )
 
 
+def _trip(
+    rng: random.Random, gd_pct: int, gd_homes: tuple[str, ...], gx_homes: tuple[str, ...]
+) -> tuple[str, str]:
+    """Home and destination of a trip: from Guangdong to a Guangxi tourist city
+    (``gd_pct`` percent of trips), else from Guangxi to a Greater Bay Area city."""
+    if rng.randrange(100) < gd_pct:
+        return rng.choice(gd_homes), rng.choice(_GX_TOURISM)
+    return rng.choice(gx_homes), rng.choice(_GBA_TREATMENT)
+
+
 def draw_shape(rng: random.Random, cohort: str) -> Shape:
     employee = rng.randrange(100) < 45
     insutype = "310" if employee else "390"
@@ -300,16 +310,10 @@ def draw_shape(rng: random.Random, cohort: str) -> Shape:
         home = rng.choice(("450100", "450200", "450300", "450900", "451000", "450500"))
         return _shape(cohort, home, ("440100",), insutype)
     if cohort == "temporary":
-        if rng.randrange(100) < 50:
-            home, away = rng.choice(("440100", "440300", "440600")), rng.choice(_GX_TOURISM)
-        else:
-            home, away = rng.choice(("450100", "450200", "450900")), rng.choice(_GBA_TREATMENT)
+        home, away = _trip(rng, 50, ("440100", "440300", "440600"), ("450100", "450200", "450900"))
         return _shape(cohort, home, (away,), insutype)
     if cohort == "emergency":
-        if rng.randrange(100) < 60:
-            home, away = rng.choice(("440100", "440300", "441900")), rng.choice(_GX_TOURISM)
-        else:
-            home, away = rng.choice(("450200", "450300", "451000")), rng.choice(_GBA_TREATMENT)
+        home, away = _trip(rng, 60, ("440100", "440300", "441900"), ("450200", "450300", "451000"))
         return _shape(cohort, home, (away,), insutype)
     if cohort == "chronic_away":
         # Guangxi insured living in a Greater Bay Area city, or Guangdong retirees in Guangxi.

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import asyncpg
 import typer
@@ -26,6 +27,7 @@ from services.settlement.domain.seed import (
 from services.settlement.institution_file import InstitutionRow, parse_institutions
 from services.settlement.registry import seed_in, store_rows
 from services.settlement.versions import store_catalogue, store_policy
+from shared.bus.pg import Conn
 from shared.clock import china_today
 from shared.config import ServiceName, get_settings
 from shared.db import migrate_service
@@ -34,6 +36,7 @@ from shared.errors import DomainError, InvalidArgument
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 _LOADED_BY = "cli"
+T = TypeVar("T")
 
 
 def _read(path: Path) -> str:
@@ -59,18 +62,23 @@ def _check_effective(effective: date, backdate: bool) -> None:
         )
 
 
-async def _store(kind: str, obj: object) -> bool:
+async def _in_settlement_db(work: Callable[[Conn], Awaitable[T]]) -> T:
+    """``work`` in one transaction on the settlement schema, migrated first."""
     settings = get_settings()
     await migrate_service(settings.database_url, ServiceName.SETTLEMENT.value)
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     try:
         await conn.execute(f'SET search_path TO "{ServiceName.SETTLEMENT.value}", public')
         async with conn.transaction():
-            if kind == "catalogue":
-                return await store_catalogue(conn, obj, _LOADED_BY)  # type: ignore[arg-type]
-            return await store_policy(conn, obj, _LOADED_BY)  # type: ignore[arg-type]
+            return await work(conn)
     finally:
         await conn.close()
+
+
+def _load_version(store: Callable[[Conn], Awaitable[bool]], version: str) -> None:
+    """Store a version and say what became of it."""
+    stored = asyncio.run(_in_settlement_db(store))
+    typer.echo(f"{version}: {'loaded' if stored else 'already loaded (same content)'}")
 
 
 @app.command("load-catalogue")
@@ -100,14 +108,13 @@ def load_catalogue(
     }
     try:
         catalogue = parse_catalogue_csv(_read(file), header)
-        stored = asyncio.run(_store("catalogue", catalogue))
+        _load_version(
+            lambda conn: store_catalogue(conn, catalogue, _LOADED_BY),
+            f"catalogue {catalogue.version_id} (province {province}, {len(catalogue.items)}"
+            f" items, effective {catalogue.effective_date})",
+        )
     except DomainError as error:
         raise _fail(error) from None
-    what = "loaded" if stored else "already loaded (same content)"
-    typer.echo(
-        f"catalogue {catalogue.version_id} (province {province}, {len(catalogue.items)} items,"
-        f" effective {catalogue.effective_date}): {what}"
-    )
 
 
 @app.command("load-policy")
@@ -120,16 +127,15 @@ def load_policy(
     try:
         policy = parse_policy_json(_read(file))
         _check_effective(policy.effective_date, backdate)
-        stored = asyncio.run(_store("policy", policy))
+        _load_version(
+            lambda conn: store_policy(conn, policy, _LOADED_BY),
+            f"policy {policy.version_id} ({policy.policy_id}, {len(policy.pool_codes)} pools,"
+            f" effective {policy.effective_date})",
+        )
     except json.JSONDecodeError as error:
         raise typer.BadParameter(f"{file} is not JSON: {error}") from None
     except DomainError as error:
         raise _fail(error) from None
-    what = "loaded" if stored else "already loaded (same content)"
-    typer.echo(
-        f"policy {policy.version_id} ({policy.policy_id}, {len(policy.pool_codes)} pools,"
-        f" effective {policy.effective_date}): {what}"
-    )
 
 
 @app.command("load-institutions")
@@ -150,7 +156,7 @@ def load_institutions(
     fmt = (file_format or file.suffix.lstrip(".")).lower()
     try:
         rows = parse_institutions(_read(file), fmt, effective.date())
-        stored = asyncio.run(_store_institutions(rows))
+        stored = asyncio.run(_in_settlement_db(lambda conn: _store_institutions(conn, rows)))
     except DomainError as error:
         raise _fail(error) from None
     typer.echo(
@@ -159,41 +165,27 @@ def load_institutions(
     )
 
 
-async def _store_institutions(rows: list[InstitutionRow]) -> int:
-    settings = get_settings()
-    await migrate_service(settings.database_url, ServiceName.SETTLEMENT.value)
-    conn = await asyncpg.connect(settings.database_url, timeout=10)
-    try:
-        await conn.execute(f'SET search_path TO "{ServiceName.SETTLEMENT.value}", public')
-        async with conn.transaction():
-            await seed_in(conn)  # the shipped sample first, as the service's first start would
-            return await store_rows(conn, rows, _LOADED_BY)
-    finally:
-        await conn.close()
+async def _store_institutions(conn: Conn, rows: list[InstitutionRow]) -> int:
+    await seed_in(conn)  # the shipped sample first, as the service's first start would
+    return await store_rows(conn, rows, _LOADED_BY)
 
 
 @app.command("versions")
 def versions() -> None:
     """List the stored catalogue and policy versions."""
 
-    async def run() -> list[asyncpg.Record]:
-        settings = get_settings()
-        await migrate_service(settings.database_url, ServiceName.SETTLEMENT.value)
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
-        try:
-            return await conn.fetch(
-                """SELECT 'catalogue' AS kind, version_id, province_code AS scope,
-                          effective_date, loaded_by, loaded_at
-                     FROM settlement.catalogue_versions
-                   UNION ALL
-                   SELECT 'policy', version_id, policy_id, effective_date, loaded_by, loaded_at
-                     FROM settlement.policy_versions
-                   ORDER BY 1, 3, 4"""
-            )
-        finally:
-            await conn.close()
+    async def listed(conn: Conn) -> list[asyncpg.Record]:
+        return await conn.fetch(
+            """SELECT 'catalogue' AS kind, version_id, province_code AS scope,
+                      effective_date, loaded_by, loaded_at
+                 FROM settlement.catalogue_versions
+               UNION ALL
+               SELECT 'policy', version_id, policy_id, effective_date, loaded_by, loaded_at
+                 FROM settlement.policy_versions
+               ORDER BY 1, 3, 4"""
+        )
 
-    for r in asyncio.run(run()):
+    for r in asyncio.run(_in_settlement_db(listed)):
         typer.echo(
             f"{r['kind']:<9} {r['scope']:<9} {r['version_id']:<20} effective"
             f" {r['effective_date']}  loaded by {r['loaded_by']} at {r['loaded_at']:%Y-%m-%d %H:%M}"

@@ -8,7 +8,6 @@ must never hold row locks that other hospitals' settlements wait for.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import date
 from typing import Final
 
@@ -22,6 +21,7 @@ from services.settlement.domain.codes import (
     VisitType,
 )
 from services.settlement.domain.encounter import Coverage, PersonSnapshot
+from services.settlement.national_codes import med_type_enum
 from shared import pb_enums
 from shared.config import Settings
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -31,6 +31,7 @@ from shared.grpc_errors import field_violations_of
 from shared.identity import DocumentType
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
+from shared.targets import development_server_name
 from shared.vocabulary import parse_national_date
 
 CALLER_CODE: Final = "svc-settlement"
@@ -42,19 +43,7 @@ _UNAVAILABLE = frozenset(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
     }
 )
-_MED_TYPE = {
-    VisitType.ORDINARY_OUTPATIENT: common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
-    VisitType.CHRONIC_OUTPATIENT: common_pb2.MED_TYPE_CHRONIC_OUTPATIENT,
-    VisitType.INPATIENT: common_pb2.MED_TYPE_INPATIENT,
-}
-_DOCUMENT_TYPE = {
-    DocumentType.RESIDENT_ID: common_pb2.DOCUMENT_TYPE_RESIDENT_ID,
-    DocumentType.HK_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_HK_RESIDENCE_PERMIT,
-    DocumentType.MO_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_MO_RESIDENCE_PERMIT,
-    DocumentType.TW_RESIDENCE_PERMIT: common_pb2.DOCUMENT_TYPE_TW_RESIDENCE_PERMIT,
-    DocumentType.HK_MO_HOME_RETURN_PERMIT: common_pb2.DOCUMENT_TYPE_HK_MO_HOME_RETURN_PERMIT,
-    DocumentType.E_VOUCHER: common_pb2.DOCUMENT_TYPE_E_VOUCHER,
-}
+_DOCUMENT_TYPE = pb_enums.EnumMap(common_pb2.DocumentType, "DOCUMENT_TYPE_", DocumentType)
 
 
 class FilingUnavailable(Unavailable):
@@ -64,7 +53,7 @@ class FilingUnavailable(Unavailable):
 class FilingClient:
     def __init__(self, settings: Settings) -> None:
         target = settings.filing_target
-        self._channel = open_channel(target, settings.tls_dir, _server_name(target))
+        self._channel = open_channel(target, settings.tls_dir, development_server_name(target))
         self._stub = filing_pb2_grpc.FilingServiceStub(self._channel)
         # Only a development server honours this header; under TLS the certificate speaks.
         self._metadata = caller_metadata(CALLER_CODE) if settings.tls_dir is None else None
@@ -91,7 +80,7 @@ class FilingClient:
             psn_no=psn_no,
             treatment_pool=treatment_pool,
             treatment_date=treatment_date.isoformat(),
-            med_type=_MED_TYPE[visit_type],
+            med_type=med_type_enum(visit_type),
             emergency=emergency,
             hospital_code=hospital_code,
             chronic_disease_code=disease.value if disease is not None else "",
@@ -105,7 +94,9 @@ class FilingClient:
         return person_of(response.person), coverage_of(response)
 
     async def find_person(self, document_type: DocumentType, number: str) -> PersonSnapshot:
-        document = common_pb2.IdentityDocument(type=_DOCUMENT_TYPE[document_type], number=number)
+        document = common_pb2.IdentityDocument(
+            type=_DOCUMENT_TYPE.number(document_type), number=number
+        )
         request = filing_pb2.GetPersonRequest(document=document)
         try:
             response = await self._stub.GetPerson(
@@ -114,16 +105,6 @@ class FilingClient:
         except grpc.aio.AioRpcError as error:
             raise _mapped(error, "mdtrt_cert_no") from None
         return person_of(response.person)
-
-
-def _server_name(target: str) -> str | None:
-    """Development certificates name the services 'localhost'; an IP target needs that."""
-    host = target.rsplit(":", 1)[0].strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return "localhost"
 
 
 def _mapped(error: grpc.aio.AioRpcError, field: str) -> Exception:

@@ -42,18 +42,26 @@ def _enum_code(value: int, known: frozenset[str]) -> str | None:
     return str(value) if str(value) in known else f"<{value}>"
 
 
-def read_insutype(value: int, code: str, errors: Violations) -> Insutype | None:
-    """``insutype`` (enum) or ``insutype_code`` ("310"/"390"); one is required."""
-    allowed = frozenset(i.value for i in Insutype)
-    found = vocabulary.pick_code(
+def _pick(
+    errors: Violations, field: str, enum_code: str | None, code: str, allowed: frozenset[str]
+) -> str | None:
+    """The national code sent as the enum ``field`` (``enum_code``), the string
+    ``<field>_code`` (``code``), or both in agreement."""
+    return vocabulary.pick_code(
         errors,
-        dictionary="insutype",
-        enum_field="insutype",
-        enum_code=_enum_code(value, allowed),
-        code_field="insutype_code",
+        dictionary=field,
+        enum_field=field,
+        enum_code=enum_code,
+        code_field=f"{field}_code",
         code_text=code,
         allowed=allowed,
     )
+
+
+def read_insutype(value: int, code: str, errors: Violations) -> Insutype | None:
+    """``insutype`` (enum) or ``insutype_code`` ("310"/"390"); one is required."""
+    allowed = frozenset(i.value for i in Insutype)
+    found = _pick(errors, "insutype", _enum_code(value, allowed), code, allowed)
     if found is None and value == 0 and not code:
         errors.add("insutype", "required: 310 employee basic or 390 resident basic")
     return Insutype(found) if found else None
@@ -73,15 +81,7 @@ def read_med_type(
         if default is None:
             errors.add("med_type", f"required: one of {', '.join(sorted(codes))}")
         return default
-    found = vocabulary.pick_code(
-        errors,
-        dictionary="med_type",
-        enum_field="med_type",
-        enum_code=_enum_code(value, codes),
-        code_field="med_type_code",
-        code_text=code,
-        allowed=codes,
-    )
+    found = _pick(errors, "med_type", _enum_code(value, codes), code, codes)
     return VisitType(found) if found else None
 
 
@@ -93,15 +93,7 @@ def read_cert_type(value: int, code: str, errors: Violations) -> pb.CertType.Val
     if value == pb.CERT_TYPE_UNSPECIFIED and not code:
         return pb.CERT_TYPE_UNSPECIFIED
     enum_code = _CERT_CODES.get(value, f"<{value}>") if value else None
-    found = vocabulary.pick_code(
-        errors,
-        dictionary="mdtrt_cert_type",
-        enum_field="mdtrt_cert_type",
-        enum_code=enum_code,
-        code_field="mdtrt_cert_type_code",
-        code_text=code,
-        allowed=frozenset(_CERT_TYPES),
-    )
+    found = _pick(errors, "mdtrt_cert_type", enum_code, code, frozenset(_CERT_TYPES))
     return _CERT_TYPES[found] if found else None
 
 

@@ -67,10 +67,7 @@ async def store_catalogue(conn: Conn, catalogue: Catalogue, loaded_by: str) -> b
         loaded_by,
         clock.now(),
     )
-    if inserted:
-        return True
-    await _require_same(conn, "catalogue_versions", catalogue.version_id, digest)
-    return False
+    return await _new_or_same(conn, inserted, "catalogue_versions", catalogue.version_id, digest)
 
 
 async def store_policy(conn: Conn, policy: BenefitPolicy, loaded_by: str) -> bool:
@@ -90,14 +87,17 @@ async def store_policy(conn: Conn, policy: BenefitPolicy, loaded_by: str) -> boo
         loaded_by,
         clock.now(),
     )
+    return await _new_or_same(conn, inserted, "policy_versions", policy.version_id, digest)
+
+
+async def _new_or_same(
+    conn: Conn, inserted: bool | None, table: str, version_id: str, digest: str
+) -> bool:
+    """True for a version just inserted; False for one stored already with the same
+    content. Versions are immutable: settlements name them, so a version id means one
+    content, and other content under a stored id is refused."""
     if inserted:
         return True
-    await _require_same(conn, "policy_versions", policy.version_id, digest)
-    return False
-
-
-async def _require_same(conn: Conn, table: str, version_id: str, digest: str) -> None:
-    # Versions are immutable: settlements name them, so a version id means one content.
     stored = await conn.fetchval(
         f"SELECT body_sha256 FROM {table} WHERE version_id = $1",  # table is ours, not input
         version_id,
@@ -106,6 +106,7 @@ async def _require_same(conn: Conn, table: str, version_id: str, digest: str) ->
         raise AlreadyExists(
             f"version {version_id} is already loaded with other content: give it a new version id"
         )
+    return False
 
 
 async def seed_if_empty(pool: asyncpg.Pool) -> bool:

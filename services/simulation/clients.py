@@ -37,9 +37,17 @@ _RETRYABLE = frozenset(
 R = TypeVar("R")
 
 
-def retryable() -> frozenset[grpc.StatusCode]:
-    """The status codes a resent request may cure."""
-    return _RETRYABLE
+async def resending(send: Callable[[], Awaitable[R]]) -> R:
+    """``send()``, sent again after a transient failure (a status a resent request may
+    cure), at most ``MAX_ATTEMPTS`` times in all, with a growing pause between."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return await send()
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in _RETRYABLE or attempt == MAX_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)])
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 @dataclass(frozen=True)
@@ -103,12 +111,9 @@ class Clients:
         if self.tokens is not None and caller.startswith("channel-"):
             psn_no = person or str(getattr(request, "psn_no", ""))
             metadata = (*metadata, ("authorization", f"Bearer {self.tokens.mint(caller, psn_no)}"))
-        for attempt in range(MAX_ATTEMPTS):
+
+        async def send() -> R:
             self.rpc_count += 1
-            try:
-                return await method(request, metadata=metadata, timeout=timeout_s)
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in _RETRYABLE or attempt == MAX_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)])
-        raise AssertionError("unreachable")  # the loop returns or raises
+            return await method(request, metadata=metadata, timeout=timeout_s)
+
+        return await resending(send)

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 
-from services.simulation.clients import MAX_ATTEMPTS, RETRY_BACKOFF_S, Clients, retryable
+from services.simulation.clients import Clients, resending
 from services.simulation.scenario import MSGID_SPAN, Plan, Step, decision_at, month_end_at
 from shared import clock_control
 from shared.clock import CHINA_TZ, SimulatedClock
@@ -36,7 +36,6 @@ from shared.grpc_errors import reason_of
 
 SLOT_START_HOURS: Final = (0, 8, 10, 12, 14, 16, 18)
 CLOCK_RPC_TIMEOUT_S = 5.0
-_RETRYABLE = retryable()
 
 
 def china(wall: datetime) -> datetime:
@@ -50,15 +49,28 @@ def _timestamp(instant: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+def _clock_rpc(
+    channel: grpc.aio.Channel, method: Literal["Get", "Set"]
+) -> grpc.aio.UnaryUnaryMultiCallable:
+    """``ClockControl/Get`` (an Empty request) or ``ClockControl/Set`` (a Timestamp) on
+    ``channel``; both answer with the clock's reading."""
+    serialize = (
+        empty_pb2.Empty.SerializeToString
+        if method == "Get"
+        else timestamp_pb2.Timestamp.SerializeToString
+    )
+    return channel.unary_unary(
+        f"/{clock_control.SERVICE}/{method}",
+        request_serializer=serialize,
+        response_deserializer=timestamp_pb2.Timestamp.FromString,
+    )
+
+
 async def read_clock(target: str) -> datetime | None:
     """``ClockControl/Get`` of the service at ``target``: its simulated clock's reading, or
     None when it serves no ClockControl (it runs on the system clock)."""
     async with open_channel(target, None, server_name="localhost") as channel:
-        rpc = channel.unary_unary(
-            f"/{clock_control.SERVICE}/Get",
-            request_serializer=empty_pb2.Empty.SerializeToString,
-            response_deserializer=timestamp_pb2.Timestamp.FromString,
-        )
+        rpc = _clock_rpc(channel, "Get")
         try:
             reply = await rpc(
                 empty_pb2.Empty(),
@@ -79,22 +91,8 @@ class SimClock:
     def __init__(self, clients: Clients, start: datetime) -> None:
         self._clients = clients
         self._mirror = SimulatedClock(start)
-        self._set_rpcs = [
-            channel.unary_unary(
-                f"/{clock_control.SERVICE}/Set",
-                request_serializer=timestamp_pb2.Timestamp.SerializeToString,
-                response_deserializer=timestamp_pb2.Timestamp.FromString,
-            )
-            for channel in clients.channels
-        ]
-        self._get_rpcs = [
-            channel.unary_unary(
-                f"/{clock_control.SERVICE}/Get",
-                request_serializer=empty_pb2.Empty.SerializeToString,
-                response_deserializer=timestamp_pb2.Timestamp.FromString,
-            )
-            for channel in clients.channels
-        ]
+        self._set_rpcs = [_clock_rpc(channel, "Set") for channel in clients.channels]
+        self._get_rpcs = [_clock_rpc(channel, "Get") for channel in clients.channels]
         self.settings_made = 0
 
     def now(self) -> datetime:
@@ -107,14 +105,7 @@ class SimClock:
         """One ClockControl call, resent after a transient failure (a setting is idempotent:
         the same instant again, or a refusal to go back)."""
         metadata = caller_metadata(clock_control.OPERATOR)
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                return await rpc(request, metadata=metadata, timeout=CLOCK_RPC_TIMEOUT_S)
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in _RETRYABLE or attempt == MAX_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)])
-        raise AssertionError("unreachable")  # the loop returns or raises
+        return await resending(lambda: rpc(request, metadata=metadata, timeout=CLOCK_RPC_TIMEOUT_S))
 
     async def sync(self) -> datetime:
         """Read the services' clocks; the mirror takes the latest reading."""

@@ -197,47 +197,100 @@ class Shape:
     heavy: bool = False  # a dialysis or cancer patient: heavy chronic bills every month
 
 
+@dataclass(frozen=True)
+class _Profile:
+    """What a shape of a cohort holds whoever the person is (see ``Shape``)."""
+
+    home_share_pct: int
+    retired: bool
+    age_range: tuple[int, int]
+    filing: str | None
+    destination: str | None
+    outpatient_visits: tuple[int, int]
+    inpatient_pct: int
+    emergency: bool = False
+    heavy: bool = False
+
+
+_LONG_TERM = "LONG_TERM_RESIDENT"
+_RESETTLED = "RETIREE_RESETTLED"
+# fmt: off
+_PROFILES: dict[str, _Profile] = {
+    # cohort:            home %, retired, ages, filing category, destination, visits, inpatient %
+    "local":              _Profile(0, False, (1, 85), None, None, (3, 8), 8),
+    "bqf":                _Profile(30, False, (5, 80), None, None, (3, 7), 12),
+    "gd_in_province":     _Profile(20, False, (5, 85), None, None, (3, 6), 20),
+    "hkmo_gba":           _Profile(0, False, (20, 75), None, None, (3, 7), 8),
+    "retiree_beihai":     _Profile(0, True, (60, 88), _RESETTLED, "POOL", (3, 7), 14),
+    "stationed":          _Profile(0, False, (24, 58), "STATIONED_WORKER", "POOL", (2, 6), 6),
+    "long_term_resident": _Profile(0, False, (1, 70), _LONG_TERM, "PROVINCE", (3, 7), 8),
+    "gx_referral":        _Profile(0, False, (20, 85), "REFERRAL", "POOL", (0, 1), 85),
+    "cross_referral":     _Profile(0, False, (25, 85), "REFERRAL", "POOL", (0, 1), 90),
+    "temporary":          _Profile(0, False, (10, 80), "OTHER_TEMPORARY", "POOL", (1, 4), 10),
+    "emergency":          _Profile(0, False, (8, 85), None, None, (1, 1), 55, emergency=True),
+    "chronic_resident":   _Profile(0, False, (40, 80), _LONG_TERM, "PROVINCE", (1, 2), 8, heavy=True),
+    "chronic_retiree":    _Profile(0, True, (60, 80), _RESETTLED, "POOL", (1, 2), 8, heavy=True),
+    "unfiled":            _Profile(0, False, (18, 80), None, None, (1, 2), 60),
+}
+# fmt: on
+
+
+def _shape(
+    profile: str, home: str, places: tuple[str, ...], insutype: str, documents: str = "MAINLAND"
+) -> Shape:
+    p = _PROFILES[profile]
+    return Shape(
+        home,
+        places,
+        p.home_share_pct,
+        insutype,
+        p.retired,
+        p.age_range,
+        documents,
+        p.filing,
+        p.destination,
+        p.outpatient_visits,
+        p.inpatient_pct,
+        emergency=p.emergency,
+        heavy=p.heavy,
+    )
+
+
+def _trip(
+    rng: random.Random, gd_pct: int, gd_homes: tuple[str, ...], gx_homes: tuple[str, ...]
+) -> tuple[str, str]:
+    """Home and destination of a trip: from Guangdong to a Guangxi tourist city
+    (``gd_pct`` percent of trips), else from Guangxi to a Greater Bay Area city."""
+    if rng.randrange(100) < gd_pct:
+        return rng.choice(gd_homes), rng.choice(_GX_TOURISM)
+    return rng.choice(gx_homes), rng.choice(_GBA_TREATMENT)
+
+
 def draw_shape(rng: random.Random, cohort: str) -> Shape:
     employee = rng.randrange(100) < 45
     insutype = "310" if employee else "390"
     if cohort == "local_gx":
         pool = _pool_with_hospitals(rng, _GX_WEIGHTED)
-        return Shape(pool, (pool,), 0, insutype, False, (1, 85), "MAINLAND", None, None, (3, 8), 8)
+        return _shape("local", pool, (pool,), insutype)
     if cohort == "local_gd":
         pool = _pool_with_hospitals(rng, _GD_WEIGHTED)
-        return Shape(pool, (pool,), 0, insutype, False, (1, 85), "MAINLAND", None, None, (3, 8), 8)
+        return _shape("local", pool, (pool,), insutype)
     if cohort == "bqf":
         home = rng.choice(_BQF)
         away = rng.choice([p for p in _BQF if p != home])
-        return Shape(
-            home, (away,), 30, insutype, False, (5, 80), "MAINLAND", None, None, (3, 7), 12
-        )
+        return _shape(cohort, home, (away,), insutype)
     if cohort == "gd_in_province":
         home = weighted(rng, {p: w for p, w in _GD_WEIGHTED.items() if p not in ("440100",)})
         away = rng.choice(("440100", "440100", "440300"))
-        return Shape(
-            home, (away,), 20, insutype, False, (5, 85), "MAINLAND", None, None, (3, 6), 20
-        )
+        return _shape(cohort, home, (away,), insutype)
     if cohort == "hkmo_gba":
         home = rng.choice(("440300", "440300", "440400", "440100", "442000"))
         away = rng.choice([p for p in _GBA_TREATMENT if p != home])
         docs = "HK" if rng.randrange(100) < 70 else "MO"
-        return Shape(home, (home, away), 0, insutype, False, (20, 75), docs, None, None, (3, 7), 8)
+        return _shape(cohort, home, (home, away), insutype, docs)
     if cohort == "retiree_beihai":
         home = rng.choice(("440100", "440100", "440300", "440600", "450200", "450100", "450300"))
-        return Shape(
-            home,
-            ("450500",),
-            0,
-            "310",
-            True,
-            (60, 88),
-            "MAINLAND",
-            "RETIREE_RESETTLED",
-            "POOL",
-            (3, 7),
-            14,
-        )
+        return _shape(cohort, home, ("450500",), "310")
     if cohort == "stationed":
         if rng.randrange(100) < 60:
             home = rng.choice(("450100", "450100", "450200"))
@@ -245,135 +298,31 @@ def draw_shape(rng: random.Random, cohort: str) -> Shape:
         else:
             home = rng.choice(("440100", "440300"))
             away = rng.choice(("450100", "450700"))
-        return Shape(
-            home,
-            (away,),
-            0,
-            "310",
-            False,
-            (24, 58),
-            "MAINLAND",
-            "STATIONED_WORKER",
-            "POOL",
-            (2, 6),
-            6,
-        )
+        return _shape(cohort, home, (away,), "310")
     if cohort == "long_term_resident":
         home = rng.choice(("450900", "450800", "451000", "450100", "451200"))
         places = rng.sample(("441900", "440600", "440300", "440100", "442000"), 2)
-        return Shape(
-            home,
-            tuple(places),
-            0,
-            insutype,
-            False,
-            (1, 70),
-            "MAINLAND",
-            "LONG_TERM_RESIDENT",
-            "PROVINCE",
-            (3, 7),
-            8,
-        )
+        return _shape(cohort, home, tuple(places), insutype)
     if cohort == "gx_referral":
         home = rng.choice(_GX_REFERRING)
-        return Shape(
-            home,
-            ("450100",),
-            0,
-            insutype,
-            False,
-            (20, 85),
-            "MAINLAND",
-            "REFERRAL",
-            "POOL",
-            (0, 1),
-            85,
-        )
+        return _shape(cohort, home, ("450100",), insutype)
     if cohort == "cross_referral":
         home = rng.choice(("450100", "450200", "450300", "450900", "451000", "450500"))
-        return Shape(
-            home,
-            ("440100",),
-            0,
-            insutype,
-            False,
-            (25, 85),
-            "MAINLAND",
-            "REFERRAL",
-            "POOL",
-            (0, 1),
-            90,
-        )
+        return _shape(cohort, home, ("440100",), insutype)
     if cohort == "temporary":
-        if rng.randrange(100) < 50:
-            home, away = rng.choice(("440100", "440300", "440600")), rng.choice(_GX_TOURISM)
-        else:
-            home, away = rng.choice(("450100", "450200", "450900")), rng.choice(_GBA_TREATMENT)
-        return Shape(
-            home,
-            (away,),
-            0,
-            insutype,
-            False,
-            (10, 80),
-            "MAINLAND",
-            "OTHER_TEMPORARY",
-            "POOL",
-            (1, 4),
-            10,
-        )
+        home, away = _trip(rng, 50, ("440100", "440300", "440600"), ("450100", "450200", "450900"))
+        return _shape(cohort, home, (away,), insutype)
     if cohort == "emergency":
-        if rng.randrange(100) < 60:
-            home, away = rng.choice(("440100", "440300", "441900")), rng.choice(_GX_TOURISM)
-        else:
-            home, away = rng.choice(("450200", "450300", "451000")), rng.choice(_GBA_TREATMENT)
-        return Shape(
-            home,
-            (away,),
-            0,
-            insutype,
-            False,
-            (8, 85),
-            "MAINLAND",
-            None,
-            None,
-            (1, 1),
-            55,
-            emergency=True,
-        )
+        home, away = _trip(rng, 60, ("440100", "440300", "441900"), ("450200", "450300", "451000"))
+        return _shape(cohort, home, (away,), insutype)
     if cohort == "chronic_away":
         # Guangxi insured living in a Greater Bay Area city, or Guangdong retirees in Guangxi.
         if rng.randrange(100) < 60:
             home = rng.choice(("450900", "450800", "451000", "450100", "450300"))
-            return Shape(
-                home,
-                (rng.choice(("440100", "440300", "441900", "440600")),),
-                0,
-                insutype,
-                False,
-                (40, 80),
-                "MAINLAND",
-                "LONG_TERM_RESIDENT",
-                "PROVINCE",
-                (1, 2),
-                8,
-                heavy=True,
-            )
+            away = rng.choice(("440100", "440300", "441900", "440600"))
+            return _shape("chronic_resident", home, (away,), insutype)
         home = rng.choice(("440100", "440300", "440600"))
-        return Shape(
-            home,
-            (rng.choice(("450500", "450100")),),
-            0,
-            "310",
-            True,
-            (60, 80),
-            "MAINLAND",
-            "RETIREE_RESETTLED",
-            "POOL",
-            (1, 2),
-            8,
-            heavy=True,
-        )
+        return _shape("chronic_retiree", home, (rng.choice(("450500", "450100")),), "310")
     assert cohort == "unfiled", cohort
     if rng.randrange(100) < 65:
         home = rng.choice(("450200", "450300", "450900", "451200", "450800"))
@@ -381,7 +330,7 @@ def draw_shape(rng: random.Random, cohort: str) -> Shape:
     else:
         home = rng.choice(("451000", "451200", "450800", "451400"))
         away = "450100"
-    return Shape(home, (away,), 0, insutype, False, (18, 80), "MAINLAND", None, None, (1, 2), 60)
+    return _shape(cohort, home, (away,), insutype)
 
 
 # -- persons --------------------------------------------------------------------------------------

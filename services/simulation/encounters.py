@@ -81,6 +81,21 @@ class _EncounterDraft:
     end: datetime
 
 
+def _day_visit(
+    rng: random.Random,
+    day: date,
+    pool: str,
+    visit: Visit,
+    recipe: Recipe,
+    disease: str | None,
+    minutes: tuple[int, int],
+) -> _EncounterDraft:
+    """A visit within ``day`` (not an emergency), lasting ``minutes`` (a range)."""
+    start = _visit_time(rng, day, False)
+    end = start + timedelta(minutes=rng.randint(*minutes))
+    return _EncounterDraft(pool, visit, recipe, disease, False, start, end)
+
+
 def _inpatient_draft(
     rng: random.Random, cal: Calendar, pool: str, recipe: Recipe, emergency: bool
 ) -> _EncounterDraft:
@@ -149,37 +164,14 @@ def draft_encounters(
             if home and shape.insured_pool in HOSPITALS_BY_POOL
             else rng.choice(shape.treatment_pools)
         )
-        if _overlaps(day, stays):
-            continue
-        start = _visit_time(rng, day, False)
-        drafts.append(
-            _EncounterDraft(
-                pool,
-                Visit.OUTPATIENT,
-                recipe,
-                None,
-                False,
-                start,
-                start + timedelta(minutes=rng.randint(15, 90)),
-            )
-        )
+        if not _overlaps(day, stays):
+            drafts.append(_day_visit(rng, day, pool, Visit.OUTPATIENT, recipe, None, (15, 90)))
     if chronic is not None and not shape.emergency and shape.filing != "REFERRAL":
         for _ in range(_chronic_sessions(rng, chronic, shape.heavy)):
             day = cal.day(rng)
-            if _overlaps(day, stays):
-                continue
-            start = _visit_time(rng, day, False)
-            drafts.append(
-                _EncounterDraft(
-                    main,
-                    Visit.CHRONIC,
-                    recipes.CHRONIC[chronic],
-                    chronic,
-                    False,
-                    start,
-                    start + timedelta(minutes=rng.randint(30, 240)),
-                )
-            )
+            if not _overlaps(day, stays):
+                recipe = recipes.CHRONIC[chronic]
+                drafts.append(_day_visit(rng, day, main, Visit.CHRONIC, recipe, chronic, (30, 240)))
     drafts.sort(key=lambda d: (d.start, d.visit.value))
     return drafts[:MAX_ENCOUNTERS_PER_PERSON_MONTH]
 

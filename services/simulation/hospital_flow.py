@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -225,38 +225,31 @@ class HospitalFlow:
 
     async def _open(self) -> None:
         cert_type, cert_no = self._certificate()
-        begntime = self.e.start.strftime("%Y-%m-%d %H:%M:%S")
         number = f"{self.e.start:%y%m%d}{self.p.index:06d}{self.e.seq:02d}"
+        self.step = "Admit" if self.inpatient else "Register"
+        # What an admission (2401) and a registration (2201) both carry.
+        common: dict[str, Any] = {
+            "header": self._header(self._next()),
+            "psn_no": self.p.psn_no,
+            "insutype": common_pb2.InsuranceType.ValueType(int(self.p.insutype)),
+            "begntime": self.e.start.strftime("%Y-%m-%d %H:%M:%S"),
+            "mdtrt_cert_type": cert_type,
+            "mdtrt_cert_no": cert_no,
+            "emergency": self.e.emergency,
+        }
         if self.inpatient:
-            self.step = "Admit"
             reply = await self._hospital(
                 self.c.settlement.Admit,
-                settlement_pb2.AdmitRequest(
-                    header=self._header(self._next()),
-                    psn_no=self.p.psn_no,
-                    insutype=common_pb2.InsuranceType.ValueType(int(self.p.insutype)),
-                    begntime=begntime,
-                    mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
-                    mdtrt_cert_no=cert_no,
-                    ipt_no=f"ZY{number}",
-                    emergency=self.e.emergency,
-                ),
+                settlement_pb2.AdmitRequest(**common, ipt_no=f"ZY{number}"),
             )
         else:
-            self.step = "Register"
             reply = await self._hospital(
                 self.c.settlement.Register,
                 settlement_pb2.RegisterRequest(
-                    header=self._header(self._next()),
-                    psn_no=self.p.psn_no,
-                    insutype=common_pb2.InsuranceType.ValueType(int(self.p.insutype)),
+                    **common,
                     med_type=common_pb2.MedType.ValueType(int(self.e.visit.value)),
-                    begntime=begntime,
-                    mdtrt_cert_type=cert_type,  # type: ignore[arg-type]
-                    mdtrt_cert_no=cert_no,
                     ipt_otp_no=f"MZ{number}",
                     dise_codg=self.e.disease or "",
-                    emergency=self.e.emergency,
                 ),
             )
         self.s.mdtrt_id = str(reply.mdtrt_id)  # type: ignore[attr-defined]

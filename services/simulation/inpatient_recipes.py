@@ -1,369 +1,87 @@
 """Inpatient fee-line recipes (住院, **modeled**) and the stays an emergency, a referral or an
-ordinary admission draws from."""
+ordinary admission draws from. The table is written as ``recipes`` reads it: a
+``key | label | conditions`` line, then the parts."""
 
 from __future__ import annotations
 
-from services.simulation.recipe_parts import P, Recipe
+from services.simulation.recipe_parts import Recipe, parts, recipes
 
-_WARD_DAILY = (
-    P("110900001", 1, 1, per_day=True),
-    P("120100003", 1, 1, per_day=True),
-    P("110200006", 1, 1, per_day=True),
-    P("250101015", 1, 3),
-    P("250101016", 1, 1),
-    P("250305001", 1, 2),
-    P("250307001", 1, 2),
-    P("250310001", 1, 2, p=60),
-    P("120400001", 1, 2, per_day=True),
-    P("X12008", 1, 2, per_day=True),
-    P("C0101010010001", 1, 2, per_day=True),
-    P("C0101040010001", 1, 2),
-    P("C0101010020001", 2, 6),
-    P("260000001", 1, 1, p=40),
-)
-_SURGERY = (
-    P("330100005"),
-    P("C0308020010001"),
-    P("X04004", 2, 6),
-    P("X12009", 2, 4),
-    P("X12010", 2, 4),
-    P("120600001", 1, 1, p=50),
-    P("C0101020010001", 1, 1, p=50),
-)
+_GROUPS = {
+    "ward": parts(
+        """
+    110900001 /day, 120100003 /day, 110200006 /day, 250101015 1-3, 250101016, 250305001 1-2,
+    250307001 1-2, 250310001 1-2 p60, 120400001 1-2 /day, X12008 1-2 /day,
+    C0101010010001 1-2 /day, C0101040010001 1-2, C0101010020001 2-6, 260000001 p40
+"""
+    ),
+    "surgery": parts(
+        """
+    330100005, C0308020010001, X04004 2-6, X12009 2-4, X12010 2-4, 120600001 p50,
+    C0101020010001 p50
+"""
+    ),
+}
 
 # -- inpatient (住院) --------------------------------------------------------------------
 
-INPATIENT: tuple[Recipe, ...] = (
-    Recipe(
-        "pneumonia",
-        "community-acquired pneumonia",
-        (
-            *_WARD_DAILY,
-            P("250403001", 1, 3),
-            P("250401001", 1, 2, p=60),
-            P("210102015", 1, 2),
-            P("X04004", 1, 2, per_day=True, p=60),
-            P("X04005", 2, 2, per_day=True, p=30),
-            P("X04009", 1, 3, per_day=True, p=8),
-            P("X06004", 1, 2),
-            P("120800001", 4, 8, per_day=True, p=50),
-            P("Z01015", 6, 12, p=30),
-        ),
-        los_days=(5, 10),
-    ),
-    Recipe(
-        "appendicitis",
-        "appendectomy",
-        (*_WARD_DAILY, *_SURGERY, P("331003001"), P("X04012", 6, 18), P("220301001")),
-        los_days=(3, 6),
-    ),
-    Recipe(
-        "gallstones",
-        "laparoscopic cholecystectomy",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("331005002"),
-            P("220301001"),
-            P("C0305010010001", p=40),
-            P("X05002", 2, 4),
-        ),
-        los_days=(3, 6),
-    ),
-    Recipe(
-        "pci",
-        "acute coronary syndrome with stent",
-        (
-            *_WARD_DAILY,
-            P("110900004", 1, 2),
-            P("320600001"),
-            P("320600004"),
-            P("C0302010010001", 1, 2),
-            P("C0302010020001", 1, 2),
-            P("120900001", 1, 1, per_day=True),
-            P("X03005", 14, 28, p=60),
-            P("X03004", 14, 28, p=40),
-            P("X03001", 14, 28),
-            P("X03017", 1, 2),
-            P("X03016", 4, 8, p=60),
-            P("220600004"),
-            P("310701001", 1, 3),
-        ),
-        los_days=(4, 8),
-        min_age=35,
-    ),
-    Recipe(
-        "hip",
-        "total hip arthroplasty",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("330900001"),
-            P("C0303010010001"),
-            P("X03016", 6, 10),
-            P("210102015", 1, 2),
-            P("340200001", 3, 6),
-            P("X12011", 1, 3, p=30),
-        ),
-        los_days=(9, 14),
-        min_age=55,
-    ),
-    Recipe(
-        "knee",
-        "total knee arthroplasty",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("330900002"),
-            P("C0303010020001"),
-            P("X03016", 6, 10),
-            P("340200001", 3, 6),
-        ),
-        los_days=(8, 12),
-        min_age=55,
-    ),
-    Recipe(
-        "caesarean",
-        "caesarean delivery",
-        (
-            *_WARD_DAILY,
-            P("330100003"),
-            P("331300001"),
-            P("X13009", 1, 2),
-            P("X04004", 2, 4),
-            P("120600001"),
-            P("X12010", 2, 4),
-        ),
-        los_days=(3, 5),
-        sex="2",
-        min_age=20,
-        max_age=42,
-    ),
-    Recipe(
-        "turp",
-        "benign prostatic hyperplasia (TURP)",
-        (
-            *_WARD_DAILY,
-            P("330100003"),
-            P("331101001"),
-            P("120600001", 1, 2),
-            P("X13001", 14, 28),
-            P("250404010"),
-        ),
-        los_days=(4, 7),
-        sex="1",
-        min_age=55,
-    ),
-    Recipe(
-        "cataract",
-        "cataract surgery",
-        (
-            P("110900001", 1, 1, per_day=True),
-            P("120100004", 1, 1, per_day=True),
-            P("330400001"),
-            P("C0304010010001"),
-            P("250101015"),
-            P("X12012", 1, 1),
-        ),
-        los_days=(1, 3),
-        min_age=50,
-    ),
-    Recipe(
-        "stroke",
-        "ischaemic stroke",
-        (
-            *_WARD_DAILY,
-            P("120100002", 1, 1, per_day=True),
-            P("210300001", 1, 2),
-            P("210400001", 1, 1, p=70),
-            P("X14008", 3, 6, per_day=True),
-            P("X03001", 14, 28),
-            P("X03004", 14, 28),
-            P("Z01006", 1, 3, p=30),
-            P("340200001", 3, 8),
-            P("480000001", 3, 8, p=50),
-            P("480000013", 2, 5, p=30),
-            P("440000101", 2, 6, p=30),
-            P("430000001", 3, 8, p=40),
-        ),
-        los_days=(8, 14),
-        min_age=45,
-    ),
-    Recipe(
-        "copd",
-        "COPD exacerbation",
-        (
-            *_WARD_DAILY,
-            P("X06002", 1, 2),
-            P("X06008", 14, 28),
-            P("X04005", 2, 2, per_day=True, p=50),
-            P("120800001", 6, 12, per_day=True),
-            P("210300001", p=50),
-            P("310602001", p=50),
-        ),
-        los_days=(6, 11),
-        min_age=45,
-    ),
-    Recipe(
-        "fracture",
-        "fracture fixation",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("C0303020010001"),
-            P("210102015", 2, 3),
-            P("210300001", p=50),
-            P("Z01008", 1, 2, p=40),
-            P("480000011", 2, 4, p=40),
-        ),
-        los_days=(6, 11),
-        min_age=16,
-    ),
-    Recipe(
-        "spine",
-        "lumbar disc herniation",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("330600001"),
-            P("C0303030010001", p=50),
-            P("210400001"),
-            P("340200001", 2, 5),
-        ),
-        los_days=(7, 12),
-        min_age=25,
-    ),
-    Recipe(
-        "hernia",
-        "inguinal hernia repair",
-        (*_WARD_DAILY, *_SURGERY, P("331004001"), P("C0309010010001")),
-        los_days=(2, 4),
-        min_age=18,
-    ),
-    Recipe(
-        "cancer_chemo",
-        "cancer chemotherapy admission",
-        (
-            *_WARD_DAILY,
-            P("X11001", 2, 4, p=50),
-            P("X11003", 2, 3, p=50),
-            P("X11006", 1, 1, p=15),
-            P("X11007", 2, 2, p=25),
-            P("120400010", 1, 2),
-            P("210300002", p=60),
-            P("230600001", p=10),
-            P("250404001"),
-            P("X11008", 6, 12),
-            P("X12011", 1, 2, p=25),
-        ),
-        los_days=(3, 6),
-        min_age=30,
-    ),
-    Recipe(
-        "breast",
-        "breast cancer surgery",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("331500001"),
-            P("210103001"),
-            P("250404001"),
-            P("C0305010010001", p=30),
-        ),
-        los_days=(6, 10),
-        sex="2",
-        min_age=30,
-    ),
-    Recipe(
-        "cabg",
-        "coronary artery bypass grafting",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("110900004", 2, 4),
-            P("120100001", 2, 3),
-            P("330803001"),
-            P("C0308010010001"),
-            P("X12011", 3, 6),
-            P("X04010", 4, 8, p=40),
-            P("220600004", 1, 2),
-        ),
-        los_days=(12, 18),
-        min_age=45,
-    ),
-    Recipe(
-        "ortho_fall",
-        "head injury after a fall",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("110900004", 1, 3),
-            P("330201001"),
-            P("210300001", 2, 3),
-            P("X12013", 2, 4),
-        ),
-        los_days=(8, 14),
-        min_age=16,
-    ),
-)
-
-INPATIENT += (
-    Recipe(
-        "cancer_targeted",
-        "HER2-positive breast cancer, targeted therapy course",
-        (
-            *_WARD_DAILY,
-            P("X11006", 5, 8),
-            P("X11001", 3, 4),
-            P("X11007", 2, 2, p=40),
-            P("120400010", 2, 4),
-            P("230600001", p=60),
-            P("210300002"),
-            P("X11008", 12, 18),
-            P("X12011", 2, 4),
-        ),
-        los_days=(6, 10),
-        min_age=30,
-    ),
-    Recipe(
-        "transplant",
-        "kidney transplantation",
-        (
-            *_WARD_DAILY,
-            *_SURGERY,
-            P("331100002"),
-            P("110900004", 3, 6),
-            P("120100001", 3, 6),
-            P("C0308010010001"),
-            P("X08001", 60, 120),
-            P("X08002", 60, 120),
-            P("X12011", 6, 12),
-            P("X04009", 2, 3, per_day=True, p=60),
-            P("X04010", 8, 16, p=50),
-            P("210300002", 1, 2),
-        ),
-        los_days=(16, 24),
-        min_age=18,
-        max_age=65,
-    ),
-    Recipe(
-        "sepsis",
-        "septic shock in intensive care",
-        (
-            *_WARD_DAILY,
-            P("110900004", 1, 1, per_day=True),
-            P("120100001", 1, 1, per_day=True),
-            P("X04009", 3, 3, per_day=True),
-            P("X04010", 2, 2, per_day=True),
-            P("X12011", 1, 1, per_day=True),
-            P("C0308010010001"),
-            P("250401001", 3, 6),
-            P("210300001", 1, 3),
-        ),
-        los_days=(8, 16),
-        min_age=16,
-    ),
-)
+_INPATIENT = """
+pneumonia | community-acquired pneumonia | stay 5-10
+    *ward, 250403001 1-3, 250401001 1-2 p60, 210102015 1-2, X04004 1-2 /day p60,
+    X04005 2 /day p30, X04009 1-3 /day p8, X06004 1-2, 120800001 4-8 /day p50, Z01015 6-12 p30
+appendicitis | appendectomy | stay 3-6
+    *ward, *surgery, 331003001, X04012 6-18, 220301001
+gallstones | laparoscopic cholecystectomy | stay 3-6
+    *ward, *surgery, 331005002, 220301001, C0305010010001 p40, X05002 2-4
+pci | acute coronary syndrome with stent | stay 4-8, age 35+
+    *ward, 110900004 1-2, 320600001, 320600004, C0302010010001 1-2, C0302010020001 1-2,
+    120900001 /day, X03005 14-28 p60, X03004 14-28 p40, X03001 14-28, X03017 1-2,
+    X03016 4-8 p60, 220600004, 310701001 1-3
+hip | total hip arthroplasty | stay 9-14, age 55+
+    *ward, *surgery, 330900001, C0303010010001, X03016 6-10, 210102015 1-2, 340200001 3-6,
+    X12011 1-3 p30
+knee | total knee arthroplasty | stay 8-12, age 55+
+    *ward, *surgery, 330900002, C0303010020001, X03016 6-10, 340200001 3-6
+caesarean | caesarean delivery | stay 3-5, sex 2, age 20-42
+    *ward, 330100003, 331300001, X13009 1-2, X04004 2-4, 120600001, X12010 2-4
+turp | benign prostatic hyperplasia (TURP) | stay 4-7, sex 1, age 55+
+    *ward, 330100003, 331101001, 120600001 1-2, X13001 14-28, 250404010
+cataract | cataract surgery | stay 1-3, age 50+
+    110900001 /day, 120100004 /day, 330400001, C0304010010001, 250101015, X12012
+stroke | ischaemic stroke | stay 8-14, age 45+
+    *ward, 120100002 /day, 210300001 1-2, 210400001 p70, X14008 3-6 /day, X03001 14-28,
+    X03004 14-28, Z01006 1-3 p30, 340200001 3-8, 480000001 3-8 p50, 480000013 2-5 p30,
+    440000101 2-6 p30, 430000001 3-8 p40
+copd | COPD exacerbation | stay 6-11, age 45+
+    *ward, X06002 1-2, X06008 14-28, X04005 2 /day p50, 120800001 6-12 /day, 210300001 p50,
+    310602001 p50
+fracture | fracture fixation | stay 6-11, age 16+
+    *ward, *surgery, C0303020010001, 210102015 2-3, 210300001 p50, Z01008 1-2 p40,
+    480000011 2-4 p40
+spine | lumbar disc herniation | stay 7-12, age 25+
+    *ward, *surgery, 330600001, C0303030010001 p50, 210400001, 340200001 2-5
+hernia | inguinal hernia repair | stay 2-4, age 18+
+    *ward, *surgery, 331004001, C0309010010001
+cancer_chemo | cancer chemotherapy admission | stay 3-6, age 30+
+    *ward, X11001 2-4 p50, X11003 2-3 p50, X11006 p15, X11007 2 p25, 120400010 1-2,
+    210300002 p60, 230600001 p10, 250404001, X11008 6-12, X12011 1-2 p25
+breast | breast cancer surgery | stay 6-10, sex 2, age 30+
+    *ward, *surgery, 331500001, 210103001, 250404001, C0305010010001 p30
+cabg | coronary artery bypass grafting | stay 12-18, age 45+
+    *ward, *surgery, 110900004 2-4, 120100001 2-3, 330803001, C0308010010001, X12011 3-6,
+    X04010 4-8 p40, 220600004 1-2
+ortho_fall | head injury after a fall | stay 8-14, age 16+
+    *ward, *surgery, 110900004 1-3, 330201001, 210300001 2-3, X12013 2-4
+cancer_targeted | HER2-positive breast cancer, targeted therapy course | stay 6-10, age 30+
+    *ward, X11006 5-8, X11001 3-4, X11007 2 p40, 120400010 2-4, 230600001 p60, 210300002,
+    X11008 12-18, X12011 2-4
+transplant | kidney transplantation | stay 16-24, age 18-65
+    *ward, *surgery, 331100002, 110900004 3-6, 120100001 3-6, C0308010010001, X08001 60-120,
+    X08002 60-120, X12011 6-12, X04009 2-3 /day p60, X04010 8-16 p50, 210300002 1-2
+sepsis | septic shock in intensive care | stay 8-16, age 16+
+    *ward, 110900004 /day, 120100001 /day, X04009 3 /day, X04010 2 /day, X12011 /day,
+    C0308010010001, 250401001 3-6, 210300001 1-3
+"""
+INPATIENT: tuple[Recipe, ...] = recipes(_INPATIENT, _GROUPS)
 
 INPATIENT_BY_KEY = {r.key: r for r in INPATIENT}
 EMERGENCY_INPATIENT = (

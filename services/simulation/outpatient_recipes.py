@@ -1,301 +1,80 @@
 """Outpatient fee-line recipes (**modeled**): ordinary visits (普通门诊) and chronic/special
-disease visits (门诊慢特病), by disease code."""
+disease visits (门诊慢特病), by disease code. The tables are written as ``recipes`` reads
+them: a ``key | label | conditions`` line, then the parts."""
 
 from __future__ import annotations
 
-from services.simulation.recipe_parts import P, Recipe
+from services.simulation.recipe_parts import Recipe, parts, recipes
 
-_CONSULT = P("110200001")
-_CONSULT_SENIOR = P("110200002", p=30)
+_GROUPS = {"consult": parts("110200001"), "senior": parts("110200002 p30")}
 
 # -- ordinary outpatient (普通门诊) ------------------------------------------------------
 
-OUTPATIENT: tuple[Recipe, ...] = (
-    Recipe(
-        "resp",
-        "upper respiratory infection",
-        (
-            _CONSULT,
-            P("250101015", p=70),
-            P("250403001", p=40),
-            P("X04001", 12, 24, p=45),
-            P("X04008", 3, 6, p=30),
-            P("X12001", 6, 12, p=50),
-            P("Z01003", 12, 24, p=45),
-            P("Z01012", 6, 10, p=30),
-            P("X06004", 1, 1, p=25),
-            P("X12005", 20, 40, p=15),
-        ),
-    ),
-    Recipe(
-        "gastro",
-        "gastritis or enteritis",
-        (
-            _CONSULT,
-            _CONSULT_SENIOR,
-            P("X05001", 14, 28, p=60),
-            P("X05004", 6, 9, p=40),
-            P("X05005", 12, 24, p=40),
-            P("X05003", 12, 24, p=25),
-            P("Z01013", 6, 10, p=35),
-            P("220301001", p=25),
-            P("310901001", p=8),
-        ),
-    ),
-    Recipe(
-        "msk",
-        "neck, back or joint pain",
-        (
-            _CONSULT,
-            P("X10007", 14, 28, p=40),
-            P("X10006", 14, 28, p=30),
-            P("340200001", 2, 5, p=35),
-            P("430000001", 2, 6, p=35),
-            P("440000002", 2, 5, p=30),
-            P("450000006", 1, 4, p=20),
-            # Zhuang/Yao medicine techniques, paid in Guangxi (壮瑶医技法)
-            P("480000001", 2, 6, p=40),
-            P("480000002", 1, 4, p=25),
-            P("480000008", 2, 4, p=20),
-            P("480000015", 1, 3, p=15),
-            P("Z45003", 10, 20, p=20),
-            # Lingnan techniques, paid in Guangdong
-            P("440000101", 1, 4, p=30),
-            P("440000102", 1, 3, p=20),
-            P("Z01008", 1, 1, p=20),
-            P("210102015", p=25),
-        ),
-    ),
-    Recipe(
-        "bp_check",
-        "blood pressure and lipids review",
-        (
-            _CONSULT,
-            P("X02001", 14, 28, p=60),
-            P("X03001", 14, 28, p=40),
-            P("X03003", 30, 30, p=40),
-            P("250303001", p=50),
-            P("250302001", p=50),
-            P("310701001", p=40),
-            P("Z01001", 1, 1, p=20),
-            P("X12016", 30, 60, p=15),
-        ),
-    ),
-    Recipe(
-        "injury",
-        "minor injury",
-        (
-            P("110200005"),
-            P("120500001", 1, 3),
-            P("Z01007", 10, 20, p=50),
-            P("X12002", 10, 20, p=40),
-            P("C0101030020001", 1, 2, p=40),
-            P("C0101030010001", 5, 10, p=50),
-            P("210102015", p=30),
-            P("Z45001", 12, 24, p=20),
-            P("C0310010010001", 1, 2, p=10),
-        ),
-    ),
-    Recipe(
-        "women",
-        "gynaecology",
-        (
-            _CONSULT,
-            P("270300003", p=40),
-            P("210103001", p=20),
-            P("Z01011", 18, 36, p=40),
-            P("X13004", 21, 28, p=20),
-        ),
-        sex="2",
-        min_age=18,
-    ),
-    Recipe(
-        "men",
-        "urology",
-        (
-            _CONSULT,
-            P("250404010", p=60),
-            P("X13001", 14, 28, p=60),
-            P("X13002", 14, 28, p=30),
-            P("220301001", p=30),
-        ),
-        sex="1",
-        min_age=45,
-    ),
-    Recipe(
-        "child",
-        "paediatric fever",
-        (
-            _CONSULT,
-            P("250101015", p=80),
-            P("X12003", 1, 1, p=60),
-            P("X04015", 1, 2, p=40),
-            P("X12004", 6, 12, p=40),
-            P("X06006", 7, 14, p=20),
-            P("480000017", 1, 2, p=15),
-        ),
-        max_age=12,
-    ),
-    Recipe(
-        "dental",
-        "dental care",
-        (_CONSULT, P("310512001"), P("X12012", 1, 1, p=40)),
-    ),
-    Recipe(
-        "imaging",
-        "diagnostic imaging",
-        (
-            _CONSULT_SENIOR,
-            _CONSULT,
-            P("210300001", 1, 2, p=50),
-            P("210400001", p=30),
-            P("220301001", p=40),
-            P("250404001", p=20),
-        ),
-    ),
-)
+_OUTPATIENT = """
+resp | upper respiratory infection
+    *consult, 250101015 p70, 250403001 p40, X04001 12-24 p45, X04008 3-6 p30, X12001 6-12 p50,
+    Z01003 12-24 p45, Z01012 6-10 p30, X06004 p25, X12005 20-40 p15
+gastro | gastritis or enteritis
+    *consult, *senior, X05001 14-28 p60, X05004 6-9 p40, X05005 12-24 p40, X05003 12-24 p25,
+    Z01013 6-10 p35, 220301001 p25, 310901001 p8
+msk | neck, back or joint pain
+    *consult, X10007 14-28 p40, X10006 14-28 p30, 340200001 2-5 p35, 430000001 2-6 p35,
+    440000002 2-5 p30, 450000006 1-4 p20,
+    # Zhuang/Yao medicine techniques, paid in Guangxi (壮瑶医技法)
+    480000001 2-6 p40, 480000002 1-4 p25, 480000008 2-4 p20, 480000015 1-3 p15, Z45003 10-20 p20,
+    # Lingnan techniques, paid in Guangdong
+    440000101 1-4 p30, 440000102 1-3 p20, Z01008 p20, 210102015 p25
+bp_check | blood pressure and lipids review
+    *consult, X02001 14-28 p60, X03001 14-28 p40, X03003 30 p40, 250303001 p50, 250302001 p50,
+    310701001 p40, Z01001 p20, X12016 30-60 p15
+injury | minor injury
+    110200005, 120500001 1-3, Z01007 10-20 p50, X12002 10-20 p40, C0101030020001 1-2 p40,
+    C0101030010001 5-10 p50, 210102015 p30, Z45001 12-24 p20, C0310010010001 1-2 p10
+women | gynaecology | sex 2, age 18+
+    *consult, 270300003 p40, 210103001 p20, Z01011 18-36 p40, X13004 21-28 p20
+men | urology | sex 1, age 45+
+    *consult, 250404010 p60, X13001 14-28 p60, X13002 14-28 p30, 220301001 p30
+child | paediatric fever | age 0-12
+    *consult, 250101015 p80, X12003 p60, X04015 1-2 p40, X12004 6-12 p40, X06006 7-14 p20,
+    480000017 1-2 p15
+dental | dental care
+    *consult, 310512001, X12012 p40
+imaging | diagnostic imaging
+    *senior, *consult, 210300001 1-2 p50, 210400001 p30, 220301001 p40, 250404001 p20
+"""
+OUTPATIENT: tuple[Recipe, ...] = recipes(_OUTPATIENT, _GROUPS)
 
 # -- chronic/special outpatient (门诊慢特病), by disease code ----------------------------
 
-CHRONIC: dict[str, Recipe] = {
-    "M03900": Recipe(
-        "M03900",
-        "hypertension",
-        (
-            _CONSULT,
-            P("X02001", 28, 56),
-            P("X02003", 28, 28, p=50),
-            P("X02004", 28, 28, p=30),
-            P("X02013", 28, 28, p=20),
-            P("X02010", 28, 28, p=20),
-            P("310701001", p=30),
-            P("250310001", p=20),
-        ),
-    ),
-    "M01600": Recipe(
-        "M01600",
-        "diabetes",
-        (
-            _CONSULT,
-            P("X01001", 112, 168),
-            P("X01005", 2, 4, p=40),
-            P("C0307010010001", 30, 60, p=40),
-            P("X01010", 1, 2, p=10),
-            P("X01009", 28, 28, p=25),
-            P("250302003", p=40),
-            P("250302001", p=60),
-            P("C0307010020001", 50, 100, p=30),
-        ),
-    ),
-    "M00503": Recipe(
-        "M00503",
-        "outpatient radio/chemotherapy",
-        (
-            P("110200003"),
-            P("X11003", 2, 3, p=40),
-            P("X11011", 1, 2, p=20),
-            P("X11002", 84, 84, p=25),
-            P("X11005", 28, 28, p=20),
-            P("X11001", 2, 3, p=15),
-            P("120400010", p=60),
-            P("240300001", 3, 5, p=25),
-            P("X11008", 6, 12, p=50),
-            P("250101015"),
-            P("250404001", p=30),
-            P("X12008", 1, 2, p=60),
-        ),
-    ),
-    "M07803": Recipe(
-        "M07803",
-        "uraemia haemodialysis",
-        (
-            P("311000006"),
-            P("C0306010010001"),
-            P("C0306010020001"),
-            P("X07001", 1, 1, p=40),
-            P("X07002", 1, 1, p=20),
-            P("X07003", 42, 42, p=15),
-            P("250307001", p=20),
-        ),
-    ),
-    "M07804": Recipe(
-        "M07804",
-        "uraemia peritoneal dialysis",
-        (
-            P("311000013", 28, 31),
-            P("X07001", 1, 1, p=40),
-            P("X07002", 1, 1, p=20),
-            P("X07003", 42, 42, p=15),
-            P("250307001", p=20),
-        ),
-    ),
-    "M08300": Recipe(
-        "M08300",
-        "anti-rejection after transplant",
-        (
-            _CONSULT_SENIOR,
-            _CONSULT,
-            P("X08001", 60, 120),
-            P("X08002", 60, 120, p=70),
-            P("250307001"),
-            P("250101015"),
-            P("Z01020", 30, 60, p=30),
-        ),
-    ),
-    "M05300": Recipe(
-        "M05300",
-        "COPD",
-        (
-            _CONSULT,
-            P("X06001", 1, 1),
-            P("X06002", 1, 1, p=50),
-            P("X06008", 28, 56, p=30),
-            P("310602001", p=20),
-        ),
-    ),
-    "M06900": Recipe(
-        "M06900",
-        "rheumatoid arthritis",
-        (
-            _CONSULT,
-            P("X10001", 12, 16),
-            P("X10002", 28, 28, p=50),
-            P("X10004", 1, 2, p=25),
-            P("250403001", p=60),
-        ),
-    ),
-    "M04600": Recipe(
-        "M04600",
-        "coronary heart disease",
-        (
-            _CONSULT,
-            P("X03001", 28, 28),
-            P("X03004", 28, 28, p=60),
-            P("X03003", 30, 30, p=70),
-            P("X03006", 28, 28, p=40),
-            P("Z01017", 84, 84, p=25),
-            P("310701001", p=40),
-        ),
-    ),
-    "M00201": Recipe(
-        "M00201",
-        "viral hepatitis",
-        (
-            _CONSULT,
-            P("X09001", 28, 90),
-            P("X09002", 28, 28, p=20),
-            P("250305001"),
-            P("250403055", p=30),
-        ),
-    ),
-    "M07200": Recipe(
-        "M07200",
-        "ankylosing spondylitis",
-        (
-            _CONSULT,
-            P("X10006", 28, 56),
-            P("X10008", 1, 2, p=30),
-            P("250403001", p=50),
-        ),
-    ),
-}
+_CHRONIC = """
+M03900 | hypertension
+    *consult, X02001 28-56, X02003 28 p50, X02004 28 p30, X02013 28 p20, X02010 28 p20,
+    310701001 p30, 250310001 p20
+M01600 | diabetes
+    *consult, X01001 112-168, X01005 2-4 p40, C0307010010001 30-60 p40, X01010 1-2 p10,
+    X01009 28 p25, 250302003 p40, 250302001 p60, C0307010020001 50-100 p30
+M00503 | outpatient radio/chemotherapy
+    110200003, X11003 2-3 p40, X11011 1-2 p20, X11002 84 p25, X11005 28 p20, X11001 2-3 p15,
+    120400010 p60, 240300001 3-5 p25, X11008 6-12 p50, 250101015, 250404001 p30,
+    X12008 1-2 p60
+M07803 | uraemia haemodialysis
+    311000006, C0306010010001, C0306010020001, X07001 p40, X07002 p20, X07003 42 p15,
+    250307001 p20
+M07804 | uraemia peritoneal dialysis
+    311000013 28-31, X07001 p40, X07002 p20, X07003 42 p15, 250307001 p20
+M08300 | anti-rejection after transplant
+    *senior, *consult, X08001 60-120, X08002 60-120 p70, 250307001, 250101015,
+    Z01020 30-60 p30
+M05300 | COPD
+    *consult, X06001, X06002 p50, X06008 28-56 p30, 310602001 p20
+M06900 | rheumatoid arthritis
+    *consult, X10001 12-16, X10002 28 p50, X10004 1-2 p25, 250403001 p60
+M04600 | coronary heart disease
+    *consult, X03001 28, X03004 28 p60, X03003 30 p70, X03006 28 p40, Z01017 84 p25,
+    310701001 p40
+M00201 | viral hepatitis
+    *consult, X09001 28-90, X09002 28 p20, 250305001, 250403055 p30
+M07200 | ankylosing spondylitis
+    *consult, X10006 28-56, X10008 1-2 p30, 250403001 p50
+"""
+CHRONIC: dict[str, Recipe] = {r.key: r for r in recipes(_CHRONIC, _GROUPS)}

@@ -13,11 +13,10 @@ import binascii
 import calendar
 import dataclasses
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -48,10 +47,8 @@ from services.filing.domain.persons import (
 from services.filing.store import MAX_PAGE_SIZE, PageKey
 from shared import pb_enums
 from shared.auth import Caller, CallerKind, caller
-from shared.bus.pg import Conn
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import InvalidArgument, Violations
-from shared.idempotency import claim, complete
 from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
@@ -67,23 +64,9 @@ MAX_PAGE_TOKEN_CHARS = 200
 
 E = TypeVar("E", bound=Enum)
 M = TypeVar("M", bound=Message)
-
-
-@dataclass(frozen=True)
-class ProtoReplay(Generic[M]):
-    """A request's first response, kept as protobuf bytes under (scope, key)."""
-
-    scope: str
-    key: str
-    request: Message
-    response_type: type[M]
-
-    async def claim(self, conn: Conn) -> M | None:
-        stored = await claim(conn, self.scope, self.key, self.request)
-        return None if stored is None else self.response_type.FromString(stored)
-
-    async def complete(self, conn: Conn, response: M) -> None:
-        await complete(conn, self.scope, self.key, response)
+Q = TypeVar("Q", bound=Message)
+C = TypeVar("C", uc.SubmitCommand, uc.ChangeCommand, uc.CancelCommand)
+CertificationReply = Callable[[chronic.ChronicCertification], M]
 
 
 def _enum_map(pb_enum: Any, prefix: str, domain: type[E]) -> dict[int, E]:
@@ -182,20 +165,20 @@ def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
     return channel, request_id
 
 
-def _idempotent(
+def _filing_key(
     who: Caller,
     action: str,
     cmd: uc.SubmitCommand | uc.ChangeCommand | uc.CancelCommand,
-    request: Any,
-    response_type: type[Any],
-) -> ProtoReplay[Any]:
+    request: Message,
+    response_type: type[M],
+) -> uc.RequestKey[M]:
     # Counter systems of different agencies number their requests independently, so the
     # key is scoped by the caller as well as by the channel; a channel's requests by its
     # end user too (one person's retry never answers with another person's filing).
     scope = f"filing.{action}.{cmd.channel.value}.{who.code}"
     if who.end_user is not None:
         scope += f".{who.acted_by}"
-    return ProtoReplay(scope, cmd.channel_request_id, request, response_type)
+    return uc.RequestKey(scope, cmd.channel_request_id, request, response_type)
 
 
 def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand:
@@ -367,17 +350,7 @@ def _certification_id(request: Any) -> tuple[str, str]:
     return request_id, request.certification_id
 
 
-def _chronic_idempotent(
-    action: str, request_id: str, request: Any, response_type: type[Any]
-) -> ProtoReplay[Any]:
-    return ProtoReplay(
-        f"filing.chronic.{action}.{caller().code}", request_id, request, response_type
-    )
-
-
-def _certification_reply(
-    response_type: type[Any],
-) -> Callable[[chronic.ChronicCertification], Any]:
+def _certification_reply(response_type: type[M]) -> CertificationReply[M]:
     """The response of a certification step: the certification as it now stands."""
     return lambda c: response_type(certification=certification_pb(c))
 
@@ -621,35 +594,52 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     async def SubmitFiling(
         self, request: filing_pb2.SubmitFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.SubmitFilingResponse:
-        who = await self._actor(context)
-        cmd = _submit_command(request)
-        idem = _idempotent(who, "submit", cmd, request, filing_pb2.SubmitFilingResponse)
-        response: filing_pb2.SubmitFilingResponse = await self._filing.submit(
-            who, cmd, idem, _submitted_pb
+        return await self._filing_write(
+            context,
+            request,
+            "submit",
+            _submit_command,
+            lambda who, cmd, key: self._filing.submit(who, cmd, key, _submitted_pb),
+            filing_pb2.SubmitFilingResponse,
         )
-        return response
 
     async def ChangeFiling(
         self, request: filing_pb2.ChangeFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.ChangeFilingResponse:
-        who = await self._actor(context)
-        cmd = _change_command(request)
-        idem = _idempotent(who, "change", cmd, request, filing_pb2.ChangeFilingResponse)
-        response: filing_pb2.ChangeFilingResponse = await self._filing.change(
-            who, cmd, idem, _changed_pb
+        return await self._filing_write(
+            context,
+            request,
+            "change",
+            _change_command,
+            lambda who, cmd, key: self._filing.change(who, cmd, key, _changed_pb),
+            filing_pb2.ChangeFilingResponse,
         )
-        return response
 
     async def CancelFiling(
         self, request: filing_pb2.CancelFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.CancelFilingResponse:
-        who = await self._actor(context)
-        cmd = _cancel_command(request)
-        idem = _idempotent(who, "cancel", cmd, request, filing_pb2.CancelFilingResponse)
-        response: filing_pb2.CancelFilingResponse = await self._filing.cancel(
-            who, cmd, idem, _cancelled_pb
+        return await self._filing_write(
+            context,
+            request,
+            "cancel",
+            _cancel_command,
+            lambda who, cmd, key: self._filing.cancel(who, cmd, key, _cancelled_pb),
+            filing_pb2.CancelFilingResponse,
         )
-        return response
+
+    async def _filing_write(
+        self,
+        context: grpc.aio.ServicerContext,
+        request: Q,
+        action: str,
+        command: Callable[[Q], C],
+        use_case: Callable[[Caller, C, uc.RequestKey[M]], Awaitable[M]],
+        response_type: type[M],
+    ) -> M:
+        """A filing write: the actor, the command read from the request, its key."""
+        who = await self._actor(context)
+        cmd = command(request)
+        return await use_case(who, cmd, _filing_key(who, action, cmd, request, response_type))
 
     async def GetFiling(
         self, request: filing_pb2.GetFilingRequest, context: grpc.aio.ServicerContext
@@ -694,61 +684,64 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
         self, request: filing_pb2.CertifyChronicDiseaseRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.CertifyChronicDiseaseResponse:
         cmd = _certify_command(request, chronic.CertificationSource.AGENCY_DECISION)
-        idem = _chronic_idempotent(
-            "certify", cmd.channel_request_id, request, filing_pb2.CertifyChronicDiseaseResponse
+        return await self._certification_write(
+            "certify",
+            cmd.channel_request_id,
+            request,
+            filing_pb2.CertifyChronicDiseaseResponse,
+            lambda who, key, reply: self._filing.certify_chronic(who, cmd, key, reply),
         )
-        response: filing_pb2.CertifyChronicDiseaseResponse = await self._filing.certify_chronic(
-            caller(),
-            cmd,
-            idem,
-            _certification_reply(filing_pb2.CertifyChronicDiseaseResponse),
-        )
-        return response
 
     async def FileChronicDisease(
         self, request: filing_pb2.FileChronicDiseaseRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.FileChronicDiseaseResponse:
         cmd = _certify_command(request, chronic.CertificationSource.HOSPITAL_APPLICATION)
-        idem = _chronic_idempotent(
-            "file", cmd.channel_request_id, request, filing_pb2.FileChronicDiseaseResponse
+        return await self._certification_write(
+            "file",
+            cmd.channel_request_id,
+            request,
+            filing_pb2.FileChronicDiseaseResponse,
+            lambda who, key, reply: self._filing.certify_chronic(who, cmd, key, reply),
         )
-        response: filing_pb2.FileChronicDiseaseResponse = await self._filing.certify_chronic(
-            caller(),
-            cmd,
-            idem,
-            _certification_reply(filing_pb2.FileChronicDiseaseResponse),
-        )
-        return response
 
     async def CancelChronicDisease(
         self, request: filing_pb2.CancelChronicDiseaseRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.CancelChronicDiseaseResponse:
         request_id, certification_id = _certification_id(request)
-        idem = _chronic_idempotent(
-            "cancel", request_id, request, filing_pb2.CancelChronicDiseaseResponse
+        return await self._certification_write(
+            "cancel",
+            request_id,
+            request,
+            filing_pb2.CancelChronicDiseaseResponse,
+            lambda who, key, reply: self._filing.cancel_chronic(who, certification_id, key, reply),
         )
-        response: filing_pb2.CancelChronicDiseaseResponse = await self._filing.cancel_chronic(
-            caller(),
-            certification_id,
-            idem,
-            _certification_reply(filing_pb2.CancelChronicDiseaseResponse),
-        )
-        return response
 
     async def ApproveChronicDisease(
         self, request: filing_pb2.ApproveChronicDiseaseRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.ApproveChronicDiseaseResponse:
         request_id, certification_id = _certification_id(request)
-        idem = _chronic_idempotent(
-            "approve", request_id, request, filing_pb2.ApproveChronicDiseaseResponse
+        return await self._certification_write(
+            "approve",
+            request_id,
+            request,
+            filing_pb2.ApproveChronicDiseaseResponse,
+            lambda who, key, reply: self._filing.approve_chronic(who, certification_id, key, reply),
         )
-        response: filing_pb2.ApproveChronicDiseaseResponse = await self._filing.approve_chronic(
-            caller(),
-            certification_id,
-            idem,
-            _certification_reply(filing_pb2.ApproveChronicDiseaseResponse),
+
+    async def _certification_write(
+        self,
+        action: str,
+        request_id: str,
+        request: Message,
+        response_type: type[M],
+        use_case: Callable[[Caller, uc.RequestKey[M], CertificationReply[M]], Awaitable[M]],
+    ) -> M:
+        """A certification step: its key is scoped by the action and the caller."""
+        who = caller()
+        key = uc.RequestKey(
+            f"filing.chronic.{action}.{who.code}", request_id, request, response_type
         )
-        return response
+        return await use_case(who, key, _certification_reply(response_type))
 
     async def ListChronicCertifications(
         self,

@@ -37,6 +37,7 @@ from shared.auth import caller
 from shared.errors import InvalidArgument
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb
 from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
+from shared.pb_fields import message_from
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = store.PAGE_ROWS_MAX
@@ -150,55 +151,31 @@ def _ts(moment: datetime | None) -> Any:
 
 
 def _period_pb(view: store.PeriodView) -> pb.Period:
-    return pb.Period(
-        period=view.period,
+    return message_from(
+        pb.Period,
+        view,
         state=_to_pb(pb.PeriodState, "PERIOD_STATE", view.state),
         closed_at=_ts(view.closed_at),
         generated_at=_ts(view.generated_at),
         delivered_at=_ts(view.delivered_at),
         netted_at=_ts(view.netted_at),
         settled_at=_ts(view.settled_at),
-        ledger_entry_count=view.ledger_entry_count,
-        event_count=view.event_count,
-        late_event_count=view.late_event_count,
-        cleared_fen=view.cleared_fen,
-        statement_count=view.statement_count,
         statements_by_state=[
             pb.StateCount(state=state, count=count)
             for state, count in sorted(view.statements_by_state.items())
         ],
-        disputed_line_count=view.disputed_line_count,
-        adjustment_count=view.adjustment_count,
-        instruction_count=view.instruction_count,
-        paid_instruction_count=view.paid_instruction_count,
-        statements_digest=view.statements_digest,
     )
 
 
 def _fund_total_pb(f: FundSummary) -> pb.FundTotal:
-    return pb.FundTotal(
-        fund_type=FUND_TO_PB[f.fund],
-        settled_count=f.settled_count,
-        settled_fen=f.settled_fen,
-        reversed_count=f.reversed_count,
-        reversed_fen=f.reversed_fen,
-        adjustment_count=f.adjustment_count,
-        adjustment_fen=f.adjustment_fen,
-        late_count=f.late_count,
-        late_fen=f.late_fen,
-        net_fen=f.net_fen,
-    )
+    return message_from(pb.FundTotal, f, fund_type=FUND_TO_PB[f.fund])
 
 
 def _institution_total_pb(k: InstitutionSummary) -> pb.InstitutionTotal:
-    return pb.InstitutionTotal(
+    return message_from(
+        pb.InstitutionTotal,
+        k,
         institution_kind=INSTITUTION_KIND_TO_PB[k.kind],
-        settlement_count=k.settlement_count,
-        reversal_count=k.reversal_count,
-        late_count=k.late_count,
-        adjustment_count=k.adjustment_count,
-        line_count=k.line_count,
-        net_fen=k.net_fen,
         funds=[_fund_total_pb(f) for f in k.funds],
     )
 
@@ -208,26 +185,15 @@ def _parties_pb(parties: frozenset[Party]) -> list[Any]:
 
 
 def _statement_pb(v: store.StatementView) -> pb.Statement:
-    return pb.Statement(
-        statement_id=v.statement_id,
-        period=v.period,
-        insured_pool=v.insured_pool,
-        treatment_pool=v.treatment_pool,
+    return message_from(
+        pb.Statement,
+        v,
         level=LEVEL_TO_PB[v.level],
         state=_to_pb(pb.StatementState, "STATEMENT_STATE", v.status.state),
         confirmed_by=_parties_pb(v.status.confirmed_by),
         disputed_by=_parties_pb(v.status.disputed_by),
-        settlement_count=v.settlement_count,
-        reversal_count=v.reversal_count,
-        late_count=v.late_count,
-        adjustment_count=v.adjustment_count,
-        line_count=v.line_count,
-        net_fen=v.net_fen,
         disputed_line_count=v.disputed_lines,
-        disputed_fen=v.disputed_fen,
-        confirmed_net_fen=v.confirmed_net_fen,
         funds=[_fund_total_pb(f) for f in v.funds],
-        digest=v.digest,
         generated_at=_ts(v.generated_at),
         delivered_at=_ts(v.delivered_at),
         institution_totals=[_institution_total_pb(k) for k in v.institutions],
@@ -282,14 +248,11 @@ def _adjustment_pb(v: store.AdjustmentView) -> pb.Adjustment:
 
 def _instruction_pb(v: store.InstructionView) -> pb.PaymentInstruction:
     i = v.instruction
-    return pb.PaymentInstruction(
-        instruction_id=i.instruction_id,
+    return message_from(
+        pb.PaymentInstruction,
+        i,
         period=str(i.period),
         leg=_to_pb(pb.NetLeg, "NET_LEG", i.leg),
-        scope=i.scope,
-        payer=i.payer,
-        payee=i.payee,
-        amount_fen=i.amount_fen,
         state=_to_pb(pb.InstructionState, "INSTRUCTION_STATE", v.state),
         payment_reference=v.payment_reference,
         paid_at=_ts(v.paid_at),
@@ -298,12 +261,9 @@ def _instruction_pb(v: store.InstructionView) -> pb.PaymentInstruction:
 
 def _advance_pb(v: store.AdvanceView) -> pb.AdvanceFund:
     used_bp = (v.used_fen * 10_000) // v.advance_fen if v.advance_fen > 0 else 0
-    return pb.AdvanceFund(
-        insured_pool=v.insured_pool,
-        treatment_pool=v.treatment_pool,
-        advance_fen=v.advance_fen,
-        period=v.period,
-        used_fen=v.used_fen,
+    return message_from(
+        pb.AdvanceFund,
+        v,
         used_bp=max(min(used_bp, 2**31 - 1), -(2**31)),
         alerted_thresholds_bp=list(v.alerted_bp),
         updated_at=_ts(v.updated_at),

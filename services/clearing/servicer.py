@@ -7,9 +7,6 @@ errors pass through to the server interceptor, which maps them to gRPC statuses.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -35,13 +32,12 @@ from services.clearing.messages import (
 )
 from shared.auth import caller
 from shared.errors import InvalidArgument
+from shared.pages import int_key, next_token, page_after, page_size_of, text_key
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb
 from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
 from shared.pb_fields import message_from
 
-DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = store.PAGE_ROWS_MAX
-MAX_PAGE_TOKEN_CHARS = 200
 
 E = TypeVar("E")
 
@@ -85,50 +81,6 @@ def _id(text: str, field_name: str) -> str:
 
 def _optional_pool(text: str, field_name: str) -> str | None:
     return check_pool_code(text, field_name) if text else None
-
-
-def _page_size(page: Any) -> int:
-    size = int(page.page_size)
-    if size < 0:
-        raise InvalidArgument("page.page_size", "must not be negative")
-    return min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def _token_of(key: Any) -> str:
-    raw = json.dumps(key, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _after(page: Any) -> Any:
-    """The key a page starts after, from the opaque token of the previous page."""
-    token = str(page.page_token)
-    if not token:
-        return None
-    if len(token) > MAX_PAGE_TOKEN_CHARS:
-        raise InvalidArgument("page.page_token", "not a token this service issued")
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError):
-        raise InvalidArgument("page.page_token", "not a token this service issued") from None
-
-
-def _next_token(rows: Sequence[Any], limit: int, key: Any) -> str:
-    return _token_of(key) if len(rows) == limit else ""
-
-
-def _text_key(after: Any, field_name: str = "page.page_token") -> str | None:
-    if after is not None and not isinstance(after, str):
-        raise InvalidArgument(field_name, "not a token this service issued")
-    return after
-
-
-def _int_key(after: Any) -> int:
-    """A page key that is a position (line number, sequence): 0 for the first page."""
-    if after is None:
-        return 0
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-        raise InvalidArgument("page.page_token", "not a token this service issued")
-    return after
 
 
 def _amounts(items: Sequence[Any], field_name: str) -> dict[FundType, int]:
@@ -348,7 +300,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def ListStatements(
         self, request: pb.ListStatementsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListStatementsResponse:
-        limit = _page_size(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
         views = await self._clearing.list_statements(
             caller(),
             _period(request.period),
@@ -356,29 +308,29 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             state=_from_pb(
                 pb.StatementState, "STATEMENT_STATE", request.state, StatementState, "state"
             ),
-            after=_text_key(_after(request.page)),
+            after=text_key(page_after(request.page)),
             limit=limit,
         )
         return pb.ListStatementsResponse(
             statements=[_statement_pb(v) for v in views],
-            next_page_token=_next_token(views, limit, views[-1].statement_id if views else None),
+            next_page_token=next_token(views, limit, views[-1].statement_id if views else None),
         )
 
     async def GetStatement(
         self, request: pb.GetStatementRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatementResponse:
-        limit = _page_size(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
         detail = await self._clearing.statement(
             caller(),
             request.statement_id,
-            after_line_no=_int_key(_after(request.page)),
+            after_line_no=int_key(page_after(request.page)),
             limit=limit,
             include_canonical=request.include_canonical,
         )
         return pb.GetStatementResponse(
             statement=_statement_pb(detail.statement),
             lines=[_line_pb(v) for v in detail.lines],
-            next_page_token=_next_token(
+            next_page_token=next_token(
                 detail.lines, limit, detail.lines[-1].line_no if detail.lines else None
             ),
             adjustments=[_adjustment_pb(a) for a in detail.adjustments],
@@ -463,7 +415,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def ListPaymentInstructions(
         self, request: pb.ListPaymentInstructionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPaymentInstructionsResponse:
-        limit = _page_size(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
         views = await self._clearing.list_instructions(
             caller(),
             _period(request.period),
@@ -471,12 +423,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             state=_from_pb(
                 pb.InstructionState, "INSTRUCTION_STATE", request.state, InstructionState, "state"
             ),
-            after_seq=_int_key(_after(request.page)),
+            after_seq=int_key(page_after(request.page)),
             limit=limit,
         )
         return pb.ListPaymentInstructionsResponse(
             instructions=[_instruction_pb(v) for v in views],
-            next_page_token=_next_token(views, limit, views[-1].seq if views else None),
+            next_page_token=next_token(views, limit, views[-1].seq if views else None),
         )
 
     async def RecordPayment(
@@ -496,8 +448,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def GetAdvanceFunds(
         self, request: pb.GetAdvanceFundsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAdvanceFundsResponse:
-        limit = _page_size(request.page)
-        after = _after(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
+        after = page_after(request.page)
         valid_after = after is None or (
             isinstance(after, list) and len(after) == 2 and all(isinstance(x, str) for x in after)
         )
@@ -515,7 +467,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         return pb.GetAdvanceFundsResponse(
             advance_funds=[_advance_pb(v) for v in views],
             thresholds_bp=list(self._clearing.thresholds_bp),
-            next_page_token=_next_token(views, limit, last),
+            next_page_token=next_token(views, limit, last),
         )
 
     async def SetAdvanceFund(

@@ -65,6 +65,8 @@ MAX_PAGE_TOKEN_CHARS = 200
 E = TypeVar("E", bound=Enum)
 M = TypeVar("M", bound=Message)
 Q = TypeVar("Q", bound=Message)
+R = TypeVar("R")
+T = TypeVar("T")
 C = TypeVar("C", uc.SubmitCommand, uc.ChangeCommand, uc.CancelCommand)
 CertificationReply = Callable[[chronic.ChronicCertification], M]
 
@@ -558,6 +560,69 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {item.key: str(item.value) for item in context.invocation_metadata() or ()}
 
 
+# What the factories below make is a method of FilingServicer, looked up by gRPC by its
+# name; its signature is the generated base class's (the factories' arguments are what is
+# checked), hence Any.
+Rpc = Any
+
+
+def _filing_rpc(
+    action: str,
+    command: Callable[[Q], C],
+    use_case: Callable[
+        [uc.FilingService, Caller, C, uc.RequestKey[M], Callable[[R], M]], Awaitable[M]
+    ],
+    render: Callable[[R], M],
+    response_type: type[M],
+) -> Rpc:
+    """A filing write: the actor, the command read from the request, the request's key
+    (scoped by the action, the channel and the caller), the use case."""
+
+    async def rpc(self: FilingServicer, request: Q, context: grpc.aio.ServicerContext) -> M:
+        who = await self._actor(context)
+        cmd = command(request)
+        key = _filing_key(who, action, cmd, request, response_type)
+        return await use_case(self._filing, who, cmd, key, render)
+
+    return rpc
+
+
+def _certification_rpc(
+    action: str,
+    target_of: Callable[[Q], tuple[str, T]],
+    use_case: Callable[
+        [uc.FilingService, Caller, T, uc.RequestKey[M], CertificationReply[M]], Awaitable[M]
+    ],
+    response_type: type[M],
+) -> Rpc:
+    """A certification step: what it acts on and its request id read from the request,
+    the key scoped by the action and the caller; the reply is the certification."""
+
+    async def rpc(self: FilingServicer, request: Q, context: grpc.aio.ServicerContext) -> M:
+        request_id, target = target_of(request)
+        who = caller()
+        scope = f"filing.chronic.{action}.{who.code}"
+        key = uc.RequestKey(scope, request_id, request, response_type)
+        return await use_case(self._filing, who, target, key, _certification_reply(response_type))
+
+    return rpc
+
+
+def _new_certification(
+    source: chronic.CertificationSource,
+) -> Callable[
+    [filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest],
+    tuple[str, uc.CertifyCommand],
+]:
+    def read(
+        request: filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest,
+    ) -> tuple[str, uc.CertifyCommand]:
+        cmd = _certify_command(request, source)
+        return cmd.channel_request_id, cmd
+
+    return read
+
+
 class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     def __init__(self, filing: uc.FilingService, verifier: EndUserVerifier) -> None:
         self._filing = filing
@@ -570,6 +635,52 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             return who
         end_user = await self._verifier.verify(who.code, bearer_of(_metadata(context)))
         return dataclasses.replace(who, end_user=end_user)
+
+    SubmitFiling = _filing_rpc(
+        "submit",
+        _submit_command,
+        uc.FilingService.submit,
+        _submitted_pb,
+        filing_pb2.SubmitFilingResponse,
+    )
+    ChangeFiling = _filing_rpc(
+        "change",
+        _change_command,
+        uc.FilingService.change,
+        _changed_pb,
+        filing_pb2.ChangeFilingResponse,
+    )
+    CancelFiling = _filing_rpc(
+        "cancel",
+        _cancel_command,
+        uc.FilingService.cancel,
+        _cancelled_pb,
+        filing_pb2.CancelFilingResponse,
+    )
+    CertifyChronicDisease = _certification_rpc(
+        "certify",
+        _new_certification(chronic.CertificationSource.AGENCY_DECISION),
+        uc.FilingService.certify_chronic,
+        filing_pb2.CertifyChronicDiseaseResponse,
+    )
+    FileChronicDisease = _certification_rpc(
+        "file",
+        _new_certification(chronic.CertificationSource.HOSPITAL_APPLICATION),
+        uc.FilingService.certify_chronic,
+        filing_pb2.FileChronicDiseaseResponse,
+    )
+    CancelChronicDisease = _certification_rpc(
+        "cancel",
+        _certification_id,
+        uc.FilingService.cancel_chronic,
+        filing_pb2.CancelChronicDiseaseResponse,
+    )
+    ApproveChronicDisease = _certification_rpc(
+        "approve",
+        _certification_id,
+        uc.FilingService.approve_chronic,
+        filing_pb2.ApproveChronicDiseaseResponse,
+    )
 
     async def UpsertPerson(
         self, request: filing_pb2.UpsertPersonRequest, context: grpc.aio.ServicerContext
@@ -590,56 +701,6 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             v.raise_if_any()
             person = await self._filing.person_by_psn_no(caller(), request.psn_no)
         return filing_pb2.GetPersonResponse(person=person_pb(person))
-
-    async def SubmitFiling(
-        self, request: filing_pb2.SubmitFilingRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.SubmitFilingResponse:
-        return await self._filing_write(
-            context,
-            request,
-            "submit",
-            _submit_command,
-            lambda who, cmd, key: self._filing.submit(who, cmd, key, _submitted_pb),
-            filing_pb2.SubmitFilingResponse,
-        )
-
-    async def ChangeFiling(
-        self, request: filing_pb2.ChangeFilingRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.ChangeFilingResponse:
-        return await self._filing_write(
-            context,
-            request,
-            "change",
-            _change_command,
-            lambda who, cmd, key: self._filing.change(who, cmd, key, _changed_pb),
-            filing_pb2.ChangeFilingResponse,
-        )
-
-    async def CancelFiling(
-        self, request: filing_pb2.CancelFilingRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.CancelFilingResponse:
-        return await self._filing_write(
-            context,
-            request,
-            "cancel",
-            _cancel_command,
-            lambda who, cmd, key: self._filing.cancel(who, cmd, key, _cancelled_pb),
-            filing_pb2.CancelFilingResponse,
-        )
-
-    async def _filing_write(
-        self,
-        context: grpc.aio.ServicerContext,
-        request: Q,
-        action: str,
-        command: Callable[[Q], C],
-        use_case: Callable[[Caller, C, uc.RequestKey[M]], Awaitable[M]],
-        response_type: type[M],
-    ) -> M:
-        """A filing write: the actor, the command read from the request, its key."""
-        who = await self._actor(context)
-        cmd = command(request)
-        return await use_case(who, cmd, _filing_key(who, action, cmd, request, response_type))
 
     async def GetFiling(
         self, request: filing_pb2.GetFilingRequest, context: grpc.aio.ServicerContext
@@ -679,69 +740,6 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
         region = _region(request.insured_region)
         figures = await self._filing.channel_figures(caller(), start, end, region)
         return _figures_pb(figures)
-
-    async def CertifyChronicDisease(
-        self, request: filing_pb2.CertifyChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.CertifyChronicDiseaseResponse:
-        cmd = _certify_command(request, chronic.CertificationSource.AGENCY_DECISION)
-        return await self._certification_write(
-            "certify",
-            cmd.channel_request_id,
-            request,
-            filing_pb2.CertifyChronicDiseaseResponse,
-            lambda who, key, reply: self._filing.certify_chronic(who, cmd, key, reply),
-        )
-
-    async def FileChronicDisease(
-        self, request: filing_pb2.FileChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.FileChronicDiseaseResponse:
-        cmd = _certify_command(request, chronic.CertificationSource.HOSPITAL_APPLICATION)
-        return await self._certification_write(
-            "file",
-            cmd.channel_request_id,
-            request,
-            filing_pb2.FileChronicDiseaseResponse,
-            lambda who, key, reply: self._filing.certify_chronic(who, cmd, key, reply),
-        )
-
-    async def CancelChronicDisease(
-        self, request: filing_pb2.CancelChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.CancelChronicDiseaseResponse:
-        request_id, certification_id = _certification_id(request)
-        return await self._certification_write(
-            "cancel",
-            request_id,
-            request,
-            filing_pb2.CancelChronicDiseaseResponse,
-            lambda who, key, reply: self._filing.cancel_chronic(who, certification_id, key, reply),
-        )
-
-    async def ApproveChronicDisease(
-        self, request: filing_pb2.ApproveChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.ApproveChronicDiseaseResponse:
-        request_id, certification_id = _certification_id(request)
-        return await self._certification_write(
-            "approve",
-            request_id,
-            request,
-            filing_pb2.ApproveChronicDiseaseResponse,
-            lambda who, key, reply: self._filing.approve_chronic(who, certification_id, key, reply),
-        )
-
-    async def _certification_write(
-        self,
-        action: str,
-        request_id: str,
-        request: Message,
-        response_type: type[M],
-        use_case: Callable[[Caller, uc.RequestKey[M], CertificationReply[M]], Awaitable[M]],
-    ) -> M:
-        """A certification step: its key is scoped by the action and the caller."""
-        who = caller()
-        key = uc.RequestKey(
-            f"filing.chronic.{action}.{who.code}", request_id, request, response_type
-        )
-        return await use_case(who, key, _certification_reply(response_type))
 
     async def ListChronicCertifications(
         self,

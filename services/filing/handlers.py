@@ -277,14 +277,8 @@ class FilingService:
             )
             normalised = validate_submission(submission, policy)
             filing = normalised.to_filing(new_filing_id(person.insured_pool, today))
-            meta = store.RequestMeta(
-                cmd.channel, caller.code, cmd.channel_request_id, acted_by=caller.acted_by
-            )
-            await store.insert_filing(uow.conn, person.psn_no, filing, meta)
-            uow.emit(
-                filing_event(
-                    self._exchange, FilingEventKind.EFFECTIVE, person.psn_no, filing, cmd.channel
-                )
+            await self._add_version(
+                uow, caller, cmd, person.psn_no, filing, FilingEventKind.EFFECTIVE, None
             )
             view = self._view(person.psn_no, filing, today)
             return render(Submitted(view, normalised.retroactive, normalised.validity_extended))
@@ -311,22 +305,14 @@ class FilingService:
             check_may_file(caller, cmd.channel, current.filing.insured_pool, psn_no=person.psn_no)
             outcome = validate_change(current.filing, cmd.change, today, policy)
             await store.retire_current(uow.conn, current.filing, outcome.superseded)
-            meta = store.RequestMeta(
-                cmd.channel,
-                caller.code,
-                cmd.channel_request_id,
-                cmd.change.reason.value,
-                acted_by=caller.acted_by,
-            )
-            await store.insert_filing(uow.conn, person.psn_no, outcome.amended, meta)
-            uow.emit(
-                filing_event(
-                    self._exchange,
-                    FilingEventKind.CHANGED,
-                    person.psn_no,
-                    outcome.amended,
-                    cmd.channel,
-                )
+            await self._add_version(
+                uow,
+                caller,
+                cmd,
+                person.psn_no,
+                outcome.amended,
+                FilingEventKind.CHANGED,
+                cmd.change.reason,
             )
             superseded = outcome.superseded
             return render(
@@ -365,18 +351,8 @@ class FilingService:
             # The cancelled version covers the whole validity up to the cancellation, so
             # the previous version leaves force.
             await store.retire_current(uow.conn, current.filing, None)
-            meta = store.RequestMeta(
-                cmd.channel,
-                caller.code,
-                cmd.channel_request_id,
-                cmd.reason.value,
-                acted_by=caller.acted_by,
-            )
-            await store.insert_filing(uow.conn, person.psn_no, cancelled, meta)
-            uow.emit(
-                filing_event(
-                    self._exchange, FilingEventKind.CANCELLED, person.psn_no, cancelled, cmd.channel
-                )
+            await self._add_version(
+                uow, caller, cmd, person.psn_no, cancelled, FilingEventKind.CANCELLED, cmd.reason
             )
             return render(self._view(person.psn_no, cancelled, today))
 
@@ -566,6 +542,27 @@ class FilingService:
             work,
             acquire_timeout_s=DB_TIMEOUT_S,
         )
+
+    async def _add_version(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        cmd: SubmitCommand | ChangeCommand | CancelCommand,
+        psn_no: str,
+        filing: Filing,
+        kind: FilingEventKind,
+        reason: ChangeReason | None,
+    ) -> None:
+        """Insert a filing version with the request that made it, and emit its event."""
+        meta = store.RequestMeta(
+            cmd.channel,
+            caller.code,
+            cmd.channel_request_id,
+            reason.value if reason else None,
+            acted_by=caller.acted_by,
+        )
+        await store.insert_filing(uow.conn, psn_no, filing, meta)
+        uow.emit(filing_event(self._exchange, kind, psn_no, filing, cmd.channel))
 
     def _view(self, psn_no: str, filing: Filing, today: date) -> FilingView:
         submitted_under = self._policies.policy_on(filing.submitted_on)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import grpc
@@ -34,6 +35,17 @@ def open_channel(
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     return grpc.aio.secure_channel(target, credentials, options=options)
+
+
+def development_server_name(target: str) -> str | None:
+    """Development certificates name the services 'localhost', not addresses: the name a
+    target given as an IP address must be checked against (None for a host name)."""
+    host = target.rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return "localhost"
 
 
 def caller_metadata(code: str, request_id: str | None = None) -> tuple[tuple[str, str], ...]:

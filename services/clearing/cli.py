@@ -16,7 +16,6 @@ certificate, e.g. ``crossclear certs op-cli``), or ``op-cli`` on a development s
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -25,7 +24,7 @@ import grpc
 import typer
 
 from shared.config import Settings, get_settings
-from shared.grpc_client import caller_metadata, open_channel
+from shared.grpc_client import caller_metadata, development_server_name, open_channel
 from shared.grpc_errors import field_violations_of, reason_of
 from shared.money import format_fen
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb
@@ -42,21 +41,14 @@ T = TypeVar("T")
 Period = Annotated[str, typer.Argument(help="clearing period, YYYYMM")]
 
 
-def _server_name(target: str) -> str | None:
-    host = target.rsplit(":", 1)[0].strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return "localhost"  # development certificates name localhost, not addresses
-
-
 def _call(work: Callable[[clearing_pb2_grpc.ClearingServiceStub, Any], Awaitable[T]]) -> T:
     settings = get_settings()
 
     async def run() -> T:
         target = settings.clearing_target
-        async with open_channel(target, settings.tls_dir, _server_name(target)) as channel:
+        async with open_channel(
+            target, settings.tls_dir, development_server_name(target)
+        ) as channel:
             stub = clearing_pb2_grpc.ClearingServiceStub(channel)
             metadata = caller_metadata(OPERATOR_CODE)
             try:
@@ -107,26 +99,27 @@ def _echo_period(period: pb.Period, no_op: bool | None = None) -> None:
         )
 
 
-@app.command()
-def close(period: Period) -> None:
-    """Cut-off: later events of the period land in the next open period, flagged late."""
+def _period_step(method: str, request_type: Any, period: str) -> Any:
+    """One month-end step on a period through its RPC; the period as it now stands."""
     reply = _call(
-        lambda s, m: s.ClosePeriod(
-            pb.ClosePeriodRequest(period=period), metadata=m, timeout=RPC_TIMEOUT_S
+        lambda s, m: getattr(s, method)(
+            request_type(period=period), metadata=m, timeout=RPC_TIMEOUT_S
         )
     )
     _echo_period(reply.period, reply.no_op)
+    return reply
+
+
+@app.command()
+def close(period: Period) -> None:
+    """Cut-off: later events of the period land in the next open period, flagged late."""
+    _period_step("ClosePeriod", pb.ClosePeriodRequest, period)
 
 
 @app.command()
 def generate(period: Period) -> None:
     """Generate the statements (again, until delivered: byte-identical for one cut-off)."""
-    reply = _call(
-        lambda s, m: s.GenerateStatements(
-            pb.GenerateStatementsRequest(period=period), metadata=m, timeout=RPC_TIMEOUT_S
-        )
-    )
-    _echo_period(reply.period, reply.no_op)
+    reply = _period_step("GenerateStatements", pb.GenerateStatementsRequest, period)
     typer.echo(
         f"  generated {reply.statement_count} statements, net {format_fen(reply.total_net_fen)} "
         f"yuan, {reply.changed_count} changed since the previous generation"
@@ -136,12 +129,7 @@ def generate(period: Period) -> None:
 @app.command()
 def deliver(period: Period) -> None:
     """Send every statement to both parties' region queues."""
-    reply = _call(
-        lambda s, m: s.DeliverStatements(
-            pb.DeliverStatementsRequest(period=period), metadata=m, timeout=RPC_TIMEOUT_S
-        )
-    )
-    _echo_period(reply.period, reply.no_op)
+    reply = _period_step("DeliverStatements", pb.DeliverStatementsRequest, period)
     typer.echo(f"  delivered {reply.delivered_count} statements")
 
 
@@ -156,21 +144,24 @@ def run(period: Period) -> None:
 @app.command()
 def net(period: Period) -> None:
     """Net the confirmed statements per level and issue payment instructions."""
-    reply = _call(
-        lambda s, m: s.NetPeriod(
-            pb.NetPeriodRequest(period=period), metadata=m, timeout=RPC_TIMEOUT_S
-        )
-    )
-    _echo_period(reply.period, reply.no_op)
+    _period_step("NetPeriod", pb.NetPeriodRequest, period)
     _echo_positions(period)
 
 
-async def _all_pages(fetch: Callable[[str], Awaitable[tuple[list[T], str]]]) -> list[T]:
-    found: list[T] = []
+async def _all_pages(
+    rpc: Callable[..., Awaitable[Any]],
+    request: Callable[[common_pb2.PageRequest], Any],
+    rows_field: str,
+    metadata: Any,
+) -> list[Any]:
+    """Every row of a listing RPC, page after page (at most PAGES_MAX pages)."""
+    found: list[Any] = []
     token = ""
     for _ in range(PAGES_MAX):
-        rows, token = await fetch(token)
-        found.extend(rows)
+        page = common_pb2.PageRequest(page_size=1000, page_token=token)
+        reply = await rpc(request(page), metadata=metadata, timeout=30)
+        found.extend(getattr(reply, rows_field))
+        token = reply.next_page_token
         if not token:
             return found
     raise typer.BadParameter(f"more than {PAGES_MAX} pages")
@@ -182,18 +173,13 @@ def status(period: Period) -> None:
 
     async def work(stub: clearing_pb2_grpc.ClearingServiceStub, m: Any) -> tuple[Any, list[Any]]:
         reply = await stub.GetPeriod(pb.GetPeriodRequest(period=period), metadata=m, timeout=30)
-
-        async def page(token: str) -> tuple[list[Any], str]:
-            r = await stub.ListStatements(
-                pb.ListStatementsRequest(
-                    period=period, page=common_pb2.PageRequest(page_size=1000, page_token=token)
-                ),
-                metadata=m,
-                timeout=30,
-            )
-            return list(r.statements), r.next_page_token
-
-        return reply, await _all_pages(page)
+        statements = await _all_pages(
+            stub.ListStatements,
+            lambda page: pb.ListStatementsRequest(period=period, page=page),
+            "statements",
+            m,
+        )
+        return reply, statements
 
     reply, statements = _call(work)
     _echo_period(reply.period)
@@ -234,19 +220,12 @@ def _instructions(period: str, pending_only: bool = False) -> list[Any]:
     state = pb.INSTRUCTION_STATE_PENDING if pending_only else pb.INSTRUCTION_STATE_UNSPECIFIED
 
     async def work(stub: clearing_pb2_grpc.ClearingServiceStub, m: Any) -> list[Any]:
-        async def page(token: str) -> tuple[list[Any], str]:
-            r = await stub.ListPaymentInstructions(
-                pb.ListPaymentInstructionsRequest(
-                    period=period,
-                    state=state,
-                    page=common_pb2.PageRequest(page_size=1000, page_token=token),
-                ),
-                metadata=m,
-                timeout=30,
-            )
-            return list(r.instructions), r.next_page_token
-
-        return await _all_pages(page)
+        return await _all_pages(
+            stub.ListPaymentInstructions,
+            lambda page: pb.ListPaymentInstructionsRequest(period=period, state=state, page=page),
+            "instructions",
+            m,
+        )
 
     return _call(work)
 

@@ -32,6 +32,7 @@ from shared.bus import (
 )
 from shared.errors import DomainError
 from shared.pb.crossclear.events.v1 import events_pb2
+from shared.pb_fields import message_from
 from shared.reference.institutions import InstitutionKind
 
 SETTLEMENT_EVENT_TYPE = events_pb2.SettlementEvent.DESCRIPTOR.full_name
@@ -108,15 +109,7 @@ def timestamp_of(moment: datetime) -> Timestamp:
 
 
 def fund_total_pb(summary: FundSummary) -> events_pb2.StatementFundTotal:
-    return events_pb2.StatementFundTotal(
-        fund_type=FUND_TO_PB[summary.fund],
-        settled_count=summary.settled_count,
-        settled_fen=summary.settled_fen,
-        reversed_count=summary.reversed_count,
-        reversed_fen=summary.reversed_fen,
-        adjustment_fen=summary.adjustment_fen,
-        net_fen=summary.net_fen,
-    )
+    return message_from(events_pb2.StatementFundTotal, summary, fund_type=FUND_TO_PB[summary.fund])
 
 
 class IssuedStatement(Protocol):
@@ -145,11 +138,10 @@ class IssuedStatement(Protocol):
 
 
 def institution_total_pb(summary: InstitutionSummary) -> events_pb2.StatementInstitutionTotal:
-    return events_pb2.StatementInstitutionTotal(
+    return message_from(
+        events_pb2.StatementInstitutionTotal,
+        summary,
         institution_kind=INSTITUTION_KIND_TO_PB[summary.kind],
-        settlement_count=summary.settlement_count,
-        reversal_count=summary.reversal_count,
-        adjustment_count=summary.adjustment_count,
         funds=[fund_total_pb(f) for f in summary.funds],
         total_fen=summary.net_fen,
     )
@@ -163,17 +155,13 @@ def statement_issued_items(
     for recipient in (statement.insured_pool, statement.treatment_pool):
         key = f"statement/{statement.digest}/{recipient}"
         event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
-        message = events_pb2.StatementIssued(
+        message = message_from(
+            events_pb2.StatementIssued,
+            statement,
             event_id=event_id,
-            statement_id=statement.statement_id,
-            period=statement.period,
-            insured_pool=statement.insured_pool,
-            treatment_pool=statement.treatment_pool,
             level=LEVEL_TO_PB[statement.level],
             funds=[fund_total_pb(f) for f in statement.funds],
-            settlement_count=statement.settlement_count,
             total_fen=statement.net_fen,
-            digest=statement.digest,
             issued_at=timestamp_of(issued_at),
             institution_totals=[institution_total_pb(k) for k in statement.institutions],
         )

@@ -7,9 +7,6 @@ errors pass through to the server interceptor, which maps them to gRPC statuses.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -35,12 +32,12 @@ from services.clearing.messages import (
 )
 from shared.auth import caller
 from shared.errors import InvalidArgument
+from shared.pages import int_key, next_token, page_after, page_size_of, text_key
 from shared.pb.crossclear.clearing.v1 import clearing_pb2 as pb
 from shared.pb.crossclear.clearing.v1 import clearing_pb2_grpc
+from shared.pb_fields import message_from
 
-DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = store.PAGE_ROWS_MAX
-MAX_PAGE_TOKEN_CHARS = 200
 
 E = TypeVar("E")
 
@@ -86,50 +83,6 @@ def _optional_pool(text: str, field_name: str) -> str | None:
     return check_pool_code(text, field_name) if text else None
 
 
-def _page_size(page: Any) -> int:
-    size = int(page.page_size)
-    if size < 0:
-        raise InvalidArgument("page.page_size", "must not be negative")
-    return min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def _token_of(key: Any) -> str:
-    raw = json.dumps(key, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _after(page: Any) -> Any:
-    """The key a page starts after, from the opaque token of the previous page."""
-    token = str(page.page_token)
-    if not token:
-        return None
-    if len(token) > MAX_PAGE_TOKEN_CHARS:
-        raise InvalidArgument("page.page_token", "not a token this service issued")
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError):
-        raise InvalidArgument("page.page_token", "not a token this service issued") from None
-
-
-def _next_token(rows: Sequence[Any], limit: int, key: Any) -> str:
-    return _token_of(key) if len(rows) == limit else ""
-
-
-def _text_key(after: Any, field_name: str = "page.page_token") -> str | None:
-    if after is not None and not isinstance(after, str):
-        raise InvalidArgument(field_name, "not a token this service issued")
-    return after
-
-
-def _int_key(after: Any) -> int:
-    """A page key that is a position (line number, sequence): 0 for the first page."""
-    if after is None:
-        return 0
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-        raise InvalidArgument("page.page_token", "not a token this service issued")
-    return after
-
-
 def _amounts(items: Sequence[Any], field_name: str) -> dict[FundType, int]:
     amounts: dict[FundType, int] = {}
     for index, item in enumerate(items):
@@ -150,55 +103,31 @@ def _ts(moment: datetime | None) -> Any:
 
 
 def _period_pb(view: store.PeriodView) -> pb.Period:
-    return pb.Period(
-        period=view.period,
+    return message_from(
+        pb.Period,
+        view,
         state=_to_pb(pb.PeriodState, "PERIOD_STATE", view.state),
         closed_at=_ts(view.closed_at),
         generated_at=_ts(view.generated_at),
         delivered_at=_ts(view.delivered_at),
         netted_at=_ts(view.netted_at),
         settled_at=_ts(view.settled_at),
-        ledger_entry_count=view.ledger_entry_count,
-        event_count=view.event_count,
-        late_event_count=view.late_event_count,
-        cleared_fen=view.cleared_fen,
-        statement_count=view.statement_count,
         statements_by_state=[
             pb.StateCount(state=state, count=count)
             for state, count in sorted(view.statements_by_state.items())
         ],
-        disputed_line_count=view.disputed_line_count,
-        adjustment_count=view.adjustment_count,
-        instruction_count=view.instruction_count,
-        paid_instruction_count=view.paid_instruction_count,
-        statements_digest=view.statements_digest,
     )
 
 
 def _fund_total_pb(f: FundSummary) -> pb.FundTotal:
-    return pb.FundTotal(
-        fund_type=FUND_TO_PB[f.fund],
-        settled_count=f.settled_count,
-        settled_fen=f.settled_fen,
-        reversed_count=f.reversed_count,
-        reversed_fen=f.reversed_fen,
-        adjustment_count=f.adjustment_count,
-        adjustment_fen=f.adjustment_fen,
-        late_count=f.late_count,
-        late_fen=f.late_fen,
-        net_fen=f.net_fen,
-    )
+    return message_from(pb.FundTotal, f, fund_type=FUND_TO_PB[f.fund])
 
 
 def _institution_total_pb(k: InstitutionSummary) -> pb.InstitutionTotal:
-    return pb.InstitutionTotal(
+    return message_from(
+        pb.InstitutionTotal,
+        k,
         institution_kind=INSTITUTION_KIND_TO_PB[k.kind],
-        settlement_count=k.settlement_count,
-        reversal_count=k.reversal_count,
-        late_count=k.late_count,
-        adjustment_count=k.adjustment_count,
-        line_count=k.line_count,
-        net_fen=k.net_fen,
         funds=[_fund_total_pb(f) for f in k.funds],
     )
 
@@ -208,26 +137,15 @@ def _parties_pb(parties: frozenset[Party]) -> list[Any]:
 
 
 def _statement_pb(v: store.StatementView) -> pb.Statement:
-    return pb.Statement(
-        statement_id=v.statement_id,
-        period=v.period,
-        insured_pool=v.insured_pool,
-        treatment_pool=v.treatment_pool,
+    return message_from(
+        pb.Statement,
+        v,
         level=LEVEL_TO_PB[v.level],
         state=_to_pb(pb.StatementState, "STATEMENT_STATE", v.status.state),
         confirmed_by=_parties_pb(v.status.confirmed_by),
         disputed_by=_parties_pb(v.status.disputed_by),
-        settlement_count=v.settlement_count,
-        reversal_count=v.reversal_count,
-        late_count=v.late_count,
-        adjustment_count=v.adjustment_count,
-        line_count=v.line_count,
-        net_fen=v.net_fen,
         disputed_line_count=v.disputed_lines,
-        disputed_fen=v.disputed_fen,
-        confirmed_net_fen=v.confirmed_net_fen,
         funds=[_fund_total_pb(f) for f in v.funds],
-        digest=v.digest,
         generated_at=_ts(v.generated_at),
         delivered_at=_ts(v.delivered_at),
         institution_totals=[_institution_total_pb(k) for k in v.institutions],
@@ -282,14 +200,11 @@ def _adjustment_pb(v: store.AdjustmentView) -> pb.Adjustment:
 
 def _instruction_pb(v: store.InstructionView) -> pb.PaymentInstruction:
     i = v.instruction
-    return pb.PaymentInstruction(
-        instruction_id=i.instruction_id,
+    return message_from(
+        pb.PaymentInstruction,
+        i,
         period=str(i.period),
         leg=_to_pb(pb.NetLeg, "NET_LEG", i.leg),
-        scope=i.scope,
-        payer=i.payer,
-        payee=i.payee,
-        amount_fen=i.amount_fen,
         state=_to_pb(pb.InstructionState, "INSTRUCTION_STATE", v.state),
         payment_reference=v.payment_reference,
         paid_at=_ts(v.paid_at),
@@ -298,12 +213,9 @@ def _instruction_pb(v: store.InstructionView) -> pb.PaymentInstruction:
 
 def _advance_pb(v: store.AdvanceView) -> pb.AdvanceFund:
     used_bp = (v.used_fen * 10_000) // v.advance_fen if v.advance_fen > 0 else 0
-    return pb.AdvanceFund(
-        insured_pool=v.insured_pool,
-        treatment_pool=v.treatment_pool,
-        advance_fen=v.advance_fen,
-        period=v.period,
-        used_fen=v.used_fen,
+    return message_from(
+        pb.AdvanceFund,
+        v,
         used_bp=max(min(used_bp, 2**31 - 1), -(2**31)),
         alerted_thresholds_bp=list(v.alerted_bp),
         updated_at=_ts(v.updated_at),
@@ -388,7 +300,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def ListStatements(
         self, request: pb.ListStatementsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListStatementsResponse:
-        limit = _page_size(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
         views = await self._clearing.list_statements(
             caller(),
             _period(request.period),
@@ -396,29 +308,29 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             state=_from_pb(
                 pb.StatementState, "STATEMENT_STATE", request.state, StatementState, "state"
             ),
-            after=_text_key(_after(request.page)),
+            after=text_key(page_after(request.page)),
             limit=limit,
         )
         return pb.ListStatementsResponse(
             statements=[_statement_pb(v) for v in views],
-            next_page_token=_next_token(views, limit, views[-1].statement_id if views else None),
+            next_page_token=next_token(views, limit, views[-1].statement_id if views else None),
         )
 
     async def GetStatement(
         self, request: pb.GetStatementRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetStatementResponse:
-        limit = _page_size(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
         detail = await self._clearing.statement(
             caller(),
             request.statement_id,
-            after_line_no=_int_key(_after(request.page)),
+            after_line_no=int_key(page_after(request.page)),
             limit=limit,
             include_canonical=request.include_canonical,
         )
         return pb.GetStatementResponse(
             statement=_statement_pb(detail.statement),
             lines=[_line_pb(v) for v in detail.lines],
-            next_page_token=_next_token(
+            next_page_token=next_token(
                 detail.lines, limit, detail.lines[-1].line_no if detail.lines else None
             ),
             adjustments=[_adjustment_pb(a) for a in detail.adjustments],
@@ -503,7 +415,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def ListPaymentInstructions(
         self, request: pb.ListPaymentInstructionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListPaymentInstructionsResponse:
-        limit = _page_size(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
         views = await self._clearing.list_instructions(
             caller(),
             _period(request.period),
@@ -511,12 +423,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             state=_from_pb(
                 pb.InstructionState, "INSTRUCTION_STATE", request.state, InstructionState, "state"
             ),
-            after_seq=_int_key(_after(request.page)),
+            after_seq=int_key(page_after(request.page)),
             limit=limit,
         )
         return pb.ListPaymentInstructionsResponse(
             instructions=[_instruction_pb(v) for v in views],
-            next_page_token=_next_token(views, limit, views[-1].seq if views else None),
+            next_page_token=next_token(views, limit, views[-1].seq if views else None),
         )
 
     async def RecordPayment(
@@ -536,8 +448,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     async def GetAdvanceFunds(
         self, request: pb.GetAdvanceFundsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetAdvanceFundsResponse:
-        limit = _page_size(request.page)
-        after = _after(request.page)
+        limit = page_size_of(request.page, MAX_PAGE_SIZE)
+        after = page_after(request.page)
         valid_after = after is None or (
             isinstance(after, list) and len(after) == 2 and all(isinstance(x, str) for x in after)
         )
@@ -555,7 +467,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         return pb.GetAdvanceFundsResponse(
             advance_funds=[_advance_pb(v) for v in views],
             thresholds_bp=list(self._clearing.thresholds_bp),
-            next_page_token=_next_token(views, limit, last),
+            next_page_token=next_token(views, limit, last),
         )
 
     async def SetAdvanceFund(

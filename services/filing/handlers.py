@@ -3,14 +3,17 @@
 Each use case takes the caller and plain or domain values and returns domain results;
 nothing here knows protobuf (the servicer translates, ``messages`` writes the events).
 
-Every write is one transaction holding the change, its event (outbox) and, for
-submissions, changes and cancellations, the request's idempotency key with the response:
-either all of it commits or none of it does. The rules in ``domain`` decide; this layer
-only orders the steps and owns the transaction boundaries.
+Every keyed write (filings, certifications) is one unit of work (``shared.unit_of_work``)
+holding the change, its event (outbox) and the request's idempotency key with the
+response; a person's upsert, which carries no key, is one plain transaction
+(``shared.transaction``). Both roll back unless committed explicitly: either all of it
+commits or none of it does. The rules in ``domain`` decide; this layer only orders the
+steps and owns the transaction boundaries.
 
-Write order inside a transaction: claim the idempotency key (a concurrent duplicate waits
-here for the first to commit, then gets its response), lock the person (one writer of a
-person's filings at a time), read, decide, write, enqueue the event, store the response.
+Write order inside a unit of work: claim the idempotency key (a concurrent duplicate
+waits here for the first to commit, then gets its response), lock the person (one writer
+of a person's filings at a time), read, decide, write, emit the event, commit with the
+response.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol, TypeVar
+from typing import Generic, TypeVar
 
 import asyncpg
+from google.protobuf.message import Message
 
 from services.filing import store
 from services.filing.domain import (
@@ -69,19 +73,20 @@ from services.filing.domain.persons import (
     insured_pool_of,
     validate_person,
 )
-from services.filing.messages import FilingEventKind, publish_certification, publish_filing
+from services.filing.messages import FilingEventKind, certification_event, filing_event
 from shared.auth import Caller
 from shared.bus import exchange_name
-from shared.bus.pg import Conn
 from shared.clock import china_today
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.reference import Relation, is_pool, province_of
+from shared.transaction import answer_once, transaction
+from shared.unit_of_work import UnitOfWork
 
 # China has one time zone and no daylight saving: a filing's dates are Beijing dates.
 FILING_ID_RANDOM_BYTES = 5  # 2^40 ids per pool and day: collisions are not a concern
 DB_TIMEOUT_S = 10.0
 
-R = TypeVar("R")
+M = TypeVar("M", bound=Message)
 
 
 def new_certification_id(insured_pool: str, today: date) -> str:
@@ -94,21 +99,18 @@ def new_filing_id(insured_pool: str, today: date) -> str:
     return f"F{insured_pool}{today:%Y%m%d}{secrets.token_hex(FILING_ID_RANDOM_BYTES).upper()}"
 
 
-class Replay(Protocol[R]):
+@dataclass(frozen=True)
+class RequestKey(Generic[M]):
     """A request whose first response is kept and returned on retries (idempotency).
 
-    The caller (the servicer) owns the form the response is kept in; the use case only
-    claims the request's key and completes it inside its own transaction.
+    The caller (the servicer) names the key's scope and the response's type; the use case
+    claims the key first and commits the response with it.
     """
 
-    @property
-    def key(self) -> str: ...
-
-    async def claim(self, conn: Conn) -> R | None:
-        """Own the key for this transaction (→ None) or the response kept for it."""
-
-    async def complete(self, conn: Conn, response: R) -> None:
-        """Keep the response under the key, in the transaction that claimed it."""
+    scope: str
+    key: str
+    request: Message
+    response_type: type[M]
 
 
 @dataclass(frozen=True)
@@ -219,14 +221,15 @@ class FilingService:
             check_may_maintain_person(caller, draft.insured_pool)
         person = validate_person(draft, self._today())
         check_may_maintain_person(caller, person.insured_pool)
-        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn, conn.transaction():
-            held = await store.documents_held_elsewhere(conn, person)
+        async with transaction(self._pool, acquire_timeout_s=DB_TIMEOUT_S) as tx:
+            held = await store.documents_held_elsewhere(tx.conn, person)
             if held:
                 raise FailedPrecondition(
                     store.REASON_DOCUMENT_HELD,
                     f"person.documents[{held[0]}] is registered to another person",
                 )
-            stored = await store.upsert_person(conn, person)
+            stored = await store.upsert_person(tx.conn, person)
+            await tx.commit()
         return stored, stored.revision == 1
 
     async def person_by_psn_no(self, caller: Caller, psn_no: str) -> Person:
@@ -249,9 +252,9 @@ class FilingService:
         self,
         caller: Caller,
         cmd: SubmitCommand,
-        idem: Replay[R],
-        render: Callable[[Submitted], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[Submitted], M],
+    ) -> M:
         referring = None
         if cmd.category is FilingCategory.REFERRAL and cmd.referral is not None:
             referring = cmd.referral.referring_hospital_code
@@ -259,8 +262,8 @@ class FilingService:
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> R:
-            person = await store.lock_person(conn, cmd.psn_no, adds_in_force=True)
+        async def work(uow: UnitOfWork) -> M:
+            person = await store.lock_person(uow.conn, cmd.psn_no, adds_in_force=True)
             submission = FilingSubmission(
                 insured_pool=person.insured_pool,
                 destination=cmd.destination,
@@ -274,53 +277,42 @@ class FilingService:
             )
             normalised = validate_submission(submission, policy)
             filing = normalised.to_filing(new_filing_id(person.insured_pool, today))
-            meta = store.RequestMeta(
-                cmd.channel, caller.code, cmd.channel_request_id, acted_by=caller.acted_by
-            )
-            await store.insert_filing(conn, person.psn_no, filing, meta)
-            await publish_filing(
-                conn, self._exchange, FilingEventKind.EFFECTIVE, person.psn_no, filing, cmd.channel
+            await self._add_version(
+                uow, caller, cmd, person.psn_no, filing, FilingEventKind.EFFECTIVE, None
             )
             view = self._view(person.psn_no, filing, today)
             return render(Submitted(view, normalised.retroactive, normalised.validity_extended))
 
-        return await self._idempotent(idem, work)
+        return await self._once(idem, work)
 
     async def change(
         self,
         caller: Caller,
         cmd: ChangeCommand,
-        idem: Replay[R],
-        render: Callable[[Changed], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[Changed], M],
+    ) -> M:
         # Authorise before the lookup: the id names the insured pool.
         check_may_file(caller, cmd.channel, _pool_of_filing(cmd.filing_id))
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> R:
+        async def work(uow: UnitOfWork) -> M:
             # A change that closes the previous version keeps it in force beside the new.
             person, current = await store.lock_current_filing(
-                conn, cmd.filing_id, adds_in_force=True
+                uow.conn, cmd.filing_id, adds_in_force=True
             )
             check_may_file(caller, cmd.channel, current.filing.insured_pool, psn_no=person.psn_no)
             outcome = validate_change(current.filing, cmd.change, today, policy)
-            await store.retire_current(conn, current.filing, outcome.superseded)
-            meta = store.RequestMeta(
-                cmd.channel,
-                caller.code,
-                cmd.channel_request_id,
-                cmd.change.reason.value,
-                acted_by=caller.acted_by,
-            )
-            await store.insert_filing(conn, person.psn_no, outcome.amended, meta)
-            await publish_filing(
-                conn,
-                self._exchange,
-                FilingEventKind.CHANGED,
+            await store.retire_current(uow.conn, current.filing, outcome.superseded)
+            await self._add_version(
+                uow,
+                caller,
+                cmd,
                 person.psn_no,
                 outcome.amended,
-                cmd.channel,
+                FilingEventKind.CHANGED,
+                cmd.change.reason,
             )
             superseded = outcome.superseded
             return render(
@@ -330,15 +322,15 @@ class FilingService:
                 )
             )
 
-        return await self._idempotent(idem, work)
+        return await self._once(idem, work)
 
     async def cancel(
         self,
         caller: Caller,
         cmd: CancelCommand,
-        idem: Replay[R],
-        render: Callable[[FilingView], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[FilingView], M],
+    ) -> M:
         # Authorise before the lookup (a hospital passes only as a referring hospital; that
         # it referred this filing is checked once the filing is read).
         maybe_referring = hospital_of(caller)
@@ -346,9 +338,9 @@ class FilingService:
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> R:
+        async def work(uow: UnitOfWork) -> M:
             person, current = await store.lock_current_filing(
-                conn, cmd.filing_id, adds_in_force=False
+                uow.conn, cmd.filing_id, adds_in_force=False
             )
             referral = current.filing.referral
             referring = referral.referring_hospital_code if referral else None
@@ -358,26 +350,13 @@ class FilingService:
             cancelled = validate_cancel(current.filing, cmd.reason, today, policy)
             # The cancelled version covers the whole validity up to the cancellation, so
             # the previous version leaves force.
-            await store.retire_current(conn, current.filing, None)
-            meta = store.RequestMeta(
-                cmd.channel,
-                caller.code,
-                cmd.channel_request_id,
-                cmd.reason.value,
-                acted_by=caller.acted_by,
-            )
-            await store.insert_filing(conn, person.psn_no, cancelled, meta)
-            await publish_filing(
-                conn,
-                self._exchange,
-                FilingEventKind.CANCELLED,
-                person.psn_no,
-                cancelled,
-                cmd.channel,
+            await store.retire_current(uow.conn, current.filing, None)
+            await self._add_version(
+                uow, caller, cmd, person.psn_no, cancelled, FilingEventKind.CANCELLED, cmd.reason
             )
             return render(self._view(person.psn_no, cancelled, today))
 
-        return await self._idempotent(idem, work)
+        return await self._once(idem, work)
 
     async def get_filing(self, caller: Caller, filing_id: str, version: int) -> FilingView:
         check_may_read_filings(caller, _pool_of_filing(filing_id))
@@ -445,9 +424,9 @@ class FilingService:
         self,
         caller: Caller,
         cmd: CertifyCommand,
-        idem: Replay[R],
-        render: Callable[[chronic.ChronicCertification], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
         """CertifyChronicDisease (agency decision) and FileChronicDisease (2503)."""
         insured_pool = _pool_of(cmd.psn_no)
         if cmd.source is chronic.CertificationSource.AGENCY_DECISION:
@@ -457,9 +436,9 @@ class FilingService:
         today = self._today()
         policy = self._policies.policy_on(today)
 
-        async def work(conn: Conn) -> R:
-            person = await store.lock_person(conn, cmd.psn_no, adds_in_force=False)
-            existing = await store.person_certifications(conn, person.psn_no)
+        async def work(uow: UnitOfWork) -> M:
+            person = await store.lock_person(uow.conn, cmd.psn_no, adds_in_force=False)
+            existing = await store.person_certifications(uow.conn, person.psn_no)
             draft = chronic.CertificationDraft(
                 psn_no=person.psn_no,
                 certifying_pool=person.insured_pool,
@@ -473,19 +452,19 @@ class FilingService:
             certification = chronic.new_certification(
                 draft, new_certification_id(person.insured_pool, today), existing, policy, today
             )
-            await store.insert_certification(conn, certification, caller.code, idem.key)
-            await publish_certification(conn, self._exchange, certification)
+            await store.insert_certification(uow.conn, certification, caller.code, idem.key)
+            uow.emit(certification_event(self._exchange, certification))
             return render(certification)
 
-        return await self._idempotent(idem, work)
+        return await self._once(idem, work)
 
     async def approve_chronic(
         self,
         caller: Caller,
         certification_id: str,
-        idem: Replay[R],
-        render: Callable[[chronic.ChronicCertification], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
         def check(c: chronic.ChronicCertification) -> None:
             check_may_certify_chronic(caller, c.certifying_pool)
 
@@ -498,9 +477,9 @@ class FilingService:
         self,
         caller: Caller,
         certification_id: str,
-        idem: Replay[R],
-        render: Callable[[chronic.ChronicCertification], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
         def check(c: chronic.ChronicCertification) -> None:
             check_may_apply_chronic(caller, c.certifying_pool, c.hospital_code)
 
@@ -517,21 +496,21 @@ class FilingService:
         certification_id: str,
         check: Callable[[chronic.ChronicCertification], None],
         step: Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
-        idem: Replay[R],
-        render: Callable[[chronic.ChronicCertification], R],
-    ) -> R:
+        idem: RequestKey[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
         """Lock the certification, check the caller against it, take the step, publish."""
         today = self._today()
 
-        async def work(conn: Conn) -> R:
-            current = await store.lock_certification(conn, certification_id)
+        async def work(uow: UnitOfWork) -> M:
+            current = await store.lock_certification(uow.conn, certification_id)
             check(current)
             changed = step(current, today)
-            await store.update_certification(conn, changed, caller.code)
-            await publish_certification(conn, self._exchange, changed)
+            await store.update_certification(uow.conn, changed, caller.code)
+            uow.emit(certification_event(self._exchange, changed))
             return render(changed)
 
-        return await self._idempotent(idem, work)
+        return await self._once(idem, work)
 
     async def list_certifications(
         self, caller: Caller, psn_no: str
@@ -551,14 +530,39 @@ class FilingService:
 
     # -- helpers -----------------------------------------------------------------------
 
-    async def _idempotent(self, idem: Replay[R], work: Callable[[Conn], Awaitable[R]]) -> R:
-        async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn, conn.transaction():
-            stored = await idem.claim(conn)
-            if stored is not None:
-                return stored
-            response = await work(conn)
-            await idem.complete(conn, response)
-            return response
+    async def _once(self, idem: RequestKey[M], work: Callable[[UnitOfWork], Awaitable[M]]) -> M:
+        """Run ``work`` in one unit of work claiming the request's key: a retry gets the
+        stored response, a first request commits its change, event and response."""
+        return await answer_once(
+            self._pool,
+            idem.scope,
+            idem.key,
+            idem.request,
+            idem.response_type,
+            work,
+            acquire_timeout_s=DB_TIMEOUT_S,
+        )
+
+    async def _add_version(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        cmd: SubmitCommand | ChangeCommand | CancelCommand,
+        psn_no: str,
+        filing: Filing,
+        kind: FilingEventKind,
+        reason: ChangeReason | None,
+    ) -> None:
+        """Insert a filing version with the request that made it, and emit its event."""
+        meta = store.RequestMeta(
+            cmd.channel,
+            caller.code,
+            cmd.channel_request_id,
+            reason.value if reason else None,
+            acted_by=caller.acted_by,
+        )
+        await store.insert_filing(uow.conn, psn_no, filing, meta)
+        uow.emit(filing_event(self._exchange, kind, psn_no, filing, cmd.channel))
 
     def _view(self, psn_no: str, filing: Filing, today: date) -> FilingView:
         submitted_under = self._policies.policy_on(filing.submitted_on)

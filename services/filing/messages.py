@@ -1,5 +1,5 @@
-"""The filing service's events: domain values → the protobuf messages of the filing
-exchange, enqueued in the caller's transaction (outbox).
+"""The filing service's events: domain values → the outbox items of the filing exchange,
+which the use case emits in its unit of work.
 
 The only place beside the servicer that knows protobuf: the use cases (``handlers``) say
 what happened, this module says how it is written on the bus.
@@ -12,8 +12,7 @@ from enum import Enum
 
 from services.filing.domain import Channel, Filing, chronic
 from shared import clock
-from shared.bus import enqueue, filing_key
-from shared.bus.pg import Conn
+from shared.bus import OutboxItem, filing_key
 from shared.pb.crossclear.events.v1 import events_pb2
 
 
@@ -47,14 +46,13 @@ _CHRONIC_KINDS = {
 }
 
 
-async def publish_filing(
-    conn: Conn,
+def filing_event(
     exchange: str,
     kind: FilingEventKind,
     psn_no: str,
     filing: Filing,
     channel: Channel,
-) -> None:
+) -> OutboxItem:
     """One event per new filing version, to the insured pool's and destination's queues."""
     event_id = uuid.uuid4()
     destination = filing.destination.pool_code or filing.destination.province_code
@@ -73,18 +71,12 @@ async def publish_filing(
         valid_until_date=until.isoformat() if until else "",
     )
     event.occurred_at.GetCurrentTime()
-    await enqueue(
-        conn,
-        exchange=exchange,
-        routing_key=filing_key(kind.value, filing.insured_pool, destination),
-        message=event,
-        message_id=event_id,
+    return OutboxItem(
+        exchange, filing_key(kind.value, filing.insured_pool, destination), event, event_id
     )
 
 
-async def publish_certification(
-    conn: Conn, exchange: str, certification: chronic.ChronicCertification
-) -> None:
+def certification_event(exchange: str, certification: chronic.ChronicCertification) -> OutboxItem:
     """One event per state change, to the insured pool's region queue (filing exchange)."""
     event_id = uuid.uuid4()
     kind, word = _CHRONIC_KINDS[certification.status]
@@ -106,10 +98,4 @@ async def publish_certification(
     # The second region is where the application came from: the applying hospital's
     # pool, or the insured pool itself for its agency's decision.
     origin = c.hospital_code[1:7] if c.hospital_code else c.certifying_pool
-    await enqueue(
-        conn,
-        exchange=exchange,
-        routing_key=filing_key(word, c.certifying_pool, origin),
-        message=event,
-        message_id=event_id,
-    )
+    return OutboxItem(exchange, filing_key(word, c.certifying_pool, origin), event, event_id)

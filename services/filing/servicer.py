@@ -13,11 +13,10 @@ import binascii
 import calendar
 import dataclasses
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -48,10 +47,8 @@ from services.filing.domain.persons import (
 from services.filing.store import MAX_PAGE_SIZE, PageKey
 from shared import pb_enums
 from shared.auth import Caller, CallerKind, caller
-from shared.bus.pg import Conn
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import InvalidArgument, Violations
-from shared.idempotency import claim, complete
 from shared.identity import DocumentType, Sex, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
@@ -67,23 +64,11 @@ MAX_PAGE_TOKEN_CHARS = 200
 
 E = TypeVar("E", bound=Enum)
 M = TypeVar("M", bound=Message)
-
-
-@dataclass(frozen=True)
-class ProtoReplay(Generic[M]):
-    """A request's first response, kept as protobuf bytes under (scope, key)."""
-
-    scope: str
-    key: str
-    request: Message
-    response_type: type[M]
-
-    async def claim(self, conn: Conn) -> M | None:
-        stored = await claim(conn, self.scope, self.key, self.request)
-        return None if stored is None else self.response_type.FromString(stored)
-
-    async def complete(self, conn: Conn, response: M) -> None:
-        await complete(conn, self.scope, self.key, response)
+Q = TypeVar("Q", bound=Message)
+R = TypeVar("R")
+T = TypeVar("T")
+C = TypeVar("C", uc.SubmitCommand, uc.ChangeCommand, uc.CancelCommand)
+CertificationReply = Callable[[chronic.ChronicCertification], M]
 
 
 def _enum_map(pb_enum: Any, prefix: str, domain: type[E]) -> dict[int, E]:
@@ -182,20 +167,20 @@ def _request_key(v: Violations, request: Any) -> tuple[Channel | None, str]:
     return channel, request_id
 
 
-def _idempotent(
+def _filing_key(
     who: Caller,
     action: str,
     cmd: uc.SubmitCommand | uc.ChangeCommand | uc.CancelCommand,
-    request: Any,
-    response_type: type[Any],
-) -> ProtoReplay[Any]:
+    request: Message,
+    response_type: type[M],
+) -> uc.RequestKey[M]:
     # Counter systems of different agencies number their requests independently, so the
     # key is scoped by the caller as well as by the channel; a channel's requests by its
     # end user too (one person's retry never answers with another person's filing).
     scope = f"filing.{action}.{cmd.channel.value}.{who.code}"
     if who.end_user is not None:
         scope += f".{who.acted_by}"
-    return ProtoReplay(scope, cmd.channel_request_id, request, response_type)
+    return uc.RequestKey(scope, cmd.channel_request_id, request, response_type)
 
 
 def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand:
@@ -367,17 +352,7 @@ def _certification_id(request: Any) -> tuple[str, str]:
     return request_id, request.certification_id
 
 
-def _chronic_idempotent(
-    action: str, request_id: str, request: Any, response_type: type[Any]
-) -> ProtoReplay[Any]:
-    return ProtoReplay(
-        f"filing.chronic.{action}.{caller().code}", request_id, request, response_type
-    )
-
-
-def _certification_reply(
-    response_type: type[Any],
-) -> Callable[[chronic.ChronicCertification], Any]:
+def _certification_reply(response_type: type[M]) -> CertificationReply[M]:
     """The response of a certification step: the certification as it now stands."""
     return lambda c: response_type(certification=certification_pb(c))
 
@@ -585,6 +560,69 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     return {item.key: str(item.value) for item in context.invocation_metadata() or ()}
 
 
+# What the factories below make is a method of FilingServicer, looked up by gRPC by its
+# name; its signature is the generated base class's (the factories' arguments are what is
+# checked), hence Any.
+Rpc = Any
+
+
+def _filing_rpc(
+    action: str,
+    command: Callable[[Q], C],
+    use_case: Callable[
+        [uc.FilingService, Caller, C, uc.RequestKey[M], Callable[[R], M]], Awaitable[M]
+    ],
+    render: Callable[[R], M],
+    response_type: type[M],
+) -> Rpc:
+    """A filing write: the actor, the command read from the request, the request's key
+    (scoped by the action, the channel and the caller), the use case."""
+
+    async def rpc(self: FilingServicer, request: Q, context: grpc.aio.ServicerContext) -> M:
+        who = await self._actor(context)
+        cmd = command(request)
+        key = _filing_key(who, action, cmd, request, response_type)
+        return await use_case(self._filing, who, cmd, key, render)
+
+    return rpc
+
+
+def _certification_rpc(
+    action: str,
+    target_of: Callable[[Q], tuple[str, T]],
+    use_case: Callable[
+        [uc.FilingService, Caller, T, uc.RequestKey[M], CertificationReply[M]], Awaitable[M]
+    ],
+    response_type: type[M],
+) -> Rpc:
+    """A certification step: what it acts on and its request id read from the request,
+    the key scoped by the action and the caller; the reply is the certification."""
+
+    async def rpc(self: FilingServicer, request: Q, context: grpc.aio.ServicerContext) -> M:
+        request_id, target = target_of(request)
+        who = caller()
+        scope = f"filing.chronic.{action}.{who.code}"
+        key = uc.RequestKey(scope, request_id, request, response_type)
+        return await use_case(self._filing, who, target, key, _certification_reply(response_type))
+
+    return rpc
+
+
+def _new_certification(
+    source: chronic.CertificationSource,
+) -> Callable[
+    [filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest],
+    tuple[str, uc.CertifyCommand],
+]:
+    def read(
+        request: filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest,
+    ) -> tuple[str, uc.CertifyCommand]:
+        cmd = _certify_command(request, source)
+        return cmd.channel_request_id, cmd
+
+    return read
+
+
 class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     def __init__(self, filing: uc.FilingService, verifier: EndUserVerifier) -> None:
         self._filing = filing
@@ -597,6 +635,52 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             return who
         end_user = await self._verifier.verify(who.code, bearer_of(_metadata(context)))
         return dataclasses.replace(who, end_user=end_user)
+
+    SubmitFiling = _filing_rpc(
+        "submit",
+        _submit_command,
+        uc.FilingService.submit,
+        _submitted_pb,
+        filing_pb2.SubmitFilingResponse,
+    )
+    ChangeFiling = _filing_rpc(
+        "change",
+        _change_command,
+        uc.FilingService.change,
+        _changed_pb,
+        filing_pb2.ChangeFilingResponse,
+    )
+    CancelFiling = _filing_rpc(
+        "cancel",
+        _cancel_command,
+        uc.FilingService.cancel,
+        _cancelled_pb,
+        filing_pb2.CancelFilingResponse,
+    )
+    CertifyChronicDisease = _certification_rpc(
+        "certify",
+        _new_certification(chronic.CertificationSource.AGENCY_DECISION),
+        uc.FilingService.certify_chronic,
+        filing_pb2.CertifyChronicDiseaseResponse,
+    )
+    FileChronicDisease = _certification_rpc(
+        "file",
+        _new_certification(chronic.CertificationSource.HOSPITAL_APPLICATION),
+        uc.FilingService.certify_chronic,
+        filing_pb2.FileChronicDiseaseResponse,
+    )
+    CancelChronicDisease = _certification_rpc(
+        "cancel",
+        _certification_id,
+        uc.FilingService.cancel_chronic,
+        filing_pb2.CancelChronicDiseaseResponse,
+    )
+    ApproveChronicDisease = _certification_rpc(
+        "approve",
+        _certification_id,
+        uc.FilingService.approve_chronic,
+        filing_pb2.ApproveChronicDiseaseResponse,
+    )
 
     async def UpsertPerson(
         self, request: filing_pb2.UpsertPersonRequest, context: grpc.aio.ServicerContext
@@ -617,39 +701,6 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             v.raise_if_any()
             person = await self._filing.person_by_psn_no(caller(), request.psn_no)
         return filing_pb2.GetPersonResponse(person=person_pb(person))
-
-    async def SubmitFiling(
-        self, request: filing_pb2.SubmitFilingRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.SubmitFilingResponse:
-        who = await self._actor(context)
-        cmd = _submit_command(request)
-        idem = _idempotent(who, "submit", cmd, request, filing_pb2.SubmitFilingResponse)
-        response: filing_pb2.SubmitFilingResponse = await self._filing.submit(
-            who, cmd, idem, _submitted_pb
-        )
-        return response
-
-    async def ChangeFiling(
-        self, request: filing_pb2.ChangeFilingRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.ChangeFilingResponse:
-        who = await self._actor(context)
-        cmd = _change_command(request)
-        idem = _idempotent(who, "change", cmd, request, filing_pb2.ChangeFilingResponse)
-        response: filing_pb2.ChangeFilingResponse = await self._filing.change(
-            who, cmd, idem, _changed_pb
-        )
-        return response
-
-    async def CancelFiling(
-        self, request: filing_pb2.CancelFilingRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.CancelFilingResponse:
-        who = await self._actor(context)
-        cmd = _cancel_command(request)
-        idem = _idempotent(who, "cancel", cmd, request, filing_pb2.CancelFilingResponse)
-        response: filing_pb2.CancelFilingResponse = await self._filing.cancel(
-            who, cmd, idem, _cancelled_pb
-        )
-        return response
 
     async def GetFiling(
         self, request: filing_pb2.GetFilingRequest, context: grpc.aio.ServicerContext
@@ -689,66 +740,6 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
         region = _region(request.insured_region)
         figures = await self._filing.channel_figures(caller(), start, end, region)
         return _figures_pb(figures)
-
-    async def CertifyChronicDisease(
-        self, request: filing_pb2.CertifyChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.CertifyChronicDiseaseResponse:
-        cmd = _certify_command(request, chronic.CertificationSource.AGENCY_DECISION)
-        idem = _chronic_idempotent(
-            "certify", cmd.channel_request_id, request, filing_pb2.CertifyChronicDiseaseResponse
-        )
-        response: filing_pb2.CertifyChronicDiseaseResponse = await self._filing.certify_chronic(
-            caller(),
-            cmd,
-            idem,
-            _certification_reply(filing_pb2.CertifyChronicDiseaseResponse),
-        )
-        return response
-
-    async def FileChronicDisease(
-        self, request: filing_pb2.FileChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.FileChronicDiseaseResponse:
-        cmd = _certify_command(request, chronic.CertificationSource.HOSPITAL_APPLICATION)
-        idem = _chronic_idempotent(
-            "file", cmd.channel_request_id, request, filing_pb2.FileChronicDiseaseResponse
-        )
-        response: filing_pb2.FileChronicDiseaseResponse = await self._filing.certify_chronic(
-            caller(),
-            cmd,
-            idem,
-            _certification_reply(filing_pb2.FileChronicDiseaseResponse),
-        )
-        return response
-
-    async def CancelChronicDisease(
-        self, request: filing_pb2.CancelChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.CancelChronicDiseaseResponse:
-        request_id, certification_id = _certification_id(request)
-        idem = _chronic_idempotent(
-            "cancel", request_id, request, filing_pb2.CancelChronicDiseaseResponse
-        )
-        response: filing_pb2.CancelChronicDiseaseResponse = await self._filing.cancel_chronic(
-            caller(),
-            certification_id,
-            idem,
-            _certification_reply(filing_pb2.CancelChronicDiseaseResponse),
-        )
-        return response
-
-    async def ApproveChronicDisease(
-        self, request: filing_pb2.ApproveChronicDiseaseRequest, context: grpc.aio.ServicerContext
-    ) -> filing_pb2.ApproveChronicDiseaseResponse:
-        request_id, certification_id = _certification_id(request)
-        idem = _chronic_idempotent(
-            "approve", request_id, request, filing_pb2.ApproveChronicDiseaseResponse
-        )
-        response: filing_pb2.ApproveChronicDiseaseResponse = await self._filing.approve_chronic(
-            caller(),
-            certification_id,
-            idem,
-            _certification_reply(filing_pb2.ApproveChronicDiseaseResponse),
-        )
-        return response
 
     async def ListChronicCertifications(
         self,

@@ -41,6 +41,7 @@ from shared import clock
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, NotFound
 from shared.identity import DocumentType, Sex
+from shared.records import record_from
 
 # Coverage reads a person's versions in force (at most MAX_FILINGS_CONSIDERED, the most
 # the rules consider); a write that would add one beyond that is refused. Cancelling
@@ -456,21 +457,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 
 
 def certification_of(row: Any) -> ChronicCertification:
-    return ChronicCertification(
-        certification_id=row["certification_id"],
-        psn_no=row["psn_no"],
-        disease_code=row["disease_code"],
-        certifying_pool=row["certifying_pool"],
-        valid_from=row["valid_from"],
-        valid_until=row["valid_until"],
+    return record_from(
+        ChronicCertification,
+        row,
         source=CertificationSource(row["source"]),
         status=CertificationStatus(row["status"]),
-        submitted_on=row["submitted_on"],
-        policy_version=row["policy_version"],
-        hospital_code=row["hospital_code"],
-        diagnosis_code=row["diagnosis_code"],
-        approved_on=row["approved_on"],
-        cancelled_on=row["cancelled_on"],
     )
 
 

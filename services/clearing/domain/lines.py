@@ -42,8 +42,25 @@ def _check_amounts_form(amounts: tuple[FundAmount, ...], sign: int) -> None:
     assert all(sign * a.amount_fen > 0 for a in amounts), "amount zero or of the wrong sign"
 
 
+class WithAmounts:
+    """What a line and an adjustment share: their amounts, non-zero, in fund order."""
+
+    amounts: tuple[FundAmount, ...]
+
+    @property
+    def total_fen(self) -> int:
+        return amounts_total_fen(self.amounts)
+
+    def amount_of(self, fund: FundType) -> int:
+        return next((a.amount_fen for a in self.amounts if a.fund is fund), 0)
+
+    def amounts_by_fund(self) -> dict[str, int]:
+        """The canonical form of the amounts: fund → fen."""
+        return {a.fund.value: a.amount_fen for a in self.amounts}
+
+
 @dataclass(frozen=True)
-class StatementLine:
+class StatementLine(WithAmounts):
     """One settlement (positive amounts) or reversal (negative amounts) on a statement."""
 
     setl_id: str
@@ -65,13 +82,6 @@ class StatementLine:
         """Hospital or pharmacy: where the settlement happened."""
         return institution_kind_of(self.hospital_code)
 
-    @property
-    def total_fen(self) -> int:
-        return amounts_total_fen(self.amounts)
-
-    def amount_of(self, fund: FundType) -> int:
-        return next((a.amount_fen for a in self.amounts if a.fund is fund), 0)
-
     def sort_key(self) -> tuple[datetime, str, str]:
         return (self.settle_time, self.setl_id, self.kind.value)
 
@@ -91,7 +101,7 @@ class StatementLine:
             "event_period": str(self.event_period),
             "late": self.late,
             "settle_time": self.settle_time_text,
-            "amounts_fen": {a.fund.value: a.amount_fen for a in self.amounts},
+            "amounts_fen": self.amounts_by_fund(),
             "total_fen": self.total_fen,
         }
 
@@ -114,7 +124,7 @@ class DisputeOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Adjustment:
+class Adjustment(WithAmounts):
     """A resolved disputed line, cleared in a later period than the one it was disputed in."""
 
     origin_period: Period
@@ -130,13 +140,6 @@ class Adjustment:
         if len(self.note) > MAX_REASON_CHARS:
             raise InvalidArgument("note", f"at most {MAX_REASON_CHARS} characters")
 
-    @property
-    def total_fen(self) -> int:
-        return amounts_total_fen(self.amounts)
-
-    def amount_of(self, fund: FundType) -> int:
-        return next((a.amount_fen for a in self.amounts if a.fund is fund), 0)
-
     def sort_key(self) -> tuple[Period, str, str]:
         return (self.origin_period, self.line.setl_id, self.line.kind.value)
 
@@ -146,7 +149,7 @@ class Adjustment:
             "outcome": self.outcome.value,
             "note": self.note,
             "line": self.line.to_canonical(),
-            "amounts_fen": {a.fund.value: a.amount_fen for a in self.amounts},
+            "amounts_fen": self.amounts_by_fund(),
             "total_fen": self.total_fen,
         }
 

@@ -12,6 +12,7 @@ spell the same bytes as ``Statement.to_canonical_bytes`` piece by piece.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict
@@ -81,6 +82,15 @@ class OfPair:
         return (self.insured_pool, self.treatment_pool)
 
 
+def _fields_in_order(summary: Any, **given: Any) -> dict[str, Any]:
+    """A summary's canonical form: each field under its name, in declaration order, the
+    value ``given`` for those that are not plain numbers."""
+    return {
+        f.name: given[f.name] if f.name in given else getattr(summary, f.name)
+        for f in dataclasses.fields(summary)
+    }
+
+
 @dataclass(frozen=True)
 class FundSummary:
     """One fund's figures on a statement; reversals and adjustments shown apart.
@@ -104,18 +114,7 @@ class FundSummary:
         assert self.net_fen == self.settled_fen + self.reversed_fen + self.adjustment_fen
 
     def to_canonical(self) -> dict[str, Any]:
-        return {
-            "fund": self.fund.value,
-            "settled_count": self.settled_count,
-            "settled_fen": self.settled_fen,
-            "reversed_count": self.reversed_count,
-            "reversed_fen": self.reversed_fen,
-            "adjustment_count": self.adjustment_count,
-            "adjustment_fen": self.adjustment_fen,
-            "late_count": self.late_count,
-            "late_fen": self.late_fen,
-            "net_fen": self.net_fen,
-        }
+        return _fields_in_order(self, fund=self.fund.value)
 
 
 @dataclass(frozen=True)
@@ -141,15 +140,9 @@ class InstitutionSummary:
         return self.settlement_count + self.reversal_count
 
     def to_canonical(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "settlement_count": self.settlement_count,
-            "reversal_count": self.reversal_count,
-            "late_count": self.late_count,
-            "adjustment_count": self.adjustment_count,
-            "funds": [f.to_canonical() for f in self.funds],
-            "net_fen": self.net_fen,
-        }
+        return _fields_in_order(
+            self, kind=self.kind.value, funds=[f.to_canonical() for f in self.funds]
+        )
 
 
 def summarise_institutions(

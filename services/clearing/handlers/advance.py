@@ -51,7 +51,7 @@ class AdvanceCases(ClearingBase):
         limit: int,
     ) -> list[store.AdvanceView]:
         viewer = access.viewer_of(caller)
-        async with self._transaction() as conn:
+        async with self._read() as conn:
             return await store.advance_views(
                 conn,
                 period,
@@ -86,18 +86,18 @@ class AdvanceCases(ClearingBase):
             raise InvalidArgument("sizing", "give either amount_fen or from_history")
         if amount_fen is not None and not 0 <= amount_fen <= MAX_ADVANCE_FEN:
             raise InvalidArgument("amount_fen", f"0..{MAX_ADVANCE_FEN} fen")
-        async with self._transaction() as conn:
-            before = await store.lock_advance(conn, insured_pool, treatment_pool)
+        async with self._write() as tx:
+            before = await store.lock_advance(tx.conn, insured_pool, treatment_pool)
             trailing: tuple[int, ...] = ()
             if from_history is not None:
-                trailing = await self._trailing(conn, insured_pool, treatment_pool, from_history)
+                trailing = await self._trailing(tx.conn, insured_pool, treatment_pool, from_history)
                 cover = from_history.months_cover or self._settings.advance_months_cover
                 advance_fen = size_advance(trailing, cover)
             else:
                 assert amount_fen is not None
                 advance_fen = amount_fen
             await store.write_advance(
-                conn,
+                tx.conn,
                 insured_pool,
                 treatment_pool,
                 advance_fen=advance_fen,
@@ -106,7 +106,8 @@ class AdvanceCases(ClearingBase):
                 caller=caller.code,
                 note=note,
             )
-            view = await self._advance_view(conn, insured_pool, treatment_pool)
+            view = await self._advance_view(tx.conn, insured_pool, treatment_pool)
+            await tx.commit()
         log.info(
             "advance fund set", insured=insured_pool, treatment=treatment_pool, fen=advance_fen
         )
@@ -165,19 +166,20 @@ class AdvanceCases(ClearingBase):
         check_text(note, "note", required=False, max_chars=MAX_REASON_CHARS)
         if not 0 < amount_fen <= MAX_ADVANCE_FEN:
             raise InvalidArgument("amount_fen", f"1..{MAX_ADVANCE_FEN} fen")
-        async with self._transaction() as conn:
-            before = await store.lock_advance(conn, insured_pool, treatment_pool)
-            seen = await store.top_up_seen(conn, top_up_id)
+        async with self._write() as tx:
+            before = await store.lock_advance(tx.conn, insured_pool, treatment_pool)
+            seen = await store.top_up_seen(tx.conn, top_up_id)
             if seen is not None:
                 if seen != (insured_pool, treatment_pool, amount_fen):
                     raise AlreadyExists(f"top-up {top_up_id} was recorded with other figures")
-                view = await self._advance_view(conn, insured_pool, treatment_pool)
+                view = await self._advance_view(tx.conn, insured_pool, treatment_pool)
+                await tx.commit()
                 return AdvanceResult(view, no_op=True)
             advance_fen = (before or 0) + amount_fen
             if advance_fen > MAX_ADVANCE_FEN:
                 raise FailedPrecondition("ADVANCE_TOO_LARGE", f"above {MAX_ADVANCE_FEN} fen")
             await store.write_advance(
-                conn,
+                tx.conn,
                 insured_pool,
                 treatment_pool,
                 advance_fen=advance_fen,
@@ -187,5 +189,6 @@ class AdvanceCases(ClearingBase):
                 note=note,
                 top_up_id=top_up_id,
             )
-            view = await self._advance_view(conn, insured_pool, treatment_pool)
+            view = await self._advance_view(tx.conn, insured_pool, treatment_pool)
+            await tx.commit()
         return AdvanceResult(view)

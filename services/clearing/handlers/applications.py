@@ -47,14 +47,14 @@ class ApplicationCases(ClearingBase):
         check_hospital_code(hospital_code)
         application = ClearingApplication(hospital_code, period, tuple(items))
         digest = _items_digest(application)
-        async with self._transaction() as conn:
+        async with self._write() as tx:
             # One submission per hospital and month at a time, so two concurrent ones
             # cannot both find no active application.
-            await store.lock_application_month(conn, hospital_code, period)
-            active = await store.active_application(conn, hospital_code, period)
+            await store.lock_application_month(tx.conn, hospital_code, period)
+            active = await store.active_application(tx.conn, hospital_code, period)
             if active is not None:
                 existing = await store.application_view(
-                    conn, active, differences_max=DIFFERENCES_RETURNED_MAX
+                    tx.conn, active, differences_max=DIFFERENCES_RETURNED_MAX
                 )
                 assert existing is not None
                 if existing.items_digest != digest:
@@ -62,14 +62,15 @@ class ApplicationCases(ClearingBase):
                         "APPLICATION_ACTIVE",
                         f"application {active} for {period} is active: cancel it (3204) first",
                     )
+                await tx.commit()
                 return ApplicationResult(existing, no_op=True)
             # Summed per settlement id in SQL: one figure per settlement, not every entry.
             ledger_fen = await store.hospital_ledger_fen(
-                conn, hospital_code, period, self._run_timeout_s
+                tx.conn, hospital_code, period, self._run_timeout_s
             )
             differences = match_application_amounts(application, ledger_fen)
             application_id = await store.insert_application(
-                conn,
+                tx.conn,
                 hospital_code=hospital_code,
                 period=period,
                 items_digest=digest,
@@ -81,8 +82,9 @@ class ApplicationCases(ClearingBase):
                 caller=caller.code,
             )
             view = await store.application_view(
-                conn, application_id, differences_max=DIFFERENCES_RETURNED_MAX
+                tx.conn, application_id, differences_max=DIFFERENCES_RETURNED_MAX
             )
+            await tx.commit()
         assert view is not None
         log.info(
             "clearing application matched",
@@ -101,9 +103,9 @@ class ApplicationCases(ClearingBase):
         # An institution only ever finds its own applications: another's is refused in the
         # same words as one that does not exist (the id names no hospital).
         own = None if caller.is_trusted else caller.code
-        async with self._transaction() as conn:
+        async with self._write() as tx:
             view = await store.application_view(
-                conn, application_id, differences_max=0, lock=True, hospital_code=own
+                tx.conn, application_id, differences_max=0, lock=True, hospital_code=own
             )
             if view is None:
                 if own is not None:
@@ -111,9 +113,11 @@ class ApplicationCases(ClearingBase):
                 raise NotFound(f"clearing application {application_id} not found")
             access.require_institution(caller, view.hospital_code)
             if view.state == "CANCELLED":
+                await tx.commit()
                 return ApplicationResult(view, no_op=True)
-            await store.cancel_application(conn, application_id, reason)
-            updated = await store.application_view(conn, application_id, differences_max=0)
+            await store.cancel_application(tx.conn, application_id, reason)
+            updated = await store.application_view(tx.conn, application_id, differences_max=0)
+            await tx.commit()
         assert updated is not None
         return ApplicationResult(updated, no_op=False)
 

@@ -1,4 +1,11 @@
-"""What every use case shares: the pool, settings, one transaction, argument checks."""
+"""What every use case shares: the pool, settings, one transaction, argument checks.
+
+Clearing's writes carry no idempotency key: the month-end steps, confirmations, disputes
+and payments are idempotent by the state they find (a repeated step is a no-op that says
+so), and a top-up by its own id. Each write is one ``shared.transaction`` that rolls back
+unless the use case commits it explicitly once its change (and the action it records) is
+written; a read takes the same transaction and never commits.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from services.clearing.domain.limits import MAX_ID_CHARS
 from shared import clock
 from shared.bus.pg import Conn, Pool
 from shared.errors import InvalidArgument
+from shared.transaction import Transaction, transaction
 
 
 def check_text(value: str, field_name: str, *, required: bool, max_chars: int) -> str:
@@ -52,15 +60,21 @@ class ClearingBase:
         self._now = now
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, *, run_step: bool = False) -> AsyncIterator[Conn]:
-        """One transaction; commits on success, rolls back on any error."""
+    async def _write(self, *, run_step: bool = False) -> AsyncIterator[Transaction]:
+        """One transaction, rolled back unless the use case commits it."""
         timeout_s = self._settings.rpc_db_timeout_s
-        async with self._pool.acquire(timeout=timeout_s) as conn, conn.transaction():
+        async with transaction(self._pool, acquire_timeout_s=timeout_s) as tx:
             if run_step:
                 # A month-end step on a large period is long, but never unbounded.
                 seconds = int(self._settings.run_step_timeout_s)
-                await store.set_statement_timeout(conn, seconds)
-            yield conn
+                await store.set_statement_timeout(tx.conn, seconds)
+            yield tx
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[Conn]:
+        """One transaction for reading: nothing is written, so it is never committed."""
+        async with self._write() as tx:
+            yield tx.conn
 
     @property
     def thresholds_bp(self) -> tuple[int, ...]:

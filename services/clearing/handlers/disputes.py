@@ -70,13 +70,13 @@ class DisputeCases(ClearingBase):
                 "setl_ids", "name the disputed settlements, or set whole_statement (not both)"
             )
         check_count("disputed settlements", len(setl_ids), MAX_DISPUTED_LINES)
-        async with self._transaction() as conn:
-            view = await existing_statement(conn, statement_id, lock=True)
+        async with self._write() as tx:
+            view = await existing_statement(tx.conn, statement_id, lock=True)
             acting = access.party_of(caller, view.insured_pool, view.treatment_pool, party)
             step = transition_statement(view.status, StatementAction.DISPUTE, acting)
-            statement = await store.load_statement(conn, statement_id, self._run_timeout_s)
+            statement = await store.load_statement(tx.conn, statement_id, self._run_timeout_s)
             named = {x.setl_id for x in statement.lines} if whole_statement else set(setl_ids)
-            already = await store.disputed_setl_ids(conn, statement_id)
+            already = await store.disputed_setl_ids(tx.conn, statement_id)
             if named - already and not accepts_disputed_lines(view.status.state):
                 raise FailedPrecondition(
                     "DISPUTE_CLOSED",
@@ -86,16 +86,17 @@ class DisputeCases(ClearingBase):
             # The domain names unknown settlement ids and checks what moves.
             confirmed, moved = split_disputed(statement, already | named, reason)
             newly = await store.mark_lines_disputed(
-                conn, statement_id, named - already, acting, reason
+                tx.conn, statement_id, named - already, acting, reason
             )
             await store.set_statement_status(
-                conn,
+                tx.conn,
                 statement_id,
                 step.state,
                 disputed_fen=statement.net_fen - confirmed.net_fen,
                 disputed_lines=len(moved),
             )
-            updated = await store.statement_view(conn, statement_id, lock=False)
+            updated = await store.statement_view(tx.conn, statement_id, lock=False)
+            await tx.commit()
         assert updated is not None
         log.info("statement disputed", statement_id=statement_id, party=acting.value, lines=newly)
         return StatementStep(updated, step.no_op and newly == 0, disputed_line_count=newly)
@@ -106,19 +107,20 @@ class DisputeCases(ClearingBase):
         access.require_statement_resolver(caller, statement_id)
         check_id(statement_id, "statement_id")
         check_count("decisions", len(decisions), MAX_DISPUTED_LINES)
-        async with self._transaction() as conn:
-            view = await existing_statement(conn, statement_id, lock=True)
+        async with self._write() as tx:
+            view = await existing_statement(tx.conn, statement_id, lock=True)
             access.require_resolver(caller, view.insured_pool, view.treatment_pool)
             step = transition_statement(view.status, StatementAction.RESOLVE)
-            decided = await self._decide(conn, caller, view, decisions)
+            decided = await self._decide(tx.conn, caller, view, decisions)
             if not step.no_op:
-                await store.set_statement_status(conn, statement_id, step.state)
+                await store.set_statement_status(tx.conn, statement_id, step.state)
             adjustments = await store.adjustment_views(
-                conn, origin_statement_id=statement_id, limit=ADJUSTMENTS_RETURNED_MAX
+                tx.conn, origin_statement_id=statement_id, limit=ADJUSTMENTS_RETURNED_MAX
             )
-            undecided = view.disputed_lines - await store.decided_count(conn, statement_id)
+            undecided = view.disputed_lines - await store.decided_count(tx.conn, statement_id)
             assert undecided >= 0
-            updated = await store.statement_view(conn, statement_id, lock=False)
+            updated = await store.statement_view(tx.conn, statement_id, lock=False)
+            await tx.commit()
         assert updated is not None
         log.info("dispute resolved", statement_id=statement_id, decided=decided)
         return Resolution(updated, step.no_op and decided == 0, adjustments, undecided)

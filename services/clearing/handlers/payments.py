@@ -44,41 +44,43 @@ class PaymentCases(ClearingBase):
 
     async def net(self, caller: Caller, period: Period) -> PeriodStep:
         access.require_trusted(caller, "net a period")
-        async with self._transaction(run_step=True) as conn:
-            state = await store.lock_period(conn, period, "NO KEY UPDATE") or PeriodState.OPEN
+        async with self._write(run_step=True) as tx:
+            state = await store.lock_period(tx.conn, period, "NO KEY UPDATE") or PeriodState.OPEN
             step = transition_period(
                 state,
                 PeriodAction.NET,
-                statement_states=await store.statement_states(conn, period),
+                statement_states=await store.statement_states(tx.conn, period),
             )
             if step.no_op:
-                await store.record_action(conn, period, "NET", caller.code, no_op=True)
-                view = await store.period_view(conn, period)
+                await store.record_action(tx.conn, period, "NET", caller.code, no_op=True)
+                view = await store.period_view(tx.conn, period)
+                await tx.commit()
                 return PeriodStep(view, True, count=view.instruction_count)
             # Netting needs each statement's confirmed net amount, kept as a summary when
             # it was generated and disputed: no statement is loaded. The bytes still hash
             # to their digest and the disputed lines still add up, or nothing is netted.
-            failing = await store.statements_failing_checks(conn, period, self._run_timeout_s)
+            failing = await store.statements_failing_checks(tx.conn, period, self._run_timeout_s)
             if failing:
                 raise AssertionError(f"statements fail their checks, not netted: {failing}")
             confirmed = [
                 StatementTotal(period, v.insured_pool, v.treatment_pool, v.confirmed_net_fen)
-                for v in await store.all_statement_views(conn, period)
+                for v in await store.all_statement_views(tx.conn, period)
             ]
             result = net_period(period, confirmed)
-            await store.save_netting(conn, result, self._run_timeout_s)
-            await store.set_period_state(conn, period, PeriodState.NETTED)
+            await store.save_netting(tx.conn, result, self._run_timeout_s)
+            await store.set_period_state(tx.conn, period, PeriodState.NETTED)
             instructions = result.instructions()
             if not instructions:
                 # Nothing to pay: every statement is final and every (no) instruction paid.
                 settle = transition_period(
                     PeriodState.NETTED, PeriodAction.SETTLE, instruction_states=[]
                 )
-                await store.set_period_state(conn, period, settle.state)
+                await store.set_period_state(tx.conn, period, settle.state)
             await store.record_action(
-                conn, period, "NET", caller.code, no_op=False, detail=f"{len(instructions)}"
+                tx.conn, period, "NET", caller.code, no_op=False, detail=f"{len(instructions)}"
             )
-            view = await store.period_view(conn, period)
+            view = await store.period_view(tx.conn, period)
+            await tx.commit()
         log.info("period netted", period=str(period), instructions=len(instructions))
         return PeriodStep(view, False, count=len(instructions))
 
@@ -86,7 +88,7 @@ class PaymentCases(ClearingBase):
         self, caller: Caller, period: Period, leg: InstructionLeg | None, scope: str | None
     ) -> list[NetLevel]:
         viewer = access.viewer_of(caller)
-        async with self._transaction() as conn:
+        async with self._read() as conn:
             levels = await store.net_levels(conn, period, None, None)
         national = {
             party: receivable - payable
@@ -123,7 +125,7 @@ class PaymentCases(ClearingBase):
         limit: int,
     ) -> list[store.InstructionView]:
         viewer = access.viewer_of(caller)
-        async with self._transaction() as conn:
+        async with self._read() as conn:
             return await store.instruction_views(
                 conn,
                 period,
@@ -141,14 +143,14 @@ class PaymentCases(ClearingBase):
         access.require_instruction_recorder(caller, instruction_id)
         check_id(instruction_id, "instruction_id")
         check_id(reference, "payment_reference")
-        async with self._transaction() as conn:
-            period = await store.instruction_period(conn, instruction_id)
+        async with self._write() as tx:
+            period = await store.instruction_period(tx.conn, instruction_id)
             if period is None:
                 raise NotFound(f"payment instruction {instruction_id} not found")
             # Period first, then the instruction: the same order as every other step.
-            state = await store.lock_period(conn, period, "NO KEY UPDATE")
+            state = await store.lock_period(tx.conn, period, "NO KEY UPDATE")
             assert state is not None
-            view = await store.lock_instruction(conn, instruction_id)
+            view = await store.lock_instruction(tx.conn, instruction_id)
             assert view is not None
             instruction = view.instruction
             access.require_payment_recorder(caller, instruction.leg, instruction.scope)
@@ -158,14 +160,15 @@ class PaymentCases(ClearingBase):
                 )
             step = transition_instruction(view.state)
             if not step.no_op:
-                await store.mark_paid(conn, instruction_id, reference, caller.code)
-            states = await store.instruction_states(conn, period)
+                await store.mark_paid(tx.conn, instruction_id, reference, caller.code)
+            states = await store.instruction_states(tx.conn, period)
             if state is PeriodState.NETTED and set(states) == {InstructionState.PAID}:
                 settle = transition_period(state, PeriodAction.SETTLE, instruction_states=states)
-                await store.set_period_state(conn, period, settle.state)
-                await store.record_action(conn, period, "SETTLE", caller.code, no_op=False)
+                await store.set_period_state(tx.conn, period, settle.state)
+                await store.record_action(tx.conn, period, "SETTLE", caller.code, no_op=False)
                 state = settle.state
-            updated = await store.lock_instruction(conn, instruction_id)
+            updated = await store.lock_instruction(tx.conn, instruction_id)
+            await tx.commit()
         assert updated is not None
         log.info("payment recorded", instruction_id=instruction_id, no_op=step.no_op)
         return PaymentStep(updated, step.no_op, state)

@@ -19,7 +19,6 @@ from services.clearing.generation import check_against_ledger, generate_statemen
 from services.clearing.handlers.base import ClearingBase
 from services.clearing.messages import statement_issued_items
 from shared.auth import Caller
-from shared.bus import enqueue_many
 from shared.bus.outbox import ENQUEUE_BATCH_MAX
 from shared.errors import FailedPrecondition
 
@@ -41,7 +40,7 @@ class PeriodSteps(ClearingBase):
     async def period(self, caller: Caller, period: Period) -> store.PeriodView:
         # Period states and counts carry no party's figures: any authenticated caller.
         del caller
-        async with self._transaction() as conn:
+        async with self._read() as conn:
             return await store.period_view(conn, period)
 
     async def close_period(self, caller: Caller, period: Period) -> PeriodStep:
@@ -51,35 +50,37 @@ class PeriodSteps(ClearingBase):
             raise FailedPrecondition(
                 "PERIOD_NOT_STARTED", f"period {period} has not started (it is {current})"
             )
-        async with self._transaction() as conn:
-            await store.ensure_periods(conn, [period])
+        async with self._write() as tx:
+            await store.ensure_periods(tx.conn, [period])
             # FOR UPDATE waits for every ingestion transaction that locked the row (FOR KEY
             # SHARE) and makes later ones wait for this commit: the fence.
-            state = await store.lock_period(conn, period, "UPDATE")
+            state = await store.lock_period(tx.conn, period, "UPDATE")
             assert state is not None
             step = transition_period(state, PeriodAction.CLOSE)
             if not step.no_op:
-                await store.set_period_state(conn, period, step.state)
-            await store.record_action(conn, period, "CLOSE", caller.code, no_op=step.no_op)
-            view = await store.period_view(conn, period)
+                await store.set_period_state(tx.conn, period, step.state)
+            await store.record_action(tx.conn, period, "CLOSE", caller.code, no_op=step.no_op)
+            view = await store.period_view(tx.conn, period)
+            await tx.commit()
         log.info("period closed", period=str(period), no_op=step.no_op, caller=caller.code)
         return PeriodStep(view, step.no_op)
 
     async def generate(self, caller: Caller, period: Period) -> PeriodStep:
         access.require_trusted(caller, "generate statements")
-        async with self._transaction(run_step=True) as conn:
-            state = await store.lock_period(conn, period, "NO KEY UPDATE") or PeriodState.OPEN
+        async with self._write(run_step=True) as tx:
+            state = await store.lock_period(tx.conn, period, "NO KEY UPDATE") or PeriodState.OPEN
             regenerate = regenerates(state)
             if not regenerate:
                 step = transition_period(state, PeriodAction.GENERATE)
                 if step.no_op:
-                    await store.record_action(conn, period, "GENERATE", caller.code, no_op=True)
-                    view = await store.period_view(conn, period)
+                    await store.record_action(tx.conn, period, "GENERATE", caller.code, no_op=True)
+                    view = await store.period_view(tx.conn, period)
+                    await tx.commit()
                     return PeriodStep(view, True, count=view.statement_count)
-            previous = await store.statement_digests(conn, period)
+            previous = await store.statement_digests(tx.conn, period)
             # Pair by pair from a cursor, in bounded memory (generation.py).
             generated = await generate_statements(
-                conn,
+                tx.conn,
                 period,
                 batch_lines=self._settings.generate_batch_lines,
                 timeout_s=self._run_timeout_s,
@@ -87,20 +88,21 @@ class PeriodSteps(ClearingBase):
             digests = generated.digests
             changed = sum(1 for k, v in digests.items() if previous.get(k) != v)
             changed += len(previous.keys() - digests.keys())
-            await store.set_statements_digest(conn, period, statements_digest(digests.items()))
+            await store.set_statements_digest(tx.conn, period, statements_digest(digests.items()))
             if not regenerate:
-                await store.set_period_state(conn, period, PeriodState.GENERATED)
+                await store.set_period_state(tx.conn, period, PeriodState.GENERATED)
             detail = f"statements={len(digests)} changed={changed}"
             await store.record_action(
-                conn, period, "GENERATE", caller.code, no_op=False, detail=detail
+                tx.conn, period, "GENERATE", caller.code, no_op=False, detail=detail
             )
-            view = await store.period_view(conn, period)
+            view = await store.period_view(tx.conn, period)
             check_against_ledger(
                 generated,
                 event_count=view.event_count,
                 cleared_fen=view.cleared_fen,
-                adjusted_fen=await store.adjusted_fen_into(conn, period),
+                adjusted_fen=await store.adjusted_fen_into(tx.conn, period),
             )
+            await tx.commit()
         log.info(
             "statements generated",
             period=str(period),
@@ -119,19 +121,21 @@ class PeriodSteps(ClearingBase):
 
     async def deliver(self, caller: Caller, period: Period) -> PeriodStep:
         access.require_trusted(caller, "deliver statements")
-        async with self._transaction(run_step=True) as conn:
-            state = await store.lock_period(conn, period, "NO KEY UPDATE") or PeriodState.OPEN
+        async with self._write(run_step=True) as tx:
+            state = await store.lock_period(tx.conn, period, "NO KEY UPDATE") or PeriodState.OPEN
             if state is not PeriodState.GENERATED:
                 # Raises for a period not generated yet; a no-op once delivered.
                 step = transition_period(
                     state,
                     PeriodAction.DELIVER,
-                    statement_states=await store.statement_states(conn, period),
+                    statement_states=await store.statement_states(tx.conn, period),
                 )
                 assert step.no_op
-                await store.record_action(conn, period, "DELIVER", caller.code, no_op=True)
-                return PeriodStep(await store.period_view(conn, period), True)
-            delivered = await store.mark_delivered(conn, period, self._run_timeout_s)
+                await store.record_action(tx.conn, period, "DELIVER", caller.code, no_op=True)
+                view = await store.period_view(tx.conn, period)
+                await tx.commit()
+                return PeriodStep(view, True)
+            delivered = await store.mark_delivered(tx.conn, period, self._run_timeout_s)
             issued_at = self._now()
             # Two messages per statement (one per party): built a batch at a time.
             per_batch = max(1, ENQUEUE_BATCH_MAX // 2)
@@ -142,16 +146,18 @@ class PeriodSteps(ClearingBase):
                     for item in statement_issued_items(self._namespace, v, issued_at)
                 ]
                 for first in range(0, len(items), ENQUEUE_BATCH_MAX):
-                    await enqueue_many(conn, items[first : first + ENQUEUE_BATCH_MAX])
+                    tx.emit(*items[first : first + ENQUEUE_BATCH_MAX])
+                    await tx.flush()
             step = transition_period(
                 state,
                 PeriodAction.DELIVER,
-                statement_states=await store.statement_states(conn, period),
+                statement_states=await store.statement_states(tx.conn, period),
             )
-            await store.set_period_state(conn, period, step.state)
+            await store.set_period_state(tx.conn, period, step.state)
             await store.record_action(
-                conn, period, "DELIVER", caller.code, no_op=False, detail=f"{len(delivered)}"
+                tx.conn, period, "DELIVER", caller.code, no_op=False, detail=f"{len(delivered)}"
             )
-            view = await store.period_view(conn, period)
+            view = await store.period_view(tx.conn, period)
+            await tx.commit()
         log.info("statements delivered", period=str(period), statements=len(delivered))
         return PeriodStep(view, False, count=len(delivered))

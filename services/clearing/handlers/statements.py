@@ -65,7 +65,7 @@ class StatementCases(ClearingBase):
         limit: int,
     ) -> list[store.StatementView]:
         viewer = access.viewer_of(caller)
-        async with self._transaction() as conn:
+        async with self._read() as conn:
             return await store.statement_views(
                 conn,
                 period,
@@ -97,7 +97,7 @@ class StatementCases(ClearingBase):
     ) -> StatementDetail:
         access.require_statement_reader(caller, statement_id)
         check_id(statement_id, "statement_id")
-        async with self._transaction() as conn:
+        async with self._read() as conn:
             view = await self._visible_statement(conn, caller, statement_id, lock=False)
             lines = await store.line_views(
                 conn, statement_id, after_line_no=after_line_no, limit=limit
@@ -131,13 +131,14 @@ class StatementCases(ClearingBase):
     ) -> StatementStep:
         access.require_statement_party(caller, statement_id, party)
         check_id(statement_id, "statement_id")
-        async with self._transaction() as conn:
-            view = await existing_statement(conn, statement_id, lock=True)
+        async with self._write() as tx:
+            view = await existing_statement(tx.conn, statement_id, lock=True)
             acting = access.party_of(caller, view.insured_pool, view.treatment_pool, party)
             step = transition_statement(view.status, StatementAction.CONFIRM, acting)
             if not step.no_op:
-                await store.set_statement_status(conn, statement_id, step.state)
-            updated = await store.statement_view(conn, statement_id, lock=False)
+                await store.set_statement_status(tx.conn, statement_id, step.state)
+            updated = await store.statement_view(tx.conn, statement_id, lock=False)
+            await tx.commit()
         assert updated is not None
         log.info("statement confirmed", statement_id=statement_id, party=acting.value)
         return StatementStep(updated, step.no_op)

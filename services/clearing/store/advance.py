@@ -11,6 +11,7 @@ from services.clearing.domain.periods import Period
 from services.clearing.store.rows import PAGE_ROWS_MAX, Visibility
 from shared import clock
 from shared.bus.pg import Conn
+from shared.records import record_from
 
 
 @dataclass(frozen=True)
@@ -188,14 +189,6 @@ async def advance_views(
         limit,
     )
     return [
-        AdvanceView(
-            insured_pool=r["insured_pool"],
-            treatment_pool=r["treatment_pool"],
-            advance_fen=r["advance_fen"],
-            period=str(period),
-            used_fen=r["used_fen"],
-            alerted_bp=tuple(r["alerted_bp"]),
-            updated_at=r["updated_at"],
-        )
+        record_from(AdvanceView, r, period=str(period), alerted_bp=tuple(r["alerted_bp"]))
         for r in rows
     ]

@@ -12,6 +12,7 @@ from services.clearing.domain.limits import MAX_APPLICATION_ITEMS, check_count
 from services.clearing.domain.periods import Period
 from shared import clock
 from shared.bus.pg import Conn
+from shared.records import record_from
 
 
 @dataclass(frozen=True)
@@ -138,24 +139,12 @@ async def application_view(
         uuid.UUID(application_id),
         differences_max,
     )
-    return ApplicationView(
+    return record_from(
+        ApplicationView,
+        row,
         application_id=str(row["application_id"]),
-        hospital_code=row["hospital_code"],
-        period=row["period"],
-        state=row["state"],
-        items_digest=row["items_digest"],
-        item_count=row["item_count"],
-        application_fen=row["application_fen"],
-        ledger_item_count=row["ledger_item_count"],
-        ledger_fen=row["ledger_fen"],
-        difference_count=row["difference_count"],
         differences=tuple(
-            ApplicationDifference(
-                setl_id=d["setl_id"],
-                kind=DifferenceKind(d["kind"]),
-                application_fen=d["application_fen"],
-                ledger_fen=d["ledger_fen"],
-            )
+            record_from(ApplicationDifference, d, kind=DifferenceKind(d["kind"]))
             for d in differences
         ),
     )

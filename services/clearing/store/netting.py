@@ -14,6 +14,7 @@ from services.clearing.domain.periods import Period
 from services.clearing.store.rows import PAGE_ROWS_MAX
 from shared import clock
 from shared.bus.pg import Conn
+from shared.records import record_from
 
 
 @dataclass(frozen=True)
@@ -135,20 +136,14 @@ _INSTRUCTION_COLUMNS = """instruction_id, period, seq, leg, scope, payer, payee,
 
 
 def _instruction_view(row: asyncpg.Record) -> InstructionView:
-    return InstructionView(
-        seq=row["seq"],
-        instruction=PaymentInstruction(
-            instruction_id=row["instruction_id"],
-            period=Period.parse(row["period"]),
-            leg=InstructionLeg(row["leg"]),
-            scope=row["scope"],
-            payer=row["payer"],
-            payee=row["payee"],
-            amount_fen=row["amount_fen"],
-        ),
-        state=InstructionState(row["state"]),
-        payment_reference=row["payment_reference"],
-        paid_at=row["paid_at"],
+    instruction = record_from(
+        PaymentInstruction,
+        row,
+        period=Period.parse(row["period"]),
+        leg=InstructionLeg(row["leg"]),
+    )
+    return record_from(
+        InstructionView, row, instruction=instruction, state=InstructionState(row["state"])
     )
 
 

@@ -13,6 +13,7 @@ from services.clearing.domain.events import EventKind, FundType
 from services.clearing.domain.lines import StatementLine, fund_amounts
 from services.clearing.domain.periods import Period
 from shared.bus.pg import Conn
+from shared.records import record_from
 
 # Rows any one list query returns.
 PAGE_ROWS_MAX: Final = 1_000
@@ -38,15 +39,11 @@ def line_of_row(
     """A statement line from a row holding its columns, with the amounts and the event
     period the caller read from that row (statement lines and ledger groups store them
     differently)."""
-    return StatementLine(
-        setl_id=row["setl_id"],
+    return record_from(
+        StatementLine,
+        row,
         kind=EventKind(row["kind"]),
-        reversed_setl_id=row["reversed_setl_id"],
-        event_id=row["event_id"],
-        hospital_code=row["hospital_code"],
         event_period=event_period,
-        late=row["late"],
-        settle_time=row["settle_time"],
         amounts=fund_amounts(amounts),
     )
 

@@ -21,6 +21,7 @@ from services.clearing.domain.statements import FundSummary, InstitutionSummary,
 from services.clearing.store.rows import PAGE_ROWS_MAX, Visibility, stored_line
 from shared import clock
 from shared.bus.pg import Conn
+from shared.records import record_from
 from shared.reference.institutions import InstitutionKind
 
 
@@ -68,56 +69,29 @@ _STATEMENT_COLUMNS = """statement_id, period, insured_pool, treatment_pool, leve
 
 
 def _summary_of(raw: Mapping[str, Any]) -> FundSummary:
-    return FundSummary(
-        fund=FundType(raw["fund"]),
-        settled_count=raw["settled_count"],
-        settled_fen=raw["settled_fen"],
-        reversed_count=raw["reversed_count"],
-        reversed_fen=raw["reversed_fen"],
-        adjustment_count=raw["adjustment_count"],
-        adjustment_fen=raw["adjustment_fen"],
-        late_count=raw["late_count"],
-        late_fen=raw["late_fen"],
-        net_fen=raw["net_fen"],
-    )
+    return record_from(FundSummary, raw, fund=FundType(raw["fund"]))
 
 
 def _institution_of(raw: Mapping[str, Any]) -> InstitutionSummary:
-    return InstitutionSummary(
+    return record_from(
+        InstitutionSummary,
+        raw,
         kind=InstitutionKind(raw["kind"]),
-        settlement_count=raw["settlement_count"],
-        reversal_count=raw["reversal_count"],
-        late_count=raw["late_count"],
-        adjustment_count=raw["adjustment_count"],
         funds=tuple(_summary_of(f) for f in raw["funds"]),
-        net_fen=raw["net_fen"],
     )
 
 
 def _statement_view(row: asyncpg.Record) -> StatementView:
-    return StatementView(
-        statement_id=row["statement_id"],
-        period=row["period"],
-        insured_pool=row["insured_pool"],
-        treatment_pool=row["treatment_pool"],
+    return record_from(
+        StatementView,
+        row,
         level=ClearingLevel(row["level"]),
         status=StatementStatus(
             state=StatementState(row["state"]),
             confirmed_by=frozenset(Party(p) for p in row["confirmed_by"]),
             disputed_by=frozenset(Party(p) for p in row["disputed_by"]),
         ),
-        settlement_count=row["settlement_count"],
-        reversal_count=row["reversal_count"],
-        late_count=row["late_count"],
-        adjustment_count=row["adjustment_count"],
-        line_count=row["line_count"],
-        net_fen=row["net_fen"],
-        disputed_fen=row["disputed_fen"],
-        disputed_lines=row["disputed_lines"],
         funds=tuple(_summary_of(f) for f in json.loads(row["funds"])),
-        digest=row["digest"],
-        generated_at=row["generated_at"],
-        delivered_at=row["delivered_at"],
         institutions=tuple(_institution_of(k) for k in json.loads(row["institution_totals"])),
     )
 

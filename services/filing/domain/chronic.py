@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
+from services.filing.domain.dates import last_day_covered
 from services.filing.domain.policy import FilingPolicy
 from shared import vocabulary
 from shared.errors import FailedPrecondition, Violations
@@ -66,10 +67,7 @@ class ChronicCertification:
     @property
     def effective_until(self) -> date | None:
         """Last day covered: the validity end, cut short by a cancellation."""
-        if self.cancelled_on is None:
-            return self.valid_until
-        last_day = self.cancelled_on - timedelta(days=1)
-        return last_day if self.valid_until is None else min(self.valid_until, last_day)
+        return last_day_covered(self.valid_until, self.cancelled_on)
 
     def overlaps(self, start: date, until: date | None) -> bool:
         mine = self.effective_until

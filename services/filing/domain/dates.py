@@ -39,6 +39,15 @@ def window_end(start: date, months: int) -> date:
     return add_months(start, months) - timedelta(days=1)
 
 
+def last_day_covered(valid_until: date | None, cancelled_on: date | None) -> date | None:
+    """The last day a filing or a certification covers: its validity end (None: until
+    cancelled), cut short by a cancellation, which covers up to the day before it."""
+    if cancelled_on is None:
+        return valid_until
+    last_day = cancelled_on - timedelta(days=1)
+    return last_day if valid_until is None else min(valid_until, last_day)
+
+
 def parse_iso_date(v: Violations, field: str, text: str, *, required: bool) -> date | None:
     """A date field as a date; None when empty or bad (a violation added if so).
 

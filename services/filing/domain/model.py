@@ -10,9 +10,10 @@ treatment date is always judged against the version in force on that date.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
+from services.filing.domain.dates import last_day_covered
 from shared.reference import province_of
 
 
@@ -151,10 +152,7 @@ class Filing:
     @property
     def effective_until(self) -> date | None:
         """Last day covered: the validity end, cut short by a cancellation."""
-        if self.cancelled_on is None:
-            return self.valid_until
-        last_day = self.cancelled_on - timedelta(days=1)
-        return last_day if self.valid_until is None else min(self.valid_until, last_day)
+        return last_day_covered(self.valid_until, self.cancelled_on)
 
     def is_valid_on(self, day: date) -> bool:
         until = self.effective_until

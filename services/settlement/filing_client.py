@@ -26,12 +26,11 @@ from shared import pb_enums
 from shared.config import Settings
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.faults import Unavailable
-from shared.grpc_client import caller_metadata, open_channel
+from shared.grpc_client import caller_metadata, development_server_name, open_channel
 from shared.grpc_errors import field_violations_of
 from shared.identity import DocumentType
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
-from shared.targets import development_server_name
 from shared.vocabulary import parse_national_date
 
 CALLER_CODE: Final = "svc-settlement"

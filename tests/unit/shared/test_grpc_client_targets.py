@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.targets import development_server_name
+from shared.grpc_client import development_server_name
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from google.protobuf.message import Message
 from shared.bus import OutboxItem
 from shared.bus.outbox import ENQUEUE_BATCH_MAX, enqueue_many
 from shared.bus.pg import Conn
-from shared.idempotency import claim, complete_bytes, stored_form
+from shared.idempotency import KEYS, KeyJournal, fingerprint, stored_form
 
 ACQUIRE_TIMEOUT_S = 10.0
 MAX_EVENTS = ENQUEUE_BATCH_MAX  # outbox rows one unit of work may write
@@ -57,13 +57,20 @@ class UnitOfWork:
     """The open transaction of one idempotent request (see the module docstring)."""
 
     def __init__(
-        self, conn: Conn, transaction: Transaction, scope: str, key: str, replay: bytes | None
+        self,
+        conn: Conn,
+        transaction: Transaction,
+        scope: str,
+        key: str,
+        replay: bytes | None,
+        journal: KeyJournal = KEYS,
     ) -> None:
         self.conn = conn
         self.replay = replay
         self._transaction = transaction
         self._scope = scope
         self._key = key
+        self._journal = journal
         self._events: list[OutboxItem] = []
         self._completed_in_statement = False
         self.committed = False
@@ -92,7 +99,7 @@ class UnitOfWork:
         if self._events:
             await enqueue_many(self.conn, self._events)
         if response is not None:
-            await complete_bytes(self.conn, self._scope, self._key, _as_bytes(response))
+            await self._journal.complete(self.conn, self._scope, self._key, _as_bytes(response))
         await self._transaction.commit()
         self.committed = True
 
@@ -109,16 +116,17 @@ async def unit_of_work(
     request: Message,
     *,
     acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
+    journal: KeyJournal = KEYS,
 ) -> AsyncIterator[UnitOfWork]:
-    """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request``; roll back on
-    leaving unless committed."""
+    """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request`` (in ``journal``,
+    by default ``idempotency_keys``); roll back on leaving unless committed."""
     async with pool.acquire(timeout=acquire_timeout_s) as conn:
         transaction = conn.transaction()
         await transaction.start()
         uow: UnitOfWork | None = None
         try:
-            stored = await claim(conn, scope, key, request)
-            uow = UnitOfWork(conn, transaction, scope, key, stored)
+            stored = await journal.claim(conn, scope, key, fingerprint(request))
+            uow = UnitOfWork(conn, transaction, scope, key, stored, journal)
             yield uow
         finally:
             if uow is None or not uow.committed:

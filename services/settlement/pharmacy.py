@@ -2,9 +2,10 @@
 
 A purchase is an encounter of the usual model whose drug lines come with the request:
 
-    coverage check with the filing service (no transaction open)
     BEGIN
-      claim the msgid            (a retry returns the stored response)
+      claim the msgid            (a retry returns the stored response, asking nobody)
+      coverage check with the filing service (a gRPC call; the transaction holds only the
+                                 msgid's own journal row, which only a resend waits on)
       2102: open the encounter with its lines, lock it and the person's year row, run the
             engine, store the warnings, write the settlement, its event (outbox) and the
             stored response — the hospital settlement's own statement
@@ -45,18 +46,15 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.core import (
-    ACQUIRE_TIMEOUT_S,
-    SCOPE,
     Completed,
     Idempotent,
-    fingerprinted,
     new_id,
     require_same_person,
 )
 from services.settlement.pharmacy_access import acting_pharmacy
 from shared.errors import FieldViolation, InvalidArgument
 from shared.reference import Institution
-from shared.unit_of_work import UnitOfWork, unit_of_work
+from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
@@ -100,20 +98,6 @@ class _Prepared:
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
-    async def _replay(self, key: Idempotent, decode: Callable[[bytes], M]) -> M | None:
-        """A resent msgid's stored answer, looked up before the filing service is asked:
-        a retry is answered as it was even when the coverage, or the day, has changed."""
-        # The claim is made for real by the request's own unit of work: this one rolls back.
-        async with unit_of_work(
-            self._pool,
-            SCOPE,
-            key.msgid,
-            fingerprinted(key.request),
-            acquire_timeout_s=ACQUIRE_TIMEOUT_S,
-        ) as uow:
-            stored = uow.replay
-        return None if stored is None else decode(stored)
-
     async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
         pharmacy = acting_pharmacy(header)
@@ -152,12 +136,9 @@ class PharmacySettlement(Settlement):
         encode: Callable[[PurchasePreSettled], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        if (replayed := await self._replay(key, decode)) is not None:
-            return replayed
-        prepared = await self._prepare(header, purchase)
-        encounter = prepared.encounter
-
         async def work(uow: UnitOfWork) -> PurchasePreSettled:
+            prepared = await self._prepare(header, purchase)
+            encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
             person = encounter.person
@@ -190,14 +171,11 @@ class PharmacySettlement(Settlement):
                 "medfee_sumamt_fen",
                 f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
             )
-        if (replayed := await self._replay(key, decode)) is not None:
-            return replayed
-        prepared = await self._prepare(header, purchase)
 
         async def work(uow: UnitOfWork) -> Completed[M]:
+            prepared = await self._prepare(header, purchase)
             conn = uow.conn
             prepared.encounter.coverage.require_allowed()
-            await pharmacy_store.require_msgid_unused(conn, header.msgid)
             await pharmacy_store.insert_purchase(
                 conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
             )

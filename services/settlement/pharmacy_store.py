@@ -9,20 +9,9 @@ from collections.abc import Sequence
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.encounter import Encounter, EncounterState
 from services.settlement.domain.supervision import SupervisionWarning
-from services.settlement.store import MSGID_CORRECTED, UnexpectedRowCount
+from services.settlement.store import UnexpectedRowCount
 from shared import clock
 from shared.bus.pg import Conn
-from shared.errors import FailedPrecondition
-
-
-async def require_msgid_unused(conn: Conn, msgid: str) -> None:
-    """A 2102 whose msgid a correction undid (or tombstoned) is refused, not redone: its
-    stored answer was dropped, its journal row stays."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM messages WHERE msgid = $1)", msgid):
-        raise FailedPrecondition(
-            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
-        )
-
 
 _INSERT_PURCHASE = """
 WITH enc AS (

@@ -54,7 +54,7 @@ from shared.errors import (
 from shared.reference import Institution, UnknownCode
 from shared.unit_of_work import UnitOfWork, unit_of_work
 
-SCOPE: Final = "settlement"  # idempotency scope of every hospital msgid
+SCOPE: Final = store.SCOPE  # idempotency scope of every hospital and pharmacy msgid
 ACQUIRE_TIMEOUT_S: Final = 10.0
 
 INFNO_REGISTER = "2201"
@@ -355,6 +355,7 @@ class SettlementCore:
             key.msgid,
             fingerprinted(key.request),
             acquire_timeout_s=ACQUIRE_TIMEOUT_S,
+            journal=store.JOURNAL,
         ) as uow:
             if uow.replay is not None:
                 return decode(uow.replay)
@@ -449,7 +450,7 @@ class SettlementCore:
     async def _locked(
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str, **kw: bool
     ) -> store.LockedEncounter:
-        locked = await store.lock_encounter(conn, mdtrt_id, header.msgid, **kw)
+        locked = await store.lock_encounter(conn, mdtrt_id, **kw)
         if locked is None:
             raise NotFound(f"no encounter {mdtrt_id}")
         require_owner(locked.encounter, header.hospital_code)

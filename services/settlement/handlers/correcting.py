@@ -21,7 +21,6 @@ from services.settlement.handlers.core import (
     INFNO_CORRECTION,
     INFNO_DISCHARGE,
     INFNO_REGISTER,
-    SCOPE,
     SETTLING,
     Corrected,
     Idempotent,
@@ -80,9 +79,8 @@ class CorrectionCases(SettleCases):
                 )
             assert entry.mdtrt_id is not None
             reversal = await self._undo(uow, entry, header, psn_no, journal)
+            # A retry of the original is refused from now on, not answered from storage.
             await store.mark_corrected(conn, omsgid, header.msgid)
-            # A retry of the original must now be refused, not answered from storage.
-            await store.forget_response(conn, SCOPE, omsgid)
             return Corrected(omsgid, oinfno, False, entry.mdtrt_id, reversal)
 
         return await self._once(key, work, encode, decode)
@@ -130,7 +128,7 @@ class CorrectionCases(SettleCases):
     async def _locked_for_correction(
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str
     ) -> store.LockedEncounter:
-        locked = await store.lock_encounter(conn, mdtrt_id, header.msgid)
+        locked = await store.lock_encounter(conn, mdtrt_id)
         assert locked is not None, "a journalled encounter exists"
         require_owner(locked.encounter, header.hospital_code)
         require_person(

@@ -70,7 +70,7 @@ class SettleCases(SettlementCore):
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
             conn = uow.conn
-            view = await store.read_for_presettle(conn, mdtrt_id, header.msgid)
+            view = await store.read_for_presettle(conn, mdtrt_id)
             if view is None:
                 raise NotFound(f"no encounter {mdtrt_id}")
             require_owner(view.locked.encounter, header.hospital_code)

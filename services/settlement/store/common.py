@@ -3,8 +3,6 @@ write carries, the refusal of a corrected msgid and the row-count check."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
@@ -46,23 +44,18 @@ class TxnClock:
 
 @dataclass(frozen=True)
 class Journal:
-    """The ``messages`` row a write adds for its msgid."""
+    """What a write journals on its msgid's ``messages`` row (claimed by its unit of work)."""
 
     msgid: str
     hospital_code: str
     infno: str
 
 
-@contextlib.contextmanager
-def refusing_corrected_msgid() -> Iterator[None]:
-    try:
-        yield
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != "messages_pkey":
-            raise
-        raise FailedPrecondition(
-            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
-        ) from None
+def msgid_corrected() -> FailedPrecondition:
+    """The refusal of a msgid a correction undid or tombstoned (its journal row says so)."""
+    return FailedPrecondition(
+        MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
+    )
 
 
 def expect_counts(counts: asyncpg.Record | None, **expected: int) -> None:

@@ -27,15 +27,12 @@ from services.settlement.domain.encounter import (
     PersonSnapshot,
 )
 from services.settlement.store.common import (
-    MSGID_CORRECTED,
     Journal,
     TxnClock,
     expect_counts,
-    refusing_corrected_msgid,
 )
 from shared import clock
 from shared.bus.pg import Conn
-from shared.errors import FailedPrecondition
 
 # --- encounters ------------------------------------------------------------------------
 
@@ -129,8 +126,9 @@ WITH enc AS (
             $20, $21, $22, $23, $24, $25, $26, $27, $28, $31, $29, $31, $31)
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($29, $2, $30, $1, 'DONE', $31)
+    UPDATE messages SET state = 'DONE', hospital_code = $2, infno = $30, mdtrt_id = $1,
+           received_at = $31
+     WHERE msgid = $29 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
@@ -142,33 +140,32 @@ async def insert_encounter(
 ) -> None:
     assert encounter.state is EncounterState.OPEN and encounter.line_count == 0
     p = encounter.person
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _INSERT_ENCOUNTER,
-            encounter.mdtrt_id,
-            encounter.hospital_code,
-            int(encounter.hospital_level),
-            encounter.treatment_pool,
-            visit_no,
-            encounter.visit_type.value,
-            encounter.chronic_disease.value if encounter.chronic_disease else None,
-            encounter.emergency,
-            diag_code,
-            encounter.begin_date,
-            p.psn_no,
-            p.name,
-            p.insured_pool,
-            p.insutype.value,
-            p.person_type.value,
-            p.sex.value,
-            p.birth_date,
-            p.maf_category.value if p.maf_category else None,
-            p.acct_opening_balance_fen,
-            *coverage_params(encounter.coverage),
-            journal.msgid,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _INSERT_ENCOUNTER,
+        encounter.mdtrt_id,
+        encounter.hospital_code,
+        int(encounter.hospital_level),
+        encounter.treatment_pool,
+        visit_no,
+        encounter.visit_type.value,
+        encounter.chronic_disease.value if encounter.chronic_disease else None,
+        encounter.emergency,
+        diag_code,
+        encounter.begin_date,
+        p.psn_no,
+        p.name,
+        p.insured_pool,
+        p.insutype.value,
+        p.person_type.value,
+        p.sex.value,
+        p.birth_date,
+        p.maf_category.value if p.maf_category else None,
+        p.acct_opening_balance_fen,
+        *coverage_params(encounter.coverage),
+        journal.msgid,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, enc=1, j=1)
 
 
@@ -177,20 +174,11 @@ class LockedEncounter:
     encounter: Encounter
     lines: tuple[FeeLine, ...]  # standing lines; empty unless asked for
     line_amount_fen: int
-    msgid_corrected: bool  # the request's msgid has a tombstone or was undone
     clock: TxnClock
-
-
-def require_not_corrected(locked: LockedEncounter) -> None:
-    if locked.msgid_corrected:
-        raise FailedPrecondition(
-            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
-        )
 
 
 _LOCK_ENCOUNTER = f"""
 SELECT {ENCOUNTER_COLUMNS},
-       EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
        {{lines}}
   FROM encounters e
  WHERE e.mdtrt_id = $1
@@ -204,7 +192,7 @@ _LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=LINES_SUBQUERY)
 _LOCK_ENCOUNTER_FOR_SETTLE = f"""
 WITH year_row AS (
     INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
-    SELECT psn_no, insutype, $3::smallint, $4::timestamptz
+    SELECT psn_no, insutype, $2::smallint, $3::timestamptz
       FROM encounters WHERE mdtrt_id = $1
     ON CONFLICT DO NOTHING
 )
@@ -218,7 +206,7 @@ SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amo
 
 
 async def lock_encounter(
-    conn: Conn, mdtrt_id: str, msgid: str, *, lines: bool = False, for_settle: bool = False
+    conn: Conn, mdtrt_id: str, *, lines: bool = False, for_settle: bool = False
 ) -> LockedEncounter | None:
     """Lock the encounter (FOR UPDATE) for the rest of the transaction; None if unknown."""
     assert conn.is_in_transaction()
@@ -231,14 +219,13 @@ async def lock_encounter(
     )
     txn_clock = TxnClock.read()
     args = (txn_clock.year, txn_clock.now) if for_settle else ()
-    row = await conn.fetchrow(sql, mdtrt_id, msgid, *args)
+    row = await conn.fetchrow(sql, mdtrt_id, *args)
     if row is None:
         return None
     locked = LockedEncounter(
         encounter_of(row),
         lines_of(row["lines"]),
         row["line_amount_fen"],
-        row["msgid_seen"],
         txn_clock,
     )
     if (lines or for_settle) and len(locked.lines) != locked.encounter.line_count:
@@ -246,13 +233,11 @@ async def lock_encounter(
         # the statement's older snapshot. Read the lines again, now under our lock.
         fresh = await conn.fetchval(_STANDING_LINES, mdtrt_id)
         locked = LockedEncounter(
-            locked.encounter, lines_of(fresh), locked.line_amount_fen, locked.msgid_corrected,
-            locked.clock,
-        )  # fmt: skip
+            locked.encounter, lines_of(fresh), locked.line_amount_fen, locked.clock
+        )
     if lines or for_settle:
         assert len(locked.lines) == locked.encounter.line_count, mdtrt_id
         assert sum(line.amount_fen for line in locked.lines) == locked.line_amount_fen, mdtrt_id
-    require_not_corrected(locked)
     return locked
 
 
@@ -266,8 +251,9 @@ WITH enc AS (
      WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($4, $5, $6, $1, 'DONE', $7)
+    UPDATE messages SET state = 'DONE', hospital_code = $5, infno = $6, mdtrt_id = $1,
+           received_at = $7
+     WHERE msgid = $4 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
@@ -278,17 +264,16 @@ async def set_discharge(
     conn: Conn, mdtrt_id: str, discharge_date: date | None, diag_code: str, journal: Journal
 ) -> None:
     """Record a discharge date, or withdraw it (None) when a correction undoes 2402."""
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _SET_DISCHARGE,
-            mdtrt_id,
-            discharge_date,
-            diag_code,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _SET_DISCHARGE,
+        mdtrt_id,
+        discharge_date,
+        diag_code,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, enc=1, j=1)
 
 
@@ -298,8 +283,9 @@ WITH enc AS (
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($2, $3, $4, $1, 'DONE', $5)
+    UPDATE messages SET state = 'DONE', hospital_code = $3, infno = $4, mdtrt_id = $1,
+           received_at = $5
+     WHERE msgid = $2 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
@@ -307,15 +293,14 @@ SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 
 
 async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _CANCEL_ENCOUNTER,
-            mdtrt_id,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _CANCEL_ENCOUNTER,
+        mdtrt_id,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, enc=1, j=1)
 
 
@@ -332,8 +317,9 @@ WITH gone AS (
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($2, $3, $4, $1, 'DONE', $5)
+    UPDATE messages SET state = 'DONE', hospital_code = $3, infno = $4, mdtrt_id = $1,
+           received_at = $5
+     WHERE msgid = $2 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
@@ -343,15 +329,14 @@ SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
 
 async def cancel_registration(conn: Conn, mdtrt_id: str, line_count: int, journal: Journal) -> None:
     """Cancel an OPEN encounter and its ``line_count`` standing fee lines (2202)."""
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _CANCEL_REGISTRATION,
-            mdtrt_id,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _CANCEL_REGISTRATION,
+        mdtrt_id,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, gone=line_count, enc=1, j=1)
 
 
@@ -377,8 +362,9 @@ WITH enc AS (
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING diag_code, dept_code
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($15, $16, $17, $1, 'DONE', $18)
+    UPDATE messages SET state = 'DONE', hospital_code = $16, infno = $17, mdtrt_id = $1,
+           received_at = $18
+     WHERE msgid = $15 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT diag_code FROM enc) AS diag_code, (SELECT dept_code FROM enc) AS dept_code,
@@ -398,20 +384,19 @@ async def change_admission(
     journal: Journal,
 ) -> tuple[str, str]:
     """2403 on a locked OPEN stay (an empty code is kept); the diagnosis and department now."""
-    with refusing_corrected_msgid():
-        row = await conn.fetchrow(
-            _CHANGE_ADMISSION,
-            mdtrt_id,
-            begin_date,
-            diag_code,
-            dept_code,
-            *coverage_params(coverage),
-            coverage_checked,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    row = await conn.fetchrow(
+        _CHANGE_ADMISSION,
+        mdtrt_id,
+        begin_date,
+        diag_code,
+        dept_code,
+        *coverage_params(coverage),
+        coverage_checked,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return row["diag_code"], row["dept_code"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.settlement.domain.bill import FeeLine
-from services.settlement.store.common import Journal, expect_counts, refusing_corrected_msgid
+from services.settlement.store.common import Journal, expect_counts
 from shared import clock
 from shared.bus.pg import Conn
 
@@ -30,8 +30,9 @@ WITH ins AS (
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($8, $9, $10, $1, 'DONE', $11)
+    UPDATE messages SET state = 'DONE', hospital_code = $9, infno = $10, mdtrt_id = $1,
+           received_at = $11
+     WHERE msgid = $8 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
@@ -52,21 +53,20 @@ async def insert_fee_lines(
     conn: Conn, mdtrt_id: str, lines: Sequence[FeeLine], journal: Journal
 ) -> tuple[set[int], LineTotals]:
     """Insert the lines; returns the line numbers inserted (a standing number is skipped)."""
-    with refusing_corrected_msgid():
-        row = await conn.fetchrow(
-            INSERT_LINES,
-            mdtrt_id,
-            [x.line_no for x in lines],
-            [x.item_code for x in lines],
-            [x.fee_date for x in lines],
-            [x.quantity_e4 for x in lines],
-            [x.unit_price_fen for x in lines],
-            [x.amount_fen for x in lines],
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    row = await conn.fetchrow(
+        INSERT_LINES,
+        mdtrt_id,
+        [x.line_no for x in lines],
+        [x.item_code for x in lines],
+        [x.fee_date for x in lines],
+        [x.quantity_e4 for x in lines],
+        [x.unit_price_fen for x in lines],
+        [x.amount_fen for x in lines],
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return set(row["inserted"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])
@@ -87,8 +87,9 @@ WITH gone AS (
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($3, $4, $5, $1, 'DONE', $7)
+    UPDATE messages SET state = 'DONE', hospital_code = $4, infno = $5, mdtrt_id = $1,
+           received_at = $7
+     WHERE msgid = $3 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT array_agg(line_no) FROM gone) AS cancelled,
@@ -108,17 +109,16 @@ async def cancel_fee_lines(
     uploaded_by_msgid: str | None = None,
 ) -> tuple[set[int], LineTotals]:
     """Cancel standing lines: the numbers given (None: all), optionally of one upload."""
-    with refusing_corrected_msgid():
-        row = await conn.fetchrow(
-            _CANCEL_LINES,
-            mdtrt_id,
-            None if line_nos is None else list(line_nos),
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            uploaded_by_msgid,
-            clock.now(),
-        )
+    row = await conn.fetchrow(
+        _CANCEL_LINES,
+        mdtrt_id,
+        None if line_nos is None else list(line_nos),
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        uploaded_by_msgid,
+        clock.now(),
+    )
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return set(row["cancelled"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])

@@ -24,12 +24,10 @@ from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
-    refusing_corrected_msgid,
 )
 from services.settlement.store.encounters import coverage_params
 from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
-from shared.idempotency import COMPLETE_SQL
 from shared.unit_of_work import Completion
 
 # --- settlements ---------------------------------------------------------------------------
@@ -112,10 +110,10 @@ s AS (
     RETURNING 1
 )"""
 
-# The settling statement also writes the settlement's event to the outbox and completes
-# the msgid's idempotency key with the response: parameters after the journal's.
+# The settling statement also writes the settlement's event to the outbox and stores the
+# response on the msgid's journal row (its idempotency key): parameters after the journal's.
 _O = _X + 12  # first outbox value
-_K = _O + len(OUTBOX_COLUMNS)  # the stored response, then the key's scope
+_K = _O + len(OUTBOX_COLUMNS)  # the stored response
 
 _WRITE_SETTLEMENT = f"""
 WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
@@ -129,8 +127,9 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
      WHERE mdtrt_id = $4 AND state = 'OPEN'
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
-    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', $13)
+    UPDATE messages SET state = 'DONE', hospital_code = $5, infno = ${_X + 11}, mdtrt_id = $4,
+           setl_id = $1, received_at = $13, response = ${_K}
+     WHERE msgid = $12 AND state = 'CLAIMED' AND response IS NULL
     RETURNING 1
 ), ob AS (
     INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
@@ -141,13 +140,10 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
     )
 })
     RETURNING 1
-), done AS (
-    {COMPLETE_SQL.format(response=f"${_K}", scope=f"${_K + 1}", key="$12")}
 )
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
-       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob,
-       (SELECT count(*) FROM done) AS done
+       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob
 """
 
 _WRITE_REVERSAL = f"""
@@ -160,8 +156,9 @@ WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
      WHERE mdtrt_id = $4 AND state = 'SETTLED' AND setl_id = $3
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
-    VALUES ($12, $5, ${_X + 1}, $4, $1, 'DONE', $13)
+    UPDATE messages SET state = 'DONE', hospital_code = $5, infno = ${_X + 1}, mdtrt_id = $4,
+           setl_id = $1, received_at = $13
+     WHERE msgid = $12 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
@@ -225,20 +222,18 @@ async def write_settlement(
     the msgid's idempotency key with the response."""
     assert record.kind is RecordKind.SETTLEMENT and journal.msgid == record.msgid
     assert completion.key == record.msgid
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _WRITE_SETTLEMENT,
-            *_settlement_params(record),
-            *acc_params(accumulations_after),
-            1,
-            *coverage_params(coverage),
-            coverage_rechecked,
-            journal.infno,
-            *outbox_values(event),
-            completion.response,
-            completion.scope,
-        )
-    expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1, done=1)
+    counts = await conn.fetchrow(
+        _WRITE_SETTLEMENT,
+        *_settlement_params(record),
+        *acc_params(accumulations_after),
+        1,
+        *coverage_params(coverage),
+        coverage_rechecked,
+        journal.infno,
+        *outbox_values(event),
+        completion.response,
+    )
+    expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)
 
 
 async def write_reversal(
@@ -250,14 +245,13 @@ async def write_reversal(
     """Insert the reversal, mark the settlement reversed, restore the accumulations and
     reopen the encounter."""
     assert reversal.kind is RecordKind.REVERSAL and journal.msgid == reversal.msgid
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _WRITE_REVERSAL,
-            *_settlement_params(reversal),
-            *acc_params(accumulations_after),
-            -1,
-            journal.infno,
-        )
+    counts = await conn.fetchrow(
+        _WRITE_REVERSAL,
+        *_settlement_params(reversal),
+        *acc_params(accumulations_after),
+        -1,
+        journal.infno,
+    )
     expect_counts(counts, s=1, f=len(reversal.details), a=1, o=1, e=1, j=1)
 
 

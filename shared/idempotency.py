@@ -42,6 +42,10 @@ class KeyJournal(Protocol):
     async def claim(self, conn: Conn, scope: str, key: str, digest: bytes) -> bytes | None:
         """Own the key for this transaction (→ None) or return its stored response."""
 
+    async def stored(self, conn: Conn, scope: str, key: str, digest: bytes) -> bytes:
+        """The stored response of a key whose claim (by a statement of the caller's own,
+        fused with other work) found it taken; ALREADY_EXISTS for another request."""
+
     async def complete(self, conn: Conn, scope: str, key: str, response: bytes) -> None:
         """Store ``response`` as the answer of the key this transaction claimed."""
 
@@ -72,6 +76,10 @@ async def _claim_key(conn: Conn, scope: str, key: str, digest: bytes) -> bytes |
     )
     if claimed:
         return None
+    return await _stored_key(conn, scope, key, digest)
+
+
+async def _stored_key(conn: Conn, scope: str, key: str, digest: bytes) -> bytes:
     row = await conn.fetchrow(
         "SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
         scope,
@@ -116,6 +124,9 @@ class _IdempotencyKeys:
 
     async def claim(self, conn: Conn, scope: str, key: str, digest: bytes) -> bytes | None:
         return await _claim_key(conn, scope, key, digest)
+
+    async def stored(self, conn: Conn, scope: str, key: str, digest: bytes) -> bytes:
+        return await _stored_key(conn, scope, key, digest)
 
     async def complete(self, conn: Conn, scope: str, key: str, response: bytes) -> None:
         await complete_bytes(conn, scope, key, response)

@@ -48,6 +48,7 @@ from services.settlement.handlers import Settlement
 from services.settlement.handlers.core import (
     Completed,
     Idempotent,
+    Replayed,
     new_id,
     require_same_person,
 )
@@ -180,10 +181,12 @@ class PharmacySettlement(Settlement):
                 conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
             )
             mdtrt_id = prepared.encounter.mdtrt_id
-            locked = await self._locked(conn, mdtrt_id, header, purchase.psn_no, for_settle=True)
+            found = await self._locked_for_settle(
+                uow, mdtrt_id, header, purchase.psn_no, claiming=False
+            )
+            assert not isinstance(found, Replayed), "the unit of work claimed the msgid"
+            locked, acc = found
             encounter, clock = locked.encounter, locked.clock
-            person = encounter.person
-            acc = await store.lock_accumulations(conn, person.psn_no, person.insutype, clock.year)
             request = settle_request(
                 encounter, locked.lines, acc, acct_opted_in=purchase.acct_opted_in
             )

@@ -17,6 +17,7 @@ from services.settlement import registry, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
+    Accumulations,
     AnnualUsage,
 )
 from services.settlement.domain.bill import FeeLine
@@ -109,6 +110,14 @@ def fingerprinted(request: Message) -> Message:
     packed = any_pb2.Any()
     packed.Pack(request, deterministic=True)
     return packed
+
+
+class Replayed:
+    """The work's own statement found its msgid answered before: the stored answer is the
+    unit of work's ``replay``."""
+
+
+REPLAYED: Final = Replayed()
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,18 @@ def require_settlement_of(
     errors.raise_if_any()
 
 
+def _of_request(
+    locked: store.LockedEncounter | None, mdtrt_id: str, header: Header, psn_no: str
+) -> store.LockedEncounter:
+    """The locked encounter, if it is the request's: it exists, the hospital owns it, the
+    person is the request's."""
+    if locked is None:
+        raise NotFound(f"no encounter {mdtrt_id}")
+    require_owner(locked.encounter, header.hospital_code)
+    require_person(locked.encounter, psn_no, header.insured_pool)
+    return locked
+
+
 class SettlementCore:
     """The service's resources and the plumbing its use cases run through."""
 
@@ -344,11 +365,14 @@ class SettlementCore:
     async def _once(
         self,
         key: Idempotent,
-        work: Callable[[UnitOfWork], Awaitable[R | Completed[M]]],
+        work: Callable[[UnitOfWork], Awaitable[R | Completed[M] | Replayed]],
         encode: Callable[[R], M],
         decode: Callable[[bytes], M],
+        *,
+        claim_in_work: bool = False,
     ) -> M:
-        """Run ``work`` in one unit of work that claims and completes the msgid."""
+        """Run ``work`` in one unit of work that claims and completes the msgid (with
+        ``claim_in_work``, the work's first statement claims it: ``_locked_for_settle``)."""
         async with unit_of_work(
             self._pool,
             SCOPE,
@@ -356,10 +380,14 @@ class SettlementCore:
             fingerprinted(key.request),
             acquire_timeout_s=ACQUIRE_TIMEOUT_S,
             journal=store.JOURNAL,
+            claim_in_work=claim_in_work,
         ) as uow:
             if uow.replay is not None:
                 return decode(uow.replay)
             result = await work(uow)
+            if isinstance(result, Replayed):
+                assert uow.replay is not None
+                return decode(uow.replay)
             if isinstance(result, Completed):  # the work's own write completed the key
                 await uow.commit()
                 return result.response
@@ -370,17 +398,23 @@ class SettlementCore:
     async def _once_with_coverage(
         self,
         key: Idempotent,
-        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[M]]],
+        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[M] | Replayed]],
         encode: Callable[[R], M],
         decode: Callable[[bytes], M],
+        *,
+        claim_in_work: bool = False,
     ) -> M:
         """As ``_once``; when the work finds the stored coverage refused, re-check it with
         the filing service between two transactions and run the work again with it."""
         try:
-            return await self._once(key, lambda uow: work(uow, None), encode, decode)
+            return await self._once(
+                key, lambda uow: work(uow, None), encode, decode, claim_in_work=claim_in_work
+            )
         except _RecheckCoverage as needed:
             fresh = await self._check_coverage(needed.encounter)
-        return await self._once(key, lambda uow: work(uow, fresh), encode, decode)
+        return await self._once(
+            key, lambda uow: work(uow, fresh), encode, decode, claim_in_work=claim_in_work
+        )
 
     async def _check_coverage(self, encounter: Encounter) -> Coverage:
         person, coverage = await self._filing.check_coverage(
@@ -451,11 +485,21 @@ class SettlementCore:
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str, **kw: bool
     ) -> store.LockedEncounter:
         locked = await store.lock_encounter(conn, mdtrt_id, **kw)
-        if locked is None:
-            raise NotFound(f"no encounter {mdtrt_id}")
-        require_owner(locked.encounter, header.hospital_code)
-        require_person(locked.encounter, psn_no, header.insured_pool)
-        return locked
+        return _of_request(locked, mdtrt_id, header, psn_no)
+
+    async def _locked_for_settle(
+        self, uow: UnitOfWork, mdtrt_id: str, header: Header, psn_no: str, *, claiming: bool
+    ) -> tuple[store.LockedEncounter, Accumulations] | Replayed:
+        """The encounter and the person's year row, locked in one round trip which also
+        claims the msgid when ``claiming`` (the unit of work opened with claim_in_work)."""
+        found = await store.lock_for_settle(uow.conn, mdtrt_id, uow.claim if claiming else None)
+        if claiming:
+            await uow.claimed(found.claimed)
+            if uow.replay is not None:
+                return REPLAYED
+        locked = _of_request(found.locked, mdtrt_id, header, psn_no)
+        assert found.accumulations is not None, "the year row is locked with its encounter"
+        return locked, found.accumulations
 
     def _catalogue(self, encounter: Encounter) -> Catalogue:
         return self._versions.catalogue_for(encounter.treatment_pool[:2], encounter.begin_date)

@@ -36,6 +36,7 @@ from services.settlement.handlers.core import (
     Idempotent,
     M,
     PreSettled,
+    Replayed,
     SettlementCore,
     acting_hospital,
     infno_of,
@@ -108,9 +109,11 @@ class SettleCases(SettlementCore):
     ) -> M:
         acting_hospital(header)
 
-        async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M]:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no, for_settle=True)
+        async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M] | Replayed:
+            found = await self._locked_for_settle(uow, mdtrt_id, header, psn_no, claiming=True)
+            if isinstance(found, Replayed):
+                return found
+            locked, acc = found
             encounter = self._with_current_coverage(locked.encounter, fresh)
             require_settleable(encounter, locked.line_amount_fen)
             if medfee_sumamt_fen != locked.line_amount_fen:
@@ -120,8 +123,6 @@ class SettleCases(SettlementCore):
                     f"not {medfee_sumamt_fen}",
                 )
             clock = locked.clock
-            person = encounter.person
-            acc = await store.lock_accumulations(conn, person.psn_no, person.insutype, clock.year)
             catalogue = self._catalogue(encounter)
             request = settle_request(encounter, locked.lines, acc, acct_opted_in=acct_opted_in)
             result = self._run_engine(request, catalogue)
@@ -136,7 +137,7 @@ class SettleCases(SettlementCore):
                 encode(record),
             )
 
-        return await self._once_with_coverage(key, work, encode, decode)
+        return await self._once_with_coverage(key, work, encode, decode, claim_in_work=True)
 
     # -- 2208/2305 ------------------------------------------------------------------------
 

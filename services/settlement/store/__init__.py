@@ -129,7 +129,13 @@ from services.settlement.store.settlements import (
     LockedSettlement as LockedSettlement,
 )
 from services.settlement.store.settlements import (
+    SettleLocks as SettleLocks,
+)
+from services.settlement.store.settlements import (
     get_settlement as get_settlement,
+)
+from services.settlement.store.settlements import (
+    lock_for_settle as lock_for_settle,
 )
 from services.settlement.store.settlements import (
     write_reversal as write_reversal,

@@ -186,17 +186,6 @@ SELECT {ENCOUNTER_COLUMNS},
 """
 _LOCK_ENCOUNTER_PLAIN = _LOCK_ENCOUNTER.format(lines="NULL::record[] AS lines")
 _LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=LINES_SUBQUERY)
-# The settlement's year row is created (if new) in the same round trip as the encounter
-# lock; it is locked by its own statement next, whose fresh snapshot sees a row another
-# transaction committed meanwhile.
-_LOCK_ENCOUNTER_FOR_SETTLE = f"""
-WITH year_row AS (
-    INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
-    SELECT psn_no, insutype, $2::smallint, $3::timestamptz
-      FROM encounters WHERE mdtrt_id = $1
-    ON CONFLICT DO NOTHING
-)
-{_LOCK_ENCOUNTER_WITH_LINES}"""
 
 _STANDING_LINES = """
 SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
@@ -206,38 +195,37 @@ SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amo
 
 
 async def lock_encounter(
-    conn: Conn, mdtrt_id: str, *, lines: bool = False, for_settle: bool = False
+    conn: Conn, mdtrt_id: str, *, lines: bool = False
 ) -> LockedEncounter | None:
     """Lock the encounter (FOR UPDATE) for the rest of the transaction; None if unknown."""
     assert conn.is_in_transaction()
-    sql = (
-        _LOCK_ENCOUNTER_FOR_SETTLE
-        if for_settle
-        else _LOCK_ENCOUNTER_WITH_LINES
-        if lines
-        else _LOCK_ENCOUNTER_PLAIN
-    )
     txn_clock = TxnClock.read()
-    args = (txn_clock.year, txn_clock.now) if for_settle else ()
-    row = await conn.fetchrow(sql, mdtrt_id, *args)
+    row = await conn.fetchrow(
+        _LOCK_ENCOUNTER_WITH_LINES if lines else _LOCK_ENCOUNTER_PLAIN, mdtrt_id
+    )
     if row is None:
         return None
+    return await locked_of(conn, row, txn_clock, lines=lines)
+
+
+async def locked_of(
+    conn: Conn, row: asyncpg.Record, txn_clock: TxnClock, *, lines: bool
+) -> LockedEncounter:
+    """The encounter a statement just locked (ENCOUNTER_COLUMNS and ``lines``)."""
     locked = LockedEncounter(
-        encounter_of(row),
-        lines_of(row["lines"]),
-        row["line_amount_fen"],
-        txn_clock,
+        encounter_of(row), lines_of(row["lines"]), row["line_amount_fen"], txn_clock
     )
-    if (lines or for_settle) and len(locked.lines) != locked.encounter.line_count:
+    if not lines:
+        return locked
+    if len(locked.lines) != locked.encounter.line_count:
         # We waited for the lock behind a concurrent upload or cancel: the sub-select saw
         # the statement's older snapshot. Read the lines again, now under our lock.
-        fresh = await conn.fetchval(_STANDING_LINES, mdtrt_id)
+        fresh = await conn.fetchval(_STANDING_LINES, locked.encounter.mdtrt_id)
         locked = LockedEncounter(
             locked.encounter, lines_of(fresh), locked.line_amount_fen, locked.clock
         )
-    if lines or for_settle:
-        assert len(locked.lines) == locked.encounter.line_count, mdtrt_id
-        assert sum(line.amount_fen for line in locked.lines) == locked.line_amount_fen, mdtrt_id
+    assert len(locked.lines) == locked.encounter.line_count, locked.encounter.mdtrt_id
+    assert sum(line.amount_fen for line in locked.lines) == locked.line_amount_fen
     return locked
 
 

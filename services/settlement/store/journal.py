@@ -47,6 +47,10 @@ class MessageJournal(KeyJournal):
             return None
         return await stored(conn, key, digest)
 
+    async def stored(self, conn: Conn, scope: str, key: str, digest: bytes) -> bytes:
+        assert scope == SCOPE
+        return await stored(conn, key, digest)
+
     async def complete(self, conn: Conn, scope: str, key: str, response: bytes) -> None:
         """Store the answer on the row the request's write journalled."""
         assert scope == SCOPE

@@ -19,16 +19,102 @@ from services.settlement.domain.encounter import (
 )
 from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
-from services.settlement.store.accumulations import ACC_SCALARS, acc_params
+from services.settlement.store.accumulations import (
+    ACC_SCALARS,
+    _accumulations_of,
+    acc_params,
+    lock_accumulations,
+)
 from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
 )
-from services.settlement.store.encounters import coverage_params
+from services.settlement.store.encounters import (
+    ENCOUNTER_COLUMNS,
+    LINES_SUBQUERY,
+    LockedEncounter,
+    coverage_params,
+    locked_of,
+)
+from services.settlement.store.journal import CLAIM_SQL
 from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
-from shared.unit_of_work import Completion
+from shared.unit_of_work import Completion, KeyClaim
+
+# --- what a settlement locks ---------------------------------------------------------------
+
+# One round trip before the engine runs: claim the msgid (optional), lock the encounter with
+# its standing lines, create the person's year row if it is new, and lock that row. The
+# claim runs first (the encounter's lock waits for its row): a resent msgid queues on its
+# key, and a request never holds the encounter while waiting for a msgid. The year row is
+# locked after the encounter (the order every writer takes); if it is new (created here, or
+# committed by another transaction after this statement's snapshot) it is locked by a
+# statement of its own, whose fresh snapshot sees it.
+_LOCK_FOR_SETTLE = f"""
+WITH {{claim}}, year_row AS (
+    INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
+    SELECT psn_no, insutype, $2::smallint, $3::timestamptz
+      FROM encounters WHERE mdtrt_id = $1
+    ON CONFLICT DO NOTHING
+), enc AS MATERIALIZED (
+    SELECT {ENCOUNTER_COLUMNS},
+           {LINES_SUBQUERY}
+      FROM claimed, encounters e
+     WHERE e.mdtrt_id = $1
+       FOR UPDATE OF e
+), acc AS MATERIALIZED (
+    SELECT true AS year_row_locked, {", ".join(f"a.{c}" for c in (*ACC_SCALARS, "chronic_hifp_paid_fen"))}
+      FROM enc JOIN accumulations a ON a.psn_no = enc.psn_no AND a.insutype = enc.insutype
+     WHERE a.acc_year = $2
+       FOR UPDATE OF a
+)
+SELECT claimed.claimed, enc.*, acc.*
+  FROM claimed LEFT JOIN enc ON true LEFT JOIN acc ON true
+"""
+_CLAIMING = f"""claim AS ({CLAIM_SQL.format(msgid="$4", fingerprint="$5", at="$3")}
+), claimed AS MATERIALIZED (SELECT count(*) > 0 AS claimed FROM claim)"""
+_LOCK_CLAIMING_FOR_SETTLE = _LOCK_FOR_SETTLE.format(claim=_CLAIMING)
+_LOCK_CLAIMED_FOR_SETTLE = _LOCK_FOR_SETTLE.format(claim="claimed AS (SELECT true AS claimed)")
+
+
+@dataclass(frozen=True)
+class SettleLocks:
+    """What :func:`lock_for_settle` found: whether it claimed the msgid, and if it did, the
+    encounter (None if unknown) and the person's year row, both locked."""
+
+    claimed: bool
+    locked: LockedEncounter | None
+    accumulations: Accumulations | None
+
+
+async def lock_for_settle(conn: Conn, mdtrt_id: str, claim: KeyClaim | None) -> SettleLocks:
+    """Lock the encounter and the person's year row of a settlement, claiming ``claim``
+    (the request's msgid) in the same statement; ``None``: the unit of work claimed it."""
+    assert conn.is_in_transaction()
+    txn_clock = TxnClock.read()
+    if claim is None:
+        row = await conn.fetchrow(_LOCK_CLAIMED_FOR_SETTLE, mdtrt_id, txn_clock.year, txn_clock.now)
+    else:
+        row = await conn.fetchrow(
+            _LOCK_CLAIMING_FOR_SETTLE,
+            mdtrt_id,
+            txn_clock.year,
+            txn_clock.now,
+            claim.key,
+            claim.digest,
+        )
+    assert row is not None, "the statement returns one row"
+    if not row["claimed"] or row["mdtrt_id"] is None:
+        return SettleLocks(row["claimed"], None, None)
+    locked = await locked_of(conn, row, txn_clock, lines=True)
+    person = locked.encounter.person
+    if row["year_row_locked"]:
+        acc = _accumulations_of(row)
+    else:  # a new year row: its own statement sees and locks it
+        acc = await lock_accumulations(conn, person.psn_no, person.insutype, txn_clock.year)
+    return SettleLocks(True, locked, acc)
+
 
 # --- settlements ---------------------------------------------------------------------------
 

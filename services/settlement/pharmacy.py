@@ -52,7 +52,7 @@ from services.settlement.handlers.core import (
     new_id,
     require_same_person,
 )
-from services.settlement.pharmacy_access import acting_pharmacy
+from services.settlement.institution_access import PHARMACY, acting_institution
 from shared.errors import FieldViolation, InvalidArgument
 from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork
@@ -101,7 +101,7 @@ class PharmacySettlement(Settlement):
 
     async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
-        pharmacy = acting_pharmacy(header)
+        pharmacy = acting_institution(header, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
         person, coverage = await self._filing.check_coverage(
@@ -219,7 +219,7 @@ class PharmacySettlement(Settlement):
         encode: Callable[[SettlementRecord], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_pharmacy(header)
+        acting_institution(header, PHARMACY)
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
             conn = uow.conn

@@ -123,12 +123,6 @@ from services.settlement.handlers.core import (
     Uploaded as Uploaded,
 )
 from services.settlement.handlers.core import (
-    acting_hospital as acting_hospital,
-)
-from services.settlement.handlers.core import (
-    acting_institution as acting_institution,
-)
-from services.settlement.handlers.core import (
     new_id as new_id,
 )
 from services.settlement.handlers.correcting import CorrectionCases

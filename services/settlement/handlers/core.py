@@ -40,10 +40,9 @@ from services.settlement.domain.supervision import (
     SupervisionWarning,
 )
 from services.settlement.filing_client import FilingClient
-from services.settlement.pharmacy_access import acting_pharmacy
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from services.settlement.versions import Versions
 from shared import clock
-from shared.auth import CallerKind, caller
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -52,7 +51,7 @@ from shared.errors import (
     PermissionDenied,
     Violations,
 )
-from shared.reference import Institution, UnknownCode
+from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork, unit_of_work
 
 SCOPE: Final = store.SCOPE  # idempotency scope of every hospital and pharmacy msgid
@@ -244,36 +243,6 @@ class TotalsOutcome:
 # --- checks ------------------------------------------------------------------------------
 
 
-def acting_hospital(header: Header) -> Institution:
-    """The hospital a request acts for: the caller, whose code must open the msgid.
-
-    Trusted callers (crossclear services, operators) act for the hospital the msgid names.
-    """
-    who = caller()
-    if who.kind is CallerKind.HOSPITAL:
-        if header.hospital_code != who.code:
-            raise PermissionDenied(
-                f"msgid must start with your institution code {who.code}, not "
-                f"{header.hospital_code}"
-            )
-    elif not who.is_trusted:
-        raise PermissionDenied(f"caller {who.code} ({who.kind.value}) is not a hospital")
-    try:
-        hospital = registry.hospital_at(header.hospital_code, clock.china_today())
-    except UnknownCode:
-        raise PermissionDenied(f"{header.hospital_code} is not a designated hospital") from None
-    if header.treatment_pool != hospital.pool_code:
-        raise InvalidArgument(
-            "header.mdtrtarea_admvs", f"the hospital's pool is {hospital.pool_code}"
-        )
-    return hospital
-
-
-def acting_institution(header: Header) -> Institution:
-    """1101, 2601, 5203, 3201/3202: a hospital, or a pharmacy (whose msgid opens with P)."""
-    return acting_pharmacy(header) if header.hospital_code[0] == "P" else acting_hospital(header)
-
-
 def _level(hospital: Institution, day: date) -> HospitalLevel:
     """The hospital's level on the encounter's begin date, as the registry has it."""
     return HospitalLevel(registry.hospital_level_at(hospital.code, day))
@@ -450,7 +419,7 @@ class SettlementCore:
     ) -> M:
         """A hospital's write on one of its encounters: the encounter locked and checked
         as the request's (owner, person), then ``act`` in the request's unit of work."""
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork) -> R:
             locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)

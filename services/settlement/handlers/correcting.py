@@ -25,10 +25,9 @@ from services.settlement.handlers.core import (
     Corrected,
     Idempotent,
     M,
-    acting_institution,
 )
 from services.settlement.handlers.settling import SettleCases
-from services.settlement.pharmacy_access import check_oinfno
+from services.settlement.institution_access import acting_institution, check_oinfno
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,

@@ -47,12 +47,11 @@ from services.settlement.handlers.core import (
     _level,
     _RecheckCoverage,
     _require_all_inserted,
-    acting_hospital,
-    acting_institution,
     infno_of,
     new_id,
     require_same_person,
 )
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.bus.pg import Conn
 from shared.errors import (
     InvalidArgument,
@@ -109,7 +108,7 @@ class EncounterCases(SettlementCore):
         encode: Callable[[Opened], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        hospital = acting_hospital(header)
+        hospital = acting_institution(header, HOSPITAL)
         assert hospital.level is not None
         # The filing service is asked before the transaction: never while holding locks.
         person, coverage = await self._filing.check_coverage(
@@ -192,7 +191,7 @@ class EncounterCases(SettlementCore):
         encode: Callable[[Cancelled], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
         check_cancel_selection(line_nos, all_lines)
 
         async def act(conn: Conn, locked: store.LockedEncounter) -> Cancelled:
@@ -262,7 +261,7 @@ class EncounterCases(SettlementCore):
         encode: Callable[[AdmissionChanged], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> AdmissionChanged:
             conn = uow.conn

@@ -38,11 +38,11 @@ from services.settlement.handlers.core import (
     PreSettled,
     Replayed,
     SettlementCore,
-    acting_hospital,
     infno_of,
     new_id,
     require_settlement_of,
 )
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -67,7 +67,7 @@ class SettleCases(SettlementCore):
         encode: Callable[[PreSettled], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
             conn = uow.conn
@@ -107,7 +107,7 @@ class SettleCases(SettlementCore):
         encode: Callable[[SettlementRecord], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M] | Replayed:
             found = await self._locked_for_settle(uow, mdtrt_id, header, psn_no, claiming=True)
@@ -151,7 +151,7 @@ class SettleCases(SettlementCore):
         encode: Callable[[SettlementRecord], M],
         decode: Callable[[bytes], M],
     ) -> M:
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
             found, locked = await self._settled(uow.conn, setl_id, header, mdtrt_id, psn_no)

@@ -51,6 +51,29 @@ class Journal:
     infno: str
 
 
+def journalled(
+    msgid: str,
+    hospital_code: str,
+    infno: str,
+    mdtrt_id: str,
+    at: str,
+    *,
+    setl_id: str = "NULL",
+    response: str = "",
+) -> str:
+    """The journal CTE of a write (``j AS (…)``): the msgid's row, claimed by this request,
+    marked DONE with what the write did, and with ``response`` stored (the statement's
+    parameters, e.g. ``"$4"``)."""
+    stored = f", response = {response}" if response else ""
+    only_once = " AND response IS NULL" if response else ""
+    return f"""j AS (
+    UPDATE messages SET state = 'DONE', hospital_code = {hospital_code}, infno = {infno},
+           mdtrt_id = {mdtrt_id}, setl_id = {setl_id}, received_at = {at}{stored}
+     WHERE msgid = {msgid} AND state = 'CLAIMED'{only_once}
+    RETURNING 1
+)"""
+
+
 def msgid_corrected() -> FailedPrecondition:
     """The refusal of a msgid a correction undid or tombstoned (its journal row says so)."""
     return FailedPrecondition(

@@ -30,6 +30,7 @@ from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
+    journalled,
 )
 from shared import clock
 from shared.bus.pg import Conn
@@ -111,7 +112,7 @@ def coverage_params(c: Coverage) -> tuple[Any, ...]:
     )
 
 
-_INSERT_ENCOUNTER = """
+_INSERT_ENCOUNTER = f"""
 WITH enc AS (
     INSERT INTO encounters (
         mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
@@ -125,12 +126,7 @@ WITH enc AS (
             $11, $12, $13, $14, $15, $16, $17, $18, $19,
             $20, $21, $22, $23, $24, $25, $26, $27, $28, $31, $29, $31, $31)
     RETURNING 1
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $2, infno = $30, mdtrt_id = $1,
-           received_at = $31
-     WHERE msgid = $29 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$29", "$2", "$30", "$1", "$31")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
@@ -231,19 +227,14 @@ async def locked_of(
 
 # --- discharge and cancellation -----------------------------------------------------------
 
-_SET_DISCHARGE = """
+_SET_DISCHARGE = f"""
 WITH enc AS (
     UPDATE encounters SET discharge_date = $2,
            diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
            updated_at = $7
      WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
     RETURNING 1
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $5, infno = $6, mdtrt_id = $1,
-           received_at = $7
-     WHERE msgid = $4 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$4", "$5", "$6", "$1", "$7")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
@@ -265,17 +256,12 @@ async def set_discharge(
     expect_counts(counts, enc=1, j=1)
 
 
-_CANCEL_ENCOUNTER = """
+_CANCEL_ENCOUNTER = f"""
 WITH enc AS (
     UPDATE encounters SET state = 'CANCELLED', updated_at = $5
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $3, infno = $4, mdtrt_id = $1,
-           received_at = $5
-     WHERE msgid = $2 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$2", "$3", "$4", "$1", "$5")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
@@ -294,7 +280,7 @@ async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
 
 # --- 2202, 2403, 2405 -----------------------------------------------------------------------
 
-_CANCEL_REGISTRATION = """
+_CANCEL_REGISTRATION = f"""
 WITH gone AS (
     UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $5
      WHERE mdtrt_id = $1 AND cancelled_at IS NULL
@@ -304,12 +290,7 @@ WITH gone AS (
            updated_at = $5
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $3, infno = $4, mdtrt_id = $1,
-           received_at = $5
-     WHERE msgid = $2 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$2", "$3", "$4", "$1", "$5")}
 SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
        (SELECT count(*) FROM j) AS j
 """
@@ -337,7 +318,7 @@ async def earliest_line_date(conn: Conn, mdtrt_id: str) -> date | None:
     return day
 
 
-_CHANGE_ADMISSION = """
+_CHANGE_ADMISSION = f"""
 WITH enc AS (
     UPDATE encounters SET begin_date = $2,
            diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
@@ -349,12 +330,7 @@ WITH enc AS (
            updated_at = $18
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING diag_code, dept_code
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $16, infno = $17, mdtrt_id = $1,
-           received_at = $18
-     WHERE msgid = $15 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$15", "$16", "$17", "$1", "$18")}
 SELECT (SELECT diag_code FROM enc) AS diag_code, (SELECT dept_code FROM enc) AS dept_code,
        (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """

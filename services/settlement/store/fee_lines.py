@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.settlement.domain.bill import FeeLine
-from services.settlement.store.common import Journal, expect_counts
+from services.settlement.store.common import Journal, expect_counts, journalled
 from shared import clock
 from shared.bus.pg import Conn
 
 # --- fee lines ---------------------------------------------------------------------------
 
-INSERT_LINES = """
+INSERT_LINES = f"""
 WITH ins AS (
     INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
                            amount_fen, upload_msgid, uploaded_at)
@@ -29,12 +29,7 @@ WITH ins AS (
            updated_at = $11
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $9, infno = $10, mdtrt_id = $1,
-           received_at = $11
-     WHERE msgid = $8 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$8", "$9", "$10", "$1", "$11")}
 SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
        (SELECT line_count FROM enc) AS line_count,
        (SELECT line_amount_fen FROM enc) AS line_amount_fen,
@@ -72,7 +67,7 @@ async def insert_fee_lines(
     return set(row["inserted"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])
 
 
-_CANCEL_LINES = """
+_CANCEL_LINES = f"""
 WITH gone AS (
     UPDATE fee_lines SET cancel_msgid = $3, cancelled_at = $7
      WHERE mdtrt_id = $1 AND cancelled_at IS NULL
@@ -86,12 +81,7 @@ WITH gone AS (
            updated_at = $7
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $4, infno = $5, mdtrt_id = $1,
-           received_at = $7
-     WHERE msgid = $3 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$3", "$4", "$5", "$1", "$7")}
 SELECT (SELECT array_agg(line_no) FROM gone) AS cancelled,
        (SELECT line_count FROM enc) AS line_count,
        (SELECT line_amount_fen FROM enc) AS line_amount_fen,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from services.settlement.store.common import Journal, msgid_corrected
+from services.settlement.store.common import Journal, journalled, msgid_corrected
 from shared import clock
 from shared.bus.pg import Conn
 from shared.idempotency import MAX_KEY_CHARS, KeyJournal, stored_answer
@@ -120,15 +120,17 @@ async def mark_corrected(conn: Conn, omsgid: str, correction_msgid: str) -> None
     assert status == "UPDATE 1", status
 
 
+_JOURNAL_ONLY: Final = f"WITH {journalled('$1', '$2', '$3', '$4', '$5')} SELECT count(*) FROM j"
+
+
 async def journal_only(conn: Conn, journal: Journal, mdtrt_id: str | None) -> None:
     """Journal a request that changes nothing else (a tombstoning correction, a 2101)."""
-    status = await conn.execute(
-        "UPDATE messages SET state = 'DONE', hospital_code = $2, infno = $3, mdtrt_id = $4,"
-        " received_at = $5 WHERE msgid = $1 AND state = 'CLAIMED'",
+    done = await conn.fetchval(
+        _JOURNAL_ONLY,
         journal.msgid,
         journal.hospital_code,
         journal.infno,
         mdtrt_id,
         clock.now(),
     )
-    assert status == "UPDATE 1", f"msgid {journal.msgid} was not claimed by its request"
+    assert done == 1, f"msgid {journal.msgid} was not claimed by its request"

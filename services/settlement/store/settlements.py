@@ -29,6 +29,7 @@ from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
+    journalled,
 )
 from services.settlement.store.encounters import (
     ENCOUNTER_COLUMNS,
@@ -212,12 +213,7 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
            updated_at = $13
      WHERE mdtrt_id = $4 AND state = 'OPEN'
     RETURNING 1
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $5, infno = ${_X + 11}, mdtrt_id = $4,
-           setl_id = $1, received_at = $13, response = ${_K}
-     WHERE msgid = $12 AND state = 'CLAIMED' AND response IS NULL
-    RETURNING 1
-), ob AS (
+), {journalled("$12", "$5", f"${_X + 11}", "$4", "$13", setl_id="$1", response=f"${_K}")}, ob AS (
     INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
     VALUES ({
     ", ".join(
@@ -241,12 +237,7 @@ WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
     UPDATE encounters SET state = 'OPEN', setl_id = NULL, updated_at = $13
      WHERE mdtrt_id = $4 AND state = 'SETTLED' AND setl_id = $3
     RETURNING 1
-), j AS (
-    UPDATE messages SET state = 'DONE', hospital_code = $5, infno = ${_X + 1}, mdtrt_id = $4,
-           setl_id = $1, received_at = $13
-     WHERE msgid = $12 AND state = 'CLAIMED'
-    RETURNING 1
-)
+), {journalled("$12", "$5", f"${_X + 1}", "$4", "$13", setl_id="$1")}
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM o) AS o,
        (SELECT count(*) FROM e) AS e, (SELECT count(*) FROM j) AS j

@@ -15,7 +15,9 @@ A purchase is an encounter of the usual model whose drug lines come with the req
 
 2101 runs the same checks and split and writes only its journal row and stored response
 (there is no encounter to hang warnings on: they are stored with the 2102 that follows).
-A refused request writes nothing. 2601 undoes a 2102 as 2103 does (see handlers).
+A refused request writes nothing. 2103 is the hospital reversal for a pharmacy
+(``Settlement.reverse(kind=PHARMACY)``), and 2601 undoes a 2102 as 2103 does: reversing a
+purchase's settlement cancels the purchase (see handlers/settling.py).
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
-INFNO_CANCEL: Final = "2103"
 
 M = TypeVar("M", bound=Message)
 
@@ -204,31 +205,6 @@ class PharmacySettlement(Settlement):
                 INFNO_SETTLE,
                 response,
             )
-
-        return await self._once(key, work, encode, decode)
-
-    # -- 2103 -----------------------------------------------------------------------------
-
-    async def cancel_purchase(
-        self,
-        key: Idempotent,
-        header: Header,
-        setl_id: str,
-        mdtrt_id: str,
-        psn_no: str,
-        encode: Callable[[SettlementRecord], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_institution(header, PHARMACY)
-
-        async def work(uow: UnitOfWork) -> SettlementRecord:
-            conn = uow.conn
-            found, locked = await self._settled(conn, setl_id, header, mdtrt_id, psn_no)
-            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CANCEL)
-            await pharmacy_store.close_purchase(
-                conn, locked.encounter.mdtrt_id, locked.encounter.line_count, header.msgid
-            )
-            return reversal
 
         return await self._once(key, work, encode, decode)
 

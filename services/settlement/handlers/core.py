@@ -65,6 +65,7 @@ INFNO_ADMISSION_CHANGE = "2403"
 INFNO_ADMISSION_CANCEL = "2404"
 INFNO_DISCHARGE_CANCEL = "2405"
 INFNO_CORRECTION = "2601"
+INFNO_PURCHASE_CANCEL = "2103"  # a pharmacy's reversal: the purchase goes with it
 # Outpatient / inpatient numbers of the transactions that exist in both forms.
 _INFNO = {
     "upload": ("2204", "2301"),

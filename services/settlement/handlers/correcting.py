@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.settlement import corrections, pharmacy_store, store
+from services.settlement import corrections, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain.encounter import (
     EncounterState,
@@ -99,11 +99,8 @@ class CorrectionCases(SettleCases):
             found = await store.get_settlement(conn, entry.setl_id, for_update=True)
             assert found is not None, "a journalled settlement exists"
             locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
-            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CORRECTION)
-            if entry.infno == "2102":  # a purchase is cancelled with its settlement (2103)
-                line_count = locked.encounter.line_count
-                await pharmacy_store.close_purchase(conn, entry.mdtrt_id, line_count, header.msgid)
-            return reversal
+            # (a purchase, 2102, is cancelled with its settlement, as 2103 does)
+            return await self._reverse_locked(uow, found, locked, header, INFNO_CORRECTION)
         locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
         if entry.infno in LATER_CORRECTABLE:  # see corrections.py for the rule
             await corrections.undo(conn, entry, journal)

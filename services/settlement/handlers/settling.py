@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from services.settlement import store
+from services.settlement import pharmacy_store, store
 from services.settlement.domain.accumulations import (
     Accumulations,
     apply_delta,
@@ -31,6 +31,7 @@ from services.settlement.domain.supervision import (
 from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers.core import (
     INFNO_DISCHARGE,
+    INFNO_PURCHASE_CANCEL,
     Completed,
     Discharged,
     Idempotent,
@@ -42,13 +43,14 @@ from services.settlement.handlers.core import (
     new_id,
     require_settlement_of,
 )
-from services.settlement.institution_access import HOSPITAL, acting_institution
+from services.settlement.institution_access import HOSPITAL, PHARMACY, acting_institution
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
+from shared.reference import InstitutionKind
 from shared.unit_of_work import UnitOfWork
 
 
@@ -150,12 +152,17 @@ class SettleCases(SettlementCore):
         psn_no: str,
         encode: Callable[[SettlementRecord], M],
         decode: Callable[[bytes], M],
+        *,
+        kind: InstitutionKind = HOSPITAL,
     ) -> M:
-        acting_institution(header, HOSPITAL)
+        """2208/2305 for a hospital; 2103 for a pharmacy (its purchase goes with it)."""
+        acting_institution(header, kind)
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
             found, locked = await self._settled(uow.conn, setl_id, header, mdtrt_id, psn_no)
-            infno = infno_of("reverse", locked.encounter)
+            infno = (
+                INFNO_PURCHASE_CANCEL if kind is PHARMACY else infno_of("reverse", locked.encounter)
+            )
             return await self._reverse_locked(uow, found, locked, header, infno)
 
         return await self._once(key, work, encode, decode)
@@ -233,6 +240,9 @@ class SettleCases(SettlementCore):
         )
         journal = store.Journal(header.msgid, header.hospital_code, infno)
         await store.write_reversal(conn, reversal, restored, journal)
+        if encounter.hospital_code.startswith("P"):  # a purchase (2102) ends with its settlement
+            line_count = encounter.line_count
+            await pharmacy_store.close_purchase(conn, encounter.mdtrt_id, line_count, header.msgid)
         uow.emit(settlement_outbox_item(self._namespace, reversal))
         return reversal
 

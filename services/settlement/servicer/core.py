@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -15,9 +15,11 @@ from services.settlement.domain.inputs import (
     read_header,
 )
 from services.settlement.handlers import Idempotent, Settlement
+from services.settlement.servicer.writers import SR, settlement_response
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+from shared.reference import InstitutionKind
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
@@ -26,6 +28,46 @@ M = TypeVar("M", bound=Message)
 EncounterWrite = Callable[
     [Idempotent, Header, str, str, Callable[[R], M], Callable[[bytes], M]], Awaitable[M]
 ]
+
+
+def header_of(
+    header: pb.RequestHeader, errors: Violations, *, person: bool, now: datetime
+) -> Header | None:
+    """The request's header read (None when bad; each bad field is in ``errors``)."""
+    return read_header(
+        header.msgid,
+        header.mdtrtarea_admvs,
+        header.insuplc_admdvs,
+        header.opter_type,
+        insured_pool_required=person,
+        errors=errors,
+        now=now,
+    )
+
+
+async def reverse(
+    service: Settlement, request: Any, response_type: type[SR], kind: InstitutionKind
+) -> SR:
+    """ReverseSettlement (2208/2305) and CancelPurchase (2103): the settlement ``setl_id``
+    reversed for its hospital or pharmacy (a pharmacy may leave its mdtrt_id out)."""
+    errors = Violations()
+    header = header_of(request.header, errors, person=True, now=service.china_now())
+    check_id(request.setl_id, "setl_id", errors)
+    if request.mdtrt_id or kind is InstitutionKind.HOSPITAL:
+        check_id(request.mdtrt_id, "mdtrt_id", errors)
+    check_psn_no(request.psn_no, "psn_no", errors)
+    errors.raise_if_any()
+    assert header is not None
+    return await service.reverse(
+        Idempotent(header.msgid, request),
+        header,
+        request.setl_id,
+        request.mdtrt_id,
+        request.psn_no,
+        lambda record: settlement_response(response_type, record),
+        response_type.FromString,
+        kind=kind,
+    )
 
 
 class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
@@ -39,15 +81,7 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
     def _header(
         self, header: pb.RequestHeader, errors: Violations, *, person: bool
     ) -> Header | None:
-        return read_header(
-            header.msgid,
-            header.mdtrtarea_admvs,
-            header.insuplc_admdvs,
-            header.opter_type,
-            insured_pool_required=person,
-            errors=errors,
-            now=self._service.china_now(),
-        )
+        return header_of(header, errors, person=person, now=self._service.china_now())
 
     def _today(self) -> date:
         return self._service.china_now().date()

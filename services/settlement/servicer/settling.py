@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 
 from services.settlement.domain.inputs import (
-    check_id,
     check_msgid,
     check_psn_no,
     read_day,
@@ -17,7 +16,7 @@ from services.settlement.handlers import (
     Idempotent,
     PreSettled,
 )
-from services.settlement.servicer.core import ServicerCore
+from services.settlement.servicer.core import ServicerCore, reverse
 from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
 from services.settlement.servicer.writers import (
     presettle_info,
@@ -27,6 +26,7 @@ from services.settlement.servicer.writers import (
 )
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+from shared.reference import InstitutionKind
 
 
 class SettleRpcs(ServicerCore):
@@ -92,23 +92,8 @@ class SettleRpcs(ServicerCore):
     async def ReverseSettlement(
         self, request: pb.ReverseSettlementRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReverseSettlementResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        check_id(request.setl_id, "setl_id", errors)
-        errors.raise_if_any()
-        assert header is not None
-
-        def encode(record: SettlementRecord) -> pb.ReverseSettlementResponse:
-            return settlement_response(pb.ReverseSettlementResponse, record)
-
-        return await self._service.reverse(
-            Idempotent(header.msgid, request),
-            header,
-            request.setl_id,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            pb.ReverseSettlementResponse.FromString,
+        return await reverse(
+            self._service, request, pb.ReverseSettlementResponse, InstitutionKind.HOSPITAL
         )
 
     # -- 2402 -----------------------------------------------------------------------------

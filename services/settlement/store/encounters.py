@@ -112,32 +112,36 @@ def coverage_params(c: Coverage) -> tuple[Any, ...]:
     )
 
 
-_INSERT_ENCOUNTER = f"""
-WITH enc AS (
-    INSERT INTO encounters (
-        mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
-        chronic_disease, emergency, diag_code, begin_date, state,
+# An encounter as it opens: its own fields ($1…$28 of the statement that opens it, in the
+# order of opening_params), then the times, the msgid and the standing lines' totals.
+_OPENED_COLUMNS = """mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
+        chronic_disease, emergency, diag_code, begin_date,
         psn_no, psn_name, insured_pool, insutype, person_type, sex, birth_date, maf_category,
         acct_opening_balance_fen,
         relation, coverage_allowed, coverage_basis, filing_id, filing_category,
-        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message, coverage_checked_at,
-        opened_msgid, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'OPEN',
-            $11, $12, $13, $14, $15, $16, $17, $18, $19,
-            $20, $21, $22, $23, $24, $25, $26, $27, $28, $31, $29, $31, $31)
+        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message"""
+OPENING_PARAMS = 28
+
+
+def opening(*, msgid: str, at: str, line_count: str = "0", line_amount_fen: str = "0") -> str:
+    """The CTE ``enc`` that opens an encounter (parameters $1…$28: :func:`opening_params`)."""
+    own = ", ".join(f"${i}" for i in range(1, OPENING_PARAMS + 1))
+    return f"""enc AS (
+    INSERT INTO encounters (
+        {_OPENED_COLUMNS},
+        state, coverage_checked_at, opened_msgid, created_at, updated_at, line_count,
+        line_amount_fen)
+    VALUES ({own},
+            'OPEN', {at}, {msgid}, {at}, {at}, {line_count}, {line_amount_fen})
     RETURNING 1
-), {journalled("$29", "$2", "$30", "$1", "$31")}
-SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
-"""
+)"""
 
 
-async def insert_encounter(
-    conn: Conn, encounter: Encounter, *, visit_no: str, diag_code: str, journal: Journal
-) -> None:
-    assert encounter.state is EncounterState.OPEN and encounter.line_count == 0
+def opening_params(encounter: Encounter, *, visit_no: str, diag_code: str) -> list[Any]:
+    """The encounter's own fields as :func:`opening` takes them."""
+    assert encounter.state is EncounterState.OPEN
     p = encounter.person
-    counts = await conn.fetchrow(
-        _INSERT_ENCOUNTER,
+    params = [
         encounter.mdtrt_id,
         encounter.hospital_code,
         int(encounter.hospital_level),
@@ -158,6 +162,24 @@ async def insert_encounter(
         p.maf_category.value if p.maf_category else None,
         p.acct_opening_balance_fen,
         *coverage_params(encounter.coverage),
+    ]
+    assert len(params) == OPENING_PARAMS
+    return params
+
+
+_INSERT_ENCOUNTER = f"""
+WITH {opening(msgid="$29", at="$31")}, {journalled("$29", "$2", "$30", "$1", "$31")}
+SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+"""
+
+
+async def insert_encounter(
+    conn: Conn, encounter: Encounter, *, visit_no: str, diag_code: str, journal: Journal
+) -> None:
+    assert encounter.line_count == 0
+    counts = await conn.fetchrow(
+        _INSERT_ENCOUNTER,
+        *opening_params(encounter, visit_no=visit_no, diag_code=diag_code),
         journal.msgid,
         journal.infno,
         clock.now(),

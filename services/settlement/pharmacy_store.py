@@ -11,6 +11,7 @@ from services.settlement.domain.encounter import Encounter
 from services.settlement.domain.supervision import SupervisionWarning
 from services.settlement.store import UnexpectedRowCount
 from services.settlement.store.encounters import opening, opening_params
+from services.settlement.store.fee_lines import line_arrays
 from shared import clock
 from shared.bus.pg import Conn
 
@@ -40,12 +41,7 @@ async def insert_purchase(
         *opening_params(encounter, visit_no=receipt_no, diag_code=""),
         clock.now(),
         msgid,
-        [x.line_no for x in lines],
-        [x.item_code for x in lines],
-        [x.fee_date for x in lines],
-        [x.quantity_e4 for x in lines],
-        [x.unit_price_fen for x in lines],
-        [x.amount_fen for x in lines],
+        *line_arrays(lines),
         sum(x.amount_fen for x in lines),
     )
     assert counts is not None

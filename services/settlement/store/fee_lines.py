@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from services.settlement.domain.bill import FeeLine
 from services.settlement.store.common import Journal, expect_counts, journalled
@@ -38,6 +39,18 @@ SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
 """
 
 
+def line_arrays(lines: Sequence[FeeLine]) -> list[list[Any]]:
+    """The lines as the six arrays a statement unnests (line_no … amount_fen)."""
+    return [
+        [x.line_no for x in lines],
+        [x.item_code for x in lines],
+        [x.fee_date for x in lines],
+        [x.quantity_e4 for x in lines],
+        [x.unit_price_fen for x in lines],
+        [x.amount_fen for x in lines],
+    ]
+
+
 @dataclass(frozen=True)
 class LineTotals:
     line_count: int
@@ -51,12 +64,7 @@ async def insert_fee_lines(
     row = await conn.fetchrow(
         INSERT_LINES,
         mdtrt_id,
-        [x.line_no for x in lines],
-        [x.item_code for x in lines],
-        [x.fee_date for x in lines],
-        [x.quantity_e4 for x in lines],
-        [x.unit_price_fen for x in lines],
-        [x.amount_fen for x in lines],
+        *line_arrays(lines),
         journal.msgid,
         journal.hospital_code,
         journal.infno,

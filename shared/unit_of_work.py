@@ -146,21 +146,25 @@ async def unit_of_work(
     pool: asyncpg.Pool,
     scope: str,
     key: str,
-    request: Message,
+    request: Message | None,
     *,
     acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
     journal: KeyJournal = KEYS,
     claim_in_work: bool = False,
+    digest: bytes | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request`` (in ``journal``,
     by default ``idempotency_keys``; with ``claim_in_work`` the work's first statement
-    claims it); roll back on leaving unless committed."""
+    claims it); roll back on leaving unless committed. A caller that fingerprinted the
+    request already passes ``digest`` (``shared.idempotency.fingerprint``) and no request."""
     async with pool.acquire(timeout=acquire_timeout_s) as conn:
         transaction = conn.transaction()
         await transaction.start()
         uow: UnitOfWork | None = None
         try:
-            digest = fingerprint(request)
+            if digest is None:
+                assert request is not None, "a request or its digest"
+                digest = fingerprint(request)
             if claim_in_work:
                 claim = KeyClaim(scope, key, digest)
                 uow = UnitOfWork(conn, transaction, scope, key, None, journal, claim)

@@ -22,12 +22,9 @@ purchase's settlement cancels the purchase (see handlers/settling.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Final, TypeVar
-
-from google.protobuf.message import Message
+from typing import Final
 
 from services.settlement import pharmacy_store, store
 from services.settlement.domain import engine
@@ -48,9 +45,11 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.core import (
+    Answer,
     Completed,
-    Idempotent,
+    MsgKey,
     Replayed,
+    Stored,
     new_id,
     require_same_person,
 )
@@ -61,8 +60,6 @@ from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
-
-M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -132,12 +129,11 @@ class PharmacySettlement(Settlement):
 
     async def presettle_purchase(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         purchase: Purchase,
-        encode: Callable[[PurchasePreSettled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[PurchasePreSettled],
+    ) -> PurchasePreSettled | Stored:
         async def work(uow: UnitOfWork) -> PurchasePreSettled:
             prepared = await self._prepare(header, purchase)
             encounter = prepared.encounter
@@ -154,19 +150,18 @@ class PharmacySettlement(Settlement):
             await store.journal_only(conn, journal, None)
             return PurchasePreSettled(encounter, result, warnings, self.china_now())
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     # -- 2102 -----------------------------------------------------------------------------
 
     async def settle_purchase(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         purchase: Purchase,
         medfee_sumamt_fen: int,
-        encode: Callable[[PurchaseSettled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[PurchaseSettled],
+    ) -> PurchaseSettled | Stored:
         total_fen = sum(line.amount_fen for line in purchase.lines)
         if medfee_sumamt_fen != total_fen:
             raise InvalidArgument(
@@ -174,7 +169,7 @@ class PharmacySettlement(Settlement):
                 f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
             )
 
-        async def work(uow: UnitOfWork) -> Completed[M]:
+        async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
             prepared = await self._prepare(header, purchase)
             conn = uow.conn
             prepared.encounter.coverage.require_allowed()
@@ -195,7 +190,6 @@ class PharmacySettlement(Settlement):
             warnings = supervise_request(request, prepared.catalogue)
             record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
-            response = encode(PurchaseSettled(record, warnings))
             return await self._write_settlement(
                 uow,
                 record,
@@ -203,10 +197,11 @@ class PharmacySettlement(Settlement):
                 encounter,
                 False,
                 INFNO_SETTLE,
-                response,
+                PurchaseSettled(record, warnings),
+                answer,
             )
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
 
 def in_purchase(exc: InvalidArgument) -> InvalidArgument:

@@ -15,7 +15,7 @@ from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
 from services.settlement.domain.inputs import Header, check_psn_no
 from services.settlement.domain.pharmacy import read_purchase_type
 from services.settlement.domain.supervision import SupervisionWarning
-from services.settlement.handlers import Idempotent, PreSettled
+from services.settlement.handlers import PreSettled
 from services.settlement.pharmacy import (
     PharmacySettlement,
     Purchase,
@@ -23,7 +23,7 @@ from services.settlement.pharmacy import (
     PurchaseSettled,
     in_purchase,
 )
-from services.settlement.servicer.core import header_of, reverse
+from services.settlement.servicer.core import Reply, header_of, key_of, reverse
 from services.settlement.servicer.readers import check_cert, read_fee_lines
 from services.settlement.servicer.writers import (
     presettle_info,
@@ -85,12 +85,14 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
                 warnings=_warnings(done.warnings),
             )
 
-        return await self._service.presettle_purchase(
-            Idempotent(header.msgid, request),
-            header,
-            purchase,
-            encode,
-            pb.PreSettlePurchaseResponse.FromString,
+        reply = Reply(encode, pb.PreSettlePurchaseResponse)
+        return reply.of(
+            await self._service.presettle_purchase(
+                key_of(header.msgid, request),
+                header,
+                purchase,
+                reply,
+            )
         )
 
     # -- 2102 -----------------------------------------------------------------------------
@@ -114,13 +116,15 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
                 warnings=_warnings(done.warnings),
             )
 
-        return await self._service.settle_purchase(
-            Idempotent(header.msgid, request),
-            header,
-            purchase,
-            request.medfee_sumamt_fen,
-            encode,
-            pb.SettlePurchaseResponse.FromString,
+        reply = Reply(encode, pb.SettlePurchaseResponse)
+        return reply.of(
+            await self._service.settle_purchase(
+                key_of(header.msgid, request),
+                header,
+                purchase,
+                request.medfee_sumamt_fen,
+                reply,
+            )
         )
 
     # -- 2103 -----------------------------------------------------------------------------

@@ -81,6 +81,9 @@ from services.settlement.handlers.core import (
     AdmissionChanged as AdmissionChanged,
 )
 from services.settlement.handlers.core import (
+    Answer as Answer,
+)
+from services.settlement.handlers.core import (
     Cancelled as Cancelled,
 )
 from services.settlement.handlers.core import (
@@ -96,7 +99,7 @@ from services.settlement.handlers.core import (
     FeeLinesPage as FeeLinesPage,
 )
 from services.settlement.handlers.core import (
-    Idempotent as Idempotent,
+    MsgKey as MsgKey,
 )
 from services.settlement.handlers.core import (
     Opened as Opened,
@@ -115,6 +118,9 @@ from services.settlement.handlers.core import (
 )
 from services.settlement.handlers.core import (
     SettlementView as SettlementView,
+)
+from services.settlement.handlers.core import (
+    Stored as Stored,
 )
 from services.settlement.handlers.core import (
     TotalsOutcome as TotalsOutcome,

@@ -10,8 +10,6 @@ from datetime import date, datetime
 from typing import Final, Generic, TypeVar
 
 import asyncpg
-from google.protobuf import any_pb2
-from google.protobuf.message import Message
 
 from services.settlement import registry, store
 from services.settlement.corrections import LATER_CORRECTABLE
@@ -83,7 +81,6 @@ SETTLING: Final = frozenset({"2207", "2304", "2102"})  # 2102: a pharmacy purcha
 TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
 
 R = TypeVar("R")
-M = TypeVar("M", bound=Message)
 
 
 def infno_of(kind: str, encounter: Encounter) -> str:
@@ -97,19 +94,23 @@ def new_id(prefix: str, day: date) -> str:
 
 
 @dataclass(frozen=True)
-class Idempotent:
-    """A request's msgid and the message whose bytes the idempotency key fingerprints."""
+class MsgKey:
+    """A request's msgid and the fingerprint of the request it came with: the idempotency
+    key of one hospital or pharmacy transaction (the servicer computes the fingerprint)."""
 
     msgid: str
-    request: Message
+    digest: bytes
 
 
-def fingerprinted(request: Message) -> Message:
-    # Packed with its type: two RPCs whose requests serialise to the same bytes must not
-    # share a stored response under one msgid.
-    packed = any_pb2.Any()
-    packed.Pack(request, deterministic=True)
-    return packed
+@dataclass(frozen=True)
+class Stored:
+    """A msgid answered before: its answer as stored (the servicer's encoding)."""
+
+    response: bytes
+
+
+# The servicer's encoding of a use case's result: the bytes stored as the msgid's answer.
+Answer = Callable[[R], bytes]
 
 
 class Replayed:
@@ -121,10 +122,10 @@ REPLAYED: Final = Replayed()
 
 
 @dataclass(frozen=True)
-class Completed(Generic[M]):
+class Completed(Generic[R]):
     """The work completed its msgid itself, in the statement that did the work."""
 
-    response: M
+    result: R
 
 
 class _RecheckCoverage(Exception):
@@ -334,56 +335,55 @@ class SettlementCore:
 
     async def _once(
         self,
-        key: Idempotent,
-        work: Callable[[UnitOfWork], Awaitable[R | Completed[M] | Replayed]],
-        encode: Callable[[R], M],
-        decode: Callable[[bytes], M],
+        key: MsgKey,
+        work: Callable[[UnitOfWork], Awaitable[R | Completed[R] | Replayed]],
+        answer: Answer[R],
         *,
         claim_in_work: bool = False,
-    ) -> M:
-        """Run ``work`` in one unit of work that claims and completes the msgid (with
-        ``claim_in_work``, the work's first statement claims it: ``_locked_for_settle``)."""
+    ) -> R | Stored:
+        """Run ``work`` in one unit of work that claims the msgid and completes it with
+        ``answer`` of the result (with ``claim_in_work``, the work's first statement claims
+        it: ``_locked_for_settle``); a msgid answered before gets its stored answer."""
         async with unit_of_work(
             self._pool,
             SCOPE,
             key.msgid,
-            fingerprinted(key.request),
+            None,
+            digest=key.digest,
             acquire_timeout_s=ACQUIRE_TIMEOUT_S,
             journal=store.JOURNAL,
             claim_in_work=claim_in_work,
         ) as uow:
             if uow.replay is not None:
-                return decode(uow.replay)
+                return Stored(uow.replay)
             result = await work(uow)
             if isinstance(result, Replayed):
                 assert uow.replay is not None
-                return decode(uow.replay)
+                return Stored(uow.replay)
             if isinstance(result, Completed):  # the work's own write completed the key
                 await uow.commit()
-                return result.response
-            response = encode(result)
-            await uow.commit(response)
-            return response
+                return result.result
+            await uow.commit(answer(result))
+            return result
 
     async def _once_with_coverage(
         self,
-        key: Idempotent,
-        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[M] | Replayed]],
-        encode: Callable[[R], M],
-        decode: Callable[[bytes], M],
+        key: MsgKey,
+        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[R] | Replayed]],
+        answer: Answer[R],
         *,
         claim_in_work: bool = False,
-    ) -> M:
+    ) -> R | Stored:
         """As ``_once``; when the work finds the stored coverage refused, re-check it with
         the filing service between two transactions and run the work again with it."""
         try:
             return await self._once(
-                key, lambda uow: work(uow, None), encode, decode, claim_in_work=claim_in_work
+                key, lambda uow: work(uow, None), answer, claim_in_work=claim_in_work
             )
         except _RecheckCoverage as needed:
             fresh = await self._check_coverage(needed.encounter)
         return await self._once(
-            key, lambda uow: work(uow, fresh), encode, decode, claim_in_work=claim_in_work
+            key, lambda uow: work(uow, fresh), answer, claim_in_work=claim_in_work
         )
 
     async def _check_coverage(self, encounter: Encounter) -> Coverage:
@@ -410,14 +410,13 @@ class SettlementCore:
 
     async def _on_encounter(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
-        encode: Callable[[R], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[R],
+    ) -> R | Stored:
         """A hospital's write on one of its encounters: the encounter locked and checked
         as the request's (owner, person), then ``act`` in the request's unit of work."""
         acting_institution(header, HOSPITAL)
@@ -426,7 +425,7 @@ class SettlementCore:
             locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)
             return await act(uow.conn, locked)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     @staticmethod
     def _settlement(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from services.settlement import corrections, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain.encounter import (
@@ -22,9 +20,10 @@ from services.settlement.handlers.core import (
     INFNO_DISCHARGE,
     INFNO_REGISTER,
     SETTLING,
+    Answer,
     Corrected,
-    Idempotent,
-    M,
+    MsgKey,
+    Stored,
 )
 from services.settlement.handlers.settling import SettleCases
 from services.settlement.institution_access import acting_institution, check_oinfno
@@ -44,14 +43,13 @@ class CorrectionCases(SettleCases):
 
     async def correct(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         psn_no: str,
         omsgid: str,
         oinfno: str,
-        encode: Callable[[Corrected], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[Corrected],
+    ) -> Corrected | Stored:
         check_oinfno(acting_institution(header), oinfno)
         if not omsgid.startswith(header.hospital_code):
             raise PermissionDenied("a hospital corrects only its own messages")
@@ -82,7 +80,7 @@ class CorrectionCases(SettleCases):
             await store.mark_corrected(conn, omsgid, header.msgid)
             return Corrected(omsgid, oinfno, False, entry.mdtrt_id, reversal)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     async def _undo(
         self,

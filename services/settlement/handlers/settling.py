@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from services.settlement import pharmacy_store, store
@@ -32,13 +31,15 @@ from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers.core import (
     INFNO_DISCHARGE,
     INFNO_PURCHASE_CANCEL,
+    Answer,
     Completed,
     Discharged,
-    Idempotent,
-    M,
+    MsgKey,
     PreSettled,
+    R,
     Replayed,
     SettlementCore,
+    Stored,
     infno_of,
     new_id,
     require_settlement_of,
@@ -61,14 +62,13 @@ class SettleCases(SettlementCore):
 
     async def presettle(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         acct_opted_in: bool,
-        encode: Callable[[PreSettled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[PreSettled],
+    ) -> PreSettled | Stored:
         acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
@@ -94,24 +94,25 @@ class SettleCases(SettlementCore):
             await store.insert_warnings(conn, encounter, warnings, journal)
             return PreSettled(encounter, result, warnings, view.locked.clock.now)
 
-        return await self._once_with_coverage(key, work, encode, decode)
+        return await self._once_with_coverage(key, work, answer)
 
     # -- 2207/2304 ------------------------------------------------------------------------
 
     async def settle(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         acct_opted_in: bool,
         medfee_sumamt_fen: int,
-        encode: Callable[[SettlementRecord], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[SettlementRecord],
+    ) -> SettlementRecord | Stored:
         acting_institution(header, HOSPITAL)
 
-        async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M] | Replayed:
+        async def work(
+            uow: UnitOfWork, fresh: Coverage | None
+        ) -> Completed[SettlementRecord] | Replayed:
             found = await self._locked_for_settle(uow, mdtrt_id, header, psn_no, claiming=True)
             if isinstance(found, Replayed):
                 return found
@@ -136,25 +137,25 @@ class SettleCases(SettlementCore):
                 encounter,
                 fresh is not None,
                 infno_of("settle", encounter),
-                encode(record),
+                record,
+                answer,
             )
 
-        return await self._once_with_coverage(key, work, encode, decode, claim_in_work=True)
+        return await self._once_with_coverage(key, work, answer, claim_in_work=True)
 
     # -- 2208/2305 ------------------------------------------------------------------------
 
     async def reverse(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         setl_id: str,
         mdtrt_id: str,
         psn_no: str,
-        encode: Callable[[SettlementRecord], M],
-        decode: Callable[[bytes], M],
+        answer: Answer[SettlementRecord],
         *,
         kind: InstitutionKind = HOSPITAL,
-    ) -> M:
+    ) -> SettlementRecord | Stored:
         """2208/2305 for a hospital; 2103 for a pharmacy (its purchase goes with it)."""
         acting_institution(header, kind)
 
@@ -165,7 +166,7 @@ class SettleCases(SettlementCore):
             )
             return await self._reverse_locked(uow, found, locked, header, infno)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     async def _write_settlement(
         self,
@@ -175,9 +176,11 @@ class SettleCases(SettlementCore):
         encounter: Encounter,
         coverage_rechecked: bool,
         infno: str,
-        response: M,
-    ) -> Completed[M]:
-        """One statement writes the settlement, its event and the msgid's stored answer."""
+        result: R,
+        answer: Answer[R],
+    ) -> Completed[R]:
+        """One statement writes the settlement, its event and the msgid's stored answer
+        (``answer`` of ``result``, the use case's result)."""
         journal = store.Journal(record.msgid, encounter.hospital_code, infno)
         await store.write_settlement(
             uow.conn,
@@ -187,9 +190,9 @@ class SettleCases(SettlementCore):
             coverage_rechecked,
             journal,
             settlement_outbox_item(self._namespace, record),
-            uow.completion(response),
+            uow.completion(answer(result)),
         )
-        return Completed(response)
+        return Completed(result)
 
     async def _settled(
         self, conn: Conn, setl_id: str, header: Header, mdtrt_id: str, psn_no: str
@@ -250,15 +253,14 @@ class SettleCases(SettlementCore):
 
     async def discharge(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         discharge_date: date,
         diag_code: str,
-        encode: Callable[[Discharged], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[Discharged],
+    ) -> Discharged | Stored:
         async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
             if discharge_date > locked.clock.china_date:
                 raise InvalidArgument("endtime", f"{discharge_date} is in the future")
@@ -267,4 +269,4 @@ class SettleCases(SettlementCore):
             await store.set_discharge(conn, mdtrt_id, discharge_date, diag_code, journal)
             return Discharged(mdtrt_id, discharge_date)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)

@@ -13,10 +13,9 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.handlers import (
     Corrected,
     Discharged,
-    Idempotent,
     PreSettled,
 )
-from services.settlement.servicer.core import ServicerCore, reverse
+from services.settlement.servicer.core import Reply, ServicerCore, key_of, reverse
 from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
 from services.settlement.servicer.writers import (
     presettle_info,
@@ -52,14 +51,16 @@ class SettleRpcs(ServicerCore):
                 ],
             )
 
-        return await self._service.presettle(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            request.acct_used_flag,
-            encode,
-            pb.PreSettleResponse.FromString,
+        reply = Reply(encode, pb.PreSettleResponse)
+        return reply.of(
+            await self._service.presettle(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                request.acct_used_flag,
+                reply,
+            )
         )
 
     async def Settle(
@@ -78,15 +79,17 @@ class SettleRpcs(ServicerCore):
         def encode(record: SettlementRecord) -> pb.SettleResponse:
             return settlement_response(pb.SettleResponse, record)
 
-        return await self._service.settle(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            request.acct_used_flag,
-            request.medfee_sumamt_fen,
-            encode,
-            pb.SettleResponse.FromString,
+        reply = Reply(encode, pb.SettleResponse)
+        return reply.of(
+            await self._service.settle(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                request.acct_used_flag,
+                request.medfee_sumamt_fen,
+                reply,
+            )
         )
 
     async def ReverseSettlement(
@@ -113,15 +116,17 @@ class SettleRpcs(ServicerCore):
                 mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
             )
 
-        return await self._service.discharge(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            discharge_date,
-            request.dscg_maindiag_code,
-            encode,
-            pb.DischargeResponse.FromString,
+        reply = Reply(encode, pb.DischargeResponse)
+        return reply.of(
+            await self._service.discharge(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                discharge_date,
+                request.dscg_maindiag_code,
+                reply,
+            )
         )
 
     # -- 2601 -----------------------------------------------------------------------------
@@ -157,12 +162,14 @@ class SettleRpcs(ServicerCore):
                 response.reversal.CopyFrom(setlinfo(done.reversal))
             return response
 
-        return await self._service.correct(
-            Idempotent(header.msgid, request),
-            header,
-            request.psn_no,
-            request.omsgid,
-            request.oinfno,
-            encode,
-            pb.CorrectResponse.FromString,
+        reply = Reply(encode, pb.CorrectResponse)
+        return reply.of(
+            await self._service.correct(
+                key_of(header.msgid, request),
+                header,
+                request.psn_no,
+                request.omsgid,
+                request.oinfno,
+                reply,
+            )
         )

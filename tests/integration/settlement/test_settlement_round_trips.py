@@ -10,7 +10,8 @@ import asyncpg
 
 from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
 from services.settlement.filing_client import FilingClient
-from services.settlement.handlers import Idempotent, Settlement
+from services.settlement.handlers import Settlement
+from services.settlement.servicer.core import Reply, key_of
 from services.settlement.versions import Versions
 from shared.auth import current_caller, parse_caller
 from shared.config import Settings
@@ -69,19 +70,22 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
             request = h.settle_request(who, mdtrt_id, total_fen)
             header = _header(request)
             sent.clear()
-            response = await service.settle(
-                Idempotent(header.msgid, request),
+            reply = Reply(
+                lambda record: pb.SettleResponse(
+                    setlinfo=pb.SettlementInfo(setl_id=record.setl_id)
+                ),
+                pb.SettleResponse,
+            )
+            outcome = await service.settle(
+                key_of(header.msgid, request),
                 header,
                 mdtrt_id,
                 who.psn_no,
                 False,
                 total_fen,
-                lambda record: pb.SettleResponse(
-                    setlinfo=pb.SettlementInfo(setl_id=record.setl_id)
-                ),
-                pb.SettleResponse.FromString,
+                reply,
             )
-            assert response.setlinfo.setl_id
+            assert reply.of(outcome).setlinfo.setl_id
             counts.append(len(sent))
     finally:
         current_caller.reset(token)

@@ -137,4 +137,7 @@ from services.settlement.handlers.queries import QueryCases
 
 
 class Settlement(EncounterCases, CorrectionCases, QueryCases):
-    """The use cases behind the 20 RPCs; the servicer translates protobuf to and fro."""
+    """The use cases behind the 20 RPCs. They take plain values, the msgid's key and the
+    servicer's :data:`Answer` (how a result is stored as the msgid's answer), and return
+    their result or the :class:`Stored` answer of a msgid answered before; only the
+    servicers read and write protobuf."""

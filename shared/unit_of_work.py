@@ -16,6 +16,11 @@ transaction rolls back unless :meth:`UnitOfWork.commit` is called, so an excepti
 replay or a forgotten commit leaves nothing behind — and an uncommitted key is no answer:
 its retry is judged afresh.
 
+A request whose first statement can claim the key itself (settlement's Settle: claim and
+lock in one round trip) opens the unit with ``claim_in_work=True``: it fuses
+:attr:`UnitOfWork.claim` into that statement and reports the outcome with
+:meth:`UnitOfWork.claimed`, which sets :attr:`UnitOfWork.replay` as the claim would have.
+
 A write that completes the key in its own statement (the settling statement stores its
 response, its event and the key's answer together) takes :meth:`UnitOfWork.completion`
 for that statement and then calls :meth:`UnitOfWork.commit` with no response.
@@ -38,10 +43,19 @@ from google.protobuf.message import Message
 from shared.bus import OutboxItem
 from shared.bus.outbox import ENQUEUE_BATCH_MAX, enqueue_many
 from shared.bus.pg import Conn
-from shared.idempotency import claim, complete_bytes, stored_form
+from shared.idempotency import KEYS, KeyJournal, fingerprint, stored_form
 
 ACQUIRE_TIMEOUT_S = 10.0
 MAX_EVENTS = ENQUEUE_BATCH_MAX  # outbox rows one unit of work may write
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What a statement that claims the key itself needs: the key and its fingerprint."""
+
+    scope: str
+    key: str
+    digest: bytes
 
 
 @dataclass(frozen=True)
@@ -57,16 +71,41 @@ class UnitOfWork:
     """The open transaction of one idempotent request (see the module docstring)."""
 
     def __init__(
-        self, conn: Conn, transaction: Transaction, scope: str, key: str, replay: bytes | None
+        self,
+        conn: Conn,
+        transaction: Transaction,
+        scope: str,
+        key: str,
+        replay: bytes | None,
+        journal: KeyJournal = KEYS,
+        claim: KeyClaim | None = None,
     ) -> None:
         self.conn = conn
         self.replay = replay
         self._transaction = transaction
         self._scope = scope
         self._key = key
+        self._journal = journal
+        self._claim = claim  # set while the work's own statement has still to claim the key
         self._events: list[OutboxItem] = []
         self._completed_in_statement = False
         self.committed = False
+
+    @property
+    def claim(self) -> KeyClaim:
+        """The key to claim in the work's first statement (``claim_in_work=True``)."""
+        assert self._claim is not None, "the key is claimed once"
+        return self._claim
+
+    async def claimed(self, claimed: bool) -> None:
+        """The work's statement claimed the key (True) or found it taken (False: the stored
+        answer becomes :attr:`replay`, or ALREADY_EXISTS is raised)."""
+        claim = self.claim
+        self._claim = None
+        if not claimed:
+            self.replay = await self._journal.stored(
+                self.conn, claim.scope, claim.key, claim.digest
+            )
 
     def emit(self, *events: OutboxItem) -> None:
         """Write these events to the outbox in this transaction (at the commit)."""
@@ -77,7 +116,7 @@ class UnitOfWork:
 
     def completion(self, response: Message | bytes) -> Completion:
         """The key's answer, for a statement that completes the key itself."""
-        assert self.replay is None, "a replayed request does no work"
+        assert self.replay is None and self._claim is None, "only a claimed key is completed"
         assert not self._completed_in_statement, "the key is completed once"
         self._completed_in_statement = True
         return Completion(self._scope, self._key, _as_bytes(response))
@@ -85,6 +124,7 @@ class UnitOfWork:
     async def commit(self, response: Message | bytes | None = None) -> None:
         """Write the collected events, complete the key with ``response`` and COMMIT."""
         assert self.replay is None, "a replayed request commits nothing"
+        assert self._claim is None, "the key was never claimed"
         assert not self.committed, "the unit of work is committed once"
         assert (response is None) == self._completed_in_statement, (
             "the key is completed either here or by the work's own statement"
@@ -92,7 +132,7 @@ class UnitOfWork:
         if self._events:
             await enqueue_many(self.conn, self._events)
         if response is not None:
-            await complete_bytes(self.conn, self._scope, self._key, _as_bytes(response))
+            await self._journal.complete(self.conn, self._scope, self._key, _as_bytes(response))
         await self._transaction.commit()
         self.committed = True
 
@@ -106,19 +146,31 @@ async def unit_of_work(
     pool: asyncpg.Pool,
     scope: str,
     key: str,
-    request: Message,
+    request: Message | None,
     *,
     acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
+    journal: KeyJournal = KEYS,
+    claim_in_work: bool = False,
+    digest: bytes | None = None,
 ) -> AsyncIterator[UnitOfWork]:
-    """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request``; roll back on
-    leaving unless committed."""
+    """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request`` (in ``journal``,
+    by default ``idempotency_keys``; with ``claim_in_work`` the work's first statement
+    claims it); roll back on leaving unless committed. A caller that fingerprinted the
+    request already passes ``digest`` (``shared.idempotency.fingerprint``) and no request."""
     async with pool.acquire(timeout=acquire_timeout_s) as conn:
         transaction = conn.transaction()
         await transaction.start()
         uow: UnitOfWork | None = None
         try:
-            stored = await claim(conn, scope, key, request)
-            uow = UnitOfWork(conn, transaction, scope, key, stored)
+            if digest is None:
+                assert request is not None, "a request or its digest"
+                digest = fingerprint(request)
+            if claim_in_work:
+                claim = KeyClaim(scope, key, digest)
+                uow = UnitOfWork(conn, transaction, scope, key, None, journal, claim)
+            else:
+                stored = await journal.claim(conn, scope, key, digest)
+                uow = UnitOfWork(conn, transaction, scope, key, stored, journal)
             yield uow
         finally:
             if uow is None or not uow.committed:

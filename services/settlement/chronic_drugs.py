@@ -36,8 +36,8 @@ from services.settlement.handlers import (
     ACQUIRE_TIMEOUT_S,
     TREATING_DAYS_AFTER_SETTLEMENT,
     Settlement,
-    acting_hospital,
 )
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from services.settlement.versions import Versions
 from shared import clock
 from shared.errors import InvalidArgument, PermissionDenied, Violations
@@ -121,7 +121,7 @@ async def _read(
     after: PageKey | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    hospital = acting_hospital(header)
+    hospital = acting_institution(header, HOSPITAL)
     since = clock.china_now().date() - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
     async with (
         pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,

@@ -2,9 +2,10 @@
 
 A purchase is an encounter of the usual model whose drug lines come with the request:
 
-    coverage check with the filing service (no transaction open)
     BEGIN
-      claim the msgid            (a retry returns the stored response)
+      claim the msgid            (a retry returns the stored response, asking nobody)
+      coverage check with the filing service (a gRPC call; the transaction holds only the
+                                 msgid's own journal row, which only a resend waits on)
       2102: open the encounter with its lines, lock it and the person's year row, run the
             engine, store the warnings, write the settlement, its event (outbox) and the
             stored response — the hospital settlement's own statement
@@ -14,17 +15,16 @@ A purchase is an encounter of the usual model whose drug lines come with the req
 
 2101 runs the same checks and split and writes only its journal row and stored response
 (there is no encounter to hang warnings on: they are stored with the 2102 that follows).
-A refused request writes nothing. 2601 undoes a 2102 as 2103 does (see handlers).
+A refused request writes nothing. 2103 is the hospital reversal for a pharmacy
+(``Settlement.reverse(kind=PHARMACY)``), and 2601 undoes a 2102 as 2103 does: reversing a
+purchase's settlement cancels the purchase (see handlers/settling.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Final, TypeVar
-
-from google.protobuf.message import Message
+from typing import Final
 
 from services.settlement import pharmacy_store, store
 from services.settlement.domain import engine
@@ -45,24 +45,21 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.core import (
-    ACQUIRE_TIMEOUT_S,
-    SCOPE,
+    Answer,
     Completed,
-    Idempotent,
-    fingerprinted,
+    MsgKey,
+    Replayed,
+    Stored,
     new_id,
     require_same_person,
 )
-from services.settlement.pharmacy_access import acting_pharmacy
+from services.settlement.institution_access import PHARMACY, acting_institution
 from shared.errors import FieldViolation, InvalidArgument
 from shared.reference import Institution
-from shared.unit_of_work import UnitOfWork, unit_of_work
+from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
-INFNO_CANCEL: Final = "2103"
-
-M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -100,23 +97,9 @@ class _Prepared:
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
-    async def _replay(self, key: Idempotent, decode: Callable[[bytes], M]) -> M | None:
-        """A resent msgid's stored answer, looked up before the filing service is asked:
-        a retry is answered as it was even when the coverage, or the day, has changed."""
-        # The claim is made for real by the request's own unit of work: this one rolls back.
-        async with unit_of_work(
-            self._pool,
-            SCOPE,
-            key.msgid,
-            fingerprinted(key.request),
-            acquire_timeout_s=ACQUIRE_TIMEOUT_S,
-        ) as uow:
-            stored = uow.replay
-        return None if stored is None else decode(stored)
-
     async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
-        pharmacy = acting_pharmacy(header)
+        pharmacy = acting_institution(header, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
         person, coverage = await self._filing.check_coverage(
@@ -146,18 +129,14 @@ class PharmacySettlement(Settlement):
 
     async def presettle_purchase(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         purchase: Purchase,
-        encode: Callable[[PurchasePreSettled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        if (replayed := await self._replay(key, decode)) is not None:
-            return replayed
-        prepared = await self._prepare(header, purchase)
-        encounter = prepared.encounter
-
+        answer: Answer[PurchasePreSettled],
+    ) -> PurchasePreSettled | Stored:
         async def work(uow: UnitOfWork) -> PurchasePreSettled:
+            prepared = await self._prepare(header, purchase)
+            encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
             person = encounter.person
@@ -171,41 +150,39 @@ class PharmacySettlement(Settlement):
             await store.journal_only(conn, journal, None)
             return PurchasePreSettled(encounter, result, warnings, self.china_now())
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     # -- 2102 -----------------------------------------------------------------------------
 
     async def settle_purchase(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         purchase: Purchase,
         medfee_sumamt_fen: int,
-        encode: Callable[[PurchaseSettled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[PurchaseSettled],
+    ) -> PurchaseSettled | Stored:
         total_fen = sum(line.amount_fen for line in purchase.lines)
         if medfee_sumamt_fen != total_fen:
             raise InvalidArgument(
                 "medfee_sumamt_fen",
                 f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
             )
-        if (replayed := await self._replay(key, decode)) is not None:
-            return replayed
-        prepared = await self._prepare(header, purchase)
 
-        async def work(uow: UnitOfWork) -> Completed[M]:
+        async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
+            prepared = await self._prepare(header, purchase)
             conn = uow.conn
             prepared.encounter.coverage.require_allowed()
-            await pharmacy_store.require_msgid_unused(conn, header.msgid)
             await pharmacy_store.insert_purchase(
                 conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
             )
             mdtrt_id = prepared.encounter.mdtrt_id
-            locked = await self._locked(conn, mdtrt_id, header, purchase.psn_no, for_settle=True)
+            found = await self._locked_for_settle(
+                uow, mdtrt_id, header, purchase.psn_no, claiming=False
+            )
+            assert not isinstance(found, Replayed), "the unit of work claimed the msgid"
+            locked, acc = found
             encounter, clock = locked.encounter, locked.clock
-            person = encounter.person
-            acc = await store.lock_accumulations(conn, person.psn_no, person.insutype, clock.year)
             request = settle_request(
                 encounter, locked.lines, acc, acct_opted_in=purchase.acct_opted_in
             )
@@ -213,7 +190,6 @@ class PharmacySettlement(Settlement):
             warnings = supervise_request(request, prepared.catalogue)
             record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
-            response = encode(PurchaseSettled(record, warnings))
             return await self._write_settlement(
                 uow,
                 record,
@@ -221,35 +197,11 @@ class PharmacySettlement(Settlement):
                 encounter,
                 False,
                 INFNO_SETTLE,
-                response,
+                PurchaseSettled(record, warnings),
+                answer,
             )
 
-        return await self._once(key, work, encode, decode)
-
-    # -- 2103 -----------------------------------------------------------------------------
-
-    async def cancel_purchase(
-        self,
-        key: Idempotent,
-        header: Header,
-        setl_id: str,
-        mdtrt_id: str,
-        psn_no: str,
-        encode: Callable[[SettlementRecord], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_pharmacy(header)
-
-        async def work(uow: UnitOfWork) -> SettlementRecord:
-            conn = uow.conn
-            found, locked = await self._settled(conn, setl_id, header, mdtrt_id, psn_no)
-            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CANCEL)
-            await pharmacy_store.close_purchase(
-                conn, locked.encounter.mdtrt_id, locked.encounter.line_count, header.msgid
-            )
-            return reversal
-
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
 
 def in_purchase(exc: InvalidArgument) -> InvalidArgument:

@@ -12,11 +12,10 @@ import grpc
 from services.settlement import national_codes as codes
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
-from services.settlement.domain.inputs import Header, check_id, check_psn_no, read_header
+from services.settlement.domain.inputs import Header, check_psn_no
 from services.settlement.domain.pharmacy import read_purchase_type
-from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning
-from services.settlement.handlers import Idempotent, PreSettled
+from services.settlement.handlers import PreSettled
 from services.settlement.pharmacy import (
     PharmacySettlement,
     Purchase,
@@ -24,18 +23,19 @@ from services.settlement.pharmacy import (
     PurchaseSettled,
     in_purchase,
 )
+from services.settlement.servicer.core import Reply, header_of, key_of, reverse
 from services.settlement.servicer.readers import check_cert, read_fee_lines
 from services.settlement.servicer.writers import (
     presettle_info,
     setldetail,
     setlinfo,
-    settlement_response,
 )
 from shared.errors import InvalidArgument, Violations
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2_grpc
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as spb
 from shared.pb.crossclear.settlement.v1.settlement_pb2 import SettlementInfo
+from shared.reference import InstitutionKind
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["PharmacySettlementService"].full_name
 _PURCHASE_MED_TYPES: Final = frozenset({VisitType.PHARMACY_PURCHASE, VisitType.CHRONIC_OUTPATIENT})
@@ -49,15 +49,7 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         self, request: pb.PreSettlePurchaseRequest | pb.SettlePurchaseRequest
     ) -> tuple[Header, Purchase]:
         errors = Violations()
-        header = read_header(
-            request.header.msgid,
-            request.header.mdtrtarea_admvs,
-            request.header.insuplc_admdvs,
-            request.header.opter_type,
-            insured_pool_required=True,
-            errors=errors,
-            now=self._service.china_now(),
-        )
+        header = header_of(request.header, errors, person=True, now=self._service.china_now())
         p = request.purchase
         check_psn_no(p.psn_no, "purchase.psn_no", errors)
         insutype = codes.read_insutype(p.insutype, p.insutype_code, errors)
@@ -93,12 +85,14 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
                 warnings=_warnings(done.warnings),
             )
 
-        return await self._service.presettle_purchase(
-            Idempotent(header.msgid, request),
-            header,
-            purchase,
-            encode,
-            pb.PreSettlePurchaseResponse.FromString,
+        reply = Reply(encode, pb.PreSettlePurchaseResponse)
+        return reply.of(
+            await self._service.presettle_purchase(
+                key_of(header.msgid, request),
+                header,
+                purchase,
+                reply,
+            )
         )
 
     # -- 2102 -----------------------------------------------------------------------------
@@ -122,13 +116,15 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
                 warnings=_warnings(done.warnings),
             )
 
-        return await self._service.settle_purchase(
-            Idempotent(header.msgid, request),
-            header,
-            purchase,
-            request.medfee_sumamt_fen,
-            encode,
-            pb.SettlePurchaseResponse.FromString,
+        reply = Reply(encode, pb.SettlePurchaseResponse)
+        return reply.of(
+            await self._service.settle_purchase(
+                key_of(header.msgid, request),
+                header,
+                purchase,
+                request.medfee_sumamt_fen,
+                reply,
+            )
         )
 
     # -- 2103 -----------------------------------------------------------------------------
@@ -136,34 +132,8 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
     async def CancelPurchase(
         self, request: pb.CancelPurchaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelPurchaseResponse:
-        errors = Violations()
-        header = read_header(
-            request.header.msgid,
-            request.header.mdtrtarea_admvs,
-            request.header.insuplc_admdvs,
-            request.header.opter_type,
-            insured_pool_required=True,
-            errors=errors,
-            now=self._service.china_now(),
-        )
-        check_id(request.setl_id, "setl_id", errors)
-        if request.mdtrt_id:
-            check_id(request.mdtrt_id, "mdtrt_id", errors)
-        check_psn_no(request.psn_no, "psn_no", errors)
-        errors.raise_if_any()
-        assert header is not None
-
-        def encode(record: SettlementRecord) -> pb.CancelPurchaseResponse:
-            return settlement_response(pb.CancelPurchaseResponse, record)
-
-        return await self._service.cancel_purchase(
-            Idempotent(header.msgid, request),
-            header,
-            request.setl_id,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            pb.CancelPurchaseResponse.FromString,
+        return await reverse(
+            self._service, request, pb.CancelPurchaseResponse, InstitutionKind.PHARMACY
         )
 
 

@@ -7,45 +7,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.settlement.domain.bill import FeeLine
-from services.settlement.domain.encounter import Encounter, EncounterState
+from services.settlement.domain.encounter import Encounter
 from services.settlement.domain.supervision import SupervisionWarning
-from services.settlement.store import MSGID_CORRECTED, UnexpectedRowCount
+from services.settlement.store import UnexpectedRowCount
+from services.settlement.store.encounters import opening, opening_params
+from services.settlement.store.fee_lines import line_arrays
 from shared import clock
 from shared.bus.pg import Conn
-from shared.errors import FailedPrecondition
 
-
-async def require_msgid_unused(conn: Conn, msgid: str) -> None:
-    """A 2102 whose msgid a correction undid (or tombstoned) is refused, not redone: its
-    stored answer was dropped, its journal row stays."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM messages WHERE msgid = $1)", msgid):
-        raise FailedPrecondition(
-            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
-        )
-
-
-_INSERT_PURCHASE = """
-WITH enc AS (
-    INSERT INTO encounters (
-        mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
-        chronic_disease, emergency, diag_code, begin_date, state,
-        psn_no, psn_name, insured_pool, insutype, person_type, sex, birth_date, maf_category,
-        acct_opening_balance_fen,
-        relation, coverage_allowed, coverage_basis, filing_id, filing_category,
-        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message, coverage_checked_at,
-        line_count, line_amount_fen, opened_msgid, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, false, '', $8, 'OPEN',
-            $9, $10, $11, $12, $13, $14, $15, $16, $17,
-            $18, $19, $20, $21, $22, $23, $24, $25, $26, $27,
-            cardinality($29::int[]), $35, $28, $27, $27)
-    RETURNING 1
-), lines AS (
+_INSERT_PURCHASE = f"""
+WITH {opening(msgid="$30", at="$29", line_count="cardinality($31::int[])", line_amount_fen="$37")},
+lines AS (
     INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
                            amount_fen, upload_msgid, uploaded_at)
     SELECT $1, t.line_no, t.item_code, t.fee_date, t.quantity_e4, t.unit_price_fen,
-           t.amount_fen, $28, $27
-      FROM unnest($29::int[], $30::text[], $31::date[], $32::bigint[], $33::bigint[],
-                  $34::bigint[])
+           t.amount_fen, $30, $29
+      FROM unnest($31::int[], $32::text[], $33::date[], $34::bigint[], $35::bigint[],
+                  $36::bigint[])
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
     RETURNING 1
 )
@@ -57,44 +35,13 @@ async def insert_purchase(
     conn: Conn, encounter: Encounter, lines: Sequence[FeeLine], msgid: str, receipt_no: str
 ) -> None:
     """Open the purchase's encounter with its drug lines standing (then settled at once)."""
-    assert encounter.state is EncounterState.OPEN and encounter.line_count == len(lines)
-    p, c = encounter.person, encounter.coverage
+    assert encounter.line_count == len(lines) and not encounter.emergency
     counts = await conn.fetchrow(
         _INSERT_PURCHASE,
-        encounter.mdtrt_id,
-        encounter.hospital_code,
-        int(encounter.hospital_level),
-        encounter.treatment_pool,
-        receipt_no,
-        encounter.visit_type.value,
-        encounter.chronic_disease.value if encounter.chronic_disease else None,
-        encounter.begin_date,
-        p.psn_no,
-        p.name,
-        p.insured_pool,
-        p.insutype.value,
-        p.person_type.value,
-        p.sex.value,
-        p.birth_date,
-        p.maf_category.value if p.maf_category else None,
-        p.acct_opening_balance_fen,
-        c.relation,
-        c.allowed,
-        c.basis,
-        c.filing_id,
-        c.filing_category,
-        c.ratio_reduction_bp,
-        c.local_ratio,
-        c.reason_code,
-        c.message,
+        *opening_params(encounter, visit_no=receipt_no, diag_code=""),
         clock.now(),
         msgid,
-        [x.line_no for x in lines],
-        [x.item_code for x in lines],
-        [x.fee_date for x in lines],
-        [x.quantity_e4 for x in lines],
-        [x.unit_price_fen for x in lines],
-        [x.amount_fen for x in lines],
+        *line_arrays(lines),
         sum(x.amount_fen for x in lines),
     )
     assert counts is not None

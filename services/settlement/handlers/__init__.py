@@ -4,24 +4,27 @@ Every write runs in one unit of work (``shared.unit_of_work``)::
 
     coverage re-check with the filing service, only when needed (no transaction open)
     BEGIN
-      claim the msgid            (a retry returns the stored response; nothing else runs)
+      claim the msgid            (its row in the ``messages`` journal: a retry returns the
+                                 stored response, a corrected msgid is refused; nothing
+                                 else runs)
       lock what the request acts on, check ownership and state
       pure domain work           (engine, supervision, validation)
-      one statement writing every row the request changes, with its journal entry
+      one statement writing every row the request changes, journalling the msgid
       the events collected       (settlement and reversal only: the outbox)
-      complete the msgid with the response
+      store the response on the msgid's journal row
     COMMIT                       (explicit; anything else rolls back)
 
 so a request either commits everything, including its stored response and its event, or
 nothing. Round trips of a Settle, steady state (prepared statements cached):
 
-    1 BEGIN · 2 claim msgid · 3 lock encounter + its lines + create the person's year row
-    + the transaction's clock · 4 lock the person's year row · 5 write settlement, funds,
-    accumulations, encounter, journal, outbox event and the msgid's stored answer
-    · 6 COMMIT
+    1 BEGIN · 2 claim the msgid, then lock the encounter + its lines, create the person's
+    year row if new and lock it, read the transaction's clock · 3 write settlement, funds,
+    accumulations, encounter, journal with the stored answer, outbox event · 4 COMMIT
 
-Six (tests/integration/settlement/test_settlement_round_trips.py pins them). The person's year row, where concurrent
-settlements of one person queue, is held from 4 to the COMMIT. The coverage re-check (a
+Four (tests/integration/settlement/test_settlement_round_trips.py pins them; five for a
+person's first settlement of a year, whose new year row is locked by a statement of its
+own). The person's year row, where concurrent settlements of one person queue, is held
+from 2 to the COMMIT. The coverage re-check (a
 gRPC call) happens only when the stored coverage was refused, and then in a first
 transaction that rolls back before the call and a second one after it: a slow filing
 service never holds a lock.
@@ -78,6 +81,9 @@ from services.settlement.handlers.core import (
     AdmissionChanged as AdmissionChanged,
 )
 from services.settlement.handlers.core import (
+    Answer as Answer,
+)
+from services.settlement.handlers.core import (
     Cancelled as Cancelled,
 )
 from services.settlement.handlers.core import (
@@ -93,7 +99,7 @@ from services.settlement.handlers.core import (
     FeeLinesPage as FeeLinesPage,
 )
 from services.settlement.handlers.core import (
-    Idempotent as Idempotent,
+    MsgKey as MsgKey,
 )
 from services.settlement.handlers.core import (
     Opened as Opened,
@@ -114,16 +120,13 @@ from services.settlement.handlers.core import (
     SettlementView as SettlementView,
 )
 from services.settlement.handlers.core import (
+    Stored as Stored,
+)
+from services.settlement.handlers.core import (
     TotalsOutcome as TotalsOutcome,
 )
 from services.settlement.handlers.core import (
     Uploaded as Uploaded,
-)
-from services.settlement.handlers.core import (
-    acting_hospital as acting_hospital,
-)
-from services.settlement.handlers.core import (
-    acting_institution as acting_institution,
 )
 from services.settlement.handlers.core import (
     new_id as new_id,
@@ -134,4 +137,7 @@ from services.settlement.handlers.queries import QueryCases
 
 
 class Settlement(EncounterCases, CorrectionCases, QueryCases):
-    """The use cases behind the 20 RPCs; the servicer translates protobuf to and fro."""
+    """The use cases behind the 20 RPCs. They take plain values, the msgid's key and the
+    servicer's :data:`Answer` (how a result is stored as the msgid's answer), and return
+    their result or the :class:`Stored` answer of a msgid answered before; only the
+    servicers read and write protobuf."""

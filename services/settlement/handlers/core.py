@@ -10,13 +10,12 @@ from datetime import date, datetime
 from typing import Final, Generic, TypeVar
 
 import asyncpg
-from google.protobuf import any_pb2
-from google.protobuf.message import Message
 
 from services.settlement import registry, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
+    Accumulations,
     AnnualUsage,
 )
 from services.settlement.domain.bill import FeeLine
@@ -39,10 +38,9 @@ from services.settlement.domain.supervision import (
     SupervisionWarning,
 )
 from services.settlement.filing_client import FilingClient
-from services.settlement.pharmacy_access import acting_pharmacy
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from services.settlement.versions import Versions
 from shared import clock
-from shared.auth import CallerKind, caller
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -51,10 +49,10 @@ from shared.errors import (
     PermissionDenied,
     Violations,
 )
-from shared.reference import Institution, UnknownCode
+from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork, unit_of_work
 
-SCOPE: Final = "settlement"  # idempotency scope of every hospital msgid
+SCOPE: Final = store.SCOPE  # idempotency scope of every hospital and pharmacy msgid
 ACQUIRE_TIMEOUT_S: Final = 10.0
 
 INFNO_REGISTER = "2201"
@@ -65,6 +63,7 @@ INFNO_ADMISSION_CHANGE = "2403"
 INFNO_ADMISSION_CANCEL = "2404"
 INFNO_DISCHARGE_CANCEL = "2405"
 INFNO_CORRECTION = "2601"
+INFNO_PURCHASE_CANCEL = "2103"  # a pharmacy's reversal: the purchase goes with it
 # Outpatient / inpatient numbers of the transactions that exist in both forms.
 _INFNO = {
     "upload": ("2204", "2301"),
@@ -82,7 +81,6 @@ SETTLING: Final = frozenset({"2207", "2304", "2102"})  # 2102: a pharmacy purcha
 TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
 
 R = TypeVar("R")
-M = TypeVar("M", bound=Message)
 
 
 def infno_of(kind: str, encounter: Encounter) -> str:
@@ -96,26 +94,38 @@ def new_id(prefix: str, day: date) -> str:
 
 
 @dataclass(frozen=True)
-class Idempotent:
-    """A request's msgid and the message whose bytes the idempotency key fingerprints."""
+class MsgKey:
+    """A request's msgid and the fingerprint of the request it came with: the idempotency
+    key of one hospital or pharmacy transaction (the servicer computes the fingerprint)."""
 
     msgid: str
-    request: Message
-
-
-def fingerprinted(request: Message) -> Message:
-    # Packed with its type: two RPCs whose requests serialise to the same bytes must not
-    # share a stored response under one msgid.
-    packed = any_pb2.Any()
-    packed.Pack(request, deterministic=True)
-    return packed
+    digest: bytes
 
 
 @dataclass(frozen=True)
-class Completed(Generic[M]):
+class Stored:
+    """A msgid answered before: its answer as stored (the servicer's encoding)."""
+
+    response: bytes
+
+
+# The servicer's encoding of a use case's result: the bytes stored as the msgid's answer.
+Answer = Callable[[R], bytes]
+
+
+class Replayed:
+    """The work's own statement found its msgid answered before: the stored answer is the
+    unit of work's ``replay``."""
+
+
+REPLAYED: Final = Replayed()
+
+
+@dataclass(frozen=True)
+class Completed(Generic[R]):
     """The work completed its msgid itself, in the statement that did the work."""
 
-    response: M
+    result: R
 
 
 class _RecheckCoverage(Exception):
@@ -235,36 +245,6 @@ class TotalsOutcome:
 # --- checks ------------------------------------------------------------------------------
 
 
-def acting_hospital(header: Header) -> Institution:
-    """The hospital a request acts for: the caller, whose code must open the msgid.
-
-    Trusted callers (crossclear services, operators) act for the hospital the msgid names.
-    """
-    who = caller()
-    if who.kind is CallerKind.HOSPITAL:
-        if header.hospital_code != who.code:
-            raise PermissionDenied(
-                f"msgid must start with your institution code {who.code}, not "
-                f"{header.hospital_code}"
-            )
-    elif not who.is_trusted:
-        raise PermissionDenied(f"caller {who.code} ({who.kind.value}) is not a hospital")
-    try:
-        hospital = registry.hospital_at(header.hospital_code, clock.china_today())
-    except UnknownCode:
-        raise PermissionDenied(f"{header.hospital_code} is not a designated hospital") from None
-    if header.treatment_pool != hospital.pool_code:
-        raise InvalidArgument(
-            "header.mdtrtarea_admvs", f"the hospital's pool is {hospital.pool_code}"
-        )
-    return hospital
-
-
-def acting_institution(header: Header) -> Institution:
-    """1101, 2601, 5203, 3201/3202: a hospital, or a pharmacy (whose msgid opens with P)."""
-    return acting_pharmacy(header) if header.hospital_code[0] == "P" else acting_hospital(header)
-
-
 def _level(hospital: Institution, day: date) -> HospitalLevel:
     """The hospital's level on the encounter's begin date, as the registry has it."""
     return HospitalLevel(registry.hospital_level_at(hospital.code, day))
@@ -313,6 +293,18 @@ def require_settlement_of(
     errors.raise_if_any()
 
 
+def _of_request(
+    locked: store.LockedEncounter | None, mdtrt_id: str, header: Header, psn_no: str
+) -> store.LockedEncounter:
+    """The locked encounter, if it is the request's: it exists, the hospital owns it, the
+    person is the request's."""
+    if locked is None:
+        raise NotFound(f"no encounter {mdtrt_id}")
+    require_owner(locked.encounter, header.hospital_code)
+    require_person(locked.encounter, psn_no, header.insured_pool)
+    return locked
+
+
 class SettlementCore:
     """The service's resources and the plumbing its use cases run through."""
 
@@ -343,43 +335,56 @@ class SettlementCore:
 
     async def _once(
         self,
-        key: Idempotent,
-        work: Callable[[UnitOfWork], Awaitable[R | Completed[M]]],
-        encode: Callable[[R], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        """Run ``work`` in one unit of work that claims and completes the msgid."""
+        key: MsgKey,
+        work: Callable[[UnitOfWork], Awaitable[R | Completed[R] | Replayed]],
+        answer: Answer[R],
+        *,
+        claim_in_work: bool = False,
+    ) -> R | Stored:
+        """Run ``work`` in one unit of work that claims the msgid and completes it with
+        ``answer`` of the result (with ``claim_in_work``, the work's first statement claims
+        it: ``_locked_for_settle``); a msgid answered before gets its stored answer."""
         async with unit_of_work(
             self._pool,
             SCOPE,
             key.msgid,
-            fingerprinted(key.request),
+            None,
+            digest=key.digest,
             acquire_timeout_s=ACQUIRE_TIMEOUT_S,
+            journal=store.JOURNAL,
+            claim_in_work=claim_in_work,
         ) as uow:
             if uow.replay is not None:
-                return decode(uow.replay)
+                return Stored(uow.replay)
             result = await work(uow)
+            if isinstance(result, Replayed):
+                assert uow.replay is not None
+                return Stored(uow.replay)
             if isinstance(result, Completed):  # the work's own write completed the key
                 await uow.commit()
-                return result.response
-            response = encode(result)
-            await uow.commit(response)
-            return response
+                return result.result
+            await uow.commit(answer(result))
+            return result
 
     async def _once_with_coverage(
         self,
-        key: Idempotent,
-        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[M]]],
-        encode: Callable[[R], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        key: MsgKey,
+        work: Callable[[UnitOfWork, Coverage | None], Awaitable[R | Completed[R] | Replayed]],
+        answer: Answer[R],
+        *,
+        claim_in_work: bool = False,
+    ) -> R | Stored:
         """As ``_once``; when the work finds the stored coverage refused, re-check it with
         the filing service between two transactions and run the work again with it."""
         try:
-            return await self._once(key, lambda uow: work(uow, None), encode, decode)
+            return await self._once(
+                key, lambda uow: work(uow, None), answer, claim_in_work=claim_in_work
+            )
         except _RecheckCoverage as needed:
             fresh = await self._check_coverage(needed.encounter)
-        return await self._once(key, lambda uow: work(uow, fresh), encode, decode)
+        return await self._once(
+            key, lambda uow: work(uow, fresh), answer, claim_in_work=claim_in_work
+        )
 
     async def _check_coverage(self, encounter: Encounter) -> Coverage:
         person, coverage = await self._filing.check_coverage(
@@ -405,23 +410,22 @@ class SettlementCore:
 
     async def _on_encounter(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
-        encode: Callable[[R], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[R],
+    ) -> R | Stored:
         """A hospital's write on one of its encounters: the encounter locked and checked
         as the request's (owner, person), then ``act`` in the request's unit of work."""
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork) -> R:
             locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)
             return await act(uow.conn, locked)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     @staticmethod
     def _settlement(
@@ -449,12 +453,22 @@ class SettlementCore:
     async def _locked(
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str, **kw: bool
     ) -> store.LockedEncounter:
-        locked = await store.lock_encounter(conn, mdtrt_id, header.msgid, **kw)
-        if locked is None:
-            raise NotFound(f"no encounter {mdtrt_id}")
-        require_owner(locked.encounter, header.hospital_code)
-        require_person(locked.encounter, psn_no, header.insured_pool)
-        return locked
+        locked = await store.lock_encounter(conn, mdtrt_id, **kw)
+        return _of_request(locked, mdtrt_id, header, psn_no)
+
+    async def _locked_for_settle(
+        self, uow: UnitOfWork, mdtrt_id: str, header: Header, psn_no: str, *, claiming: bool
+    ) -> tuple[store.LockedEncounter, Accumulations] | Replayed:
+        """The encounter and the person's year row, locked in one round trip which also
+        claims the msgid when ``claiming`` (the unit of work opened with claim_in_work)."""
+        found = await store.lock_for_settle(uow.conn, mdtrt_id, uow.claim if claiming else None)
+        if claiming:
+            await uow.claimed(found.claimed)
+            if uow.replay is not None:
+                return REPLAYED
+        locked = _of_request(found.locked, mdtrt_id, header, psn_no)
+        assert found.accumulations is not None, "the year row is locked with its encounter"
+        return locked, found.accumulations
 
     def _catalogue(self, encounter: Encounter) -> Catalogue:
         return self._versions.catalogue_for(encounter.treatment_pool[:2], encounter.begin_date)

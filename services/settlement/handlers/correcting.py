@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from services.settlement import corrections, pharmacy_store, store
+from services.settlement import corrections, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain.encounter import (
     EncounterState,
@@ -21,15 +19,14 @@ from services.settlement.handlers.core import (
     INFNO_CORRECTION,
     INFNO_DISCHARGE,
     INFNO_REGISTER,
-    SCOPE,
     SETTLING,
+    Answer,
     Corrected,
-    Idempotent,
-    M,
-    acting_institution,
+    MsgKey,
+    Stored,
 )
 from services.settlement.handlers.settling import SettleCases
-from services.settlement.pharmacy_access import check_oinfno
+from services.settlement.institution_access import acting_institution, check_oinfno
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -46,14 +43,13 @@ class CorrectionCases(SettleCases):
 
     async def correct(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         psn_no: str,
         omsgid: str,
         oinfno: str,
-        encode: Callable[[Corrected], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[Corrected],
+    ) -> Corrected | Stored:
         check_oinfno(acting_institution(header), oinfno)
         if not omsgid.startswith(header.hospital_code):
             raise PermissionDenied("a hospital corrects only its own messages")
@@ -80,12 +76,11 @@ class CorrectionCases(SettleCases):
                 )
             assert entry.mdtrt_id is not None
             reversal = await self._undo(uow, entry, header, psn_no, journal)
+            # A retry of the original is refused from now on, not answered from storage.
             await store.mark_corrected(conn, omsgid, header.msgid)
-            # A retry of the original must now be refused, not answered from storage.
-            await store.forget_response(conn, SCOPE, omsgid)
             return Corrected(omsgid, oinfno, False, entry.mdtrt_id, reversal)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     async def _undo(
         self,
@@ -102,11 +97,8 @@ class CorrectionCases(SettleCases):
             found = await store.get_settlement(conn, entry.setl_id, for_update=True)
             assert found is not None, "a journalled settlement exists"
             locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
-            reversal = await self._reverse_locked(uow, found, locked, header, INFNO_CORRECTION)
-            if entry.infno == "2102":  # a purchase is cancelled with its settlement (2103)
-                line_count = locked.encounter.line_count
-                await pharmacy_store.close_purchase(conn, entry.mdtrt_id, line_count, header.msgid)
-            return reversal
+            # (a purchase, 2102, is cancelled with its settlement, as 2103 does)
+            return await self._reverse_locked(uow, found, locked, header, INFNO_CORRECTION)
         locked = await self._locked_for_correction(conn, entry.mdtrt_id, header, psn_no)
         if entry.infno in LATER_CORRECTABLE:  # see corrections.py for the rule
             await corrections.undo(conn, entry, journal)
@@ -130,7 +122,7 @@ class CorrectionCases(SettleCases):
     async def _locked_for_correction(
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str
     ) -> store.LockedEncounter:
-        locked = await store.lock_encounter(conn, mdtrt_id, header.msgid)
+        locked = await store.lock_encounter(conn, mdtrt_id)
         assert locked is not None, "a journalled encounter exists"
         require_owner(locked.encounter, header.hospital_code)
         require_person(

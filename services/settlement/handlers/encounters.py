@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
@@ -35,24 +35,24 @@ from services.settlement.handlers.core import (
     INFNO_REGISTER_CANCEL,
     AdmissionChange,
     AdmissionChanged,
+    Answer,
     Cancelled,
     Discharged,
     EncounterCancelled,
-    Idempotent,
-    M,
+    MsgKey,
     Opened,
     PersonLookup,
     SettlementCore,
+    Stored,
     Uploaded,
     _level,
     _RecheckCoverage,
     _require_all_inserted,
-    acting_hospital,
-    acting_institution,
     infno_of,
     new_id,
     require_same_person,
 )
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.bus.pg import Conn
 from shared.errors import (
     InvalidArgument,
@@ -95,7 +95,7 @@ class EncounterCases(SettlementCore):
 
     async def open_encounter(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         *,
         psn_no: str,
@@ -106,10 +106,9 @@ class EncounterCases(SettlementCore):
         visit_no: str,
         diag_code: str,
         emergency: bool,
-        encode: Callable[[Opened], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        hospital = acting_hospital(header)
+        answer: Answer[Opened],
+    ) -> Opened | Stored:
+        hospital = acting_institution(header, HOSPITAL)
         assert hospital.level is not None
         # The filing service is asked before the transaction: never while holding locks.
         person, coverage = await self._filing.check_coverage(
@@ -148,20 +147,19 @@ class EncounterCases(SettlementCore):
             )
             return Opened(encounter, visit_no)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
 
     async def upload_fee_lines(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         lines: Sequence[FeeLine],
-        encode: Callable[[Uploaded], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[Uploaded],
+    ) -> Uploaded | Stored:
         async def act(conn: Conn, locked: store.LockedEncounter) -> Uploaded:
             encounter = locked.encounter
             require_open(encounter)
@@ -179,20 +177,19 @@ class EncounterCases(SettlementCore):
                 tuple(zip(splits, limits, strict=True)), totals.line_count, totals.line_amount_fen
             )
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
 
     async def cancel_fee_lines(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         line_nos: Sequence[int],
         all_lines: bool,
-        encode: Callable[[Cancelled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_hospital(header)
+        answer: Answer[Cancelled],
+    ) -> Cancelled | Stored:
+        acting_institution(header, HOSPITAL)
         check_cancel_selection(line_nos, all_lines)
 
         async def act(conn: Conn, locked: store.LockedEncounter) -> Cancelled:
@@ -209,19 +206,18 @@ class EncounterCases(SettlementCore):
                 )
             return Cancelled(len(cancelled), totals.line_count, totals.line_amount_fen)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
 
     # -- 2202 / 2404 ----------------------------------------------------------------------
 
     async def cancel_registration(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
-        encode: Callable[[EncounterCancelled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[EncounterCancelled],
+    ) -> EncounterCancelled | Stored:
         async def act(conn: Conn, locked: store.LockedEncounter) -> EncounterCancelled:
             line_count = locked.encounter.line_count
             require_registration_cancellable(locked.encounter)
@@ -230,17 +226,16 @@ class EncounterCases(SettlementCore):
                 await store.cancel_registration(conn, mdtrt_id, line_count, journal)
             return EncounterCancelled(mdtrt_id, line_count)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
 
     async def cancel_admission(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
-        encode: Callable[[EncounterCancelled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[EncounterCancelled],
+    ) -> EncounterCancelled | Stored:
         async def act(conn: Conn, locked: store.LockedEncounter) -> EncounterCancelled:
             require_admission_cancellable(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
@@ -248,21 +243,20 @@ class EncounterCases(SettlementCore):
                 await store.cancel_encounter(conn, mdtrt_id, journal)
             return EncounterCancelled(mdtrt_id, 0)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
 
     # -- 2403 -----------------------------------------------------------------------------
 
     async def change_admission(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         change: AdmissionChange,
-        encode: Callable[[AdmissionChanged], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_hospital(header)
+        answer: Answer[AdmissionChanged],
+    ) -> AdmissionChanged | Stored:
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> AdmissionChanged:
             conn = uow.conn
@@ -293,19 +287,18 @@ class EncounterCases(SettlementCore):
                 )
             return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
 
-        return await self._once_with_coverage(key, work, encode, decode)
+        return await self._once_with_coverage(key, work, answer)
 
     # -- 2405 -----------------------------------------------------------------------------
 
     async def cancel_discharge(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
-        encode: Callable[[Discharged], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[Discharged],
+    ) -> Discharged | Stored:
         async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
             encounter = locked.encounter
             require_discharge_cancellable(encounter)
@@ -315,4 +308,4 @@ class EncounterCases(SettlementCore):
                 await store.set_discharge(conn, mdtrt_id, None, "", journal)
             return Discharged(mdtrt_id, encounter.discharge_date)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)

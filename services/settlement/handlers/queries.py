@@ -31,10 +31,9 @@ from services.settlement.handlers.core import (
     SettlementCore,
     SettlementView,
     TotalsOutcome,
-    acting_hospital,
-    acting_institution,
     require_settlement_of,
 )
+from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.errors import (
     NotFound,
     PermissionDenied,
@@ -68,7 +67,7 @@ class QueryCases(SettlementCore):
         after_mdtrt_id: str | None,
         limit: int,
     ) -> list[store.EncounterRow]:
-        hospital = acting_hospital(header)
+        hospital = acting_institution(header, HOSPITAL)
         assert limit > 0
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             return await store.person_encounters(
@@ -84,7 +83,7 @@ class QueryCases(SettlementCore):
     async def query_fee_lines(
         self, header: Header, mdtrt_id: str, psn_no: str, after_line_no: int, limit: int
     ) -> FeeLinesPage:
-        acting_hospital(header)
+        acting_institution(header, HOSPITAL)
         assert limit > 0
         async with (
             self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
@@ -101,7 +100,7 @@ class QueryCases(SettlementCore):
         return FeeLinesPage(found, tuple(lines))
 
     async def query_accumulations(self, header: Header, psn_no: str) -> PersonYear:
-        hospital = acting_hospital(header)
+        hospital = acting_institution(header, HOSPITAL)
         today = self.china_now().date()
         since = today - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
         async with (

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
-from services.settlement import store
+from services.settlement import pharmacy_store, store
 from services.settlement.domain.accumulations import (
     Accumulations,
     apply_delta,
@@ -31,23 +30,28 @@ from services.settlement.domain.supervision import (
 from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers.core import (
     INFNO_DISCHARGE,
+    INFNO_PURCHASE_CANCEL,
+    Answer,
     Completed,
     Discharged,
-    Idempotent,
-    M,
+    MsgKey,
     PreSettled,
+    R,
+    Replayed,
     SettlementCore,
-    acting_hospital,
+    Stored,
     infno_of,
     new_id,
     require_settlement_of,
 )
+from services.settlement.institution_access import HOSPITAL, PHARMACY, acting_institution
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
+from shared.reference import InstitutionKind
 from shared.unit_of_work import UnitOfWork
 
 
@@ -58,19 +62,18 @@ class SettleCases(SettlementCore):
 
     async def presettle(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         acct_opted_in: bool,
-        encode: Callable[[PreSettled], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_hospital(header)
+        answer: Answer[PreSettled],
+    ) -> PreSettled | Stored:
+        acting_institution(header, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
             conn = uow.conn
-            view = await store.read_for_presettle(conn, mdtrt_id, header.msgid)
+            view = await store.read_for_presettle(conn, mdtrt_id)
             if view is None:
                 raise NotFound(f"no encounter {mdtrt_id}")
             require_owner(view.locked.encounter, header.hospital_code)
@@ -91,26 +94,29 @@ class SettleCases(SettlementCore):
             await store.insert_warnings(conn, encounter, warnings, journal)
             return PreSettled(encounter, result, warnings, view.locked.clock.now)
 
-        return await self._once_with_coverage(key, work, encode, decode)
+        return await self._once_with_coverage(key, work, answer)
 
     # -- 2207/2304 ------------------------------------------------------------------------
 
     async def settle(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         acct_opted_in: bool,
         medfee_sumamt_fen: int,
-        encode: Callable[[SettlementRecord], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_hospital(header)
+        answer: Answer[SettlementRecord],
+    ) -> SettlementRecord | Stored:
+        acting_institution(header, HOSPITAL)
 
-        async def work(uow: UnitOfWork, fresh: Coverage | None) -> Completed[M]:
-            conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no, for_settle=True)
+        async def work(
+            uow: UnitOfWork, fresh: Coverage | None
+        ) -> Completed[SettlementRecord] | Replayed:
+            found = await self._locked_for_settle(uow, mdtrt_id, header, psn_no, claiming=True)
+            if isinstance(found, Replayed):
+                return found
+            locked, acc = found
             encounter = self._with_current_coverage(locked.encounter, fresh)
             require_settleable(encounter, locked.line_amount_fen)
             if medfee_sumamt_fen != locked.line_amount_fen:
@@ -120,8 +126,6 @@ class SettleCases(SettlementCore):
                     f"not {medfee_sumamt_fen}",
                 )
             clock = locked.clock
-            person = encounter.person
-            acc = await store.lock_accumulations(conn, person.psn_no, person.insutype, clock.year)
             catalogue = self._catalogue(encounter)
             request = settle_request(encounter, locked.lines, acc, acct_opted_in=acct_opted_in)
             result = self._run_engine(request, catalogue)
@@ -133,31 +137,36 @@ class SettleCases(SettlementCore):
                 encounter,
                 fresh is not None,
                 infno_of("settle", encounter),
-                encode(record),
+                record,
+                answer,
             )
 
-        return await self._once_with_coverage(key, work, encode, decode)
+        return await self._once_with_coverage(key, work, answer, claim_in_work=True)
 
     # -- 2208/2305 ------------------------------------------------------------------------
 
     async def reverse(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         setl_id: str,
         mdtrt_id: str,
         psn_no: str,
-        encode: Callable[[SettlementRecord], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
-        acting_hospital(header)
+        answer: Answer[SettlementRecord],
+        *,
+        kind: InstitutionKind = HOSPITAL,
+    ) -> SettlementRecord | Stored:
+        """2208/2305 for a hospital; 2103 for a pharmacy (its purchase goes with it)."""
+        acting_institution(header, kind)
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
             found, locked = await self._settled(uow.conn, setl_id, header, mdtrt_id, psn_no)
-            infno = infno_of("reverse", locked.encounter)
+            infno = (
+                INFNO_PURCHASE_CANCEL if kind is PHARMACY else infno_of("reverse", locked.encounter)
+            )
             return await self._reverse_locked(uow, found, locked, header, infno)
 
-        return await self._once(key, work, encode, decode)
+        return await self._once(key, work, answer)
 
     async def _write_settlement(
         self,
@@ -167,9 +176,11 @@ class SettleCases(SettlementCore):
         encounter: Encounter,
         coverage_rechecked: bool,
         infno: str,
-        response: M,
-    ) -> Completed[M]:
-        """One statement writes the settlement, its event and the msgid's stored answer."""
+        result: R,
+        answer: Answer[R],
+    ) -> Completed[R]:
+        """One statement writes the settlement, its event and the msgid's stored answer
+        (``answer`` of ``result``, the use case's result)."""
         journal = store.Journal(record.msgid, encounter.hospital_code, infno)
         await store.write_settlement(
             uow.conn,
@@ -179,9 +190,9 @@ class SettleCases(SettlementCore):
             coverage_rechecked,
             journal,
             settlement_outbox_item(self._namespace, record),
-            uow.completion(response),
+            uow.completion(answer(result)),
         )
-        return Completed(response)
+        return Completed(result)
 
     async def _settled(
         self, conn: Conn, setl_id: str, header: Header, mdtrt_id: str, psn_no: str
@@ -232,6 +243,9 @@ class SettleCases(SettlementCore):
         )
         journal = store.Journal(header.msgid, header.hospital_code, infno)
         await store.write_reversal(conn, reversal, restored, journal)
+        if encounter.hospital_code.startswith("P"):  # a purchase (2102) ends with its settlement
+            line_count = encounter.line_count
+            await pharmacy_store.close_purchase(conn, encounter.mdtrt_id, line_count, header.msgid)
         uow.emit(settlement_outbox_item(self._namespace, reversal))
         return reversal
 
@@ -239,15 +253,14 @@ class SettleCases(SettlementCore):
 
     async def discharge(
         self,
-        key: Idempotent,
+        key: MsgKey,
         header: Header,
         mdtrt_id: str,
         psn_no: str,
         discharge_date: date,
         diag_code: str,
-        encode: Callable[[Discharged], M],
-        decode: Callable[[bytes], M],
-    ) -> M:
+        answer: Answer[Discharged],
+    ) -> Discharged | Stored:
         async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
             if discharge_date > locked.clock.china_date:
                 raise InvalidArgument("endtime", f"{discharge_date} is in the future")
@@ -256,4 +269,4 @@ class SettleCases(SettlementCore):
             await store.set_discharge(conn, mdtrt_id, discharge_date, diag_code, journal)
             return Discharged(mdtrt_id, discharge_date)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, encode, decode)
+        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
 
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from services.settlement.domain.inputs import (
@@ -14,18 +15,97 @@ from services.settlement.domain.inputs import (
     check_psn_no,
     read_header,
 )
-from services.settlement.handlers import Idempotent, Settlement
+from services.settlement.domain.records import SettlementRecord
+from services.settlement.handlers import Answer, MsgKey, Settlement, Stored
+from services.settlement.servicer.writers import SR, settlement_response
 from shared.errors import Violations
+from shared.idempotency import fingerprint, stored_form
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
+from shared.reference import InstitutionKind
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
 # A write on one encounter that takes nothing but the encounter's own fields:
-# (key, header, mdtrt_id, psn_no, encode, decode).
-EncounterWrite = Callable[
-    [Idempotent, Header, str, str, Callable[[R], M], Callable[[bytes], M]], Awaitable[M]
-]
+# (key, header, mdtrt_id, psn_no, answer).
+EncounterWrite = Callable[[MsgKey, Header, str, str, Answer[R]], Awaitable[R | Stored]]
+
+
+def key_of(msgid: str, request: Message) -> MsgKey:
+    """The request's idempotency key: its msgid and the fingerprint of the request, packed
+    with its type (two RPCs whose requests serialise to the same bytes must not share a
+    stored answer under one msgid)."""
+    packed = any_pb2.Any()
+    packed.Pack(request, deterministic=True)
+    return MsgKey(msgid, fingerprint(packed))
+
+
+class Reply(Generic[R, M]):
+    """A use case's answer as this RPC writes it. Passed to the use case as its
+    :data:`~services.settlement.handlers.Answer`: ``encode`` builds the response of the
+    result once, and its deterministic bytes are stored as the msgid's answer. ``of``
+    gives the RPC's response: that message, or a stored answer read back."""
+
+    def __init__(self, encode: Callable[[R], M], response_type: type[M]) -> None:
+        self._encode = encode
+        self._type = response_type
+        self._built: tuple[R, M] | None = None
+
+    def __call__(self, result: R) -> bytes:
+        response = self._encode(result)
+        self._built = (result, response)
+        return stored_form(response)
+
+    def of(self, outcome: R | Stored) -> M:
+        if isinstance(outcome, Stored):
+            return self._type.FromString(outcome.response)
+        if self._built is not None and self._built[0] is outcome:
+            return self._built[1]
+        return self._encode(outcome)
+
+
+def header_of(
+    header: pb.RequestHeader, errors: Violations, *, person: bool, now: datetime
+) -> Header | None:
+    """The request's header read (None when bad; each bad field is in ``errors``)."""
+    return read_header(
+        header.msgid,
+        header.mdtrtarea_admvs,
+        header.insuplc_admdvs,
+        header.opter_type,
+        insured_pool_required=person,
+        errors=errors,
+        now=now,
+    )
+
+
+async def reverse(
+    service: Settlement, request: Any, response_type: type[SR], kind: InstitutionKind
+) -> SR:
+    """ReverseSettlement (2208/2305) and CancelPurchase (2103): the settlement ``setl_id``
+    reversed for its hospital or pharmacy (a pharmacy may leave its mdtrt_id out)."""
+    errors = Violations()
+    header = header_of(request.header, errors, person=True, now=service.china_now())
+    check_id(request.setl_id, "setl_id", errors)
+    if request.mdtrt_id or kind is InstitutionKind.HOSPITAL:
+        check_id(request.mdtrt_id, "mdtrt_id", errors)
+    check_psn_no(request.psn_no, "psn_no", errors)
+    errors.raise_if_any()
+    assert header is not None
+    reply: Reply[SettlementRecord, SR] = Reply(
+        lambda record: settlement_response(response_type, record), response_type
+    )
+    return reply.of(
+        await service.reverse(
+            key_of(header.msgid, request),
+            header,
+            request.setl_id,
+            request.mdtrt_id,
+            request.psn_no,
+            reply,
+            kind=kind,
+        )
+    )
 
 
 class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
@@ -39,15 +119,7 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
     def _header(
         self, header: pb.RequestHeader, errors: Violations, *, person: bool
     ) -> Header | None:
-        return read_header(
-            header.msgid,
-            header.mdtrtarea_admvs,
-            header.insuplc_admdvs,
-            header.opter_type,
-            insured_pool_required=person,
-            errors=errors,
-            now=self._service.china_now(),
-        )
+        return header_of(header, errors, person=person, now=self._service.china_now())
 
     def _today(self) -> date:
         return self._service.china_now().date()
@@ -63,7 +135,7 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
     async def _encounter_write(
         self,
         request: Any,
-        use_case: EncounterWrite[R, M],
+        use_case: EncounterWrite[R],
         encode: Callable[[R], M],
         response_type: type[M],
     ) -> M:
@@ -72,11 +144,9 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         header = self._encounter_request(request, errors)
         errors.raise_if_any()
         assert header is not None
-        return await use_case(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            response_type.FromString,
+        reply = Reply(encode, response_type)
+        return reply.of(
+            await use_case(
+                key_of(header.msgid, request), header, request.mdtrt_id, request.psn_no, reply
+            )
         )

@@ -20,11 +20,10 @@ from services.settlement.handlers import (
     Cancelled,
     Discharged,
     EncounterCancelled,
-    Idempotent,
     Opened,
     Uploaded,
 )
-from services.settlement.servicer.core import ServicerCore
+from services.settlement.servicer.core import Reply, ServicerCore, key_of
 from services.settlement.servicer.readers import (
     ITEM_CLASSES,
     _check_icd10,
@@ -116,19 +115,21 @@ class EncounterRpcs(ServicerCore):
                 trtinfo=benefit_check(opened.encounter.coverage),
             )
 
-        return await self._service.open_encounter(
-            Idempotent(header.msgid, request),
-            header,
-            psn_no=request.psn_no,
-            insutype=insutype,
-            visit_type=visit_type,
-            chronic_disease=disease,
-            begin_date=begin_date,
-            visit_no=request.ipt_otp_no,
-            diag_code=disease.value if disease else request.dise_codg,
-            emergency=request.emergency,
-            encode=encode,
-            decode=pb.RegisterResponse.FromString,
+        reply = Reply(encode, pb.RegisterResponse)
+        return reply.of(
+            await self._service.open_encounter(
+                key_of(header.msgid, request),
+                header,
+                psn_no=request.psn_no,
+                insutype=insutype,
+                visit_type=visit_type,
+                chronic_disease=disease,
+                begin_date=begin_date,
+                visit_no=request.ipt_otp_no,
+                diag_code=disease.value if disease else request.dise_codg,
+                emergency=request.emergency,
+                answer=reply,
+            )
         )
 
     async def Admit(
@@ -155,19 +156,21 @@ class EncounterRpcs(ServicerCore):
                 trtinfo=benefit_check(opened.encounter.coverage),
             )
 
-        return await self._service.open_encounter(
-            Idempotent(header.msgid, request),
-            header,
-            psn_no=request.psn_no,
-            insutype=insutype,
-            visit_type=VisitType.INPATIENT,
-            chronic_disease=None,
-            begin_date=begin_date,
-            visit_no=request.ipt_no,
-            diag_code=request.adm_diag_codg,
-            emergency=request.emergency,
-            encode=encode,
-            decode=pb.AdmitResponse.FromString,
+        reply = Reply(encode, pb.AdmitResponse)
+        return reply.of(
+            await self._service.open_encounter(
+                key_of(header.msgid, request),
+                header,
+                psn_no=request.psn_no,
+                insutype=insutype,
+                visit_type=VisitType.INPATIENT,
+                chronic_disease=None,
+                begin_date=begin_date,
+                visit_no=request.ipt_no,
+                diag_code=request.adm_diag_codg,
+                emergency=request.emergency,
+                answer=reply,
+            )
         )
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
@@ -208,14 +211,16 @@ class EncounterRpcs(ServicerCore):
                 medfee_sumamt_fen=uploaded.line_amount_fen,
             )
 
-        return await self._service.upload_fee_lines(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            lines,
-            encode,
-            pb.UploadFeeDetailsResponse.FromString,
+        reply = Reply(encode, pb.UploadFeeDetailsResponse)
+        return reply.of(
+            await self._service.upload_fee_lines(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                lines,
+                reply,
+            )
         )
 
     async def CancelFeeDetails(
@@ -233,15 +238,17 @@ class EncounterRpcs(ServicerCore):
                 medfee_sumamt_fen=cancelled.line_amount_fen,
             )
 
-        return await self._service.cancel_fee_lines(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            list(request.feedetl_sn),
-            request.all_lines,
-            encode,
-            pb.CancelFeeDetailsResponse.FromString,
+        reply = Reply(encode, pb.CancelFeeDetailsResponse)
+        return reply.of(
+            await self._service.cancel_fee_lines(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                list(request.feedetl_sn),
+                request.all_lines,
+                reply,
+            )
         )
 
     # -- 2202 / 2404 ----------------------------------------------------------------------
@@ -298,14 +305,16 @@ class EncounterRpcs(ServicerCore):
                 trtinfo=benefit_check(done.coverage),
             )
 
-        return await self._service.change_admission(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            AdmissionChange(begin_date, request.adm_diag_codg, request.adm_dept_codg),
-            encode,
-            pb.ChangeAdmissionResponse.FromString,
+        reply = Reply(encode, pb.ChangeAdmissionResponse)
+        return reply.of(
+            await self._service.change_admission(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                AdmissionChange(begin_date, request.adm_diag_codg, request.adm_dept_codg),
+                reply,
+            )
         )
 
     # -- 2405 -----------------------------------------------------------------------------

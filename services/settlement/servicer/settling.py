@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 
 from services.settlement.domain.inputs import (
-    check_id,
     check_msgid,
     check_psn_no,
     read_day,
@@ -14,10 +13,9 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.handlers import (
     Corrected,
     Discharged,
-    Idempotent,
     PreSettled,
 )
-from services.settlement.servicer.core import ServicerCore
+from services.settlement.servicer.core import Reply, ServicerCore, key_of, reverse
 from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
 from services.settlement.servicer.writers import (
     presettle_info,
@@ -27,6 +25,7 @@ from services.settlement.servicer.writers import (
 )
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+from shared.reference import InstitutionKind
 
 
 class SettleRpcs(ServicerCore):
@@ -52,14 +51,16 @@ class SettleRpcs(ServicerCore):
                 ],
             )
 
-        return await self._service.presettle(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            request.acct_used_flag,
-            encode,
-            pb.PreSettleResponse.FromString,
+        reply = Reply(encode, pb.PreSettleResponse)
+        return reply.of(
+            await self._service.presettle(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                request.acct_used_flag,
+                reply,
+            )
         )
 
     async def Settle(
@@ -78,37 +79,24 @@ class SettleRpcs(ServicerCore):
         def encode(record: SettlementRecord) -> pb.SettleResponse:
             return settlement_response(pb.SettleResponse, record)
 
-        return await self._service.settle(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            request.acct_used_flag,
-            request.medfee_sumamt_fen,
-            encode,
-            pb.SettleResponse.FromString,
+        reply = Reply(encode, pb.SettleResponse)
+        return reply.of(
+            await self._service.settle(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                request.acct_used_flag,
+                request.medfee_sumamt_fen,
+                reply,
+            )
         )
 
     async def ReverseSettlement(
         self, request: pb.ReverseSettlementRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReverseSettlementResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        check_id(request.setl_id, "setl_id", errors)
-        errors.raise_if_any()
-        assert header is not None
-
-        def encode(record: SettlementRecord) -> pb.ReverseSettlementResponse:
-            return settlement_response(pb.ReverseSettlementResponse, record)
-
-        return await self._service.reverse(
-            Idempotent(header.msgid, request),
-            header,
-            request.setl_id,
-            request.mdtrt_id,
-            request.psn_no,
-            encode,
-            pb.ReverseSettlementResponse.FromString,
+        return await reverse(
+            self._service, request, pb.ReverseSettlementResponse, InstitutionKind.HOSPITAL
         )
 
     # -- 2402 -----------------------------------------------------------------------------
@@ -128,15 +116,17 @@ class SettleRpcs(ServicerCore):
                 mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
             )
 
-        return await self._service.discharge(
-            Idempotent(header.msgid, request),
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            discharge_date,
-            request.dscg_maindiag_code,
-            encode,
-            pb.DischargeResponse.FromString,
+        reply = Reply(encode, pb.DischargeResponse)
+        return reply.of(
+            await self._service.discharge(
+                key_of(header.msgid, request),
+                header,
+                request.mdtrt_id,
+                request.psn_no,
+                discharge_date,
+                request.dscg_maindiag_code,
+                reply,
+            )
         )
 
     # -- 2601 -----------------------------------------------------------------------------
@@ -172,12 +162,14 @@ class SettleRpcs(ServicerCore):
                 response.reversal.CopyFrom(setlinfo(done.reversal))
             return response
 
-        return await self._service.correct(
-            Idempotent(header.msgid, request),
-            header,
-            request.psn_no,
-            request.omsgid,
-            request.oinfno,
-            encode,
-            pb.CorrectResponse.FromString,
+        reply = Reply(encode, pb.CorrectResponse)
+        return reply.of(
+            await self._service.correct(
+                key_of(header.msgid, request),
+                header,
+                request.psn_no,
+                request.omsgid,
+                request.oinfno,
+                reply,
+            )
         )

@@ -4,9 +4,12 @@ Each write folds everything one RPC changes into one statement (data-modifying C
 returns the number of rows each part touched, which the caller asserts: the statement
 runs under the row locks taken before it, so anything but the expected counts is a bug.
 
-The journal insert (``messages``) is part of every write: a msgid undone by a correction
-has a tombstone row there, so the original arriving late fails on the primary key and is
-refused (:data:`MSGID_CORRECTED`), whatever else it would have done.
+``messages`` is the one journal of msgids: the request's unit of work claims its row
+first (:data:`~services.settlement.store.journal.JOURNAL`, the idempotency key with its
+fingerprint and, once done, its stored answer), and every write journals what it did on
+that row in its own statement. A msgid undone by a correction has a CORRECTED or
+TOMBSTONE row, so the original arriving late is refused at its claim
+(:data:`MSGID_CORRECTED`), before anything else runs.
 
 The statements live by sub-domain in this package's modules; this module names them
 for the rest of the service (``store.lock_encounter`` …).
@@ -45,7 +48,7 @@ from services.settlement.store.common import (
     UnexpectedRowCount as UnexpectedRowCount,
 )
 from services.settlement.store.common import (
-    refusing_corrected_msgid as refusing_corrected_msgid,
+    msgid_corrected as msgid_corrected,
 )
 from services.settlement.store.encounters import (
     LockedEncounter as LockedEncounter,
@@ -81,10 +84,13 @@ from services.settlement.store.fee_lines import (
     insert_fee_lines as insert_fee_lines,
 )
 from services.settlement.store.journal import (
-    JournalEntry as JournalEntry,
+    JOURNAL as JOURNAL,
 )
 from services.settlement.store.journal import (
-    forget_response as forget_response,
+    SCOPE as SCOPE,
+)
+from services.settlement.store.journal import (
+    JournalEntry as JournalEntry,
 )
 from services.settlement.store.journal import (
     journal_only as journal_only,
@@ -123,7 +129,13 @@ from services.settlement.store.settlements import (
     LockedSettlement as LockedSettlement,
 )
 from services.settlement.store.settlements import (
+    SettleLocks as SettleLocks,
+)
+from services.settlement.store.settlements import (
     get_settlement as get_settlement,
+)
+from services.settlement.store.settlements import (
+    lock_for_settle as lock_for_settle,
 )
 from services.settlement.store.settlements import (
     write_reversal as write_reversal,

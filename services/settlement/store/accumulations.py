@@ -23,7 +23,6 @@ from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
-    refusing_corrected_msgid,
 )
 from services.settlement.store.encounters import (
     ENCOUNTER_COLUMNS,
@@ -31,7 +30,6 @@ from services.settlement.store.encounters import (
     LockedEncounter,
     encounter_of,
     lines_of,
-    require_not_corrected,
 )
 from shared import clock
 from shared.bus.pg import Conn
@@ -98,7 +96,6 @@ async def accumulations_now(conn: Conn, psn_no: str, insutype: Insutype) -> Accu
 
 _READ_FOR_PRESETTLE = f"""
 SELECT {ENCOUNTER_COLUMNS},
-       EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
        {LINES_SUBQUERY},
        {", ".join(f"a.{c}" for c in (*ACC_SCALARS, "chronic_hifp_paid_fen"))},
        (SELECT array_agg((o.hospital_code, o.begin_date) ORDER BY o.begin_date)
@@ -109,7 +106,7 @@ SELECT {ENCOUNTER_COLUMNS},
   FROM encounters e
   LEFT JOIN accumulations a
     ON a.psn_no = e.psn_no AND a.insutype = e.insutype
-   AND a.acc_year = $3
+   AND a.acc_year = $2
  WHERE e.mdtrt_id = $1
 """
 
@@ -121,17 +118,15 @@ class PreSettleView:
     stays_elsewhere: tuple[tuple[str, date], ...]  # (hospital_code, admitted_on)
 
 
-async def read_for_presettle(conn: Conn, mdtrt_id: str, msgid: str) -> PreSettleView | None:
+async def read_for_presettle(conn: Conn, mdtrt_id: str) -> PreSettleView | None:
     txn_clock = TxnClock.read()
-    row = await conn.fetchrow(_READ_FOR_PRESETTLE, mdtrt_id, msgid, txn_clock.year)
+    row = await conn.fetchrow(_READ_FOR_PRESETTLE, mdtrt_id, txn_clock.year)
     if row is None:
         return None
     view = LockedEncounter(
-        encounter_of(row), lines_of(row["lines"]), row["line_amount_fen"], row["msgid_seen"],
-        txn_clock,
-    )  # fmt: skip
+        encounter_of(row), lines_of(row["lines"]), row["line_amount_fen"], txn_clock
+    )
     assert len(view.lines) == view.encounter.line_count, mdtrt_id
-    require_not_corrected(view)
     stays = tuple((code, day) for code, day in row["stays_elsewhere"] or ())
     return PreSettleView(view, _accumulations_of(row), stays)
 
@@ -144,8 +139,9 @@ WITH w AS (
       FROM unnest($5::text[], $6::int[], $7::text[]) AS t(code, line_no, message)
     RETURNING 1
 ), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($4, $2, $8, $1, 'DONE', $9)
+    UPDATE messages SET state = 'DONE', hospital_code = $2, infno = $8, mdtrt_id = $1,
+           received_at = $9
+     WHERE msgid = $4 AND state = 'CLAIMED'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM w) AS w, (SELECT count(*) FROM j) AS j
@@ -155,17 +151,16 @@ SELECT (SELECT count(*) FROM w) AS w, (SELECT count(*) FROM j) AS j
 async def insert_warnings(
     conn: Conn, encounter: Encounter, warnings: Sequence[SupervisionWarning], journal: Journal
 ) -> None:
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _INSERT_WARNINGS,
-            encounter.mdtrt_id,
-            encounter.hospital_code,
-            encounter.person.psn_no,
-            journal.msgid,
-            [w.code for w in warnings],
-            [w.line_no for w in warnings],
-            [w.message for w in warnings],
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _INSERT_WARNINGS,
+        encounter.mdtrt_id,
+        encounter.hospital_code,
+        encounter.person.psn_no,
+        journal.msgid,
+        [w.code for w in warnings],
+        [w.line_no for w in warnings],
+        [w.message for w in warnings],
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, w=len(warnings), j=1)

@@ -3,8 +3,6 @@ write carries, the refusal of a corrected msgid and the row-count check."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
@@ -46,23 +44,41 @@ class TxnClock:
 
 @dataclass(frozen=True)
 class Journal:
-    """The ``messages`` row a write adds for its msgid."""
+    """What a write journals on its msgid's ``messages`` row (claimed by its unit of work)."""
 
     msgid: str
     hospital_code: str
     infno: str
 
 
-@contextlib.contextmanager
-def refusing_corrected_msgid() -> Iterator[None]:
-    try:
-        yield
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != "messages_pkey":
-            raise
-        raise FailedPrecondition(
-            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
-        ) from None
+def journalled(
+    msgid: str,
+    hospital_code: str,
+    infno: str,
+    mdtrt_id: str,
+    at: str,
+    *,
+    setl_id: str = "NULL",
+    response: str = "",
+) -> str:
+    """The journal CTE of a write (``j AS (…)``): the msgid's row, claimed by this request,
+    marked DONE with what the write did, and with ``response`` stored (the statement's
+    parameters, e.g. ``"$4"``)."""
+    stored = f", response = {response}" if response else ""
+    only_once = " AND response IS NULL" if response else ""
+    return f"""j AS (
+    UPDATE messages SET state = 'DONE', hospital_code = {hospital_code}, infno = {infno},
+           mdtrt_id = {mdtrt_id}, setl_id = {setl_id}, received_at = {at}{stored}
+     WHERE msgid = {msgid} AND state = 'CLAIMED'{only_once}
+    RETURNING 1
+)"""
+
+
+def msgid_corrected() -> FailedPrecondition:
+    """The refusal of a msgid a correction undid or tombstoned (its journal row says so)."""
+    return FailedPrecondition(
+        MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
+    )
 
 
 def expect_counts(counts: asyncpg.Record | None, **expected: int) -> None:

@@ -27,15 +27,13 @@ from services.settlement.domain.encounter import (
     PersonSnapshot,
 )
 from services.settlement.store.common import (
-    MSGID_CORRECTED,
     Journal,
     TxnClock,
     expect_counts,
-    refusing_corrected_msgid,
+    journalled,
 )
 from shared import clock
 from shared.bus.pg import Conn
-from shared.errors import FailedPrecondition
 
 # --- encounters ------------------------------------------------------------------------
 
@@ -114,25 +112,63 @@ def coverage_params(c: Coverage) -> tuple[Any, ...]:
     )
 
 
-_INSERT_ENCOUNTER = """
-WITH enc AS (
-    INSERT INTO encounters (
-        mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
-        chronic_disease, emergency, diag_code, begin_date, state,
+# An encounter as it opens: its own fields ($1…$28 of the statement that opens it, in the
+# order of opening_params), then the times, the msgid and the standing lines' totals.
+_OPENED_COLUMNS = """mdtrt_id, hospital_code, hospital_level, treatment_pool, visit_no, med_type,
+        chronic_disease, emergency, diag_code, begin_date,
         psn_no, psn_name, insured_pool, insutype, person_type, sex, birth_date, maf_category,
         acct_opening_balance_fen,
         relation, coverage_allowed, coverage_basis, filing_id, filing_category,
-        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message, coverage_checked_at,
-        opened_msgid, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'OPEN',
-            $11, $12, $13, $14, $15, $16, $17, $18, $19,
-            $20, $21, $22, $23, $24, $25, $26, $27, $28, $31, $29, $31, $31)
+        ratio_reduction_bp, local_ratio, coverage_reason, coverage_message"""
+OPENING_PARAMS = 28
+
+
+def opening(*, msgid: str, at: str, line_count: str = "0", line_amount_fen: str = "0") -> str:
+    """The CTE ``enc`` that opens an encounter (parameters $1…$28: :func:`opening_params`)."""
+    own = ", ".join(f"${i}" for i in range(1, OPENING_PARAMS + 1))
+    return f"""enc AS (
+    INSERT INTO encounters (
+        {_OPENED_COLUMNS},
+        state, coverage_checked_at, opened_msgid, created_at, updated_at, line_count,
+        line_amount_fen)
+    VALUES ({own},
+            'OPEN', {at}, {msgid}, {at}, {at}, {line_count}, {line_amount_fen})
     RETURNING 1
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($29, $2, $30, $1, 'DONE', $31)
-    RETURNING 1
-)
+)"""
+
+
+def opening_params(encounter: Encounter, *, visit_no: str, diag_code: str) -> list[Any]:
+    """The encounter's own fields as :func:`opening` takes them."""
+    assert encounter.state is EncounterState.OPEN
+    p = encounter.person
+    params = [
+        encounter.mdtrt_id,
+        encounter.hospital_code,
+        int(encounter.hospital_level),
+        encounter.treatment_pool,
+        visit_no,
+        encounter.visit_type.value,
+        encounter.chronic_disease.value if encounter.chronic_disease else None,
+        encounter.emergency,
+        diag_code,
+        encounter.begin_date,
+        p.psn_no,
+        p.name,
+        p.insured_pool,
+        p.insutype.value,
+        p.person_type.value,
+        p.sex.value,
+        p.birth_date,
+        p.maf_category.value if p.maf_category else None,
+        p.acct_opening_balance_fen,
+        *coverage_params(encounter.coverage),
+    ]
+    assert len(params) == OPENING_PARAMS
+    return params
+
+
+_INSERT_ENCOUNTER = f"""
+WITH {opening(msgid="$29", at="$31")}, {journalled("$29", "$2", "$30", "$1", "$31")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
@@ -140,35 +176,14 @@ SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 async def insert_encounter(
     conn: Conn, encounter: Encounter, *, visit_no: str, diag_code: str, journal: Journal
 ) -> None:
-    assert encounter.state is EncounterState.OPEN and encounter.line_count == 0
-    p = encounter.person
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _INSERT_ENCOUNTER,
-            encounter.mdtrt_id,
-            encounter.hospital_code,
-            int(encounter.hospital_level),
-            encounter.treatment_pool,
-            visit_no,
-            encounter.visit_type.value,
-            encounter.chronic_disease.value if encounter.chronic_disease else None,
-            encounter.emergency,
-            diag_code,
-            encounter.begin_date,
-            p.psn_no,
-            p.name,
-            p.insured_pool,
-            p.insutype.value,
-            p.person_type.value,
-            p.sex.value,
-            p.birth_date,
-            p.maf_category.value if p.maf_category else None,
-            p.acct_opening_balance_fen,
-            *coverage_params(encounter.coverage),
-            journal.msgid,
-            journal.infno,
-            clock.now(),
-        )
+    assert encounter.line_count == 0
+    counts = await conn.fetchrow(
+        _INSERT_ENCOUNTER,
+        *opening_params(encounter, visit_no=visit_no, diag_code=diag_code),
+        journal.msgid,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, enc=1, j=1)
 
 
@@ -177,20 +192,11 @@ class LockedEncounter:
     encounter: Encounter
     lines: tuple[FeeLine, ...]  # standing lines; empty unless asked for
     line_amount_fen: int
-    msgid_corrected: bool  # the request's msgid has a tombstone or was undone
     clock: TxnClock
-
-
-def require_not_corrected(locked: LockedEncounter) -> None:
-    if locked.msgid_corrected:
-        raise FailedPrecondition(
-            MSGID_CORRECTED, "this msgid was undone by a correction (2601) and cannot be used"
-        )
 
 
 _LOCK_ENCOUNTER = f"""
 SELECT {ENCOUNTER_COLUMNS},
-       EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
        {{lines}}
   FROM encounters e
  WHERE e.mdtrt_id = $1
@@ -198,17 +204,6 @@ SELECT {ENCOUNTER_COLUMNS},
 """
 _LOCK_ENCOUNTER_PLAIN = _LOCK_ENCOUNTER.format(lines="NULL::record[] AS lines")
 _LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=LINES_SUBQUERY)
-# The settlement's year row is created (if new) in the same round trip as the encounter
-# lock; it is locked by its own statement next, whose fresh snapshot sees a row another
-# transaction committed meanwhile.
-_LOCK_ENCOUNTER_FOR_SETTLE = f"""
-WITH year_row AS (
-    INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
-    SELECT psn_no, insutype, $3::smallint, $4::timestamptz
-      FROM encounters WHERE mdtrt_id = $1
-    ON CONFLICT DO NOTHING
-)
-{_LOCK_ENCOUNTER_WITH_LINES}"""
 
 _STANDING_LINES = """
 SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
@@ -218,58 +213,50 @@ SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amo
 
 
 async def lock_encounter(
-    conn: Conn, mdtrt_id: str, msgid: str, *, lines: bool = False, for_settle: bool = False
+    conn: Conn, mdtrt_id: str, *, lines: bool = False
 ) -> LockedEncounter | None:
     """Lock the encounter (FOR UPDATE) for the rest of the transaction; None if unknown."""
     assert conn.is_in_transaction()
-    sql = (
-        _LOCK_ENCOUNTER_FOR_SETTLE
-        if for_settle
-        else _LOCK_ENCOUNTER_WITH_LINES
-        if lines
-        else _LOCK_ENCOUNTER_PLAIN
-    )
     txn_clock = TxnClock.read()
-    args = (txn_clock.year, txn_clock.now) if for_settle else ()
-    row = await conn.fetchrow(sql, mdtrt_id, msgid, *args)
+    row = await conn.fetchrow(
+        _LOCK_ENCOUNTER_WITH_LINES if lines else _LOCK_ENCOUNTER_PLAIN, mdtrt_id
+    )
     if row is None:
         return None
+    return await locked_of(conn, row, txn_clock, lines=lines)
+
+
+async def locked_of(
+    conn: Conn, row: asyncpg.Record, txn_clock: TxnClock, *, lines: bool
+) -> LockedEncounter:
+    """The encounter a statement just locked (ENCOUNTER_COLUMNS and ``lines``)."""
     locked = LockedEncounter(
-        encounter_of(row),
-        lines_of(row["lines"]),
-        row["line_amount_fen"],
-        row["msgid_seen"],
-        txn_clock,
+        encounter_of(row), lines_of(row["lines"]), row["line_amount_fen"], txn_clock
     )
-    if (lines or for_settle) and len(locked.lines) != locked.encounter.line_count:
+    if not lines:
+        return locked
+    if len(locked.lines) != locked.encounter.line_count:
         # We waited for the lock behind a concurrent upload or cancel: the sub-select saw
         # the statement's older snapshot. Read the lines again, now under our lock.
-        fresh = await conn.fetchval(_STANDING_LINES, mdtrt_id)
+        fresh = await conn.fetchval(_STANDING_LINES, locked.encounter.mdtrt_id)
         locked = LockedEncounter(
-            locked.encounter, lines_of(fresh), locked.line_amount_fen, locked.msgid_corrected,
-            locked.clock,
-        )  # fmt: skip
-    if lines or for_settle:
-        assert len(locked.lines) == locked.encounter.line_count, mdtrt_id
-        assert sum(line.amount_fen for line in locked.lines) == locked.line_amount_fen, mdtrt_id
-    require_not_corrected(locked)
+            locked.encounter, lines_of(fresh), locked.line_amount_fen, locked.clock
+        )
+    assert len(locked.lines) == locked.encounter.line_count, locked.encounter.mdtrt_id
+    assert sum(line.amount_fen for line in locked.lines) == locked.line_amount_fen
     return locked
 
 
 # --- discharge and cancellation -----------------------------------------------------------
 
-_SET_DISCHARGE = """
+_SET_DISCHARGE = f"""
 WITH enc AS (
     UPDATE encounters SET discharge_date = $2,
            diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
            updated_at = $7
      WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
     RETURNING 1
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($4, $5, $6, $1, 'DONE', $7)
-    RETURNING 1
-)
+), {journalled("$4", "$5", "$6", "$1", "$7")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
@@ -278,50 +265,44 @@ async def set_discharge(
     conn: Conn, mdtrt_id: str, discharge_date: date | None, diag_code: str, journal: Journal
 ) -> None:
     """Record a discharge date, or withdraw it (None) when a correction undoes 2402."""
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _SET_DISCHARGE,
-            mdtrt_id,
-            discharge_date,
-            diag_code,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _SET_DISCHARGE,
+        mdtrt_id,
+        discharge_date,
+        diag_code,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, enc=1, j=1)
 
 
-_CANCEL_ENCOUNTER = """
+_CANCEL_ENCOUNTER = f"""
 WITH enc AS (
     UPDATE encounters SET state = 'CANCELLED', updated_at = $5
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($2, $3, $4, $1, 'DONE', $5)
-    RETURNING 1
-)
+), {journalled("$2", "$3", "$4", "$1", "$5")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
 
 async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _CANCEL_ENCOUNTER,
-            mdtrt_id,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _CANCEL_ENCOUNTER,
+        mdtrt_id,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, enc=1, j=1)
 
 
 # --- 2202, 2403, 2405 -----------------------------------------------------------------------
 
-_CANCEL_REGISTRATION = """
+_CANCEL_REGISTRATION = f"""
 WITH gone AS (
     UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $5
      WHERE mdtrt_id = $1 AND cancelled_at IS NULL
@@ -331,11 +312,7 @@ WITH gone AS (
            updated_at = $5
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING 1
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($2, $3, $4, $1, 'DONE', $5)
-    RETURNING 1
-)
+), {journalled("$2", "$3", "$4", "$1", "$5")}
 SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
        (SELECT count(*) FROM j) AS j
 """
@@ -343,15 +320,14 @@ SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
 
 async def cancel_registration(conn: Conn, mdtrt_id: str, line_count: int, journal: Journal) -> None:
     """Cancel an OPEN encounter and its ``line_count`` standing fee lines (2202)."""
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _CANCEL_REGISTRATION,
-            mdtrt_id,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    counts = await conn.fetchrow(
+        _CANCEL_REGISTRATION,
+        mdtrt_id,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(counts, gone=line_count, enc=1, j=1)
 
 
@@ -364,7 +340,7 @@ async def earliest_line_date(conn: Conn, mdtrt_id: str) -> date | None:
     return day
 
 
-_CHANGE_ADMISSION = """
+_CHANGE_ADMISSION = f"""
 WITH enc AS (
     UPDATE encounters SET begin_date = $2,
            diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
@@ -376,11 +352,7 @@ WITH enc AS (
            updated_at = $18
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING diag_code, dept_code
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($15, $16, $17, $1, 'DONE', $18)
-    RETURNING 1
-)
+), {journalled("$15", "$16", "$17", "$1", "$18")}
 SELECT (SELECT diag_code FROM enc) AS diag_code, (SELECT dept_code FROM enc) AS dept_code,
        (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
@@ -398,20 +370,19 @@ async def change_admission(
     journal: Journal,
 ) -> tuple[str, str]:
     """2403 on a locked OPEN stay (an empty code is kept); the diagnosis and department now."""
-    with refusing_corrected_msgid():
-        row = await conn.fetchrow(
-            _CHANGE_ADMISSION,
-            mdtrt_id,
-            begin_date,
-            diag_code,
-            dept_code,
-            *coverage_params(coverage),
-            coverage_checked,
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    row = await conn.fetchrow(
+        _CHANGE_ADMISSION,
+        mdtrt_id,
+        begin_date,
+        diag_code,
+        dept_code,
+        *coverage_params(coverage),
+        coverage_checked,
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return row["diag_code"], row["dept_code"]

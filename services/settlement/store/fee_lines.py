@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from services.settlement.domain.bill import FeeLine
-from services.settlement.store.common import Journal, expect_counts, refusing_corrected_msgid
+from services.settlement.store.common import Journal, expect_counts, journalled
 from shared import clock
 from shared.bus.pg import Conn
 
 # --- fee lines ---------------------------------------------------------------------------
 
-INSERT_LINES = """
+INSERT_LINES = f"""
 WITH ins AS (
     INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
                            amount_fen, upload_msgid, uploaded_at)
@@ -29,17 +30,25 @@ WITH ins AS (
            updated_at = $11
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($8, $9, $10, $1, 'DONE', $11)
-    RETURNING 1
-)
+), {journalled("$8", "$9", "$10", "$1", "$11")}
 SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
        (SELECT line_count FROM enc) AS line_count,
        (SELECT line_amount_fen FROM enc) AS line_amount_fen,
        (SELECT count(*) FROM enc) AS enc,
        (SELECT count(*) FROM j) AS j
 """
+
+
+def line_arrays(lines: Sequence[FeeLine]) -> list[list[Any]]:
+    """The lines as the six arrays a statement unnests (line_no … amount_fen)."""
+    return [
+        [x.line_no for x in lines],
+        [x.item_code for x in lines],
+        [x.fee_date for x in lines],
+        [x.quantity_e4 for x in lines],
+        [x.unit_price_fen for x in lines],
+        [x.amount_fen for x in lines],
+    ]
 
 
 @dataclass(frozen=True)
@@ -52,27 +61,21 @@ async def insert_fee_lines(
     conn: Conn, mdtrt_id: str, lines: Sequence[FeeLine], journal: Journal
 ) -> tuple[set[int], LineTotals]:
     """Insert the lines; returns the line numbers inserted (a standing number is skipped)."""
-    with refusing_corrected_msgid():
-        row = await conn.fetchrow(
-            INSERT_LINES,
-            mdtrt_id,
-            [x.line_no for x in lines],
-            [x.item_code for x in lines],
-            [x.fee_date for x in lines],
-            [x.quantity_e4 for x in lines],
-            [x.unit_price_fen for x in lines],
-            [x.amount_fen for x in lines],
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            clock.now(),
-        )
+    row = await conn.fetchrow(
+        INSERT_LINES,
+        mdtrt_id,
+        *line_arrays(lines),
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        clock.now(),
+    )
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return set(row["inserted"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])
 
 
-_CANCEL_LINES = """
+_CANCEL_LINES = f"""
 WITH gone AS (
     UPDATE fee_lines SET cancel_msgid = $3, cancelled_at = $7
      WHERE mdtrt_id = $1 AND cancelled_at IS NULL
@@ -86,11 +89,7 @@ WITH gone AS (
            updated_at = $7
      WHERE mdtrt_id = $1 AND state = 'OPEN'
     RETURNING line_count, line_amount_fen
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at)
-    VALUES ($3, $4, $5, $1, 'DONE', $7)
-    RETURNING 1
-)
+), {journalled("$3", "$4", "$5", "$1", "$7")}
 SELECT (SELECT array_agg(line_no) FROM gone) AS cancelled,
        (SELECT line_count FROM enc) AS line_count,
        (SELECT line_amount_fen FROM enc) AS line_amount_fen,
@@ -108,17 +107,16 @@ async def cancel_fee_lines(
     uploaded_by_msgid: str | None = None,
 ) -> tuple[set[int], LineTotals]:
     """Cancel standing lines: the numbers given (None: all), optionally of one upload."""
-    with refusing_corrected_msgid():
-        row = await conn.fetchrow(
-            _CANCEL_LINES,
-            mdtrt_id,
-            None if line_nos is None else list(line_nos),
-            journal.msgid,
-            journal.hospital_code,
-            journal.infno,
-            uploaded_by_msgid,
-            clock.now(),
-        )
+    row = await conn.fetchrow(
+        _CANCEL_LINES,
+        mdtrt_id,
+        None if line_nos is None else list(line_nos),
+        journal.msgid,
+        journal.hospital_code,
+        journal.infno,
+        uploaded_by_msgid,
+        clock.now(),
+    )
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return set(row["cancelled"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])

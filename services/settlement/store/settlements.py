@@ -19,18 +19,103 @@ from services.settlement.domain.encounter import (
 )
 from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
-from services.settlement.store.accumulations import ACC_SCALARS, acc_params
+from services.settlement.store.accumulations import (
+    ACC_SCALARS,
+    _accumulations_of,
+    acc_params,
+    lock_accumulations,
+)
 from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
-    refusing_corrected_msgid,
+    journalled,
 )
-from services.settlement.store.encounters import coverage_params
+from services.settlement.store.encounters import (
+    ENCOUNTER_COLUMNS,
+    LINES_SUBQUERY,
+    LockedEncounter,
+    coverage_params,
+    locked_of,
+)
+from services.settlement.store.journal import CLAIM_SQL
 from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
-from shared.idempotency import COMPLETE_SQL
-from shared.unit_of_work import Completion
+from shared.unit_of_work import Completion, KeyClaim
+
+# --- what a settlement locks ---------------------------------------------------------------
+
+# One round trip before the engine runs: claim the msgid (optional), lock the encounter with
+# its standing lines, create the person's year row if it is new, and lock that row. The
+# claim runs first (the encounter's lock waits for its row): a resent msgid queues on its
+# key, and a request never holds the encounter while waiting for a msgid. The year row is
+# locked after the encounter (the order every writer takes); if it is new (created here, or
+# committed by another transaction after this statement's snapshot) it is locked by a
+# statement of its own, whose fresh snapshot sees it.
+_LOCK_FOR_SETTLE = f"""
+WITH {{claim}}, year_row AS (
+    INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
+    SELECT psn_no, insutype, $2::smallint, $3::timestamptz
+      FROM encounters WHERE mdtrt_id = $1
+    ON CONFLICT DO NOTHING
+), enc AS MATERIALIZED (
+    SELECT {ENCOUNTER_COLUMNS},
+           {LINES_SUBQUERY}
+      FROM claimed, encounters e
+     WHERE e.mdtrt_id = $1
+       FOR UPDATE OF e
+), acc AS MATERIALIZED (
+    SELECT true AS year_row_locked, {", ".join(f"a.{c}" for c in (*ACC_SCALARS, "chronic_hifp_paid_fen"))}
+      FROM enc JOIN accumulations a ON a.psn_no = enc.psn_no AND a.insutype = enc.insutype
+     WHERE a.acc_year = $2
+       FOR UPDATE OF a
+)
+SELECT claimed.claimed, enc.*, acc.*
+  FROM claimed LEFT JOIN enc ON true LEFT JOIN acc ON true
+"""
+_CLAIMING = f"""claim AS ({CLAIM_SQL.format(msgid="$4", fingerprint="$5", at="$3")}
+), claimed AS MATERIALIZED (SELECT count(*) > 0 AS claimed FROM claim)"""
+_LOCK_CLAIMING_FOR_SETTLE = _LOCK_FOR_SETTLE.format(claim=_CLAIMING)
+_LOCK_CLAIMED_FOR_SETTLE = _LOCK_FOR_SETTLE.format(claim="claimed AS (SELECT true AS claimed)")
+
+
+@dataclass(frozen=True)
+class SettleLocks:
+    """What :func:`lock_for_settle` found: whether it claimed the msgid, and if it did, the
+    encounter (None if unknown) and the person's year row, both locked."""
+
+    claimed: bool
+    locked: LockedEncounter | None
+    accumulations: Accumulations | None
+
+
+async def lock_for_settle(conn: Conn, mdtrt_id: str, claim: KeyClaim | None) -> SettleLocks:
+    """Lock the encounter and the person's year row of a settlement, claiming ``claim``
+    (the request's msgid) in the same statement; ``None``: the unit of work claimed it."""
+    assert conn.is_in_transaction()
+    txn_clock = TxnClock.read()
+    if claim is None:
+        row = await conn.fetchrow(_LOCK_CLAIMED_FOR_SETTLE, mdtrt_id, txn_clock.year, txn_clock.now)
+    else:
+        row = await conn.fetchrow(
+            _LOCK_CLAIMING_FOR_SETTLE,
+            mdtrt_id,
+            txn_clock.year,
+            txn_clock.now,
+            claim.key,
+            claim.digest,
+        )
+    assert row is not None, "the statement returns one row"
+    if not row["claimed"] or row["mdtrt_id"] is None:
+        return SettleLocks(row["claimed"], None, None)
+    locked = await locked_of(conn, row, txn_clock, lines=True)
+    person = locked.encounter.person
+    if row["year_row_locked"]:
+        acc = _accumulations_of(row)
+    else:  # a new year row: its own statement sees and locks it
+        acc = await lock_accumulations(conn, person.psn_no, person.insutype, txn_clock.year)
+    return SettleLocks(True, locked, acc)
+
 
 # --- settlements ---------------------------------------------------------------------------
 
@@ -112,10 +197,10 @@ s AS (
     RETURNING 1
 )"""
 
-# The settling statement also writes the settlement's event to the outbox and completes
-# the msgid's idempotency key with the response: parameters after the journal's.
+# The settling statement also writes the settlement's event to the outbox and stores the
+# response on the msgid's journal row (its idempotency key): parameters after the journal's.
 _O = _X + 12  # first outbox value
-_K = _O + len(OUTBOX_COLUMNS)  # the stored response, then the key's scope
+_K = _O + len(OUTBOX_COLUMNS)  # the stored response
 
 _WRITE_SETTLEMENT = f"""
 WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
@@ -128,11 +213,7 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
            updated_at = $13
      WHERE mdtrt_id = $4 AND state = 'OPEN'
     RETURNING 1
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
-    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', $13)
-    RETURNING 1
-), ob AS (
+), {journalled("$12", "$5", f"${_X + 11}", "$4", "$13", setl_id="$1", response=f"${_K}")}, ob AS (
     INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
     VALUES ({
     ", ".join(
@@ -141,13 +222,10 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
     )
 })
     RETURNING 1
-), done AS (
-    {COMPLETE_SQL.format(response=f"${_K}", scope=f"${_K + 1}", key="$12")}
 )
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
-       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob,
-       (SELECT count(*) FROM done) AS done
+       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob
 """
 
 _WRITE_REVERSAL = f"""
@@ -159,11 +237,7 @@ WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
     UPDATE encounters SET state = 'OPEN', setl_id = NULL, updated_at = $13
      WHERE mdtrt_id = $4 AND state = 'SETTLED' AND setl_id = $3
     RETURNING 1
-), j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, received_at)
-    VALUES ($12, $5, ${_X + 1}, $4, $1, 'DONE', $13)
-    RETURNING 1
-)
+), {journalled("$12", "$5", f"${_X + 1}", "$4", "$13", setl_id="$1")}
 SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM o) AS o,
        (SELECT count(*) FROM e) AS e, (SELECT count(*) FROM j) AS j
@@ -225,20 +299,18 @@ async def write_settlement(
     the msgid's idempotency key with the response."""
     assert record.kind is RecordKind.SETTLEMENT and journal.msgid == record.msgid
     assert completion.key == record.msgid
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _WRITE_SETTLEMENT,
-            *_settlement_params(record),
-            *acc_params(accumulations_after),
-            1,
-            *coverage_params(coverage),
-            coverage_rechecked,
-            journal.infno,
-            *outbox_values(event),
-            completion.response,
-            completion.scope,
-        )
-    expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1, done=1)
+    counts = await conn.fetchrow(
+        _WRITE_SETTLEMENT,
+        *_settlement_params(record),
+        *acc_params(accumulations_after),
+        1,
+        *coverage_params(coverage),
+        coverage_rechecked,
+        journal.infno,
+        *outbox_values(event),
+        completion.response,
+    )
+    expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)
 
 
 async def write_reversal(
@@ -250,14 +322,13 @@ async def write_reversal(
     """Insert the reversal, mark the settlement reversed, restore the accumulations and
     reopen the encounter."""
     assert reversal.kind is RecordKind.REVERSAL and journal.msgid == reversal.msgid
-    with refusing_corrected_msgid():
-        counts = await conn.fetchrow(
-            _WRITE_REVERSAL,
-            *_settlement_params(reversal),
-            *acc_params(accumulations_after),
-            -1,
-            journal.infno,
-        )
+    counts = await conn.fetchrow(
+        _WRITE_REVERSAL,
+        *_settlement_params(reversal),
+        *acc_params(accumulations_after),
+        -1,
+        journal.infno,
+    )
     expect_counts(counts, s=1, f=len(reversal.details), a=1, o=1, e=1, j=1)
 
 

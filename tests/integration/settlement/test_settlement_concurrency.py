@@ -1,5 +1,6 @@
 """Concurrency: one person's annual accumulations under 50 simultaneous settlements from
-five hospitals, and one msgid sent ten times at once."""
+five hospitals, one msgid sent ten times at once, and the msgid claimed before the
+encounter is locked."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncpg
 import grpc
 
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
+from tests.support.polling import wait_until
 
 from .support import (
     COLONOSCOPY,
@@ -102,3 +104,46 @@ async def test_one_msgid_sent_ten_times_at_once_settles_once_with_identical_resp
     changed.acct_used_flag = True
     error = await rpc_error(h.call("Settle", changed))
     assert error.code() is grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """The claim comes first in Settle's fused statement: while another transaction holds
+    the msgid, the Settle holds no lock on the encounter (so a request that holds the msgid
+    and then wants the encounter cannot deadlock with it)."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    request = h.settle_request(person, mdtrt_id, total_fen)
+    msgid = request.header.msgid
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute(
+                "INSERT INTO messages (msgid, hospital_code, state, fingerprint, received_at)"
+                " VALUES ($1, left($1, 12), 'CLAIMED', '\\x00', now())",
+                msgid,
+            )
+            settle = asyncio.ensure_future(h.call("Settle", request))
+
+            async def settle_waits_for_the_msgid() -> bool:
+                async with settlement_db.acquire() as conn:
+                    return bool(
+                        await conn.fetchval(
+                            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                            " WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO messages%'"
+                            " AND pid <> pg_backend_pid())"
+                        )
+                    )
+
+            await wait_until(settle_waits_for_the_msgid, what="the Settle waits on its msgid")
+            # The encounter is free: the waiting Settle has not locked it.
+            await holder.execute(
+                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE NOWAIT", mdtrt_id
+            )
+        finally:
+            await tx.rollback()  # the holder gives the msgid up: the Settle goes on
+    response = await settle
+    assert response.setlinfo.setl_id

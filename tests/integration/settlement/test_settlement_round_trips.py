@@ -10,7 +10,8 @@ import asyncpg
 
 from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
 from services.settlement.filing_client import FilingClient
-from services.settlement.handlers import Idempotent, Settlement
+from services.settlement.handlers import Settlement
+from services.settlement.servicer.core import Reply, key_of
 from services.settlement.versions import Versions
 from shared.auth import current_caller, parse_caller
 from shared.config import Settings
@@ -20,16 +21,19 @@ from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 from .support import COLONOSCOPY, NANNING, NANNING_HOSPITALS, Filing, Hospital, fee
 
-# BEGIN, claim msgid, lock encounter (+ lines, year row), lock year row, one write
-# (settlement, funds, accumulations, encounter, journal, outbox event, msgid's stored
-# answer), COMMIT.
-SETTLE_ROUND_TRIPS_IN_TRANSACTION = 6
+# BEGIN, claim the msgid + lock the encounter (+ lines) + create and lock the person's year
+# row, one write (settlement, funds, accumulations, encounter, journal with the msgid's
+# stored answer, outbox event), COMMIT.
+SETTLE_ROUND_TRIPS_IN_TRANSACTION = 4
+# The person's first settlement of a year creates the year row, which a statement of its
+# own then locks (the creating statement's snapshot cannot see it).
+NEW_YEAR_ROW_ROUND_TRIPS = 1
 # Settlement's pool releases a connection without asyncpg's reset statement (it leaves no
 # session state behind; shared.db.create_pool(full_reset=False)).
 POOL_RESET_ROUND_TRIPS = 0
 
 
-async def test_a_settlement_costs_six_round_trips_in_one_transaction(
+async def test_a_settlement_costs_four_round_trips_in_one_transaction(
     hospital: Callable[[str], Hospital],
     filing: Filing,
     settings: Settings,
@@ -54,35 +58,42 @@ async def test_a_settlement_costs_six_round_trips_in_one_transaction(
     port = filing_service.port  # type: ignore[attr-defined]
     client = FilingClient(settings.model_copy(update={"filing_target": f"127.0.0.1:{port}"}))
     service = Settlement(pool, versions, client, settings.bus_namespace)
-    person = await filing.new_person(NANNING)
+    person, newcomer = await filing.new_person(NANNING), await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     token = current_caller.set(parse_caller(h.code))
     try:
         counts = []
-        for _ in range(3):  # the first runs prepare statements; the last is steady state
-            mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
-            request = h.settle_request(person, mdtrt_id, total_fen)
+        # The first runs prepare statements; the third is the steady state; the fourth is the
+        # first settlement of another person this year.
+        for who in (person, person, person, newcomer):
+            mdtrt_id, total_fen = await h.outpatient_visit(who, [fee(1, COLONOSCOPY, "45")])
+            request = h.settle_request(who, mdtrt_id, total_fen)
             header = _header(request)
             sent.clear()
-            response = await service.settle(
-                Idempotent(header.msgid, request),
-                header,
-                mdtrt_id,
-                person.psn_no,
-                False,
-                total_fen,
+            reply = Reply(
                 lambda record: pb.SettleResponse(
                     setlinfo=pb.SettlementInfo(setl_id=record.setl_id)
                 ),
-                pb.SettleResponse.FromString,
+                pb.SettleResponse,
             )
-            assert response.setlinfo.setl_id
+            outcome = await service.settle(
+                key_of(header.msgid, request),
+                header,
+                mdtrt_id,
+                who.psn_no,
+                False,
+                total_fen,
+                reply,
+            )
+            assert reply.of(outcome).setlinfo.setl_id
             counts.append(len(sent))
     finally:
         current_caller.reset(token)
         await client.close()
         await pool.close()
-    assert counts[-1] == SETTLE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, sent
+    steady, first_of_year = counts[2:]
+    assert steady == SETTLE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, counts
+    assert first_of_year == steady + NEW_YEAR_ROW_ROUND_TRIPS, sent
     assert sent[0] == "BEGIN;" and sent[-1] == "COMMIT;", sent  # no reset after COMMIT
 
 

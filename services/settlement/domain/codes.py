@@ -21,6 +21,8 @@ from shared import vocabulary
 Insutype = vocabulary.Insutype
 PersonType = vocabulary.PersonType
 Relation = vocabulary.Relation
+# ``fund_pay_type`` of a ``setldetail`` row and the keys of a settlement's fund amounts.
+FundType = vocabulary.FundType
 
 
 class Sex(StrEnum):
@@ -55,17 +57,6 @@ class MafCategory(StrEnum):
     DIBAO = "DIBAO"  # 最低生活保障 (低保)
     LOW_INCOME_MARGINAL = "LOW_INCOME_MARGINAL"  # 低保边缘
     POVERTY_RETURN_MONITORED = "POVERTY_RETURN_MONITORED"  # 防返贫监测
-
-
-class FundType(StrEnum):
-    """``fund_pay_type`` of a ``setldetail`` row: the funds the engine pays from, a subset
-    of the vocabulary's fund table (``shared.vocabulary.FundType``)."""
-
-    HIFP = "hifp"  # 基本医疗保险统筹基金
-    HIFOB = "hifob"  # 职工大额医疗费用补助
-    HIFMI = "hifmi"  # 居民大病保险
-    MAF = "maf"  # 医疗救助
-    ACCT = "acct"  # 个人账户
 
 
 class ChronicDisease(StrEnum):
@@ -104,4 +95,3 @@ MAF_CATEGORY_OF: Final = MappingProxyType(
 )
 """A person's assistance category → the engine's; ``NONE`` pays no assistance."""
 assert set(MAF_CATEGORY_OF.values()) == set(MafCategory)
-assert {f.value for f in FundType} <= {f.value for f in vocabulary.FundType}

@@ -120,10 +120,24 @@ class _Counters:
         chronic = {
             ChronicDisease(k): int(v) for k, v in (raw.get("chronic_hifp_paid_fen") or {}).items()
         }
-        names = cls().scalars()
+        return cls.of_counters({name: int(raw.get(name, 0)) for name in _COUNTER_NAMES}, chronic)
+
+    @classmethod
+    def of_counters(
+        cls, counters: Mapping[str, int], chronic: Mapping[ChronicDisease, int]
+    ) -> Self:
+        """From every counter of :meth:`scalars`, by name, and the per-disease ones."""
         return cls(
-            chronic_hifp_paid_fen=chronic, **{name: int(raw.get(name, 0)) for name in names}
+            outpatient_deductible_used_fen=counters["outpatient_deductible_used_fen"],
+            hifp_basic_paid_fen=counters["hifp_basic_paid_fen"],
+            hifp_outpatient_paid_fen=counters["hifp_outpatient_paid_fen"],
+            chronic_hifp_paid_fen=chronic,
+            hifmi_selfpay_base_fen=counters["hifmi_selfpay_base_fen"],
+            fund_paid_fen={f: counters[paid_counter_name(f)] for f in COUNTED_FUNDS},
         )
+
+
+_COUNTER_NAMES = tuple(_Counters().scalars())
 
 
 @dataclass(frozen=True, init=False)
@@ -152,7 +166,7 @@ def _combine(acc: Accumulations, delta: AccumulationDelta, sign: int) -> Accumul
     scalars = {name: value + sign * change[name] for name, value in acc.scalars().items()}
     diseases = set(acc.chronic_hifp_paid_fen) | set(delta.chronic_hifp_paid_fen)
     chronic = {d: acc.chronic_paid_fen(d) + sign * delta.chronic_paid_fen(d) for d in diseases}
-    return Accumulations(chronic_hifp_paid_fen=chronic, **scalars)
+    return Accumulations.of_counters(scalars, chronic)
 
 
 def exceeded_caps(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype) -> list[str]:

@@ -19,7 +19,7 @@ from services.settlement.domain.encounter import (
 )
 from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
-from services.settlement.store.accumulations import ACC_SCALARS, acc_params
+from services.settlement.store.accumulations import ACC_COLUMNS, acc_assignments, acc_params
 from services.settlement.store.common import (
     Journal,
     TxnClock,
@@ -34,7 +34,9 @@ from shared.unit_of_work import Completion
 
 # --- settlements ---------------------------------------------------------------------------
 
+# The amounts as stored: each a column, the funds' one map (fund_pay_fen, zeros left out).
 AMOUNT_NAMES = tuple(Amounts.__dataclass_fields__)
+_JSONB_COLUMNS = ("fund_pay_fen", "delta", "lines")
 SETTLEMENT_COLUMNS = (
     "setl_id",
     "kind",
@@ -64,7 +66,7 @@ SETTLEMENT_COLUMNS = (
 )
 _N = len(SETTLEMENT_COLUMNS)
 _S_PLACEHOLDERS = ", ".join(
-    f"${i}::jsonb" if name in ("delta", "lines") else f"${i}"
+    f"${i}::jsonb" if name in _JSONB_COLUMNS else f"${i}"
     for i, name in enumerate(SETTLEMENT_COLUMNS, start=1)
 )
 # Parameters after the settlement's own: funds (5 arrays), accumulations (9), encounter
@@ -87,7 +89,7 @@ assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_yea
     16,
 ]
 _A = _F + 5  # first accumulation value
-_X = _A + len(ACC_SCALARS) + 1  # first of the remaining values
+_X = _A + len(ACC_COLUMNS)  # first of the remaining values
 
 _INSERT_SETTLEMENT_PARTS = f"""
 s AS (
@@ -104,8 +106,7 @@ s AS (
     RETURNING 1
 ), a AS (
     UPDATE accumulations
-       SET {", ".join(f"{n} = ${_A + i}" for i, n in enumerate(ACC_SCALARS))},
-           chronic_hifp_paid_fen = ${_A + len(ACC_SCALARS)}::jsonb,
+       SET {acc_assignments(_A)},
            standing_settlements = standing_settlements + ${_X},
            updated_at = $13
      WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
@@ -170,6 +171,17 @@ SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
 """
 
 
+def _amount_columns(a: Amounts) -> dict[str, Any]:
+    columns: dict[str, Any] = {n: getattr(a, n) for n in AMOUNT_NAMES}
+    columns["fund_pay_fen"] = json.dumps({f.value: v for f, v in a.fund_pay_fen.items() if v})
+    return columns
+
+
+def _amounts_of(r: asyncpg.Record) -> Amounts:
+    funds = {FundType(k): int(v) for k, v in json.loads(r["fund_pay_fen"]).items()}
+    return Amounts(**{n: r[n] for n in AMOUNT_NAMES if n != "fund_pay_fen"}, fund_pay_fen=funds)
+
+
 def _settlement_params(r: SettlementRecord) -> list[Any]:
     values = {
         "setl_id": r.setl_id,
@@ -188,7 +200,7 @@ def _settlement_params(r: SettlementRecord) -> list[Any]:
         "setl_date": r.setl_date,
         "clearing_period": r.clearing_period,
         "acc_year": r.acc_year,
-        **r.amounts.as_dict(),
+        **_amount_columns(r.amounts),
         "pool_prop_selfpay_bp": r.pool_prop_selfpay_bp,
         "balc_fen": r.balc_fen,
         "ratio_reduction_bp": r.ratio_reduction_bp,
@@ -299,7 +311,7 @@ def _record_of(r: asyncpg.Record) -> SettlementRecord:
         setl_date=r["setl_date"],
         clearing_period=r["clearing_period"],
         acc_year=r["acc_year"],
-        amounts=Amounts(**{n: r[n] for n in AMOUNT_NAMES}),
+        amounts=_amounts_of(r),
         pool_prop_selfpay_bp=r["pool_prop_selfpay_bp"],
         balc_fen=r["balc_fen"],
         ratio_reduction_bp=r["ratio_reduction_bp"],

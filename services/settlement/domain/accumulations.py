@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from shared.vocabulary import FUND_ORDER
 
-from .codes import ChronicDisease, FundType, Insutype
+from .codes import ByFund, ChronicDisease, FundType, Insutype
 from .policy import BenefitPolicy
 
 # Far above any cap: a larger stored value means corrupted data, not a rich patient.
@@ -23,20 +23,16 @@ MAX_ACCUMULATION_FEN = 10_000_000_000
 # Every fund but the basic one keeps one annual counter, stored and published under the
 # name ``<fund>_paid_fen``; the basic fund's are split by visit type (below).
 COUNTED_FUNDS: tuple[FundType, ...] = tuple(f for f in FUND_ORDER if f is not FundType.HIFP)
-_PAID_SUFFIX = "_paid_fen"
 
 
 def paid_counter_name(fund: FundType) -> str:
     """The stored and published name of a fund's annual counter, e.g. ``maf_paid_fen``."""
-    return f"{fund.value}{_PAID_SUFFIX}"
-
-
-_FUND_OF_COUNTER = {paid_counter_name(f): f for f in COUNTED_FUNDS}
+    return f"{fund.value}{_Counters.FUND_SUFFIX}"
 
 
 @dataclass(frozen=True, init=False)
-class _Counters:
-    """The annual counters; ``<fund>_paid_fen`` (keyword or attribute) is ``paid_fen(fund)``."""
+class _Counters(ByFund):
+    """The annual counters; ``<fund>_paid_fen`` (keyword or attribute) is ``fund_fen(fund)``."""
 
     outpatient_deductible_used_fen: int  # ordinary-outpatient annual deductible used
     hifp_basic_paid_fen: int  # basic fund, inpatient + chronic/special outpatient
@@ -46,6 +42,10 @@ class _Counters:
     hifmi_selfpay_base_fen: int  # residents' in-scope self-pay, the hifmi base
     # what each fund of COUNTED_FUNDS paid this year; zero entries are dropped
     fund_paid_fen: Mapping[FundType, int] = field(hash=False)
+
+    FUNDS = COUNTED_FUNDS
+    FUND_SUFFIX = "_paid_fen"
+    FUND_MAP = "fund_paid_fen"
 
     def __init__(
         self,
@@ -58,13 +58,13 @@ class _Counters:
         fund_paid_fen: Mapping[FundType, int] | None = None,
         **paid_by_name: int,
     ) -> None:
-        unknown = set(paid_by_name) - set(_FUND_OF_COUNTER)
+        fund_of = {paid_counter_name(f): f for f in COUNTED_FUNDS}
+        unknown = set(paid_by_name) - set(fund_of)
         if unknown:
             raise TypeError(f"unknown counters {sorted(unknown)}")
         paid = dict(fund_paid_fen or {})
         for name, value in paid_by_name.items():
-            fund = _FUND_OF_COUNTER[name]
-            paid[fund] = paid.get(fund, 0) + value
+            paid[fund_of[name]] = paid.get(fund_of[name], 0) + value
         assert set(paid) <= set(COUNTED_FUNDS), paid
         # Zero entries are dropped so that equal sums compare equal, whatever their history.
         chronic = {
@@ -83,22 +83,13 @@ class _Counters:
         for disease, value in chronic.items():
             assert 0 < value <= MAX_ACCUMULATION_FEN, (disease, value)
 
-    def __getattr__(self, name: str) -> int:
-        fund = _FUND_OF_COUNTER.get(name)
-        if fund is None:
-            raise AttributeError(name)
-        return self.paid_fen(fund)
-
-    def paid_fen(self, fund: FundType) -> int:
-        return self.fund_paid_fen.get(fund, 0)
-
     def scalars(self) -> dict[str, int]:
         """Every counter but the per-disease ones, by its stored name."""
         return {
             "outpatient_deductible_used_fen": self.outpatient_deductible_used_fen,
             "hifp_basic_paid_fen": self.hifp_basic_paid_fen,
             "hifp_outpatient_paid_fen": self.hifp_outpatient_paid_fen,
-            **{paid_counter_name(f): self.paid_fen(f) for f in COUNTED_FUNDS},
+            **{paid_counter_name(f): self.fund_fen(f) for f in COUNTED_FUNDS},
             "hifmi_selfpay_base_fen": self.hifmi_selfpay_base_fen,
         }
 
@@ -229,9 +220,9 @@ def annual_usage(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype) 
         hifp_basic=CapUsage(acc.hifp_basic_paid_fen, benefits.basic.annual_cap_fen),
         hifp_outpatient=CapUsage(acc.hifp_outpatient_paid_fen, benefits.outpatient.annual_cap_fen),
         chronic=tuple((d, CapUsage(acc.chronic_paid_fen(d), per_disease_cap)) for d in diseases),
-        hifob=CapUsage(acc.paid_fen(FundType.HIFOB), policy.hifob.annual_cap_fen),
-        hifmi=CapUsage(acc.paid_fen(FundType.HIFMI), policy.hifmi.annual_cap_fen),
+        hifob=CapUsage(acc.fund_fen(FundType.HIFOB), policy.hifob.annual_cap_fen),
+        hifmi=CapUsage(acc.fund_fen(FundType.HIFMI), policy.hifmi.annual_cap_fen),
         hifmi_selfpay_base_fen=acc.hifmi_selfpay_base_fen,
-        maf=CapUsage(acc.paid_fen(FundType.MAF), policy.maf.annual_cap_fen),
-        acct_paid_fen=acc.paid_fen(FundType.ACCT),
+        maf=CapUsage(acc.fund_fen(FundType.MAF), policy.maf.annual_cap_fen),
+        acct_paid_fen=acc.fund_fen(FundType.ACCT),
     )

@@ -11,9 +11,10 @@ only (``shared.vocabulary.LEGACY_CHRONIC_ALIASES``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final
 
 from shared import vocabulary
 
@@ -23,6 +24,27 @@ PersonType = vocabulary.PersonType
 Relation = vocabulary.Relation
 # ``fund_pay_type`` of a ``setldetail`` row and the keys of a settlement's fund amounts.
 FundType = vocabulary.FundType
+
+
+class ByFund:
+    """Amounts kept in a map by fund, each also read by its national name
+    ``<fund><FUND_SUFFIX>`` (``hifp_pay_fen``, ``maf_paid_fen``); a fund of ``FUNDS``
+    absent from the map is 0."""
+
+    FUNDS: ClassVar[tuple[vocabulary.FundType, ...]]
+    FUND_SUFFIX: ClassVar[str]
+    FUND_MAP: ClassVar[str]  # the attribute holding the map
+
+    def fund_fen(self, fund: vocabulary.FundType) -> int:
+        funds: Mapping[vocabulary.FundType, int] = getattr(self, self.FUND_MAP)
+        return funds.get(fund, 0)
+
+    def __getattr__(self, name: str) -> int:
+        code = name.removesuffix(self.FUND_SUFFIX)
+        fund = next((f for f in self.FUNDS if f.value == code), None)
+        if code == name or fund is None:
+            raise AttributeError(name)
+        return self.fund_fen(fund)
 
 
 class Sex(StrEnum):

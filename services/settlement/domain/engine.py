@@ -11,6 +11,10 @@ catalogue, then the in-scope amount is paid with the insured pool's policy, in o
 4. personal account (employees who opted in), from the personal part, up to the balance;
 5. cash: the rest.
 
+Each fund after the basic one is a rule of its own in ``FUNDS_AFTER_BASIC``, in the order
+of payment, working on the in-scope amount the funds before it left; what the funds paid
+is one map by fund (:class:`Amounts`), shared with the stored records.
+
 An ordinary designated-pharmacy purchase (med_type 41) is an ordinary outpatient bill
 where the insured pool's policy admits pharmacies to outpatient pooling, and otherwise
 takes nothing from any fund (steps 1–3 pay 0): personal account, then cash.
@@ -43,6 +47,7 @@ from .accumulations import (
 from .bill import FeeLine, validate_fee_lines
 from .catalogue import Catalogue, LineSplit, UseContext, classify_line
 from .codes import (
+    ByFund,
     ChronicDisease,
     FundType,
     HospitalLevel,
@@ -138,12 +143,8 @@ class FundDetail:
         }
 
 
-_PAY_SUFFIX = "_pay_fen"
-_FUND_OF_PAY_NAME = {f"{f.value}{_PAY_SUFFIX}": f for f in SETTLED_FUNDS}
-
-
 @dataclass(frozen=True)
-class Amounts:
+class Amounts(ByFund):
     """The money of a ``setlinfo``: the split of the bill and who pays it.
 
     ``fund_pay_fen`` holds what each fund of ``SETTLED_FUNDS`` paid, in that order (a
@@ -163,6 +164,10 @@ class Amounts:
     acct_pay_fen: int
     psn_cash_pay_fen: int
 
+    FUNDS = SETTLED_FUNDS
+    FUND_SUFFIX = "_pay_fen"
+    FUND_MAP = "fund_pay_fen"
+
     def __post_init__(self) -> None:
         assert set(self.fund_pay_fen) <= set(SETTLED_FUNDS), self.fund_pay_fen
         funds = {f: self.fund_pay_fen.get(f, 0) for f in SETTLED_FUNDS}
@@ -178,15 +183,6 @@ class Amounts:
         assert self.medfee_sumamt_fen == self.fund_pay_sumamt_fen + self.psn_part_amt_fen, self
         assert self.psn_part_amt_fen == self.acct_pay_fen + self.psn_cash_pay_fen, self
 
-    def __getattr__(self, name: str) -> int:
-        fund = _FUND_OF_PAY_NAME.get(name)
-        if fund is None:
-            raise AttributeError(name)
-        return self.pay_fen(fund)
-
-    def pay_fen(self, fund: FundType) -> int:
-        return self.fund_pay_fen.get(fund, 0)
-
     def negated(self) -> Amounts:
         plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fund_pay_fen"}
         funds = {fund: -value for fund, value in self.fund_pay_fen.items()}
@@ -195,7 +191,7 @@ class Amounts:
     def as_dict(self) -> dict[str, int]:
         """Every amount by its national ``setlinfo`` name, the funds as ``<fund>_pay_fen``."""
         plain = {f.name: getattr(self, f.name) for f in fields(self)}
-        funds = {f"{fund.value}{_PAY_SUFFIX}": value for fund, value in self.fund_pay_fen.items()}
+        funds = {f"{fund.value}{self.FUND_SUFFIX}": fen for fund, fen in self.fund_pay_fen.items()}
         position = list(plain).index("fund_pay_fen")
         items = list(plain.items())
         return {**dict(items[:position]), **funds, **dict(items[position + 1 :])}
@@ -504,7 +500,7 @@ def _hifob(
     if not second_tier or request.person.insutype is not Insutype.EMPLOYEE:
         return None
     rule = policy.hifob
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.paid_fen(FundType.HIFOB))
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.fund_fen(FundType.HIFOB))
     base_fen = basic.above_basic_cap_fen
     uncapped_fen = apply_bp(base_fen, rule.ratio_bp)
     paid_fen = min(uncapped_fen, cap_left_fen)
@@ -524,7 +520,7 @@ def _hifmi(
     if not second_tier or request.person.insutype is Insutype.EMPLOYEE:
         return None
     rule = policy.hifmi
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.paid_fen(FundType.HIFMI))
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.fund_fen(FundType.HIFMI))
     before_fen = request.accumulations.hifmi_selfpay_base_fen
     after_fen = before_fen + selfpay_fen
     uncapped_fen, steps = 0, []
@@ -565,7 +561,7 @@ def _assistance(
         return None
     rule = policy.maf
     ratio_bp = rule.ratio_bp_by_category[category]
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.paid_fen(FundType.MAF))
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.fund_fen(FundType.MAF))
     uncapped_fen = apply_bp(remaining_fen, ratio_bp)
     paid_fen = min(uncapped_fen, cap_left_fen)
     info = (

@@ -32,16 +32,9 @@ from typing import Any
 
 from shared.errors import NotFound, Violations
 from shared.money import BP_PER_UNIT
+from shared.vocabulary import FundType
 
-from .codes import (
-    ChronicDisease,
-    FundType,
-    HospitalLevel,
-    Insutype,
-    MafCategory,
-    PersonType,
-    VisitType,
-)
+from .codes import ChronicDisease, HospitalLevel, Insutype, MafCategory, PersonType, VisitType
 from .parsing import bool_field, date_field, enum_field, int_field, opt_int
 
 MAX_POLICY_AMOUNT_FEN = 10_000_000_000  # 100 million yuan: far above any annual cap

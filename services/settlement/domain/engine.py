@@ -500,16 +500,31 @@ def _hifob(
     if not second_tier or request.person.insutype is not Insutype.EMPLOYEE:
         return None
     rule = policy.hifob
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.fund_fen(FundType.HIFOB))
+    what = "in-scope above the basic annual cap"
     base_fen = basic.above_basic_cap_fen
-    uncapped_fen = apply_bp(base_fen, rule.ratio_bp)
+    return _share_within_cap(
+        request, FundType.HIFOB, what, base_fen, rule.ratio_bp, rule.annual_cap_fen
+    )
+
+
+def _share_within_cap(
+    request: SettleRequest,
+    fund: FundType,
+    what: str,
+    base_fen: int,
+    ratio_bp: int,
+    annual_cap_fen: int,
+    note: str = "",
+) -> _Paid:
+    """A fund that pays a share of a base, up to what its annual cap has left."""
+    cap_left_fen = max(0, annual_cap_fen - request.accumulations.fund_fen(fund))
+    uncapped_fen = apply_bp(base_fen, ratio_bp)
     paid_fen = min(uncapped_fen, cap_left_fen)
     info = (
-        f"in-scope above the basic annual cap {format_fen(base_fen)} × {_pct(rule.ratio_bp)}"
-        f" = {format_fen(uncapped_fen)}; annual cap left {format_fen(cap_left_fen)}"
-        f"{_paid_suffix(paid_fen, uncapped_fen)}"
+        f"{what} {format_fen(base_fen)} × {_pct(ratio_bp)}{note} = {format_fen(uncapped_fen)};"
+        f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
     )
-    return _Paid(FundType.HIFOB, base_fen, cap_left_fen, paid_fen, info)
+    return _Paid(fund, base_fen, cap_left_fen, paid_fen, info)
 
 
 def _hifmi(
@@ -561,15 +576,10 @@ def _assistance(
         return None
     rule = policy.maf
     ratio_bp = rule.ratio_bp_by_category[category]
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.fund_fen(FundType.MAF))
-    uncapped_fen = apply_bp(remaining_fen, ratio_bp)
-    paid_fen = min(uncapped_fen, cap_left_fen)
-    info = (
-        f"in-scope self-pay left {format_fen(remaining_fen)} × {_pct(ratio_bp)}"
-        f" ({category.value.lower()}) = {format_fen(uncapped_fen)};"
-        f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
+    what, note = "in-scope self-pay left", f" ({category.value.lower()})"
+    return _share_within_cap(
+        request, FundType.MAF, what, remaining_fen, ratio_bp, rule.annual_cap_fen, note
     )
-    return _Paid(FundType.MAF, remaining_fen, cap_left_fen, paid_fen, info)
 
 
 # The order of payment after the basic fund: the second tier (hifob or hifmi), then

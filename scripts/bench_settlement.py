@@ -711,7 +711,8 @@ async def check_database(url: str) -> dict[str, Any]:
                           (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL) AS published,
                           (SELECT coalesce(sum(hifp_outpatient_paid_fen + hifp_basic_paid_fen), 0)
                              FROM accumulations) AS acc_hifp_fen,
-                          (SELECT coalesce(sum(hifp_pay_fen), 0) FROM settlements) AS setl_hifp_fen"""
+                          (SELECT coalesce(sum((fund_pay_fen->>'hifp')::bigint), 0)
+                             FROM settlements) AS setl_hifp_fen"""
             )
             or {}
         )

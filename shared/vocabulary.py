@@ -385,6 +385,9 @@ _FUND_CODE: Final = MappingProxyType(
     }
 )
 FUND_ORDER: Final[tuple[FundType, ...]] = tuple(FundType)
+# The funds a settlement's fund_pay_sumamt is made of, in FUND_ORDER: every fund but the
+# personal account, which is the patient's own money (part of psn_part_amt).
+SETTLED_FUNDS: Final[tuple[FundType, ...]] = tuple(f for f in FUND_ORDER if f is not FundType.ACCT)
 # The funds' names on statements and exports.
 FUND_NAME_ZH: Final[Mapping[FundType, str]] = MappingProxyType(
     {

@@ -11,7 +11,7 @@ import uuid
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.settlement.domain.records import SettlementRecord
+from services.settlement.domain.records import Amounts, SettlementRecord
 from shared import pb_enums
 from shared.bus import (
     OutboxItem,
@@ -32,11 +32,25 @@ def relation_number(relation: str) -> common_pb2.Relation.ValueType:
     return number
 
 
+def fund_amounts(a: Amounts) -> common_pb2.FundAmounts:
+    """Who paid a settlement, as cleared: every fund by its ``<fund>_fen`` field, then the
+    personal account and cash."""
+    amounts = common_pb2.FundAmounts(
+        medfee_sumamt_fen=a.medfee_sumamt_fen,
+        **{f"{fund.value}_fen": fen for fund, fen in a.fund_pay_fen.items()},
+        acct_fen=a.acct_pay_fen,
+        cash_fen=a.psn_cash_pay_fen,
+    )
+    # The clearing side re-adds these: a settlement's parts must still sum to its total.
+    parts_fen = sum(fen for field, fen in amounts.ListFields() if field.name != "medfee_sumamt_fen")
+    assert parts_fen == amounts.medfee_sumamt_fen, amounts
+    return amounts
+
+
 def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.SettlementEvent:
-    a = record.amounts
     occurred_at = Timestamp()
     occurred_at.FromDatetime(record.setl_time)
-    event = events_pb2.SettlementEvent(
+    return events_pb2.SettlementEvent(
         event_id=event_id,
         kind=(
             events_pb2.SETTLEMENT_EVENT_KIND_REVERSED
@@ -55,35 +69,9 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
         insutype=pb_enums.INSUTYPE.number(record.insutype),
         med_type=common_pb2.MedType.ValueType(int(record.med_type.value)),
         relation=relation_number(record.relation),
-        amounts=common_pb2.FundAmounts(
-            medfee_sumamt_fen=a.medfee_sumamt_fen,
-            hifp_fen=a.hifp_pay_fen,
-            hifob_fen=a.hifob_pay_fen,
-            hifmi_fen=a.hifmi_pay_fen,
-            cvlserv_fen=a.cvlserv_pay_fen,
-            hifes_fen=a.hifes_pay_fen,
-            maf_fen=a.maf_pay_fen,
-            oth_fen=a.oth_pay_fen,
-            acct_fen=a.acct_pay_fen,
-            cash_fen=a.psn_cash_pay_fen,
-        ),
+        amounts=fund_amounts(record.amounts),
         medins_setl_id=record.msgid,
     )
-    # The clearing side re-adds these: a settlement's parts must still sum to its total.
-    amounts = event.amounts
-    parts_fen = (
-        amounts.hifp_fen
-        + amounts.hifob_fen
-        + amounts.hifmi_fen
-        + amounts.cvlserv_fen
-        + amounts.hifes_fen
-        + amounts.maf_fen
-        + amounts.oth_fen
-        + amounts.acct_fen
-        + amounts.cash_fen
-    )
-    assert parts_fen == amounts.medfee_sumamt_fen, event
-    return event
 
 
 def settlement_outbox_item(namespace: str, record: SettlementRecord) -> OutboxItem:

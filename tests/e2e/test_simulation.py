@@ -45,12 +45,12 @@ def _free_ports() -> dict[str, int]:
     return ports
 
 
+# Each fund's amount as stored: a key of fund_pay_fen; the personal account's, a column.
 FUND_COLUMNS = {
-    "hifp": "hifp_pay_fen",
-    "hifob": "hifob_pay_fen",
-    "hifmi": "hifmi_pay_fen",
-    "cvlserv": "cvlserv_pay_fen",
-    "maf": "maf_pay_fen",
+    **{
+        fund: f"coalesce((fund_pay_fen->>'{fund}')::bigint, 0)"
+        for fund in ("hifp", "hifob", "hifmi", "cvlserv", "maf")
+    },
     "acct": "acct_pay_fen",
 }
 Totals = dict[tuple[str, str, str, str], int]  # (period, insured, treatment, fund) → fen

@@ -9,45 +9,88 @@ the same delta: :func:`reverse_delta` is the exact inverse of :func:`apply_delta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Self
 
-from .codes import ChronicDisease, Insutype
+from shared.vocabulary import FUND_ORDER
+
+from .codes import ByFund, ChronicDisease, FundType, Insutype
 from .policy import BenefitPolicy
 
 # Far above any cap: a larger stored value means corrupted data, not a rich patient.
 MAX_ACCUMULATION_FEN = 10_000_000_000
+# Every fund but the basic one keeps one annual counter, stored and published under the
+# name ``<fund>_paid_fen``; the basic fund's are split by visit type (below).
+COUNTED_FUNDS: tuple[FundType, ...] = tuple(f for f in FUND_ORDER if f is not FundType.HIFP)
 
 
-@dataclass(frozen=True)
-class _Counters:
-    outpatient_deductible_used_fen: int = 0  # ordinary-outpatient annual deductible used
-    hifp_basic_paid_fen: int = 0  # basic fund, inpatient + chronic/special outpatient
-    hifp_outpatient_paid_fen: int = 0  # basic fund, ordinary outpatient
-    chronic_hifp_paid_fen: Mapping[ChronicDisease, int] = field(
-        default_factory=dict, hash=False
-    )  # basic fund per chronic/special disease (also counted in hifp_basic_paid_fen)
-    hifob_paid_fen: int = 0
-    hifmi_paid_fen: int = 0
-    hifmi_selfpay_base_fen: int = 0  # residents' in-scope self-pay, the hifmi base
-    maf_paid_fen: int = 0
-    acct_paid_fen: int = 0
+def paid_counter_name(fund: FundType) -> str:
+    """The stored and published name of a fund's annual counter, e.g. ``maf_paid_fen``."""
+    return f"{fund.value}{_Counters.FUND_SUFFIX}"
 
-    def __post_init__(self) -> None:
+
+@dataclass(frozen=True, init=False)
+class _Counters(ByFund):
+    """The annual counters; ``<fund>_paid_fen`` (keyword or attribute) is ``fund_fen(fund)``."""
+
+    outpatient_deductible_used_fen: int  # ordinary-outpatient annual deductible used
+    hifp_basic_paid_fen: int  # basic fund, inpatient + chronic/special outpatient
+    hifp_outpatient_paid_fen: int  # basic fund, ordinary outpatient
+    # basic fund per chronic/special disease (also counted in hifp_basic_paid_fen)
+    chronic_hifp_paid_fen: Mapping[ChronicDisease, int] = field(hash=False)
+    hifmi_selfpay_base_fen: int  # residents' in-scope self-pay, the hifmi base
+    # what each fund of COUNTED_FUNDS paid this year; zero entries are dropped
+    fund_paid_fen: Mapping[FundType, int] = field(hash=False)
+
+    FUNDS = COUNTED_FUNDS
+    FUND_SUFFIX = "_paid_fen"
+    FUND_MAP = "fund_paid_fen"
+
+    def __init__(
+        self,
+        *,
+        outpatient_deductible_used_fen: int = 0,
+        hifp_basic_paid_fen: int = 0,
+        hifp_outpatient_paid_fen: int = 0,
+        chronic_hifp_paid_fen: Mapping[ChronicDisease, int] | None = None,
+        hifmi_selfpay_base_fen: int = 0,
+        fund_paid_fen: Mapping[FundType, int] | None = None,
+        **paid_by_name: int,
+    ) -> None:
+        fund_of = {paid_counter_name(f): f for f in COUNTED_FUNDS}
+        unknown = set(paid_by_name) - set(fund_of)
+        if unknown:
+            raise TypeError(f"unknown counters {sorted(unknown)}")
+        paid = dict(fund_paid_fen or {})
+        for name, value in paid_by_name.items():
+            paid[fund_of[name]] = paid.get(fund_of[name], 0) + value
+        assert set(paid) <= set(COUNTED_FUNDS), paid
         # Zero entries are dropped so that equal sums compare equal, whatever their history.
         chronic = {
-            ChronicDisease(k): v for k, v in sorted(self.chronic_hifp_paid_fen.items()) if v != 0
+            ChronicDisease(k): v for k, v in sorted((chronic_hifp_paid_fen or {}).items()) if v
         }
-        object.__setattr__(self, "chronic_hifp_paid_fen", MappingProxyType(chronic))
+        funds = {f: paid[f] for f in COUNTED_FUNDS if paid.get(f, 0) != 0}
+        setattr_ = object.__setattr__
+        setattr_(self, "outpatient_deductible_used_fen", outpatient_deductible_used_fen)
+        setattr_(self, "hifp_basic_paid_fen", hifp_basic_paid_fen)
+        setattr_(self, "hifp_outpatient_paid_fen", hifp_outpatient_paid_fen)
+        setattr_(self, "chronic_hifp_paid_fen", MappingProxyType(chronic))
+        setattr_(self, "hifmi_selfpay_base_fen", hifmi_selfpay_base_fen)
+        setattr_(self, "fund_paid_fen", MappingProxyType(funds))
         for name, value in self.scalars().items():
             assert 0 <= value <= MAX_ACCUMULATION_FEN, (name, value)
         for disease, value in chronic.items():
             assert 0 < value <= MAX_ACCUMULATION_FEN, (disease, value)
 
     def scalars(self) -> dict[str, int]:
+        """Every counter but the per-disease ones, by its stored name."""
         return {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name != "chronic_hifp_paid_fen"
+            "outpatient_deductible_used_fen": self.outpatient_deductible_used_fen,
+            "hifp_basic_paid_fen": self.hifp_basic_paid_fen,
+            "hifp_outpatient_paid_fen": self.hifp_outpatient_paid_fen,
+            **{paid_counter_name(f): self.fund_fen(f) for f in COUNTED_FUNDS},
+            "hifmi_selfpay_base_fen": self.hifmi_selfpay_base_fen,
         }
 
     def chronic_paid_fen(self, disease: ChronicDisease) -> int:
@@ -64,22 +107,36 @@ class _Counters:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Self:
+        """The inverse of :meth:`to_dict`; a counter it does not name is 0."""
         chronic = {
             ChronicDisease(k): int(v) for k, v in (raw.get("chronic_hifp_paid_fen") or {}).items()
         }
-        scalar_names = [f.name for f in fields(cls) if f.name != "chronic_hifp_paid_fen"]
+        return cls.of_counters({name: int(raw.get(name, 0)) for name in _COUNTER_NAMES}, chronic)
+
+    @classmethod
+    def of_counters(
+        cls, counters: Mapping[str, int], chronic: Mapping[ChronicDisease, int]
+    ) -> Self:
+        """From every counter of :meth:`scalars`, by name, and the per-disease ones."""
         return cls(
+            outpatient_deductible_used_fen=counters["outpatient_deductible_used_fen"],
+            hifp_basic_paid_fen=counters["hifp_basic_paid_fen"],
+            hifp_outpatient_paid_fen=counters["hifp_outpatient_paid_fen"],
             chronic_hifp_paid_fen=chronic,
-            **{name: int(raw.get(name, 0)) for name in scalar_names},
+            hifmi_selfpay_base_fen=counters["hifmi_selfpay_base_fen"],
+            fund_paid_fen={f: counters[paid_counter_name(f)] for f in COUNTED_FUNDS},
         )
 
 
-@dataclass(frozen=True)
+_COUNTER_NAMES = tuple(_Counters().scalars())
+
+
+@dataclass(frozen=True, init=False)
 class Accumulations(_Counters):
     """What a person has used this year, before the bill being settled."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AccumulationDelta(_Counters):
     """What one settlement adds to :class:`Accumulations` (every part ≥ 0)."""
 
@@ -96,10 +153,11 @@ def reverse_delta(acc: Accumulations, delta: AccumulationDelta) -> Accumulations
 
 
 def _combine(acc: Accumulations, delta: AccumulationDelta, sign: int) -> Accumulations:
-    scalars = {name: value + sign * getattr(delta, name) for name, value in acc.scalars().items()}
+    change = delta.scalars()
+    scalars = {name: value + sign * change[name] for name, value in acc.scalars().items()}
     diseases = set(acc.chronic_hifp_paid_fen) | set(delta.chronic_hifp_paid_fen)
     chronic = {d: acc.chronic_paid_fen(d) + sign * delta.chronic_paid_fen(d) for d in diseases}
-    return Accumulations(chronic_hifp_paid_fen=chronic, **scalars)
+    return Accumulations.of_counters(scalars, chronic)
 
 
 def exceeded_caps(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype) -> list[str]:
@@ -109,11 +167,10 @@ def exceeded_caps(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype)
         "outpatient_deductible_used_fen": benefits.outpatient.annual_deductible_fen,
         "hifp_basic_paid_fen": benefits.basic.annual_cap_fen,
         "hifp_outpatient_paid_fen": benefits.outpatient.annual_cap_fen,
-        "hifob_paid_fen": policy.hifob.annual_cap_fen,
-        "hifmi_paid_fen": policy.hifmi.annual_cap_fen,
-        "maf_paid_fen": policy.maf.annual_cap_fen,
+        **{paid_counter_name(f): cap for f, cap in policy.fund_caps.items()},
     }
-    over = [name for name, cap in caps.items() if getattr(acc, name) > cap]
+    counters = acc.scalars()
+    over = [name for name, cap in caps.items() if counters[name] > cap]
     per_disease_cap = benefits.chronic.annual_cap_fen_per_disease
     over += [
         f"chronic_hifp_paid_fen[{d.value}]"
@@ -163,9 +220,9 @@ def annual_usage(acc: Accumulations, policy: BenefitPolicy, insutype: Insutype) 
         hifp_basic=CapUsage(acc.hifp_basic_paid_fen, benefits.basic.annual_cap_fen),
         hifp_outpatient=CapUsage(acc.hifp_outpatient_paid_fen, benefits.outpatient.annual_cap_fen),
         chronic=tuple((d, CapUsage(acc.chronic_paid_fen(d), per_disease_cap)) for d in diseases),
-        hifob=CapUsage(acc.hifob_paid_fen, policy.hifob.annual_cap_fen),
-        hifmi=CapUsage(acc.hifmi_paid_fen, policy.hifmi.annual_cap_fen),
+        hifob=CapUsage(acc.fund_fen(FundType.HIFOB), policy.hifob.annual_cap_fen),
+        hifmi=CapUsage(acc.fund_fen(FundType.HIFMI), policy.hifmi.annual_cap_fen),
         hifmi_selfpay_base_fen=acc.hifmi_selfpay_base_fen,
-        maf=CapUsage(acc.maf_paid_fen, policy.maf.annual_cap_fen),
-        acct_paid_fen=acc.acct_paid_fen,
+        maf=CapUsage(acc.fund_fen(FundType.MAF), policy.maf.annual_cap_fen),
+        acct_paid_fen=acc.fund_fen(FundType.ACCT),
     )

@@ -11,9 +11,10 @@ only (``shared.vocabulary.LEGACY_CHRONIC_ALIASES``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final
 
 from shared import vocabulary
 
@@ -21,6 +22,29 @@ from shared import vocabulary
 Insutype = vocabulary.Insutype
 PersonType = vocabulary.PersonType
 Relation = vocabulary.Relation
+# ``fund_pay_type`` of a ``setldetail`` row and the keys of a settlement's fund amounts.
+FundType = vocabulary.FundType
+
+
+class ByFund:
+    """Amounts kept in a map by fund, each also read by its national name
+    ``<fund><FUND_SUFFIX>`` (``hifp_pay_fen``, ``maf_paid_fen``); a fund of ``FUNDS``
+    absent from the map is 0."""
+
+    FUNDS: ClassVar[tuple[vocabulary.FundType, ...]]
+    FUND_SUFFIX: ClassVar[str]
+    FUND_MAP: ClassVar[str]  # the attribute holding the map
+
+    def fund_fen(self, fund: vocabulary.FundType) -> int:
+        funds: Mapping[vocabulary.FundType, int] = getattr(self, self.FUND_MAP)
+        return funds.get(fund, 0)
+
+    def __getattr__(self, name: str) -> int:
+        code = name.removesuffix(self.FUND_SUFFIX)
+        fund = next((f for f in self.FUNDS if f.value == code), None)
+        if code == name or fund is None:
+            raise AttributeError(name)
+        return self.fund_fen(fund)
 
 
 class Sex(StrEnum):
@@ -55,17 +79,6 @@ class MafCategory(StrEnum):
     DIBAO = "DIBAO"  # 最低生活保障 (低保)
     LOW_INCOME_MARGINAL = "LOW_INCOME_MARGINAL"  # 低保边缘
     POVERTY_RETURN_MONITORED = "POVERTY_RETURN_MONITORED"  # 防返贫监测
-
-
-class FundType(StrEnum):
-    """``fund_pay_type`` of a ``setldetail`` row: the funds the engine pays from, a subset
-    of the vocabulary's fund table (``shared.vocabulary.FundType``)."""
-
-    HIFP = "hifp"  # 基本医疗保险统筹基金
-    HIFOB = "hifob"  # 职工大额医疗费用补助
-    HIFMI = "hifmi"  # 居民大病保险
-    MAF = "maf"  # 医疗救助
-    ACCT = "acct"  # 个人账户
 
 
 class ChronicDisease(StrEnum):
@@ -104,4 +117,3 @@ MAF_CATEGORY_OF: Final = MappingProxyType(
 )
 """A person's assistance category → the engine's; ``NONE`` pays no assistance."""
 assert set(MAF_CATEGORY_OF.values()) == set(MafCategory)
-assert {f.value for f in FundType} <= {f.value for f in vocabulary.FundType}

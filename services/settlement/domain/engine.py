@@ -11,6 +11,10 @@ catalogue, then the in-scope amount is paid with the insured pool's policy, in o
 4. personal account (employees who opted in), from the personal part, up to the balance;
 5. cash: the rest.
 
+Each fund after the basic one is a rule of its own in ``FUNDS_AFTER_BASIC``, in the order
+of payment, working on the in-scope amount the funds before it left; what the funds paid
+is one map by fund (:class:`Amounts`), shared with the stored records.
+
 An ordinary designated-pharmacy purchase (med_type 41) is an ordinary outpatient bill
 where the insured pool's policy admits pharmacies to outpatient pooling, and otherwise
 takes nothing from any fund (steps 1–3 pay 0): personal account, then cash.
@@ -23,12 +27,15 @@ reversal subtracts it (:func:`reverse_delta`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from shared.errors import FailedPrecondition, Violations
 from shared.money import BP_PER_UNIT, apply_bp, format_fen, round_half_up
+from shared.vocabulary import SETTLED_FUNDS
 
 from .accumulations import (
     AccumulationDelta,
@@ -40,6 +47,7 @@ from .accumulations import (
 from .bill import FeeLine, validate_fee_lines
 from .catalogue import Catalogue, LineSplit, UseContext, classify_line
 from .codes import (
+    ByFund,
     ChronicDisease,
     FundType,
     HospitalLevel,
@@ -55,6 +63,7 @@ __all__ = [
     "AccountContext",
     "AccumulationDelta",
     "Accumulations",
+    "Amounts",
     "EncounterContext",
     "FundDetail",
     "PersonContext",
@@ -135,46 +144,91 @@ class FundDetail:
 
 
 @dataclass(frozen=True)
-class SettlementResult:
-    """The ``setlinfo`` of a settlement, in fen, plus its detail rows, lines and delta."""
+class Amounts(ByFund):
+    """The money of a ``setlinfo``: the split of the bill and who pays it.
 
-    insutype: Insutype
-    med_type: VisitType
-    policy_version_id: str
-    catalogue_version_id: str
+    ``fund_pay_fen`` holds what each fund of ``SETTLED_FUNDS`` paid, in that order (a
+    fund that paid nothing is 0); ``<fund>_pay_fen`` (as the national ``setlinfo`` names
+    it, e.g. ``hifp_pay_fen``) reads one. All are negated in a reversal.
+    """
+
     medfee_sumamt_fen: int
     fulamt_ownpay_amt_fen: int
     overlmt_selfpay_fen: int
     preselfpay_amt_fen: int
     inscp_scp_amt_fen: int
     act_pay_dedc_fen: int
-    hifp_pay_fen: int
-    pool_prop_selfpay_bp: int  # the basic-fund ratio applied
-    cvlserv_pay_fen: int
-    hifes_pay_fen: int
-    hifmi_pay_fen: int
-    hifob_pay_fen: int
-    maf_pay_fen: int
-    oth_pay_fen: int
+    fund_pay_fen: Mapping[FundType, int] = field(hash=False)
     fund_pay_sumamt_fen: int
     psn_part_amt_fen: int
     acct_pay_fen: int
     psn_cash_pay_fen: int
+
+    FUNDS = SETTLED_FUNDS
+    FUND_SUFFIX = "_pay_fen"
+    FUND_MAP = "fund_pay_fen"
+
+    def __post_init__(self) -> None:
+        assert set(self.fund_pay_fen) <= set(SETTLED_FUNDS), self.fund_pay_fen
+        funds = {f: self.fund_pay_fen.get(f, 0) for f in SETTLED_FUNDS}
+        object.__setattr__(self, "fund_pay_fen", MappingProxyType(funds))
+        parts_fen = (
+            self.fulamt_ownpay_amt_fen
+            + self.overlmt_selfpay_fen
+            + self.preselfpay_amt_fen
+            + self.inscp_scp_amt_fen
+        )
+        assert self.medfee_sumamt_fen == parts_fen, self
+        assert self.fund_pay_sumamt_fen == sum(funds.values()), self
+        assert self.medfee_sumamt_fen == self.fund_pay_sumamt_fen + self.psn_part_amt_fen, self
+        assert self.psn_part_amt_fen == self.acct_pay_fen + self.psn_cash_pay_fen, self
+
+    def negated(self) -> Amounts:
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fund_pay_fen"}
+        funds = {fund: -value for fund, value in self.fund_pay_fen.items()}
+        return Amounts(**{name: -value for name, value in plain.items()}, fund_pay_fen=funds)
+
+    def as_dict(self) -> dict[str, int]:
+        """Every amount by its national ``setlinfo`` name, the funds as ``<fund>_pay_fen``."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        funds = {f"{fund.value}{self.FUND_SUFFIX}": fen for fund, fen in self.fund_pay_fen.items()}
+        position = list(plain).index("fund_pay_fen")
+        items = list(plain.items())
+        return {**dict(items[:position]), **funds, **dict(items[position + 1 :])}
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    """The ``setlinfo`` of a settlement, in fen, plus its detail rows, lines and delta.
+
+    Its amounts read as attributes too (``result.hifp_pay_fen``)."""
+
+    insutype: Insutype
+    med_type: VisitType
+    policy_version_id: str
+    catalogue_version_id: str
+    amounts: Amounts
+    pool_prop_selfpay_bp: int  # the basic-fund ratio applied
     balc_fen: int
     details: tuple[FundDetail, ...]
     lines: tuple[LineSplit, ...]
     delta: AccumulationDelta
 
+    def __getattr__(self, name: str) -> int:
+        if name.startswith("_") or name == "amounts":
+            raise AttributeError(name)
+        value: int = getattr(self.amounts, name)
+        return value
+
     def to_dict(self) -> dict[str, Any]:
-        plain = {
-            name: value
-            for name, value in vars(self).items()
-            if name not in ("insutype", "med_type", "details", "lines", "delta")
-        }
         return {
-            **plain,
             "insutype": self.insutype.value,
             "med_type": self.med_type.value,
+            "policy_version_id": self.policy_version_id,
+            "catalogue_version_id": self.catalogue_version_id,
+            **self.amounts.as_dict(),
+            "pool_prop_selfpay_bp": self.pool_prop_selfpay_bp,
+            "balc_fen": self.balc_fen,
             "details": [d.to_dict() for d in self.details],
             "lines": [line.to_dict() for line in self.lines],
             "delta": self.delta.to_dict(),
@@ -194,14 +248,13 @@ def settle(request: SettleRequest, catalogue: Catalogue, policy: BenefitPolicy) 
     benefits = policy.benefits(person.insutype)
     if _pooled(request, policy):
         basic = _basic_fund(request, benefits, split.inscp_fen)
-        second = _second_tier(request, policy, split.inscp_fen, basic)
-        maf = _assistance(request, policy, split.inscp_fen - basic.paid_fen - second.paid_fen)
+        after_basic = _funds_after_basic(request, policy, split.inscp_fen, basic)
     else:
-        basic, second, maf = _not_pooled(policy, split.inscp_fen), _NO_SECOND_TIER, _NO_MAF
-    fund_sum_fen = basic.paid_fen + second.paid_fen + maf.paid_fen
-    acct = _account(request, split.total_fen - fund_sum_fen)
-    delta = _delta(request, basic, second, maf, acct)
-    result = _result(request, catalogue, policy, split, lines, basic, second, maf, acct, delta)
+        basic, after_basic = _not_pooled(policy, split.inscp_fen), ()
+    funds = (_basic_paid(split.inscp_fen, basic), *after_basic)
+    acct = _account(request, split.total_fen - sum(p.paid_fen for p in funds))
+    delta = _delta(request, basic, after_basic, acct)
+    result = _result(request, catalogue, policy, split, lines, basic, funds, acct, delta)
     _assert_result(result, request, policy)
     return result
 
@@ -401,49 +454,88 @@ def _basic_cap(request: SettleRequest, benefits: InsutypeBenefits) -> tuple[int,
     return basic_left_fen, "annual cap left", True
 
 
-# --- 2. second tier: hifob (employees) or hifmi (residents) ---------------------------
+# --- 2., 3. the funds after the basic fund --------------------------------------------
 
 
 @dataclass(frozen=True)
-class _SecondTier:
-    fund: FundType | None  # None: no second-tier fund applies to this bill
+class _Paid:
+    """What one fund paid for this bill: its ``setldetail`` row."""
+
+    fund: FundType
     base_fen: int
     cap_left_fen: int
     paid_fen: int
-    selfpay_base_added_fen: int  # hifmi: in-scope self-pay this bill adds to the year's base
     info: str
+    selfpay_base_added_fen: int = 0  # hifmi: in-scope self-pay this bill adds to the year's base
 
 
-_NO_SECOND_TIER = _SecondTier(None, 0, 0, 0, 0, "")
+def _basic_paid(inscp_fen: int, basic: _Basic) -> _Paid:
+    info = _basic_info(inscp_fen, basic)
+    return _Paid(FundType.HIFP, inscp_fen, basic.cap_left_fen, basic.paid_fen, info)
 
 
-def _second_tier(
+# A fund's rule: what it pays of this bill, given the basic fund's computation and the
+# in-scope amount the funds before it left unpaid; None when the fund does not apply.
+_FundRule = Callable[["SettleRequest", BenefitPolicy, _Basic, int], "_Paid | None"]
+
+
+def _funds_after_basic(
     request: SettleRequest, policy: BenefitPolicy, inscp_fen: int, basic: _Basic
-) -> _SecondTier:
-    if request.encounter.visit_type not in SECOND_TIER_VISITS:
-        return _NO_SECOND_TIER
-    if request.person.insutype is Insutype.EMPLOYEE:
-        return _hifob(request, policy, basic)
-    return _hifmi(request, policy, inscp_fen - basic.paid_fen)
+) -> tuple[_Paid, ...]:
+    """Each fund after the basic one, in the order of payment (``FUNDS_AFTER_BASIC``)."""
+    paid: list[_Paid] = []
+    for rule in FUNDS_AFTER_BASIC:
+        left_fen = inscp_fen - basic.paid_fen - sum(p.paid_fen for p in paid)
+        one = rule(request, policy, basic, left_fen)
+        if one is not None:
+            paid.append(one)
+    return tuple(paid)
 
 
-def _hifob(request: SettleRequest, policy: BenefitPolicy, basic: _Basic) -> _SecondTier:
+def _hifob(
+    request: SettleRequest, policy: BenefitPolicy, basic: _Basic, _left_fen: int
+) -> _Paid | None:
+    """Employees' second tier: the in-scope amount the exhausted basic annual cap left."""
+    second_tier = request.encounter.visit_type in SECOND_TIER_VISITS
+    if not second_tier or request.person.insutype is not Insutype.EMPLOYEE:
+        return None
     rule = policy.hifob
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.hifob_paid_fen)
+    what = "in-scope above the basic annual cap"
     base_fen = basic.above_basic_cap_fen
-    uncapped_fen = apply_bp(base_fen, rule.ratio_bp)
+    return _share_within_cap(
+        request, FundType.HIFOB, what, base_fen, rule.ratio_bp, rule.annual_cap_fen
+    )
+
+
+def _share_within_cap(
+    request: SettleRequest,
+    fund: FundType,
+    what: str,
+    base_fen: int,
+    ratio_bp: int,
+    annual_cap_fen: int,
+    note: str = "",
+) -> _Paid:
+    """A fund that pays a share of a base, up to what its annual cap has left."""
+    cap_left_fen = max(0, annual_cap_fen - request.accumulations.fund_fen(fund))
+    uncapped_fen = apply_bp(base_fen, ratio_bp)
     paid_fen = min(uncapped_fen, cap_left_fen)
     info = (
-        f"in-scope above the basic annual cap {format_fen(base_fen)} × {_pct(rule.ratio_bp)}"
-        f" = {format_fen(uncapped_fen)}; annual cap left {format_fen(cap_left_fen)}"
-        f"{_paid_suffix(paid_fen, uncapped_fen)}"
+        f"{what} {format_fen(base_fen)} × {_pct(ratio_bp)}{note} = {format_fen(uncapped_fen)};"
+        f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
     )
-    return _SecondTier(FundType.HIFOB, base_fen, cap_left_fen, paid_fen, 0, info)
+    return _Paid(fund, base_fen, cap_left_fen, paid_fen, info)
 
 
-def _hifmi(request: SettleRequest, policy: BenefitPolicy, selfpay_fen: int) -> _SecondTier:
+def _hifmi(
+    request: SettleRequest, policy: BenefitPolicy, _basic: _Basic, selfpay_fen: int
+) -> _Paid | None:
+    """Residents' second tier: the year's in-scope self-pay above the threshold."""
+    second_tier = request.encounter.visit_type in SECOND_TIER_VISITS
+    if not second_tier or request.person.insutype is Insutype.EMPLOYEE:
+        return None
     rule = policy.hifmi
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.hifmi_paid_fen)
+    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.fund_fen(FundType.HIFMI))
     before_fen = request.accumulations.hifmi_selfpay_base_fen
     after_fen = before_fen + selfpay_fen
     uncapped_fen, steps = 0, []
@@ -466,7 +558,7 @@ def _hifmi(request: SettleRequest, policy: BenefitPolicy, selfpay_fen: int) -> _
         f"{' + '.join(steps) or 'nothing above it'} = {format_fen(uncapped_fen)};"
         f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
     )
-    return _SecondTier(FundType.HIFMI, base_fen, cap_left_fen, paid_fen, selfpay_fen, info)
+    return _Paid(FundType.HIFMI, base_fen, cap_left_fen, paid_fen, info, selfpay_fen)
 
 
 def _overlap_fen(start_fen: int, end_fen: int, lower_fen: int, upper_fen: int | None) -> int:
@@ -475,36 +567,24 @@ def _overlap_fen(start_fen: int, end_fen: int, lower_fen: int, upper_fen: int | 
     return max(0, top_fen - max(start_fen, lower_fen))
 
 
-# --- 3. medical assistance -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Assistance:
-    category: MafCategory | None
-    base_fen: int
-    cap_left_fen: int
-    paid_fen: int
-    info: str
-
-
-_NO_MAF = _Assistance(None, 0, 0, 0, "")
-
-
-def _assistance(request: SettleRequest, policy: BenefitPolicy, remaining_fen: int) -> _Assistance:
+def _assistance(
+    request: SettleRequest, policy: BenefitPolicy, _basic: _Basic, remaining_fen: int
+) -> _Paid | None:
+    """Medical assistance: a share, by category, of the in-scope self-pay left."""
     category = request.person.maf_category
     if category is None:
-        return _Assistance(None, 0, 0, 0, "")
+        return None
     rule = policy.maf
     ratio_bp = rule.ratio_bp_by_category[category]
-    cap_left_fen = max(0, rule.annual_cap_fen - request.accumulations.maf_paid_fen)
-    uncapped_fen = apply_bp(remaining_fen, ratio_bp)
-    paid_fen = min(uncapped_fen, cap_left_fen)
-    info = (
-        f"in-scope self-pay left {format_fen(remaining_fen)} × {_pct(ratio_bp)}"
-        f" ({category.value.lower()}) = {format_fen(uncapped_fen)};"
-        f" annual cap left {format_fen(cap_left_fen)}{_paid_suffix(paid_fen, uncapped_fen)}"
+    what, note = "in-scope self-pay left", f" ({category.value.lower()})"
+    return _share_within_cap(
+        request, FundType.MAF, what, remaining_fen, ratio_bp, rule.annual_cap_fen, note
     )
-    return _Assistance(category, remaining_fen, cap_left_fen, paid_fen, info)
+
+
+# The order of payment after the basic fund: the second tier (hifob or hifmi), then
+# assistance on what the insurances left. A new fund adds its rule here.
+FUNDS_AFTER_BASIC: tuple[_FundRule, ...] = (_hifob, _hifmi, _assistance)
 
 
 # --- 4. personal account -------------------------------------------------------------
@@ -532,8 +612,7 @@ def _account(request: SettleRequest, personal_part_fen: int) -> _Account:
 def _delta(
     request: SettleRequest,
     basic: _Basic,
-    second: _SecondTier,
-    maf: _Assistance,
+    after_basic: tuple[_Paid, ...],
     acct: _Account,
 ) -> AccumulationDelta:
     visit = request.encounter.visit_type
@@ -544,11 +623,11 @@ def _delta(
         hifp_basic_paid_fen=0 if is_outpatient else basic.paid_fen,
         hifp_outpatient_paid_fen=basic.paid_fen if is_outpatient else 0,
         chronic_hifp_paid_fen={disease: basic.paid_fen} if disease is not None else {},
-        hifob_paid_fen=second.paid_fen if second.fund is FundType.HIFOB else 0,
-        hifmi_paid_fen=second.paid_fen if second.fund is FundType.HIFMI else 0,
-        hifmi_selfpay_base_fen=second.selfpay_base_added_fen,
-        maf_paid_fen=maf.paid_fen,
-        acct_paid_fen=acct.paid_fen,
+        hifmi_selfpay_base_fen=sum(p.selfpay_base_added_fen for p in after_basic),
+        fund_paid_fen={
+            **{p.fund: p.paid_fen for p in after_basic},
+            FundType.ACCT: acct.paid_fen,
+        },
     )
 
 
@@ -559,67 +638,41 @@ def _result(
     split: _BillSplit,
     lines: tuple[LineSplit, ...],
     basic: _Basic,
-    second: _SecondTier,
-    maf: _Assistance,
+    funds: tuple[_Paid, ...],
     acct: _Account,
     delta: AccumulationDelta,
 ) -> SettlementResult:
-    hifob_fen = second.paid_fen if second.fund is FundType.HIFOB else 0
-    hifmi_fen = second.paid_fen if second.fund is FundType.HIFMI else 0
-    fund_sum_fen = basic.paid_fen + hifob_fen + hifmi_fen + maf.paid_fen
+    fund_sum_fen = sum(p.paid_fen for p in funds)
     personal_fen = split.total_fen - fund_sum_fen
-    return SettlementResult(
-        insutype=request.person.insutype,
-        med_type=request.encounter.visit_type,
-        policy_version_id=policy.version_id,
-        catalogue_version_id=catalogue.version_id,
+    amounts = Amounts(
         medfee_sumamt_fen=split.total_fen,
         fulamt_ownpay_amt_fen=split.fulamt_fen,
         overlmt_selfpay_fen=split.overlmt_fen,
         preselfpay_amt_fen=split.pre_fen,
         inscp_scp_amt_fen=split.inscp_fen,
         act_pay_dedc_fen=basic.deductible_fen,
-        hifp_pay_fen=basic.paid_fen,
-        pool_prop_selfpay_bp=basic.ratio_bp,
-        cvlserv_pay_fen=0,
-        hifes_pay_fen=0,
-        hifmi_pay_fen=hifmi_fen,
-        hifob_pay_fen=hifob_fen,
-        maf_pay_fen=maf.paid_fen,
-        oth_pay_fen=0,
+        fund_pay_fen={p.fund: p.paid_fen for p in funds},
         fund_pay_sumamt_fen=fund_sum_fen,
         psn_part_amt_fen=personal_fen,
         acct_pay_fen=acct.paid_fen,
         psn_cash_pay_fen=personal_fen - acct.paid_fen,
+    )
+    return SettlementResult(
+        insutype=request.person.insutype,
+        med_type=request.encounter.visit_type,
+        policy_version_id=policy.version_id,
+        catalogue_version_id=catalogue.version_id,
+        amounts=amounts,
+        pool_prop_selfpay_bp=basic.ratio_bp,
         balc_fen=acct.balance_fen - acct.paid_fen,
-        details=_details(split.inscp_fen, basic, second, maf, acct),
+        details=_details(funds, acct),
         lines=lines,
         delta=delta,
     )
 
 
-def _details(
-    inscp_fen: int, basic: _Basic, second: _SecondTier, maf: _Assistance, acct: _Account
-) -> tuple[FundDetail, ...]:
-    rows = [
-        FundDetail(
-            FundType.HIFP,
-            inscp_fen,
-            basic.cap_left_fen,
-            basic.paid_fen,
-            _basic_info(inscp_fen, basic),
-        )
-    ]
-    if second.fund is not None:
-        rows.append(
-            FundDetail(
-                second.fund, second.base_fen, second.cap_left_fen, second.paid_fen, second.info
-            )
-        )
-    if maf.category is not None:
-        rows.append(
-            FundDetail(FundType.MAF, maf.base_fen, maf.cap_left_fen, maf.paid_fen, maf.info)
-        )
+def _details(funds: tuple[_Paid, ...], acct: _Account) -> tuple[FundDetail, ...]:
+    rows = [FundDetail(p.fund, p.base_fen, p.cap_left_fen, p.paid_fen, p.info) for p in funds]
     if acct.applies:
         info = (
             f"personal part {format_fen(acct.personal_part_fen)}; balance"
@@ -655,26 +708,11 @@ def _paid_suffix(paid_fen: int, computed_fen: int) -> str:
 
 
 def _assert_result(result: SettlementResult, request: SettleRequest, policy: BenefitPolicy) -> None:
-    r = result
-    amounts = [value for name, value in vars(r).items() if name.endswith("_fen")]
-    assert all(value >= 0 for value in amounts), r
-    assert r.medfee_sumamt_fen == (
-        r.fulamt_ownpay_amt_fen + r.overlmt_selfpay_fen + r.preselfpay_amt_fen + r.inscp_scp_amt_fen
-    )
-    funds_fen = (
-        r.hifp_pay_fen
-        + r.cvlserv_pay_fen
-        + r.hifes_pay_fen
-        + r.hifmi_pay_fen
-        + r.hifob_pay_fen
-        + r.maf_pay_fen
-        + r.oth_pay_fen
-    )
-    assert r.fund_pay_sumamt_fen == funds_fen <= r.inscp_scp_amt_fen
-    assert r.medfee_sumamt_fen == r.fund_pay_sumamt_fen + r.psn_part_amt_fen
-    assert r.psn_part_amt_fen == r.acct_pay_fen + r.psn_cash_pay_fen
-    assert r.acct_pay_fen <= request.account.balance_fen
-    assert sum(d.fund_payamt_fen for d in r.details) == funds_fen + r.acct_pay_fen
+    r, a = result, result.amounts  # Amounts checks that the parts add up to the totals
+    assert all(value >= 0 for value in (*a.as_dict().values(), r.balc_fen)), r
+    assert a.fund_pay_sumamt_fen <= a.inscp_scp_amt_fen
+    assert a.acct_pay_fen <= request.account.balance_fen
+    assert sum(d.fund_payamt_fen for d in r.details) == a.fund_pay_sumamt_fen + a.acct_pay_fen
     assert all(len(d.setl_proc_info) <= MAX_PROC_INFO_CHARS for d in r.details)
     _assert_within_caps(request, policy, r.delta)
 
@@ -696,5 +734,4 @@ def _assert_within_caps(
 def _counter_fen(acc: Accumulations, name: str) -> int:
     if name.startswith("chronic_hifp_paid_fen["):
         return acc.chronic_paid_fen(ChronicDisease(name[len("chronic_hifp_paid_fen[") : -1]))
-    value: int = getattr(acc, name)
-    return value
+    return acc.scalars()[name]

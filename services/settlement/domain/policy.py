@@ -32,6 +32,7 @@ from typing import Any
 
 from shared.errors import NotFound, Violations
 from shared.money import BP_PER_UNIT
+from shared.vocabulary import FundType
 
 from .codes import ChronicDisease, HospitalLevel, Insutype, MafCategory, PersonType, VisitType
 from .parsing import bool_field, date_field, enum_field, int_field, opt_int
@@ -175,6 +176,15 @@ class BenefitPolicy:
 
     def covers(self, pool_code: str) -> bool:
         return pool_code in self.pool_codes
+
+    @property
+    def fund_caps(self) -> Mapping[FundType, int]:
+        """The annual cap of every fund paid after the basic fund, in fund order."""
+        return {
+            FundType.HIFOB: self.hifob.annual_cap_fen,
+            FundType.HIFMI: self.hifmi.annual_cap_fen,
+            FundType.MAF: self.maf.annual_cap_fen,
+        }
 
     def benefits(self, insutype: Insutype) -> InsutypeBenefits:
         return self.employee if insutype is Insutype.EMPLOYEE else self.resident

@@ -7,7 +7,7 @@ totals, in the clearing ledger and in the person's accumulations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -15,66 +15,12 @@ from typing import Any
 from .accumulations import AccumulationDelta
 from .codes import Insutype, VisitType
 from .engine import MAX_PROC_INFO_CHARS, FundDetail, SettlementResult
+from .engine import Amounts as Amounts  # the settlement record's, re-exported
 
 
 class RecordKind(StrEnum):
     SETTLEMENT = "SETTLEMENT"
     REVERSAL = "REVERSAL"
-
-
-@dataclass(frozen=True)
-class Amounts:
-    """The money fields of a ``setlinfo``; all but the ratio and the balance are negated
-    in a reversal."""
-
-    medfee_sumamt_fen: int
-    fulamt_ownpay_amt_fen: int
-    overlmt_selfpay_fen: int
-    preselfpay_amt_fen: int
-    inscp_scp_amt_fen: int
-    act_pay_dedc_fen: int
-    hifp_pay_fen: int
-    cvlserv_pay_fen: int
-    hifes_pay_fen: int
-    hifmi_pay_fen: int
-    hifob_pay_fen: int
-    maf_pay_fen: int
-    oth_pay_fen: int
-    fund_pay_sumamt_fen: int
-    psn_part_amt_fen: int
-    acct_pay_fen: int
-    psn_cash_pay_fen: int
-
-    def __post_init__(self) -> None:
-        parts_fen = (
-            self.fulamt_ownpay_amt_fen
-            + self.overlmt_selfpay_fen
-            + self.preselfpay_amt_fen
-            + self.inscp_scp_amt_fen
-        )
-        funds_fen = (
-            self.hifp_pay_fen
-            + self.cvlserv_pay_fen
-            + self.hifes_pay_fen
-            + self.hifmi_pay_fen
-            + self.hifob_pay_fen
-            + self.maf_pay_fen
-            + self.oth_pay_fen
-        )
-        assert self.medfee_sumamt_fen == parts_fen, self
-        assert self.fund_pay_sumamt_fen == funds_fen, self
-        assert self.medfee_sumamt_fen == self.fund_pay_sumamt_fen + self.psn_part_amt_fen, self
-        assert self.psn_part_amt_fen == self.acct_pay_fen + self.psn_cash_pay_fen, self
-
-    @classmethod
-    def of(cls, result: SettlementResult) -> Amounts:
-        return cls(**{f.name: getattr(result, f.name) for f in fields(cls)})
-
-    def negated(self) -> Amounts:
-        return Amounts(**{f.name: -getattr(self, f.name) for f in fields(self)})
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -156,7 +102,7 @@ def settlement_of(
         setl_date=setl_date,
         clearing_period=clearing_period,
         acc_year=acc_year,
-        amounts=Amounts.of(result),
+        amounts=result.amounts,
         pool_prop_selfpay_bp=result.pool_prop_selfpay_bp,
         balc_fen=result.balc_fen,
         ratio_reduction_bp=ratio_reduction_bp,

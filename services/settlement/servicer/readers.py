@@ -54,10 +54,8 @@ _ASSISTANCE_OF_MAF: Final = {maf: category for category, maf in MAF_CATEGORY_OF.
 
 
 def fund_type_number(fund: FundType) -> common_pb2.FundType.ValueType:
-    """A fund of the engine as the protos number it (through the vocabulary's fund)."""
-    number: common_pb2.FundType.ValueType = pb_enums.FUND_TYPE.number(
-        vocabulary.FundType(fund.value)
-    )
+    """A fund as the protos number it."""
+    number: common_pb2.FundType.ValueType = pb_enums.FUND_TYPE.number(fund)
     return number
 
 

@@ -12,7 +12,7 @@ from services.settlement.domain.accumulations import AnnualUsage, CapUsage
 from services.settlement.domain.encounter import (
     Coverage,
 )
-from services.settlement.domain.engine import FundDetail, SettlementResult
+from services.settlement.domain.engine import Amounts, FundDetail, SettlementResult
 from services.settlement.domain.inputs import (
     Header,
 )
@@ -77,6 +77,13 @@ def settlement_response(response_type: type[SR], record: SettlementRecord) -> SR
     return response_type(setlinfo=setlinfo(record), setldetail=setldetail(record.details))
 
 
+def setlinfo_amounts(amounts: Amounts) -> dict[str, Any]:
+    """The amounts by their ``setlinfo`` fields: each fund's ``<fund>_pay_fen`` where the
+    national record has one (every fund's payment is also a ``setldetail`` row)."""
+    fields = pb.SettlementInfo.DESCRIPTOR.fields_by_name
+    return {name: fen for name, fen in amounts.as_dict().items() if name in fields}
+
+
 def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
     return pb.SettlementInfo(
         mdtrt_id=r.mdtrt_id,
@@ -86,7 +93,7 @@ def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
         med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(r.setl_time),
         medins_setl_id=r.msgid,
-        **r.amounts.as_dict(),
+        **setlinfo_amounts(r.amounts),
         pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
         balc_fen=r.balc_fen,
         insuplc_admdvs=r.insured_pool,
@@ -104,11 +111,6 @@ def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
     """A pre-settlement's setlinfo: no setl_id, no clearing period (nothing committed)."""
     r: SettlementResult = done.result
     e = done.encounter
-    amounts = {
-        name: getattr(r, name)
-        for name in pb.SettlementInfo.DESCRIPTOR.fields_by_name
-        if name.endswith("_fen") and hasattr(r, name)
-    }
     return pb.SettlementInfo(
         mdtrt_id=e.mdtrt_id,
         psn_no=e.person.psn_no,
@@ -116,7 +118,7 @@ def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
         med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(done.computed_at),
         medins_setl_id=header.msgid,
-        **amounts,
+        **setlinfo_amounts(r.amounts),
         pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
         insuplc_admdvs=e.person.insured_pool,
         mdtrtarea_admvs=e.treatment_pool,

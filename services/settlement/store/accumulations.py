@@ -11,9 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.settlement.domain.accumulations import Accumulations
-from services.settlement.domain.codes import (
-    Insutype,
-)
+from services.settlement.domain.codes import ChronicDisease, FundType, Insutype
 from services.settlement.domain.encounter import (
     Encounter,
 )
@@ -40,21 +38,32 @@ ACC_SCALARS = (
     "outpatient_deductible_used_fen",
     "hifp_basic_paid_fen",
     "hifp_outpatient_paid_fen",
-    "hifob_paid_fen",
-    "hifmi_paid_fen",
     "hifmi_selfpay_base_fen",
-    "maf_paid_fen",
-    "acct_paid_fen",
 )
-_ACC_COLUMNS = ", ".join((*ACC_SCALARS, "chronic_hifp_paid_fen"))
+# The maps: per chronic disease (the basic fund's) and per fund (every other fund's).
+ACC_MAPS = ("chronic_hifp_paid_fen", "fund_paid_fen")
+ACC_COLUMNS = (*ACC_SCALARS, *ACC_MAPS)
+_ACC_COLUMNS = ", ".join(ACC_COLUMNS)
+
+
+def acc_assignments(first: int) -> str:
+    """``column = $n`` for every accumulation column, from parameter ``first`` on
+    (the order of :func:`acc_params`)."""
+    return ", ".join(
+        f"{c} = ${first + i}" + ("::jsonb" if c in ACC_MAPS else "")
+        for i, c in enumerate(ACC_COLUMNS)
+    )
 
 
 def _accumulations_of(r: asyncpg.Record | None) -> Accumulations:
     if r is None or r["hifp_basic_paid_fen"] is None:
         return Accumulations()
-    chronic = json.loads(r["chronic_hifp_paid_fen"])
-    return Accumulations.from_dict(
-        {**{n: r[n] for n in ACC_SCALARS}, "chronic_hifp_paid_fen": chronic}
+    return Accumulations(
+        **{n: r[n] for n in ACC_SCALARS},
+        chronic_hifp_paid_fen={
+            ChronicDisease(k): int(v) for k, v in json.loads(r["chronic_hifp_paid_fen"]).items()
+        },
+        fund_paid_fen={FundType(k): int(v) for k, v in json.loads(r["fund_paid_fen"]).items()},
     )
 
 
@@ -75,8 +84,10 @@ async def lock_accumulations(
 
 
 def acc_params(acc: Accumulations) -> list[Any]:
-    return [getattr(acc, n) for n in ACC_SCALARS] + [
-        json.dumps({d.value: v for d, v in acc.chronic_hifp_paid_fen.items()})
+    return [
+        *(getattr(acc, n) for n in ACC_SCALARS),
+        json.dumps({d.value: v for d, v in acc.chronic_hifp_paid_fen.items()}),
+        json.dumps({f.value: v for f, v in acc.fund_paid_fen.items()}),
     ]
 
 
@@ -97,7 +108,7 @@ async def accumulations_now(conn: Conn, psn_no: str, insutype: Insutype) -> Accu
 _READ_FOR_PRESETTLE = f"""
 SELECT {ENCOUNTER_COLUMNS},
        {LINES_SUBQUERY},
-       {", ".join(f"a.{c}" for c in (*ACC_SCALARS, "chronic_hifp_paid_fen"))},
+       {", ".join(f"a.{c}" for c in ACC_COLUMNS)},
        (SELECT array_agg((o.hospital_code, o.begin_date) ORDER BY o.begin_date)
           FROM (SELECT hospital_code, begin_date FROM encounters
                  WHERE psn_no = e.psn_no AND med_type = '21' AND state = 'OPEN'

@@ -20,8 +20,9 @@ from services.settlement.domain.encounter import (
 from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
 from services.settlement.store.accumulations import (
-    ACC_SCALARS,
+    ACC_COLUMNS,
     _accumulations_of,
+    acc_assignments,
     acc_params,
     lock_accumulations,
 )
@@ -65,7 +66,7 @@ WITH {{claim}}, year_row AS (
      WHERE e.mdtrt_id = $1
        FOR UPDATE OF e
 ), acc AS MATERIALIZED (
-    SELECT true AS year_row_locked, {", ".join(f"a.{c}" for c in (*ACC_SCALARS, "chronic_hifp_paid_fen"))}
+    SELECT true AS year_row_locked, {", ".join(f"a.{c}" for c in ACC_COLUMNS)}
       FROM enc JOIN accumulations a ON a.psn_no = enc.psn_no AND a.insutype = enc.insutype
      WHERE a.acc_year = $2
        FOR UPDATE OF a
@@ -119,7 +120,9 @@ async def lock_for_settle(conn: Conn, mdtrt_id: str, claim: KeyClaim | None) -> 
 
 # --- settlements ---------------------------------------------------------------------------
 
+# The amounts as stored: each a column, the funds' one map (fund_pay_fen, zeros left out).
 AMOUNT_NAMES = tuple(Amounts.__dataclass_fields__)
+_JSONB_COLUMNS = ("fund_pay_fen", "delta", "lines")
 SETTLEMENT_COLUMNS = (
     "setl_id",
     "kind",
@@ -149,7 +152,7 @@ SETTLEMENT_COLUMNS = (
 )
 _N = len(SETTLEMENT_COLUMNS)
 _S_PLACEHOLDERS = ", ".join(
-    f"${i}::jsonb" if name in ("delta", "lines") else f"${i}"
+    f"${i}::jsonb" if name in _JSONB_COLUMNS else f"${i}"
     for i, name in enumerate(SETTLEMENT_COLUMNS, start=1)
 )
 # Parameters after the settlement's own: funds (5 arrays), accumulations (9), encounter
@@ -172,7 +175,7 @@ assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_yea
     16,
 ]
 _A = _F + 5  # first accumulation value
-_X = _A + len(ACC_SCALARS) + 1  # first of the remaining values
+_X = _A + len(ACC_COLUMNS)  # first of the remaining values
 
 _INSERT_SETTLEMENT_PARTS = f"""
 s AS (
@@ -189,8 +192,7 @@ s AS (
     RETURNING 1
 ), a AS (
     UPDATE accumulations
-       SET {", ".join(f"{n} = ${_A + i}" for i, n in enumerate(ACC_SCALARS))},
-           chronic_hifp_paid_fen = ${_A + len(ACC_SCALARS)}::jsonb,
+       SET {acc_assignments(_A)},
            standing_settlements = standing_settlements + ${_X},
            updated_at = $13
      WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
@@ -244,6 +246,17 @@ SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
 """
 
 
+def _amount_columns(a: Amounts) -> dict[str, Any]:
+    columns: dict[str, Any] = {n: getattr(a, n) for n in AMOUNT_NAMES}
+    columns["fund_pay_fen"] = json.dumps({f.value: v for f, v in a.fund_pay_fen.items() if v})
+    return columns
+
+
+def _amounts_of(r: asyncpg.Record) -> Amounts:
+    funds = {FundType(k): int(v) for k, v in json.loads(r["fund_pay_fen"]).items()}
+    return Amounts(**{n: r[n] for n in AMOUNT_NAMES if n != "fund_pay_fen"}, fund_pay_fen=funds)
+
+
 def _settlement_params(r: SettlementRecord) -> list[Any]:
     values = {
         "setl_id": r.setl_id,
@@ -262,7 +275,7 @@ def _settlement_params(r: SettlementRecord) -> list[Any]:
         "setl_date": r.setl_date,
         "clearing_period": r.clearing_period,
         "acc_year": r.acc_year,
-        **r.amounts.as_dict(),
+        **_amount_columns(r.amounts),
         "pool_prop_selfpay_bp": r.pool_prop_selfpay_bp,
         "balc_fen": r.balc_fen,
         "ratio_reduction_bp": r.ratio_reduction_bp,
@@ -370,7 +383,7 @@ def _record_of(r: asyncpg.Record) -> SettlementRecord:
         setl_date=r["setl_date"],
         clearing_period=r["clearing_period"],
         acc_year=r["acc_year"],
-        amounts=Amounts(**{n: r[n] for n in AMOUNT_NAMES}),
+        amounts=_amounts_of(r),
         pool_prop_selfpay_bp=r["pool_prop_selfpay_bp"],
         balc_fen=r["balc_fen"],
         ratio_reduction_bp=r["ratio_reduction_bp"],

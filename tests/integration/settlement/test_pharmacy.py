@@ -213,7 +213,7 @@ async def _acc(db: asyncpg.Pool, psn_no: str) -> tuple[int, int]:
     """The person's personal account paid this year, and their standing settlements."""
     async with db.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT coalesce(sum(acct_paid_fen), 0) AS acct,"
+            "SELECT coalesce(sum((fund_paid_fen->>'acct')::bigint), 0) AS acct,"
             " coalesce(sum(standing_settlements), 0) AS standing"
             " FROM accumulations WHERE psn_no = $1",
             psn_no,

@@ -65,7 +65,8 @@ async def test_fifty_concurrent_settlements_never_pass_the_cap_nor_repeat_the_de
     async with settlement_db.acquire() as conn:
         acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
         stored = await conn.fetchrow(
-            "SELECT count(*) AS n, sum(hifp_pay_fen) AS hifp, sum(act_pay_dedc_fen) AS dedc"
+            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
+            " sum(act_pay_dedc_fen) AS dedc"
             "  FROM settlements WHERE psn_no = $1",
             person.psn_no,
         )

@@ -76,7 +76,7 @@ async def test_outpatient_visit_settles_and_reverses_to_the_fen(
         acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
     assert acc["hifp_outpatient_paid_fen"] == 0
     assert acc["outpatient_deductible_used_fen"] == 0
-    assert acc["acct_paid_fen"] == 0
+    assert acc["fund_paid_fen"] == "{}"  # the personal account's counter back to nothing
     assert acc["standing_settlements"] == 0
 
     # Reopened: the encounter settles again, with the deductible again.

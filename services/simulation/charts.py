@@ -27,9 +27,7 @@ FUND_COLOURS = {
     "hifob": "#17becf",
     "hifmi": "#9467bd",
     "cvlserv": "#8c564b",
-    "hifes": "#bcbd22",
     "maf": "#2ca02c",
-    "oth": "#7f7f7f",
     "acct": "#ff7f0e",
     "cash": "#d62728",
 }

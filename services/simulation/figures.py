@@ -9,9 +9,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from services.clearing.domain.events import FundType
 from services.simulation.scenario import month_end_at
 from services.simulation.tally import (
+    CLEARED_FUNDS,
     FUNDS,
     CarriedIn,
     DisputeView,
@@ -25,8 +25,6 @@ from services.simulation.tally import (
 from shared.money import BP_PER_UNIT, round_half_up
 
 RETROACTIVE = "RETROACTIVE_FILING"
-# The funds the clearing service counts on statements: what moves between pools.
-CLEARING_FUNDS = tuple(fund.value for fund in FundType)
 
 
 def split_funds(
@@ -39,12 +37,12 @@ def split_funds(
     not_cleared: Counter[str] = Counter()
     for s in settlements:
         for fund in FUNDS:
-            if s.cross_pool and fund in CLEARING_FUNDS:
+            if s.cross_pool and fund in CLEARED_FUNDS:
                 cleared[fund] += s.amounts[fund]
             else:
                 not_cleared[fund] += s.amounts[fund]
     return (
-        {fund: cleared[fund] for fund in FUNDS if fund in CLEARING_FUNDS},
+        {fund: cleared[fund] for fund in FUNDS if fund in CLEARED_FUNDS},
         {fund: not_cleared[fund] for fund in FUNDS},
     )
 
@@ -302,13 +300,13 @@ def _zero_sums(levels: list[NetLevelView]) -> list[tuple[str, str, int, bool]]:
 def _add_settlement(
     by: dict[tuple[str, str], list[int]], funds: Counter[str], s: SettlementRecord
 ) -> int:
-    """Adds one settlement to its (relation, visit) row (count, billed, cleared but the
-    personal account) and to the fund totals; a reversal counts negative. Its sign."""
+    """Adds one settlement to its (relation, visit) row (count, billed, the funds' payment
+    without the personal account) and to the fund totals; a reversal counts negative. Its sign."""
     sign = -1 if s.reversal else 1
     row = by[(s.relation, s.visit)]
     row[0] += sign
     row[1] += s.medfee_fen
-    row[2] += s.cleared_fen - s.amounts["acct"]
+    row[2] += s.fund_pay_fen
     for fund in FUNDS:
         funds[fund] += s.amounts[fund]
     return sign

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from services.simulation.scenario import (
     Visit,
     relation_of,
 )
-from services.simulation.settlement_info import china_day, fund_amounts
+from services.simulation.settlement_info import china_day, disagreement, fund_amounts, negated
 from services.simulation.tally import CapHit, SettlementRecord
 from shared.grpc_errors import reason_of
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -79,7 +79,7 @@ class EncounterState:
     relation: str = ""
     basis_open: str = ""
     settle_msgid: str = ""  # the msgid of the standing settlement
-    setlinfo: settlement_pb2.SettlementInfo | None = None
+    settled: settlement_pb2.SettleResponse | None = None  # its answer: setlinfo, setldetail
 
 
 @dataclass
@@ -190,7 +190,7 @@ class HospitalFlow:
     async def later(self) -> None:
         """A later day: the hospital reverses the settlement, or corrects (2601) a Settle
         whose response it never received, and settles the visit again."""
-        if self.s.setlinfo is None:
+        if self.s.settled is None:
             return  # not settled directly (refused and paid in full, or failed)
         self.ids = iter(self.e.later_msgids)
         if self.e.correct:
@@ -200,7 +200,7 @@ class HospitalFlow:
                 await self._correct(self.s.settle_msgid)
                 await self._settle_again()
         if self.e.reverse:
-            await self._reverse(self.s.setlinfo)
+            await self._reverse(self.s.settled.setlinfo)
             await self._settle_again()
 
     # -- the calls ----------------------------------------------------------------------------
@@ -383,10 +383,10 @@ class HospitalFlow:
         self.tally.settle_latencies_ms.append(
             (reply.setlinfo.clr_ym, (time.perf_counter() - started) * 1000)
         )
-        self._record(reply.setlinfo, reversal=False)
+        self._record(reply.setlinfo, reply.setldetail, reversal=False)
         self._caps(reply)
         self.s.settle_msgid = msgid
-        self.s.setlinfo = reply.setlinfo
+        self.s.settled = reply
         return msgid, reply
 
     async def _settle_again(self) -> None:
@@ -423,11 +423,19 @@ class HospitalFlow:
         return reply
 
     async def _correct(self, settle_msgid: str) -> None:
-        """The Settle response never reached the HIS: 2601 undoes it by its msgid."""
+        """The Settle response never reached the HIS: 2601 undoes it by its msgid. The
+        answer carries the reversal's setlinfo only: its funds are those of the settlement
+        it undid, negated (checked against the reversal's totals when recorded)."""
         self.step = "Correct"
         reply = await self._send_correct(settle_msgid)
-        if reply.result == settlement_pb2.CORRECTION_RESULT_UNDONE and reply.HasField("reversal"):
-            self._record(reply.reversal, reversal=True)
+        undone = self.s.settled
+        if (
+            reply.result == settlement_pb2.CORRECTION_RESULT_UNDONE
+            and reply.HasField("reversal")
+            and undone is not None
+            and reply.reversal.reversed_setl_id == undone.setlinfo.setl_id
+        ):
+            self._record(reply.reversal, negated(undone.setldetail), reversal=True)
             self.tally.counts["corrections (2601) undoing a settlement"] += 1
         else:
             self.tally.error("Correct: settlement not undone", settle_msgid)
@@ -463,7 +471,7 @@ class HospitalFlow:
             ),
         )
         assert isinstance(reply, settlement_pb2.ReverseSettlementResponse)
-        self._record(reply.setlinfo, reversal=True)
+        self._record(reply.setlinfo, reply.setldetail, reversal=True)
         self.tally.counts["reversals (2208/2305)"] += 1
 
     def _caps(self, reply: settlement_pb2.SettleResponse) -> None:
@@ -482,11 +490,19 @@ class HospitalFlow:
                     )
                 )
 
-    def _record(self, info: settlement_pb2.SettlementInfo, *, reversal: bool) -> None:
-        amounts = fund_amounts(info)
-        parts = sum(amounts.values())
-        if parts != info.medfee_sumamt_fen:
-            self.tally.error("SettlementInfo parts do not sum to the total", info.setl_id)
+    def _record(
+        self,
+        info: settlement_pb2.SettlementInfo,
+        details: Iterable[settlement_pb2.FundDetail],
+        *,
+        reversal: bool,
+    ) -> None:
+        amounts = fund_amounts(info, details)
+        differing = disagreement(info, amounts)
+        if differing is not None:
+            self.tally.error(
+                "setldetail funds disagree with setlinfo", f"{info.setl_id}: {differing}"
+            )
         self.tally.settlements.append(
             SettlementRecord(
                 setl_id=info.setl_id,

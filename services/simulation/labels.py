@@ -31,11 +31,9 @@ VISIT_ZH: Mapping[str, str] = {
     "41": "定点药店购药",
     "41/14": "药店慢特病用药（双通道）",
 }
-# Every fund of a settlement result: the cleared ones as the clearing exports name them.
+# Every payer of a settlement result: the funds as the clearing exports name them, and cash.
 FUND_ZH: Mapping[str, str] = {
     **{fund.value: FUND_NAME_ZH[fund] for fund in FundType},
-    "hifes": "企业补充医疗保险",
-    "oth": "其他基金",
     "cash": "现金",
 }
 LEVEL_ZH: Mapping[str, str] = {

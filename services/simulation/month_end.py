@@ -56,6 +56,7 @@ from shared.grpc_errors import reason_of
 from shared.pb.crossclear.clearing.v1 import clearing_pb2
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2
+from shared.vocabulary import FundType
 
 INGEST_TIMEOUT_S = 120.0
 MAX_DISPUTED_LINES = 3
@@ -427,10 +428,8 @@ class MonthEndRun:
                 continue
             row = totals[s.hospital]
             row[0] += s.medfee_fen
-            row[1] += sum(
-                s.amounts[f] for f in ("hifp", "hifob", "hifmi", "cvlserv", "hifes", "maf", "oth")
-            )
-            row[2] += s.amounts["acct"]
+            row[1] += s.fund_pay_fen
+            row[2] += s.amounts[FundType.ACCT.value]
             row[3] += -1 if s.reversal else 1
         stamp = self.clock.china_now().strftime("%Y%m%d%H%M%S")
         for hospital, (medfee, fund, acct, count) in sorted(totals.items()):

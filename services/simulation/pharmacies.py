@@ -27,8 +27,8 @@ from services.settlement.domain.bill import QUANTITY_SCALE_E4, line_amount_fen
 from services.settlement.domain.pharmacy import dual_channel_pharmacies
 from services.simulation.recipes import catalogue_of
 from services.simulation.scenario import MsgidBook, PersonPlan, Plan, Step, StepKind, month_window
-from services.simulation.settlement_info import china_day, fund_amounts
-from services.simulation.tally import FUNDS, SettlementRecord, Tally
+from services.simulation.settlement_info import china_day, disagreement, fund_amounts
+from services.simulation.tally import SettlementRecord, Tally
 from shared.grpc_errors import reason_of
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2, pharmacy_pb2_grpc, settlement_pb2
@@ -264,7 +264,7 @@ class PharmacyTraffic:
             if x.resend:
                 again = await call(self._stub.SettlePurchase, request, x.pharmacy)
                 tally.counts["pharmacy purchases resent (same answer)"] += int(again == settled)
-            self._record(tally, p, x, settled.setlinfo, reversal=False)
+            self._record(tally, p, x, settled, reversal=False)
             tally.counts[SETTLED] += 1
             if x.cancel:
                 header.msgid = x.msgids[2]
@@ -275,7 +275,7 @@ class PharmacyTraffic:
                     psn_no=p.psn_no,
                 )
                 reply = await call(self._stub.CancelPurchase, cancel, x.pharmacy)
-                self._record(tally, p, x, reply.setlinfo, reversal=True)
+                self._record(tally, p, x, reply, reversal=True)
                 tally.counts[CANCELLED] += 1
         except grpc.aio.AioRpcError as error:
             code = reason_of(error) or error.code().name
@@ -290,12 +290,15 @@ class PharmacyTraffic:
         tally: Tally,
         p: PersonPlan,
         x: Purchase,
-        info: settlement_pb2.SettlementInfo,
+        answer: pharmacy_pb2.SettlePurchaseResponse | pharmacy_pb2.CancelPurchaseResponse,
         *,
         reversal: bool,
     ) -> None:
-        amounts = fund_amounts(info)
-        assert set(amounts) == set(FUNDS)
+        info = answer.setlinfo
+        amounts = fund_amounts(info, answer.setldetail)
+        differing = disagreement(info, amounts)
+        if differing is not None:
+            tally.error("setldetail funds disagree with setlinfo", f"{info.setl_id}: {differing}")
         relation = common_pb2.Relation.Name(info.relation).removeprefix("RELATION_")
         tally.settlements.append(
             SettlementRecord(

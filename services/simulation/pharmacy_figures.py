@@ -11,7 +11,7 @@ from rich.table import Table
 
 from services.simulation.labels import VISIT_ZH, coded_html, party_html
 from services.simulation.pharmacies import CANCELLED, PLANNED, REFUSED, SETTLED
-from services.simulation.tally import FUNDS, VISITS, SettlementRecord, Tally, yuan
+from services.simulation.tally import FUNDS, PAYING_FUNDS, VISITS, SettlementRecord, Tally, yuan
 
 
 def is_pharmacy(record: SettlementRecord) -> bool:
@@ -35,7 +35,7 @@ def purchase_figures(tally: Tally) -> dict[str, Any]:
             bucket["medfee_fen"] += s.medfee_fen
             for fund in FUNDS:
                 bucket[f"{fund}_fen"] += s.amounts[fund]
-    fund_fen = sum(totals[f"{f}_fen"] for f in FUNDS if f not in ("acct", "cash"))
+    fund_fen = sum(totals[f"{f}_fen"] for f in PAYING_FUNDS)
     return {
         "totals": totals,
         "purchases": totals["purchases"],
@@ -82,7 +82,7 @@ def render(console: Console, tally: Tally) -> None:
 
 
 def _cells(row: dict[str, int]) -> list[str]:
-    funds = sum(row[f"{f}_fen"] for f in FUNDS if f not in ("acct", "cash"))
+    funds = sum(row[f"{f}_fen"] for f in PAYING_FUNDS)
     return [
         str(row["purchases"]),
         yuan(row["medfee_fen"]),

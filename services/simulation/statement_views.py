@@ -22,26 +22,18 @@ NATIONAL_CENTRE = "NHSA"
 PAGE_SIZE = 500
 MAX_PAGES = 10_000  # a listing stops there
 
-_FUND_NAMES = {
-    common_pb2.FUND_TYPE_HIFP: "hifp",
-    common_pb2.FUND_TYPE_HIFOB: "hifob",
-    common_pb2.FUND_TYPE_HIFMI: "hifmi",
-    common_pb2.FUND_TYPE_CVLSERV: "cvlserv",
-    common_pb2.FUND_TYPE_HIFES: "hifes",
-    common_pb2.FUND_TYPE_MAF: "maf",
-    common_pb2.FUND_TYPE_OTH: "oth",
-    common_pb2.FUND_TYPE_ACCT: "acct",
-    common_pb2.FUND_TYPE_CASH: "cash",
-}
-
 
 def enum_name(enum: object, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
 
 
 def fund_name(value: int) -> str:
-    name: str = _FUND_NAMES.get(value, f"fund{value}")  # type: ignore[call-overload]
-    return name
+    """A statement's fund_type by the tally's name for it (``FUND_TYPE_HIFP`` is "hifp"):
+    the proto's enum names every fund, so a new one needs no entry here."""
+    try:
+        return enum_name(common_pb2.FundType, value, "FUND_TYPE_").lower()
+    except ValueError:
+        return f"fund{value}"
 
 
 async def every_page(

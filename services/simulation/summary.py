@@ -15,6 +15,7 @@ from rich.table import Table
 
 from services.simulation import pharmacy_figures
 from services.simulation.figures import Figures, PeriodFigures, bp_text, months_line, pct
+from services.simulation.labels import FUND_ZH, zh
 from services.simulation.scenario import FILING_TIMING, modeled_late_filing_pct
 from services.simulation.tally import FUNDS, RELATIONS, VISITS, MonthEnd, Tally, yuan
 from shared.reference import get_pool, is_pool
@@ -28,17 +29,19 @@ _RELATION_LABEL = {
     "IN_PROVINCE": "in-province 省内异地",
     "CROSS_PROVINCE": "cross-province 跨省异地",
 }
+# The funds' row labels; a fund without one is labelled by its code and Chinese name.
 _FUND_LABEL = {
     "hifp": "hifp basic pool fund 统筹基金",
     "hifob": "hifob employee large-amount 职工大额",
     "hifmi": "hifmi resident critical illness 居民大病",
     "cvlserv": "cvlserv civil-servant subsidy",
-    "hifes": "hifes enterprise supplementary",
     "maf": "maf medical assistance 医疗救助",
-    "oth": "oth other funds",
     "acct": "acct personal account 个人账户",
     "cash": "cash paid by patients 个人现金",
 }
+# Rows shown even when nothing was paid: the funds every benefit policy pays from, the
+# personal account and cash. Any other fund is shown when it paid something.
+_FUNDS_ALWAYS_SHOWN = frozenset({"hifp", "hifob", "hifmi", "maf", "acct", "cash"})
 _BASIS_LABEL = {
     "LOCAL": "LOCAL: treated in the insured pool",
     "EXEMPT_BQF": "EXEMPT_BQF: 北钦防, no filing, local ratios",
@@ -217,6 +220,10 @@ def _settlements(console: Console, f: Figures) -> None:
     console.print(table)
 
 
+def _fund_label(fund: str) -> str:
+    return _FUND_LABEL.get(fund) or f"{fund} {zh(FUND_ZH, fund)}"
+
+
 def _funds(console: Console, f: Figures) -> None:
     table = _table(
         "Amounts by fund (settlements less reversals)",
@@ -229,9 +236,9 @@ def _funds(console: Console, f: Figures) -> None:
     total = sum(f.funds_fen.values())
     for fund in FUNDS:
         amount = f.funds_fen.get(fund, 0)
-        if amount or fund in ("hifp", "hifob", "hifmi", "maf", "acct", "cash"):
+        if amount or fund in _FUNDS_ALWAYS_SHOWN:
             table.add_row(
-                _FUND_LABEL[fund],
+                _fund_label(fund),
                 *(yuan(p.funds_fen.get(fund, 0)) for p in f.by_period),
                 yuan(amount),
                 pct(amount, total),

@@ -16,11 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from shared.money import format_fen
+from shared.vocabulary import FUND_ORDER, SETTLED_FUNDS
 
-# Every fund of a settlement result, patient cash last. All but cash are cleared between
-# pools (the personal account is the insured pool's money, so it is cleared too).
-FUNDS = ("hifp", "hifob", "hifmi", "cvlserv", "hifes", "maf", "oth", "acct", "cash")
-CLEARED_FUNDS = FUNDS[:-1]
+# Every payer of a settlement result: the vocabulary's funds in its order, patient cash
+# last. All but cash are cleared between pools (the personal account is the insured pool's
+# money, so it is cleared too); all but the personal account and cash make up the
+# settlement's fund payment (fund_pay_sumamt).
+CASH = "cash"
+CLEARED_FUNDS: tuple[str, ...] = tuple(fund.value for fund in FUND_ORDER)
+PAYING_FUNDS: tuple[str, ...] = tuple(fund.value for fund in SETTLED_FUNDS)
+FUNDS: tuple[str, ...] = (*CLEARED_FUNDS, CASH)
 RELATIONS = ("LOCAL", "IN_PROVINCE", "CROSS_PROVINCE")
 VISITS = {
     "11": "ordinary outpatient",
@@ -55,6 +60,11 @@ class SettlementRecord:
     @property
     def cleared_fen(self) -> int:
         return sum(self.amounts[f] for f in CLEARED_FUNDS)
+
+    @property
+    def fund_pay_fen(self) -> int:
+        """What the funds paid (fund_pay_sumamt): neither the personal account nor cash."""
+        return sum(self.amounts[f] for f in PAYING_FUNDS)
 
     @property
     def cross_pool(self) -> bool:

@@ -25,6 +25,7 @@ from services.simulation.scenario import DEFAULT_FIRST_MONTH, Scale, next_month
 from services.simulation.stack import drop_database, reset_namespace, sim_settings
 from shared.config import Settings
 from shared.db import database_of
+from shared.vocabulary import SETTLED_FUNDS
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ def _free_ports() -> dict[str, int]:
 FUND_COLUMNS = {
     **{
         fund: f"coalesce((fund_pay_fen->>'{fund}')::bigint, 0)"
-        for fund in ("hifp", "hifob", "hifmi", "cvlserv", "maf")
+        for fund in (f.value for f in SETTLED_FUNDS)
     },
     "acct": "acct_pay_fen",
 }

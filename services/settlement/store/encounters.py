@@ -49,7 +49,13 @@ LINES_SUBQUERY = """
     (SELECT array_agg((f.line_no, f.item_code, f.fee_date, f.quantity_e4, f.unit_price_fen,
                        f.amount_fen) ORDER BY f.line_no)
        FROM fee_lines f
-      WHERE f.mdtrt_id = e.mdtrt_id AND f.cancelled_at IS NULL) AS lines"""
+      WHERE f.mdtrt_id = e.mdtrt_id AND f.cancelled_at IS NULL) AS lines,
+    -- Whether those lines are current: the sub-select reads the statement's snapshot, but
+    -- a lock (FOR UPDATE) that waited returns the encounter's newest version. Every write
+    -- of fee lines also writes their encounter, so a row version newer than the snapshot's
+    -- means the lines may have changed meanwhile (even to the same count and total).
+    e.xmin::text = (SELECT x.xmin::text FROM encounters x WHERE x.mdtrt_id = e.mdtrt_id)
+        AS lines_current"""
 
 
 def encounter_of(r: asyncpg.Record) -> Encounter:
@@ -235,7 +241,7 @@ async def locked_of(
     )
     if not lines:
         return locked
-    if len(locked.lines) != locked.encounter.line_count:
+    if not row["lines_current"] or len(locked.lines) != locked.encounter.line_count:
         # We waited for the lock behind a concurrent upload or cancel: the sub-select saw
         # the statement's older snapshot. Read the lines again, now under our lock.
         fresh = await conn.fetchval(_STANDING_LINES, locked.encounter.mdtrt_id)

@@ -49,7 +49,8 @@ from shared.unit_of_work import Completion, KeyClaim
 # One round trip before the engine runs: claim the msgid (optional), lock the encounter with
 # its standing lines, create the person's year row if it is new, and lock that row. The
 # claim runs first (the encounter's lock waits for its row): a resent msgid queues on its
-# key, and a request never holds the encounter while waiting for a msgid. The year row is
+# key, and a request never holds the encounter while waiting for a msgid; a msgid found
+# taken (a resend, another body, a corrected msgid) locks nothing at all. The year row is
 # locked after the encounter (the order every writer takes); if it is new (created here, or
 # committed by another transaction after this statement's snapshot) it is locked by a
 # statement of its own, whose fresh snapshot sees it.
@@ -57,13 +58,13 @@ _LOCK_FOR_SETTLE = f"""
 WITH {{claim}}, year_row AS (
     INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)
     SELECT psn_no, insutype, $2::smallint, $3::timestamptz
-      FROM encounters WHERE mdtrt_id = $1
+      FROM claimed, encounters WHERE claimed.claimed AND mdtrt_id = $1
     ON CONFLICT DO NOTHING
 ), enc AS MATERIALIZED (
     SELECT {ENCOUNTER_COLUMNS},
            {LINES_SUBQUERY}
       FROM claimed, encounters e
-     WHERE e.mdtrt_id = $1
+     WHERE claimed.claimed AND e.mdtrt_id = $1
        FOR UPDATE OF e
 ), acc AS MATERIALIZED (
     SELECT true AS year_row_locked, {", ".join(f"a.{c}" for c in ACC_COLUMNS)}

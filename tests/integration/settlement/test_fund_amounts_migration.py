@@ -30,6 +30,23 @@ VALUES ($1, $2, $3, 'M1', 'H1', '450100', 'P1', '440100', '310', '21', 'CROSS_PR
 """
 
 
+# The same settlement as stored today (after 0008): its funds a map.
+_SETTLEMENT_NOW = """
+INSERT INTO settlements (
+    setl_id, kind, reverses_setl_id, mdtrt_id, hospital_code, treatment_pool, psn_no,
+    insured_pool, insutype, med_type, relation, msgid, setl_time, setl_date, clearing_period,
+    acc_year, medfee_sumamt_fen, fulamt_ownpay_amt_fen, overlmt_selfpay_fen,
+    preselfpay_amt_fen, inscp_scp_amt_fen, act_pay_dedc_fen, fund_pay_fen,
+    pool_prop_selfpay_bp, fund_pay_sumamt_fen, psn_part_amt_fen, acct_pay_fen,
+    psn_cash_pay_fen, balc_fen, ratio_reduction_bp, policy_version_id, catalogue_version_id,
+    delta, lines, created_at)
+VALUES ($1, 'SETTLEMENT', NULL, 'M1', 'H1', '450100', 'P1', '440100', '310', '21',
+        'CROSS_PROVINCE', $2, now(), current_date, '202606', 2026,
+        100000, 0, 0, 0, 100000, 0, $3::jsonb, 8000, 75000, 25000, 5000, 20000, 0, 0, 'p',
+        'c', '{}', '[]', now())
+"""
+
+
 @pytest.fixture
 async def conn(database: str, unique: str) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
     """A connection and a schema of its own, dropped afterwards."""
@@ -45,8 +62,8 @@ async def test_0008_moves_every_fen_into_the_fund_maps(
 ) -> None:
     connection, schema = conn
     migrations = db.migrations_for("settlement")
-    before = [m for m in migrations if not m.id.endswith(FUND_MAPS)]
-    assert len(before) == len(migrations) - 1
+    at = next(i for i, m in enumerate(migrations) if m.id.endswith(FUND_MAPS))
+    before = migrations[:at]
     await db.migrate(connection, schema, before)
     await connection.execute(f'SET search_path TO "{schema}", public')
     async with connection.transaction():
@@ -60,7 +77,8 @@ async def test_0008_moves_every_fen_into_the_fund_maps(
                VALUES ('P1', '310', 2026, 60000, 10000, 0, 5000, now())"""
         )
 
-    assert await db.migrate(connection, schema, migrations) == [f"settlement/{FUND_MAPS}"]
+    applied = await db.migrate(connection, schema, migrations)
+    assert applied == [m.id for m in migrations[at:]] and applied[0] == f"settlement/{FUND_MAPS}"
 
     rows = await connection.fetch(
         "SELECT setl_id, fund_pay_fen, fund_pay_sumamt_fen FROM settlements ORDER BY setl_id"
@@ -82,3 +100,37 @@ async def test_0008_moves_every_fen_into_the_fund_maps(
             )
     with pytest.raises(asyncpg.CheckViolationError):
         await connection.execute("""UPDATE accumulations SET fund_paid_fen = '{"maf": -1}'""")
+
+
+@pytest.mark.parametrize(
+    "funds",
+    [
+        '{"hifp": 60000, "hifob": 10000, "acct": 5000}',  # the personal account is no fund
+        '{"hifp": 60000, "hifob": 10000, "hifes": 5000}',  # no fund of the vocabulary
+        '{"hifp": 60000, "hifob": 10000, "maf": "5000"}',  # a string, not fen
+        '{"hifp": 60000, "hifob": 10000, "maf": 4999.5, "hifmi": 0.5}',  # fractions of a fen
+        '{"HIFP": 60000, "hifob": 10000, "maf": 5000}',  # not a fund code
+    ],
+)
+async def test_fund_maps_hold_fund_codes_and_whole_fen(
+    conn: tuple[asyncpg.Connection, str], funds: str
+) -> None:
+    connection, schema = conn
+    await db.migrate(connection, schema, db.migrations_for("settlement"))
+    await connection.execute(f'SET search_path TO "{schema}", public')
+    async with connection.transaction():
+        await connection.execute("SET LOCAL session_replication_role = replica")
+        await connection.execute(
+            _SETTLEMENT_NOW, "S1", "m1", '{"hifp": 60000, "hifob": 10000, "maf": 5000}'
+        )
+    # Refused by the entries' check (or, for a fraction, already by the sum's bigint cast).
+    with pytest.raises((asyncpg.CheckViolationError, asyncpg.InvalidTextRepresentationError)):
+        await connection.execute(
+            "UPDATE settlements SET fund_pay_fen = $1::jsonb WHERE setl_id = 'S1'", funds
+        )
+    await connection.execute(
+        """INSERT INTO accumulations (psn_no, insutype, acc_year, fund_paid_fen, updated_at)
+           VALUES ('P1', '310', 2026, '{"acct": 5000, "hifob": 1}', now())"""
+    )  # the annual counters do count the personal account
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.execute("""UPDATE accumulations SET fund_paid_fen = '{"acct": "1"}'""")

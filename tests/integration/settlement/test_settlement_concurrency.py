@@ -15,6 +15,7 @@ from tests.support.polling import wait_until
 
 from .support import (
     COLONOSCOPY,
+    CONSULTATION,
     GUANGZHOU_HOSPITALS,
     NANNING,
     NANNING_HOSPITALS,
@@ -148,3 +149,83 @@ async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
             await tx.rollback()  # the holder gives the msgid up: the Settle goes on
     response = await settle
     assert response.setlinfo.setl_id
+
+
+async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_now_stand(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """Settle reads the standing lines in the statement that locks the encounter. When it
+    waited for that lock behind a change of the lines that kept their count and total (a
+    line cancelled and another of the same amount uploaded), it settles the new lines, not
+    the ones its statement's snapshot saw."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    request = h.settle_request(person, mdtrt_id, total_fen)
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute(
+                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id
+            )
+            # As a cancel (2205) then an upload (2204) of one line of the same amount do it.
+            await holder.execute(
+                "UPDATE fee_lines SET cancelled_at = now(), cancel_msgid = 'held-cancel'"
+                " WHERE mdtrt_id = $1 AND line_no = 1",
+                mdtrt_id,
+            )
+            await holder.execute(
+                """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
+                                          unit_price_fen, amount_fen, upload_msgid, uploaded_at)
+                   SELECT mdtrt_id, 1, $2, fee_date, quantity_e4, unit_price_fen, amount_fen,
+                          'held-upload', now()
+                     FROM fee_lines WHERE mdtrt_id = $1 AND cancel_msgid = 'held-cancel'""",
+                mdtrt_id,
+                CONSULTATION,
+            )
+            await holder.execute(
+                "UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id
+            )
+            settle = asyncio.ensure_future(h.call("Settle", request))
+
+            async def settle_waits_for_the_encounter() -> bool:
+                async with settlement_db.acquire() as conn:
+                    return bool(
+                        await conn.fetchval(
+                            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                            " WHERE wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+                            " AND ltrim(query, E'\\n') LIKE 'WITH claim AS (INSERT INTO messages%'"
+                            " AND pid <> pg_backend_pid())"
+                        )
+                    )
+
+            await wait_until(settle_waits_for_the_encounter, what="the Settle waits on it")
+            await tx.commit()
+        except BaseException:
+            await tx.rollback()
+            raise
+    response = await settle
+    settled_lines = await settlement_db.fetchval(
+        "SELECT lines::text FROM settlements WHERE setl_id = $1", response.setlinfo.setl_id
+    )
+    assert CONSULTATION in settled_lines and COLONOSCOPY not in settled_lines, settled_lines
+
+
+async def test_a_resent_settle_is_answered_without_waiting_for_its_encounter(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A msgid answered before is answered from the journal: its resend takes no lock on
+    the encounter or the person's year row, so it never queues behind a writer."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    request = h.settle_request(person, mdtrt_id, total_fen)
+    first = await h.call("Settle", request)
+    async with settlement_db.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id)
+        await holder.execute(
+            "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
+        )
+        again = await asyncio.wait_for(h.call("Settle", request), timeout=5)
+    assert again == first

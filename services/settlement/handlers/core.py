@@ -417,15 +417,19 @@ class SettlementCore:
         act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
         answer: Answer[R],
     ) -> R | Stored:
-        """A hospital's write on one of its encounters: the encounter locked and checked
-        as the request's (owner, person), then ``act`` in the request's unit of work."""
+        """A hospital's write on one of its encounters: the msgid claimed and the encounter
+        locked in one statement, the encounter checked as the request's (owner, person),
+        then ``act`` in the request's unit of work."""
         acting_institution(header, HOSPITAL)
 
-        async def work(uow: UnitOfWork) -> R:
-            locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)
-            return await act(uow.conn, locked)
+        async def work(uow: UnitOfWork) -> R | Replayed:
+            claimed, found = await store.claim_and_lock_encounter(uow.conn, mdtrt_id, uow.claim)
+            await uow.claimed(claimed)
+            if uow.replay is not None:
+                return REPLAYED
+            return await act(uow.conn, _of_request(found, mdtrt_id, header, psn_no))
 
-        return await self._once(key, work, answer)
+        return await self._once(key, work, answer, claim_in_work=True)
 
     @staticmethod
     def _settlement(

@@ -33,15 +33,18 @@ from services.settlement.handlers.core import (
     INFNO_DISCHARGE_CANCEL,
     INFNO_REGISTER,
     INFNO_REGISTER_CANCEL,
+    REPLAYED,
     AdmissionChange,
     AdmissionChanged,
     Answer,
     Cancelled,
+    Completed,
     Discharged,
     EncounterCancelled,
     MsgKey,
     Opened,
     PersonLookup,
+    Replayed,
     SettlementCore,
     Stored,
     Uploaded,
@@ -139,15 +142,27 @@ class EncounterCases(SettlementCore):
         )
         infno = INFNO_ADMIT if visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
-        async def work(uow: UnitOfWork) -> Opened:
-            conn = uow.conn
-            journal = store.Journal(header.msgid, hospital.code, infno)
-            await store.insert_encounter(
-                conn, encounter, visit_no=visit_no, diag_code=diag_code, journal=journal
-            )
-            return Opened(encounter, visit_no)
+        opened = Opened(encounter, visit_no)
 
-        return await self._once(key, work, answer)
+        async def work(uow: UnitOfWork) -> Completed[Opened] | Replayed:
+            # One statement claims the msgid, opens the encounter and stores the answer.
+            response = answer(opened)
+            claimed = await store.claim_and_open_encounter(
+                uow.conn,
+                encounter,
+                visit_no=visit_no,
+                diag_code=diag_code,
+                journal=store.Journal(header.msgid, hospital.code, infno),
+                claim=uow.claim,
+                response=response,
+            )
+            await uow.claimed(claimed)
+            if uow.replay is not None:
+                return REPLAYED
+            uow.completion(response)
+            return Completed(opened)
+
+        return await self._once(key, work, answer, claim_in_work=True)
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
 

@@ -63,10 +63,13 @@ from services.settlement.store.encounters import (
     change_admission as change_admission,
 )
 from services.settlement.store.encounters import (
-    earliest_line_date as earliest_line_date,
+    claim_and_lock_encounter as claim_and_lock_encounter,
 )
 from services.settlement.store.encounters import (
-    insert_encounter as insert_encounter,
+    claim_and_open_encounter as claim_and_open_encounter,
+)
+from services.settlement.store.encounters import (
+    earliest_line_date as earliest_line_date,
 )
 from services.settlement.store.encounters import (
     lock_encounter as lock_encounter,

@@ -32,8 +32,10 @@ from services.settlement.store.common import (
     expect_counts,
     journalled,
 )
+from services.settlement.store.journal import CLAIM_SQL
 from shared import clock
 from shared.bus.pg import Conn
+from shared.unit_of_work import KeyClaim
 
 # --- encounters ------------------------------------------------------------------------
 
@@ -129,16 +131,26 @@ _OPENED_COLUMNS = """mdtrt_id, hospital_code, hospital_level, treatment_pool, vi
 OPENING_PARAMS = 28
 
 
-def opening(*, msgid: str, at: str, line_count: str = "0", line_amount_fen: str = "0") -> str:
-    """The CTE ``enc`` that opens an encounter (parameters $1…$28: :func:`opening_params`)."""
+def opening(
+    *,
+    msgid: str,
+    at: str,
+    line_count: str = "0",
+    line_amount_fen: str = "0",
+    if_claimed: bool = False,
+) -> str:
+    """The CTE ``enc`` that opens an encounter (parameters $1…$28: :func:`opening_params`);
+    ``if_claimed``: only if the statement's CTE ``claim`` claimed the msgid."""
     own = ", ".join(f"${i}" for i in range(1, OPENING_PARAMS + 1))
+    values = f"""{own},
+            'OPEN', {at}, {msgid}, {at}, {at}, {line_count}, {line_amount_fen}"""
+    source = f"SELECT {values} FROM claim" if if_claimed else f"VALUES ({values})"
     return f"""enc AS (
     INSERT INTO encounters (
         {_OPENED_COLUMNS},
         state, coverage_checked_at, opened_msgid, created_at, updated_at, line_count,
         line_amount_fen)
-    VALUES ({own},
-            'OPEN', {at}, {msgid}, {at}, {at}, {line_count}, {line_amount_fen})
+    {source}
     RETURNING 1
 )"""
 
@@ -173,24 +185,49 @@ def opening_params(encounter: Encounter, *, visit_no: str, diag_code: str) -> li
     return params
 
 
-_INSERT_ENCOUNTER = f"""
-WITH {opening(msgid="$29", at="$31")}, {journalled("$29", "$2", "$30", "$1", "$31")}
-SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
+# Register/admit in one statement: the msgid's journal row is claimed already done, with
+# what it did and its stored answer (the answer is known before the write: the encounter's
+# id is made here), and the encounter is opened only if the claim succeeded. A msgid found
+# taken opens nothing; its stored answer is read by a statement of its own.
+_CLAIM_AND_OPEN = f"""
+WITH claim AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, fingerprint, response,
+                          received_at)
+    VALUES ($29, $2, $30, $1, 'DONE', $32, $33, $31)
+    ON CONFLICT DO NOTHING RETURNING 1
+), {opening(msgid="$29", at="$31", if_claimed=True)}
+SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT count(*) FROM enc) AS enc
 """
 
 
-async def insert_encounter(
-    conn: Conn, encounter: Encounter, *, visit_no: str, diag_code: str, journal: Journal
-) -> None:
-    assert encounter.line_count == 0
+async def claim_and_open_encounter(
+    conn: Conn,
+    encounter: Encounter,
+    *,
+    visit_no: str,
+    diag_code: str,
+    journal: Journal,
+    claim: KeyClaim,
+    response: bytes,
+) -> bool:
+    """Claim the msgid and open the encounter in one statement, the msgid's answer stored
+    with it; False (nothing written) if the msgid was taken."""
+    assert encounter.line_count == 0 and claim.key == journal.msgid
     counts = await conn.fetchrow(
-        _INSERT_ENCOUNTER,
+        _CLAIM_AND_OPEN,
         *opening_params(encounter, visit_no=visit_no, diag_code=diag_code),
         journal.msgid,
         journal.infno,
         clock.now(),
+        claim.digest,
+        response,
     )
-    expect_counts(counts, enc=1, j=1)
+    assert counts is not None
+    if not counts["claimed"]:
+        expect_counts(counts, claimed=0, enc=0)
+        return False
+    expect_counts(counts, claimed=1, enc=1)
+    return True
 
 
 @dataclass(frozen=True)
@@ -210,6 +247,39 @@ SELECT {ENCOUNTER_COLUMNS},
 """
 _LOCK_ENCOUNTER_PLAIN = _LOCK_ENCOUNTER.format(lines="NULL::record[] AS lines")
 _LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=LINES_SUBQUERY)
+
+# A hospital's write on one of its encounters: claim the msgid, then lock the encounter, in
+# one round trip. The claim runs first (a resent msgid queues on its key, never on the
+# encounter); a msgid found taken locks nothing.
+_CLAIM_AND_LOCK_ENCOUNTER = f"""
+WITH claim AS ({CLAIM_SQL.format(msgid="$2", fingerprint="$3", at="$4")}
+), claimed AS MATERIALIZED (SELECT count(*) > 0 AS claimed FROM claim
+), enc AS MATERIALIZED (
+    SELECT {ENCOUNTER_COLUMNS}
+      FROM claimed, encounters e
+     WHERE claimed.claimed AND e.mdtrt_id = $1
+       FOR UPDATE OF e
+)
+SELECT claimed.claimed, enc.*, NULL::record[] AS lines FROM claimed LEFT JOIN enc ON true
+"""
+
+
+async def claim_and_lock_encounter(
+    conn: Conn, mdtrt_id: str, claim: KeyClaim
+) -> tuple[bool, LockedEncounter | None]:
+    """Claim the request's msgid and lock the encounter (without its lines) in one
+    statement: (False, None) if the msgid was taken, (True, None) if the encounter is
+    unknown."""
+    assert conn.is_in_transaction()
+    txn_clock = TxnClock.read()
+    row = await conn.fetchrow(
+        _CLAIM_AND_LOCK_ENCOUNTER, mdtrt_id, claim.key, claim.digest, txn_clock.now
+    )
+    assert row is not None, "the statement returns one row"
+    if not row["claimed"] or row["mdtrt_id"] is None:
+        return row["claimed"], None
+    return True, await locked_of(conn, row, txn_clock, lines=False)
+
 
 _STANDING_LINES = """
 SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)

@@ -26,19 +26,12 @@ from datetime import date
 from enum import StrEnum
 
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Violations
+from shared.vocabulary import AssistanceCategory
 
 from .accumulations import Accumulations
 from .bill import MAX_BILL_AMOUNT_FEN, MAX_LINES_PER_BILL, FeeLine, validate_fee_lines
 from .catalogue import Catalogue, LineSplit, UseContext, classify_line
-from .codes import (
-    AssistanceCategory,
-    ChronicDisease,
-    HospitalLevel,
-    Insutype,
-    PersonType,
-    Sex,
-    VisitType,
-)
+from .codes import ChronicDisease, HospitalLevel, Insutype, PersonType, Sex, VisitType
 from .engine import AccountContext, EncounterContext, PersonContext, SettleRequest
 
 MAX_LINES_PER_UPLOAD = 500

@@ -67,7 +67,8 @@ def _entries(*pairs: tuple[str, str]) -> tuple[CodeEntry, ...]:
 
 
 # 险种类型 insutype. The platform defines more (e.g. 320 公务员医疗补助, 330 大额医疗费用
-# 补助, 340 离休人员医疗保障, 510 生育保险); only the two basic schemes are settled here.
+# 补助, 340 离休人员医疗保障, 510 生育保险); only the two basic schemes are settled here
+# (``Insutype``).
 INSUTYPE: Final = _entries(
     ("310", "职工基本医疗保险"),
     ("320", "公务员医疗补助"),
@@ -77,7 +78,6 @@ INSUTYPE: Final = _entries(
     ("392", "城乡居民大病医疗保险"),
     ("510", "生育保险"),
 )
-SETTLED_INSUTYPES: Final = frozenset({"310", "390"})
 
 # 医疗类别 med_type (the common ones; local extensions exist).
 MED_TYPE: Final = _entries(

@@ -18,7 +18,7 @@ from shared.identity import RESIDENCE_PERMIT_PREFIXES, DocumentType
 from shared.pb.crossclear.common.v1 import common_pb2
 
 _VISIT_CODES: Final = frozenset(v.value for v in COVERED_VISITS)
-_INSUTYPE_CODES: Final = frozenset({"310", "390"})
+_INSUTYPE_CODES: Final = frozenset(i.value for i in vocabulary.Insutype)
 
 # psn_cert_type → the document types it may name (17: which permit, from the number).
 _CERT_DOCUMENTS: Final[dict[str, frozenset[DocumentType]]] = {

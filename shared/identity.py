@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from shared.errors import InvalidArgument
 from shared.reference import is_province
+from shared.vocabulary import Sex
 
 DEFAULT_FIELD = "identity.number"
 MAX_DOCUMENT_CHARS = 64  # checked before any parsing, whatever the type
@@ -53,11 +54,6 @@ class DocumentType(StrEnum):
     TW_RESIDENCE_PERMIT = "TW_RESIDENCE_PERMIT"
     HK_MO_HOME_RETURN_PERMIT = "HK_MO_HOME_RETURN_PERMIT"
     E_VOUCHER = "E_VOUCHER"
-
-
-class Sex(StrEnum):
-    MALE = "MALE"
-    FEMALE = "FEMALE"
 
 
 RESIDENCE_PERMIT_PREFIXES: dict[DocumentType, str] = {

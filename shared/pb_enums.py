@@ -20,6 +20,8 @@ from typing import Any, Generic, TypeVar
 
 from shared import vocabulary
 from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.filing.v1 import filing_pb2
+from shared.pb.crossclear.reference.v1 import reference_pb2
 
 E = TypeVar("E", bound=Enum)
 
@@ -37,6 +39,7 @@ class EnumMap(Generic[E]):
         outside: frozenset[str] = frozenset(),
         complete: bool = True,
     ) -> None:
+        self.pb_enum = pb_enum
         self.prefix = prefix
         self.domain = domain
         self.outside = outside
@@ -88,10 +91,18 @@ FUND_TYPE = EnumMap(
     outside=frozenset({"CASH", "HIFES", "OTH"}),
 )
 
+MED_TYPE = EnumMap(common_pb2.MedType, "MED_TYPE_", vocabulary.VisitType)
+# A person's sex (filing) and an item's gender restriction (the catalogue download).
+SEX = EnumMap(filing_pb2.Sex, "SEX_", vocabulary.Sex)
+GENDER = EnumMap(reference_pb2.Gender, "GENDER_", vocabulary.Sex)
+
 VOCABULARY_MAPS: tuple[EnumMap[Any], ...] = (
     INSUTYPE,
     PERSON_TYPE,
     ASSISTANCE_CATEGORY,
     RELATION,
     FUND_TYPE,
+    MED_TYPE,
+    SEX,
+    GENDER,
 )

@@ -67,7 +67,8 @@ def _entries(*pairs: tuple[str, str]) -> tuple[CodeEntry, ...]:
 
 
 # 险种类型 insutype. The platform defines more (e.g. 320 公务员医疗补助, 330 大额医疗费用
-# 补助, 340 离休人员医疗保障, 510 生育保险); only the two basic schemes are settled here.
+# 补助, 340 离休人员医疗保障, 510 生育保险); only the two basic schemes are settled here
+# (``Insutype``).
 INSUTYPE: Final = _entries(
     ("310", "职工基本医疗保险"),
     ("320", "公务员医疗补助"),
@@ -77,7 +78,6 @@ INSUTYPE: Final = _entries(
     ("392", "城乡居民大病医疗保险"),
     ("510", "生育保险"),
 )
-SETTLED_INSUTYPES: Final = frozenset({"310", "390"})
 
 # 医疗类别 med_type (the common ones; local extensions exist).
 MED_TYPE: Final = _entries(
@@ -323,6 +323,25 @@ class Insutype(StrEnum):
     RESIDENT = "390"  # 城乡居民基本医疗保险 (proto INSURANCE_TYPE_RESIDENT_BASIC)
 
 
+class VisitType(StrEnum):
+    """National ``med_type`` of a visit (see ``MED_TYPE``): the value is the national code;
+    the names are the protos' ``MedType``. The platform has more medical types; these are
+    the ones settled across regions."""
+
+    ORDINARY_OUTPATIENT = "11"  # 普通门诊
+    CHRONIC_OUTPATIENT = "14"  # 门诊慢特病
+    INPATIENT = "21"  # 普通住院
+    PHARMACY_PURCHASE = "41"  # 定点药店购药 (an ordinary purchase; 双通道 drugs are "14")
+
+
+class Sex(StrEnum):
+    """National ``gend`` (see ``GEND``): the value is the national code. An insured person's
+    record always has one of the two; 0 (unknown) and 9 (unstated) are not accepted."""
+
+    MALE = "1"  # 男
+    FEMALE = "2"  # 女
+
+
 class PersonType(StrEnum):
     IN_SERVICE = "IN_SERVICE"  # 在职
     RETIRED = "RETIRED"  # 退休
@@ -401,5 +420,7 @@ FUND_NAME_ZH: Final[Mapping[FundType, str]] = MappingProxyType(
 )
 
 assert {i.value for i in Insutype} <= {e.code for e in INSUTYPE}
+assert {v.value for v in VisitType} <= {e.code for e in MED_TYPE}
+assert {s.value for s in Sex} <= {e.code for e in GEND}
 assert set(_FUND_CODE) == set(FundType) - {FundType.HIFP}
 assert set(FUND_NAME_ZH) == set(FundType)

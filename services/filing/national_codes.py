@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from services.filing.domain.coverage import COVERED_VISITS
 from shared import vocabulary
 from shared.errors import FieldViolation, InvalidArgument, Violations
 from shared.identity import RESIDENCE_PERMIT_PREFIXES, DocumentType
 from shared.pb.crossclear.common.v1 import common_pb2
 
-_VISIT_CODES: Final = frozenset({"11", "14", "21"})
-_INSUTYPE_CODES: Final = frozenset({"310", "390"})
+_VISIT_CODES: Final = frozenset(v.value for v in COVERED_VISITS)
+_INSUTYPE_CODES: Final = frozenset(i.value for i in vocabulary.Insutype)
 
 # psn_cert_type → the document types it may name (17: which permit, from the number).
 _CERT_DOCUMENTS: Final[dict[str, frozenset[DocumentType]]] = {

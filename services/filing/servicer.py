@@ -49,7 +49,7 @@ from shared import pb_enums
 from shared.auth import Caller, CallerKind, caller
 from shared.enduser import EndUserVerifier, bearer_of
 from shared.errors import InvalidArgument, Violations
-from shared.identity import DocumentType, Sex, validate_document
+from shared.identity import DocumentType, validate_document
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2, filing_pb2_grpc
 from shared.pb_enums import EnumMap
@@ -81,13 +81,13 @@ CATEGORIES = _enum_map(filing_pb2.FilingCategory, "FILING_CATEGORY_", FilingCate
 STATUSES = _enum_map(filing_pb2.FilingStatus, "FILING_STATUS_", FilingStatus)
 CHANGE_REASONS = _enum_map(filing_pb2.ChangeReason, "CHANGE_REASON_", ChangeReason)
 BASES = _enum_map(filing_pb2.CoverageBasis, "COVERAGE_BASIS_", CoverageBasis)
-SEXES = _enum_map(filing_pb2.Sex, "SEX_", Sex)
+SEXES = dict(pb_enums.SEX.by_number)
 DOCUMENT_TYPES = _enum_map(common_pb2.DocumentType, "DOCUMENT_TYPE_", DocumentType)
 INSUTYPES = dict(pb_enums.INSUTYPE.by_number)
 PERSON_TYPES = dict(pb_enums.PERSON_TYPE.by_number)
 ASSISTANCE = dict(pb_enums.ASSISTANCE_CATEGORY.by_number)
 RELATIONS = dict(pb_enums.RELATION.by_number)
-VISIT_TYPES = _enum_map(common_pb2.MedType, "MED_TYPE_", VisitType)
+VISIT_TYPES = dict(pb_enums.MED_TYPE.by_number)
 CERT_SOURCES = _enum_map(
     filing_pb2.ChronicCertificationSource,
     "CHRONIC_CERTIFICATION_SOURCE_",

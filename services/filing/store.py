@@ -40,8 +40,9 @@ from services.filing.domain.persons import (
 from shared import clock
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, NotFound
-from shared.identity import DocumentType, Sex
+from shared.identity import DocumentType
 from shared.records import record_from
+from shared.vocabulary import Sex
 
 # Coverage reads a person's versions in force (at most MAX_FILINGS_CONSIDERED, the most
 # the rules consider); a write that would add one beyond that is refused. Cancelling

@@ -7,7 +7,7 @@ codes come from can change in one place. Labels are the national Chinese terms.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from functools import cache
 from types import MappingProxyType
@@ -15,9 +15,10 @@ from typing import Final
 
 from services.settlement.domain.catalogue import ItemClass, ItemKind
 from services.settlement.domain.codes import (
+    ASSISTED_CATEGORIES,
+    AssistanceCategory,
     FundType,
     HospitalLevel,
-    MafCategory,
     PersonType,
 )
 from shared import vocabulary
@@ -27,7 +28,8 @@ Entry = tuple[str, str]  # (value, Chinese label)
 
 MAX_DIC_TYPES_PER_REQUEST: Final = 50
 
-_LABELS: Final[dict[str, tuple[type[Enum], dict[Enum, str]]]] = {
+# name -> (the members in their order, their labels)
+_LABELS: Final[dict[str, tuple[Iterable[Enum], dict[Enum, str]]]] = {
     "psn_type": (PersonType, {PersonType.IN_SERVICE: "在职", PersonType.RETIRED: "退休"}),
     "hosp_lv": (
         HospitalLevel,
@@ -42,13 +44,14 @@ _LABELS: Final[dict[str, tuple[type[Enum], dict[Enum, str]]]] = {
         FundType,
         {f: vocabulary.FUND_NAME_ZH[vocabulary.FundType(f.value)] for f in FundType},
     ),
+    # The categories assistance pays for (a person without assistance is no category).
     "maf_type": (
-        MafCategory,
+        ASSISTED_CATEGORIES,
         {
-            MafCategory.DESTITUTE: "特困供养人员",
-            MafCategory.DIBAO: "最低生活保障对象",
-            MafCategory.LOW_INCOME_MARGINAL: "低保边缘对象",
-            MafCategory.POVERTY_RETURN_MONITORED: "防返贫监测对象",
+            AssistanceCategory.DESTITUTE: "特困供养人员",
+            AssistanceCategory.MINIMUM_LIVING: "最低生活保障对象",
+            AssistanceCategory.LOW_INCOME_MARGINAL: "低保边缘对象",
+            AssistanceCategory.POVERTY_RETURN_MONITORED: "防返贫监测对象",
         },
     ),
     "list_type": (
@@ -80,10 +83,10 @@ def code_sets() -> Mapping[str, tuple[Entry, ...]]:
     # vocabulary has them; then the sets of this service's own enums.
     for name, entries in vocabulary.DICTIONARIES.items():
         sets[name] = tuple((e.code, e.name_zh) for e in entries)
-    for name, (enum, labels) in _LABELS.items():
-        missing = [m for m in enum if m not in labels]
+    for name, (members, labels) in _LABELS.items():
+        missing = [m for m in members if m not in labels]
         assert not missing, f"code set {name}: no label for {missing}"
-        sets[name] = tuple((str(m.value), labels[m]) for m in enum)
+        sets[name] = tuple((str(m.value), labels[m]) for m in members)
     sets[CHRONIC_DISEASE_DIC_TYPE] = chronic_diseases()
     for alias, name in _ALIASES.items():
         sets[alias] = sets[name]

@@ -67,7 +67,7 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
         occurred_at=occurred_at,
         psn_no=record.psn_no,
         insutype=pb_enums.INSUTYPE.number(record.insutype),
-        med_type=common_pb2.MedType.ValueType(int(record.med_type.value)),
+        med_type=pb_enums.MED_TYPE.number(record.med_type),
         relation=relation_number(record.relation),
         amounts=fund_amounts(record.amounts),
         medins_setl_id=record.msgid,

@@ -13,13 +13,7 @@ from typing import Final
 
 import grpc
 
-from services.settlement.domain.codes import (
-    MAF_CATEGORY_OF,
-    ChronicDisease,
-    MafCategory,
-    Sex,
-    VisitType,
-)
+from services.settlement.domain.codes import AssistanceCategory, ChronicDisease, VisitType
 from services.settlement.domain.encounter import Coverage, PersonSnapshot
 from services.settlement.national_codes import med_type_enum
 from shared import pb_enums
@@ -127,7 +121,9 @@ def person_of(person: filing_pb2.Person) -> PersonSnapshot:
         person_type = pb_enums.PERSON_TYPE.member(person.person_type)
         if insutype is None or person_type is None:
             raise ValueError("insurance type or person type unset")
-        sex = {filing_pb2.SEX_MALE: Sex.MALE, filing_pb2.SEX_FEMALE: Sex.FEMALE}[person.sex]
+        sex = pb_enums.SEX.member(person.sex)
+        if sex is None:
+            raise ValueError("sex unset")
     except (ValueError, KeyError, InvalidArgument):
         raise FailedPrecondition(
             "PERSON_RECORD_INCOMPLETE",
@@ -147,10 +143,10 @@ def person_of(person: filing_pb2.Person) -> PersonSnapshot:
     )
 
 
-def _maf_category_of(number: int) -> MafCategory | None:
-    """The engine's assistance category of the proto's; None for NONE, unset or unknown."""
+def _maf_category_of(number: int) -> AssistanceCategory | None:
+    """The person's assistance category; None for NONE, unset or unknown (no assistance)."""
     category = pb_enums.ASSISTANCE_CATEGORY.member(number)
-    return None if category is None else MAF_CATEGORY_OF.get(category)
+    return None if category is AssistanceCategory.NONE else category
 
 
 def _relation_of(number: int) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Final
 
 from services.settlement.domain.codes import ChronicDisease, Insutype, VisitType
-from shared import vocabulary
+from shared import pb_enums, vocabulary
 from shared.errors import Violations
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
@@ -114,4 +114,5 @@ def read_disease(
 
 
 def med_type_enum(visit_type: VisitType) -> common_pb2.MedType.ValueType:
-    return common_pb2.MedType.ValueType(int(visit_type.value))
+    number: common_pb2.MedType.ValueType = pb_enums.MED_TYPE.number(visit_type)
+    return number

@@ -26,10 +26,9 @@ from services.settlement.dictionaries import (
     code_sets,
 )
 from services.settlement.domain.catalogue import Catalogue, CatalogueItem, ItemClass, ItemKind
-from services.settlement.domain.codes import Sex
 from services.settlement.registry import DesignatedInstitution
 from services.settlement.versions import Versions
-from shared import clock
+from shared import clock, pb_enums
 from shared.auth import CallerKind, caller
 from shared.errors import InvalidArgument, NotFound, Violations
 from shared.money import BP_PER_UNIT
@@ -61,7 +60,6 @@ _CLASS_PB = {
     ItemClass.B: pb.ITEM_CLASS_B,
     ItemClass.C: pb.ITEM_CLASS_C,
 }
-_GENDER_PB = {Sex.MALE: pb.GENDER_MALE, Sex.FEMALE: pb.GENDER_FEMALE}
 
 
 class Change(Enum):
@@ -329,7 +327,7 @@ def _item(item: CatalogueItem, catalogue: Catalogue) -> pb.CatalogueItem:
     r = item.restrictions
     restrictions = pb.Restrictions(
         inpatient_only=r.inpatient_only,
-        gend=_GENDER_PB[r.sex] if r.sex else pb.GENDER_UNSPECIFIED,
+        gend=pb_enums.GENDER.number(r.sex) if r.sex else pb.GENDER_UNSPECIFIED,
         chronic_disease_codes=[d.value for d in r.chronic_diseases],
     )
     if r.min_age_years is not None:

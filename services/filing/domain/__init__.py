@@ -26,7 +26,12 @@ from services.filing.domain.channels import (
     check_period,
     figures_from_counts,
 )
-from services.filing.domain.coverage import Coverage, CoverageBasis, VisitType, decide_coverage
+from services.filing.domain.coverage import (
+    COVERED_VISITS,
+    Coverage,
+    CoverageBasis,
+    decide_coverage,
+)
 from services.filing.domain.dates import add_months, window_end
 from services.filing.domain.model import (
     LONG_TERM_CATEGORIES,
@@ -51,8 +56,10 @@ from services.filing.domain.submission import (
     NormalisedFiling,
     validate_submission,
 )
+from shared.vocabulary import VisitType
 
 __all__ = [
+    "COVERED_VISITS",
     "DEFAULT_POLICY_BOOK",
     "LONG_TERM_CATEGORIES",
     "SEED_POLICY",

@@ -27,20 +27,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Final
 
 from services.filing.domain.model import Filing, FilingCategory, FilingStatus, ReasonCode
 from services.filing.domain.policy import FilingPolicy
 from shared.errors import Violations
 from shared.reference import ZONE_BQF, Relation, in_zone, is_pool, province_of, relation
+from shared.vocabulary import VisitType
 
 MAX_FILINGS_CONSIDERED = 500  # a person's whole filing history, every version
 GUANGDONG = "44"
 
 
-class VisitType(StrEnum):
-    ORDINARY_OUTPATIENT = "ORDINARY_OUTPATIENT"
-    CHRONIC_OUTPATIENT = "CHRONIC_OUTPATIENT"  # 门诊慢特病
-    INPATIENT = "INPATIENT"
+# The medical types coverage is decided for. A pharmacy purchase (41) is not one: it is
+# asked about as the visit it is paid like (an ordinary outpatient visit, or a chronic one
+# for 双通道 drugs), so med_type 41 is refused at the edge.
+COVERED_VISITS: Final = frozenset(
+    {VisitType.ORDINARY_OUTPATIENT, VisitType.CHRONIC_OUTPATIENT, VisitType.INPATIENT}
+)
 
 
 class CoverageBasis(StrEnum):

@@ -22,7 +22,6 @@ from shared.identity import (
     EIGHTEEN_CHAR_TYPES,
     MIN_BIRTH_YEAR,
     DocumentType,
-    Sex,
     birth_date_of,
     sex_of,
     validate_document,
@@ -31,6 +30,7 @@ from shared.reference import is_pool
 from shared.vocabulary import AssistanceCategory as AssistanceCategory
 from shared.vocabulary import Insutype as Insutype
 from shared.vocabulary import PersonType as PersonType
+from shared.vocabulary import Sex as Sex
 
 PSN_NO_RE = re.compile(r"(\d{6})[0-9A-Z]{4,24}")
 MAX_PSN_NO_CHARS = 30

@@ -3,9 +3,10 @@
 Where the national medical-insurance platform has a code, the enum value is that code
 (insutype 310/390, med_type 11/14/21/41, gender 1/2, the chronic/special-disease codes
 M03900 …), so the gRPC layer can pass values through unchanged. The code sets and their
-Chinese names live in :mod:`shared.vocabulary` (the one vocabulary of every service);
-the enums here are the subsets the engine settles, checked against it at import. The
-project's former private disease codes ``MT01`` … ``MT10`` are accepted at the gRPC edge
+Chinese names live in :mod:`shared.vocabulary` (the one vocabulary of every service),
+and so do the enums of insurance type, person type, sex, medical type, assistance
+category and fund, re-exported here; the chronic diseases' enum is checked against it at
+import. The project's former private disease codes ``MT01`` … ``MT10`` are accepted at the gRPC edge
 only (``shared.vocabulary.LEGACY_CHRONIC_ALIASES``).
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
-from types import MappingProxyType
 from typing import ClassVar, Final
 
 from shared import vocabulary
@@ -22,6 +22,14 @@ from shared import vocabulary
 Insutype = vocabulary.Insutype
 PersonType = vocabulary.PersonType
 Relation = vocabulary.Relation
+Sex = vocabulary.Sex  # ``gend``: an item's sex restriction, an encounter's patient
+VisitType = vocabulary.VisitType  # ``med_type`` of the encounter
+AssistanceCategory = vocabulary.AssistanceCategory
+# The medical-assistance (医疗救助) categories the engine pays for, each with its ratio in
+# the policy: every category but NONE (a person without assistance has none).
+ASSISTED_CATEGORIES: Final[tuple[AssistanceCategory, ...]] = tuple(
+    c for c in AssistanceCategory if c is not AssistanceCategory.NONE
+)
 # ``fund_pay_type`` of a ``setldetail`` row and the keys of a settlement's fund amounts.
 FundType = vocabulary.FundType
 
@@ -47,38 +55,10 @@ class ByFund:
         return self.fund_fen(fund)
 
 
-class Sex(StrEnum):
-    MALE = "1"
-    FEMALE = "2"
-
-
-class VisitType(StrEnum):
-    """The national ``med_type`` of the encounter."""
-
-    ORDINARY_OUTPATIENT = "11"  # 普通门诊
-    CHRONIC_OUTPATIENT = "14"  # 门诊慢特病
-    INPATIENT = "21"  # 普通住院
-    PHARMACY_PURCHASE = "41"  # 定点药店购药 (an ordinary purchase; 双通道 drugs are "14")
-
-
 class HospitalLevel(IntEnum):
     LEVEL_1 = 1  # 一级
     LEVEL_2 = 2  # 二级
     LEVEL_3 = 3  # 三级
-
-
-class MafCategory(StrEnum):
-    """Medical-assistance (医疗救助) categories that the engine pays for.
-
-    The values are the engine's stored and policy spellings (``DIBAO``); the public name
-    of each is the vocabulary's ``AssistanceCategory`` (``MAF_CATEGORY_OF`` is the one
-    mapping from it: 低保 is ``MINIMUM_LIVING`` there).
-    """
-
-    DESTITUTE = "DESTITUTE"  # 特困供养
-    DIBAO = "DIBAO"  # 最低生活保障 (低保)
-    LOW_INCOME_MARGINAL = "LOW_INCOME_MARGINAL"  # 低保边缘
-    POVERTY_RETURN_MONITORED = "POVERTY_RETURN_MONITORED"  # 防返贫监测
 
 
 class ChronicDisease(StrEnum):
@@ -101,19 +81,3 @@ CHRONIC_DISEASE_NAME_ZH: dict[ChronicDisease, str] = {
     ChronicDisease(e.code): e.name_zh for e in vocabulary.CHRONIC_DISEASE
 }
 assert set(CHRONIC_DISEASE_NAME_ZH) == set(ChronicDisease)
-assert {i.value for i in Insutype} <= {e.code for e in vocabulary.INSUTYPE}
-assert {v.value for v in VisitType} <= {e.code for e in vocabulary.MED_TYPE}
-assert {s.value for s in Sex} <= {e.code for e in vocabulary.GEND}
-
-MAF_CATEGORY_OF: Final = MappingProxyType(
-    {
-        vocabulary.AssistanceCategory.DESTITUTE: MafCategory.DESTITUTE,
-        vocabulary.AssistanceCategory.MINIMUM_LIVING: MafCategory.DIBAO,
-        vocabulary.AssistanceCategory.LOW_INCOME_MARGINAL: MafCategory.LOW_INCOME_MARGINAL,
-        vocabulary.AssistanceCategory.POVERTY_RETURN_MONITORED: (
-            MafCategory.POVERTY_RETURN_MONITORED
-        ),
-    }
-)
-"""A person's assistance category → the engine's; ``NONE`` pays no assistance."""
-assert set(MAF_CATEGORY_OF.values()) == set(MafCategory)

@@ -26,11 +26,12 @@ from datetime import date
 from enum import StrEnum
 
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Violations
+from shared.vocabulary import AssistanceCategory
 
 from .accumulations import Accumulations
 from .bill import MAX_BILL_AMOUNT_FEN, MAX_LINES_PER_BILL, FeeLine, validate_fee_lines
 from .catalogue import Catalogue, LineSplit, UseContext, classify_line
-from .codes import ChronicDisease, HospitalLevel, Insutype, MafCategory, PersonType, Sex, VisitType
+from .codes import ChronicDisease, HospitalLevel, Insutype, PersonType, Sex, VisitType
 from .engine import AccountContext, EncounterContext, PersonContext, SettleRequest
 
 MAX_LINES_PER_UPLOAD = 500
@@ -55,7 +56,7 @@ class PersonSnapshot:
     person_type: PersonType
     sex: Sex
     birth_date: date
-    maf_category: MafCategory | None
+    maf_category: AssistanceCategory | None  # None: no assistance (NONE)
     acct_opening_balance_fen: int  # employees: credited at the start of the year
 
     def __post_init__(self) -> None:

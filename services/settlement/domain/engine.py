@@ -47,12 +47,12 @@ from .accumulations import (
 from .bill import FeeLine, validate_fee_lines
 from .catalogue import Catalogue, LineSplit, UseContext, classify_line
 from .codes import (
+    AssistanceCategory,
     ByFund,
     ChronicDisease,
     FundType,
     HospitalLevel,
     Insutype,
-    MafCategory,
     PersonType,
     Sex,
     VisitType,
@@ -92,7 +92,7 @@ class PersonContext:
     person_type: PersonType
     sex: Sex
     age_years: int
-    maf_category: MafCategory | None = None
+    maf_category: AssistanceCategory | None = None  # None: no assistance
 
 
 @dataclass(frozen=True)

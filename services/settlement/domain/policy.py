@@ -34,7 +34,15 @@ from shared.errors import NotFound, Violations
 from shared.money import BP_PER_UNIT
 from shared.vocabulary import FundType
 
-from .codes import ChronicDisease, HospitalLevel, Insutype, MafCategory, PersonType, VisitType
+from .codes import (
+    ASSISTED_CATEGORIES,
+    AssistanceCategory,
+    ChronicDisease,
+    HospitalLevel,
+    Insutype,
+    PersonType,
+    VisitType,
+)
 from .parsing import bool_field, date_field, enum_field, int_field, opt_int
 
 MAX_POLICY_AMOUNT_FEN = 10_000_000_000  # 100 million yuan: far above any annual cap
@@ -134,7 +142,7 @@ class HifmiRule:
 class MafRule:
     """Medical assistance (医疗救助) on the in-scope self-pay left after the insurances."""
 
-    ratio_bp_by_category: Mapping[MafCategory, int]
+    ratio_bp_by_category: Mapping[AssistanceCategory, int]  # ASSISTED_CATEGORIES
     annual_cap_fen: int
     source: Provenance = Provenance()
 
@@ -171,7 +179,7 @@ class BenefitPolicy:
 
     def __post_init__(self) -> None:
         assert 0 < len(self.pool_codes) <= MAX_POOLS_PER_POLICY
-        assert set(self.maf.ratio_bp_by_category) == set(MafCategory)
+        assert set(self.maf.ratio_bp_by_category) == set(ASSISTED_CATEGORIES)
         assert self.hifmi.tiers and self.hifmi.tiers[-1].segment_upto_fen is None
 
     def covers(self, pool_code: str) -> bool:
@@ -265,7 +273,7 @@ def policy_to_dict(policy: BenefitPolicy) -> dict[str, Any]:
         "maf": {
             **_source_dict(policy.maf.source),
             "ratio_bp_by_category": {
-                c.value: policy.maf.ratio_bp_by_category[c] for c in MafCategory
+                c.value: policy.maf.ratio_bp_by_category[c] for c in ASSISTED_CATEGORIES
             },
             "annual_cap_fen": policy.maf.annual_cap_fen,
         },
@@ -463,5 +471,5 @@ def _hifmi(r: _Reader) -> HifmiRule:
 
 def _maf(r: _Reader) -> MafRule:
     ratios = r.child("ratio_bp_by_category")
-    by_category = {c: ratios.bp(c.value) for c in MafCategory}
+    by_category = {c: ratios.bp(c.value) for c in ASSISTED_CATEGORIES}
     return MafRule(by_category, r.fen("annual_cap_fen"), r.source())

@@ -13,7 +13,7 @@ from typing import Any, Final
 from services.settlement import national_codes as codes
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import ItemClass
-from services.settlement.domain.codes import MAF_CATEGORY_OF, FundType, MafCategory
+from services.settlement.domain.codes import AssistanceCategory, FundType
 from services.settlement.domain.encounter import (
     EncounterState,
 )
@@ -26,7 +26,7 @@ from services.settlement.domain.reconcile import (
     Record,
     check_range,
 )
-from shared import pb_enums, vocabulary
+from shared import pb_enums
 from shared.errors import InvalidArgument, Violations
 from shared.identity import DocumentType, document_type_of_eighteen
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -49,8 +49,6 @@ ENCOUNTER_STATES = {
     EncounterState.SETTLED: pb.ENCOUNTER_STATE_SETTLED,
     EncounterState.CANCELLED: pb.ENCOUNTER_STATE_CANCELLED,
 }
-# The engine's assistance category back to the vocabulary's (MAF_CATEGORY_OF reversed).
-_ASSISTANCE_OF_MAF: Final = {maf: category for category, maf in MAF_CATEGORY_OF.items()}
 
 
 def fund_type_number(fund: FundType) -> common_pb2.FundType.ValueType:
@@ -60,10 +58,10 @@ def fund_type_number(fund: FundType) -> common_pb2.FundType.ValueType:
 
 
 def assistance_category_number(
-    maf: MafCategory | None,
+    maf: AssistanceCategory | None,
 ) -> common_pb2.AssistanceCategory.ValueType:
     """A person's assistance category as the protos number it; None is ``NONE``."""
-    category = vocabulary.AssistanceCategory.NONE if maf is None else _ASSISTANCE_OF_MAF[maf]
+    category = AssistanceCategory.NONE if maf is None else maf
     number: common_pb2.AssistanceCategory.ValueType = pb_enums.ASSISTANCE_CATEGORY.number(category)
     return number
 

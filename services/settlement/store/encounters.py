@@ -12,10 +12,10 @@ import asyncpg
 
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.codes import (
+    AssistanceCategory,
     ChronicDisease,
     HospitalLevel,
     Insutype,
-    MafCategory,
     PersonType,
     Sex,
     VisitType,
@@ -69,7 +69,7 @@ def encounter_of(r: asyncpg.Record) -> Encounter:
         person_type=PersonType(r["person_type"]),
         sex=Sex(r["sex"]),
         birth_date=r["birth_date"],
-        maf_category=MafCategory(r["maf_category"]) if r["maf_category"] else None,
+        maf_category=AssistanceCategory(r["maf_category"]) if r["maf_category"] else None,
         acct_opening_balance_fen=r["acct_opening_balance_fen"],
     )
     coverage = Coverage(

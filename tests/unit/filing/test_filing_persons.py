@@ -19,11 +19,11 @@ from services.filing.domain.persons import (
 from shared.errors import InvalidArgument, Violations
 from shared.identity import (
     DocumentType,
-    Sex,
     make_home_return_permit,
     make_residence_permit,
     make_resident_id,
 )
+from shared.vocabulary import Sex
 
 TODAY = date(2026, 11, 22)
 NANNING, ZHUHAI = "450100", "440400"

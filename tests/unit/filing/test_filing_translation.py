@@ -11,7 +11,9 @@ from services.filing import servicer
 from services.filing.domain import Channel, CoverageBasis, FilingCategory
 from services.filing.store import PageKey
 from shared.errors import InvalidArgument
+from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2
+from shared.vocabulary import Sex, VisitType
 
 
 def test_every_domain_member_has_a_proto_number() -> None:
@@ -20,7 +22,32 @@ def test_every_domain_member_has_a_proto_number() -> None:
     assert set(servicer.BASES.values()) == set(CoverageBasis)
     assert servicer.CHANNELS[filing_pb2.CHANNEL_COUNTER] is Channel.COUNTER
     assert servicer.INSUTYPES[310].value == "310"
-    assert servicer.VISIT_TYPES[14].value == "CHRONIC_OUTPATIENT"
+    assert servicer.VISIT_TYPES[14] is VisitType.CHRONIC_OUTPATIENT
+    assert servicer.SEXES[filing_pb2.SEX_FEMALE] is Sex.FEMALE
+
+
+@pytest.mark.parametrize(
+    ("med_type", "code", "field", "why"),
+    [
+        (common_pb2.MED_TYPE_PHARMACY_PURCHASE, "", "med_type", "unknown value <41>"),
+        (0, "41", "med_type_code", "41 定点药店购药 is not accepted here"),
+    ],
+)
+def test_coverage_is_not_asked_for_a_pharmacy_purchase(
+    med_type: int, code: str, field: str, why: str
+) -> None:
+    """A purchase is asked about as the visit it is paid like (11 or 14), never as 41."""
+    request = filing_pb2.CheckCoverageRequest(
+        psn_no="4501000001",
+        treatment_pool="440100",
+        treatment_date="2026-11-20",
+        med_type=med_type,  # type: ignore[arg-type]
+        med_type_code=code,
+    )
+    with pytest.raises(InvalidArgument) as info:
+        servicer._coverage_query(request)
+    (violation,) = info.value.violations
+    assert violation.field == field and violation.description.startswith(why)
 
 
 def test_page_tokens_round_trip() -> None:

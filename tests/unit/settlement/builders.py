@@ -14,10 +14,10 @@ from services.settlement.domain.catalogue import (
     Restrictions,
 )
 from services.settlement.domain.codes import (
+    AssistanceCategory,
     ChronicDisease,
     HospitalLevel,
     Insutype,
-    MafCategory,
     PersonType,
     Sex,
     VisitType,
@@ -112,7 +112,7 @@ def request(
     disease: ChronicDisease | None = None,
     insured: str = NANNING,
     treatment: str = NANNING,
-    maf: MafCategory | None = None,
+    maf: AssistanceCategory | None = None,
     sex: Sex = Sex.FEMALE,
     age_years: int = 45,
     acc: Accumulations | None = None,

@@ -20,11 +20,11 @@ from services.settlement.domain.accumulations import (
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue, SelfPayReason
 from services.settlement.domain.codes import (
+    AssistanceCategory,
     ChronicDisease,
     FundType,
     HospitalLevel,
     Insutype,
-    MafCategory,
     PersonType,
     VisitType,
 )
@@ -348,38 +348,38 @@ CASES += [
         "maf-destitute-100pct",
         MAF_BILL,
         {"hifp_pay_fen": 540_000, "maf_pay_fen": 460_000, "psn_part_amt_fen": 0},
-        {**RESIDENT_IP, "maf": MafCategory.DESTITUTE},
+        {**RESIDENT_IP, "maf": AssistanceCategory.DESTITUTE},
     ),
     Case(
         # assistance pays in-scope self-pay only: the class-C 500.00 stays with the patient
         "maf-destitute-not-for-class-c",
         [*MAF_BILL, line(2, "C1", 50_000)],
         {"maf_pay_fen": 460_000, "psn_cash_pay_fen": 50_000},
-        {**RESIDENT_IP, "maf": MafCategory.DESTITUTE},
+        {**RESIDENT_IP, "maf": AssistanceCategory.DESTITUTE},
     ),
     Case(
         "maf-dibao-gx-70pct",
         MAF_BILL,
         {"maf_pay_fen": 322_000, "psn_cash_pay_fen": 138_000},
-        {**RESIDENT_IP, "maf": MafCategory.DIBAO},
+        {**RESIDENT_IP, "maf": AssistanceCategory.MINIMUM_LIVING},
     ),
     Case(
         "maf-dibao-gd-80pct-cross-province",
         MAF_BILL,
         {"maf_pay_fen": 368_000, "psn_cash_pay_fen": 92_000},
-        {**RESIDENT_IP, "maf": MafCategory.DIBAO, "insured": GUANGZHOU},
+        {**RESIDENT_IP, "maf": AssistanceCategory.MINIMUM_LIVING, "insured": GUANGZHOU},
     ),
     Case(
         "maf-low-income-marginal-60pct",
         MAF_BILL,
         {"maf_pay_fen": 276_000, "psn_cash_pay_fen": 184_000},
-        {**RESIDENT_IP, "maf": MafCategory.LOW_INCOME_MARGINAL},
+        {**RESIDENT_IP, "maf": AssistanceCategory.LOW_INCOME_MARGINAL},
     ),
     Case(
         "maf-poverty-return-monitored-60pct",
         MAF_BILL,
         {"maf_pay_fen": 276_000, "psn_cash_pay_fen": 184_000},
-        {**RESIDENT_IP, "maf": MafCategory.POVERTY_RETURN_MONITORED},
+        {**RESIDENT_IP, "maf": AssistanceCategory.POVERTY_RETURN_MONITORED},
     ),
     Case(
         # 59,000.00 of 60,000.00 used: 4,600.00 computed → 1,000.00
@@ -388,7 +388,7 @@ CASES += [
         {"maf_pay_fen": 100_000, "psn_cash_pay_fen": 360_000},
         {
             **RESIDENT_IP,
-            "maf": MafCategory.DESTITUTE,
+            "maf": AssistanceCategory.DESTITUTE,
             "acc": Accumulations(maf_paid_fen=5_900_000),
         },
     ),
@@ -397,7 +397,7 @@ CASES += [
         "maf-dibao-employee-after-hifp",
         [line(1, "A1", 1_180_000)],
         {"hifp_pay_fen": 935_000, "maf_pay_fen": 171_500, "psn_cash_pay_fen": 73_500},
-        {"maf": MafCategory.DIBAO},
+        {"maf": AssistanceCategory.MINIMUM_LIVING},
     ),
 ]
 
@@ -450,7 +450,7 @@ CASES += [
         {"hifmi_pay_fen": 540_000, "maf_pay_fen": 252_000, "psn_cash_pay_fen": 108_000},
         {
             **RESIDENT_IP,
-            "maf": MafCategory.DIBAO,
+            "maf": AssistanceCategory.MINIMUM_LIVING,
             "acc": Accumulations(hifp_basic_paid_fen=9_900_000, hifmi_selfpay_base_fen=1_500_000),
         },
     ),
@@ -521,7 +521,7 @@ def _assert_books_balance(r: SettlementResult) -> None:
 def test_detail_rows_name_each_fund() -> None:
     req = request(
         [line(1, "A1", 2_000_000)],
-        maf=MafCategory.DIBAO,
+        maf=AssistanceCategory.MINIMUM_LIVING,
         acc=Accumulations(hifp_basic_paid_fen=11_500_000),
         balance_fen=50_000,
         opted_in=True,

@@ -10,10 +10,10 @@ import pytest
 
 from services.settlement.domain.accumulations import Accumulations
 from services.settlement.domain.codes import (
+    AssistanceCategory,
     ChronicDisease,
     FundType,
     Insutype,
-    MafCategory,
     VisitType,
 )
 from services.settlement.domain.engine import settle
@@ -66,7 +66,7 @@ def test_not_pooled_purchase_is_account_then_cash() -> None:
             visit=VisitType.PHARMACY_PURCHASE,
             insured=NANNING,
             treatment=GUANGZHOU,
-            maf=MafCategory.DIBAO,  # assistance pays nothing outside pooling either
+            maf=AssistanceCategory.MINIMUM_LIVING,  # assistance pays nothing outside pooling either
             balance_fen=25_000,
             opted_in=True,
         ),

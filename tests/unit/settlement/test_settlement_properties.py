@@ -21,10 +21,10 @@ from services.settlement.domain.accumulations import (
 from services.settlement.domain.bill import FeeLine, line_amount_fen
 from services.settlement.domain.catalogue import select_catalogue
 from services.settlement.domain.codes import (
+    ASSISTED_CATEGORIES,
     ChronicDisease,
     HospitalLevel,
     Insutype,
-    MafCategory,
     PersonType,
     Sex,
     VisitType,
@@ -95,7 +95,7 @@ def people(draw: st.DrawFn) -> PersonContext:
         draw(st.sampled_from(list(PersonType))),
         draw(st.sampled_from(list(Sex))),
         draw(st.integers(0, 100)),
-        draw(st.none() | st.sampled_from(list(MafCategory))),
+        draw(st.none() | st.sampled_from(list(ASSISTED_CATEGORIES))),
     )
 
 

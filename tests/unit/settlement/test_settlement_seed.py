@@ -14,7 +14,12 @@ from services.settlement.domain.catalogue import (
     ItemKind,
     select_catalogue,
 )
-from services.settlement.domain.codes import ChronicDisease, HospitalLevel, Insutype, MafCategory
+from services.settlement.domain.codes import (
+    AssistanceCategory,
+    ChronicDisease,
+    HospitalLevel,
+    Insutype,
+)
 from services.settlement.domain.policy import BenefitPolicy, select_policy
 from services.settlement.domain.seed import (
     load_catalogues,
@@ -148,8 +153,8 @@ def test_policy_figures_match_the_reference_table() -> None:
         (10_000_000, 6000),
         (None, 7000),
     ]
-    assert gx.maf.ratio_bp_by_category[MafCategory.DIBAO] == 7000
-    assert gba.maf.ratio_bp_by_category[MafCategory.DIBAO] == 8000
+    assert gx.maf.ratio_bp_by_category[AssistanceCategory.MINIMUM_LIVING] == 7000
+    assert gba.maf.ratio_bp_by_category[AssistanceCategory.MINIMUM_LIVING] == 8000
     assert gx.maf.annual_cap_fen == gba.maf.annual_cap_fen == 6_000_000
 
 
@@ -224,7 +229,7 @@ def test_policy_errors_name_the_dotted_field() -> None:
         {"segment_upto_fen": None, "ratio_bp": 6000},
         {"segment_upto_fen": None, "ratio_bp": 7000},
     ]
-    raw["maf"]["ratio_bp_by_category"].pop("DIBAO")
+    raw["maf"]["ratio_bp_by_category"].pop("MINIMUM_LIVING")
     raw["pool_codes"].append("4501")
     with pytest.raises(InvalidArgument) as err:
         parse_policy_json(json.dumps(raw))
@@ -232,7 +237,7 @@ def test_policy_errors_name_the_dotted_field() -> None:
     assert fields == {
         "employee.inpatient.ratio_bp_by_level[1]",
         "hifmi.tiers[0].segment_upto_fen",
-        "maf.ratio_bp_by_category.DIBAO",
+        "maf.ratio_bp_by_category.MINIMUM_LIVING",
         "pool_codes[15]",
     }
 

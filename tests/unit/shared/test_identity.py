@@ -7,7 +7,6 @@ import pytest
 from shared.errors import InvalidArgument
 from shared.identity import (
     DocumentType,
-    Sex,
     birth_date_of,
     check_char,
     make_home_return_permit,
@@ -19,6 +18,7 @@ from shared.identity import (
     sex_of,
     validate_document,
 )
+from shared.vocabulary import Sex
 
 # Computed once from the generator; the check characters are asserted independently below.
 NANNING_MAN = make_resident_id("450103", date(1962, 5, 17), 123)  # odd sequence: male

@@ -14,13 +14,7 @@ from shared.pb_enums import EnumMap
 
 @pytest.mark.parametrize("mapping", pb_enums.VOCABULARY_MAPS, ids=lambda m: m.prefix)
 def test_every_proto_value_maps_both_ways(mapping: EnumMap[Any]) -> None:
-    pb_enum = {
-        pb_enums.INSUTYPE: common_pb2.InsuranceType,
-        pb_enums.PERSON_TYPE: common_pb2.PersonType,
-        pb_enums.ASSISTANCE_CATEGORY: common_pb2.AssistanceCategory,
-        pb_enums.RELATION: common_pb2.Relation,
-        pb_enums.FUND_TYPE: common_pb2.FundType,
-    }[mapping]
+    pb_enum = mapping.pb_enum
     numbers = [
         number
         for name, number in pb_enum.items()
@@ -42,6 +36,14 @@ def test_unset_and_unknown_numbers_name_no_member() -> None:
 def test_minimum_living_is_the_public_name_of_dibao() -> None:
     member = pb_enums.ASSISTANCE_CATEGORY.member(common_pb2.ASSISTANCE_CATEGORY_MINIMUM_LIVING)
     assert member is vocabulary.AssistanceCategory.MINIMUM_LIVING
+
+
+def test_med_type_and_sex_are_numbered_by_their_national_codes() -> None:
+    for visit in vocabulary.VisitType:
+        assert pb_enums.MED_TYPE.number(visit) == int(visit.value)
+    for sex in vocabulary.Sex:
+        assert pb_enums.SEX.number(sex) == int(sex.value)
+        assert pb_enums.GENDER.number(sex) == int(sex.value)
 
 
 def test_insutype_is_named_by_the_table_and_numbered_by_its_code() -> None:

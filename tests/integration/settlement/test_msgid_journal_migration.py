@@ -18,7 +18,8 @@ async def test_existing_keys_move_onto_the_journal(database: str, unique: str) -
     schema = f"journal_{unique}"
     try:
         everything = migrations_for("settlement")
-        await migrate(conn, schema, [m for m in everything if "/0007_" not in m.id])
+        at = next(i for i, m in enumerate(everything) if "/0007_" in m.id)
+        await migrate(conn, schema, everything[:at])
         await conn.execute(f'SET search_path = "{schema}"')
         await conn.execute(
             """INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, received_at,
@@ -38,9 +39,7 @@ async def test_existing_keys_move_onto_the_journal(database: str, unique: str) -
             JOURNALLED,
             KEY_ONLY,
         )
-        assert await migrate(conn, schema, everything) == [
-            m.id for m in everything if "/0007_" in m.id
-        ]
+        assert await migrate(conn, schema, everything) == [m.id for m in everything[at:]]
         rows = {
             r["msgid"]: r
             for r in await conn.fetch(

@@ -16,21 +16,20 @@ A purchase is an encounter of the usual model whose drug lines come with the req
 2101 runs the same checks and split and writes only its journal row and stored response
 (there is no encounter to hang warnings on: they are stored with the 2102 that follows).
 A refused request writes nothing. 2103 is the hospital reversal for a pharmacy
-(``Settlement.reverse(kind=PHARMACY)``), and 2601 undoes a 2102 as 2103 does: reversing a
+(``Settlement.reverse`` of a ``Reverse`` of kind PHARMACY), and 2601 undoes a 2102 as 2103 does: reversing a
 purchase's settlement cancels the purchase (see handlers/settling.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Final
 
 from services.settlement import pharmacy_store, store
 from services.settlement.domain import engine
-from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue
-from services.settlement.domain.codes import ChronicDisease, Insutype, VisitType
+from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
     Coverage,
     Encounter,
@@ -44,42 +43,25 @@ from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_cha
 from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.handlers import Settlement
+from services.settlement.handlers.commands import PreSettlePurchase, Purchase, SettlePurchase
 from services.settlement.handlers.core import (
     Answer,
     Completed,
     MsgKey,
+    PreSettled,
     Replayed,
     Stored,
     new_id,
     require_same_person,
 )
 from services.settlement.institution_access import PHARMACY, acting_institution
+from shared.auth import Caller
 from shared.errors import FieldViolation, InvalidArgument
 from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
-
-
-@dataclass(frozen=True)
-class Purchase:
-    """A 2101/2102 request as read: who buys what, under which med_type."""
-
-    psn_no: str
-    insutype: Insutype
-    visit_type: VisitType  # PHARMACY_PURCHASE (41) or CHRONIC_OUTPATIENT (14)
-    chronic_disease: ChronicDisease | None
-    acct_opted_in: bool
-    lines: tuple[FeeLine, ...]
-
-
-@dataclass(frozen=True)
-class PurchasePreSettled:
-    encounter: Encounter  # not stored
-    result: engine.SettlementResult
-    warnings: tuple[SupervisionWarning, ...]
-    computed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -97,9 +79,9 @@ class _Prepared:
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
-    async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
+    async def _prepare(self, header: Header, purchase: Purchase, caller: Caller) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
-        pharmacy = acting_institution(header, PHARMACY)
+        pharmacy = acting_institution(header, caller, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
         person, coverage = await self._filing.check_coverage(
@@ -129,13 +111,15 @@ class PharmacySettlement(Settlement):
 
     async def presettle_purchase(
         self,
+        command: PreSettlePurchase,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        purchase: Purchase,
-        answer: Answer[PurchasePreSettled],
-    ) -> PurchasePreSettled | Stored:
-        async def work(uow: UnitOfWork) -> PurchasePreSettled:
-            prepared = await self._prepare(header, purchase)
+        answer: Answer[PreSettled],
+    ) -> PreSettled | Stored:
+        header, purchase = command.header, command.purchase
+
+        async def work(uow: UnitOfWork) -> PreSettled:
+            prepared = await self._prepare(header, purchase, caller)
             encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
@@ -148,7 +132,7 @@ class PharmacySettlement(Settlement):
             warnings = supervise_request(request, prepared.catalogue)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_PRESETTLE)
             await store.journal_only(conn, journal, None)
-            return PurchasePreSettled(encounter, result, warnings, self.china_now())
+            return PreSettled(encounter, result, warnings, self.china_now())
 
         return await self._once(key, work, answer)
 
@@ -156,21 +140,21 @@ class PharmacySettlement(Settlement):
 
     async def settle_purchase(
         self,
+        command: SettlePurchase,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        purchase: Purchase,
-        medfee_sumamt_fen: int,
         answer: Answer[PurchaseSettled],
     ) -> PurchaseSettled | Stored:
+        header, purchase = command.header, command.purchase
         total_fen = sum(line.amount_fen for line in purchase.lines)
-        if medfee_sumamt_fen != total_fen:
+        if command.medfee_sumamt_fen != total_fen:
             raise InvalidArgument(
                 "medfee_sumamt_fen",
-                f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
+                f"the drug lines total {total_fen} fen, not {command.medfee_sumamt_fen}",
             )
 
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
-            prepared = await self._prepare(header, purchase)
+            prepared = await self._prepare(header, purchase, caller)
             conn = uow.conn
             prepared.encounter.coverage.require_allowed()
             await pharmacy_store.insert_purchase(

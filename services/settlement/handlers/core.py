@@ -11,7 +11,7 @@ from typing import Final, Generic, TypeVar
 
 import asyncpg
 
-from services.settlement import registry, store
+from services.settlement import corrections, registry, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
@@ -38,9 +38,11 @@ from services.settlement.domain.supervision import (
     SupervisionWarning,
 )
 from services.settlement.filing_client import FilingClient
+from services.settlement.handlers.commands import OnEncounter
 from services.settlement.institution_access import HOSPITAL, acting_institution
 from services.settlement.versions import Versions
 from shared import clock
+from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -86,6 +88,11 @@ R = TypeVar("R")
 def infno_of(kind: str, encounter: Encounter) -> str:
     outpatient, inpatient = _INFNO[kind]
     return inpatient if encounter.is_inpatient else outpatient
+
+
+def infno_for(kind: str) -> Callable[[Encounter], str]:
+    """The transaction number of ``kind`` for an encounter, outpatient or inpatient."""
+    return lambda encounter: infno_of(kind, encounter)
 
 
 def new_id(prefix: str, day: date) -> str:
@@ -195,15 +202,6 @@ class AdmissionChanged:
     diag_code: str
     dept_code: str
     coverage: Coverage
-
-
-@dataclass(frozen=True)
-class AdmissionChange:
-    """What a 2403 changes: None or empty leaves the field as it is."""
-
-    begin_date: date | None
-    diag_code: str
-    dept_code: str
 
 
 @dataclass(frozen=True)
@@ -410,20 +408,32 @@ class SettlementCore:
 
     async def _on_encounter(
         self,
+        command: OnEncounter,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
         answer: Answer[R],
+        act: Callable[[Conn, store.LockedEncounter, store.Journal], Awaitable[R]],
+        infno: str | Callable[[Encounter], str],
+        *,
+        undoable: bool = False,
     ) -> R | Stored:
         """A hospital's write on one of its encounters: the encounter locked and checked
-        as the request's (owner, person), then ``act`` in the request's unit of work."""
-        acting_institution(header, HOSPITAL)
+        as the request's (owner, person), then ``act`` in the request's unit of work with
+        the journal row of transaction ``infno`` (or of the one it names for the encounter,
+        outpatient or inpatient). An ``undoable`` write (2202, 2404, 2405: a correction
+        may undo it later) keeps the encounter as it was before and after it."""
+        header = command.header
+        acting_institution(header, caller, HOSPITAL)
 
         async def work(uow: UnitOfWork) -> R:
-            locked = await self._locked(uow.conn, mdtrt_id, header, psn_no)
-            return await act(uow.conn, locked)
+            conn = uow.conn
+            locked = await self._locked(conn, command.mdtrt_id, header, command.psn_no)
+            number = infno if isinstance(infno, str) else infno(locked.encounter)
+            journal = store.Journal(header.msgid, header.hospital_code, number)
+            if not undoable:
+                return await act(conn, locked, journal)
+            async with corrections.remembered(conn, command.mdtrt_id, header.msgid):
+                return await act(conn, locked, journal)
 
         return await self._once(key, work, answer)
 

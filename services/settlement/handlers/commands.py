@@ -19,6 +19,7 @@ from shared.identity import DocumentType
 from shared.reference import InstitutionKind
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 # --- writes ------------------------------------------------------------------------------
 
@@ -144,11 +145,9 @@ class PreSettlePurchase:
 
 
 @dataclass(frozen=True)
-class SettlePurchase:
+class SettlePurchase(PreSettlePurchase):
     """2102: ``medfee_sumamt_fen`` is the pharmacy's total of the drug lines."""
 
-    header: Header
-    purchase: Purchase
     medfee_sumamt_fen: int
 
 
@@ -175,19 +174,14 @@ class AboutPerson:
 
 
 @dataclass(frozen=True)
-class PersonPage(AboutPerson):
-    """One page of at most ``limit`` of the person's rows, optionally between two days."""
+class PersonPage(AboutPerson, Generic[K]):
+    """One page of at most ``limit`` of the person's rows after the key ``after`` (None:
+    the first page), optionally between two days; 5201 as such, its key an mdtrt_id."""
 
     begin: date | None
     end: date | None
+    after: K | None
     limit: int
-
-
-@dataclass(frozen=True)
-class QueryEncounters(PersonPage):
-    """5201: the person's encounters at the hospital."""
-
-    after_mdtrt_id: str | None
 
 
 @dataclass(frozen=True)
@@ -208,11 +202,10 @@ class DrugRecordsAfter:
 
 
 @dataclass(frozen=True)
-class QueryChronicDrugs(PersonPage):
+class QueryChronicDrugs(PersonPage[DrugRecordsAfter]):
     """5205: the person's chronic-disease drug records, of one disease when given."""
 
     disease: str | None
-    after: DrugRecordsAfter | None
 
 
 @dataclass(frozen=True)

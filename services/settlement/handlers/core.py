@@ -135,6 +135,16 @@ class Completed(Generic[R]):
     result: R
 
 
+@dataclass(frozen=True)
+class OnLocked:
+    """What a write on one locked encounter acts with: the transaction's connection, the
+    encounter as locked, and the journal row the write records its msgid on."""
+
+    conn: Conn
+    locked: store.LockedEncounter
+    journal: store.Journal
+
+
 class _RecheckCoverage(Exception):
     """The stored coverage was refused: ask the filing service again, outside the
     transaction (which rolls back), then retry the request with the fresh answer."""
@@ -412,7 +422,7 @@ class SettlementCore:
         caller: Caller,
         key: MsgKey,
         answer: Answer[R],
-        act: Callable[[Conn, store.LockedEncounter, store.Journal], Awaitable[R]],
+        act: Callable[[OnLocked], Awaitable[R]],
         infno: str | Callable[[Encounter], str],
         *,
         undoable: bool = False,
@@ -431,9 +441,9 @@ class SettlementCore:
             number = infno if isinstance(infno, str) else infno(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, number)
             if not undoable:
-                return await act(conn, locked, journal)
+                return await act(OnLocked(conn, locked, journal))
             async with corrections.remembered(conn, command.mdtrt_id, header.msgid):
-                return await act(conn, locked, journal)
+                return await act(OnLocked(conn, locked, journal))
 
         return await self._once(key, work, answer)
 

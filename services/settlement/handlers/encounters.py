@@ -43,6 +43,7 @@ from services.settlement.handlers.core import (
     Discharged,
     EncounterCancelled,
     MsgKey,
+    OnLocked,
     Opened,
     PersonLookup,
     SettlementCore,
@@ -57,7 +58,6 @@ from services.settlement.handlers.core import (
 )
 from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.auth import Caller
-from shared.bus.pg import Conn
 from shared.errors import (
     InvalidArgument,
 )
@@ -144,16 +144,16 @@ class EncounterCases(SettlementCore):
     ) -> Uploaded | Stored:
         lines = command.lines
 
-        async def act(
-            conn: Conn, locked: store.LockedEncounter, journal: store.Journal
-        ) -> Uploaded:
-            encounter = locked.encounter
+        async def act(at: OnLocked) -> Uploaded:
+            encounter = at.locked.encounter
             require_open(encounter)
             catalogue = self._catalogue(encounter)
             splits = validate_upload(
-                encounter, locked.line_amount_fen, lines, catalogue, locked.clock.china_date
+                encounter, at.locked.line_amount_fen, lines, catalogue, at.locked.clock.china_date
             )
-            inserted, totals = await store.insert_fee_lines(conn, command.mdtrt_id, lines, journal)
+            inserted, totals = await store.insert_fee_lines(
+                at.conn, command.mdtrt_id, lines, at.journal
+            )
             _require_all_inserted(lines, inserted)
             limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
             return Uploaded(
@@ -169,13 +169,11 @@ class EncounterCases(SettlementCore):
         line_nos = command.line_nos
         check_cancel_selection(line_nos, command.all_lines)
 
-        async def act(
-            conn: Conn, locked: store.LockedEncounter, journal: store.Journal
-        ) -> Cancelled:
-            require_open(locked.encounter)
+        async def act(at: OnLocked) -> Cancelled:
+            require_open(at.locked.encounter)
             selection = None if command.all_lines else line_nos
             cancelled, totals = await store.cancel_fee_lines(
-                conn, command.mdtrt_id, selection, journal
+                at.conn, command.mdtrt_id, selection, at.journal
             )
             missing = sorted(set(line_nos) - cancelled)
             if missing:
@@ -195,12 +193,10 @@ class EncounterCases(SettlementCore):
         key: MsgKey,
         answer: Answer[EncounterCancelled],
     ) -> EncounterCancelled | Stored:
-        async def act(
-            conn: Conn, locked: store.LockedEncounter, journal: store.Journal
-        ) -> EncounterCancelled:
-            line_count = locked.encounter.line_count
-            require_registration_cancellable(locked.encounter)
-            await store.cancel_registration(conn, command.mdtrt_id, line_count, journal)
+        async def act(at: OnLocked) -> EncounterCancelled:
+            line_count = at.locked.encounter.line_count
+            require_registration_cancellable(at.locked.encounter)
+            await store.cancel_registration(at.conn, command.mdtrt_id, line_count, at.journal)
             return EncounterCancelled(command.mdtrt_id, line_count)
 
         return await self._on_encounter(
@@ -214,11 +210,9 @@ class EncounterCases(SettlementCore):
         key: MsgKey,
         answer: Answer[EncounterCancelled],
     ) -> EncounterCancelled | Stored:
-        async def act(
-            conn: Conn, locked: store.LockedEncounter, journal: store.Journal
-        ) -> EncounterCancelled:
-            require_admission_cancellable(locked.encounter)
-            await store.cancel_encounter(conn, command.mdtrt_id, journal)
+        async def act(at: OnLocked) -> EncounterCancelled:
+            require_admission_cancellable(at.locked.encounter)
+            await store.cancel_encounter(at.conn, command.mdtrt_id, at.journal)
             return EncounterCancelled(command.mdtrt_id, 0)
 
         return await self._on_encounter(
@@ -228,13 +222,11 @@ class EncounterCases(SettlementCore):
     async def cancel_discharge(
         self, command: OnEncounter, caller: Caller, key: MsgKey, answer: Answer[Discharged]
     ) -> Discharged | Stored:
-        async def act(
-            conn: Conn, locked: store.LockedEncounter, journal: store.Journal
-        ) -> Discharged:
-            encounter = locked.encounter
+        async def act(at: OnLocked) -> Discharged:
+            encounter = at.locked.encounter
             require_discharge_cancellable(encounter)
             assert encounter.discharge_date is not None
-            await store.set_discharge(conn, command.mdtrt_id, None, "", journal)
+            await store.set_discharge(at.conn, command.mdtrt_id, None, "", at.journal)
             return Discharged(command.mdtrt_id, encounter.discharge_date)
 
         return await self._on_encounter(

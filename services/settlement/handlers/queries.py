@@ -27,7 +27,7 @@ from services.settlement.domain.reconcile import (
 from services.settlement.handlers.commands import (
     AboutPerson,
     OnSettlement,
-    QueryEncounters,
+    PersonPage,
     QueryFeeLines,
     Reconcile,
 )
@@ -68,7 +68,7 @@ class QueryCases(SettlementCore):
     # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
 
     async def query_encounters(
-        self, query: QueryEncounters, caller: Caller
+        self, query: PersonPage[str], caller: Caller
     ) -> list[store.EncounterRow]:
         hospital = acting_institution(query.header, caller, HOSPITAL)
         assert query.limit > 0
@@ -79,7 +79,7 @@ class QueryCases(SettlementCore):
                 query.psn_no,
                 begin=query.begin,
                 end=query.end,
-                after_mdtrt_id=query.after_mdtrt_id,
+                after_mdtrt_id=query.after,
                 limit=query.limit,
             )
 

@@ -34,6 +34,7 @@ from services.settlement.handlers.core import (
     Completed,
     Discharged,
     MsgKey,
+    OnLocked,
     PreSettled,
     R,
     Replayed,
@@ -246,14 +247,12 @@ class SettleCases(SettlementCore):
     ) -> Discharged | Stored:
         discharge_date = command.discharge_date
 
-        async def act(
-            conn: Conn, locked: store.LockedEncounter, journal: store.Journal
-        ) -> Discharged:
-            if discharge_date > locked.clock.china_date:
+        async def act(at: OnLocked) -> Discharged:
+            if discharge_date > at.locked.clock.china_date:
                 raise InvalidArgument("endtime", f"{discharge_date} is in the future")
-            require_dischargeable(locked.encounter, discharge_date)
+            require_dischargeable(at.locked.encounter, discharge_date)
             await store.set_discharge(
-                conn, command.mdtrt_id, discharge_date, command.diag_code, journal
+                at.conn, command.mdtrt_id, discharge_date, command.diag_code, at.journal
             )
             return Discharged(command.mdtrt_id, discharge_date)
 

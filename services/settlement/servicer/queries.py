@@ -16,8 +16,8 @@ from services.settlement.domain.reconcile import (
 from services.settlement.handlers.commands import (
     AboutPerson,
     OnSettlement,
+    PersonPage,
     QueryChronicDrugs,
-    QueryEncounters,
     QueryFeeLines,
     Reconcile,
 )
@@ -101,7 +101,7 @@ class QueryRpcs(ServicerCore):
         limit = min(
             request.page.page_size or chronic_drugs.DEFAULT_PAGE_SIZE, chronic_drugs.MAX_PAGE_SIZE
         )
-        query = QueryChronicDrugs(header, request.psn_no, begin, end, limit, disease, after)
+        query = QueryChronicDrugs(header, request.psn_no, begin, end, after, limit, disease)
         page = await chronic_drugs.query(self._service, query, caller())
         return pb.QueryChronicDrugRecordsResponse(
             psn_no=request.psn_no,
@@ -122,7 +122,7 @@ class QueryRpcs(ServicerCore):
         if after is not None:
             check_id(after, "page.page_token", errors)
             errors.raise_if_any()
-        query = QueryEncounters(header, request.psn_no, begin, end, limit, after)
+        query = PersonPage(header, request.psn_no, begin, end, after, limit)
         rows = await self._service.query_encounters(query, caller())
         return pb.QueryEncountersResponse(
             mdtrtinfo=[encounter_info(r) for r in rows],

@@ -23,7 +23,6 @@ purchase's settlement cancels the purchase (see handlers/settling.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Final
 
 from services.settlement import pharmacy_store, store
@@ -31,10 +30,7 @@ from services.settlement.domain import engine
 from services.settlement.domain.catalogue import Catalogue
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
-    Coverage,
     Encounter,
-    EncounterState,
-    PersonSnapshot,
     settle_request,
     validate_upload,
 )
@@ -51,13 +47,12 @@ from services.settlement.handlers.core import (
     PreSettled,
     Replayed,
     Stored,
-    new_id,
+    new_encounter,
     require_same_person,
 )
 from services.settlement.institution_access import PHARMACY, acting_institution
 from shared.auth import Caller
 from shared.errors import FieldViolation, InvalidArgument
-from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
@@ -84,22 +79,27 @@ class PharmacySettlement(Settlement):
         pharmacy = acting_institution(header, caller, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
-        person, coverage = await self._filing.check_coverage(
-            psn_no=purchase.psn_no,
-            treatment_pool=pharmacy.pool_code,
-            treatment_date=today,
-            # An ordinary purchase is covered as an ordinary outpatient visit would be.
-            visit_type=(
-                VisitType.CHRONIC_OUTPATIENT
-                if purchase.chronic_disease is not None
-                else VisitType.ORDINARY_OUTPATIENT
-            ),
-            emergency=False,
-            hospital_code=pharmacy.code,
+        # An ordinary purchase is covered as an ordinary outpatient visit would be.
+        person, coverage = await self._coverage_at(
+            pharmacy,
+            purchase.psn_no,
+            today,
+            VisitType.CHRONIC_OUTPATIENT
+            if purchase.chronic_disease is not None
+            else VisitType.ORDINARY_OUTPATIENT,
             chronic_disease=purchase.chronic_disease,
         )
         require_same_person(person, purchase.insutype, header)
-        encounter = _purchase_encounter(pharmacy, purchase, person, coverage, today)
+        encounter = new_encounter(
+            pharmacy,
+            PHARMACY_LEVEL,
+            person,
+            coverage,
+            purchase.visit_type,
+            purchase.chronic_disease,
+            emergency=False,
+            begin_date=today,
+        )
         catalogue = self._catalogue(encounter)
         try:
             validate_upload(encounter, 0, purchase.lines, catalogue, today)
@@ -197,29 +197,4 @@ def in_purchase(exc: InvalidArgument) -> InvalidArgument:
             )
             for v in exc.violations
         ]
-    )
-
-
-def _purchase_encounter(
-    pharmacy: Institution,
-    purchase: Purchase,
-    person: PersonSnapshot,
-    coverage: Coverage,
-    today: date,
-) -> Encounter:
-    return Encounter(
-        mdtrt_id=new_id("M", today),
-        hospital_code=pharmacy.code,
-        hospital_level=PHARMACY_LEVEL,
-        treatment_pool=pharmacy.pool_code,
-        person=person,
-        visit_type=purchase.visit_type,
-        chronic_disease=purchase.chronic_disease,
-        emergency=False,
-        begin_date=today,
-        discharge_date=None,
-        state=EncounterState.OPEN,
-        setl_id=None,
-        coverage=coverage,
-        line_count=0,
     )

@@ -20,10 +20,11 @@ from services.settlement.domain.accumulations import (
 )
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue, LineSplit
-from services.settlement.domain.codes import HospitalLevel, Insutype
+from services.settlement.domain.codes import ChronicDisease, HospitalLevel, Insutype, VisitType
 from services.settlement.domain.encounter import (
     Coverage,
     Encounter,
+    EncounterState,
     PersonSnapshot,
     require_open,
     require_owner,
@@ -258,6 +259,37 @@ def _level(hospital: Institution, day: date) -> HospitalLevel:
     return HospitalLevel(registry.hospital_level_at(hospital.code, day))
 
 
+def new_encounter(
+    institution: Institution,
+    level: HospitalLevel,
+    person: PersonSnapshot,
+    coverage: Coverage,
+    visit_type: VisitType,
+    chronic_disease: ChronicDisease | None,
+    *,
+    emergency: bool,
+    begin_date: date,
+) -> Encounter:
+    """An encounter opened at ``institution`` (a hospital, or a pharmacy for a purchase):
+    no fee line, discharge nor settlement yet."""
+    return Encounter(
+        mdtrt_id=new_id("M", begin_date),
+        hospital_code=institution.code,
+        hospital_level=level,
+        treatment_pool=institution.pool_code,
+        person=person,
+        visit_type=visit_type,
+        chronic_disease=chronic_disease,
+        emergency=emergency,
+        begin_date=begin_date,
+        discharge_date=None,
+        state=EncounterState.OPEN,
+        setl_id=None,
+        coverage=coverage,
+        line_count=0,
+    )
+
+
 def require_same_person(person: PersonSnapshot, insutype: Insutype, header: Header) -> None:
     errors = Violations()
     errors.check(
@@ -392,6 +424,28 @@ class SettlementCore:
             fresh = await self._check_coverage(needed.encounter)
         return await self._once(
             key, lambda uow: work(uow, fresh), answer, claim_in_work=claim_in_work
+        )
+
+    async def _coverage_at(
+        self,
+        institution: Institution,
+        psn_no: str,
+        day: date,
+        visit_type: VisitType,
+        *,
+        emergency: bool = False,
+        chronic_disease: ChronicDisease | None = None,
+    ) -> tuple[PersonSnapshot, Coverage]:
+        """The person and their coverage for a visit of ``visit_type`` at ``institution``
+        on ``day``, as the filing service decides it (asked outside any transaction)."""
+        return await self._filing.check_coverage(
+            psn_no=psn_no,
+            treatment_pool=institution.pool_code,
+            treatment_date=day,
+            visit_type=visit_type,
+            emergency=emergency,
+            hospital_code=institution.code,
+            chronic_disease=chronic_disease,
         )
 
     async def _check_coverage(self, encounter: Encounter) -> Coverage:

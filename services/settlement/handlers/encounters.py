@@ -9,8 +9,6 @@ from services.settlement import corrections, store
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
     Coverage,
-    Encounter,
-    EncounterState,
     account_balance_fen,
     check_admission_date,
     check_cancel_selection,
@@ -53,7 +51,7 @@ from services.settlement.handlers.core import (
     _RecheckCoverage,
     _require_all_inserted,
     infno_for,
-    new_id,
+    new_encounter,
     require_same_person,
 )
 from services.settlement.institution_access import HOSPITAL, acting_institution
@@ -73,13 +71,8 @@ class EncounterCases(SettlementCore):
         hospital = acting_institution(query.header, caller)
         found = await self._filing.find_person(query.document_type, query.document_number)
         today = self.china_now().date()
-        person, coverage = await self._filing.check_coverage(
-            psn_no=found.psn_no,
-            treatment_pool=hospital.pool_code,
-            treatment_date=today,
-            visit_type=query.visit_type,
-            emergency=query.emergency,
-            hospital_code=hospital.code,
+        person, coverage = await self._coverage_at(
+            hospital, found.psn_no, today, query.visit_type, emergency=query.emergency
         )
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
@@ -96,31 +89,24 @@ class EncounterCases(SettlementCore):
         hospital = acting_institution(header, caller, HOSPITAL)
         assert hospital.level is not None
         # The filing service is asked before the transaction: never while holding locks.
-        person, coverage = await self._filing.check_coverage(
-            psn_no=command.psn_no,
-            treatment_pool=hospital.pool_code,
-            treatment_date=command.begin_date,
-            visit_type=command.visit_type,
+        person, coverage = await self._coverage_at(
+            hospital,
+            command.psn_no,
+            command.begin_date,
+            command.visit_type,
             emergency=command.emergency,
-            hospital_code=hospital.code,
             chronic_disease=command.chronic_disease,
         )
         require_same_person(person, command.insutype, header)
-        encounter = Encounter(
-            mdtrt_id=new_id("M", command.begin_date),
-            hospital_code=hospital.code,
-            hospital_level=_level(hospital, command.begin_date),
-            treatment_pool=hospital.pool_code,
-            person=person,
-            visit_type=command.visit_type,
-            chronic_disease=command.chronic_disease,
+        encounter = new_encounter(
+            hospital,
+            _level(hospital, command.begin_date),
+            person,
+            coverage,
+            command.visit_type,
+            command.chronic_disease,
             emergency=command.emergency,
             begin_date=command.begin_date,
-            discharge_date=None,
-            state=EncounterState.OPEN,
-            setl_id=None,
-            coverage=coverage,
-            line_count=0,
         )
         infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 

@@ -20,7 +20,12 @@ from services.settlement.pharmacy import (
     in_purchase,
 )
 from services.settlement.servicer.core import answered, header_of, reverse
-from services.settlement.servicer.readers import check_cert, check_line_count, read_fee_lines
+from services.settlement.servicer.readers import (
+    check_cert,
+    check_line_count,
+    check_total,
+    read_fee_lines,
+)
 from services.settlement.servicer.writers import (
     presettled,
     settlement_response,
@@ -83,11 +88,7 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         self, request: pb.SettlePurchaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.SettlePurchaseResponse:
         errors = Violations()
-        errors.check(
-            request.medfee_sumamt_fen > 0,
-            "medfee_sumamt_fen",
-            "the total of the drug lines, in fen (> 0)",
-        )
+        check_total(request.medfee_sumamt_fen, "the drug lines", errors)
         errors.raise_if_any()
         header, purchase = self._read(request)
 

@@ -17,6 +17,7 @@ from services.settlement.domain.inputs import (
 )
 from services.settlement.handlers import Answer, MsgKey, Settlement, Stored
 from services.settlement.handlers.commands import OnEncounter, Reverse
+from services.settlement.servicer.readers import read_days
 from services.settlement.servicer.writers import SR, settlement_response
 from shared.auth import Caller, caller
 from shared.errors import Violations
@@ -156,6 +157,15 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         header = self._header(request.header, errors, person=True)
         check_psn_no(request.psn_no, "psn_no", errors)
         return header
+
+    def _person_days_request(
+        self, request: Any, errors: Violations
+    ) -> tuple[Header | None, date | None, date | None]:
+        """The header and psn_no of a read about one person's rows, and its optional days
+        ``begndate`` to ``enddate`` (5201, 5205)."""
+        header = self._person_request(request, errors)
+        begin, end = read_days(request.begndate, request.enddate, errors)
+        return header, begin, end
 
     def _encounter_header(self, request: Any) -> Header:
         """The header of a request that carries nothing to read but the encounter's

@@ -29,7 +29,6 @@ from services.settlement.servicer.readers import (
     next_token,
     page_after,
     page_size_of,
-    read_days,
     read_range,
     record_of_pb,
     text_key,
@@ -87,8 +86,7 @@ class QueryRpcs(ServicerCore):
         self, request: pb.QueryChronicDrugRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryChronicDrugRecordsResponse:
         errors = Violations()
-        header = self._person_request(request, errors)
-        begin, end = read_days(request.begndate, request.enddate, errors)
+        header, begin, end = self._person_days_request(request, errors)
         disease = None
         if request.dise_codg:
             read = codes.read_disease(request.dise_codg, VisitType.CHRONIC_OUTPATIENT, errors)
@@ -113,8 +111,7 @@ class QueryRpcs(ServicerCore):
         self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryEncountersResponse:
         errors = Violations()
-        header = self._person_request(request, errors)
-        begin, end = read_days(request.begndate, request.enddate, errors)
+        header, begin, end = self._person_days_request(request, errors)
         errors.raise_if_any()
         assert header is not None
         limit = page_size_of(request.page)

@@ -150,6 +150,11 @@ def read_days(begndate: str, enddate: str, errors: Violations) -> tuple[date | N
     return begin, end
 
 
+def check_total(total_fen: int, of: str, errors: Violations) -> None:
+    """A settlement's ``medfee_sumamt_fen``: the institution's own total of ``of``."""
+    errors.check(total_fen > 0, "medfee_sumamt_fen", f"the total of {of}, in fen (> 0)")
+
+
 def read_range(begin: str, end: str, errors: Violations) -> tuple[date | None, date | None]:
     begin_date = read_day(begin, "stmt_begndate", errors)
     end_date = read_day(end, "stmt_enddate", errors)

@@ -15,7 +15,7 @@ from services.settlement.handlers import (
 )
 from services.settlement.handlers.commands import Correct, Discharge, PreSettle, Settle
 from services.settlement.servicer.core import ServicerCore, answered, reverse
-from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
+from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10, check_total
 from services.settlement.servicer.writers import (
     discharged,
     presettled,
@@ -51,11 +51,7 @@ class SettleRpcs(ServicerCore):
     ) -> pb.SettleResponse:
         errors = Violations()
         header = self._encounter_request(request, errors)
-        errors.check(
-            request.medfee_sumamt_fen > 0,
-            "medfee_sumamt_fen",
-            "the total of the standing fee lines, in fen (> 0)",
-        )
+        check_total(request.medfee_sumamt_fen, "the standing fee lines", errors)
         errors.raise_if_any()
         assert header is not None
         command = Settle(

@@ -110,24 +110,32 @@ def setlinfo_amounts(amounts: Amounts) -> dict[str, Any]:
     return {name: fen for name, fen in amounts.as_dict().items() if name in fields}
 
 
+def _computed(c: SettlementResult | SettlementRecord) -> dict[str, Any]:
+    """What the engine computed, by its ``setlinfo`` fields: of a settlement as stored or
+    of a pre-settlement."""
+    return {
+        "insutype": pb_enums.INSUTYPE.number(c.insutype),
+        "med_type": common_pb2.MedType.ValueType(int(c.med_type.value)),
+        **setlinfo_amounts(c.amounts),
+        "pool_prop_selfpay_bp": c.pool_prop_selfpay_bp,
+        "policy_version_id": c.policy_version_id,
+        "catalogue_version_id": c.catalogue_version_id,
+    }
+
+
 def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
     return pb.SettlementInfo(
         mdtrt_id=r.mdtrt_id,
         setl_id=r.setl_id,
         psn_no=r.psn_no,
-        insutype=pb_enums.INSUTYPE.number(r.insutype),
-        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(r.setl_time),
         medins_setl_id=r.msgid,
-        **setlinfo_amounts(r.amounts),
-        pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
+        **_computed(r),
         balc_fen=r.balc_fen,
         insuplc_admdvs=r.insured_pool,
         mdtrtarea_admvs=r.treatment_pool,
         relation=relation_number(r.relation),
         clr_ym=r.clearing_period,
-        policy_version_id=r.policy_version_id,
-        catalogue_version_id=r.catalogue_version_id,
         reversed_setl_id=r.reverses_setl_id or "",
         ratio_reduction_bp=r.ratio_reduction_bp,
     )
@@ -154,22 +162,16 @@ def presettled(
 
 def presettle_info(done: PreSettled, header: Header, *, opened: bool) -> pb.SettlementInfo:
     """A pre-settlement's setlinfo: no setl_id, no clearing period (nothing committed)."""
-    r: SettlementResult = done.result
     e = done.encounter
     return pb.SettlementInfo(
         mdtrt_id=e.mdtrt_id if opened else "",
         psn_no=e.person.psn_no,
-        insutype=pb_enums.INSUTYPE.number(r.insutype),
-        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(done.computed_at),
         medins_setl_id=header.msgid,
-        **setlinfo_amounts(r.amounts),
-        pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
+        **_computed(done.result),
         insuplc_admdvs=e.person.insured_pool,
         mdtrtarea_admvs=e.treatment_pool,
         relation=relation_number(e.coverage.relation),
-        policy_version_id=r.policy_version_id,
-        catalogue_version_id=r.catalogue_version_id,
         ratio_reduction_bp=e.coverage.ratio_reduction_bp,
     )
 

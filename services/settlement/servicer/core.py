@@ -17,7 +17,7 @@ from services.settlement.domain.inputs import (
 )
 from services.settlement.handlers import Answer, MsgKey, Settlement, Stored
 from services.settlement.handlers.commands import OnEncounter, Reverse
-from services.settlement.servicer.readers import read_days
+from services.settlement.servicer.readers import read_days, read_range
 from services.settlement.servicer.writers import SR, settlement_response
 from shared.auth import Caller, caller
 from shared.errors import Violations
@@ -157,6 +157,15 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         header = self._header(request.header, errors, person=True)
         check_psn_no(request.psn_no, "psn_no", errors)
         return header
+
+    def _range_request(
+        self, request: Any, errors: Violations
+    ) -> tuple[Header | None, date | None, date | None]:
+        """The header of a reconciliation (3201, 3202) and its days ``stmt_begndate`` to
+        ``stmt_enddate``."""
+        header = self._header(request.header, errors, person=False)
+        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        return header, begin, end
 
     def _person_days_request(
         self, request: Any, errors: Violations

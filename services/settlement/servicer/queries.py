@@ -29,7 +29,6 @@ from services.settlement.servicer.readers import (
     next_token,
     page_after,
     page_size_of,
-    read_range,
     record_of_pb,
     text_key,
 )
@@ -179,8 +178,7 @@ class QueryRpcs(ServicerCore):
         self, request: pb.ReconcileTotalsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileTotalsResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=False)
-        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        header, begin, end = self._range_request(request, errors)
         errors.raise_if_any()
         assert header is not None and begin is not None and end is not None
         t = request.totals
@@ -204,8 +202,7 @@ class QueryRpcs(ServicerCore):
         self, request: pb.ReconcileDetailsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileDetailsResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=False)
-        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        header, begin, end = self._range_request(request, errors)
         errors.check(
             len(request.records) <= RECORDS_MAX,
             "records",

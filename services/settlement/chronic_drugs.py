@@ -7,7 +7,7 @@ and amount. Drug lines are those with a national drug code (``X…`` western med
 ``Z…`` Chinese patent medicine, the catalogues' code shapes); the name comes from the
 treatment province's catalogue in force on the visit's first day.
 
-Who may see them: the rule of 5206 (``Settlement.query_accumulations``) — an institution
+Who may see them: the rule of 5206 (``Settlement.treating``) — an institution
 currently treating the person: an OPEN encounter there, or one settled in the last
 ``TREATING_DAYS_AFTER_SETTLEMENT`` days (today that means hospitals: pharmacies do not
 settle here yet). Anyone else is PERMISSION_DENIED, whatever the person's records.

@@ -437,7 +437,8 @@ class SettlementCore:
         chronic_disease: ChronicDisease | None = None,
     ) -> tuple[PersonSnapshot, Coverage]:
         """The person and their coverage for a visit of ``visit_type`` at ``institution``
-        on ``day``, as the filing service decides it (asked outside any transaction)."""
+        on ``day``, as the filing service decides it (a gRPC call: never while holding a
+        lock another request waits on)."""
         return await self._filing.check_coverage(
             psn_no=psn_no,
             treatment_pool=institution.pool_code,

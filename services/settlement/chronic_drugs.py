@@ -80,7 +80,7 @@ async def query(service: Settlement, query: QueryChronicDrugs, caller: Caller) -
     """One page of the person's drug records, once the caller is seen treating them."""
     assert 0 < query.limit <= MAX_PAGE_SIZE
     after = query.after
-    async with service.treating(query, caller) as (conn, _):
+    async with service.treating(query, caller, service.china_now().date()) as (conn, _):
         rows: list[asyncpg.Record] = await conn.fetch(
             _RECORDS,
             query.psn_no,

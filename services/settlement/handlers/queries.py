@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 from services.settlement import store
 from services.settlement.domain.accumulations import (
@@ -103,7 +103,7 @@ class QueryCases(SettlementCore):
 
     async def query_accumulations(self, query: AboutPerson, caller: Caller) -> PersonYear:
         today = self.china_now().date()
-        async with self.treating(query, caller) as (conn, encounter):
+        async with self.treating(query, caller, today) as (conn, encounter):
             person = encounter.person
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
         policy = self._versions.policy_for(person.insured_pool, today)
@@ -117,14 +117,14 @@ class QueryCases(SettlementCore):
 
     @contextlib.asynccontextmanager
     async def treating(
-        self, query: AboutPerson, caller: Caller
+        self, query: AboutPerson, caller: Caller, today: date
     ) -> AsyncIterator[tuple[Conn, Encounter]]:
         """A read-only snapshot in which the hospital is seen currently treating the
-        person (5205, 5206): an OPEN encounter there, or one settled in the last
-        ``TREATING_DAYS_AFTER_SETTLEMENT`` days; PERMISSION_DENIED otherwise."""
+        person (5205, 5206) on ``today``: an OPEN encounter there, or one settled in the
+        last ``TREATING_DAYS_AFTER_SETTLEMENT`` days; PERMISSION_DENIED otherwise."""
         hospital = acting_institution(query.header, caller, HOSPITAL)
         psn_no = query.psn_no
-        since = self.china_now().date() - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
+        since = today - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
         async with (
             self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),

@@ -15,7 +15,7 @@ from typing import Final
 from services.settlement import registry
 from services.settlement.domain.inputs import Header
 from shared import clock
-from shared.auth import CallerKind, caller
+from shared.auth import Caller, CallerKind
 from shared.errors import InvalidArgument, PermissionDenied
 from shared.reference import Institution, InstitutionKind, UnknownCode
 
@@ -24,8 +24,11 @@ PHARMACY: Final = InstitutionKind.PHARMACY
 _CALLER_KIND: Final = {HOSPITAL: CallerKind.HOSPITAL, PHARMACY: CallerKind.PHARMACY}
 
 
-def acting_institution(header: Header, kind: InstitutionKind | None = None) -> Institution:
-    """The institution a request acts for: the caller, whose code must open the msgid.
+def acting_institution(
+    header: Header, who: Caller, kind: InstitutionKind | None = None
+) -> Institution:
+    """The institution a request of caller ``who`` acts for: the caller itself, whose code
+    must open the msgid (a trusted caller acts for the institution its msgid names).
 
     ``kind`` is the kind the request is for; None (1101, 2601, 5203, 3201/3202, which
     both kinds send) takes the kind the msgid's code names: P… a pharmacy, else a hospital.
@@ -33,7 +36,6 @@ def acting_institution(header: Header, kind: InstitutionKind | None = None) -> I
     if kind is None:
         kind = PHARMACY if header.hospital_code.startswith("P") else HOSPITAL
     noun = kind.value.lower()
-    who = caller()
     if who.kind is _CALLER_KIND[kind]:
         if header.hospital_code != who.code:
             raise PermissionDenied(

@@ -16,26 +16,21 @@ A purchase is an encounter of the usual model whose drug lines come with the req
 2101 runs the same checks and split and writes only its journal row and stored response
 (there is no encounter to hang warnings on: they are stored with the 2102 that follows).
 A refused request writes nothing. 2103 is the hospital reversal for a pharmacy
-(``Settlement.reverse(kind=PHARMACY)``), and 2601 undoes a 2102 as 2103 does: reversing a
+(``Settlement.reverse`` of a ``Reverse`` of kind PHARMACY), and 2601 undoes a 2102 as 2103 does: reversing a
 purchase's settlement cancels the purchase (see handlers/settling.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
 from typing import Final
 
 from services.settlement import pharmacy_store, store
 from services.settlement.domain import engine
-from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue
-from services.settlement.domain.codes import ChronicDisease, Insutype, VisitType
+from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
-    Coverage,
     Encounter,
-    EncounterState,
-    PersonSnapshot,
     settle_request,
     validate_upload,
 )
@@ -44,42 +39,24 @@ from services.settlement.domain.pharmacy import PHARMACY_LEVEL, require_dual_cha
 from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning, supervise_request
 from services.settlement.handlers import Settlement
+from services.settlement.handlers.commands import PreSettlePurchase, Purchase, SettlePurchase
 from services.settlement.handlers.core import (
     Answer,
     Completed,
     MsgKey,
+    PreSettled,
     Replayed,
     Stored,
-    new_id,
+    new_encounter,
     require_same_person,
 )
 from services.settlement.institution_access import PHARMACY, acting_institution
+from shared.auth import Caller
 from shared.errors import FieldViolation, InvalidArgument
-from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
 INFNO_SETTLE: Final = "2102"
-
-
-@dataclass(frozen=True)
-class Purchase:
-    """A 2101/2102 request as read: who buys what, under which med_type."""
-
-    psn_no: str
-    insutype: Insutype
-    visit_type: VisitType  # PHARMACY_PURCHASE (41) or CHRONIC_OUTPATIENT (14)
-    chronic_disease: ChronicDisease | None
-    acct_opted_in: bool
-    lines: tuple[FeeLine, ...]
-
-
-@dataclass(frozen=True)
-class PurchasePreSettled:
-    encounter: Encounter  # not stored
-    result: engine.SettlementResult
-    warnings: tuple[SupervisionWarning, ...]
-    computed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -97,27 +74,32 @@ class _Prepared:
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
-    async def _prepare(self, header: Header, purchase: Purchase) -> _Prepared:
+    async def _prepare(self, header: Header, purchase: Purchase, caller: Caller) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
-        pharmacy = acting_institution(header, PHARMACY)
+        pharmacy = acting_institution(header, caller, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
-        person, coverage = await self._filing.check_coverage(
-            psn_no=purchase.psn_no,
-            treatment_pool=pharmacy.pool_code,
-            treatment_date=today,
-            # An ordinary purchase is covered as an ordinary outpatient visit would be.
-            visit_type=(
-                VisitType.CHRONIC_OUTPATIENT
-                if purchase.chronic_disease is not None
-                else VisitType.ORDINARY_OUTPATIENT
-            ),
-            emergency=False,
-            hospital_code=pharmacy.code,
+        # An ordinary purchase is covered as an ordinary outpatient visit would be.
+        person, coverage = await self._coverage_at(
+            pharmacy,
+            purchase.psn_no,
+            today,
+            VisitType.CHRONIC_OUTPATIENT
+            if purchase.chronic_disease is not None
+            else VisitType.ORDINARY_OUTPATIENT,
             chronic_disease=purchase.chronic_disease,
         )
         require_same_person(person, purchase.insutype, header)
-        encounter = _purchase_encounter(pharmacy, purchase, person, coverage, today)
+        encounter = new_encounter(
+            pharmacy,
+            PHARMACY_LEVEL,
+            person,
+            coverage,
+            purchase.visit_type,
+            purchase.chronic_disease,
+            emergency=False,
+            begin_date=today,
+        )
         catalogue = self._catalogue(encounter)
         try:
             validate_upload(encounter, 0, purchase.lines, catalogue, today)
@@ -129,13 +111,15 @@ class PharmacySettlement(Settlement):
 
     async def presettle_purchase(
         self,
+        command: PreSettlePurchase,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        purchase: Purchase,
-        answer: Answer[PurchasePreSettled],
-    ) -> PurchasePreSettled | Stored:
-        async def work(uow: UnitOfWork) -> PurchasePreSettled:
-            prepared = await self._prepare(header, purchase)
+        answer: Answer[PreSettled],
+    ) -> PreSettled | Stored:
+        header, purchase = command.header, command.purchase
+
+        async def work(uow: UnitOfWork) -> PreSettled:
+            prepared = await self._prepare(header, purchase, caller)
             encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
@@ -148,7 +132,7 @@ class PharmacySettlement(Settlement):
             warnings = supervise_request(request, prepared.catalogue)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_PRESETTLE)
             await store.journal_only(conn, journal, None)
-            return PurchasePreSettled(encounter, result, warnings, self.china_now())
+            return PreSettled(encounter, result, warnings, self.china_now())
 
         return await self._once(key, work, answer)
 
@@ -156,21 +140,21 @@ class PharmacySettlement(Settlement):
 
     async def settle_purchase(
         self,
+        command: SettlePurchase,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        purchase: Purchase,
-        medfee_sumamt_fen: int,
         answer: Answer[PurchaseSettled],
     ) -> PurchaseSettled | Stored:
+        header, purchase = command.header, command.purchase
         total_fen = sum(line.amount_fen for line in purchase.lines)
-        if medfee_sumamt_fen != total_fen:
+        if command.medfee_sumamt_fen != total_fen:
             raise InvalidArgument(
                 "medfee_sumamt_fen",
-                f"the drug lines total {total_fen} fen, not {medfee_sumamt_fen}",
+                f"the drug lines total {total_fen} fen, not {command.medfee_sumamt_fen}",
             )
 
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
-            prepared = await self._prepare(header, purchase)
+            prepared = await self._prepare(header, purchase, caller)
             conn = uow.conn
             prepared.encounter.coverage.require_allowed()
             await pharmacy_store.insert_purchase(
@@ -213,29 +197,4 @@ def in_purchase(exc: InvalidArgument) -> InvalidArgument:
             )
             for v in exc.violations
         ]
-    )
-
-
-def _purchase_encounter(
-    pharmacy: Institution,
-    purchase: Purchase,
-    person: PersonSnapshot,
-    coverage: Coverage,
-    today: date,
-) -> Encounter:
-    return Encounter(
-        mdtrt_id=new_id("M", today),
-        hospital_code=pharmacy.code,
-        hospital_level=PHARMACY_LEVEL,
-        treatment_pool=pharmacy.pool_code,
-        person=person,
-        visit_type=purchase.visit_type,
-        chronic_disease=purchase.chronic_disease,
-        emergency=False,
-        begin_date=today,
-        discharge_date=None,
-        state=EncounterState.OPEN,
-        setl_id=None,
-        coverage=coverage,
-        line_count=0,
     )

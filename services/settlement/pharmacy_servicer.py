@@ -11,30 +11,29 @@ import grpc
 
 from services.settlement import national_codes as codes
 from services.settlement.domain.codes import VisitType
-from services.settlement.domain.encounter import MAX_LINES_PER_UPLOAD
 from services.settlement.domain.inputs import Header, check_psn_no
 from services.settlement.domain.pharmacy import read_purchase_type
-from services.settlement.domain.supervision import SupervisionWarning
-from services.settlement.handlers import PreSettled
+from services.settlement.handlers.commands import PreSettlePurchase, Purchase, SettlePurchase
 from services.settlement.pharmacy import (
     PharmacySettlement,
-    Purchase,
-    PurchasePreSettled,
     PurchaseSettled,
     in_purchase,
 )
-from services.settlement.servicer.core import Reply, header_of, key_of, reverse
-from services.settlement.servicer.readers import check_cert, read_fee_lines
+from services.settlement.servicer.core import answered, header_of, reverse
+from services.settlement.servicer.readers import (
+    check_cert,
+    check_line_count,
+    check_total,
+    read_fee_lines,
+)
 from services.settlement.servicer.writers import (
-    presettle_info,
-    setldetail,
-    setlinfo,
+    presettled,
+    settlement_response,
+    warnings_pb,
 )
 from shared.errors import InvalidArgument, Violations
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2_grpc
-from shared.pb.crossclear.settlement.v1 import settlement_pb2 as spb
-from shared.pb.crossclear.settlement.v1.settlement_pb2 import SettlementInfo
 from shared.reference import InstitutionKind
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["PharmacySettlementService"].full_name
@@ -56,11 +55,8 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         visit_type = codes.read_med_type(p.med_type, p.med_type_code, _PURCHASE_MED_TYPES, errors)
         disease = read_purchase_type(visit_type, p.dise_codg, errors)
         check_cert(p.mdtrt_cert_type, p.mdtrt_cert_type_code, p.mdtrt_cert_no, errors)
-        count = len(p.feedetail)
-        errors.check(
-            0 < count <= MAX_LINES_PER_UPLOAD,
-            "purchase.feedetail",
-            f"a purchase carries 1 to {MAX_LINES_PER_UPLOAD} drug lines, got {count}",
+        check_line_count(
+            len(p.feedetail), "purchase.feedetail", errors, carrier="a purchase", lines="drug lines"
         )
         errors.raise_if_any()  # before walking the lines: the list may be oversized
         line_errors = Violations()
@@ -78,21 +74,12 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
     ) -> pb.PreSettlePurchaseResponse:
         header, purchase = self._read(request)
 
-        def encode(done: PurchasePreSettled) -> pb.PreSettlePurchaseResponse:
-            return pb.PreSettlePurchaseResponse(
-                setlinfo=_presettle_info(done, header),
-                setldetail=setldetail(done.result.details),
-                warnings=_warnings(done.warnings),
-            )
-
-        reply = Reply(encode, pb.PreSettlePurchaseResponse)
-        return reply.of(
-            await self._service.presettle_purchase(
-                key_of(header.msgid, request),
-                header,
-                purchase,
-                reply,
-            )
+        return await answered(
+            self._service.presettle_purchase,
+            PreSettlePurchase(header, purchase),
+            request,
+            presettled(pb.PreSettlePurchaseResponse, header, opened=False),
+            pb.PreSettlePurchaseResponse,
         )
 
     # -- 2102 -----------------------------------------------------------------------------
@@ -101,30 +88,21 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         self, request: pb.SettlePurchaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.SettlePurchaseResponse:
         errors = Violations()
-        errors.check(
-            request.medfee_sumamt_fen > 0,
-            "medfee_sumamt_fen",
-            "the total of the drug lines, in fen (> 0)",
-        )
+        check_total(request.medfee_sumamt_fen, "the drug lines", errors)
         errors.raise_if_any()
         header, purchase = self._read(request)
 
         def encode(done: PurchaseSettled) -> pb.SettlePurchaseResponse:
-            return pb.SettlePurchaseResponse(
-                setlinfo=setlinfo(done.record),
-                setldetail=setldetail(done.record.details),
-                warnings=_warnings(done.warnings),
+            return settlement_response(
+                pb.SettlePurchaseResponse, done.record, warnings=warnings_pb(done.warnings)
             )
 
-        reply = Reply(encode, pb.SettlePurchaseResponse)
-        return reply.of(
-            await self._service.settle_purchase(
-                key_of(header.msgid, request),
-                header,
-                purchase,
-                request.medfee_sumamt_fen,
-                reply,
-            )
+        return await answered(
+            self._service.settle_purchase,
+            SettlePurchase(header, purchase, request.medfee_sumamt_fen),
+            request,
+            encode,
+            pb.SettlePurchaseResponse,
         )
 
     # -- 2103 -----------------------------------------------------------------------------
@@ -135,16 +113,3 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         return await reverse(
             self._service, request, pb.CancelPurchaseResponse, InstitutionKind.PHARMACY
         )
-
-
-def _warnings(warnings: tuple[SupervisionWarning, ...]) -> list[spb.Warning]:
-    return [spb.Warning(code=w.code, feedetl_sn=w.line_no, message=w.message) for w in warnings]
-
-
-def _presettle_info(done: PurchasePreSettled, header: Header) -> SettlementInfo:
-    """As a hospital pre-settlement's setlinfo, with no mdtrt_id (nothing is opened)."""
-    info = presettle_info(
-        PreSettled(done.encounter, done.result, done.warnings, done.computed_at), header
-    )
-    info.mdtrt_id = ""
-    return info

@@ -30,7 +30,8 @@ transaction that rolls back before the call and a second one after it: a slow fi
 service never holds a lock.
 
 The use cases live by sub-domain in this package's modules (encounters, settling,
-correcting, queries) over :class:`~services.settlement.handlers.core.SettlementCore`.
+correcting, queries) over :class:`~services.settlement.handlers.core.SettlementCore`; what
+each is asked, in ``commands``.
 """
 
 from __future__ import annotations
@@ -73,9 +74,6 @@ from services.settlement.handlers.core import (
 )
 from services.settlement.handlers.core import (
     TREATING_DAYS_AFTER_SETTLEMENT as TREATING_DAYS_AFTER_SETTLEMENT,
-)
-from services.settlement.handlers.core import (
-    AdmissionChange as AdmissionChange,
 )
 from services.settlement.handlers.core import (
     AdmissionChanged as AdmissionChanged,
@@ -137,7 +135,9 @@ from services.settlement.handlers.queries import QueryCases
 
 
 class Settlement(EncounterCases, CorrectionCases, QueryCases):
-    """The use cases behind the 20 RPCs. They take plain values, the msgid's key and the
-    servicer's :data:`Answer` (how a result is stored as the msgid's answer), and return
-    their result or the :class:`Stored` answer of a msgid answered before; only the
-    servicers read and write protobuf."""
+    """The use cases behind the 20 RPCs. Each takes its command (``handlers.commands``: a
+    frozen dataclass of plain values the servicer reads from the request) and the caller
+    the servicer read from the request's context; a write also takes the msgid's key and
+    the servicer's :data:`Answer` (how a result is stored as the msgid's answer). They
+    return their result, or the :class:`Stored` answer of a msgid answered before; only
+    the servicers read and write protobuf."""

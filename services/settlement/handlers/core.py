@@ -11,7 +11,7 @@ from typing import Final, Generic, TypeVar
 
 import asyncpg
 
-from services.settlement import registry, store
+from services.settlement import corrections, registry, store
 from services.settlement.corrections import LATER_CORRECTABLE
 from services.settlement.domain import engine
 from services.settlement.domain.accumulations import (
@@ -20,10 +20,11 @@ from services.settlement.domain.accumulations import (
 )
 from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import Catalogue, LineSplit
-from services.settlement.domain.codes import HospitalLevel, Insutype
+from services.settlement.domain.codes import ChronicDisease, HospitalLevel, Insutype, VisitType
 from services.settlement.domain.encounter import (
     Coverage,
     Encounter,
+    EncounterState,
     PersonSnapshot,
     require_open,
     require_owner,
@@ -38,9 +39,11 @@ from services.settlement.domain.supervision import (
     SupervisionWarning,
 )
 from services.settlement.filing_client import FilingClient
+from services.settlement.handlers.commands import OnEncounter
 from services.settlement.institution_access import HOSPITAL, acting_institution
 from services.settlement.versions import Versions
 from shared import clock
+from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -88,6 +91,11 @@ def infno_of(kind: str, encounter: Encounter) -> str:
     return inpatient if encounter.is_inpatient else outpatient
 
 
+def infno_for(kind: str) -> Callable[[Encounter], str]:
+    """The transaction number of ``kind`` for an encounter, outpatient or inpatient."""
+    return lambda encounter: infno_of(kind, encounter)
+
+
 def new_id(prefix: str, day: date) -> str:
     """A fresh mdtrt_id / setl_id: prefix, China date, 64 random bits (25 characters)."""
     return f"{prefix}{day:%Y%m%d}{secrets.token_hex(8).upper()}"
@@ -126,6 +134,16 @@ class Completed(Generic[R]):
     """The work completed its msgid itself, in the statement that did the work."""
 
     result: R
+
+
+@dataclass(frozen=True)
+class OnLocked:
+    """What a write on one locked encounter acts with: the transaction's connection, the
+    encounter as locked, and the journal row the write records its msgid on."""
+
+    conn: Conn
+    locked: store.LockedEncounter
+    journal: store.Journal
 
 
 class _RecheckCoverage(Exception):
@@ -198,15 +216,6 @@ class AdmissionChanged:
 
 
 @dataclass(frozen=True)
-class AdmissionChange:
-    """What a 2403 changes: None or empty leaves the field as it is."""
-
-    begin_date: date | None
-    diag_code: str
-    dept_code: str
-
-
-@dataclass(frozen=True)
 class FeeLinesPage:
     encounter: store.EncounterRow
     lines: tuple[store.StoredLine, ...]
@@ -248,6 +257,37 @@ class TotalsOutcome:
 def _level(hospital: Institution, day: date) -> HospitalLevel:
     """The hospital's level on the encounter's begin date, as the registry has it."""
     return HospitalLevel(registry.hospital_level_at(hospital.code, day))
+
+
+def new_encounter(
+    institution: Institution,
+    level: HospitalLevel,
+    person: PersonSnapshot,
+    coverage: Coverage,
+    visit_type: VisitType,
+    chronic_disease: ChronicDisease | None,
+    *,
+    emergency: bool,
+    begin_date: date,
+) -> Encounter:
+    """An encounter opened at ``institution`` (a hospital, or a pharmacy for a purchase):
+    no fee line, discharge nor settlement yet."""
+    return Encounter(
+        mdtrt_id=new_id("M", begin_date),
+        hospital_code=institution.code,
+        hospital_level=level,
+        treatment_pool=institution.pool_code,
+        person=person,
+        visit_type=visit_type,
+        chronic_disease=chronic_disease,
+        emergency=emergency,
+        begin_date=begin_date,
+        discharge_date=None,
+        state=EncounterState.OPEN,
+        setl_id=None,
+        coverage=coverage,
+        line_count=0,
+    )
 
 
 def require_same_person(person: PersonSnapshot, insutype: Insutype, header: Header) -> None:
@@ -386,6 +426,29 @@ class SettlementCore:
             key, lambda uow: work(uow, fresh), answer, claim_in_work=claim_in_work
         )
 
+    async def _coverage_at(
+        self,
+        institution: Institution,
+        psn_no: str,
+        day: date,
+        visit_type: VisitType,
+        *,
+        emergency: bool = False,
+        chronic_disease: ChronicDisease | None = None,
+    ) -> tuple[PersonSnapshot, Coverage]:
+        """The person and their coverage for a visit of ``visit_type`` at ``institution``
+        on ``day``, as the filing service decides it (a gRPC call: never while holding a
+        lock another request waits on)."""
+        return await self._filing.check_coverage(
+            psn_no=psn_no,
+            treatment_pool=institution.pool_code,
+            treatment_date=day,
+            visit_type=visit_type,
+            emergency=emergency,
+            hospital_code=institution.code,
+            chronic_disease=chronic_disease,
+        )
+
     async def _check_coverage(self, encounter: Encounter) -> Coverage:
         person, coverage = await self._filing.check_coverage(
             psn_no=encounter.person.psn_no,
@@ -410,24 +473,37 @@ class SettlementCore:
 
     async def _on_encounter(
         self,
+        command: OnEncounter,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        act: Callable[[Conn, store.LockedEncounter], Awaitable[R]],
         answer: Answer[R],
+        act: Callable[[OnLocked], Awaitable[R]],
+        infno: str | Callable[[Encounter], str],
+        *,
+        undoable: bool = False,
     ) -> R | Stored:
         """A hospital's write on one of its encounters: the msgid claimed and the encounter
         locked in one statement, the encounter checked as the request's (owner, person),
-        then ``act`` in the request's unit of work."""
-        acting_institution(header, HOSPITAL)
+        then ``act`` in the request's unit of work with the journal row of transaction
+        ``infno`` (or of the one it names for the encounter, outpatient or inpatient). An
+        ``undoable`` write (2202, 2404, 2405: a correction may undo it later) keeps the
+        encounter as it was before and after it."""
+        header = command.header
+        acting_institution(header, caller, HOSPITAL)
 
         async def work(uow: UnitOfWork) -> R | Replayed:
-            claimed, found = await store.claim_and_lock_encounter(uow.conn, mdtrt_id, uow.claim)
+            conn = uow.conn
+            claimed, found = await store.claim_and_lock_encounter(conn, command.mdtrt_id, uow.claim)
             await uow.claimed(claimed)
             if uow.replay is not None:
                 return REPLAYED
-            return await act(uow.conn, _of_request(found, mdtrt_id, header, psn_no))
+            locked = _of_request(found, command.mdtrt_id, header, command.psn_no)
+            number = infno if isinstance(infno, str) else infno(locked.encounter)
+            journal = store.Journal(header.msgid, header.hospital_code, number)
+            if not undoable:
+                return await act(OnLocked(conn, locked, journal))
+            async with corrections.remembered(conn, command.mdtrt_id, header.msgid):
+                return await act(OnLocked(conn, locked, journal))
 
         return await self._once(key, work, answer, claim_in_work=True)
 

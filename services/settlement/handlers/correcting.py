@@ -13,6 +13,7 @@ from services.settlement.domain.encounter import (
 )
 from services.settlement.domain.inputs import Header
 from services.settlement.domain.records import SettlementRecord
+from services.settlement.handlers.commands import Correct
 from services.settlement.handlers.core import (
     CORRECTABLE,
     INFNO_ADMIT,
@@ -27,6 +28,7 @@ from services.settlement.handlers.core import (
 )
 from services.settlement.handlers.settling import SettleCases
 from services.settlement.institution_access import acting_institution, check_oinfno
+from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
@@ -42,15 +44,15 @@ class CorrectionCases(SettleCases):
     # -- 2601 -----------------------------------------------------------------------------
 
     async def correct(
-        self,
-        key: MsgKey,
-        header: Header,
-        psn_no: str,
-        omsgid: str,
-        oinfno: str,
-        answer: Answer[Corrected],
+        self, command: Correct, caller: Caller, key: MsgKey, answer: Answer[Corrected]
     ) -> Corrected | Stored:
-        check_oinfno(acting_institution(header), oinfno)
+        header, psn_no, omsgid, oinfno = (
+            command.header,
+            command.psn_no,
+            command.omsgid,
+            command.oinfno,
+        )
+        check_oinfno(acting_institution(header, caller), oinfno)
         if not omsgid.startswith(header.hospital_code):
             raise PermissionDenied("a hospital corrects only its own messages")
         if omsgid == header.msgid:

@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
 
 from services.settlement import corrections, store
-from services.settlement.domain.bill import FeeLine
-from services.settlement.domain.codes import ChronicDisease, Insutype, VisitType
+from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
     Coverage,
-    Encounter,
-    EncounterState,
     account_balance_fen,
     check_admission_date,
     check_cancel_selection,
@@ -24,7 +19,14 @@ from services.settlement.domain.encounter import (
     require_registration_cancellable,
     validate_upload,
 )
-from services.settlement.domain.inputs import Header
+from services.settlement.handlers.commands import (
+    CancelFeeLines,
+    ChangeAdmission,
+    OnEncounter,
+    OpenEncounter,
+    QueryPerson,
+    UploadFeeLines,
+)
 from services.settlement.handlers.core import (
     ACQUIRE_TIMEOUT_S,
     INFNO_ADMISSION_CANCEL,
@@ -34,7 +36,6 @@ from services.settlement.handlers.core import (
     INFNO_REGISTER,
     INFNO_REGISTER_CANCEL,
     REPLAYED,
-    AdmissionChange,
     AdmissionChanged,
     Answer,
     Cancelled,
@@ -42,6 +43,7 @@ from services.settlement.handlers.core import (
     Discharged,
     EncounterCancelled,
     MsgKey,
+    OnLocked,
     Opened,
     PersonLookup,
     Replayed,
@@ -51,16 +53,15 @@ from services.settlement.handlers.core import (
     _level,
     _RecheckCoverage,
     _require_all_inserted,
-    infno_of,
-    new_id,
+    infno_for,
+    new_encounter,
     require_same_person,
 )
 from services.settlement.institution_access import HOSPITAL, acting_institution
-from shared.bus.pg import Conn
+from shared.auth import Caller
 from shared.errors import (
     InvalidArgument,
 )
-from shared.identity import DocumentType
 from shared.unit_of_work import UnitOfWork
 
 
@@ -69,24 +70,12 @@ class EncounterCases(SettlementCore):
 
     # -- 1101 / 2001 ----------------------------------------------------------------------
 
-    async def query_person(
-        self,
-        header: Header,
-        document_type: DocumentType,
-        document_number: str,
-        visit_type: VisitType,
-        emergency: bool,
-    ) -> PersonLookup:
-        hospital = acting_institution(header)
-        found = await self._filing.find_person(document_type, document_number)
+    async def query_person(self, query: QueryPerson, caller: Caller) -> PersonLookup:
+        hospital = acting_institution(query.header, caller)
+        found = await self._filing.find_person(query.document_type, query.document_number)
         today = self.china_now().date()
-        person, coverage = await self._filing.check_coverage(
-            psn_no=found.psn_no,
-            treatment_pool=hospital.pool_code,
-            treatment_date=today,
-            visit_type=visit_type,
-            emergency=emergency,
-            hospital_code=hospital.code,
+        person, coverage = await self._coverage_at(
+            hospital, found.psn_no, today, query.visit_type, emergency=query.emergency
         )
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
@@ -97,52 +86,34 @@ class EncounterCases(SettlementCore):
     # -- 2201 / 2401 ----------------------------------------------------------------------
 
     async def open_encounter(
-        self,
-        key: MsgKey,
-        header: Header,
-        *,
-        psn_no: str,
-        insutype: Insutype,
-        visit_type: VisitType,
-        chronic_disease: ChronicDisease | None,
-        begin_date: date,
-        visit_no: str,
-        diag_code: str,
-        emergency: bool,
-        answer: Answer[Opened],
+        self, command: OpenEncounter, caller: Caller, key: MsgKey, answer: Answer[Opened]
     ) -> Opened | Stored:
-        hospital = acting_institution(header, HOSPITAL)
+        header = command.header
+        hospital = acting_institution(header, caller, HOSPITAL)
         assert hospital.level is not None
         # The filing service is asked before the transaction: never while holding locks.
-        person, coverage = await self._filing.check_coverage(
-            psn_no=psn_no,
-            treatment_pool=hospital.pool_code,
-            treatment_date=begin_date,
-            visit_type=visit_type,
-            emergency=emergency,
-            hospital_code=hospital.code,
-            chronic_disease=chronic_disease,
+        person, coverage = await self._coverage_at(
+            hospital,
+            command.psn_no,
+            command.begin_date,
+            command.visit_type,
+            emergency=command.emergency,
+            chronic_disease=command.chronic_disease,
         )
-        require_same_person(person, insutype, header)
-        encounter = Encounter(
-            mdtrt_id=new_id("M", begin_date),
-            hospital_code=hospital.code,
-            hospital_level=_level(hospital, begin_date),
-            treatment_pool=hospital.pool_code,
-            person=person,
-            visit_type=visit_type,
-            chronic_disease=chronic_disease,
-            emergency=emergency,
-            begin_date=begin_date,
-            discharge_date=None,
-            state=EncounterState.OPEN,
-            setl_id=None,
-            coverage=coverage,
-            line_count=0,
+        require_same_person(person, command.insutype, header)
+        encounter = new_encounter(
+            hospital,
+            _level(hospital, command.begin_date),
+            person,
+            coverage,
+            command.visit_type,
+            command.chronic_disease,
+            emergency=command.emergency,
+            begin_date=command.begin_date,
         )
-        infno = INFNO_ADMIT if visit_type is VisitType.INPATIENT else INFNO_REGISTER
+        infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
-        opened = Opened(encounter, visit_no)
+        opened = Opened(encounter, command.visit_no)
 
         async def work(uow: UnitOfWork) -> Completed[Opened] | Replayed:
             # One statement claims the msgid, opens the encounter and stores the answer.
@@ -150,8 +121,8 @@ class EncounterCases(SettlementCore):
             claimed = await store.claim_and_open_encounter(
                 uow.conn,
                 encounter,
-                visit_no=visit_no,
-                diag_code=diag_code,
+                visit_no=command.visit_no,
+                diag_code=command.diag_code,
                 journal=store.Journal(header.msgid, hospital.code, infno),
                 claim=uow.claim,
                 response=response,
@@ -167,53 +138,41 @@ class EncounterCases(SettlementCore):
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
 
     async def upload_fee_lines(
-        self,
-        key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        lines: Sequence[FeeLine],
-        answer: Answer[Uploaded],
+        self, command: UploadFeeLines, caller: Caller, key: MsgKey, answer: Answer[Uploaded]
     ) -> Uploaded | Stored:
-        async def act(conn: Conn, locked: store.LockedEncounter) -> Uploaded:
-            encounter = locked.encounter
+        lines = command.lines
+
+        async def act(at: OnLocked) -> Uploaded:
+            encounter = at.locked.encounter
             require_open(encounter)
             catalogue = self._catalogue(encounter)
             splits = validate_upload(
-                encounter, locked.line_amount_fen, lines, catalogue, locked.clock.china_date
+                encounter, at.locked.line_amount_fen, lines, catalogue, at.locked.clock.china_date
             )
-            journal = store.Journal(
-                header.msgid, header.hospital_code, infno_of("upload", encounter)
+            inserted, totals = await store.insert_fee_lines(
+                at.conn, command.mdtrt_id, lines, at.journal
             )
-            inserted, totals = await store.insert_fee_lines(conn, mdtrt_id, lines, journal)
             _require_all_inserted(lines, inserted)
             limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
             return Uploaded(
                 tuple(zip(splits, limits, strict=True)), totals.line_count, totals.line_amount_fen
             )
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
+        return await self._on_encounter(command, caller, key, answer, act, infno_for("upload"))
 
     async def cancel_fee_lines(
-        self,
-        key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        line_nos: Sequence[int],
-        all_lines: bool,
-        answer: Answer[Cancelled],
+        self, command: CancelFeeLines, caller: Caller, key: MsgKey, answer: Answer[Cancelled]
     ) -> Cancelled | Stored:
-        acting_institution(header, HOSPITAL)
-        check_cancel_selection(line_nos, all_lines)
+        acting_institution(command.header, caller, HOSPITAL)
+        line_nos = command.line_nos
+        check_cancel_selection(line_nos, command.all_lines)
 
-        async def act(conn: Conn, locked: store.LockedEncounter) -> Cancelled:
-            require_open(locked.encounter)
-            journal = store.Journal(
-                header.msgid, header.hospital_code, infno_of("cancel", locked.encounter)
+        async def act(at: OnLocked) -> Cancelled:
+            require_open(at.locked.encounter)
+            selection = None if command.all_lines else line_nos
+            cancelled, totals = await store.cancel_fee_lines(
+                at.conn, command.mdtrt_id, selection, at.journal
             )
-            selection = None if all_lines else line_nos
-            cancelled, totals = await store.cancel_fee_lines(conn, mdtrt_id, selection, journal)
             missing = sorted(set(line_nos) - cancelled)
             if missing:
                 raise InvalidArgument(
@@ -221,81 +180,93 @@ class EncounterCases(SettlementCore):
                 )
             return Cancelled(len(cancelled), totals.line_count, totals.line_amount_fen)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
+        return await self._on_encounter(command, caller, key, answer, act, infno_for("cancel"))
 
-    # -- 2202 / 2404 ----------------------------------------------------------------------
+    # -- 2202 / 2404 / 2405: undone by a correction, so each keeps its undo snapshot ------
 
     async def cancel_registration(
         self,
+        command: OnEncounter,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
         answer: Answer[EncounterCancelled],
     ) -> EncounterCancelled | Stored:
-        async def act(conn: Conn, locked: store.LockedEncounter) -> EncounterCancelled:
-            line_count = locked.encounter.line_count
-            require_registration_cancellable(locked.encounter)
-            journal = store.Journal(header.msgid, header.hospital_code, INFNO_REGISTER_CANCEL)
-            async with corrections.remembered(conn, mdtrt_id, header.msgid):
-                await store.cancel_registration(conn, mdtrt_id, line_count, journal)
-            return EncounterCancelled(mdtrt_id, line_count)
+        async def act(at: OnLocked) -> EncounterCancelled:
+            line_count = at.locked.encounter.line_count
+            require_registration_cancellable(at.locked.encounter)
+            await store.cancel_registration(at.conn, command.mdtrt_id, line_count, at.journal)
+            return EncounterCancelled(command.mdtrt_id, line_count)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
+        return await self._on_encounter(
+            command, caller, key, answer, act, INFNO_REGISTER_CANCEL, undoable=True
+        )
 
     async def cancel_admission(
         self,
+        command: OnEncounter,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
         answer: Answer[EncounterCancelled],
     ) -> EncounterCancelled | Stored:
-        async def act(conn: Conn, locked: store.LockedEncounter) -> EncounterCancelled:
-            require_admission_cancellable(locked.encounter)
-            journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CANCEL)
-            async with corrections.remembered(conn, mdtrt_id, header.msgid):
-                await store.cancel_encounter(conn, mdtrt_id, journal)
-            return EncounterCancelled(mdtrt_id, 0)
+        async def act(at: OnLocked) -> EncounterCancelled:
+            require_admission_cancellable(at.locked.encounter)
+            await store.cancel_encounter(at.conn, command.mdtrt_id, at.journal)
+            return EncounterCancelled(command.mdtrt_id, 0)
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
+        return await self._on_encounter(
+            command, caller, key, answer, act, INFNO_ADMISSION_CANCEL, undoable=True
+        )
+
+    async def cancel_discharge(
+        self, command: OnEncounter, caller: Caller, key: MsgKey, answer: Answer[Discharged]
+    ) -> Discharged | Stored:
+        async def act(at: OnLocked) -> Discharged:
+            encounter = at.locked.encounter
+            require_discharge_cancellable(encounter)
+            assert encounter.discharge_date is not None
+            await store.set_discharge(at.conn, command.mdtrt_id, None, "", at.journal)
+            return Discharged(command.mdtrt_id, encounter.discharge_date)
+
+        return await self._on_encounter(
+            command, caller, key, answer, act, INFNO_DISCHARGE_CANCEL, undoable=True
+        )
 
     # -- 2403 -----------------------------------------------------------------------------
 
     async def change_admission(
         self,
+        command: ChangeAdmission,
+        caller: Caller,
         key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        change: AdmissionChange,
         answer: Answer[AdmissionChanged],
     ) -> AdmissionChanged | Stored:
-        acting_institution(header, HOSPITAL)
+        header, mdtrt_id = command.header, command.mdtrt_id
+        acting_institution(header, caller, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> AdmissionChanged:
             conn = uow.conn
-            locked = await self._locked(conn, mdtrt_id, header, psn_no)
+            locked = await self._locked(conn, mdtrt_id, header, command.psn_no)
             encounter = locked.encounter
             require_admission_changeable(encounter)
             begin_date = encounter.begin_date
             coverage = encounter.coverage
-            moved = change.begin_date is not None and change.begin_date != begin_date
-            if change.begin_date is not None and moved:
+            new_date = command.begin_date
+            moved = new_date is not None and new_date != begin_date
+            if new_date is not None and moved:
                 check_admission_date(
-                    encounter, change.begin_date, await store.earliest_line_date(conn, mdtrt_id)
+                    encounter, new_date, await store.earliest_line_date(conn, mdtrt_id)
                 )
                 if fresh is None:  # the coverage of the new date, asked outside the txn
-                    raise _RecheckCoverage(replace(encounter, begin_date=change.begin_date))
-                begin_date, coverage = change.begin_date, fresh
+                    raise _RecheckCoverage(replace(encounter, begin_date=new_date))
+                begin_date, coverage = new_date, fresh
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_ADMISSION_CHANGE)
             async with corrections.remembered(conn, mdtrt_id, header.msgid):
                 diag_code, dept_code = await store.change_admission(
                     conn,
                     mdtrt_id,
                     begin_date=begin_date,
-                    diag_code=change.diag_code,
-                    dept_code=change.dept_code,
+                    diag_code=command.diag_code,
+                    dept_code=command.dept_code,
                     coverage=coverage,
                     coverage_checked=moved,
                     journal=journal,
@@ -303,24 +274,3 @@ class EncounterCases(SettlementCore):
             return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
 
         return await self._once_with_coverage(key, work, answer)
-
-    # -- 2405 -----------------------------------------------------------------------------
-
-    async def cancel_discharge(
-        self,
-        key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        answer: Answer[Discharged],
-    ) -> Discharged | Stored:
-        async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
-            encounter = locked.encounter
-            require_discharge_cancellable(encounter)
-            assert encounter.discharge_date is not None
-            journal = store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE_CANCEL)
-            async with corrections.remembered(conn, mdtrt_id, header.msgid):
-                await store.set_discharge(conn, mdtrt_id, None, "", journal)
-            return Discharged(mdtrt_id, encounter.discharge_date)
-
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 from services.settlement import store
@@ -10,11 +11,11 @@ from services.settlement.domain.accumulations import (
     annual_usage,
 )
 from services.settlement.domain.encounter import (
+    Encounter,
     account_balance_fen,
     require_owner,
     require_person,
 )
-from services.settlement.domain.inputs import Header
 from services.settlement.domain.reconcile import (
     RECORDS_MAX,
     DetailOutcome,
@@ -22,6 +23,13 @@ from services.settlement.domain.reconcile import (
     Totals,
     compare_records,
     require_range_size,
+)
+from services.settlement.handlers.commands import (
+    AboutPerson,
+    OnSettlement,
+    PersonPage,
+    QueryFeeLines,
+    Reconcile,
 )
 from services.settlement.handlers.core import (
     ACQUIRE_TIMEOUT_S,
@@ -34,6 +42,8 @@ from services.settlement.handlers.core import (
     require_settlement_of,
 )
 from services.settlement.institution_access import HOSPITAL, acting_institution
+from shared.auth import Caller
+from shared.bus.pg import Conn
 from shared.errors import (
     NotFound,
     PermissionDenied,
@@ -45,46 +55,38 @@ class QueryCases(SettlementCore):
 
     # -- 5203 -----------------------------------------------------------------------------
 
-    async def query_settlement(
-        self, header: Header, setl_id: str, mdtrt_id: str, psn_no: str
-    ) -> SettlementView:
-        acting_institution(header)
+    async def query_settlement(self, query: OnSettlement, caller: Caller) -> SettlementView:
+        header = query.header
+        acting_institution(header, caller)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await store.get_settlement(conn, setl_id)
+            found = await store.get_settlement(conn, query.setl_id)
         if found is None:
-            raise NotFound(f"no settlement {setl_id}")
-        require_settlement_of(found.record, header.hospital_code, mdtrt_id, psn_no)
+            raise NotFound(f"no settlement {query.setl_id}")
+        require_settlement_of(found.record, header.hospital_code, query.mdtrt_id, query.psn_no)
         return SettlementView(found.record)
 
     # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
 
     async def query_encounters(
-        self,
-        header: Header,
-        psn_no: str,
-        begin: date | None,
-        end: date | None,
-        after_mdtrt_id: str | None,
-        limit: int,
+        self, query: PersonPage[str], caller: Caller
     ) -> list[store.EncounterRow]:
-        hospital = acting_institution(header, HOSPITAL)
-        assert limit > 0
+        hospital = acting_institution(query.header, caller, HOSPITAL)
+        assert query.limit > 0
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             return await store.person_encounters(
                 conn,
                 hospital.code,
-                psn_no,
-                begin=begin,
-                end=end,
-                after_mdtrt_id=after_mdtrt_id,
-                limit=limit,
+                query.psn_no,
+                begin=query.begin,
+                end=query.end,
+                after_mdtrt_id=query.after,
+                limit=query.limit,
             )
 
-    async def query_fee_lines(
-        self, header: Header, mdtrt_id: str, psn_no: str, after_line_no: int, limit: int
-    ) -> FeeLinesPage:
-        acting_institution(header, HOSPITAL)
-        assert limit > 0
+    async def query_fee_lines(self, query: QueryFeeLines, caller: Caller) -> FeeLinesPage:
+        header, mdtrt_id = query.header, query.mdtrt_id
+        acting_institution(header, caller, HOSPITAL)
+        assert query.limit > 0
         async with (
             self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
@@ -93,27 +95,15 @@ class QueryCases(SettlementCore):
             if found is None:
                 raise NotFound(f"no encounter {mdtrt_id}")
             require_owner(found.encounter, header.hospital_code)
-            require_person(found.encounter, psn_no, header.insured_pool)
+            require_person(found.encounter, query.psn_no, header.insured_pool)
             lines = await store.standing_lines(
-                conn, mdtrt_id, after_line_no=after_line_no, limit=limit
+                conn, mdtrt_id, after_line_no=query.after_line_no, limit=query.limit
             )
         return FeeLinesPage(found, tuple(lines))
 
-    async def query_accumulations(self, header: Header, psn_no: str) -> PersonYear:
-        hospital = acting_institution(header, HOSPITAL)
+    async def query_accumulations(self, query: AboutPerson, caller: Caller) -> PersonYear:
         today = self.china_now().date()
-        since = today - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
-        async with (
-            self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            encounter = await store.treating_encounter(conn, hospital.code, psn_no, since)
-            if encounter is None:
-                raise PermissionDenied(
-                    f"{hospital.code} is not currently treating {psn_no}: no open encounter "
-                    f"and none settled in the last {TREATING_DAYS_AFTER_SETTLEMENT} days"
-                )
-            require_person(encounter, psn_no, header.insured_pool)
+        async with self.treating(query, caller, today) as (conn, encounter):
             person = encounter.person
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
         policy = self._versions.policy_for(person.insured_pool, today)
@@ -125,21 +115,43 @@ class QueryCases(SettlementCore):
             account_balance_fen(person, acc),
         )
 
+    @contextlib.asynccontextmanager
+    async def treating(
+        self, query: AboutPerson, caller: Caller, today: date
+    ) -> AsyncIterator[tuple[Conn, Encounter]]:
+        """A read-only snapshot in which the hospital is seen currently treating the
+        person (5205, 5206) on ``today``: an OPEN encounter there, or one settled in the
+        last ``TREATING_DAYS_AFTER_SETTLEMENT`` days; PERMISSION_DENIED otherwise."""
+        hospital = acting_institution(query.header, caller, HOSPITAL)
+        psn_no = query.psn_no
+        since = today - timedelta(days=TREATING_DAYS_AFTER_SETTLEMENT)
+        async with (
+            self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            encounter = await store.treating_encounter(conn, hospital.code, psn_no, since)
+            if encounter is None:
+                raise PermissionDenied(
+                    f"{hospital.code} is not currently treating {psn_no}: no open encounter "
+                    f"and none settled in the last {TREATING_DAYS_AFTER_SETTLEMENT} days"
+                )
+            require_person(encounter, psn_no, query.header.insured_pool)
+            yield conn, encounter
+
     # -- 3201 / 3202 ----------------------------------------------------------------------
 
-    async def reconcile_totals(
-        self, header: Header, begin: date, end: date, theirs: Totals
-    ) -> TotalsOutcome:
-        hospital = acting_institution(header)
+    async def reconcile_totals(self, query: Reconcile[Totals], caller: Caller) -> TotalsOutcome:
+        hospital = acting_institution(query.header, caller)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            ours = await store.totals(conn, hospital.code, begin, end)
+            ours = await store.totals(conn, hospital.code, query.begin, query.end)
+        theirs = query.theirs
         return TotalsOutcome(ours, theirs, tuple(ours.differing_fields(theirs)))
 
     async def reconcile_details(
-        self, header: Header, begin: date, end: date, theirs: Sequence[Record]
+        self, query: Reconcile[tuple[Record, ...]], caller: Caller
     ) -> DetailOutcome:
-        hospital = acting_institution(header)
+        hospital = acting_institution(query.header, caller)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            ours = await store.records(conn, hospital.code, begin, end, RECORDS_MAX + 1)
+            ours = await store.records(conn, hospital.code, query.begin, query.end, RECORDS_MAX + 1)
         require_range_size(len(ours))
-        return compare_records(ours, theirs)
+        return compare_records(ours, query.theirs)

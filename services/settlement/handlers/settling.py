@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from services.settlement import pharmacy_store, store
 from services.settlement.domain.accumulations import (
     Accumulations,
@@ -28,6 +26,7 @@ from services.settlement.domain.supervision import (
     supervise_request,
 )
 from services.settlement.events import settlement_outbox_item
+from services.settlement.handlers.commands import Discharge, PreSettle, Reverse, Settle
 from services.settlement.handlers.core import (
     INFNO_DISCHARGE,
     INFNO_PURCHASE_CANCEL,
@@ -35,6 +34,7 @@ from services.settlement.handlers.core import (
     Completed,
     Discharged,
     MsgKey,
+    OnLocked,
     PreSettled,
     R,
     Replayed,
@@ -45,13 +45,13 @@ from services.settlement.handlers.core import (
     require_settlement_of,
 )
 from services.settlement.institution_access import HOSPITAL, PHARMACY, acting_institution
+from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
-from shared.reference import InstitutionKind
 from shared.unit_of_work import UnitOfWork
 
 
@@ -61,15 +61,10 @@ class SettleCases(SettlementCore):
     # -- 2206/2303 ------------------------------------------------------------------------
 
     async def presettle(
-        self,
-        key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        acct_opted_in: bool,
-        answer: Answer[PreSettled],
+        self, command: PreSettle, caller: Caller, key: MsgKey, answer: Answer[PreSettled]
     ) -> PreSettled | Stored:
-        acting_institution(header, HOSPITAL)
+        header, mdtrt_id = command.header, command.mdtrt_id
+        acting_institution(header, caller, HOSPITAL)
 
         async def work(uow: UnitOfWork, fresh: Coverage | None) -> PreSettled:
             conn = uow.conn
@@ -77,12 +72,15 @@ class SettleCases(SettlementCore):
             if view is None:
                 raise NotFound(f"no encounter {mdtrt_id}")
             require_owner(view.locked.encounter, header.hospital_code)
-            require_person(view.locked.encounter, psn_no, header.insured_pool)
+            require_person(view.locked.encounter, command.psn_no, header.insured_pool)
             encounter = self._with_current_coverage(view.locked.encounter, fresh)
             require_settleable(encounter, view.locked.line_amount_fen)
             catalogue = self._catalogue(encounter)
             request = settle_request(
-                encounter, view.locked.lines, view.accumulations, acct_opted_in=acct_opted_in
+                encounter,
+                view.locked.lines,
+                view.accumulations,
+                acct_opted_in=command.acct_opted_in,
             )
             result = self._run_engine(request, catalogue)
             warnings = supervise_request(request, catalogue) + tuple(
@@ -99,35 +97,33 @@ class SettleCases(SettlementCore):
     # -- 2207/2304 ------------------------------------------------------------------------
 
     async def settle(
-        self,
-        key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        acct_opted_in: bool,
-        medfee_sumamt_fen: int,
-        answer: Answer[SettlementRecord],
+        self, command: Settle, caller: Caller, key: MsgKey, answer: Answer[SettlementRecord]
     ) -> SettlementRecord | Stored:
-        acting_institution(header, HOSPITAL)
+        header = command.header
+        acting_institution(header, caller, HOSPITAL)
 
         async def work(
             uow: UnitOfWork, fresh: Coverage | None
         ) -> Completed[SettlementRecord] | Replayed:
-            found = await self._locked_for_settle(uow, mdtrt_id, header, psn_no, claiming=True)
+            found = await self._locked_for_settle(
+                uow, command.mdtrt_id, header, command.psn_no, claiming=True
+            )
             if isinstance(found, Replayed):
                 return found
             locked, acc = found
             encounter = self._with_current_coverage(locked.encounter, fresh)
             require_settleable(encounter, locked.line_amount_fen)
-            if medfee_sumamt_fen != locked.line_amount_fen:
+            if command.medfee_sumamt_fen != locked.line_amount_fen:
                 raise InvalidArgument(
                     "medfee_sumamt_fen",
                     f"the standing fee lines total {locked.line_amount_fen} fen, "
-                    f"not {medfee_sumamt_fen}",
+                    f"not {command.medfee_sumamt_fen}",
                 )
             clock = locked.clock
             catalogue = self._catalogue(encounter)
-            request = settle_request(encounter, locked.lines, acc, acct_opted_in=acct_opted_in)
+            request = settle_request(
+                encounter, locked.lines, acc, acct_opted_in=command.acct_opted_in
+            )
             result = self._run_engine(request, catalogue)
             record = self._settlement(result, encounter, clock, header.msgid)
             return await self._write_settlement(
@@ -146,21 +142,16 @@ class SettleCases(SettlementCore):
     # -- 2208/2305 ------------------------------------------------------------------------
 
     async def reverse(
-        self,
-        key: MsgKey,
-        header: Header,
-        setl_id: str,
-        mdtrt_id: str,
-        psn_no: str,
-        answer: Answer[SettlementRecord],
-        *,
-        kind: InstitutionKind = HOSPITAL,
+        self, command: Reverse, caller: Caller, key: MsgKey, answer: Answer[SettlementRecord]
     ) -> SettlementRecord | Stored:
         """2208/2305 for a hospital; 2103 for a pharmacy (its purchase goes with it)."""
-        acting_institution(header, kind)
+        header, kind = command.header, command.kind
+        acting_institution(header, caller, kind)
 
         async def work(uow: UnitOfWork) -> SettlementRecord:
-            found, locked = await self._settled(uow.conn, setl_id, header, mdtrt_id, psn_no)
+            found, locked = await self._settled(
+                uow.conn, command.setl_id, header, command.mdtrt_id, command.psn_no
+            )
             infno = (
                 INFNO_PURCHASE_CANCEL if kind is PHARMACY else infno_of("reverse", locked.encounter)
             )
@@ -252,21 +243,17 @@ class SettleCases(SettlementCore):
     # -- 2402 -----------------------------------------------------------------------------
 
     async def discharge(
-        self,
-        key: MsgKey,
-        header: Header,
-        mdtrt_id: str,
-        psn_no: str,
-        discharge_date: date,
-        diag_code: str,
-        answer: Answer[Discharged],
+        self, command: Discharge, caller: Caller, key: MsgKey, answer: Answer[Discharged]
     ) -> Discharged | Stored:
-        async def act(conn: Conn, locked: store.LockedEncounter) -> Discharged:
-            if discharge_date > locked.clock.china_date:
-                raise InvalidArgument("endtime", f"{discharge_date} is in the future")
-            require_dischargeable(locked.encounter, discharge_date)
-            journal = store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE)
-            await store.set_discharge(conn, mdtrt_id, discharge_date, diag_code, journal)
-            return Discharged(mdtrt_id, discharge_date)
+        discharge_date = command.discharge_date
 
-        return await self._on_encounter(key, header, mdtrt_id, psn_no, act, answer)
+        async def act(at: OnLocked) -> Discharged:
+            if discharge_date > at.locked.clock.china_date:
+                raise InvalidArgument("endtime", f"{discharge_date} is in the future")
+            require_dischargeable(at.locked.encounter, discharge_date)
+            await store.set_discharge(
+                at.conn, command.mdtrt_id, discharge_date, command.diag_code, at.journal
+            )
+            return Discharged(command.mdtrt_id, discharge_date)
+
+        return await self._on_encounter(command, caller, key, answer, act, INFNO_DISCHARGE)

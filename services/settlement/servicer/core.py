@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -15,9 +15,11 @@ from services.settlement.domain.inputs import (
     check_psn_no,
     read_header,
 )
-from services.settlement.domain.records import SettlementRecord
 from services.settlement.handlers import Answer, MsgKey, Settlement, Stored
+from services.settlement.handlers.commands import OnEncounter, Reverse
+from services.settlement.servicer.readers import read_days, read_range
 from services.settlement.servicer.writers import SR, settlement_response
+from shared.auth import Caller, caller
 from shared.errors import Violations
 from shared.idempotency import fingerprint, stored_form
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
@@ -26,9 +28,18 @@ from shared.reference import InstitutionKind
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
-# A write on one encounter that takes nothing but the encounter's own fields:
-# (key, header, mdtrt_id, psn_no, answer).
-EncounterWrite = Callable[[MsgKey, Header, str, str, Answer[R]], Awaitable[R | Stored]]
+
+
+class Command(Protocol):
+    """What every write's command carries: the request's header (its msgid)."""
+
+    @property
+    def header(self) -> Header: ...
+
+
+C = TypeVar("C", bound=Command)
+# A write use case: (command, caller, key, answer) to its result or the stored answer.
+WriteCase = Callable[[C, Caller, MsgKey, Answer[R]], Awaitable[R | Stored]]
 
 
 def key_of(msgid: str, request: Message) -> MsgKey:
@@ -79,6 +90,21 @@ def header_of(
     )
 
 
+async def answered(
+    use_case: WriteCase[C, R],
+    command: C,
+    request: Message,
+    encode: Callable[[R], M],
+    response_type: type[M],
+) -> M:
+    """A write RPC once its request is read into ``command``: the use case run for the
+    request's caller under the request's key, its result written as ``response_type``
+    (a retried msgid gets its stored answer)."""
+    reply = Reply(encode, response_type)
+    key = key_of(command.header.msgid, request)
+    return reply.of(await use_case(command, caller(), key, reply))
+
+
 async def reverse(
     service: Settlement, request: Any, response_type: type[SR], kind: InstitutionKind
 ) -> SR:
@@ -92,19 +118,13 @@ async def reverse(
     check_psn_no(request.psn_no, "psn_no", errors)
     errors.raise_if_any()
     assert header is not None
-    reply: Reply[SettlementRecord, SR] = Reply(
-        lambda record: settlement_response(response_type, record), response_type
-    )
-    return reply.of(
-        await service.reverse(
-            key_of(header.msgid, request),
-            header,
-            request.setl_id,
-            request.mdtrt_id,
-            request.psn_no,
-            reply,
-            kind=kind,
-        )
+    command = Reverse(header, request.setl_id, request.mdtrt_id, request.psn_no, kind)
+    return await answered(
+        service.reverse,
+        command,
+        request,
+        lambda record: settlement_response(response_type, record),
+        response_type,
     )
 
 
@@ -132,21 +152,47 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         check_psn_no(request.psn_no, "psn_no", errors)
         return header
 
-    async def _encounter_write(
-        self,
-        request: Any,
-        use_case: EncounterWrite[R],
-        encode: Callable[[R], M],
-        response_type: type[M],
-    ) -> M:
-        """An RPC whose request is the header, mdtrt_id and psn_no, and nothing else."""
+    def _person_request(self, request: Any, errors: Violations) -> Header | None:
+        """The header and psn_no of a read about one person (5201, 5205, 5206)."""
+        header = self._header(request.header, errors, person=True)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        return header
+
+    def _range_request(
+        self, request: Any, errors: Violations
+    ) -> tuple[Header | None, date | None, date | None]:
+        """The header of a reconciliation (3201, 3202) and its days ``stmt_begndate`` to
+        ``stmt_enddate``."""
+        header = self._header(request.header, errors, person=False)
+        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        return header, begin, end
+
+    def _person_days_request(
+        self, request: Any, errors: Violations
+    ) -> tuple[Header | None, date | None, date | None]:
+        """The header and psn_no of a read about one person's rows, and its optional days
+        ``begndate`` to ``enddate`` (5201, 5205)."""
+        header = self._person_request(request, errors)
+        begin, end = read_days(request.begndate, request.enddate, errors)
+        return header, begin, end
+
+    def _encounter_header(self, request: Any) -> Header:
+        """The header of a request that carries nothing to read but the encounter's
+        mdtrt_id and psn_no (InvalidArgument naming each bad field)."""
         errors = Violations()
         header = self._encounter_request(request, errors)
         errors.raise_if_any()
         assert header is not None
-        reply = Reply(encode, response_type)
-        return reply.of(
-            await use_case(
-                key_of(header.msgid, request), header, request.mdtrt_id, request.psn_no, reply
-            )
-        )
+        return header
+
+    async def _encounter_write(
+        self,
+        request: Any,
+        use_case: WriteCase[OnEncounter, R],
+        encode: Callable[[R], M],
+        response_type: type[M],
+    ) -> M:
+        """An RPC whose request is the header, mdtrt_id and psn_no, and nothing else."""
+        header = self._encounter_header(request)
+        command = OnEncounter(header, request.mdtrt_id, request.psn_no)
+        return await answered(use_case, command, request, encode, response_type)

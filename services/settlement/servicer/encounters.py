@@ -3,38 +3,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import grpc
+from google.protobuf.message import Message
 
 from services.settlement import national_codes as codes
 from services.settlement.domain.codes import VisitType
-from services.settlement.domain.encounter import (
-    MAX_LINES_PER_UPLOAD,
-)
 from services.settlement.domain.inputs import (
     check_psn_no,
     read_begin_date,
 )
 from services.settlement.handlers import (
-    AdmissionChange,
     AdmissionChanged,
     Cancelled,
-    Discharged,
     EncounterCancelled,
     Opened,
     Uploaded,
 )
-from services.settlement.servicer.core import Reply, ServicerCore, key_of
+from services.settlement.handlers.commands import (
+    CancelFeeLines,
+    ChangeAdmission,
+    OpenEncounter,
+    QueryPerson,
+    UploadFeeLines,
+)
+from services.settlement.servicer.core import M, ServicerCore, answered
 from services.settlement.servicer.readers import (
     ITEM_CLASSES,
     _check_icd10,
     assistance_category_number,
     check_cert,
+    check_line_count,
     check_visit_no,
     document_type_of,
     read_fee_lines,
 )
-from services.settlement.servicer.writers import benefit_check
+from services.settlement.servicer.writers import benefit_check, discharged
 from shared import pb_enums
+from shared.auth import caller
 from shared.errors import Violations
 from shared.identity import validate_document
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
@@ -64,9 +72,8 @@ class EncounterRpcs(ServicerCore):
         errors.raise_if_any()
         assert header is not None and document_type is not None and visit_type is not None
         number = validate_document(document_type, request.mdtrt_cert_no, "mdtrt_cert_no")
-        found = await self._service.query_person(
-            header, document_type, number, visit_type, request.emergency
-        )
+        query = QueryPerson(header, document_type, number, visit_type, request.emergency)
+        found = await self._service.query_person(query, caller())
         person = found.person
         return pb.QueryPersonResponse(
             baseinfo=pb.PersonBaseInfo(
@@ -92,86 +99,84 @@ class EncounterRpcs(ServicerCore):
         self, request: pb.RegisterRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=True)
-        check_psn_no(request.psn_no, "psn_no", errors)
-        insutype = codes.read_insutype(request.insutype, request.insutype_code, errors)
-        visit_type = codes.read_med_type(
-            request.med_type, request.med_type_code, codes.OUTPATIENT_VISITS, errors
-        )
-        begin_date = read_begin_date(request.begntime, "begntime", errors, self._today())
-        check_visit_no(request.ipt_otp_no, "ipt_otp_no", errors)
-        check_cert(
-            request.mdtrt_cert_type, request.mdtrt_cert_type_code, request.mdtrt_cert_no, errors
-        )
+        visit_type: VisitType | None = None
+
+        def read_visit_type(errors: Violations) -> VisitType | None:
+            nonlocal visit_type
+            visit_type = codes.read_med_type(
+                request.med_type, request.med_type_code, codes.OUTPATIENT_VISITS, errors
+            )
+            return visit_type
+
+        opening = self._opening(request, read_visit_type, request.ipt_otp_no, "ipt_otp_no", errors)
         disease = codes.read_disease(request.dise_codg, visit_type, errors)
         errors.raise_if_any()
-        assert header and insutype and visit_type and begin_date
-
-        def encode(opened: Opened) -> pb.RegisterResponse:
-            return pb.RegisterResponse(
-                mdtrt_id=opened.encounter.mdtrt_id,
-                psn_no=opened.encounter.person.psn_no,
-                ipt_otp_no=opened.visit_no,
-                trtinfo=benefit_check(opened.encounter.coverage),
-            )
-
-        reply = Reply(encode, pb.RegisterResponse)
-        return reply.of(
-            await self._service.open_encounter(
-                key_of(header.msgid, request),
-                header,
-                psn_no=request.psn_no,
-                insutype=insutype,
-                visit_type=visit_type,
-                chronic_disease=disease,
-                begin_date=begin_date,
-                visit_no=request.ipt_otp_no,
-                diag_code=disease.value if disease else request.dise_codg,
-                emergency=request.emergency,
-                answer=reply,
-            )
+        assert opening is not None
+        command = replace(
+            opening,
+            chronic_disease=disease,
+            diag_code=disease.value if disease else request.dise_codg,
         )
+        return await self._open(request, command, pb.RegisterResponse, "ipt_otp_no")
 
     async def Admit(
         self, request: pb.AdmitRequest, context: grpc.aio.ServicerContext
     ) -> pb.AdmitResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=True)
-        check_psn_no(request.psn_no, "psn_no", errors)
-        insutype = codes.read_insutype(request.insutype, request.insutype_code, errors)
-        begin_date = read_begin_date(request.begntime, "begntime", errors, self._today())
-        check_visit_no(request.ipt_no, "ipt_no", errors)
-        check_cert(
-            request.mdtrt_cert_type, request.mdtrt_cert_type_code, request.mdtrt_cert_no, errors
+        opening = self._opening(
+            request, lambda _: VisitType.INPATIENT, request.ipt_no, "ipt_no", errors
         )
         _check_icd10(request.adm_diag_codg, "adm_diag_codg", errors)
         errors.raise_if_any()
-        assert header and insutype and begin_date
+        assert opening is not None
+        command = replace(opening, diag_code=request.adm_diag_codg)
+        return await self._open(request, command, pb.AdmitResponse, "ipt_no")
 
-        def encode(opened: Opened) -> pb.AdmitResponse:
-            return pb.AdmitResponse(
+    def _opening(
+        self,
+        request: pb.RegisterRequest | pb.AdmitRequest,
+        read_visit_type: Callable[[Violations], VisitType | None],
+        visit_no: str,
+        visit_no_field: str,
+        errors: Violations,
+    ) -> OpenEncounter | None:
+        """What a registration and an admission both carry (None when a field is bad:
+        each is in ``errors``); the caller adds the disease and diagnosis."""
+        header = self._header(request.header, errors, person=True)
+        check_psn_no(request.psn_no, "psn_no", errors)
+        insutype = codes.read_insutype(request.insutype, request.insutype_code, errors)
+        visit_type = read_visit_type(errors)
+        begin_date = read_begin_date(request.begntime, "begntime", errors, self._today())
+        check_visit_no(visit_no, visit_no_field, errors)
+        check_cert(
+            request.mdtrt_cert_type, request.mdtrt_cert_type_code, request.mdtrt_cert_no, errors
+        )
+        if header is None or insutype is None or visit_type is None or begin_date is None:
+            return None
+        return OpenEncounter(
+            header,
+            psn_no=request.psn_no,
+            insutype=insutype,
+            visit_type=visit_type,
+            chronic_disease=None,
+            begin_date=begin_date,
+            visit_no=visit_no,
+            diag_code="",
+            emergency=request.emergency,
+        )
+
+    async def _open(
+        self, request: Message, command: OpenEncounter, response_type: type[M], visit_no_field: str
+    ) -> M:
+        def encode(opened: Opened) -> M:
+            return response_type(
                 mdtrt_id=opened.encounter.mdtrt_id,
                 psn_no=opened.encounter.person.psn_no,
-                ipt_no=opened.visit_no,
                 trtinfo=benefit_check(opened.encounter.coverage),
+                **{visit_no_field: opened.visit_no},
             )
 
-        reply = Reply(encode, pb.AdmitResponse)
-        return reply.of(
-            await self._service.open_encounter(
-                key_of(header.msgid, request),
-                header,
-                psn_no=request.psn_no,
-                insutype=insutype,
-                visit_type=VisitType.INPATIENT,
-                chronic_disease=None,
-                begin_date=begin_date,
-                visit_no=request.ipt_no,
-                diag_code=request.adm_diag_codg,
-                emergency=request.emergency,
-                answer=reply,
-            )
-        )
+        return await answered(self._service.open_encounter, command, request, encode, response_type)
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
 
@@ -180,16 +185,12 @@ class EncounterRpcs(ServicerCore):
     ) -> pb.UploadFeeDetailsResponse:
         errors = Violations()
         header = self._encounter_request(request, errors)
-        count = len(request.feedetail)
-        errors.check(
-            0 < count <= MAX_LINES_PER_UPLOAD,
-            "feedetail",
-            f"an upload carries 1 to {MAX_LINES_PER_UPLOAD} lines, got {count}",
-        )
+        check_line_count(len(request.feedetail), "feedetail", errors, carrier="an upload")
         errors.raise_if_any()  # before walking the lines: the list may be oversized
         lines = read_fee_lines(request.feedetail, errors)
         errors.raise_if_any()
         assert header is not None
+        command = UploadFeeLines(header, request.mdtrt_id, request.psn_no, tuple(lines))
 
         def encode(uploaded: Uploaded) -> pb.UploadFeeDetailsResponse:
             return pb.UploadFeeDetailsResponse(
@@ -211,25 +212,21 @@ class EncounterRpcs(ServicerCore):
                 medfee_sumamt_fen=uploaded.line_amount_fen,
             )
 
-        reply = Reply(encode, pb.UploadFeeDetailsResponse)
-        return reply.of(
-            await self._service.upload_fee_lines(
-                key_of(header.msgid, request),
-                header,
-                request.mdtrt_id,
-                request.psn_no,
-                lines,
-                reply,
-            )
+        return await answered(
+            self._service.upload_fee_lines, command, request, encode, pb.UploadFeeDetailsResponse
         )
 
     async def CancelFeeDetails(
         self, request: pb.CancelFeeDetailsRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelFeeDetailsResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
+        header = self._encounter_header(request)
+        command = CancelFeeLines(
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            tuple(request.feedetl_sn),
+            request.all_lines,
+        )
 
         def encode(cancelled: Cancelled) -> pb.CancelFeeDetailsResponse:
             return pb.CancelFeeDetailsResponse(
@@ -238,17 +235,8 @@ class EncounterRpcs(ServicerCore):
                 medfee_sumamt_fen=cancelled.line_amount_fen,
             )
 
-        reply = Reply(encode, pb.CancelFeeDetailsResponse)
-        return reply.of(
-            await self._service.cancel_fee_lines(
-                key_of(header.msgid, request),
-                header,
-                request.mdtrt_id,
-                request.psn_no,
-                list(request.feedetl_sn),
-                request.all_lines,
-                reply,
-            )
+        return await answered(
+            self._service.cancel_fee_lines, command, request, encode, pb.CancelFeeDetailsResponse
         )
 
     # -- 2202 / 2404 ----------------------------------------------------------------------
@@ -295,6 +283,14 @@ class EncounterRpcs(ServicerCore):
         )
         errors.raise_if_any()
         assert header is not None
+        command = ChangeAdmission(
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            begin_date,
+            request.adm_diag_codg,
+            request.adm_dept_codg,
+        )
 
         def encode(done: AdmissionChanged) -> pb.ChangeAdmissionResponse:
             return pb.ChangeAdmissionResponse(
@@ -305,16 +301,8 @@ class EncounterRpcs(ServicerCore):
                 trtinfo=benefit_check(done.coverage),
             )
 
-        reply = Reply(encode, pb.ChangeAdmissionResponse)
-        return reply.of(
-            await self._service.change_admission(
-                key_of(header.msgid, request),
-                header,
-                request.mdtrt_id,
-                request.psn_no,
-                AdmissionChange(begin_date, request.adm_diag_codg, request.adm_dept_codg),
-                reply,
-            )
+        return await answered(
+            self._service.change_admission, command, request, encode, pb.ChangeAdmissionResponse
         )
 
     # -- 2405 -----------------------------------------------------------------------------
@@ -322,11 +310,9 @@ class EncounterRpcs(ServicerCore):
     async def CancelDischarge(
         self, request: pb.CancelDischargeRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelDischargeResponse:
-        def encode(done: Discharged) -> pb.CancelDischargeResponse:
-            return pb.CancelDischargeResponse(
-                mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
-            )
-
         return await self._encounter_write(
-            request, self._service.cancel_discharge, encode, pb.CancelDischargeResponse
+            request,
+            self._service.cancel_discharge,
+            discharged(pb.CancelDischargeResponse),
+            pb.CancelDischargeResponse,
         )

@@ -5,28 +5,36 @@ from __future__ import annotations
 import grpc
 
 from services.settlement import chronic_drugs
-from services.settlement.domain.inputs import (
-    check_id,
-    check_psn_no,
-    read_day,
-)
+from services.settlement import national_codes as codes
+from services.settlement.domain.codes import VisitType
+from services.settlement.domain.inputs import check_id
 from services.settlement.domain.reconcile import (
     RECORDS_MAX,
     Totals,
     check_records,
 )
+from services.settlement.handlers.commands import (
+    AboutPerson,
+    OnSettlement,
+    PersonPage,
+    QueryChronicDrugs,
+    QueryFeeLines,
+    Reconcile,
+)
 from services.settlement.servicer.core import ServicerCore
 from services.settlement.servicer.readers import (
+    drug_records_after,
+    drug_records_token,
     int_key,
     next_token,
     page_after,
     page_size_of,
-    read_range,
     record_of_pb,
     text_key,
 )
 from services.settlement.servicer.writers import (
     details_response,
+    drug_record,
     encounter_info,
     setldetail,
     setlinfo,
@@ -34,6 +42,7 @@ from services.settlement.servicer.writers import (
     usage_fields,
 )
 from shared import pb_enums
+from shared.auth import caller
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
@@ -53,9 +62,8 @@ class QueryRpcs(ServicerCore):
             check_id(request.mdtrt_id, "mdtrt_id", errors)
         errors.raise_if_any()
         assert header is not None
-        view = await self._service.query_settlement(
-            header, request.setl_id, request.mdtrt_id, request.psn_no
-        )
+        query = OnSettlement(header, request.setl_id, request.mdtrt_id, request.psn_no)
+        view = await self._service.query_settlement(query, caller())
         record = view.record
         state = (
             pb.SETTLEMENT_STATE_REVERSAL
@@ -71,25 +79,38 @@ class QueryRpcs(ServicerCore):
             reversed_by_setl_id=record.reversed_by_setl_id or "",
         )
 
-    # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
+    # -- 5201 / 5204 / 5205 / 5206 --------------------------------------------------------
 
     async def QueryChronicDrugRecords(
         self, request: pb.QueryChronicDrugRecordsRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryChronicDrugRecordsResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=True)
-        return await chronic_drugs.query(self._service, header, request, errors)
+        header, begin, end = self._person_days_request(request, errors)
+        disease = None
+        if request.dise_codg:
+            read = codes.read_disease(request.dise_codg, VisitType.CHRONIC_OUTPATIENT, errors)
+            disease = read.value if read else None
+        if request.page.page_size < 0:
+            errors.add("page.page_size", "must not be negative")
+        after = drug_records_after(request.page.page_token, errors)
+        errors.raise_if_any()
+        assert header is not None
+        limit = min(
+            request.page.page_size or chronic_drugs.DEFAULT_PAGE_SIZE, chronic_drugs.MAX_PAGE_SIZE
+        )
+        query = QueryChronicDrugs(header, request.psn_no, begin, end, after, limit, disease)
+        page = await chronic_drugs.query(self._service, query, caller())
+        return pb.QueryChronicDrugRecordsResponse(
+            psn_no=request.psn_no,
+            records=[drug_record(r) for r in page.records],
+            next_page_token=drug_records_token(page.next_after),
+        )
 
     async def QueryEncounters(
         self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryEncountersResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=True)
-        check_psn_no(request.psn_no, "psn_no", errors)
-        begin = read_day(request.begndate, "begndate", errors) if request.begndate else None
-        end = read_day(request.enddate, "enddate", errors) if request.enddate else None
-        if begin is not None and end is not None:
-            errors.check(begin <= end, "enddate", "not before begndate")
+        header, begin, end = self._person_days_request(request, errors)
         errors.raise_if_any()
         assert header is not None
         limit = page_size_of(request.page)
@@ -97,9 +118,8 @@ class QueryRpcs(ServicerCore):
         if after is not None:
             check_id(after, "page.page_token", errors)
             errors.raise_if_any()
-        rows = await self._service.query_encounters(
-            header, request.psn_no, begin, end, after, limit
-        )
+        query = PersonPage(header, request.psn_no, begin, end, after, limit)
+        rows = await self._service.query_encounters(query, caller())
         return pb.QueryEncountersResponse(
             mdtrtinfo=[encounter_info(r) for r in rows],
             next_page_token=next_token(rows, limit, rows[-1].encounter.mdtrt_id if rows else None),
@@ -108,15 +128,11 @@ class QueryRpcs(ServicerCore):
     async def QueryFeeDetails(
         self, request: pb.QueryFeeDetailsRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryFeeDetailsResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
+        header = self._encounter_header(request)
         limit = page_size_of(request.page)
         after = int_key(page_after(request.page))
-        page = await self._service.query_fee_lines(
-            header, request.mdtrt_id, request.psn_no, after, limit
-        )
+        query = QueryFeeLines(header, request.mdtrt_id, request.psn_no, after, limit)
+        page = await self._service.query_fee_lines(query, caller())
         lines = page.lines
         return pb.QueryFeeDetailsResponse(
             feedetail=[
@@ -140,11 +156,12 @@ class QueryRpcs(ServicerCore):
         self, request: pb.QueryAccumulationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryAccumulationsResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=True)
-        check_psn_no(request.psn_no, "psn_no", errors)
+        header = self._person_request(request, errors)
         errors.raise_if_any()
         assert header is not None
-        year = await self._service.query_accumulations(header, request.psn_no)
+        year = await self._service.query_accumulations(
+            AboutPerson(header, request.psn_no), caller()
+        )
         person = year.encounter.person
         return pb.QueryAccumulationsResponse(
             psn_no=person.psn_no,
@@ -161,15 +178,15 @@ class QueryRpcs(ServicerCore):
         self, request: pb.ReconcileTotalsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileTotalsResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=False)
-        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        header, begin, end = self._range_request(request, errors)
         errors.raise_if_any()
         assert header is not None and begin is not None and end is not None
         t = request.totals
         theirs = Totals(
             t.medfee_sumamt_fen, t.fund_pay_sumamt_fen, t.acct_pay_fen, t.fixmedins_setl_cnt
         )
-        outcome = await self._service.reconcile_totals(header, begin, end, theirs)
+        query = Reconcile(header, begin, end, theirs)
+        outcome = await self._service.reconcile_totals(query, caller())
         return pb.ReconcileTotalsResponse(
             stmt_rslt=(
                 pb.RECONCILE_RESULT_MISMATCH
@@ -185,17 +202,17 @@ class QueryRpcs(ServicerCore):
         self, request: pb.ReconcileDetailsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileDetailsResponse:
         errors = Violations()
-        header = self._header(request.header, errors, person=False)
-        begin, end = read_range(request.stmt_begndate, request.stmt_enddate, errors)
+        header, begin, end = self._range_request(request, errors)
         errors.check(
             len(request.records) <= RECORDS_MAX,
             "records",
             f"at most {RECORDS_MAX} records per request",
         )
         errors.raise_if_any()
-        theirs = [record_of_pb(r) for r in request.records]
+        theirs = tuple(record_of_pb(r) for r in request.records)
         check_records(theirs, errors)
         errors.raise_if_any()
         assert header is not None and begin is not None and end is not None
-        outcome = await self._service.reconcile_details(header, begin, end, theirs)
+        query = Reconcile(header, begin, end, theirs)
+        outcome = await self._service.reconcile_details(query, caller())
         return details_response(outcome)

@@ -15,6 +15,7 @@ from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.catalogue import ItemClass
 from services.settlement.domain.codes import AssistanceCategory, FundType
 from services.settlement.domain.encounter import (
+    MAX_LINES_PER_UPLOAD,
     EncounterState,
 )
 from services.settlement.domain.inputs import (
@@ -26,7 +27,8 @@ from services.settlement.domain.reconcile import (
     Record,
     check_range,
 )
-from shared import pb_enums
+from services.settlement.handlers.commands import DrugRecordsAfter
+from shared import pb_enums, vocabulary
 from shared.errors import InvalidArgument, Violations
 from shared.identity import DocumentType, document_type_of_eighteen
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -109,6 +111,17 @@ def _check_icd10(value: str, name: str, errors: Violations) -> None:
         errors.check(bool(ICD10_PATTERN.match(value)), name, "an ICD-10 code, e.g. C34.900")
 
 
+def check_line_count(
+    count: int, field: str, errors: Violations, *, carrier: str, lines: str = "lines"
+) -> None:
+    """An upload's or a purchase's lines: 1 to ``MAX_LINES_PER_UPLOAD`` of them."""
+    errors.check(
+        0 < count <= MAX_LINES_PER_UPLOAD,
+        field,
+        f"{carrier} carries 1 to {MAX_LINES_PER_UPLOAD} {lines}, got {count}",
+    )
+
+
 def read_fee_lines(details: Sequence[pb.FeeDetail], errors: Violations) -> list[FeeLine]:
     lines = []
     for index, d in enumerate(details):
@@ -124,6 +137,20 @@ def read_fee_lines(details: Sequence[pb.FeeDetail], errors: Violations) -> list[
             )
         )
     return lines
+
+
+def read_days(begndate: str, enddate: str, errors: Violations) -> tuple[date | None, date | None]:
+    """A query's optional days from ``begndate`` to ``enddate`` (each may be empty)."""
+    begin = read_day(begndate, "begndate", errors) if begndate else None
+    end = read_day(enddate, "enddate", errors) if enddate else None
+    if begin is not None and end is not None:
+        errors.check(begin <= end, "enddate", "not before begndate")
+    return begin, end
+
+
+def check_total(total_fen: int, of: str, errors: Violations) -> None:
+    """A settlement's ``medfee_sumamt_fen``: the institution's own total of ``of``."""
+    errors.check(total_fen > 0, "medfee_sumamt_fen", f"the total of {of}, in fen (> 0)")
 
 
 def read_range(begin: str, end: str, errors: Violations) -> tuple[date | None, date | None]:
@@ -188,3 +215,29 @@ def int_key(after: Any) -> int:
     if not isinstance(after, int) or isinstance(after, bool) or after < 0:
         raise InvalidArgument("page.page_token", "not a token this service issued")
     return after
+
+
+def drug_records_token(after: DrugRecordsAfter | None) -> str:
+    """The page token of 5205's next page ("" after the last page)."""
+    if after is None:
+        return ""
+    return _token_of([after.fee_date.isoformat(), after.mdtrt_id, after.line_no])
+
+
+def drug_records_after(token: str, errors: Violations) -> DrugRecordsAfter | None:
+    """Where 5205's page starts, from the token of the previous page (a bad token is in
+    ``errors``, with the request's other bad fields)."""
+    if not token:
+        return None
+    bad = "not a token this service issued"
+    if len(token) > MAX_PAGE_TOKEN_CHARS:
+        errors.add("page.page_token", bad)
+        return None
+    try:
+        day, mdtrt_id, line_no = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return DrugRecordsAfter(
+            vocabulary.parse_national_date(day, "page.page_token"), str(mdtrt_id), int(line_no)
+        )
+    except (binascii.Error, ValueError, TypeError, InvalidArgument):
+        errors.add("page.page_token", bad)
+        return None

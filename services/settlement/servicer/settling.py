@@ -12,14 +12,13 @@ from services.settlement.domain.inputs import (
 from services.settlement.domain.records import SettlementRecord
 from services.settlement.handlers import (
     Corrected,
-    Discharged,
-    PreSettled,
 )
-from services.settlement.servicer.core import Reply, ServicerCore, key_of, reverse
-from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10
+from services.settlement.handlers.commands import Correct, Discharge, PreSettle, Settle
+from services.settlement.servicer.core import ServicerCore, answered, reverse
+from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10, check_total
 from services.settlement.servicer.writers import (
-    presettle_info,
-    setldetail,
+    discharged,
+    presettled,
     setlinfo,
     settlement_response,
 )
@@ -36,31 +35,15 @@ class SettleRpcs(ServicerCore):
     async def PreSettle(
         self, request: pb.PreSettleRequest, context: grpc.aio.ServicerContext
     ) -> pb.PreSettleResponse:
-        errors = Violations()
-        header = self._encounter_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
+        header = self._encounter_header(request)
+        command = PreSettle(header, request.mdtrt_id, request.psn_no, request.acct_used_flag)
 
-        def encode(done: PreSettled) -> pb.PreSettleResponse:
-            return pb.PreSettleResponse(
-                setlinfo=presettle_info(done, header),
-                setldetail=setldetail(done.result.details),
-                warnings=[
-                    pb.Warning(code=w.code, feedetl_sn=w.line_no, message=w.message)
-                    for w in done.warnings
-                ],
-            )
-
-        reply = Reply(encode, pb.PreSettleResponse)
-        return reply.of(
-            await self._service.presettle(
-                key_of(header.msgid, request),
-                header,
-                request.mdtrt_id,
-                request.psn_no,
-                request.acct_used_flag,
-                reply,
-            )
+        return await answered(
+            self._service.presettle,
+            command,
+            request,
+            presettled(pb.PreSettleResponse, header, opened=True),
+            pb.PreSettleResponse,
         )
 
     async def Settle(
@@ -68,29 +51,21 @@ class SettleRpcs(ServicerCore):
     ) -> pb.SettleResponse:
         errors = Violations()
         header = self._encounter_request(request, errors)
-        errors.check(
-            request.medfee_sumamt_fen > 0,
-            "medfee_sumamt_fen",
-            "the total of the standing fee lines, in fen (> 0)",
-        )
+        check_total(request.medfee_sumamt_fen, "the standing fee lines", errors)
         errors.raise_if_any()
         assert header is not None
+        command = Settle(
+            header,
+            request.mdtrt_id,
+            request.psn_no,
+            request.acct_used_flag,
+            request.medfee_sumamt_fen,
+        )
 
         def encode(record: SettlementRecord) -> pb.SettleResponse:
             return settlement_response(pb.SettleResponse, record)
 
-        reply = Reply(encode, pb.SettleResponse)
-        return reply.of(
-            await self._service.settle(
-                key_of(header.msgid, request),
-                header,
-                request.mdtrt_id,
-                request.psn_no,
-                request.acct_used_flag,
-                request.medfee_sumamt_fen,
-                reply,
-            )
-        )
+        return await answered(self._service.settle, command, request, encode, pb.SettleResponse)
 
     async def ReverseSettlement(
         self, request: pb.ReverseSettlementRequest, context: grpc.aio.ServicerContext
@@ -110,23 +85,15 @@ class SettleRpcs(ServicerCore):
         _check_icd10(request.dscg_maindiag_code, "dscg_maindiag_code", errors)
         errors.raise_if_any()
         assert header is not None and discharge_date is not None
-
-        def encode(done: Discharged) -> pb.DischargeResponse:
-            return pb.DischargeResponse(
-                mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat()
-            )
-
-        reply = Reply(encode, pb.DischargeResponse)
-        return reply.of(
-            await self._service.discharge(
-                key_of(header.msgid, request),
-                header,
-                request.mdtrt_id,
-                request.psn_no,
-                discharge_date,
-                request.dscg_maindiag_code,
-                reply,
-            )
+        command = Discharge(
+            header, request.mdtrt_id, request.psn_no, discharge_date, request.dscg_maindiag_code
+        )
+        return await answered(
+            self._service.discharge,
+            command,
+            request,
+            discharged(pb.DischargeResponse),
+            pb.DischargeResponse,
         )
 
     # -- 2601 -----------------------------------------------------------------------------
@@ -146,6 +113,7 @@ class SettleRpcs(ServicerCore):
         )
         errors.raise_if_any()
         assert header is not None
+        command = Correct(header, request.psn_no, request.omsgid, request.oinfno)
 
         def encode(done: Corrected) -> pb.CorrectResponse:
             response = pb.CorrectResponse(
@@ -162,14 +130,4 @@ class SettleRpcs(ServicerCore):
                 response.reversal.CopyFrom(setlinfo(done.reversal))
             return response
 
-        reply = Reply(encode, pb.CorrectResponse)
-        return reply.of(
-            await self._service.correct(
-                key_of(header.msgid, request),
-                header,
-                request.psn_no,
-                request.omsgid,
-                request.oinfno,
-                reply,
-            )
-        )
+        return await answered(self._service.correct, command, request, encode, pb.CorrectResponse)

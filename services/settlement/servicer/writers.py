@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.settlement.chronic_drugs import DrugRecord
 from services.settlement.domain.accumulations import AnnualUsage, CapUsage
 from services.settlement.domain.encounter import (
     Coverage,
@@ -22,8 +23,10 @@ from services.settlement.domain.reconcile import (
     Totals,
 )
 from services.settlement.domain.records import SettlementRecord
+from services.settlement.domain.supervision import SupervisionWarning
 from services.settlement.events import relation_number
 from services.settlement.handlers import (
+    Discharged,
     PreSettled,
 )
 from services.settlement.servicer.readers import ENCOUNTER_STATES, fund_type_number
@@ -50,6 +53,18 @@ def benefit_check(c: Coverage) -> pb.BenefitCheck:
     )
 
 
+DR = TypeVar("DR", pb.DischargeResponse, pb.CancelDischargeResponse)
+
+
+def discharged(response_type: type[DR]) -> Callable[[Discharged], DR]:
+    """2402 and 2405 answer alike: the encounter and the discharge date concerned."""
+
+    def encode(done: Discharged) -> DR:
+        return response_type(mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat())
+
+    return encode
+
+
 def _timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
@@ -69,12 +84,23 @@ def setldetail(details: Sequence[FundDetail]) -> list[pb.FundDetail]:
     ]
 
 
-SR = TypeVar("SR", pb.SettleResponse, pb.ReverseSettlementResponse, ppb.CancelPurchaseResponse)
+def warnings_pb(warnings: Sequence[SupervisionWarning]) -> list[pb.Warning]:
+    return [pb.Warning(code=w.code, feedetl_sn=w.line_no, message=w.message) for w in warnings]
 
 
-def settlement_response(response_type: type[SR], record: SettlementRecord) -> SR:
-    """A response that carries one settlement record (setlinfo) and its funds (setldetail)."""
-    return response_type(setlinfo=setlinfo(record), setldetail=setldetail(record.details))
+SR = TypeVar(
+    "SR",
+    pb.SettleResponse,
+    pb.ReverseSettlementResponse,
+    ppb.CancelPurchaseResponse,
+    ppb.SettlePurchaseResponse,
+)
+
+
+def settlement_response(response_type: type[SR], record: SettlementRecord, **more: Any) -> SR:
+    """A response that carries one settlement record (setlinfo) and its funds (setldetail),
+    and the fields ``more``."""
+    return response_type(setlinfo=setlinfo(record), setldetail=setldetail(record.details), **more)
 
 
 def setlinfo_amounts(amounts: Amounts) -> dict[str, Any]:
@@ -84,47 +110,68 @@ def setlinfo_amounts(amounts: Amounts) -> dict[str, Any]:
     return {name: fen for name, fen in amounts.as_dict().items() if name in fields}
 
 
+def _computed(c: SettlementResult | SettlementRecord) -> dict[str, Any]:
+    """What the engine computed, by its ``setlinfo`` fields: of a settlement as stored or
+    of a pre-settlement."""
+    return {
+        "insutype": pb_enums.INSUTYPE.number(c.insutype),
+        "med_type": common_pb2.MedType.ValueType(int(c.med_type.value)),
+        **setlinfo_amounts(c.amounts),
+        "pool_prop_selfpay_bp": c.pool_prop_selfpay_bp,
+        "policy_version_id": c.policy_version_id,
+        "catalogue_version_id": c.catalogue_version_id,
+    }
+
+
 def setlinfo(r: SettlementRecord) -> pb.SettlementInfo:
     return pb.SettlementInfo(
         mdtrt_id=r.mdtrt_id,
         setl_id=r.setl_id,
         psn_no=r.psn_no,
-        insutype=pb_enums.INSUTYPE.number(r.insutype),
-        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(r.setl_time),
         medins_setl_id=r.msgid,
-        **setlinfo_amounts(r.amounts),
-        pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
+        **_computed(r),
         balc_fen=r.balc_fen,
         insuplc_admdvs=r.insured_pool,
         mdtrtarea_admvs=r.treatment_pool,
         relation=relation_number(r.relation),
         clr_ym=r.clearing_period,
-        policy_version_id=r.policy_version_id,
-        catalogue_version_id=r.catalogue_version_id,
         reversed_setl_id=r.reverses_setl_id or "",
         ratio_reduction_bp=r.ratio_reduction_bp,
     )
 
 
-def presettle_info(done: PreSettled, header: Header) -> pb.SettlementInfo:
+PR = TypeVar("PR", pb.PreSettleResponse, ppb.PreSettlePurchaseResponse)
+
+
+def presettled(
+    response_type: type[PR], header: Header, *, opened: bool
+) -> Callable[[PreSettled], PR]:
+    """A pre-settlement's answer (2206/2303, 2101): its setlinfo, funds and warnings; the
+    encounter's mdtrt_id only when it was ``opened`` (a purchase's is never stored)."""
+
+    def encode(done: PreSettled) -> PR:
+        return response_type(
+            setlinfo=presettle_info(done, header, opened=opened),
+            setldetail=setldetail(done.result.details),
+            warnings=warnings_pb(done.warnings),
+        )
+
+    return encode
+
+
+def presettle_info(done: PreSettled, header: Header, *, opened: bool) -> pb.SettlementInfo:
     """A pre-settlement's setlinfo: no setl_id, no clearing period (nothing committed)."""
-    r: SettlementResult = done.result
     e = done.encounter
     return pb.SettlementInfo(
-        mdtrt_id=e.mdtrt_id,
+        mdtrt_id=e.mdtrt_id if opened else "",
         psn_no=e.person.psn_no,
-        insutype=pb_enums.INSUTYPE.number(r.insutype),
-        med_type=common_pb2.MedType.ValueType(int(r.med_type.value)),
         setl_time=_timestamp(done.computed_at),
         medins_setl_id=header.msgid,
-        **setlinfo_amounts(r.amounts),
-        pool_prop_selfpay_bp=r.pool_prop_selfpay_bp,
+        **_computed(done.result),
         insuplc_admdvs=e.person.insured_pool,
         mdtrtarea_admvs=e.treatment_pool,
         relation=relation_number(e.coverage.relation),
-        policy_version_id=r.policy_version_id,
-        catalogue_version_id=r.catalogue_version_id,
         ratio_reduction_bp=e.coverage.ratio_reduction_bp,
     )
 
@@ -208,3 +255,20 @@ def usage_fields(u: AnnualUsage) -> dict[str, Any]:
         "maf": _cap(u.maf),
         "acct_paid_fen": u.acct_paid_fen,
     }
+
+
+def drug_record(r: DrugRecord) -> pb.ChronicDrugRecord:
+    return pb.ChronicDrugRecord(
+        mdtrt_id=r.mdtrt_id,
+        setl_id=r.setl_id,
+        fixmedins_code=r.institution_code,
+        fixmedins_name=r.institution_name,
+        dise_codg=r.disease,
+        fee_ocur_time=r.fee_date.isoformat(),
+        feedetl_sn=r.line_no,
+        med_list_codg=r.item_code,
+        med_list_name=r.item_name,
+        cnt_e4=r.quantity_e4,
+        pric_fen=r.unit_price_fen,
+        det_item_fee_sumamt_fen=r.amount_fen,
+    )

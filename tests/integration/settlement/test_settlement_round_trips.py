@@ -11,9 +11,10 @@ import asyncpg
 from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
 from services.settlement.filing_client import FilingClient
 from services.settlement.handlers import Settlement
+from services.settlement.handlers.commands import Settle
 from services.settlement.servicer.core import Reply, key_of
 from services.settlement.versions import Versions
-from shared.auth import current_caller, parse_caller
+from shared.auth import parse_caller
 from shared.config import Settings
 from shared.db import release_without_reset
 from shared.errors import Violations
@@ -60,7 +61,7 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
     service = Settlement(pool, versions, client, settings.bus_namespace)
     person, newcomer = await filing.new_person(NANNING), await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
-    token = current_caller.set(parse_caller(h.code))
+    caller = parse_caller(h.code)
     try:
         counts = []
         # The first runs prepare statements; the third is the steady state; the fourth is the
@@ -68,7 +69,7 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
         for who in (person, person, person, newcomer):
             mdtrt_id, total_fen = await h.outpatient_visit(who, [fee(1, COLONOSCOPY, "45")])
             request = h.settle_request(who, mdtrt_id, total_fen)
-            header = _header(request)
+            command = Settle(_header(request), mdtrt_id, who.psn_no, False, total_fen)
             sent.clear()
             reply = Reply(
                 lambda record: pb.SettleResponse(
@@ -77,18 +78,11 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
                 pb.SettleResponse,
             )
             outcome = await service.settle(
-                key_of(header.msgid, request),
-                header,
-                mdtrt_id,
-                who.psn_no,
-                False,
-                total_fen,
-                reply,
+                command, caller, key_of(command.header.msgid, request), reply
             )
             assert reply.of(outcome).setlinfo.setl_id
             counts.append(len(sent))
     finally:
-        current_caller.reset(token)
         await client.close()
         await pool.close()
     steady, first_of_year = counts[2:]

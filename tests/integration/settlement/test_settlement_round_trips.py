@@ -8,19 +8,23 @@ from datetime import datetime
 
 import asyncpg
 
+from services.settlement.domain.codes import VisitType
 from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
 from services.settlement.filing_client import FilingClient
 from services.settlement.handlers import Settlement
-from services.settlement.handlers.commands import Settle
+from services.settlement.handlers.commands import OpenEncounter, Settle, UploadFeeLines
+from services.settlement.handlers.core import Opened
 from services.settlement.servicer.core import Reply, key_of
+from services.settlement.servicer.readers import read_fee_lines
 from services.settlement.versions import Versions
+from shared import pb_enums
 from shared.auth import parse_caller
 from shared.config import Settings
 from shared.db import release_without_reset
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
-from .support import COLONOSCOPY, NANNING, NANNING_HOSPITALS, Filing, Hospital, fee
+from .support import COLONOSCOPY, NANNING, NANNING_HOSPITALS, Filing, Hospital, fee, today
 
 # BEGIN, claim the msgid + lock the encounter (+ lines) + create and lock the person's year
 # row, one write (settlement, funds, accumulations, encounter, journal with the msgid's
@@ -91,9 +95,9 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
     assert sent[0] == "BEGIN;" and sent[-1] == "COMMIT;", sent  # no reset after COMMIT
 
 
-def _header(request: pb.SettleRequest) -> Header:
+def _header(request: pb.SettleRequest | pb.RequestHeader) -> Header:
     errors = Violations()
-    h = request.header
+    h = request if isinstance(request, pb.RequestHeader) else request.header
     header = read_header(
         h.msgid,
         h.mdtrtarea_admvs,
@@ -106,3 +110,84 @@ def _header(request: pb.SettleRequest) -> Header:
     errors.raise_if_any()
     assert header is not None
     return header
+
+
+# BEGIN, one statement (claim the msgid already done with its answer + open the encounter),
+# COMMIT; the filing service's coverage answer is asked before the transaction.
+REGISTER_ROUND_TRIPS_IN_TRANSACTION = 3
+# BEGIN, claim the msgid + lock the encounter, insert the lines (+ journal), store the
+# answer (known only after the insert), COMMIT.
+UPLOAD_ROUND_TRIPS_IN_TRANSACTION = 5
+
+
+async def test_a_registration_costs_three_round_trips_and_an_upload_five(
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+) -> None:
+    sent: list[str] = []
+
+    async def init(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda logged: sent.append(logged.query))
+
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=1,
+        init=init,
+        server_settings={"search_path": '"settlement", public'},
+        reset=release_without_reset,  # as the service's own pool
+    )
+    assert pool is not None
+    versions = Versions()
+    await versions.reload(pool)
+    port = filing_service.port  # type: ignore[attr-defined]
+    client = FilingClient(settings.model_copy(update={"filing_target": f"127.0.0.1:{port}"}))
+    service = Settlement(pool, versions, client, settings.bus_namespace)
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    caller = parse_caller(h.code)
+    insutype = pb_enums.INSUTYPE.by_number[person.insutype]
+    registers, uploads = [], []
+    try:
+        for _ in range(3):  # the first runs prepare statements; the last is the steady state
+            register = pb.RegisterRequest(header=h.header(person.insured_pool))
+            opening = OpenEncounter(
+                _header(register.header), person.psn_no, insutype,
+                VisitType.ORDINARY_OUTPATIENT, None, today(), "V1", "", False,
+            )  # fmt: skip
+            sent.clear()
+            opened = await service.open_encounter(
+                opening,
+                caller,
+                key_of(opening.header.msgid, register),
+                Reply(
+                    lambda o: pb.RegisterResponse(mdtrt_id=o.encounter.mdtrt_id),
+                    pb.RegisterResponse,
+                ),
+            )
+            registers.append(len(sent))
+            assert isinstance(opened, Opened)
+            upload = pb.UploadFeeDetailsRequest(
+                header=h.header(person.insured_pool), feedetail=[fee(1, COLONOSCOPY, "45")]
+            )
+            errors = Violations()
+            lines = tuple(read_fee_lines(upload.feedetail, errors))
+            errors.raise_if_any()
+            command = UploadFeeLines(
+                _header(upload.header), opened.encounter.mdtrt_id, person.psn_no, lines
+            )
+            sent.clear()
+            await service.upload_fee_lines(
+                command,
+                caller,
+                key_of(command.header.msgid, upload),
+                Reply(lambda u: pb.UploadFeeDetailsResponse(), pb.UploadFeeDetailsResponse),
+            )
+            uploads.append(len(sent))
+    finally:
+        await client.close()
+        await pool.close()
+    assert registers[-1] == REGISTER_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, registers
+    assert uploads[-1] == UPLOAD_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, uploads

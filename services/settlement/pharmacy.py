@@ -117,9 +117,12 @@ class PharmacySettlement(Settlement):
         answer: Answer[PreSettled],
     ) -> PreSettled | Stored:
         header, purchase = command.header, command.purchase
+        # The filing service is asked before the transaction: never while holding a
+        # connection, a transaction or the msgid's row (a resend asks again, then is
+        # answered from the journal).
+        prepared = await self._prepare(header, purchase, caller)
 
         async def work(uow: UnitOfWork) -> PreSettled:
-            prepared = await self._prepare(header, purchase, caller)
             encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
@@ -153,8 +156,9 @@ class PharmacySettlement(Settlement):
                 f"the drug lines total {total_fen} fen, not {command.medfee_sumamt_fen}",
             )
 
+        prepared = await self._prepare(header, purchase, caller)  # before the transaction
+
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
-            prepared = await self._prepare(header, purchase, caller)
             conn = uow.conn
             prepared.encounter.coverage.require_allowed()
             await pharmacy_store.insert_purchase(

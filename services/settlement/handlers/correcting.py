@@ -70,6 +70,10 @@ class CorrectionCases(SettleCases):
             assert entry.hospital_code == header.hospital_code, "msgids carry their hospital"
             if entry.state != "DONE":
                 raise FailedPrecondition("ALREADY_CORRECTED", f"{omsgid} was corrected already")
+            if not entry.infno:  # a msgid kept as an idempotency key only (migration 0007)
+                raise FailedPrecondition(
+                    "NOT_CORRECTABLE", f"{omsgid} journalled no transaction to correct"
+                )
             if entry.infno != oinfno:
                 raise InvalidArgument("oinfno", f"{omsgid} was a {entry.infno} transaction")
             if entry.infno not in CORRECTABLE:

@@ -25,6 +25,13 @@ A write that completes the key in its own statement (the settling statement stor
 response, its event and the key's answer together) takes :meth:`UnitOfWork.completion`
 for that statement and then calls :meth:`UnitOfWork.commit` with no response.
 
+A write that is one statement altogether — it claims the key, writes and stores the
+answer in that statement (settlement's Register: the answer is known before the write) —
+opens the unit with ``single_statement=True``: no BEGIN and no COMMIT, two round trips
+fewer, and the statement is atomic on its own. Such a unit emits no events beside its
+statement, and a failure after its statement leaves what the statement did (the key with
+its answer): a retry gets that answer.
+
 Faults are not mapped here: an infrastructure failure, the commit's included, propagates
 as it is and ``shared.faults`` makes it UNAVAILABLE; the retry with the same key returns
 the stored answer if the commit happened.
@@ -73,7 +80,7 @@ class UnitOfWork:
     def __init__(
         self,
         conn: Conn,
-        transaction: Transaction,
+        transaction: Transaction | None,
         scope: str,
         key: str,
         replay: bytes | None,
@@ -129,6 +136,10 @@ class UnitOfWork:
         assert (response is None) == self._completed_in_statement, (
             "the key is completed either here or by the work's own statement"
         )
+        if self._transaction is None:  # single_statement: the statement committed itself
+            assert not self._events, "a single-statement unit writes its events in its statement"
+            self.committed = True
+            return
         if self._events:
             await enqueue_many(self.conn, self._events)
         if response is not None:
@@ -151,15 +162,20 @@ async def unit_of_work(
     acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
     journal: KeyJournal = KEYS,
     claim_in_work: bool = False,
+    single_statement: bool = False,
     digest: bytes | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """Take a connection, BEGIN, claim ``key`` in ``scope`` for ``request`` (in ``journal``,
     by default ``idempotency_keys``; with ``claim_in_work`` the work's first statement
     claims it); roll back on leaving unless committed. A caller that fingerprinted the
-    request already passes ``digest`` (``shared.idempotency.fingerprint``) and no request."""
+    request already passes ``digest`` (``shared.idempotency.fingerprint``) and no request.
+    ``single_statement`` (with ``claim_in_work``): no transaction around the work's one
+    statement (see the module docstring)."""
+    assert claim_in_work or not single_statement, "a single statement claims its key itself"
     async with pool.acquire(timeout=acquire_timeout_s) as conn:
-        transaction = conn.transaction()
-        await transaction.start()
+        transaction = None if single_statement else conn.transaction()
+        if transaction is not None:
+            await transaction.start()
         uow: UnitOfWork | None = None
         try:
             if digest is None:
@@ -173,5 +189,5 @@ async def unit_of_work(
                 uow = UnitOfWork(conn, transaction, scope, key, stored, journal)
             yield uow
         finally:
-            if uow is None or not uow.committed:
+            if transaction is not None and (uow is None or not uow.committed):
                 await transaction.rollback()

@@ -380,6 +380,7 @@ class SettlementCore:
         answer: Answer[R],
         *,
         claim_in_work: bool = False,
+        single_statement: bool = False,
     ) -> R | Stored:
         """Run ``work`` in one unit of work that claims the msgid and completes it with
         ``answer`` of the result (with ``claim_in_work``, the work's first statement claims
@@ -393,6 +394,7 @@ class SettlementCore:
             acquire_timeout_s=ACQUIRE_TIMEOUT_S,
             journal=store.JOURNAL,
             claim_in_work=claim_in_work,
+            single_statement=single_statement,
         ) as uow:
             if uow.replay is not None:
                 return Stored(uow.replay)

@@ -133,7 +133,8 @@ class EncounterCases(SettlementCore):
             uow.completion(response)
             return Completed(opened)
 
-        return await self._once(key, work, answer, claim_in_work=True)
+        # The statement is the whole write: no BEGIN/COMMIT around it.
+        return await self._once(key, work, answer, claim_in_work=True, single_statement=True)
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
 

@@ -131,14 +131,7 @@ async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
             settle = asyncio.ensure_future(h.call("Settle", request))
 
             async def settle_waits_for_the_msgid() -> bool:
-                async with settlement_db.acquire() as conn:
-                    return bool(
-                        await conn.fetchval(
-                            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                            " WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO messages%'"
-                            " AND pid <> pg_backend_pid())"
-                        )
-                    )
+                return await _a_statement_waits(settlement_db, "%INSERT INTO messages%")
 
             await wait_until(settle_waits_for_the_msgid, what="the Settle waits on its msgid")
             # The encounter is free: the waiting Settle has not locked it.
@@ -190,15 +183,10 @@ async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_
             settle = asyncio.ensure_future(h.call("Settle", request))
 
             async def settle_waits_for_the_encounter() -> bool:
-                async with settlement_db.acquire() as conn:
-                    return bool(
-                        await conn.fetchval(
-                            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                            " WHERE wait_event_type = 'Lock' AND wait_event = 'transactionid'"
-                            " AND ltrim(query, E'\\n') LIKE 'WITH claim AS (INSERT INTO messages%'"
-                            " AND pid <> pg_backend_pid())"
-                        )
-                    )
+                # Behind the holder's transaction (the encounter's row), in Settle's statement.
+                return await _a_statement_waits(
+                    settlement_db, "WITH claim AS (INSERT INTO messages%", "transactionid"
+                )
 
             await wait_until(settle_waits_for_the_encounter, what="the Settle waits on it")
             await tx.commit()
@@ -229,3 +217,18 @@ async def test_a_resent_settle_is_answered_without_waiting_for_its_encounter(
         )
         again = await asyncio.wait_for(h.call("Settle", request), timeout=5)
     assert again == first
+
+
+async def _a_statement_waits(pool: asyncpg.Pool, query_like: str, event: str = "%") -> bool:
+    """Whether another session's statement (its text, leading newlines aside, LIKE
+    ``query_like``) waits for a lock (wait event LIKE ``event``)."""
+    async with pool.acquire() as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND wait_event LIKE $2"
+                " AND ltrim(query, E'\\n') LIKE $1 AND pid <> pg_backend_pid())",
+                query_like,
+                event,
+            )
+        )

@@ -3,7 +3,8 @@ logger sees every statement sent). docs/benchmark.md explains each of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -45,29 +46,11 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
     filing_service: object,
 ) -> None:
     sent: list[str] = []
-
-    async def init(conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(lambda logged: sent.append(logged.query))
-
-    pool = await asyncpg.create_pool(
-        settings.database_url,
-        min_size=1,
-        max_size=1,
-        init=init,
-        server_settings={"search_path": '"settlement", public'},
-        reset=release_without_reset,  # as the service's own pool
-    )
-    assert pool is not None
-    versions = Versions()
-    await versions.reload(pool)
-    port = filing_service.port  # type: ignore[attr-defined]
-    client = FilingClient(settings.model_copy(update={"filing_target": f"127.0.0.1:{port}"}))
-    service = Settlement(pool, versions, client, settings.bus_namespace)
     person, newcomer = await filing.new_person(NANNING), await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
-    try:
-        counts = []
+    counts = []
+    async with _counted(settings, filing_service, sent) as service:
         # The first runs prepare statements; the third is the steady state; the fourth is the
         # first settlement of another person this year.
         for who in (person, person, person, newcomer):
@@ -86,13 +69,40 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
             )
             assert reply.of(outcome).setlinfo.setl_id
             counts.append(len(sent))
-    finally:
-        await client.close()
-        await pool.close()
     steady, first_of_year = counts[2:]
     assert steady == SETTLE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, counts
     assert first_of_year == steady + NEW_YEAR_ROW_ROUND_TRIPS, sent
     assert sent[0] == "BEGIN;" and sent[-1] == "COMMIT;", sent  # no reset after COMMIT
+
+
+@asynccontextmanager
+async def _counted(
+    settings: Settings, filing_service: object, sent: list[str]
+) -> AsyncIterator[Settlement]:
+    """The settlement use cases over a pool of one connection, every statement it sends to
+    PostgreSQL appended to ``sent``, releasing connections as the service's own pool does."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda logged: sent.append(logged.query))
+
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=1,
+        init=init,
+        server_settings={"search_path": '"settlement", public'},
+        reset=release_without_reset,  # as the service's own pool
+    )
+    assert pool is not None
+    port = filing_service.port  # type: ignore[attr-defined]
+    client = FilingClient(settings.model_copy(update={"filing_target": f"127.0.0.1:{port}"}))
+    try:
+        versions = Versions()
+        await versions.reload(pool)
+        yield Settlement(pool, versions, client, settings.bus_namespace)
+    finally:
+        await client.close()
+        await pool.close()
 
 
 def _header(request: pb.SettleRequest | pb.RequestHeader) -> Header:
@@ -127,30 +137,12 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_five(
     filing_service: object,
 ) -> None:
     sent: list[str] = []
-
-    async def init(conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(lambda logged: sent.append(logged.query))
-
-    pool = await asyncpg.create_pool(
-        settings.database_url,
-        min_size=1,
-        max_size=1,
-        init=init,
-        server_settings={"search_path": '"settlement", public'},
-        reset=release_without_reset,  # as the service's own pool
-    )
-    assert pool is not None
-    versions = Versions()
-    await versions.reload(pool)
-    port = filing_service.port  # type: ignore[attr-defined]
-    client = FilingClient(settings.model_copy(update={"filing_target": f"127.0.0.1:{port}"}))
-    service = Settlement(pool, versions, client, settings.bus_namespace)
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
     insutype = pb_enums.INSUTYPE.by_number[person.insutype]
     registers, uploads = [], []
-    try:
+    async with _counted(settings, filing_service, sent) as service:
         for _ in range(3):  # the first runs prepare statements; the last is the steady state
             register = pb.RegisterRequest(header=h.header(person.insured_pool))
             opening = OpenEncounter(
@@ -186,8 +178,5 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_five(
                 Reply(lambda u: pb.UploadFeeDetailsResponse(), pb.UploadFeeDetailsResponse),
             )
             uploads.append(len(sent))
-    finally:
-        await client.close()
-        await pool.close()
     assert registers[-1] == REGISTER_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS, registers
     assert uploads[-1] == UPLOAD_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, uploads

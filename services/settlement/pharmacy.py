@@ -41,6 +41,7 @@ from services.settlement.domain.supervision import SupervisionWarning, supervise
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.commands import PreSettlePurchase, Purchase, SettlePurchase
 from services.settlement.handlers.core import (
+    ACQUIRE_TIMEOUT_S,
     Answer,
     Completed,
     MsgKey,
@@ -73,6 +74,16 @@ class _Prepared:
 
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
+
+    async def _answered(self, key: MsgKey) -> Stored | None:
+        """A resent purchase's stored answer, before anything is checked again: a purchase
+        is dated by the day it is settled, so a resend after midnight (or after the
+        pharmacy's designation, the person's insurance or the catalogue changed) must get
+        the answer its msgid was given, not a new verdict. One read; a new msgid goes on to
+        its claim, which decides between concurrent first attempts."""
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            stored = await store.answered(conn, key.msgid, key.digest)
+        return None if stored is None else Stored(stored)
 
     async def _prepare(self, header: Header, purchase: Purchase, caller: Caller) -> _Prepared:
         """The purchase as an encounter of today, covered or not, its lines checked."""
@@ -117,9 +128,10 @@ class PharmacySettlement(Settlement):
         answer: Answer[PreSettled],
     ) -> PreSettled | Stored:
         header, purchase = command.header, command.purchase
+        if (stored := await self._answered(key)) is not None:
+            return stored
         # The filing service is asked before the transaction: never while holding a
-        # connection, a transaction or the msgid's row (a resend asks again, then is
-        # answered from the journal).
+        # connection, a transaction or the msgid's row.
         prepared = await self._prepare(header, purchase, caller)
 
         async def work(uow: UnitOfWork) -> PreSettled:
@@ -156,6 +168,8 @@ class PharmacySettlement(Settlement):
                 f"the drug lines total {total_fen} fen, not {command.medfee_sumamt_fen}",
             )
 
+        if (stored := await self._answered(key)) is not None:
+            return stored
         prepared = await self._prepare(header, purchase, caller)  # before the transaction
 
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:

@@ -1,4 +1,4 @@
--- The fund maps' CHECK functions (0008, 0010) as PL/pgSQL, same results. A SQL-language
+-- The fund maps' CHECK functions (0008, 0009) as PL/pgSQL, same results. A SQL-language
 -- function is parsed and planned again by every statement that calls it (PostgreSQL 15
 -- caches no plan for it across statements): five such calls cost a settlement's write
 -- about 0.4 ms of PostgreSQL's CPU, measured. PL/pgSQL keeps its plan per connection.
@@ -6,13 +6,13 @@
 CREATE OR REPLACE FUNCTION fund_map_sum(funds jsonb) RETURNS bigint
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    total bigint := 0;
+    total numeric := 0;  -- as sum() adds: no overflow part-way through the map
     amount text;
 BEGIN
     FOR amount IN SELECT value FROM jsonb_each_text(funds) LOOP
         total := total + coalesce(amount::bigint, 0);
     END LOOP;
-    RETURN total;
+    RETURN total::bigint;
 END $$;
 
 CREATE OR REPLACE FUNCTION fund_map_signed(funds jsonb, sign integer) RETURNS boolean

@@ -96,6 +96,9 @@ from services.settlement.store.journal import (
     JournalEntry as JournalEntry,
 )
 from services.settlement.store.journal import (
+    answered as answered,
+)
+from services.settlement.store.journal import (
     journal_only as journal_only,
 )
 from services.settlement.store.journal import (

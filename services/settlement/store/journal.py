@@ -38,6 +38,20 @@ async def stored(conn: Conn, msgid: str, digest: bytes) -> bytes:
     return stored_answer(msgid, digest, row["fingerprint"], row["response"])
 
 
+async def answered(conn: Conn, msgid: str, digest: bytes) -> bytes | None:
+    """A resend's stored answer, read before any work (no lock): None if the msgid is new
+    or still in flight (its claim then decides); the refusal of a corrected msgid or of
+    another body, as :func:`stored`."""
+    row = await conn.fetchrow(
+        "SELECT state, fingerprint, response FROM messages WHERE msgid = $1", msgid
+    )
+    if row is None or row["state"] == "CLAIMED":
+        return None
+    if row["state"] in ("CORRECTED", "TOMBSTONE"):
+        raise msgid_corrected()
+    return stored_answer(msgid, digest, row["fingerprint"], row["response"])
+
+
 class MessageJournal(KeyJournal):
     """Settlement's msgids as the unit of work's idempotency keys, on their journal rows."""
 

@@ -1,4 +1,4 @@
-"""Filing 0006 stores a person's sex by its national gend code; settlement 0009 renames
+"""Filing 0006 stores a person's sex by its national gend code; settlement 0010 renames
 the assistance category DIBAO to the vocabulary's MINIMUM_LIVING in what it stored, so
 stored encounters and policy versions still load."""
 
@@ -74,7 +74,7 @@ async def test_settlement_stored_assistance_category_is_renamed(database: str, u
     }
     try:
         everything = migrations_for("settlement")
-        at = next(i for i, m in enumerate(everything) if "/0009_" in m.id)
+        at = next(i for i, m in enumerate(everything) if "/0010_" in m.id)
         await migrate(conn, schema, everything[:at])
         await conn.execute(f'SET search_path TO "{schema}", public')
         await conn.execute(

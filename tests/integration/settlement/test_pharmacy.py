@@ -470,3 +470,29 @@ async def test_pharmacy_chronic_drugs_need_certification_and_the_dual_channel(
     )
     assert reason(elsewhere) == "PHARMACY_NOT_DUAL_CHANNEL"
     assert await row_counts(settlement_db) == before
+
+
+async def test_pharmacy_resend_after_midnight_gets_the_answer_its_msgid_was_given(
+    set_clock: Callable[..., object],
+    pharmacy: Callable[[str], Pharmacy],
+    filing: Filing,
+    settlement_db: asyncpg.Pool,
+) -> None:
+    """A purchase is dated by the day it is settled: a resend of its msgid after midnight
+    is answered from the journal, not judged again as a purchase of the next day (whose
+    drug lines, dated the day before, it would refuse)."""
+    day = today()
+    set_clock(f"{day} 23:59:50.000")
+    person = await _filed_employee(filing)
+    p = pharmacy(PHARMACY)
+    presettle = ppb.PreSettlePurchaseRequest(
+        header=p.header(person.insured_pool), purchase=p.purchase(person)
+    )
+    request = p.settle_request(person)
+    priced = await p.call("PreSettlePurchase", presettle)
+    first = await p.call("SettlePurchase", request)
+    set_clock(f"{day + timedelta(days=1)} 00:00:10.000")
+    before = await row_counts(settlement_db)
+    assert await p.call("PreSettlePurchase", presettle) == priced
+    assert await p.call("SettlePurchase", request) == first
+    assert await row_counts(settlement_db) == before

@@ -50,6 +50,11 @@ class Journal:
     hospital_code: str
     infno: str
 
+    def stamped(self) -> tuple[str, str, str, datetime]:
+        """The entry's msgid, hospital and transaction number, and the time of the write:
+        the order in which the write statements take them."""
+        return (self.msgid, self.hospital_code, self.infno, clock.now())
+
 
 def journalled(
     msgid: str,

@@ -346,10 +346,7 @@ async def set_discharge(
         mdtrt_id,
         discharge_date,
         diag_code,
-        journal.msgid,
-        journal.hospital_code,
-        journal.infno,
-        clock.now(),
+        *journal.stamped(),
     )
     expect_counts(counts, enc=1, j=1)
 
@@ -368,10 +365,7 @@ async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
     counts = await conn.fetchrow(
         _CANCEL_ENCOUNTER,
         mdtrt_id,
-        journal.msgid,
-        journal.hospital_code,
-        journal.infno,
-        clock.now(),
+        *journal.stamped(),
     )
     expect_counts(counts, enc=1, j=1)
 
@@ -399,10 +393,7 @@ async def cancel_registration(conn: Conn, mdtrt_id: str, line_count: int, journa
     counts = await conn.fetchrow(
         _CANCEL_REGISTRATION,
         mdtrt_id,
-        journal.msgid,
-        journal.hospital_code,
-        journal.infno,
-        clock.now(),
+        *journal.stamped(),
     )
     expect_counts(counts, gone=line_count, enc=1, j=1)
 
@@ -454,10 +445,7 @@ async def change_admission(
         dept_code,
         *coverage_params(coverage),
         coverage_checked,
-        journal.msgid,
-        journal.hospital_code,
-        journal.infno,
-        clock.now(),
+        *journal.stamped(),
     )
     expect_counts(row, enc=1, j=1)
     assert row is not None

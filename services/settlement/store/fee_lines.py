@@ -65,10 +65,7 @@ async def insert_fee_lines(
         INSERT_LINES,
         mdtrt_id,
         *line_arrays(lines),
-        journal.msgid,
-        journal.hospital_code,
-        journal.infno,
-        clock.now(),
+        *journal.stamped(),
     )
     expect_counts(row, enc=1, j=1)
     assert row is not None

@@ -12,6 +12,7 @@ outbox row simply stays pending until the broker is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -228,13 +229,20 @@ async def _connect_with_retries(
     connection_name: str,
 ) -> AbstractRobustConnection:
     for attempt in range(1, connect_attempts + 1):
+        # aio_pika.connect_robust, but closing the connection object when its first connect
+        # fails: dropped unclosed, it would try to close itself when collected, after its
+        # event loop may be gone.
+        connection = aio_pika.RobustConnection(
+            URL(_named(amqp_url, connection_name)), reconnect_interval=reconnect_interval_s
+        )
         try:
-            return await aio_pika.connect_robust(
-                _named(amqp_url, connection_name),
-                timeout=connect_timeout_s,
-                reconnect_interval=reconnect_interval_s,
-            )
-        except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
+            await connection.connect(timeout=connect_timeout_s)
+            return connection
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            if not isinstance(exc, (OSError, TimeoutError, aiormq.exceptions.AMQPError)):
+                raise
             # Broker not up yet (a common race at deployment): retry a bounded number of
             # times, then let the process fail so the orchestrator sees it.
             if attempt == connect_attempts:

@@ -13,13 +13,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from shared.config import Settings
 from shared.devcerts import issue
 from shared.devidp import DevIdp
-from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
 from ..settlement.conftest import (  # noqa: F401  (fixtures used here)
@@ -34,14 +32,12 @@ from ..settlement.support import (
     BLOOD_COUNT,
     CONSULTATION,
     GUANGZHOU_HOSPITALS,
-    NANNING,
     Filing,
     Hospital,
     fee,
-    today,
 )
 from .conftest import gateway_settings, start_gateway
-from .test_gateway_settlement import _amounts, _json
+from .test_gateway_settlement import _amounts, _json, settled_both_ways
 
 HOSPITAL = GUANGZHOU_HOSPITALS[2]
 
@@ -111,39 +107,7 @@ async def test_hospital_certificate_registers_uploads_settles_equal_to_grpc(
 ) -> None:
     h = hospital(HOSPITAL)
     lines = [fee(1, CONSULTATION, "44"), fee(2, BLOOD_COUNT, "44", 30_000)]
-    over_grpc, over_https = [
-        await filing.new_person(NANNING, acct_balance_fen=50_000) for _ in "ab"
-    ]
-    for person in (over_grpc, over_https):
-        await filing.file(person, province_code="44")
-
-    mdtrt_id, total_fen = await h.outpatient_visit(over_grpc, lines)
-    by_grpc = await h.settle(over_grpc, mdtrt_id, total_fen)
-
-    register = pb.RegisterRequest(
-        header=h.header(over_https.insured_pool),
-        psn_no=over_https.psn_no,
-        insutype=over_https.insutype,
-        med_type=common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
-        begntime=today().isoformat(),
-        ipt_otp_no="OP-HTTPS-1",
-    )
-    code, registered = await door("/v1/settlement/encounters", register)
-    assert code == 200, registered
-    mdtrt = registered["mdtrt_id"]
-    upload = pb.UploadFeeDetailsRequest(
-        header=h.header(over_https.insured_pool),
-        mdtrt_id=mdtrt,
-        psn_no=over_https.psn_no,
-        feedetail=lines,
-    )
-    code, uploaded = await door(f"/v1/settlement/encounters/{mdtrt}:upload-fee-details", upload)
-    assert code == 200, uploaded
-    assert uploaded["medfee_sumamt_fen"] == str(total_fen)
-    settle = h.settle_request(over_https, mdtrt, total_fen)
-    code, settled = await door(f"/v1/settlement/encounters/{mdtrt}:settle", settle)
-    assert code == 200, settled
-    by_https = json_format.ParseDict(settled, pb.SettleResponse())
+    by_grpc, by_https, _, total_fen = await settled_both_ways(door, h, filing, lines, "OP-HTTPS-1")
     assert _amounts(by_https) == _amounts(by_grpc)
     assert _amounts(by_https)["info"]["medfee_sumamt_fen"] == total_fen > 0
 

@@ -79,6 +79,54 @@ def _amounts(message: Message) -> dict[str, Any]:
     }
 
 
+async def settled_both_ways(
+    door: Callable[..., Any],
+    h: Hospital,
+    filing: Filing,  # noqa: F811
+    lines: list[pb.FeeDetail],
+    visit_no: str,
+) -> tuple[pb.SettleResponse, pb.SettleResponse, dict[str, Any], int]:
+    """Two filed persons with the same bill, one registered, uploaded and settled over gRPC
+    and the other through the door (each call answered 200): both settle replies, the
+    door's registration reply and the bill's total."""
+    over_grpc, over_door = [await filing.new_person(NANNING, acct_balance_fen=50_000) for _ in "ab"]
+    for person in (over_grpc, over_door):
+        await filing.file(person, province_code="44")
+
+    mdtrt_id, total_fen = await h.outpatient_visit(over_grpc, lines)
+    by_grpc = await h.settle(over_grpc, mdtrt_id, total_fen)
+
+    register = pb.RegisterRequest(
+        header=h.header(over_door.insured_pool),
+        psn_no=over_door.psn_no,
+        insutype=over_door.insutype,
+        med_type=common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
+        begntime=today().isoformat(),
+        ipt_otp_no=visit_no,
+    )
+    code, registered = await door("/v1/settlement/encounters", register)
+    assert code == 200, registered
+    door_mdtrt = registered["mdtrt_id"]
+
+    upload = pb.UploadFeeDetailsRequest(
+        header=h.header(over_door.insured_pool),
+        mdtrt_id=door_mdtrt,
+        psn_no=over_door.psn_no,
+        feedetail=lines,
+    )
+    code, uploaded = await door(
+        f"/v1/settlement/encounters/{door_mdtrt}:upload-fee-details", upload
+    )
+    assert code == 200, uploaded
+    assert uploaded["medfee_sumamt_fen"] == str(total_fen)  # int64 as a string
+
+    settle = h.settle_request(over_door, door_mdtrt, total_fen)
+    code, settled = await door(f"/v1/settlement/encounters/{door_mdtrt}:settle", settle)
+    assert code == 200, settled
+    by_door = json_format.ParseDict(settled, pb.SettleResponse())
+    return by_grpc, by_door, registered, total_fen
+
+
 async def test_register_upload_settle_over_http_equal_grpc_to_the_fen(
     door: Callable[..., Any],
     hospital: Callable[[str], Hospital],  # noqa: F811
@@ -90,43 +138,8 @@ async def test_register_upload_settle_over_http_equal_grpc_to_the_fen(
         fee(2, BLOOD_COUNT, "44", 20_000),
         fee(3, COLONOSCOPY, "44"),
     ]
-    over_grpc, over_http = [await filing.new_person(NANNING, acct_balance_fen=50_000) for _ in "ab"]
-    for person in (over_grpc, over_http):
-        await filing.file(person, province_code="44")
-
-    mdtrt_id, total_fen = await h.outpatient_visit(over_grpc, lines)
-    by_grpc = await h.settle(over_grpc, mdtrt_id, total_fen)
-
-    register = pb.RegisterRequest(
-        header=h.header(over_http.insured_pool),
-        psn_no=over_http.psn_no,
-        insutype=over_http.insutype,
-        med_type=common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
-        begntime=today().isoformat(),
-        ipt_otp_no="OP-HTTP-1",
-    )
-    code, registered = await door("/v1/settlement/encounters", register)
-    assert code == 200, registered
+    by_grpc, by_http, registered, _ = await settled_both_ways(door, h, filing, lines, "OP-HTTP-1")
     assert registered["trtinfo"]["allowed"] is True
-    http_mdtrt = registered["mdtrt_id"]
-
-    upload = pb.UploadFeeDetailsRequest(
-        header=h.header(over_http.insured_pool),
-        mdtrt_id=http_mdtrt,
-        psn_no=over_http.psn_no,
-        feedetail=lines,
-    )
-    code, uploaded = await door(
-        f"/v1/settlement/encounters/{http_mdtrt}:upload-fee-details", upload
-    )
-    assert code == 200, uploaded
-    assert uploaded["medfee_sumamt_fen"] == str(total_fen)  # int64 as a string
-
-    settle = h.settle_request(over_http, http_mdtrt, total_fen)
-    code, settled = await door(f"/v1/settlement/encounters/{http_mdtrt}:settle", settle)
-    assert code == 200, settled
-    by_http = json_format.ParseDict(settled, pb.SettleResponse())
-
     assert _amounts(by_http) == _amounts(by_grpc)
     assert _amounts(by_http)["info"]["medfee_sumamt_fen"] == 1800 + 4800 + 42000
 

@@ -31,44 +31,19 @@ import asyncpg
 from asyncpg.transaction import Transaction as PgTransaction
 from google.protobuf.message import Message
 
-from shared.bus import OutboxItem
-from shared.bus.outbox import ENQUEUE_BATCH_MAX, enqueue_many
 from shared.bus.pg import Conn
-from shared.unit_of_work import ACQUIRE_TIMEOUT_S, UnitOfWork, unit_of_work
+from shared.unit_of_work import (
+    ACQUIRE_TIMEOUT_S,
+    MAX_PENDING_EVENTS,
+    Transaction,
+    UnitOfWork,
+    opened,
+    unit_of_work,
+)
+
+__all__ = ["MAX_PENDING_EVENTS", "Transaction", "answer_once", "transaction"]
 
 M = TypeVar("M", bound=Message)
-
-MAX_PENDING_EVENTS = ENQUEUE_BATCH_MAX  # events held before a flush writes them
-
-
-class Transaction:
-    """The open transaction of one write without an idempotency key."""
-
-    def __init__(self, conn: Conn, transaction: PgTransaction) -> None:
-        self.conn = conn
-        self._transaction = transaction
-        self._events: list[OutboxItem] = []
-        self.committed = False
-
-    def emit(self, *events: OutboxItem) -> None:
-        """Write these events to the outbox in this transaction (at the next flush)."""
-        assert not self.committed, "the transaction is committed"
-        self._events.extend(events)
-        if len(self._events) > MAX_PENDING_EVENTS:
-            raise ValueError(f"flush before holding more than {MAX_PENDING_EVENTS} events")
-
-    async def flush(self) -> None:
-        """Write the events emitted so far (a long step keeps its memory bounded)."""
-        events, self._events = self._events, []
-        if events:
-            await enqueue_many(self.conn, events)
-
-    async def commit(self) -> None:
-        """Write the emitted events and COMMIT."""
-        assert not self.committed, "the transaction is committed once"
-        await self.flush()
-        await self._transaction.commit()
-        self.committed = True
 
 
 @asynccontextmanager
@@ -76,16 +51,12 @@ async def transaction(
     pool: asyncpg.Pool, *, acquire_timeout_s: float = ACQUIRE_TIMEOUT_S
 ) -> AsyncIterator[Transaction]:
     """Take a connection and BEGIN; roll back on leaving unless committed."""
-    async with pool.acquire(timeout=acquire_timeout_s) as conn:
-        pg_transaction = conn.transaction()
-        await pg_transaction.start()
-        tx: Transaction | None = None
-        try:
-            tx = Transaction(conn, pg_transaction)
-            yield tx
-        finally:
-            if tx is None or not tx.committed:
-                await pg_transaction.rollback()
+
+    async def start(conn: Conn, pg_transaction: PgTransaction | None) -> Transaction:
+        return Transaction(conn, pg_transaction)
+
+    async with opened(pool, start, acquire_timeout_s=acquire_timeout_s) as tx:
+        yield tx
 
 
 async def answer_once(

@@ -39,12 +39,13 @@ the stored answer if the commit happened.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
-from asyncpg.transaction import Transaction
+from asyncpg.transaction import Transaction as PgTransaction
 from google.protobuf.message import Message
 
 from shared.bus import OutboxItem
@@ -53,7 +54,7 @@ from shared.bus.pg import Conn
 from shared.idempotency import KEYS, KeyJournal, fingerprint, stored_form
 
 ACQUIRE_TIMEOUT_S = 10.0
-MAX_EVENTS = ENQUEUE_BATCH_MAX  # outbox rows one unit of work may write
+MAX_PENDING_EVENTS = ENQUEUE_BATCH_MAX  # events held before a flush writes them
 
 
 @dataclass(frozen=True)
@@ -74,29 +75,59 @@ class Completion:
     response: bytes
 
 
-class UnitOfWork:
+class Transaction:
+    """An open transaction whose change writes its outbox events with it: a write with no
+    idempotency key (``shared.transaction.transaction``), and the base of a unit of work.
+    ``transaction`` is None for a single statement that commits itself."""
+
+    def __init__(self, conn: Conn, transaction: PgTransaction | None) -> None:
+        self.conn = conn
+        self._transaction = transaction
+        self._events: list[OutboxItem] = []
+        self.committed = False
+
+    def emit(self, *events: OutboxItem) -> None:
+        """Write these events to the outbox in this transaction (at the next flush)."""
+        assert not self.committed, "the transaction is committed"
+        self._events.extend(events)
+        if len(self._events) > MAX_PENDING_EVENTS:
+            raise ValueError(f"flush before holding more than {MAX_PENDING_EVENTS} events")
+
+    async def flush(self) -> None:
+        """Write the events emitted so far (a long step keeps its memory bounded)."""
+        events, self._events = self._events, []
+        if events:
+            await enqueue_many(self.conn, events)
+
+    async def commit(self) -> None:
+        """Write the emitted events and COMMIT."""
+        assert not self.committed, "the transaction is committed once"
+        assert self._transaction is not None, "a single statement committed itself"
+        await self.flush()
+        await self._transaction.commit()
+        self.committed = True
+
+
+class UnitOfWork(Transaction):
     """The open transaction of one idempotent request (see the module docstring)."""
 
     def __init__(
         self,
         conn: Conn,
-        transaction: Transaction | None,
+        transaction: PgTransaction | None,
         scope: str,
         key: str,
         replay: bytes | None,
         journal: KeyJournal = KEYS,
         claim: KeyClaim | None = None,
     ) -> None:
-        self.conn = conn
+        super().__init__(conn, transaction)
         self.replay = replay
-        self._transaction = transaction
         self._scope = scope
         self._key = key
         self._journal = journal
         self._claim = claim  # set while the work's own statement has still to claim the key
-        self._events: list[OutboxItem] = []
         self._completed_in_statement = False
-        self.committed = False
 
     @property
     def claim(self) -> KeyClaim:
@@ -113,13 +144,6 @@ class UnitOfWork:
             self.replay = await self._journal.stored(
                 self.conn, claim.scope, claim.key, claim.digest
             )
-
-    def emit(self, *events: OutboxItem) -> None:
-        """Write these events to the outbox in this transaction (at the commit)."""
-        assert not self.committed, "the unit of work is committed"
-        self._events.extend(events)
-        if len(self._events) > MAX_EVENTS:
-            raise ValueError(f"one unit of work writes at most {MAX_EVENTS} events")
 
     def completion(self, response: Message | bytes) -> Completion:
         """The key's answer, for a statement that completes the key itself."""
@@ -140,8 +164,7 @@ class UnitOfWork:
             assert not self._events, "a single-statement unit writes its events in its statement"
             self.committed = True
             return
-        if self._events:
-            await enqueue_many(self.conn, self._events)
+        await self.flush()
         if response is not None:
             await self._journal.complete(self.conn, self._scope, self._key, _as_bytes(response))
         await self._transaction.commit()
@@ -150,6 +173,32 @@ class UnitOfWork:
 
 def _as_bytes(response: Message | bytes) -> bytes:
     return response if isinstance(response, bytes) else stored_form(response)
+
+
+T = TypeVar("T", bound=Transaction)
+
+
+@asynccontextmanager
+async def opened(
+    pool: asyncpg.Pool,
+    start: Callable[[Conn, PgTransaction | None], Awaitable[T]],
+    *,
+    acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
+    begin: bool = True,
+) -> AsyncIterator[T]:
+    """Take a connection, BEGIN (unless not ``begin``), make the write's transaction with
+    ``start``; roll back on leaving unless it committed."""
+    async with pool.acquire(timeout=acquire_timeout_s) as conn:
+        pg_transaction = conn.transaction() if begin else None
+        if pg_transaction is not None:
+            await pg_transaction.start()
+        tx: T | None = None
+        try:
+            tx = await start(conn, pg_transaction)
+            yield tx
+        finally:
+            if pg_transaction is not None and (tx is None or not tx.committed):
+                await pg_transaction.rollback()
 
 
 @asynccontextmanager
@@ -172,22 +221,19 @@ async def unit_of_work(
     ``single_statement`` (with ``claim_in_work``): no transaction around the work's one
     statement (see the module docstring)."""
     assert claim_in_work or not single_statement, "a single statement claims its key itself"
-    async with pool.acquire(timeout=acquire_timeout_s) as conn:
-        transaction = None if single_statement else conn.transaction()
-        if transaction is not None:
-            await transaction.start()
-        uow: UnitOfWork | None = None
-        try:
-            if digest is None:
-                assert request is not None, "a request or its digest"
-                digest = fingerprint(request)
-            if claim_in_work:
-                claim = KeyClaim(scope, key, digest)
-                uow = UnitOfWork(conn, transaction, scope, key, None, journal, claim)
-            else:
-                stored = await journal.claim(conn, scope, key, digest)
-                uow = UnitOfWork(conn, transaction, scope, key, stored, journal)
-            yield uow
-        finally:
-            if transaction is not None and (uow is None or not uow.committed):
-                await transaction.rollback()
+    if digest is None:
+        assert request is not None, "a request or its digest"
+        digest = fingerprint(request)
+    key_digest = digest
+
+    async def start(conn: Conn, pg_transaction: PgTransaction | None) -> UnitOfWork:
+        if claim_in_work:
+            claim = KeyClaim(scope, key, key_digest)
+            return UnitOfWork(conn, pg_transaction, scope, key, None, journal, claim)
+        stored = await journal.claim(conn, scope, key, key_digest)
+        return UnitOfWork(conn, pg_transaction, scope, key, stored, journal)
+
+    async with opened(
+        pool, start, acquire_timeout_s=acquire_timeout_s, begin=not single_statement
+    ) as uow:
+        yield uow

@@ -533,9 +533,9 @@ class SettlementCore:
         )
 
     async def _locked(
-        self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str, **kw: bool
+        self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str
     ) -> store.LockedEncounter:
-        locked = await store.lock_encounter(conn, mdtrt_id, **kw)
+        locked = await store.lock_encounter(conn, mdtrt_id)
         return _of_request(locked, mdtrt_id, header, psn_no)
 
     async def _locked_for_settle(

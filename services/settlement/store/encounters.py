@@ -239,14 +239,11 @@ class LockedEncounter:
 
 
 _LOCK_ENCOUNTER = f"""
-SELECT {ENCOUNTER_COLUMNS},
-       {{lines}}
+SELECT {ENCOUNTER_COLUMNS}, NULL::record[] AS lines
   FROM encounters e
  WHERE e.mdtrt_id = $1
    FOR UPDATE OF e
 """
-_LOCK_ENCOUNTER_PLAIN = _LOCK_ENCOUNTER.format(lines="NULL::record[] AS lines")
-_LOCK_ENCOUNTER_WITH_LINES = _LOCK_ENCOUNTER.format(lines=LINES_SUBQUERY)
 
 # A hospital's write on one of its encounters: claim the msgid, then lock the encounter, in
 # one round trip. The claim runs first (a resent msgid queues on its key, never on the
@@ -288,18 +285,15 @@ SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amo
 """
 
 
-async def lock_encounter(
-    conn: Conn, mdtrt_id: str, *, lines: bool = False
-) -> LockedEncounter | None:
-    """Lock the encounter (FOR UPDATE) for the rest of the transaction; None if unknown."""
+async def lock_encounter(conn: Conn, mdtrt_id: str) -> LockedEncounter | None:
+    """Lock the encounter (FOR UPDATE, without its lines) for the rest of the transaction;
+    None if unknown."""
     assert conn.is_in_transaction()
     txn_clock = TxnClock.read()
-    row = await conn.fetchrow(
-        _LOCK_ENCOUNTER_WITH_LINES if lines else _LOCK_ENCOUNTER_PLAIN, mdtrt_id
-    )
+    row = await conn.fetchrow(_LOCK_ENCOUNTER, mdtrt_id)
     if row is None:
         return None
-    return await locked_of(conn, row, txn_clock, lines=lines)
+    return await locked_of(conn, row, txn_clock, lines=False)
 
 
 async def locked_of(

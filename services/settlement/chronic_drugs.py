@@ -19,7 +19,7 @@ and checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Final
 
@@ -53,6 +53,13 @@ class DrugRecord:
     amount_fen: int
 
 
+# The record's fields that _RECORDS selects under the same names; the institution's and the
+# item's names are looked up.
+_COLUMNS: Final = tuple(
+    f.name for f in fields(DrugRecord) if f.name not in ("institution_name", "item_name")
+)
+
+
 @dataclass(frozen=True)
 class DrugRecordsPage:
     records: tuple[DrugRecord, ...]
@@ -60,9 +67,9 @@ class DrugRecordsPage:
 
 
 _RECORDS: Final = f"""
-SELECT e.mdtrt_id, e.setl_id, e.hospital_code, e.treatment_pool, e.begin_date,
-       e.chronic_disease, f.line_no, f.item_code, f.fee_date, f.quantity_e4,
-       f.unit_price_fen, f.amount_fen
+SELECT e.mdtrt_id, e.setl_id, e.hospital_code AS institution_code, e.treatment_pool,
+       e.begin_date, e.chronic_disease AS disease, f.line_no, f.item_code, f.fee_date,
+       f.quantity_e4, f.unit_price_fen, f.amount_fen
   FROM encounters e
   JOIN fee_lines f ON f.mdtrt_id = e.mdtrt_id AND f.cancelled_at IS NULL
  WHERE e.psn_no = $1 AND e.med_type = '14' AND e.state = 'SETTLED'
@@ -102,20 +109,11 @@ async def query(service: Settlement, query: QueryChronicDrugs, caller: Caller) -
 def _record(r: asyncpg.Record, versions: Versions) -> DrugRecord:
     item = versions.catalogue_for(r["treatment_pool"][:2], r["begin_date"]).lookup(r["item_code"])
     try:
-        institution = get_institution(r["hospital_code"]).name_zh
+        institution = get_institution(r["institution_code"]).name_zh
     except UnknownCode:
         institution = ""
     return DrugRecord(
-        mdtrt_id=r["mdtrt_id"],
-        setl_id=r["setl_id"],
-        institution_code=r["hospital_code"],
+        **{name: r[name] for name in _COLUMNS},
         institution_name=institution,
-        disease=r["chronic_disease"],
-        fee_date=r["fee_date"],
-        line_no=r["line_no"],
-        item_code=r["item_code"],
         item_name=item.name_zh if item else "",
-        quantity_e4=r["quantity_e4"],
-        unit_price_fen=r["unit_price_fen"],
-        amount_fen=r["amount_fen"],
     )

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from services.settlement.domain.records import Amounts, SettlementRecord
 from shared import pb_enums
 from shared.bus import (
@@ -48,9 +46,7 @@ def fund_amounts(a: Amounts) -> common_pb2.FundAmounts:
 
 
 def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.SettlementEvent:
-    occurred_at = Timestamp()
-    occurred_at.FromDatetime(record.setl_time)
-    return events_pb2.SettlementEvent(
+    event = events_pb2.SettlementEvent(
         event_id=event_id,
         kind=(
             events_pb2.SETTLEMENT_EVENT_KIND_REVERSED
@@ -64,7 +60,6 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
         insured_pool=record.insured_pool,
         treatment_pool=record.treatment_pool,
         clearing_period=record.clearing_period,
-        occurred_at=occurred_at,
         psn_no=record.psn_no,
         insutype=pb_enums.INSUTYPE.number(record.insutype),
         med_type=pb_enums.MED_TYPE.number(record.med_type),
@@ -72,6 +67,8 @@ def settlement_event(record: SettlementRecord, event_id: str) -> events_pb2.Sett
         amounts=fund_amounts(record.amounts),
         medins_setl_id=record.msgid,
     )
+    event.occurred_at.FromDatetime(record.setl_time)  # set in place, not built and copied
+    return event
 
 
 def settlement_outbox_item(namespace: str, record: SettlementRecord) -> OutboxItem:

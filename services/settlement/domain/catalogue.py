@@ -153,6 +153,15 @@ class LineSplit:
     inscp_fen: int
     selfpay_reason: SelfPayReason | None
 
+    def __post_init__(self) -> None:
+        parts = (
+            self.fulamt_ownpay_fen,
+            self.overlmt_selfpay_fen,
+            self.preselfpay_fen,
+            self.inscp_fen,
+        )
+        assert min(parts) >= 0 and sum(parts) == self.amount_fen, self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "line_no": self.line_no,
@@ -271,21 +280,22 @@ def classify_line(catalogue: Catalogue, line: FeeLine, prefix: str, use: UseCont
     """Split one validated fee line; an unknown code is ``InvalidArgument({prefix}.item_code)``."""
     item = catalogue.require(line.item_code, f"{prefix}.item_code")
     reason = _selfpay_reason(item, use)
-    if reason is not None:
-        return _split(
-            line, item, fulamt_fen=line.amount_fen, overlmt_fen=0, pre_fen=0, reason=reason
-        )
-    allowed_fen = _within_price_limit_fen(item, line)
+    # A fully self-paid line has nothing in scope: no price limit or class B share applies.
+    fulamt_fen = line.amount_fen if reason is not None else 0
+    allowed_fen = _within_price_limit_fen(item, line) if reason is None else 0
     pre_fen = 0
     if item.item_class is ItemClass.B:
         pre_fen = apply_bp(allowed_fen, catalogue.class_b_preselfpay_bp)
-    return _split(
-        line,
-        item,
-        fulamt_fen=0,
-        overlmt_fen=line.amount_fen - allowed_fen,
-        pre_fen=pre_fen,
-        reason=None,
+    return LineSplit(
+        line_no=line.line_no,
+        item_code=line.item_code,
+        item_class=item.item_class,
+        amount_fen=line.amount_fen,
+        fulamt_ownpay_fen=fulamt_fen,
+        overlmt_selfpay_fen=line.amount_fen - fulamt_fen - allowed_fen,
+        preselfpay_fen=pre_fen,
+        inscp_fen=allowed_fen - pre_fen,
+        selfpay_reason=reason,
     )
 
 
@@ -304,31 +314,6 @@ def _within_price_limit_fen(item: CatalogueItem, line: FeeLine) -> int:
     allowed_fen = line_amount_fen(limit_fen, line.quantity_e4)
     assert 0 <= allowed_fen <= line.amount_fen
     return allowed_fen
-
-
-def _split(
-    line: FeeLine,
-    item: CatalogueItem,
-    *,
-    fulamt_fen: int,
-    overlmt_fen: int,
-    pre_fen: int,
-    reason: SelfPayReason | None,
-) -> LineSplit:
-    inscp_fen = line.amount_fen - fulamt_fen - overlmt_fen - pre_fen
-    split = LineSplit(
-        line_no=line.line_no,
-        item_code=line.item_code,
-        item_class=item.item_class,
-        amount_fen=line.amount_fen,
-        fulamt_ownpay_fen=fulamt_fen,
-        overlmt_selfpay_fen=overlmt_fen,
-        preselfpay_fen=pre_fen,
-        inscp_fen=inscp_fen,
-        selfpay_reason=reason,
-    )
-    assert min(fulamt_fen, overlmt_fen, pre_fen, inscp_fen) >= 0, split
-    return split
 
 
 # --- parsing -----------------------------------------------------------------------

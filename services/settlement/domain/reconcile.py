@@ -63,9 +63,16 @@ class DetailResult(StrEnum):
 @dataclass(frozen=True)
 class Mismatch:
     setl_id: str
-    result: DetailResult
     ours: Record | None
     theirs: Record | None
+
+    @property
+    def result(self) -> DetailResult:
+        if self.ours is None:
+            return DetailResult.MISSING_OURS
+        if self.theirs is None:
+            return DetailResult.MISSING_THEIRS
+        return DetailResult.AMOUNT_DIFFERS
 
 
 @dataclass(frozen=True)
@@ -133,13 +140,6 @@ def compare_records(ours: Sequence[Record], theirs: Sequence[Record]) -> DetailO
         if mine is not None and yours is not None and mine.same_amounts(yours):
             matched += 1
             continue
-        result = (
-            DetailResult.MISSING_OURS
-            if mine is None
-            else DetailResult.MISSING_THEIRS
-            if yours is None
-            else DetailResult.AMOUNT_DIFFERS
-        )
-        mismatches.append(Mismatch(setl_id, result, mine, yours))
+        mismatches.append(Mismatch(setl_id, ours=mine, theirs=yours))
     assert matched + len(mismatches) == len(our_by_id.keys() | their_by_id.keys())
     return DetailOutcome(matched, len(mismatches), tuple(mismatches[:MISMATCHES_MAX]))

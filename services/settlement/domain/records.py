@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from .accumulations import AccumulationDelta
 from .codes import Insutype, VisitType
@@ -23,11 +23,11 @@ class RecordKind(StrEnum):
     REVERSAL = "REVERSAL"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SettlementRecord:
     setl_id: str
     kind: RecordKind
-    reverses_setl_id: str | None
+    reverses_setl_id: str | None = None  # a reversal's: the settlement it undoes
     mdtrt_id: str
     hospital_code: str
     treatment_pool: str
@@ -68,44 +68,39 @@ class SettlementRecord:
         return self.kind is RecordKind.REVERSAL
 
 
-def settlement_of(
-    result: SettlementResult,
-    *,
-    setl_id: str,
-    mdtrt_id: str,
-    hospital_code: str,
-    treatment_pool: str,
-    psn_no: str,
-    insured_pool: str,
-    relation: str,
-    msgid: str,
-    setl_time: datetime,
-    setl_date: date,
-    clearing_period: str,
-    acc_year: int,
-    ratio_reduction_bp: int,
-) -> SettlementRecord:
+class Stamp(TypedDict):
+    """What the committing transaction gives a record: its id, the hospital's msgid of
+    the settling or reversing request, and the transaction's time and clearing period."""
+
+    setl_id: str
+    msgid: str
+    setl_time: datetime
+    setl_date: date
+    clearing_period: str
+
+
+class Settling(Stamp):
+    """A settlement's stamp plus the encounter and coverage it settles."""
+
+    mdtrt_id: str
+    hospital_code: str
+    treatment_pool: str
+    psn_no: str
+    insured_pool: str
+    relation: str
+    acc_year: int
+    ratio_reduction_bp: int
+
+
+def settlement_of(result: SettlementResult, **settling: Unpack[Settling]) -> SettlementRecord:
     return SettlementRecord(
-        setl_id=setl_id,
+        **settling,
         kind=RecordKind.SETTLEMENT,
-        reverses_setl_id=None,
-        mdtrt_id=mdtrt_id,
-        hospital_code=hospital_code,
-        treatment_pool=treatment_pool,
-        psn_no=psn_no,
-        insured_pool=insured_pool,
         insutype=result.insutype,
         med_type=result.med_type,
-        relation=relation,
-        msgid=msgid,
-        setl_time=setl_time,
-        setl_date=setl_date,
-        clearing_period=clearing_period,
-        acc_year=acc_year,
         amounts=result.amounts,
         pool_prop_selfpay_bp=result.pool_prop_selfpay_bp,
         balc_fen=result.balc_fen,
-        ratio_reduction_bp=ratio_reduction_bp,
         policy_version_id=result.policy_version_id,
         catalogue_version_id=result.catalogue_version_id,
         details=result.details,
@@ -115,27 +110,16 @@ def settlement_of(
 
 
 def reversal_of(
-    original: SettlementRecord,
-    *,
-    setl_id: str,
-    msgid: str,
-    setl_time: datetime,
-    setl_date: date,
-    clearing_period: str,
-    balc_fen: int,
+    original: SettlementRecord, *, balc_fen: int, **stamp: Unpack[Stamp]
 ) -> SettlementRecord:
     """The record that undoes ``original``: every amount negated, its period its own."""
     assert not original.is_reversal and original.reversed_by_setl_id is None, original.setl_id
     reversal = replace(
         original,
-        setl_id=setl_id,
+        **stamp,
         kind=RecordKind.REVERSAL,
         reverses_setl_id=original.setl_id,
         reversed_by_setl_id=None,
-        msgid=msgid,
-        setl_time=setl_time,
-        setl_date=setl_date,
-        clearing_period=clearing_period,
         amounts=original.amounts.negated(),
         balc_fen=balc_fen,
         details=tuple(_negated_detail(d, original.setl_id) for d in original.details),

@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import date
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Final
@@ -26,6 +25,7 @@ from services.settlement.dictionaries import (
     code_sets,
 )
 from services.settlement.domain.catalogue import Catalogue, CatalogueItem, ItemClass, ItemKind
+from services.settlement.institution_file import optional_date
 from services.settlement.registry import DesignatedInstitution
 from services.settlement.versions import Versions
 from shared import clock, pb_enums
@@ -134,7 +134,7 @@ class ReferenceServicer(reference_pb2_grpc.ReferenceServiceServicer):
         if request.fixmedins_type:
             kind = _KINDS.get(request.fixmedins_type)
             errors.check(kind is not None, "fixmedins_type", "unknown institution kind")
-        day = _day(request.as_of_date, "as_of_date", errors) or clock.china_today()
+        day = optional_date(request.as_of_date, errors, "as_of_date") or clock.china_today()
         size = _page_size(request.page, INSTITUTIONS_PAGE_DEFAULT, errors)
         errors.raise_if_any()
         query = [code, pool, request.fixmedins_type, day.isoformat()]
@@ -255,16 +255,6 @@ def _require_caller() -> Any:
     who = caller()
     who.require(CallerKind.HOSPITAL, CallerKind.PHARMACY)
     return who
-
-
-def _day(text: str, field_name: str, errors: Violations) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors.add(field_name, "not a date YYYY-MM-DD")
-        return None
 
 
 def _page_size(page: common_pb2.PageRequest, default: int, errors: Violations) -> int:

@@ -175,15 +175,13 @@ class Opened:
 @dataclass(frozen=True)
 class Uploaded:
     lines: tuple[tuple[LineSplit, int | None], ...]  # each line's split and price limit
-    line_count: int
-    line_amount_fen: int
+    totals: store.LineTotals  # the encounter's standing lines after the upload
 
 
 @dataclass(frozen=True)
 class Cancelled:
     cancelled_count: int
-    line_count: int
-    line_amount_fen: int
+    totals: store.LineTotals  # the encounter's standing lines after the cancel
 
 
 @dataclass(frozen=True)

@@ -155,9 +155,7 @@ class EncounterCases(SettlementCore):
             )
             _require_all_inserted(lines, inserted)
             limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
-            return Uploaded(
-                tuple(zip(splits, limits, strict=True)), totals.line_count, totals.line_amount_fen
-            )
+            return Uploaded(tuple(zip(splits, limits, strict=True)), totals)
 
         return await self._on_encounter(command, caller, key, answer, act, infno_for("upload"))
 
@@ -179,7 +177,7 @@ class EncounterCases(SettlementCore):
                 raise InvalidArgument(
                     "feedetl_sn", f"no standing line numbered {', '.join(map(str, missing[:20]))}"
                 )
-            return Cancelled(len(cancelled), totals.line_count, totals.line_amount_fen)
+            return Cancelled(len(cancelled), totals)
 
         return await self._on_encounter(command, caller, key, answer, act, infno_for("cancel"))
 

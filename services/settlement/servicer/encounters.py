@@ -17,10 +17,8 @@ from services.settlement.domain.inputs import (
 )
 from services.settlement.handlers import (
     AdmissionChanged,
-    Cancelled,
     EncounterCancelled,
     Opened,
-    Uploaded,
 )
 from services.settlement.handlers.commands import (
     CancelFeeLines,
@@ -31,7 +29,6 @@ from services.settlement.handlers.commands import (
 )
 from services.settlement.servicer.core import M, ServicerCore, answered
 from services.settlement.servicer.readers import (
-    ITEM_CLASSES,
     _check_icd10,
     assistance_category_number,
     check_cert,
@@ -40,7 +37,12 @@ from services.settlement.servicer.readers import (
     document_type_of,
     read_fee_lines,
 )
-from services.settlement.servicer.writers import benefit_check, discharged
+from services.settlement.servicer.writers import (
+    benefit_check,
+    discharged,
+    fee_lines_cancelled,
+    fee_lines_uploaded,
+)
 from shared import pb_enums
 from shared.auth import caller
 from shared.errors import Violations
@@ -192,28 +194,12 @@ class EncounterRpcs(ServicerCore):
         assert header is not None
         command = UploadFeeLines(header, request.mdtrt_id, request.psn_no, tuple(lines))
 
-        def encode(uploaded: Uploaded) -> pb.UploadFeeDetailsResponse:
-            return pb.UploadFeeDetailsResponse(
-                result=[
-                    pb.FeeDetailResult(
-                        feedetl_sn=split.line_no,
-                        det_item_fee_sumamt_fen=split.amount_fen,
-                        chrgitm_lv=ITEM_CLASSES[split.item_class],
-                        pric_uplmt_amt_fen=limit_fen or 0,
-                        fulamt_ownpay_amt_fen=split.fulamt_ownpay_fen,
-                        overlmt_amt_fen=split.overlmt_selfpay_fen,
-                        preselfpay_amt_fen=split.preselfpay_fen,
-                        inscp_scp_amt_fen=split.inscp_fen,
-                        selfpay_reason=split.selfpay_reason.value if split.selfpay_reason else "",
-                    )
-                    for split, limit_fen in uploaded.lines
-                ],
-                line_count=uploaded.line_count,
-                medfee_sumamt_fen=uploaded.line_amount_fen,
-            )
-
         return await answered(
-            self._service.upload_fee_lines, command, request, encode, pb.UploadFeeDetailsResponse
+            self._service.upload_fee_lines,
+            command,
+            request,
+            fee_lines_uploaded,
+            pb.UploadFeeDetailsResponse,
         )
 
     async def CancelFeeDetails(
@@ -228,15 +214,12 @@ class EncounterRpcs(ServicerCore):
             request.all_lines,
         )
 
-        def encode(cancelled: Cancelled) -> pb.CancelFeeDetailsResponse:
-            return pb.CancelFeeDetailsResponse(
-                cancelled_count=cancelled.cancelled_count,
-                line_count=cancelled.line_count,
-                medfee_sumamt_fen=cancelled.line_amount_fen,
-            )
-
         return await answered(
-            self._service.cancel_fee_lines, command, request, encode, pb.CancelFeeDetailsResponse
+            self._service.cancel_fee_lines,
+            command,
+            request,
+            fee_lines_cancelled,
+            pb.CancelFeeDetailsResponse,
         )
 
     # -- 2202 / 2404 ----------------------------------------------------------------------

@@ -26,10 +26,12 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning
 from services.settlement.events import relation_number
 from services.settlement.handlers import (
+    Cancelled,
     Discharged,
     PreSettled,
+    Uploaded,
 )
-from services.settlement.servicer.readers import ENCOUNTER_STATES, fund_type_number
+from services.settlement.servicer.readers import ENCOUNTER_STATES, ITEM_CLASSES, fund_type_number
 from services.settlement.store import EncounterRow
 from shared import pb_enums
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -241,6 +243,35 @@ def encounter_info(row: EncounterRow) -> pb.EncounterInfo:
 
 def _cap(usage: CapUsage) -> pb.CapUsage:
     return pb.CapUsage(used_fen=usage.used_fen, cap_fen=usage.cap_fen, left_fen=usage.left_fen)
+
+
+def fee_lines_uploaded(uploaded: Uploaded) -> pb.UploadFeeDetailsResponse:
+    return pb.UploadFeeDetailsResponse(
+        result=[
+            pb.FeeDetailResult(
+                feedetl_sn=split.line_no,
+                det_item_fee_sumamt_fen=split.amount_fen,
+                chrgitm_lv=ITEM_CLASSES[split.item_class],
+                pric_uplmt_amt_fen=limit_fen or 0,
+                fulamt_ownpay_amt_fen=split.fulamt_ownpay_fen,
+                overlmt_amt_fen=split.overlmt_selfpay_fen,
+                preselfpay_amt_fen=split.preselfpay_fen,
+                inscp_scp_amt_fen=split.inscp_fen,
+                selfpay_reason=split.selfpay_reason.value if split.selfpay_reason else "",
+            )
+            for split, limit_fen in uploaded.lines
+        ],
+        line_count=uploaded.totals.line_count,
+        medfee_sumamt_fen=uploaded.totals.line_amount_fen,
+    )
+
+
+def fee_lines_cancelled(cancelled: Cancelled) -> pb.CancelFeeDetailsResponse:
+    return pb.CancelFeeDetailsResponse(
+        cancelled_count=cancelled.cancelled_count,
+        line_count=cancelled.totals.line_count,
+        medfee_sumamt_fen=cancelled.totals.line_amount_fen,
+    )
 
 
 def usage_fields(u: AnnualUsage) -> dict[str, Any]:

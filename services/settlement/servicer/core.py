@@ -15,10 +15,10 @@ from services.settlement.domain.inputs import (
     check_psn_no,
     read_header,
 )
-from services.settlement.handlers import Answer, MsgKey, Settlement, Stored
+from services.settlement.handlers import Answer, MsgKey, PreSettled, Settlement, Stored
 from services.settlement.handlers.commands import OnEncounter, Reverse
 from services.settlement.servicer.readers import read_days, read_range
-from services.settlement.servicer.writers import SR, settlement_response
+from services.settlement.servicer.writers import PR, SR, presettled, settlement_response
 from shared.auth import Caller, caller
 from shared.errors import Violations
 from shared.idempotency import fingerprint, stored_form
@@ -103,6 +103,21 @@ async def answered(
     reply = Reply(encode, response_type)
     key = key_of(command.header.msgid, request)
     return reply.of(await use_case(command, caller(), key, reply))
+
+
+async def presettlement(
+    use_case: WriteCase[C, PreSettled],
+    command: C,
+    request: Message,
+    response_type: type[PR],
+    *,
+    opened: bool,
+) -> PR:
+    """A pre-settlement RPC (2206/2303, 2101) once its request is read into ``command``:
+    written as ``response_type``, the encounter's mdtrt_id in it only when it was
+    ``opened``."""
+    encode = presettled(response_type, command.header, opened=opened)
+    return await answered(use_case, command, request, encode, response_type)
 
 
 async def reverse(

@@ -267,12 +267,12 @@ class EncounterRpcs(ServicerCore):
         errors.raise_if_any()
         assert header is not None
         command = ChangeAdmission(
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            begin_date,
-            request.adm_diag_codg,
-            request.adm_dept_codg,
+            header=header,
+            mdtrt_id=request.mdtrt_id,
+            psn_no=request.psn_no,
+            begin_date=begin_date,
+            diag_code=request.adm_diag_codg,
+            dept_code=request.adm_dept_codg,
         )
 
         def encode(done: AdmissionChanged) -> pb.ChangeAdmissionResponse:

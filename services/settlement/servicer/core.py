@@ -191,6 +191,22 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         begin, end = read_days(request.begndate, request.enddate, errors)
         return header, begin, end
 
+    def _person_days(self, request: Any) -> tuple[Header, date | None, date | None]:
+        """As ``_person_days_request``, InvalidArgument naming each bad field."""
+        errors = Violations()
+        header, begin, end = self._person_days_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+        return header, begin, end
+
+    def _range(self, request: Any) -> tuple[Header, date, date]:
+        """As ``_range_request``, InvalidArgument naming each bad field."""
+        errors = Violations()
+        header, begin, end = self._range_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None and begin is not None and end is not None
+        return header, begin, end
+
     def _encounter_header(self, request: Any) -> Header:
         """The header of a request that carries nothing to read but the encounter's
         mdtrt_id and psn_no (InvalidArgument naming each bad field)."""

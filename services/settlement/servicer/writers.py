@@ -28,6 +28,7 @@ from services.settlement.events import relation_number
 from services.settlement.handlers import (
     Cancelled,
     Discharged,
+    PersonYear,
     PreSettled,
     Uploaded,
 )
@@ -271,6 +272,19 @@ def fee_lines_cancelled(cancelled: Cancelled) -> pb.CancelFeeDetailsResponse:
         cancelled_count=cancelled.cancelled_count,
         line_count=cancelled.totals.line_count,
         medfee_sumamt_fen=cancelled.totals.line_amount_fen,
+    )
+
+
+def accumulations_response(year: PersonYear) -> pb.QueryAccumulationsResponse:
+    """5206: the person's year as the encounter the hospital treats them by shows it."""
+    person = year.encounter.person
+    return pb.QueryAccumulationsResponse(
+        psn_no=person.psn_no,
+        insutype=pb_enums.INSUTYPE.number(person.insutype),
+        cum_year=year.year,
+        policy_version_id=year.policy_version_id,
+        **usage_fields(year.usage),
+        balc_fen=year.balance_fen,
     )
 
 

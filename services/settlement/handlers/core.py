@@ -156,6 +156,7 @@ class _RecheckCoverage(Exception):
 
 
 # --- results handed to the servicer ------------------------------------------------------
+# What a use case found or decided; the servicer writes the request's own ids back itself.
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,6 @@ class PersonLookup:
 @dataclass(frozen=True)
 class Opened:
     encounter: Encounter
-    visit_no: str
 
 
 @dataclass(frozen=True)
@@ -194,19 +194,16 @@ class PreSettled:
 
 @dataclass(frozen=True)
 class Discharged:
-    mdtrt_id: str
-    discharge_date: date
+    discharge_date: date  # 2402: the date recorded; 2405: the date withdrawn
 
 
 @dataclass(frozen=True)
 class EncounterCancelled:
-    mdtrt_id: str
     cancelled_line_count: int
 
 
 @dataclass(frozen=True)
 class AdmissionChanged:
-    mdtrt_id: str
     begin_date: date
     diag_code: str
     dept_code: str
@@ -235,11 +232,6 @@ class Corrected:
     tombstoned: bool
     mdtrt_id: str
     reversal: SettlementRecord | None
-
-
-@dataclass(frozen=True)
-class SettlementView:
-    record: SettlementRecord
 
 
 @dataclass(frozen=True)

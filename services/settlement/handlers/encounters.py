@@ -113,7 +113,7 @@ class EncounterCases(SettlementCore):
         )
         infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
-        opened = Opened(encounter, command.visit_no)
+        opened = Opened(encounter)
 
         async def work(uow: UnitOfWork) -> Completed[Opened] | Replayed:
             # One statement claims the msgid, opens the encounter and stores the answer.
@@ -194,7 +194,7 @@ class EncounterCases(SettlementCore):
             line_count = at.locked.encounter.line_count
             require_registration_cancellable(at.locked.encounter)
             await store.cancel_registration(at.conn, command.mdtrt_id, line_count, at.journal)
-            return EncounterCancelled(command.mdtrt_id, line_count)
+            return EncounterCancelled(line_count)
 
         return await self._on_encounter(
             command, caller, key, answer, act, INFNO_REGISTER_CANCEL, undoable=True
@@ -210,7 +210,7 @@ class EncounterCases(SettlementCore):
         async def act(at: OnLocked) -> EncounterCancelled:
             require_admission_cancellable(at.locked.encounter)
             await store.cancel_encounter(at.conn, command.mdtrt_id, at.journal)
-            return EncounterCancelled(command.mdtrt_id, 0)
+            return EncounterCancelled(0)
 
         return await self._on_encounter(
             command, caller, key, answer, act, INFNO_ADMISSION_CANCEL, undoable=True
@@ -224,7 +224,7 @@ class EncounterCases(SettlementCore):
             require_discharge_cancellable(encounter)
             assert encounter.discharge_date is not None
             await store.set_discharge(at.conn, command.mdtrt_id, None, "", at.journal)
-            return Discharged(command.mdtrt_id, encounter.discharge_date)
+            return Discharged(encounter.discharge_date)
 
         return await self._on_encounter(
             command, caller, key, answer, act, INFNO_DISCHARGE_CANCEL, undoable=True
@@ -270,6 +270,8 @@ class EncounterCases(SettlementCore):
                     coverage_checked=moved,
                     journal=journal,
                 )
-            return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
+            return AdmissionChanged(
+                begin_date=begin_date, diag_code=diag_code, dept_code=dept_code, coverage=coverage
+            )
 
         return await self._once_with_coverage(key, work, answer)

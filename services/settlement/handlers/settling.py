@@ -254,6 +254,6 @@ class SettleCases(SettlementCore):
             await store.set_discharge(
                 at.conn, command.mdtrt_id, discharge_date, command.diag_code, at.journal
             )
-            return Discharged(command.mdtrt_id, discharge_date)
+            return Discharged(discharge_date)
 
         return await self._on_encounter(command, caller, key, answer, act, INFNO_DISCHARGE)

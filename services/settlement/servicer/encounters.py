@@ -175,7 +175,7 @@ class EncounterRpcs(ServicerCore):
                 mdtrt_id=opened.encounter.mdtrt_id,
                 psn_no=opened.encounter.person.psn_no,
                 trtinfo=benefit_check(opened.encounter.coverage),
-                **{visit_no_field: opened.visit_no},
+                **{visit_no_field: command.visit_no},
             )
 
         return await answered(self._service.open_encounter, command, request, encode, response_type)
@@ -229,7 +229,7 @@ class EncounterRpcs(ServicerCore):
     ) -> pb.CancelRegistrationResponse:
         def encode(done: EncounterCancelled) -> pb.CancelRegistrationResponse:
             return pb.CancelRegistrationResponse(
-                mdtrt_id=done.mdtrt_id, cancelled_count=done.cancelled_line_count
+                mdtrt_id=request.mdtrt_id, cancelled_count=done.cancelled_line_count
             )
 
         return await self._encounter_write(
@@ -240,7 +240,7 @@ class EncounterRpcs(ServicerCore):
         self, request: pb.CancelAdmissionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelAdmissionResponse:
         def encode(done: EncounterCancelled) -> pb.CancelAdmissionResponse:
-            return pb.CancelAdmissionResponse(mdtrt_id=done.mdtrt_id)
+            return pb.CancelAdmissionResponse(mdtrt_id=request.mdtrt_id)
 
         return await self._encounter_write(
             request, self._service.cancel_admission, encode, pb.CancelAdmissionResponse
@@ -277,7 +277,7 @@ class EncounterRpcs(ServicerCore):
 
         def encode(done: AdmissionChanged) -> pb.ChangeAdmissionResponse:
             return pb.ChangeAdmissionResponse(
-                mdtrt_id=done.mdtrt_id,
+                mdtrt_id=request.mdtrt_id,
                 begntime=done.begin_date.isoformat(),
                 adm_diag_codg=done.diag_code,
                 adm_dept_codg=done.dept_code,
@@ -296,6 +296,6 @@ class EncounterRpcs(ServicerCore):
         return await self._encounter_write(
             request,
             self._service.cancel_discharge,
-            discharged(pb.CancelDischargeResponse),
+            discharged(pb.CancelDischargeResponse, request.mdtrt_id),
             pb.CancelDischargeResponse,
         )

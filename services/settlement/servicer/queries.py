@@ -62,8 +62,7 @@ class QueryRpcs(ServicerCore):
         errors.raise_if_any()
         assert header is not None
         query = OnSettlement(header, request.setl_id, request.mdtrt_id, request.psn_no)
-        view = await self._service.query_settlement(query, caller())
-        record = view.record
+        record = await self._service.query_settlement(query, caller())
         state = (
             pb.SETTLEMENT_STATE_REVERSAL
             if record.is_reversal

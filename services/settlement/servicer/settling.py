@@ -86,7 +86,7 @@ class SettleRpcs(ServicerCore):
             self._service.discharge,
             command,
             request,
-            discharged(pb.DischargeResponse),
+            discharged(pb.DischargeResponse, request.mdtrt_id),
             pb.DischargeResponse,
         )
 

@@ -59,11 +59,11 @@ def benefit_check(c: Coverage) -> pb.BenefitCheck:
 DR = TypeVar("DR", pb.DischargeResponse, pb.CancelDischargeResponse)
 
 
-def discharged(response_type: type[DR]) -> Callable[[Discharged], DR]:
+def discharged(response_type: type[DR], mdtrt_id: str) -> Callable[[Discharged], DR]:
     """2402 and 2405 answer alike: the encounter and the discharge date concerned."""
 
     def encode(done: Discharged) -> DR:
-        return response_type(mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat())
+        return response_type(mdtrt_id=mdtrt_id, endtime=done.discharge_date.isoformat())
 
     return encode
 

@@ -66,12 +66,6 @@ class PurchaseSettled:
     warnings: tuple[SupervisionWarning, ...]
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    encounter: Encounter
-    catalogue: Catalogue
-
-
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
@@ -85,8 +79,11 @@ class PharmacySettlement(Settlement):
             stored = await store.answered(conn, key.msgid, key.digest)
         return None if stored is None else Stored(stored)
 
-    async def _prepare(self, header: Header, purchase: Purchase, caller: Caller) -> _Prepared:
-        """The purchase as an encounter of today, covered or not, its lines checked."""
+    async def _prepare(
+        self, header: Header, purchase: Purchase, caller: Caller
+    ) -> tuple[Encounter, Catalogue]:
+        """The purchase as an encounter of today, covered or not, its lines checked against
+        the catalogue it is settled under."""
         pharmacy = acting_institution(header, caller, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
@@ -116,7 +113,7 @@ class PharmacySettlement(Settlement):
             validate_upload(encounter, 0, purchase.lines, catalogue, today)
         except InvalidArgument as exc:
             raise in_purchase(exc) from None
-        return _Prepared(replace(encounter, line_count=len(purchase.lines)), catalogue)
+        return replace(encounter, line_count=len(purchase.lines)), catalogue
 
     # -- 2101 -----------------------------------------------------------------------------
 
@@ -132,10 +129,9 @@ class PharmacySettlement(Settlement):
             return stored
         # The filing service is asked before the transaction: never while holding a
         # connection, a transaction or the msgid's row.
-        prepared = await self._prepare(header, purchase, caller)
+        encounter, catalogue = await self._prepare(header, purchase, caller)
 
         async def work(uow: UnitOfWork) -> PreSettled:
-            encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
             person = encounter.person
@@ -143,8 +139,8 @@ class PharmacySettlement(Settlement):
             request = settle_request(
                 encounter, purchase.lines, acc, acct_opted_in=purchase.acct_opted_in
             )
-            result = self._run_engine(request, prepared.catalogue)
-            warnings = supervise_request(request, prepared.catalogue)
+            result = self._run_engine(request, catalogue)
+            warnings = supervise_request(request, catalogue)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_PRESETTLE)
             await store.journal_only(conn, journal, None)
             return PreSettled(encounter, result, warnings, self.china_now())
@@ -170,15 +166,15 @@ class PharmacySettlement(Settlement):
 
         if (stored := await self._answered(key)) is not None:
             return stored
-        prepared = await self._prepare(header, purchase, caller)  # before the transaction
+        purchased, catalogue = await self._prepare(header, purchase, caller)  # before the txn
 
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
             conn = uow.conn
-            prepared.encounter.coverage.require_allowed()
+            purchased.coverage.require_allowed()
             await pharmacy_store.insert_purchase(
-                conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
+                conn, purchased, purchase.lines, header.msgid, header.msgid
             )
-            mdtrt_id = prepared.encounter.mdtrt_id
+            mdtrt_id = purchased.mdtrt_id
             found = await self._locked_for_settle(
                 uow, mdtrt_id, header, purchase.psn_no, claiming=False
             )
@@ -188,8 +184,8 @@ class PharmacySettlement(Settlement):
             request = settle_request(
                 encounter, locked.lines, acc, acct_opted_in=purchase.acct_opted_in
             )
-            result = self._run_engine(request, prepared.catalogue)
-            warnings = supervise_request(request, prepared.catalogue)
+            result = self._run_engine(request, catalogue)
+            warnings = supervise_request(request, catalogue)
             record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
             return await self._write_settlement(

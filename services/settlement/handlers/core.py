@@ -515,9 +515,7 @@ class SettlementCore:
             insured_pool=person.insured_pool,
             relation=encounter.coverage.relation,
             msgid=msgid,
-            setl_time=clock.now,
-            setl_date=clock.china_date,
-            clearing_period=clock.clearing_period,
+            **clock.record_times(),
             acc_year=clock.year,
             ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
         )

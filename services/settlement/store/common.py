@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
+from typing import Final, TypedDict
 
 import asyncpg
 
@@ -21,6 +21,14 @@ class UnexpectedRowCount(AssertionError):
     pass
 
 
+class RecordTimes(TypedDict):
+    """When a settlement record (a settlement or a reversal) was written, as it names it."""
+
+    setl_time: datetime
+    setl_date: date
+    clearing_period: str
+
+
 @dataclass(frozen=True)
 class TxnClock:
     """The committing transaction's own time: settlement time, China date and period."""
@@ -32,6 +40,12 @@ class TxnClock:
     @property
     def year(self) -> int:
         return self.china_date.year
+
+    def record_times(self) -> RecordTimes:
+        """The times of a settlement record this transaction writes."""
+        return RecordTimes(
+            setl_time=self.now, setl_date=self.china_date, clearing_period=self.clearing_period
+        )
 
     @classmethod
     def read(cls) -> TxnClock:

@@ -48,6 +48,7 @@ from services.settlement.handlers.core import (
     PreSettled,
     Replayed,
     Stored,
+    Visit,
     new_encounter,
     require_same_person,
 )
@@ -88,26 +89,23 @@ class PharmacySettlement(Settlement):
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
         # An ordinary purchase is covered as an ordinary outpatient visit would be.
-        person, coverage = await self._coverage_at(
-            pharmacy,
-            purchase.psn_no,
-            today,
-            VisitType.CHRONIC_OUTPATIENT
+        covered_as = Visit(
+            visit_type=VisitType.CHRONIC_OUTPATIENT
             if purchase.chronic_disease is not None
             else VisitType.ORDINARY_OUTPATIENT,
             chronic_disease=purchase.chronic_disease,
-        )
-        require_same_person(person, purchase.insutype, header)
-        encounter = new_encounter(
-            pharmacy,
-            PHARMACY_LEVEL,
-            person,
-            coverage,
-            purchase.visit_type,
-            purchase.chronic_disease,
             emergency=False,
             begin_date=today,
         )
+        person, coverage = await self._coverage_at(pharmacy, purchase.psn_no, covered_as)
+        require_same_person(person, purchase.insutype, header)
+        purchased = Visit(
+            visit_type=purchase.visit_type,
+            chronic_disease=purchase.chronic_disease,
+            emergency=False,
+            begin_date=today,
+        )
+        encounter = new_encounter(pharmacy, PHARMACY_LEVEL, person, coverage, purchased)
         catalogue = self._catalogue(encounter)
         try:
             validate_upload(encounter, 0, purchase.lines, catalogue, today)

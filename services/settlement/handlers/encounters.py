@@ -50,6 +50,7 @@ from services.settlement.handlers.core import (
     SettlementCore,
     Stored,
     Uploaded,
+    Visit,
     _level,
     _RecheckCoverage,
     _require_all_inserted,
@@ -74,9 +75,13 @@ class EncounterCases(SettlementCore):
         hospital = acting_institution(query.header, caller)
         found = await self._filing.find_person(query.document_type, query.document_number)
         today = self.china_now().date()
-        person, coverage = await self._coverage_at(
-            hospital, found.psn_no, today, query.visit_type, emergency=query.emergency
+        visit = Visit(
+            visit_type=query.visit_type,
+            chronic_disease=None,
+            emergency=query.emergency,
+            begin_date=today,
         )
+        person, coverage = await self._coverage_at(hospital, found.psn_no, visit)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
         return PersonLookup(
@@ -92,25 +97,16 @@ class EncounterCases(SettlementCore):
         hospital = acting_institution(header, caller, HOSPITAL)
         assert hospital.level is not None
         # The filing service is asked before the transaction: never while holding locks.
-        person, coverage = await self._coverage_at(
-            hospital,
-            command.psn_no,
-            command.begin_date,
-            command.visit_type,
-            emergency=command.emergency,
+        visit = Visit(
+            visit_type=command.visit_type,
             chronic_disease=command.chronic_disease,
-        )
-        require_same_person(person, command.insutype, header)
-        encounter = new_encounter(
-            hospital,
-            _level(hospital, command.begin_date),
-            person,
-            coverage,
-            command.visit_type,
-            command.chronic_disease,
             emergency=command.emergency,
             begin_date=command.begin_date,
         )
+        person, coverage = await self._coverage_at(hospital, command.psn_no, visit)
+        require_same_person(person, command.insutype, header)
+        level = _level(hospital, command.begin_date)
+        encounter = new_encounter(hospital, level, person, coverage, visit)
         infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
         opened = Opened(encounter)

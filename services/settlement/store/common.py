@@ -78,13 +78,13 @@ def journalled(
     at: str,
     *,
     setl_id: str = "NULL",
-    response: str = "",
+    response: str | None = None,
 ) -> str:
     """The journal CTE of a write (``j AS (…)``): the msgid's row, claimed by this request,
-    marked DONE with what the write did, and with ``response`` stored (the statement's
-    parameters, e.g. ``"$4"``)."""
-    stored = f", response = {response}" if response else ""
-    only_once = " AND response IS NULL" if response else ""
+    marked DONE with what the write did, and with ``response`` stored unless it is None
+    (the statement's parameters, e.g. ``"$4"``)."""
+    stored = "" if response is None else f", response = {response}"
+    only_once = "" if response is None else " AND response IS NULL"
     return f"""j AS (
     UPDATE messages SET state = 'DONE', hospital_code = {hospital_code}, infno = {infno},
            mdtrt_id = {mdtrt_id}, setl_id = {setl_id}, received_at = {at}{stored}

@@ -169,8 +169,10 @@ def _row(
     if not 1 <= len(name_zh) <= MAX_NAME_CHARS:
         errors.add(at("name_zh"), f"required, at most {MAX_NAME_CHARS} characters")
     level = _level(cell("level"), kind, errors, at)
-    designated_from = _date(cell("designated_from"), errors, at("designated_from")) or effective
-    until = _date(cell("designated_until"), errors, at("designated_until"))
+    designated_from = (
+        optional_date(cell("designated_from"), errors, at("designated_from")) or effective
+    )
+    until = optional_date(cell("designated_until"), errors, at("designated_until"))
     if until is not None and until < designated_from:
         errors.add(at("designated_until"), "before designated_from")
     if len(errors.items) > before or kind is None:
@@ -189,7 +191,9 @@ def _level(text: str, kind: InstitutionKind | None, errors: Violations, at: Any)
     return int(text)
 
 
-def _date(text: str, errors: Violations, where: str) -> date | None:
+def optional_date(text: str, errors: Violations, where: str) -> date | None:
+    """A YYYY-MM-DD date, or None when ``text`` is empty or bad (then ``where`` is in
+    ``errors``)."""
     if not text:
         return None
     try:

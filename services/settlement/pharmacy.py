@@ -48,6 +48,7 @@ from services.settlement.handlers.core import (
     PreSettled,
     Replayed,
     Stored,
+    Visit,
     new_encounter,
     require_same_person,
 )
@@ -66,12 +67,6 @@ class PurchaseSettled:
     warnings: tuple[SupervisionWarning, ...]
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    encounter: Encounter
-    catalogue: Catalogue
-
-
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
@@ -85,38 +80,38 @@ class PharmacySettlement(Settlement):
             stored = await store.answered(conn, key.msgid, key.digest)
         return None if stored is None else Stored(stored)
 
-    async def _prepare(self, header: Header, purchase: Purchase, caller: Caller) -> _Prepared:
-        """The purchase as an encounter of today, covered or not, its lines checked."""
+    async def _prepare(
+        self, header: Header, purchase: Purchase, caller: Caller
+    ) -> tuple[Encounter, Catalogue]:
+        """The purchase as an encounter of today, covered or not, its lines checked against
+        the catalogue it is settled under."""
         pharmacy = acting_institution(header, caller, PHARMACY)
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
         # An ordinary purchase is covered as an ordinary outpatient visit would be.
-        person, coverage = await self._coverage_at(
-            pharmacy,
-            purchase.psn_no,
-            today,
-            VisitType.CHRONIC_OUTPATIENT
+        covered_as = Visit(
+            visit_type=VisitType.CHRONIC_OUTPATIENT
             if purchase.chronic_disease is not None
             else VisitType.ORDINARY_OUTPATIENT,
             chronic_disease=purchase.chronic_disease,
-        )
-        require_same_person(person, purchase.insutype, header)
-        encounter = new_encounter(
-            pharmacy,
-            PHARMACY_LEVEL,
-            person,
-            coverage,
-            purchase.visit_type,
-            purchase.chronic_disease,
             emergency=False,
             begin_date=today,
         )
+        person, coverage = await self._coverage_at(pharmacy, purchase.psn_no, covered_as)
+        require_same_person(person, purchase.insutype, header)
+        purchased = Visit(
+            visit_type=purchase.visit_type,
+            chronic_disease=purchase.chronic_disease,
+            emergency=False,
+            begin_date=today,
+        )
+        encounter = new_encounter(pharmacy, PHARMACY_LEVEL, person, coverage, purchased)
         catalogue = self._catalogue(encounter)
         try:
             validate_upload(encounter, 0, purchase.lines, catalogue, today)
         except InvalidArgument as exc:
             raise in_purchase(exc) from None
-        return _Prepared(replace(encounter, line_count=len(purchase.lines)), catalogue)
+        return replace(encounter, line_count=len(purchase.lines)), catalogue
 
     # -- 2101 -----------------------------------------------------------------------------
 
@@ -132,10 +127,9 @@ class PharmacySettlement(Settlement):
             return stored
         # The filing service is asked before the transaction: never while holding a
         # connection, a transaction or the msgid's row.
-        prepared = await self._prepare(header, purchase, caller)
+        encounter, catalogue = await self._prepare(header, purchase, caller)
 
         async def work(uow: UnitOfWork) -> PreSettled:
-            encounter = prepared.encounter
             conn = uow.conn
             encounter.coverage.require_allowed()
             person = encounter.person
@@ -143,8 +137,8 @@ class PharmacySettlement(Settlement):
             request = settle_request(
                 encounter, purchase.lines, acc, acct_opted_in=purchase.acct_opted_in
             )
-            result = self._run_engine(request, prepared.catalogue)
-            warnings = supervise_request(request, prepared.catalogue)
+            result = self._run_engine(request, catalogue)
+            warnings = supervise_request(request, catalogue)
             journal = store.Journal(header.msgid, header.hospital_code, INFNO_PRESETTLE)
             await store.journal_only(conn, journal, None)
             return PreSettled(encounter, result, warnings, self.china_now())
@@ -170,15 +164,15 @@ class PharmacySettlement(Settlement):
 
         if (stored := await self._answered(key)) is not None:
             return stored
-        prepared = await self._prepare(header, purchase, caller)  # before the transaction
+        purchased, catalogue = await self._prepare(header, purchase, caller)  # before the txn
 
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
             conn = uow.conn
-            prepared.encounter.coverage.require_allowed()
+            purchased.coverage.require_allowed()
             await pharmacy_store.insert_purchase(
-                conn, prepared.encounter, purchase.lines, header.msgid, header.msgid
+                conn, purchased, purchase.lines, header.msgid, header.msgid
             )
-            mdtrt_id = prepared.encounter.mdtrt_id
+            mdtrt_id = purchased.mdtrt_id
             found = await self._locked_for_settle(
                 uow, mdtrt_id, header, purchase.psn_no, claiming=False
             )
@@ -188,8 +182,8 @@ class PharmacySettlement(Settlement):
             request = settle_request(
                 encounter, locked.lines, acc, acct_opted_in=purchase.acct_opted_in
             )
-            result = self._run_engine(request, prepared.catalogue)
-            warnings = supervise_request(request, prepared.catalogue)
+            result = self._run_engine(request, catalogue)
+            warnings = supervise_request(request, catalogue)
             record = self._settlement(result, encounter, clock, header.msgid)
             await pharmacy_store.insert_warnings(conn, encounter, warnings, header.msgid)
             return await self._write_settlement(

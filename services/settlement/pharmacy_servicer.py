@@ -19,7 +19,7 @@ from services.settlement.pharmacy import (
     PurchaseSettled,
     in_purchase,
 )
-from services.settlement.servicer.core import answered, header_of, reverse
+from services.settlement.servicer.core import answered, header_of, presettlement, reverse
 from services.settlement.servicer.readers import (
     check_cert,
     check_line_count,
@@ -27,7 +27,6 @@ from services.settlement.servicer.readers import (
     read_fee_lines,
 )
 from services.settlement.servicer.writers import (
-    presettled,
     settlement_response,
     warnings_pb,
 )
@@ -73,13 +72,12 @@ class PharmacySettlementServicer(pharmacy_pb2_grpc.PharmacySettlementServiceServ
         self, request: pb.PreSettlePurchaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.PreSettlePurchaseResponse:
         header, purchase = self._read(request)
-
-        return await answered(
+        return await presettlement(
             self._service.presettle_purchase,
             PreSettlePurchase(header, purchase),
             request,
-            presettled(pb.PreSettlePurchaseResponse, header, opened=False),
             pb.PreSettlePurchaseResponse,
+            opened=False,
         )
 
     # -- 2102 -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.encounter import Encounter
 from services.settlement.domain.supervision import SupervisionWarning
 from services.settlement.store import UnexpectedRowCount
-from services.settlement.store.encounters import opening, opening_params
+from services.settlement.store.encounters import cancelling_with_lines, opening, opening_params
 from services.settlement.store.fee_lines import line_arrays
 from shared import clock
 from shared.bus.pg import Conn
@@ -73,17 +73,8 @@ async def insert_warnings(
         raise UnexpectedRowCount(f"warnings: {status}")
 
 
-_CLOSE_PURCHASE = """
-WITH gone AS (
-    UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $3
-     WHERE mdtrt_id = $1 AND cancelled_at IS NULL
-    RETURNING 1
-), enc AS (
-    UPDATE encounters SET state = 'CANCELLED', line_count = 0, line_amount_fen = 0,
-           updated_at = $3
-     WHERE mdtrt_id = $1 AND state = 'OPEN' AND hospital_code LIKE 'P%'
-    RETURNING 1
-)
+_CLOSE_PURCHASE = f"""
+WITH {cancelling_with_lines(cancel_msgid="$2", at="$3", only=" AND hospital_code LIKE 'P%'")}
 SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc
 """
 

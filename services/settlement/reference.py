@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import date
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Final
@@ -26,6 +25,7 @@ from services.settlement.dictionaries import (
     code_sets,
 )
 from services.settlement.domain.catalogue import Catalogue, CatalogueItem, ItemClass, ItemKind
+from services.settlement.institution_file import optional_date
 from services.settlement.registry import DesignatedInstitution
 from services.settlement.versions import Versions
 from shared import clock, pb_enums
@@ -44,22 +44,9 @@ PAGE_SIZE_MAX: Final = 1_000
 PAGE_TOKEN_CHARS_MAX: Final = 400
 _DIFF_CACHE_SIZE: Final = 64
 
-_KINDS = {
-    pb.INSTITUTION_KIND_HOSPITAL: InstitutionKind.HOSPITAL,
-    pb.INSTITUTION_KIND_PHARMACY: InstitutionKind.PHARMACY,
-}
-_KIND_PB = {v: k for k, v in _KINDS.items()}
-_LIST_TYPES = {
-    pb.LIST_TYPE_DRUG: ItemKind.DRUG,
-    pb.LIST_TYPE_SERVICE: ItemKind.SERVICE,
-    pb.LIST_TYPE_MATERIAL: ItemKind.MATERIAL,
-}
-_LIST_TYPE_PB = {v: k for k, v in _LIST_TYPES.items()}
-_CLASS_PB = {
-    ItemClass.A: pb.ITEM_CLASS_A,
-    ItemClass.B: pb.ITEM_CLASS_B,
-    ItemClass.C: pb.ITEM_CLASS_C,
-}
+_KINDS = pb_enums.EnumMap(pb.InstitutionKind, "INSTITUTION_KIND_", InstitutionKind)
+_LIST_TYPES = pb_enums.EnumMap(pb.ListType, "LIST_TYPE_", ItemKind)
+_ITEM_CLASSES = pb_enums.EnumMap(pb.ItemClass, "ITEM_CLASS_", ItemClass)
 
 
 class Change(Enum):
@@ -132,9 +119,9 @@ class ReferenceServicer(reference_pb2_grpc.ReferenceServiceServicer):
             errors.check(is_pool(pool), "admdvs", "not a pool code on file")
         kind = None
         if request.fixmedins_type:
-            kind = _KINDS.get(request.fixmedins_type)
+            kind = _KINDS.member(request.fixmedins_type)
             errors.check(kind is not None, "fixmedins_type", "unknown institution kind")
-        day = _day(request.as_of_date, "as_of_date", errors) or clock.china_today()
+        day = optional_date(request.as_of_date, errors, "as_of_date") or clock.china_today()
         size = _page_size(request.page, INSTITUTIONS_PAGE_DEFAULT, errors)
         errors.raise_if_any()
         query = [code, pool, request.fixmedins_type, day.isoformat()]
@@ -162,7 +149,7 @@ class ReferenceServicer(reference_pb2_grpc.ReferenceServiceServicer):
         )
         kind = None
         if request.list_type:
-            kind = _LIST_TYPES.get(request.list_type)
+            kind = _LIST_TYPES.member(request.list_type)
             errors.check(kind is not None, "list_type", "unknown list type")
         size = _page_size(request.page, CATALOGUE_PAGE_DEFAULT, errors)
         errors.raise_if_any()
@@ -257,16 +244,6 @@ def _require_caller() -> Any:
     return who
 
 
-def _day(text: str, field_name: str, errors: Violations) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors.add(field_name, "not a date YYYY-MM-DD")
-        return None
-
-
 def _page_size(page: common_pb2.PageRequest, default: int, errors: Violations) -> int:
     size = page.page_size
     if size < 0 or size > PAGE_SIZE_MAX:
@@ -315,7 +292,7 @@ def _institution(i: DesignatedInstitution) -> pb.Institution:
         fixmedins_code=i.code,
         fixmedins_name=i.name_zh,
         admdvs=i.pool_code,
-        fixmedins_type=_KIND_PB[i.kind],
+        fixmedins_type=_KINDS.number(i.kind),
         hosp_lv=i.level or 0,
         designated_from=i.designated_from.isoformat(),
         designated_until=i.designated_until.isoformat() if i.designated_until else "",
@@ -340,8 +317,8 @@ def _item(item: CatalogueItem, catalogue: Catalogue) -> pb.CatalogueItem:
         med_list_codg=item.code,
         med_list_name=item.name_zh,
         name_en=item.name_en,
-        list_type=_LIST_TYPE_PB[item.kind],
-        chrgitm_lv=_CLASS_PB[item.item_class],
+        list_type=_LIST_TYPES.number(item.kind),
+        chrgitm_lv=_ITEM_CLASSES.number(item.item_class),
         prcunt=item.unit,
         selfpay_prop_bp=selfpay_share_bp(item, catalogue),
         restrictions=restrictions,

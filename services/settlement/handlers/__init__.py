@@ -115,9 +115,6 @@ from services.settlement.handlers.core import (
     SettlementCore as SettlementCore,
 )
 from services.settlement.handlers.core import (
-    SettlementView as SettlementView,
-)
-from services.settlement.handlers.core import (
     Stored as Stored,
 )
 from services.settlement.handlers.core import (

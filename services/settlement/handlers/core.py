@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypedDict, TypeVar
 
 import asyncpg
 
@@ -156,6 +156,7 @@ class _RecheckCoverage(Exception):
 
 
 # --- results handed to the servicer ------------------------------------------------------
+# What a use case found or decided; the servicer writes the request's own ids back itself.
 
 
 @dataclass(frozen=True)
@@ -169,21 +170,18 @@ class PersonLookup:
 @dataclass(frozen=True)
 class Opened:
     encounter: Encounter
-    visit_no: str
 
 
 @dataclass(frozen=True)
 class Uploaded:
     lines: tuple[tuple[LineSplit, int | None], ...]  # each line's split and price limit
-    line_count: int
-    line_amount_fen: int
+    totals: store.LineTotals  # the encounter's standing lines after the upload
 
 
 @dataclass(frozen=True)
 class Cancelled:
     cancelled_count: int
-    line_count: int
-    line_amount_fen: int
+    totals: store.LineTotals  # the encounter's standing lines after the cancel
 
 
 @dataclass(frozen=True)
@@ -196,19 +194,16 @@ class PreSettled:
 
 @dataclass(frozen=True)
 class Discharged:
-    mdtrt_id: str
-    discharge_date: date
+    discharge_date: date  # 2402: the date recorded; 2405: the date withdrawn
 
 
 @dataclass(frozen=True)
 class EncounterCancelled:
-    mdtrt_id: str
     cancelled_line_count: int
 
 
 @dataclass(frozen=True)
 class AdmissionChanged:
-    mdtrt_id: str
     begin_date: date
     diag_code: str
     dept_code: str
@@ -240,11 +235,6 @@ class Corrected:
 
 
 @dataclass(frozen=True)
-class SettlementView:
-    record: SettlementRecord
-
-
-@dataclass(frozen=True)
 class TotalsOutcome:
     ours: Totals
     theirs: Totals
@@ -259,29 +249,32 @@ def _level(hospital: Institution, day: date) -> HospitalLevel:
     return HospitalLevel(registry.hospital_level_at(hospital.code, day))
 
 
+class Visit(TypedDict):
+    """A visit as the filing service decides its coverage, and as the encounter opened for
+    it keeps it (in its fields of the same names)."""
+
+    visit_type: VisitType
+    chronic_disease: ChronicDisease | None
+    emergency: bool
+    begin_date: date
+
+
 def new_encounter(
     institution: Institution,
     level: HospitalLevel,
     person: PersonSnapshot,
     coverage: Coverage,
-    visit_type: VisitType,
-    chronic_disease: ChronicDisease | None,
-    *,
-    emergency: bool,
-    begin_date: date,
+    visit: Visit,
 ) -> Encounter:
     """An encounter opened at ``institution`` (a hospital, or a pharmacy for a purchase):
     no fee line, discharge nor settlement yet."""
     return Encounter(
-        mdtrt_id=new_id("M", begin_date),
+        mdtrt_id=new_id("M", visit["begin_date"]),
         hospital_code=institution.code,
         hospital_level=level,
         treatment_pool=institution.pool_code,
         person=person,
-        visit_type=visit_type,
-        chronic_disease=chronic_disease,
-        emergency=emergency,
-        begin_date=begin_date,
+        **visit,
         discharge_date=None,
         state=EncounterState.OPEN,
         setl_id=None,
@@ -429,26 +422,19 @@ class SettlementCore:
         )
 
     async def _coverage_at(
-        self,
-        institution: Institution,
-        psn_no: str,
-        day: date,
-        visit_type: VisitType,
-        *,
-        emergency: bool = False,
-        chronic_disease: ChronicDisease | None = None,
+        self, institution: Institution, psn_no: str, visit: Visit
     ) -> tuple[PersonSnapshot, Coverage]:
-        """The person and their coverage for a visit of ``visit_type`` at ``institution``
-        on ``day``, as the filing service decides it (a gRPC call: never while holding a
-        lock another request waits on)."""
+        """The person and their coverage for ``visit`` at ``institution``, as the filing
+        service decides it (a gRPC call: never while holding a lock another request waits
+        on)."""
         return await self._filing.check_coverage(
             psn_no=psn_no,
             treatment_pool=institution.pool_code,
-            treatment_date=day,
-            visit_type=visit_type,
-            emergency=emergency,
+            treatment_date=visit["begin_date"],
+            visit_type=visit["visit_type"],
+            emergency=visit["emergency"],
             hospital_code=institution.code,
-            chronic_disease=chronic_disease,
+            chronic_disease=visit["chronic_disease"],
         )
 
     async def _check_coverage(self, encounter: Encounter) -> Coverage:
@@ -525,9 +511,7 @@ class SettlementCore:
             insured_pool=person.insured_pool,
             relation=encounter.coverage.relation,
             msgid=msgid,
-            setl_time=clock.now,
-            setl_date=clock.china_date,
-            clearing_period=clock.clearing_period,
+            **clock.record_times(),
             acc_year=clock.year,
             ratio_reduction_bp=encounter.coverage.ratio_reduction_bp,
         )

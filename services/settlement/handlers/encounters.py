@@ -50,6 +50,7 @@ from services.settlement.handlers.core import (
     SettlementCore,
     Stored,
     Uploaded,
+    Visit,
     _level,
     _RecheckCoverage,
     _require_all_inserted,
@@ -74,9 +75,13 @@ class EncounterCases(SettlementCore):
         hospital = acting_institution(query.header, caller)
         found = await self._filing.find_person(query.document_type, query.document_number)
         today = self.china_now().date()
-        person, coverage = await self._coverage_at(
-            hospital, found.psn_no, today, query.visit_type, emergency=query.emergency
+        visit = Visit(
+            visit_type=query.visit_type,
+            chronic_disease=None,
+            emergency=query.emergency,
+            begin_date=today,
         )
+        person, coverage = await self._coverage_at(hospital, found.psn_no, visit)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             acc = await store.accumulations_now(conn, person.psn_no, person.insutype)
         return PersonLookup(
@@ -92,28 +97,19 @@ class EncounterCases(SettlementCore):
         hospital = acting_institution(header, caller, HOSPITAL)
         assert hospital.level is not None
         # The filing service is asked before the transaction: never while holding locks.
-        person, coverage = await self._coverage_at(
-            hospital,
-            command.psn_no,
-            command.begin_date,
-            command.visit_type,
-            emergency=command.emergency,
+        visit = Visit(
+            visit_type=command.visit_type,
             chronic_disease=command.chronic_disease,
-        )
-        require_same_person(person, command.insutype, header)
-        encounter = new_encounter(
-            hospital,
-            _level(hospital, command.begin_date),
-            person,
-            coverage,
-            command.visit_type,
-            command.chronic_disease,
             emergency=command.emergency,
             begin_date=command.begin_date,
         )
+        person, coverage = await self._coverage_at(hospital, command.psn_no, visit)
+        require_same_person(person, command.insutype, header)
+        level = _level(hospital, command.begin_date)
+        encounter = new_encounter(hospital, level, person, coverage, visit)
         infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
-        opened = Opened(encounter, command.visit_no)
+        opened = Opened(encounter)
 
         async def work(uow: UnitOfWork) -> Completed[Opened] | Replayed:
             # One statement claims the msgid, opens the encounter and stores the answer.
@@ -155,9 +151,7 @@ class EncounterCases(SettlementCore):
             )
             _require_all_inserted(lines, inserted)
             limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
-            return Uploaded(
-                tuple(zip(splits, limits, strict=True)), totals.line_count, totals.line_amount_fen
-            )
+            return Uploaded(tuple(zip(splits, limits, strict=True)), totals)
 
         return await self._on_encounter(command, caller, key, answer, act, infno_for("upload"))
 
@@ -179,7 +173,7 @@ class EncounterCases(SettlementCore):
                 raise InvalidArgument(
                     "feedetl_sn", f"no standing line numbered {', '.join(map(str, missing[:20]))}"
                 )
-            return Cancelled(len(cancelled), totals.line_count, totals.line_amount_fen)
+            return Cancelled(len(cancelled), totals)
 
         return await self._on_encounter(command, caller, key, answer, act, infno_for("cancel"))
 
@@ -196,7 +190,7 @@ class EncounterCases(SettlementCore):
             line_count = at.locked.encounter.line_count
             require_registration_cancellable(at.locked.encounter)
             await store.cancel_registration(at.conn, command.mdtrt_id, line_count, at.journal)
-            return EncounterCancelled(command.mdtrt_id, line_count)
+            return EncounterCancelled(line_count)
 
         return await self._on_encounter(
             command, caller, key, answer, act, INFNO_REGISTER_CANCEL, undoable=True
@@ -212,7 +206,7 @@ class EncounterCases(SettlementCore):
         async def act(at: OnLocked) -> EncounterCancelled:
             require_admission_cancellable(at.locked.encounter)
             await store.cancel_encounter(at.conn, command.mdtrt_id, at.journal)
-            return EncounterCancelled(command.mdtrt_id, 0)
+            return EncounterCancelled(0)
 
         return await self._on_encounter(
             command, caller, key, answer, act, INFNO_ADMISSION_CANCEL, undoable=True
@@ -226,7 +220,7 @@ class EncounterCases(SettlementCore):
             require_discharge_cancellable(encounter)
             assert encounter.discharge_date is not None
             await store.set_discharge(at.conn, command.mdtrt_id, None, "", at.journal)
-            return Discharged(command.mdtrt_id, encounter.discharge_date)
+            return Discharged(encounter.discharge_date)
 
         return await self._on_encounter(
             command, caller, key, answer, act, INFNO_DISCHARGE_CANCEL, undoable=True
@@ -272,6 +266,8 @@ class EncounterCases(SettlementCore):
                     coverage_checked=moved,
                     journal=journal,
                 )
-            return AdmissionChanged(mdtrt_id, begin_date, diag_code, dept_code, coverage)
+            return AdmissionChanged(
+                begin_date=begin_date, diag_code=diag_code, dept_code=dept_code, coverage=coverage
+            )
 
         return await self._once_with_coverage(key, work, answer)

@@ -24,6 +24,7 @@ from services.settlement.domain.reconcile import (
     compare_records,
     require_range_size,
 )
+from services.settlement.domain.records import SettlementRecord
 from services.settlement.handlers.commands import (
     AboutPerson,
     OnSettlement,
@@ -37,7 +38,6 @@ from services.settlement.handlers.core import (
     FeeLinesPage,
     PersonYear,
     SettlementCore,
-    SettlementView,
     TotalsOutcome,
     require_settlement_of,
 )
@@ -55,7 +55,7 @@ class QueryCases(SettlementCore):
 
     # -- 5203 -----------------------------------------------------------------------------
 
-    async def query_settlement(self, query: OnSettlement, caller: Caller) -> SettlementView:
+    async def query_settlement(self, query: OnSettlement, caller: Caller) -> SettlementRecord:
         header = query.header
         acting_institution(header, caller)
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
@@ -63,7 +63,7 @@ class QueryCases(SettlementCore):
         if found is None:
             raise NotFound(f"no settlement {query.setl_id}")
         require_settlement_of(found.record, header.hospital_code, query.mdtrt_id, query.psn_no)
-        return SettlementView(found.record)
+        return found.record
 
     # -- 5201 / 5204 / 5206 ---------------------------------------------------------------
 

@@ -227,9 +227,7 @@ class SettleCases(SettlementCore):
             original,
             setl_id=new_id("R", clock.china_date),
             msgid=header.msgid,
-            setl_time=clock.now,
-            setl_date=clock.china_date,
-            clearing_period=clock.clearing_period,
+            **clock.record_times(),
             balc_fen=account_balance_fen(person, restored),
         )
         journal = store.Journal(header.msgid, header.hospital_code, infno)
@@ -254,6 +252,6 @@ class SettleCases(SettlementCore):
             await store.set_discharge(
                 at.conn, command.mdtrt_id, discharge_date, command.diag_code, at.journal
             )
-            return Discharged(command.mdtrt_id, discharge_date)
+            return Discharged(discharge_date)
 
         return await self._on_encounter(command, caller, key, answer, act, INFNO_DISCHARGE)

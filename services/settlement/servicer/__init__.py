@@ -10,10 +10,14 @@ The RPCs live by sub-domain in this package's modules; the readers and writers a
 
 from __future__ import annotations
 
+from typing import Final
+
 from services.settlement.servicer.encounters import EncounterRpcs
 from services.settlement.servicer.queries import QueryRpcs
-from services.settlement.servicer.readers import SERVICE_NAME as SERVICE_NAME
 from services.settlement.servicer.settling import SettleRpcs
+from shared.pb.crossclear.settlement.v1 import settlement_pb2
+
+SERVICE_NAME: Final = settlement_pb2.DESCRIPTOR.services_by_name["SettlementService"].full_name
 
 
 class SettlementServicer(EncounterRpcs, SettleRpcs, QueryRpcs):

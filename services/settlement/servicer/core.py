@@ -15,10 +15,10 @@ from services.settlement.domain.inputs import (
     check_psn_no,
     read_header,
 )
-from services.settlement.handlers import Answer, MsgKey, Settlement, Stored
+from services.settlement.handlers import Answer, MsgKey, PreSettled, Settlement, Stored
 from services.settlement.handlers.commands import OnEncounter, Reverse
 from services.settlement.servicer.readers import read_days, read_range
-from services.settlement.servicer.writers import SR, settlement_response
+from services.settlement.servicer.writers import PR, SR, presettled, settlement_response
 from shared.auth import Caller, caller
 from shared.errors import Violations
 from shared.idempotency import fingerprint, stored_form
@@ -105,6 +105,21 @@ async def answered(
     return reply.of(await use_case(command, caller(), key, reply))
 
 
+async def presettlement(
+    use_case: WriteCase[C, PreSettled],
+    command: C,
+    request: Message,
+    response_type: type[PR],
+    *,
+    opened: bool,
+) -> PR:
+    """A pre-settlement RPC (2206/2303, 2101) once its request is read into ``command``:
+    written as ``response_type``, the encounter's mdtrt_id in it only when it was
+    ``opened``."""
+    encode = presettled(response_type, command.header, opened=opened)
+    return await answered(use_case, command, request, encode, response_type)
+
+
 async def reverse(
     service: Settlement, request: Any, response_type: type[SR], kind: InstitutionKind
 ) -> SR:
@@ -174,6 +189,22 @@ class ServicerCore(settlement_pb2_grpc.SettlementServiceServicer):
         ``begndate`` to ``enddate`` (5201, 5205)."""
         header = self._person_request(request, errors)
         begin, end = read_days(request.begndate, request.enddate, errors)
+        return header, begin, end
+
+    def _person_days(self, request: Any) -> tuple[Header, date | None, date | None]:
+        """As ``_person_days_request``, InvalidArgument naming each bad field."""
+        errors = Violations()
+        header, begin, end = self._person_days_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None
+        return header, begin, end
+
+    def _range(self, request: Any) -> tuple[Header, date, date]:
+        """As ``_range_request``, InvalidArgument naming each bad field."""
+        errors = Violations()
+        header, begin, end = self._range_request(request, errors)
+        errors.raise_if_any()
+        assert header is not None and begin is not None and end is not None
         return header, begin, end
 
     def _encounter_header(self, request: Any) -> Header:

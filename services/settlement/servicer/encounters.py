@@ -17,10 +17,8 @@ from services.settlement.domain.inputs import (
 )
 from services.settlement.handlers import (
     AdmissionChanged,
-    Cancelled,
     EncounterCancelled,
     Opened,
-    Uploaded,
 )
 from services.settlement.handlers.commands import (
     CancelFeeLines,
@@ -31,7 +29,6 @@ from services.settlement.handlers.commands import (
 )
 from services.settlement.servicer.core import M, ServicerCore, answered
 from services.settlement.servicer.readers import (
-    ITEM_CLASSES,
     _check_icd10,
     assistance_category_number,
     check_cert,
@@ -40,7 +37,12 @@ from services.settlement.servicer.readers import (
     document_type_of,
     read_fee_lines,
 )
-from services.settlement.servicer.writers import benefit_check, discharged
+from services.settlement.servicer.writers import (
+    benefit_check,
+    discharged,
+    fee_lines_cancelled,
+    fee_lines_uploaded,
+)
 from shared import pb_enums
 from shared.auth import caller
 from shared.errors import Violations
@@ -173,7 +175,7 @@ class EncounterRpcs(ServicerCore):
                 mdtrt_id=opened.encounter.mdtrt_id,
                 psn_no=opened.encounter.person.psn_no,
                 trtinfo=benefit_check(opened.encounter.coverage),
-                **{visit_no_field: opened.visit_no},
+                **{visit_no_field: command.visit_no},
             )
 
         return await answered(self._service.open_encounter, command, request, encode, response_type)
@@ -192,28 +194,12 @@ class EncounterRpcs(ServicerCore):
         assert header is not None
         command = UploadFeeLines(header, request.mdtrt_id, request.psn_no, tuple(lines))
 
-        def encode(uploaded: Uploaded) -> pb.UploadFeeDetailsResponse:
-            return pb.UploadFeeDetailsResponse(
-                result=[
-                    pb.FeeDetailResult(
-                        feedetl_sn=split.line_no,
-                        det_item_fee_sumamt_fen=split.amount_fen,
-                        chrgitm_lv=ITEM_CLASSES[split.item_class],
-                        pric_uplmt_amt_fen=limit_fen or 0,
-                        fulamt_ownpay_amt_fen=split.fulamt_ownpay_fen,
-                        overlmt_amt_fen=split.overlmt_selfpay_fen,
-                        preselfpay_amt_fen=split.preselfpay_fen,
-                        inscp_scp_amt_fen=split.inscp_fen,
-                        selfpay_reason=split.selfpay_reason.value if split.selfpay_reason else "",
-                    )
-                    for split, limit_fen in uploaded.lines
-                ],
-                line_count=uploaded.line_count,
-                medfee_sumamt_fen=uploaded.line_amount_fen,
-            )
-
         return await answered(
-            self._service.upload_fee_lines, command, request, encode, pb.UploadFeeDetailsResponse
+            self._service.upload_fee_lines,
+            command,
+            request,
+            fee_lines_uploaded,
+            pb.UploadFeeDetailsResponse,
         )
 
     async def CancelFeeDetails(
@@ -228,15 +214,12 @@ class EncounterRpcs(ServicerCore):
             request.all_lines,
         )
 
-        def encode(cancelled: Cancelled) -> pb.CancelFeeDetailsResponse:
-            return pb.CancelFeeDetailsResponse(
-                cancelled_count=cancelled.cancelled_count,
-                line_count=cancelled.line_count,
-                medfee_sumamt_fen=cancelled.line_amount_fen,
-            )
-
         return await answered(
-            self._service.cancel_fee_lines, command, request, encode, pb.CancelFeeDetailsResponse
+            self._service.cancel_fee_lines,
+            command,
+            request,
+            fee_lines_cancelled,
+            pb.CancelFeeDetailsResponse,
         )
 
     # -- 2202 / 2404 ----------------------------------------------------------------------
@@ -246,7 +229,7 @@ class EncounterRpcs(ServicerCore):
     ) -> pb.CancelRegistrationResponse:
         def encode(done: EncounterCancelled) -> pb.CancelRegistrationResponse:
             return pb.CancelRegistrationResponse(
-                mdtrt_id=done.mdtrt_id, cancelled_count=done.cancelled_line_count
+                mdtrt_id=request.mdtrt_id, cancelled_count=done.cancelled_line_count
             )
 
         return await self._encounter_write(
@@ -257,7 +240,7 @@ class EncounterRpcs(ServicerCore):
         self, request: pb.CancelAdmissionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelAdmissionResponse:
         def encode(done: EncounterCancelled) -> pb.CancelAdmissionResponse:
-            return pb.CancelAdmissionResponse(mdtrt_id=done.mdtrt_id)
+            return pb.CancelAdmissionResponse(mdtrt_id=request.mdtrt_id)
 
         return await self._encounter_write(
             request, self._service.cancel_admission, encode, pb.CancelAdmissionResponse
@@ -284,17 +267,17 @@ class EncounterRpcs(ServicerCore):
         errors.raise_if_any()
         assert header is not None
         command = ChangeAdmission(
-            header,
-            request.mdtrt_id,
-            request.psn_no,
-            begin_date,
-            request.adm_diag_codg,
-            request.adm_dept_codg,
+            header=header,
+            mdtrt_id=request.mdtrt_id,
+            psn_no=request.psn_no,
+            begin_date=begin_date,
+            diag_code=request.adm_diag_codg,
+            dept_code=request.adm_dept_codg,
         )
 
         def encode(done: AdmissionChanged) -> pb.ChangeAdmissionResponse:
             return pb.ChangeAdmissionResponse(
-                mdtrt_id=done.mdtrt_id,
+                mdtrt_id=request.mdtrt_id,
                 begntime=done.begin_date.isoformat(),
                 adm_diag_codg=done.diag_code,
                 adm_dept_codg=done.dept_code,
@@ -313,6 +296,6 @@ class EncounterRpcs(ServicerCore):
         return await self._encounter_write(
             request,
             self._service.cancel_discharge,
-            discharged(pb.CancelDischargeResponse),
+            discharged(pb.CancelDischargeResponse, request.mdtrt_id),
             pb.CancelDischargeResponse,
         )

@@ -33,15 +33,14 @@ from services.settlement.servicer.readers import (
     text_key,
 )
 from services.settlement.servicer.writers import (
+    accumulations_response,
     details_response,
     drug_record,
     encounter_info,
     setldetail,
     setlinfo,
     totals_pb,
-    usage_fields,
 )
-from shared import pb_enums
 from shared.auth import caller
 from shared.errors import Violations
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
@@ -63,8 +62,7 @@ class QueryRpcs(ServicerCore):
         errors.raise_if_any()
         assert header is not None
         query = OnSettlement(header, request.setl_id, request.mdtrt_id, request.psn_no)
-        view = await self._service.query_settlement(query, caller())
-        record = view.record
+        record = await self._service.query_settlement(query, caller())
         state = (
             pb.SETTLEMENT_STATE_REVERSAL
             if record.is_reversal
@@ -109,13 +107,11 @@ class QueryRpcs(ServicerCore):
     async def QueryEncounters(
         self, request: pb.QueryEncountersRequest, context: grpc.aio.ServicerContext
     ) -> pb.QueryEncountersResponse:
-        errors = Violations()
-        header, begin, end = self._person_days_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None
+        header, begin, end = self._person_days(request)
         limit = page_size_of(request.page)
         after = text_key(page_after(request.page))
         if after is not None:
+            errors = Violations()
             check_id(after, "page.page_token", errors)
             errors.raise_if_any()
         query = PersonPage(header, request.psn_no, begin, end, after, limit)
@@ -162,25 +158,14 @@ class QueryRpcs(ServicerCore):
         year = await self._service.query_accumulations(
             AboutPerson(header, request.psn_no), caller()
         )
-        person = year.encounter.person
-        return pb.QueryAccumulationsResponse(
-            psn_no=person.psn_no,
-            insutype=pb_enums.INSUTYPE.number(person.insutype),
-            cum_year=year.year,
-            policy_version_id=year.policy_version_id,
-            **usage_fields(year.usage),
-            balc_fen=year.balance_fen,
-        )
+        return accumulations_response(year)
 
     # -- 3201 / 3202 ----------------------------------------------------------------------
 
     async def ReconcileTotals(
         self, request: pb.ReconcileTotalsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconcileTotalsResponse:
-        errors = Violations()
-        header, begin, end = self._range_request(request, errors)
-        errors.raise_if_any()
-        assert header is not None and begin is not None and end is not None
+        header, begin, end = self._range(request)
         t = request.totals
         theirs = Totals(
             t.medfee_sumamt_fen, t.fund_pay_sumamt_fen, t.acct_pay_fen, t.fixmedins_setl_cnt

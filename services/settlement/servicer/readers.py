@@ -34,7 +34,6 @@ from shared.identity import DocumentType, document_type_of_eighteen
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
-SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
 OINFNO_CHARS: Final = 4
 CERT_NO_CHARS_MAX: Final = 64
 DEFAULT_PAGE_SIZE: Final = 100

@@ -14,11 +14,10 @@ from services.settlement.handlers import (
     Corrected,
 )
 from services.settlement.handlers.commands import Correct, Discharge, PreSettle, Settle
-from services.settlement.servicer.core import ServicerCore, answered, reverse
+from services.settlement.servicer.core import ServicerCore, answered, presettlement, reverse
 from services.settlement.servicer.readers import OINFNO_CHARS, _check_icd10, check_total
 from services.settlement.servicer.writers import (
     discharged,
-    presettled,
     setlinfo,
     settlement_response,
 )
@@ -37,13 +36,8 @@ class SettleRpcs(ServicerCore):
     ) -> pb.PreSettleResponse:
         header = self._encounter_header(request)
         command = PreSettle(header, request.mdtrt_id, request.psn_no, request.acct_used_flag)
-
-        return await answered(
-            self._service.presettle,
-            command,
-            request,
-            presettled(pb.PreSettleResponse, header, opened=True),
-            pb.PreSettleResponse,
+        return await presettlement(
+            self._service.presettle, command, request, pb.PreSettleResponse, opened=True
         )
 
     async def Settle(
@@ -92,7 +86,7 @@ class SettleRpcs(ServicerCore):
             self._service.discharge,
             command,
             request,
-            discharged(pb.DischargeResponse),
+            discharged(pb.DischargeResponse, request.mdtrt_id),
             pb.DischargeResponse,
         )
 

@@ -26,10 +26,13 @@ from services.settlement.domain.records import SettlementRecord
 from services.settlement.domain.supervision import SupervisionWarning
 from services.settlement.events import relation_number
 from services.settlement.handlers import (
+    Cancelled,
     Discharged,
+    PersonYear,
     PreSettled,
+    Uploaded,
 )
-from services.settlement.servicer.readers import ENCOUNTER_STATES, fund_type_number
+from services.settlement.servicer.readers import ENCOUNTER_STATES, ITEM_CLASSES, fund_type_number
 from services.settlement.store import EncounterRow
 from shared import pb_enums
 from shared.pb.crossclear.common.v1 import common_pb2
@@ -56,11 +59,11 @@ def benefit_check(c: Coverage) -> pb.BenefitCheck:
 DR = TypeVar("DR", pb.DischargeResponse, pb.CancelDischargeResponse)
 
 
-def discharged(response_type: type[DR]) -> Callable[[Discharged], DR]:
+def discharged(response_type: type[DR], mdtrt_id: str) -> Callable[[Discharged], DR]:
     """2402 and 2405 answer alike: the encounter and the discharge date concerned."""
 
     def encode(done: Discharged) -> DR:
-        return response_type(mdtrt_id=done.mdtrt_id, endtime=done.discharge_date.isoformat())
+        return response_type(mdtrt_id=mdtrt_id, endtime=done.discharge_date.isoformat())
 
     return encode
 
@@ -241,6 +244,48 @@ def encounter_info(row: EncounterRow) -> pb.EncounterInfo:
 
 def _cap(usage: CapUsage) -> pb.CapUsage:
     return pb.CapUsage(used_fen=usage.used_fen, cap_fen=usage.cap_fen, left_fen=usage.left_fen)
+
+
+def fee_lines_uploaded(uploaded: Uploaded) -> pb.UploadFeeDetailsResponse:
+    return pb.UploadFeeDetailsResponse(
+        result=[
+            pb.FeeDetailResult(
+                feedetl_sn=split.line_no,
+                det_item_fee_sumamt_fen=split.amount_fen,
+                chrgitm_lv=ITEM_CLASSES[split.item_class],
+                pric_uplmt_amt_fen=limit_fen or 0,
+                fulamt_ownpay_amt_fen=split.fulamt_ownpay_fen,
+                overlmt_amt_fen=split.overlmt_selfpay_fen,
+                preselfpay_amt_fen=split.preselfpay_fen,
+                inscp_scp_amt_fen=split.inscp_fen,
+                selfpay_reason=split.selfpay_reason.value if split.selfpay_reason else "",
+            )
+            for split, limit_fen in uploaded.lines
+        ],
+        line_count=uploaded.totals.line_count,
+        medfee_sumamt_fen=uploaded.totals.line_amount_fen,
+    )
+
+
+def fee_lines_cancelled(cancelled: Cancelled) -> pb.CancelFeeDetailsResponse:
+    return pb.CancelFeeDetailsResponse(
+        cancelled_count=cancelled.cancelled_count,
+        line_count=cancelled.totals.line_count,
+        medfee_sumamt_fen=cancelled.totals.line_amount_fen,
+    )
+
+
+def accumulations_response(year: PersonYear) -> pb.QueryAccumulationsResponse:
+    """5206: the person's year as the encounter the hospital treats them by shows it."""
+    person = year.encounter.person
+    return pb.QueryAccumulationsResponse(
+        psn_no=person.psn_no,
+        insutype=pb_enums.INSUTYPE.number(person.insutype),
+        cum_year=year.year,
+        policy_version_id=year.policy_version_id,
+        **usage_fields(year.usage),
+        balc_fen=year.balance_fen,
+    )
 
 
 def usage_fields(u: AnnualUsage) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
+from typing import Final, TypedDict
 
 import asyncpg
 
@@ -21,6 +21,14 @@ class UnexpectedRowCount(AssertionError):
     pass
 
 
+class RecordTimes(TypedDict):
+    """When a settlement record (a settlement or a reversal) was written, as it names it."""
+
+    setl_time: datetime
+    setl_date: date
+    clearing_period: str
+
+
 @dataclass(frozen=True)
 class TxnClock:
     """The committing transaction's own time: settlement time, China date and period."""
@@ -32,6 +40,12 @@ class TxnClock:
     @property
     def year(self) -> int:
         return self.china_date.year
+
+    def record_times(self) -> RecordTimes:
+        """The times of a settlement record this transaction writes."""
+        return RecordTimes(
+            setl_time=self.now, setl_date=self.china_date, clearing_period=self.clearing_period
+        )
 
     @classmethod
     def read(cls) -> TxnClock:
@@ -64,13 +78,13 @@ def journalled(
     at: str,
     *,
     setl_id: str = "NULL",
-    response: str = "",
+    response: str | None = None,
 ) -> str:
     """The journal CTE of a write (``j AS (…)``): the msgid's row, claimed by this request,
-    marked DONE with what the write did, and with ``response`` stored (the statement's
-    parameters, e.g. ``"$4"``)."""
-    stored = f", response = {response}" if response else ""
-    only_once = " AND response IS NULL" if response else ""
+    marked DONE with what the write did, and with ``response`` stored unless it is None
+    (the statement's parameters, e.g. ``"$4"``)."""
+    stored = "" if response is None else f", response = {response}"
+    only_once = "" if response is None else " AND response IS NULL"
     return f"""j AS (
     UPDATE messages SET state = 'DONE', hospital_code = {hospital_code}, infno = {infno},
            mdtrt_id = {mdtrt_id}, setl_id = {setl_id}, received_at = {at}{stored}

@@ -366,17 +366,25 @@ async def cancel_encounter(conn: Conn, mdtrt_id: str, journal: Journal) -> None:
 
 # --- 2202, 2403, 2405 -----------------------------------------------------------------------
 
-_CANCEL_REGISTRATION = f"""
-WITH gone AS (
-    UPDATE fee_lines SET cancel_msgid = $2, cancelled_at = $5
+
+def cancelling_with_lines(*, cancel_msgid: str, at: str, only: str = "") -> str:
+    """The CTEs ``gone`` and ``enc`` that cancel the OPEN encounter $1 and every fee line
+    standing on it, under the msgid ``cancel_msgid`` at ``at`` (``only``: a further
+    condition on the encounter)."""
+    return f"""gone AS (
+    UPDATE fee_lines SET cancel_msgid = {cancel_msgid}, cancelled_at = {at}
      WHERE mdtrt_id = $1 AND cancelled_at IS NULL
     RETURNING 1
 ), enc AS (
     UPDATE encounters SET state = 'CANCELLED', line_count = 0, line_amount_fen = 0,
-           updated_at = $5
-     WHERE mdtrt_id = $1 AND state = 'OPEN'
+           updated_at = {at}
+     WHERE mdtrt_id = $1 AND state = 'OPEN'{only}
     RETURNING 1
-), {journalled("$2", "$3", "$4", "$1", "$5")}
+)"""
+
+
+_CANCEL_REGISTRATION = f"""
+WITH {cancelling_with_lines(cancel_msgid="$2", at="$5")}, {journalled("$2", "$3", "$4", "$1", "$5")}
 SELECT (SELECT count(*) FROM gone) AS gone, (SELECT count(*) FROM enc) AS enc,
        (SELECT count(*) FROM j) AS j
 """

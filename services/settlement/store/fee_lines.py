@@ -13,6 +13,31 @@ from shared.bus.pg import Conn
 
 # --- fee lines ---------------------------------------------------------------------------
 
+
+def _moving_totals(*, lines: str, sign: str, at: str) -> str:
+    """The CTE ``enc`` that moves the encounter's running totals by the lines the CTE
+    ``lines`` returns (line_no, amount_fen): added with ``sign`` "+", removed with "-"."""
+    return f"""enc AS (
+    UPDATE encounters
+       SET line_count = line_count {sign} (SELECT count(*) FROM {lines}),
+           line_amount_fen = line_amount_fen {sign} (SELECT coalesce(sum(amount_fen), 0) FROM {lines}),
+           updated_at = {at}
+     WHERE mdtrt_id = $1 AND state = 'OPEN'
+    RETURNING line_count, line_amount_fen
+)"""
+
+
+def _selecting_totals(*, lines: str, line_nos_as: str) -> str:
+    """What a statement built on :func:`_moving_totals` selects: the line numbers of
+    ``lines`` (as ``line_nos_as``), the encounter's totals now and the row counts."""
+    return f"""SELECT (SELECT array_agg(line_no) FROM {lines}) AS {line_nos_as},
+       (SELECT line_count FROM enc) AS line_count,
+       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
+       (SELECT count(*) FROM enc) AS enc,
+       (SELECT count(*) FROM j) AS j
+"""
+
+
 INSERT_LINES = f"""
 WITH ins AS (
     INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
@@ -23,20 +48,8 @@ WITH ins AS (
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
     ON CONFLICT (mdtrt_id, line_no) WHERE cancelled_at IS NULL DO NOTHING
     RETURNING line_no, amount_fen
-), enc AS (
-    UPDATE encounters
-       SET line_count = line_count + (SELECT count(*) FROM ins),
-           line_amount_fen = line_amount_fen + (SELECT coalesce(sum(amount_fen), 0) FROM ins),
-           updated_at = $11
-     WHERE mdtrt_id = $1 AND state = 'OPEN'
-    RETURNING line_count, line_amount_fen
-), {journalled("$8", "$9", "$10", "$1", "$11")}
-SELECT (SELECT array_agg(line_no) FROM ins) AS inserted,
-       (SELECT line_count FROM enc) AS line_count,
-       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
-       (SELECT count(*) FROM enc) AS enc,
-       (SELECT count(*) FROM j) AS j
-"""
+), {_moving_totals(lines="ins", sign="+", at="$11")}, {journalled("$8", "$9", "$10", "$1", "$11")}
+{_selecting_totals(lines="ins", line_nos_as="inserted")}"""
 
 
 def line_arrays(lines: Sequence[FeeLine]) -> list[list[Any]]:
@@ -79,20 +92,8 @@ WITH gone AS (
        AND ($2::int[] IS NULL OR line_no = ANY($2::int[]))
        AND ($6::text IS NULL OR upload_msgid = $6)
     RETURNING line_no, amount_fen
-), enc AS (
-    UPDATE encounters
-       SET line_count = line_count - (SELECT count(*) FROM gone),
-           line_amount_fen = line_amount_fen - (SELECT coalesce(sum(amount_fen), 0) FROM gone),
-           updated_at = $7
-     WHERE mdtrt_id = $1 AND state = 'OPEN'
-    RETURNING line_count, line_amount_fen
-), {journalled("$3", "$4", "$5", "$1", "$7")}
-SELECT (SELECT array_agg(line_no) FROM gone) AS cancelled,
-       (SELECT line_count FROM enc) AS line_count,
-       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
-       (SELECT count(*) FROM enc) AS enc,
-       (SELECT count(*) FROM j) AS j
-"""
+), {_moving_totals(lines="gone", sign="-", at="$7")}, {journalled("$3", "$4", "$5", "$1", "$7")}
+{_selecting_totals(lines="gone", line_nos_as="cancelled")}"""
 
 
 async def cancel_fee_lines(

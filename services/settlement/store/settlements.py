@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -356,6 +356,15 @@ SELECT s.*,
 """
 
 
+# A settlement read back: the columns converted into their field by _record_of, and the
+# others, each the record's field of its own name as it is stored.
+_CONVERTED = frozenset({"kind", "insutype", "med_type", *AMOUNT_NAMES, "delta", "lines"})
+_AS_STORED: Final = (
+    *(c for c in SETTLEMENT_COLUMNS if c not in _CONVERTED and c != "created_at"),
+    "reversed_by_setl_id",
+)
+
+
 @dataclass(frozen=True)
 class LockedSettlement:
     record: SettlementRecord
@@ -368,32 +377,14 @@ def _record_of(r: asyncpg.Record) -> SettlementRecord:
         for kind, base, limit, paid, info in r["funds"] or ()
     )
     return SettlementRecord(
-        setl_id=r["setl_id"],
+        **{column: r[column] for column in _AS_STORED},
         kind=RecordKind(r["kind"]),
-        reverses_setl_id=r["reverses_setl_id"],
-        mdtrt_id=r["mdtrt_id"],
-        hospital_code=r["hospital_code"],
-        treatment_pool=r["treatment_pool"],
-        psn_no=r["psn_no"],
-        insured_pool=r["insured_pool"],
         insutype=Insutype(r["insutype"]),
         med_type=VisitType(r["med_type"]),
-        relation=r["relation"],
-        msgid=r["msgid"],
-        setl_time=r["setl_time"],
-        setl_date=r["setl_date"],
-        clearing_period=r["clearing_period"],
-        acc_year=r["acc_year"],
         amounts=_amounts_of(r),
-        pool_prop_selfpay_bp=r["pool_prop_selfpay_bp"],
-        balc_fen=r["balc_fen"],
-        ratio_reduction_bp=r["ratio_reduction_bp"],
-        policy_version_id=r["policy_version_id"],
-        catalogue_version_id=r["catalogue_version_id"],
         details=details,
         delta=AccumulationDelta.from_dict(json.loads(r["delta"])),
         lines=tuple(json.loads(r["lines"])),
-        reversed_by_setl_id=r["reversed_by_setl_id"],
     )
 
 

@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from enum import Enum
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -34,16 +35,15 @@ from services.filing.domain import (
     Channel,
     ChannelFigures,
     Coverage,
-    Destination,
     Filing,
     FilingCategory,
     FilingChange,
     FilingPolicy,
     FilingPolicyBook,
+    FilingRequest,
     FilingSubmission,
     ReasonCode,
-    ReferralDetails,
-    VisitType,
+    Visit,
     check_period,
     chronic,
     decide_coverage,
@@ -66,6 +66,7 @@ from services.filing.domain.access import (
     hospital_of,
     may_read_person,
 )
+from services.filing.domain.model import fields_of
 from services.filing.domain.persons import (
     IdentityDocument,
     Person,
@@ -123,17 +124,13 @@ class FilingView:
     change_lock_ends_on: date | None  # long-term only, under today's policy
 
 
-@dataclass(frozen=True)
-class SubmitCommand:
+@dataclass(frozen=True, kw_only=True)
+class SubmitCommand(FilingRequest):
+    """The filing a person asks for, through a channel that names the request."""
+
     psn_no: str
     channel: Channel
     channel_request_id: str
-    category: FilingCategory
-    destination: Destination
-    start_date: date
-    end_date: date | None
-    commitment_accepted: bool
-    referral: ReferralDetails | None
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ class Submitted:
     validity_extended: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChangeCommand:
     filing_id: str
     channel: Channel
@@ -157,7 +154,7 @@ class Changed:
     superseded: FilingView | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CancelCommand:
     filing_id: str
     channel: Channel
@@ -168,10 +165,7 @@ class CancelCommand:
 @dataclass(frozen=True)
 class CoverageQuery:
     psn_no: str
-    treatment_pool: str
-    treatment_date: date
-    visit_type: VisitType
-    emergency: bool
+    visit: Visit
     chronic_disease_code: str | None = None  # chronic visits: check the certification
 
 
@@ -183,18 +177,45 @@ class CoverageAnswer:
     certification: chronic.ChronicCertification | None = None
 
 
-@dataclass(frozen=True)
-class CertifyCommand:
-    """A new certification: decided by the agency (hospital_code None) or applied for."""
+@dataclass(frozen=True, kw_only=True)
+class CertifyCommand(chronic.CertificationRequest):
+    """A new certification for a person: decided by the agency (hospital_code None) or
+    applied for."""
 
     psn_no: str
     channel_request_id: str
-    disease_code: str
-    source: chronic.CertificationSource
-    valid_from: date
-    valid_until: date | None
-    hospital_code: str | None
-    diagnosis_code: str | None
+
+
+class CertificationStep(Enum):
+    """A step on a stored certification; the value is the word of its request key."""
+
+    APPROVE = "approve"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepCommand:
+    step: CertificationStep
+    certification_id: str
+    channel_request_id: str
+
+
+def _authorise_approval(caller: Caller, insured_pool: str, _hospital_code: str | None) -> None:
+    check_may_certify_chronic(caller, insured_pool)
+
+
+# Who may take a step (checked against the certifying pool and the applying hospital:
+# a hospital may cancel only its own applications), and the step itself.
+_CERTIFICATION_STEPS: dict[
+    CertificationStep,
+    tuple[
+        Callable[[Caller, str, str | None], None],
+        Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
+    ],
+] = {
+    CertificationStep.APPROVE: (_authorise_approval, chronic.approve),
+    CertificationStep.CANCEL: (check_may_apply_chronic, chronic.cancel),
+}
 
 
 class FilingService:
@@ -266,14 +287,9 @@ class FilingService:
             person = await store.lock_person(uow.conn, cmd.psn_no, adds_in_force=True)
             submission = FilingSubmission(
                 insured_pool=person.insured_pool,
-                destination=cmd.destination,
-                category=cmd.category,
-                start_date=cmd.start_date,
-                end_date=cmd.end_date,
-                commitment_accepted=cmd.commitment_accepted,
                 channel=cmd.channel,
                 submitted_on=today,
-                referral=cmd.referral,
+                **fields_of(cmd, FilingRequest),
             )
             normalised = validate_submission(submission, policy)
             filing = normalised.to_filing(new_filing_id(person.insured_pool, today))
@@ -378,18 +394,16 @@ class FilingService:
 
     async def check_coverage(self, caller: Caller, query: CoverageQuery) -> CoverageAnswer:
         check_may_read_person(caller, _pool_of(query.psn_no))
-        policy = self._policy_for_treatment(query.treatment_date)
-        province = province_of(query.treatment_pool)
+        visit = query.visit
+        policy = self._policy_for_treatment(visit.treatment_date)
+        province = province_of(visit.treatment_pool)
         async with self._pool.acquire(timeout=DB_TIMEOUT_S) as conn:
             person, filings, certifications = await store.coverage_snapshot(
-                conn, query.psn_no, query.treatment_pool, province, query.chronic_disease_code
+                conn, query.psn_no, visit.treatment_pool, province, query.chronic_disease_code
             )
         coverage = decide_coverage(
             insured_pool=person.insured_pool,
-            treatment_pool=query.treatment_pool,
-            treatment_date=query.treatment_date,
-            visit_type=query.visit_type,
-            emergency=query.emergency,
+            visit=visit,
             filings=filings,
             policy=policy,
             today=self._today(),
@@ -400,21 +414,11 @@ class FilingService:
         if disease is None or not coverage.allowed or coverage.relation is Relation.LOCAL:
             return CoverageAnswer(person, coverage, policy.version)
         certification = chronic.certification_for_visit(
-            certifications, person.insured_pool, disease, query.treatment_date
+            certifications, person.insured_pool, disease, visit.treatment_date
         )
         if certification is None:
-            message = chronic.not_certified_message(certifications, disease, query.treatment_date)
-            refused = Coverage(
-                relation=coverage.relation,
-                allowed=False,
-                basis=None,
-                filing_id=coverage.filing_id,
-                category=coverage.category,
-                ratio_reduction_bp=0,
-                local_ratio=False,
-                reason_code=ReasonCode.CHRONIC_DISEASE_NOT_CERTIFIED,
-                message=message,
-            )
+            message = chronic.not_certified_message(certifications, disease, visit.treatment_date)
+            refused = coverage.refused(ReasonCode.CHRONIC_DISEASE_NOT_CERTIFIED, message)
             return CoverageAnswer(person, refused, policy.version)
         return CoverageAnswer(person, coverage, policy.version, certification)
 
@@ -442,12 +446,7 @@ class FilingService:
             draft = chronic.CertificationDraft(
                 psn_no=person.psn_no,
                 certifying_pool=person.insured_pool,
-                disease_code=cmd.disease_code,
-                source=cmd.source,
-                valid_from=cmd.valid_from,
-                valid_until=cmd.valid_until,
-                hospital_code=cmd.hospital_code,
-                diagnosis_code=cmd.diagnosis_code,
+                **fields_of(cmd, chronic.CertificationRequest),
             )
             certification = chronic.new_certification(
                 draft, new_certification_id(person.insured_pool, today), existing, policy, today
@@ -458,54 +457,25 @@ class FilingService:
 
         return await self._once(idem, work)
 
-    async def approve_chronic(
+    async def step_certification(
         self,
         caller: Caller,
-        certification_id: str,
+        cmd: StepCommand,
         idem: RequestKey[M],
         render: Callable[[chronic.ChronicCertification], M],
     ) -> M:
-        def check(c: chronic.ChronicCertification) -> None:
-            check_may_certify_chronic(caller, c.certifying_pool)
-
-        check_may_certify_chronic(caller, _pool_of_certification(certification_id))
-        return await self._certification_step(
-            caller, certification_id, check, chronic.approve, idem, render
-        )
-
-    async def cancel_chronic(
-        self,
-        caller: Caller,
-        certification_id: str,
-        idem: RequestKey[M],
-        render: Callable[[chronic.ChronicCertification], M],
-    ) -> M:
-        def check(c: chronic.ChronicCertification) -> None:
-            check_may_apply_chronic(caller, c.certifying_pool, c.hospital_code)
-
-        # A hospital passes only for its own applications, checked once the row is read.
-        maybe_own = hospital_of(caller)
-        check_may_apply_chronic(caller, _pool_of_certification(certification_id), maybe_own)
-        return await self._certification_step(
-            caller, certification_id, check, chronic.cancel, idem, render
-        )
-
-    async def _certification_step(
-        self,
-        caller: Caller,
-        certification_id: str,
-        check: Callable[[chronic.ChronicCertification], None],
-        step: Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
-        idem: RequestKey[M],
-        render: Callable[[chronic.ChronicCertification], M],
-    ) -> M:
-        """Lock the certification, check the caller against it, take the step, publish."""
+        """ApproveChronicDisease and CancelChronicDisease (2504): lock the certification,
+        check the caller against it, take the step, publish."""
+        authorise, take_step = _CERTIFICATION_STEPS[cmd.step]
+        # Authorise before the lookup, by the pool the id names; a hospital passes only as
+        # the applicant, which is checked again once the row is read.
+        authorise(caller, _pool_of_certification(cmd.certification_id), hospital_of(caller))
         today = self._today()
 
         async def work(uow: UnitOfWork) -> M:
-            current = await store.lock_certification(uow.conn, certification_id)
-            check(current)
-            changed = step(current, today)
+            current = await store.lock_certification(uow.conn, cmd.certification_id)
+            authorise(caller, current.certifying_pool, current.hospital_code)
+            changed = take_step(current, today)
             await store.update_certification(uow.conn, changed, caller.code)
             uow.emit(certification_event(self._exchange, changed))
             return render(changed)

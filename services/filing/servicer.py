@@ -16,6 +16,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import date
 from enum import Enum
+from functools import partial
 from typing import Any, TypeVar
 
 import grpc
@@ -33,6 +34,7 @@ from services.filing.domain import (
     FilingChange,
     FilingStatus,
     ReferralDetails,
+    Visit,
     VisitType,
     chronic,
 )
@@ -66,14 +68,14 @@ E = TypeVar("E", bound=Enum)
 M = TypeVar("M", bound=Message)
 Q = TypeVar("Q", bound=Message)
 R = TypeVar("R")
-T = TypeVar("T")
 C = TypeVar("C", uc.SubmitCommand, uc.ChangeCommand, uc.CancelCommand)
+K = TypeVar("K", uc.CertifyCommand, uc.StepCommand)
 CertificationReply = Callable[[chronic.ChronicCertification], M]
 
 
-def _enum_map(pb_enum: Any, prefix: str, domain: type[E]) -> dict[int, E]:
-    """proto enum number → filing's own enum member (``shared.pb_enums`` maps by name)."""
-    return dict(EnumMap(pb_enum, prefix, domain, complete=False).by_number)
+def _enum_map(pb_enum: Any, prefix: str, domain: type[E]) -> EnumMap[E]:
+    """proto enum ⇄ filing's own enum (``shared.pb_enums`` maps the shared vocabulary)."""
+    return EnumMap(pb_enum, prefix, domain, complete=False)
 
 
 CHANNELS = _enum_map(filing_pb2.Channel, "CHANNEL_", Channel)
@@ -81,13 +83,7 @@ CATEGORIES = _enum_map(filing_pb2.FilingCategory, "FILING_CATEGORY_", FilingCate
 STATUSES = _enum_map(filing_pb2.FilingStatus, "FILING_STATUS_", FilingStatus)
 CHANGE_REASONS = _enum_map(filing_pb2.ChangeReason, "CHANGE_REASON_", ChangeReason)
 BASES = _enum_map(filing_pb2.CoverageBasis, "COVERAGE_BASIS_", CoverageBasis)
-SEXES = dict(pb_enums.SEX.by_number)
 DOCUMENT_TYPES = _enum_map(common_pb2.DocumentType, "DOCUMENT_TYPE_", DocumentType)
-INSUTYPES = dict(pb_enums.INSUTYPE.by_number)
-PERSON_TYPES = dict(pb_enums.PERSON_TYPE.by_number)
-ASSISTANCE = dict(pb_enums.ASSISTANCE_CATEGORY.by_number)
-RELATIONS = dict(pb_enums.RELATION.by_number)
-VISIT_TYPES = dict(pb_enums.MED_TYPE.by_number)
 CERT_SOURCES = _enum_map(
     filing_pb2.ChronicCertificationSource,
     "CHRONIC_CERTIFICATION_SOURCE_",
@@ -101,30 +97,11 @@ CERT_STATUSES = _enum_map(
 CERTIFICATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def _number_of(mapping: dict[int, E]) -> dict[E, Any]:
-    # Any: each proto enum has its own ValueType; the numbers come from that very enum.
-    return {member: number for number, member in mapping.items()}
-
-
-CHANNEL_NUMBERS = _number_of(CHANNELS)
-CATEGORY_NUMBERS = _number_of(CATEGORIES)
-STATUS_NUMBERS = _number_of(STATUSES)
-BASIS_NUMBERS = _number_of(BASES)
-SEX_NUMBERS = _number_of(SEXES)
-DOCUMENT_TYPE_NUMBERS = _number_of(DOCUMENT_TYPES)
-INSUTYPE_NUMBERS = _number_of(INSUTYPES)
-PERSON_TYPE_NUMBERS = _number_of(PERSON_TYPES)
-ASSISTANCE_NUMBERS = _number_of(ASSISTANCE)
-RELATION_NUMBERS = _number_of(RELATIONS)
-CERT_SOURCE_NUMBERS = _number_of(CERT_SOURCES)
-CERT_STATUS_NUMBERS = _number_of(CERT_STATUSES)
-
-
 # -- request → domain ------------------------------------------------------------------
 
 
-def _enum(v: Violations, mapping: dict[int, E], number: int, field: str, what: str) -> E | None:
-    member = mapping.get(number)
+def _enum(v: Violations, mapping: EnumMap[E], number: int, field: str, what: str) -> E | None:
+    member = mapping.member(number)
     v.check(member is not None, field, f"unknown or unset {what}")
     return member
 
@@ -219,7 +196,9 @@ def _change_command(request: filing_pb2.ChangeFilingRequest) -> uc.ChangeCommand
     change = FilingChange(
         reason=reason, destination=destination, end_date=end, referral=_referral(request)
     )
-    return uc.ChangeCommand(request.filing_id, channel, request_id, change)
+    return uc.ChangeCommand(
+        filing_id=request.filing_id, channel=channel, channel_request_id=request_id, change=change
+    )
 
 
 def _cancel_command(request: filing_pb2.CancelFilingRequest) -> uc.CancelCommand:
@@ -229,7 +208,9 @@ def _cancel_command(request: filing_pb2.CancelFilingRequest) -> uc.CancelCommand
     reason = _enum(v, CHANGE_REASONS, request.reason, "reason", "change reason")
     v.raise_if_any()
     assert channel is not None and reason is not None
-    return uc.CancelCommand(request.filing_id, channel, request_id, reason)
+    return uc.CancelCommand(
+        filing_id=request.filing_id, channel=channel, channel_request_id=request_id, reason=reason
+    )
 
 
 def _person_draft(person: filing_pb2.Person) -> PersonDraft:
@@ -237,7 +218,7 @@ def _person_draft(person: filing_pb2.Person) -> PersonDraft:
     # is enough to know, whatever the request holds.
     documents = tuple(
         (
-            DOCUMENT_TYPES.get(national_codes.document_type_number(d, f"person.documents[{i}]")),
+            DOCUMENT_TYPES.member(national_codes.document_type_number(d, f"person.documents[{i}]")),
             d.number,
         )
         for i, d in enumerate(person.documents[: MAX_DOCUMENTS + 1])
@@ -248,19 +229,19 @@ def _person_draft(person: filing_pb2.Person) -> PersonDraft:
         phone=person.phone,
         documents=documents,
         insured_pool=person.insured_pool,
-        insutype=INSUTYPES.get(
+        insutype=pb_enums.INSUTYPE.member(
             national_codes.insutype_number(person.insutype, person.insutype_code, "person.")
         ),
-        person_type=PERSON_TYPES.get(person.person_type),
-        assistance_category=ASSISTANCE.get(person.assistance_category),
-        sex=SEXES.get(person.sex),
+        person_type=pb_enums.PERSON_TYPE.member(person.person_type),
+        assistance_category=pb_enums.ASSISTANCE_CATEGORY.member(person.assistance_category),
+        sex=pb_enums.SEX.member(person.sex),
         birth_date=person.birth_date,
         acct_balance_fen=person.acct_balance_fen,
     )
 
 
 def _document(document: common_pb2.IdentityDocument, field: str) -> IdentityDocument:
-    doc_type = DOCUMENT_TYPES.get(national_codes.document_type_number(document, field))
+    doc_type = DOCUMENT_TYPES.member(national_codes.document_type_number(document, field))
     if doc_type is None:
         raise InvalidArgument(f"{field}.type", "unknown or unset document type")
     return IdentityDocument(
@@ -274,7 +255,7 @@ def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuer
     v.check(is_pool(request.treatment_pool), "treatment_pool", "unknown pool code")
     treatment_date = parse_iso_date(v, "treatment_date", request.treatment_date, required=True)
     med_type = national_codes.med_type_number(v, request.med_type, request.med_type_code)
-    visit_type = VISIT_TYPES.get(med_type)
+    visit_type = pb_enums.MED_TYPE.member(med_type)
     v.check(
         bool(request.med_type or request.med_type_code), "med_type", "required (or med_type_code)"
     )
@@ -296,14 +277,13 @@ def _coverage_query(request: filing_pb2.CheckCoverageRequest) -> uc.CoverageQuer
         )
     v.raise_if_any()
     assert treatment_date is not None and visit_type is not None
-    return uc.CoverageQuery(
-        psn_no=request.psn_no,
+    visit = Visit(
         treatment_pool=request.treatment_pool,
         treatment_date=treatment_date,
         visit_type=visit_type,
         emergency=request.emergency,
-        chronic_disease_code=disease,
     )
+    return uc.CoverageQuery(psn_no=request.psn_no, visit=visit, chronic_disease_code=disease)
 
 
 def _certify_command(
@@ -350,6 +330,35 @@ def _certification_id(request: Any) -> tuple[str, str]:
     )
     v.raise_if_any()
     return request_id, request.certification_id
+
+
+def _step_command(
+    request: filing_pb2.ApproveChronicDiseaseRequest | filing_pb2.CancelChronicDiseaseRequest,
+    step: uc.CertificationStep,
+) -> uc.StepCommand:
+    request_id, certification_id = _certification_id(request)
+    return uc.StepCommand(
+        step=step, certification_id=certification_id, channel_request_id=request_id
+    )
+
+
+def _psn_no(
+    request: filing_pb2.GetPersonRequest
+    | filing_pb2.ListFilingsRequest
+    | filing_pb2.ListChronicCertificationsRequest,
+) -> str:
+    v = Violations()
+    check_psn_no(v, request.psn_no)
+    v.raise_if_any()
+    return request.psn_no
+
+
+def _filing_version(request: filing_pb2.GetFilingRequest) -> tuple[str, int]:
+    v = Violations()
+    _text(v, FILING_ID_RE, request.filing_id, "filing_id", "not a filing id")
+    v.check(request.version >= 0, "version", "0 (current) or a version number")
+    v.raise_if_any()
+    return request.filing_id, request.version
 
 
 def _certification_reply(response_type: type[M]) -> CertificationReply[M]:
@@ -429,15 +438,15 @@ def person_pb(person: Person) -> filing_pb2.Person:
         name=person.name,
         phone=person.phone or "",
         documents=[
-            common_pb2.IdentityDocument(type=DOCUMENT_TYPE_NUMBERS[d.doc_type], number=d.number)
+            common_pb2.IdentityDocument(type=DOCUMENT_TYPES.number(d.doc_type), number=d.number)
             for d in person.documents
         ],
         insured_pool=person.insured_pool,
-        insutype=INSUTYPE_NUMBERS[person.insutype],
+        insutype=pb_enums.INSUTYPE.number(person.insutype),
         insutype_code=person.insutype.value,
-        person_type=PERSON_TYPE_NUMBERS[person.person_type],
-        assistance_category=ASSISTANCE_NUMBERS[person.assistance_category],
-        sex=SEX_NUMBERS[person.sex],
+        person_type=pb_enums.PERSON_TYPE.number(person.person_type),
+        assistance_category=pb_enums.ASSISTANCE_CATEGORY.number(person.assistance_category),
+        sex=pb_enums.SEX.number(person.sex),
         birth_date=person.birth_date.isoformat(),
         acct_balance_fen=person.acct_balance_fen,
         revision=person.revision,
@@ -451,9 +460,9 @@ def filing_pb(view: uc.FilingView) -> filing_pb2.Filing:
         version=f.version,
         psn_no=view.psn_no,
         insured_pool=f.insured_pool,
-        category=CATEGORY_NUMBERS[f.category],
-        channel=CHANNEL_NUMBERS[f.channel],
-        status=STATUS_NUMBERS[f.status],
+        category=CATEGORIES.number(f.category),
+        channel=CHANNELS.number(f.channel),
+        status=STATUSES.number(f.status),
         valid_from_date=f.valid_from.isoformat(),
         valid_until_date=_iso(f.valid_until),
         submitted_date=f.submitted_on.isoformat(),
@@ -502,12 +511,12 @@ def _cancelled_pb(view: uc.FilingView) -> filing_pb2.CancelFilingResponse:
 def _coverage_pb(answer: uc.CoverageAnswer) -> filing_pb2.CheckCoverageResponse:
     c = answer.coverage
     return filing_pb2.CheckCoverageResponse(
-        relation=RELATION_NUMBERS[c.relation],
+        relation=pb_enums.RELATION.number(c.relation),
         allowed=c.allowed,
-        basis=BASIS_NUMBERS[c.basis] if c.basis else filing_pb2.COVERAGE_BASIS_UNSPECIFIED,
+        basis=BASES.number(c.basis) if c.basis else filing_pb2.COVERAGE_BASIS_UNSPECIFIED,
         filing_id=c.filing_id or "",
         category=(
-            CATEGORY_NUMBERS[c.category] if c.category else filing_pb2.FILING_CATEGORY_UNSPECIFIED
+            CATEGORIES.number(c.category) if c.category else filing_pb2.FILING_CATEGORY_UNSPECIFIED
         ),
         ratio_reduction_bp=c.ratio_reduction_bp,
         local_ratio=c.local_ratio,
@@ -527,8 +536,8 @@ def certification_pb(c: chronic.ChronicCertification) -> filing_pb2.ChronicCerti
         certifying_pool=c.certifying_pool,
         valid_from_date=c.valid_from.isoformat(),
         valid_until_date=_iso(c.valid_until),
-        source=CERT_SOURCE_NUMBERS[c.source],
-        status=CERT_STATUS_NUMBERS[c.status],
+        source=CERT_SOURCES.number(c.source),
+        status=CERT_STATUSES.number(c.status),
         hospital_code=c.hospital_code or "",
         diagnosis_code=c.diagnosis_code or "",
         submitted_date=c.submitted_on.isoformat(),
@@ -543,7 +552,7 @@ def _figures_pb(figures: ChannelFigures) -> filing_pb2.GetChannelFiguresResponse
         start_date=figures.period_start.isoformat(),
         end_date=figures.period_end.isoformat(),
         channels=[
-            filing_pb2.ChannelCount(channel=CHANNEL_NUMBERS[channel], filings=count)
+            filing_pb2.ChannelCount(channel=CHANNELS.number(channel), filings=count)
             for channel, count in figures.filings_by_channel.items()
         ],
         filings_total=figures.filings_total,
@@ -589,38 +598,23 @@ def _filing_rpc(
 
 def _certification_rpc(
     action: str,
-    target_of: Callable[[Q], tuple[str, T]],
+    command: Callable[[Q], K],
     use_case: Callable[
-        [uc.FilingService, Caller, T, uc.RequestKey[M], CertificationReply[M]], Awaitable[M]
+        [uc.FilingService, Caller, K, uc.RequestKey[M], CertificationReply[M]], Awaitable[M]
     ],
     response_type: type[M],
 ) -> Rpc:
-    """A certification step: what it acts on and its request id read from the request,
-    the key scoped by the action and the caller; the reply is the certification."""
+    """A certification write: the command read from the request, the key scoped by the
+    action and the caller; the reply is the certification as it now stands."""
 
     async def rpc(self: FilingServicer, request: Q, context: grpc.aio.ServicerContext) -> M:
-        request_id, target = target_of(request)
+        cmd = command(request)
         who = caller()
         scope = f"filing.chronic.{action}.{who.code}"
-        key = uc.RequestKey(scope, request_id, request, response_type)
-        return await use_case(self._filing, who, target, key, _certification_reply(response_type))
+        key = uc.RequestKey(scope, cmd.channel_request_id, request, response_type)
+        return await use_case(self._filing, who, cmd, key, _certification_reply(response_type))
 
     return rpc
-
-
-def _new_certification(
-    source: chronic.CertificationSource,
-) -> Callable[
-    [filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest],
-    tuple[str, uc.CertifyCommand],
-]:
-    def read(
-        request: filing_pb2.CertifyChronicDiseaseRequest | filing_pb2.FileChronicDiseaseRequest,
-    ) -> tuple[str, uc.CertifyCommand]:
-        cmd = _certify_command(request, source)
-        return cmd.channel_request_id, cmd
-
-    return read
 
 
 class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
@@ -659,26 +653,26 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     )
     CertifyChronicDisease = _certification_rpc(
         "certify",
-        _new_certification(chronic.CertificationSource.AGENCY_DECISION),
+        partial(_certify_command, source=chronic.CertificationSource.AGENCY_DECISION),
         uc.FilingService.certify_chronic,
         filing_pb2.CertifyChronicDiseaseResponse,
     )
     FileChronicDisease = _certification_rpc(
         "file",
-        _new_certification(chronic.CertificationSource.HOSPITAL_APPLICATION),
+        partial(_certify_command, source=chronic.CertificationSource.HOSPITAL_APPLICATION),
         uc.FilingService.certify_chronic,
         filing_pb2.FileChronicDiseaseResponse,
     )
     CancelChronicDisease = _certification_rpc(
-        "cancel",
-        _certification_id,
-        uc.FilingService.cancel_chronic,
+        uc.CertificationStep.CANCEL.value,
+        partial(_step_command, step=uc.CertificationStep.CANCEL),
+        uc.FilingService.step_certification,
         filing_pb2.CancelChronicDiseaseResponse,
     )
     ApproveChronicDisease = _certification_rpc(
-        "approve",
-        _certification_id,
-        uc.FilingService.approve_chronic,
+        uc.CertificationStep.APPROVE.value,
+        partial(_step_command, step=uc.CertificationStep.APPROVE),
+        uc.FilingService.step_certification,
         filing_pb2.ApproveChronicDiseaseResponse,
     )
 
@@ -696,32 +690,24 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
             document = _document(request.document, "document")
             person = await self._filing.person_by_document(caller(), document)
         else:
-            v = Violations()
-            check_psn_no(v, request.psn_no)
-            v.raise_if_any()
-            person = await self._filing.person_by_psn_no(caller(), request.psn_no)
+            person = await self._filing.person_by_psn_no(caller(), _psn_no(request))
         return filing_pb2.GetPersonResponse(person=person_pb(person))
 
     async def GetFiling(
         self, request: filing_pb2.GetFilingRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.GetFilingResponse:
         who = await self._actor(context)
-        v = Violations()
-        _text(v, FILING_ID_RE, request.filing_id, "filing_id", "not a filing id")
-        v.check(request.version >= 0, "version", "0 (current) or a version number")
-        v.raise_if_any()
-        view = await self._filing.get_filing(who, request.filing_id, request.version)
+        filing_id, version = _filing_version(request)
+        view = await self._filing.get_filing(who, filing_id, version)
         return filing_pb2.GetFilingResponse(filing=filing_pb(view))
 
     async def ListFilings(
         self, request: filing_pb2.ListFilingsRequest, context: grpc.aio.ServicerContext
     ) -> filing_pb2.ListFilingsResponse:
         who = await self._actor(context)
-        v = Violations()
-        check_psn_no(v, request.psn_no)
-        v.raise_if_any()
+        psn_no = _psn_no(request)
         after, size = _page(request.page)
-        views, next_key = await self._filing.list_filings(who, request.psn_no, after, size)
+        views, next_key = await self._filing.list_filings(who, psn_no, after, size)
         return filing_pb2.ListFilingsResponse(
             filings=[filing_pb(view) for view in views],
             next_page_token=_encode_token(next_key) if next_key else "",
@@ -746,10 +732,7 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
         request: filing_pb2.ListChronicCertificationsRequest,
         context: grpc.aio.ServicerContext,
     ) -> filing_pb2.ListChronicCertificationsResponse:
-        v = Violations()
-        check_psn_no(v, request.psn_no)
-        v.raise_if_any()
-        found = await self._filing.list_certifications(caller(), request.psn_no)
+        found = await self._filing.list_certifications(caller(), _psn_no(request))
         return filing_pb2.ListChronicCertificationsResponse(
             certifications=[certification_pb(c) for c in found]
         )

@@ -30,6 +30,7 @@ from services.filing.domain.coverage import (
     COVERED_VISITS,
     Coverage,
     CoverageBasis,
+    Visit,
     decide_coverage,
 )
 from services.filing.domain.dates import add_months, window_end
@@ -41,6 +42,7 @@ from services.filing.domain.model import (
     Filing,
     FilingCategory,
     FilingStatus,
+    FilingTerms,
     ReasonCode,
     ReferralDetails,
 )
@@ -52,6 +54,7 @@ from services.filing.domain.policy import (
     policy_from_mapping,
 )
 from services.filing.domain.submission import (
+    FilingRequest,
     FilingSubmission,
     NormalisedFiling,
     validate_submission,
@@ -75,11 +78,14 @@ __all__ = [
     "FilingChange",
     "FilingPolicy",
     "FilingPolicyBook",
+    "FilingRequest",
     "FilingStatus",
     "FilingSubmission",
+    "FilingTerms",
     "NormalisedFiling",
     "ReasonCode",
     "ReferralDetails",
+    "Visit",
     "VisitType",
     "add_months",
     "channel_figures",

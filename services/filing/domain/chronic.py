@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from services.filing.domain.dates import last_day_covered
+from services.filing.domain.model import fields_of
 from services.filing.domain.policy import FilingPolicy
 from shared import vocabulary
 from shared.errors import FailedPrecondition, Violations
@@ -47,20 +48,35 @@ class CertificationStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-@dataclass(frozen=True)
-class ChronicCertification:
-    certification_id: str
-    psn_no: str
+@dataclass(frozen=True, kw_only=True)
+class CertificationRequest:
+    """A certification as asked for: decided by the agency, or applied for by a hospital
+    (``hospital_code``)."""
+
     disease_code: str
-    certifying_pool: str
+    source: CertificationSource
     valid_from: date
     valid_until: date | None  # inclusive; None = until cancelled
-    source: CertificationSource
+    hospital_code: str | None = None
+    diagnosis_code: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertificationDraft(CertificationRequest):
+    """A request for a person, to be certified by their insured pool."""
+
+    psn_no: str
+    certifying_pool: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChronicCertification(CertificationDraft):
+    """A draft as decided: its id, where it stands, under which policy."""
+
+    certification_id: str
     status: CertificationStatus
     submitted_on: date
     policy_version: str
-    hospital_code: str | None = None
-    diagnosis_code: str | None = None
     approved_on: date | None = None
     cancelled_on: date | None = None  # covers treatment up to the day before
 
@@ -82,20 +98,6 @@ class ChronicCertification:
             and self.valid_from <= day
             and (until is None or day <= until)
         )
-
-
-@dataclass(frozen=True)
-class CertificationDraft:
-    """A new certification as requested: by the agency, or applied for by a hospital."""
-
-    psn_no: str
-    certifying_pool: str
-    disease_code: str
-    source: CertificationSource
-    valid_from: date
-    valid_until: date | None
-    hospital_code: str | None
-    diagnosis_code: str | None
 
 
 def check_disease_code(v: Violations, field: str, code: str) -> None:
@@ -170,18 +172,11 @@ def new_certification(
     )
     return ChronicCertification(
         certification_id=certification_id,
-        psn_no=draft.psn_no,
-        disease_code=draft.disease_code,
-        certifying_pool=draft.certifying_pool,
-        valid_from=draft.valid_from,
-        valid_until=draft.valid_until,
-        source=draft.source,
         status=CertificationStatus.ACTIVE if immediate else CertificationStatus.PENDING,
         submitted_on=today,
         policy_version=policy.version,
-        hospital_code=draft.hospital_code,
-        diagnosis_code=draft.diagnosis_code,
         approved_on=today if immediate else None,
+        **fields_of(draft, CertificationDraft),
     )
 
 

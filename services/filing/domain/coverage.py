@@ -24,7 +24,7 @@ Order of decision:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from typing import Final
@@ -76,77 +76,86 @@ class Coverage:
     reason_code: ReasonCode | None  # why refused; None when allowed
     message: str
 
+    def refused(self, reason: ReasonCode, message: str) -> Coverage:
+        """This decision turned into a refusal: the same place and filing, no benefit."""
+        return replace(
+            self,
+            allowed=False,
+            basis=None,
+            ratio_reduction_bp=0,
+            local_ratio=False,
+            reason_code=reason,
+            message=message,
+        )
 
-def _allowed(
+
+def _coverage(
     rel: Relation,
-    basis: CoverageBasis,
     message: str,
     *,
+    basis: CoverageBasis | None = None,
+    reason: ReasonCode | None = None,
     reduction_bp: int = 0,
     local_ratio: bool = False,
     filing: Filing | None = None,
     category: FilingCategory | None = None,
 ) -> Coverage:
+    """Allowed on ``basis``, or refused for ``reason``: exactly one of the two is given."""
+    assert (basis is None) != (reason is None), "allowed on a basis or refused for a reason"
     return Coverage(
         relation=rel,
-        allowed=True,
+        allowed=basis is not None,
         basis=basis,
         filing_id=filing.filing_id if filing else None,
         category=filing.category if filing else category,
         ratio_reduction_bp=reduction_bp,
         local_ratio=local_ratio,
-        reason_code=None,
-        message=message,
-    )
-
-
-def _refused(
-    rel: Relation, reason: ReasonCode, message: str, filing: Filing | None = None
-) -> Coverage:
-    return Coverage(
-        relation=rel,
-        allowed=False,
-        basis=None,
-        filing_id=filing.filing_id if filing else None,
-        category=filing.category if filing else None,
-        ratio_reduction_bp=0,
-        local_ratio=False,
         reason_code=reason,
         message=message,
     )
 
 
-def _check_query(insured_pool: str, treatment_pool: str, treatment_date: date, today: date) -> None:
+@dataclass(frozen=True, kw_only=True)
+class Visit:
+    """The treatment coverage is asked for: where, on which day, what kind of visit."""
+
+    treatment_pool: str
+    treatment_date: date
+    visit_type: VisitType
+    emergency: bool
+
+
+def _check_query(insured_pool: str, visit: Visit, today: date) -> None:
     v = Violations()
     v.check(is_pool(insured_pool), "insured_pool", "unknown pool code")
-    v.check(is_pool(treatment_pool), "treatment_pool", "unknown pool code")
-    v.check(treatment_date <= today, "treatment_date", "is in the future")
+    v.check(is_pool(visit.treatment_pool), "treatment_pool", "unknown pool code")
+    v.check(visit.treatment_date <= today, "treatment_date", "is in the future")
     v.raise_if_any()
 
 
 def decide_coverage(
     *,
     insured_pool: str,
-    treatment_pool: str,
-    treatment_date: date,
-    visit_type: VisitType,
-    emergency: bool,
+    visit: Visit,
     filings: Sequence[Filing],
     policy: FilingPolicy,
     today: date,
 ) -> Coverage:
     """The coverage decision; ``policy`` is the version in force on the treatment date."""
-    _check_query(insured_pool, treatment_pool, treatment_date, today)
+    _check_query(insured_pool, visit, today)
     if len(filings) > MAX_FILINGS_CONSIDERED:
         raise ValueError(f"more than {MAX_FILINGS_CONSIDERED} filings for one person")
+    treatment_pool = visit.treatment_pool
     rel = relation(insured_pool, treatment_pool)
     if rel is Relation.LOCAL:
-        return _allowed(rel, CoverageBasis.LOCAL, "treatment in the insured pool", local_ratio=True)
+        return _coverage(
+            rel, "treatment in the insured pool", basis=CoverageBasis.LOCAL, local_ratio=True
+        )
     if policy.bqf_zone_exempt and in_zone(ZONE_BQF, insured_pool, treatment_pool):
-        return _allowed(
+        return _coverage(
             rel,
-            CoverageBasis.EXEMPT_BQF,
             "北钦防 zone: no filing needed, local ratios",
+            basis=CoverageBasis.EXEMPT_BQF,
             local_ratio=True,
         )
     # Only filings of this insurance relation, known by now, for this place count.
@@ -157,12 +166,10 @@ def decide_coverage(
         and f.submitted_on <= today
         and f.destination.covers(treatment_pool)
     ]
-    candidates = _candidates(
-        rel, insured_pool, treatment_date, visit_type, emergency, matching, policy
-    )
+    candidates = _candidates(rel, insured_pool, visit, matching, policy)
     if candidates:
         return min(candidates, key=_cheapest_for_patient)
-    return _refusal(rel, treatment_date, visit_type, emergency, matching)
+    return _refusal(rel, visit, matching)
 
 
 def _cheapest_for_patient(candidate: Coverage) -> tuple[int, int]:
@@ -173,36 +180,34 @@ def _cheapest_for_patient(candidate: Coverage) -> tuple[int, int]:
 def _candidates(
     rel: Relation,
     insured_pool: str,
-    treatment_date: date,
-    visit_type: VisitType,
-    emergency: bool,
+    visit: Visit,
     matching: list[Filing],
     policy: FilingPolicy,
 ) -> list[Coverage]:
     candidates: list[Coverage] = []
-    best = _best_filing([f for f in matching if f.is_valid_on(treatment_date)], policy)
+    best = _best_filing([f for f in matching if f.is_valid_on(visit.treatment_date)], policy)
     if best is not None:
-        candidates.append(_filing_coverage(rel, best, treatment_date, policy))
+        candidates.append(_filing_coverage(rel, best, visit.treatment_date, policy))
     gd_exempt = rel is Relation.IN_PROVINCE and province_of(insured_pool) == GUANGDONG
     if gd_exempt and policy.gd_in_province_exempt:
         candidates.append(
-            _allowed(
+            _coverage(
                 rel,
-                CoverageBasis.EXEMPT_GD_IN_PROVINCE,
                 "Guangdong in-province treatment: no filing needed",
+                basis=CoverageBasis.EXEMPT_GD_IN_PROVINCE,
                 reduction_bp=policy.gd_in_province_reduction_bp,
             )
         )
     if (
-        emergency
+        visit.emergency
         and policy.emergency_counts_as_filed
-        and visit_type is not VisitType.CHRONIC_OUTPATIENT
+        and visit.visit_type is not VisitType.CHRONIC_OUTPATIENT
     ):
         candidates.append(
-            _allowed(
+            _coverage(
                 rel,
-                CoverageBasis.EMERGENCY,
                 "emergency treatment counts as filed",
+                basis=CoverageBasis.EMERGENCY,
                 reduction_bp=policy.reduction_bp(FilingCategory.EMERGENCY),
                 category=FilingCategory.EMERGENCY,
             )
@@ -228,25 +233,19 @@ def _filing_coverage(
     rel: Relation, filing: Filing, treatment_date: date, policy: FilingPolicy
 ) -> Coverage:
     retroactive = filing.submitted_on > treatment_date
-    basis = CoverageBasis.RETROACTIVE_FILING if retroactive else CoverageBasis.FILING
     until = filing.effective_until
     window = f"{filing.valid_from.isoformat()}–{until.isoformat() if until else 'until cancelled'}"
-    return _allowed(
+    return _coverage(
         rel,
-        basis,
         f"filing {filing.filing_id} ({filing.category}, {filing.category.label_zh}) valid {window}",
+        basis=CoverageBasis.RETROACTIVE_FILING if retroactive else CoverageBasis.FILING,
         reduction_bp=policy.reduction_bp(filing.category),
         filing=filing,
     )
 
 
-def _refusal(
-    rel: Relation,
-    treatment_date: date,
-    visit_type: VisitType,
-    emergency: bool,
-    matching: list[Filing],
-) -> Coverage:
+def _refusal(rel: Relation, visit: Visit, matching: list[Filing]) -> Coverage:
+    treatment_date = visit.treatment_date
     cancelled = [
         f
         for f in matching
@@ -255,23 +254,23 @@ def _refusal(
     if cancelled:
         filing = cancelled[0]
         on = filing.cancelled_on.isoformat() if filing.cancelled_on else "?"
-        return _refused(
+        return _coverage(
             rel,
-            ReasonCode.FILING_CANCELLED,
             f"filing {filing.filing_id} was cancelled on {on}",
-            filing,
+            reason=ReasonCode.FILING_CANCELLED,
+            filing=filing,
         )
     if matching:
         filing = max(matching, key=lambda f: (f.valid_from, f.version))
-        return _refused(
+        return _coverage(
             rel,
-            ReasonCode.FILING_NOT_VALID_ON_DATE,
             f"no filing for this place is valid on {treatment_date.isoformat()}",
-            filing,
+            reason=ReasonCode.FILING_NOT_VALID_ON_DATE,
+            filing=filing,
         )
     message = (
         "no filing for this place: file first (it may be filed retroactively before discharge)"
     )
-    if emergency and visit_type is VisitType.CHRONIC_OUTPATIENT:
+    if visit.emergency and visit.visit_type is VisitType.CHRONIC_OUTPATIENT:
         message = "chronic/special outpatient care needs a filing even when marked as emergency"
-    return _refused(rel, ReasonCode.FILING_REQUIRED, message)
+    return _coverage(rel, message, reason=ReasonCode.FILING_REQUIRED)

@@ -27,8 +27,9 @@ from services.filing.domain.model import (
     Destination,
     Filing,
     FilingCategory,
-    FilingStatus,
+    FilingTerms,
     ReferralDetails,
+    fields_of,
 )
 from services.filing.domain.policy import FilingPolicy
 from shared.errors import Violations
@@ -47,30 +48,34 @@ MAX_DIAGNOSIS_NAME_CHARS = 100
 MAX_FILING_ID_CHARS = 64
 
 
-@dataclass(frozen=True)
-class FilingSubmission:
-    insured_pool: str
+@dataclass(frozen=True, kw_only=True)
+class FilingRequest:
+    """What a person asks to file: where, which kind, from when to when.
+
+    A submission adds whose insured pool it is for, the channel and the day it came in.
+    """
+
     destination: Destination
     category: FilingCategory
     start_date: date
     end_date: date | None
     commitment_accepted: bool  # 告知承诺: the person vouches for the facts, no documents
-    channel: Channel
-    submitted_on: date
     referral: ReferralDetails | None = None
 
 
-@dataclass(frozen=True)
-class NormalisedFiling:
+@dataclass(frozen=True, kw_only=True)
+class FilingSubmission(FilingRequest):
+    """A request as submitted: for a person of ``insured_pool``, through ``channel``."""
+
     insured_pool: str
-    destination: Destination
-    category: FilingCategory
     channel: Channel
-    valid_from: date
-    valid_until: date | None  # inclusive; None = long-term, until cancelled
     submitted_on: date
-    referral: ReferralDetails | None
-    policy_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NormalisedFiling(FilingTerms):
+    """The terms a valid submission gets, and how they differ from what was asked."""
+
     ratio_reduction_bp: int
     retroactive: bool  # starts before the submission date (补办)
     validity_extended: bool  # the end date given was raised to the minimum validity
@@ -78,19 +83,7 @@ class NormalisedFiling:
     def to_filing(self, filing_id: str) -> Filing:
         if not 0 < len(filing_id) <= MAX_FILING_ID_CHARS:
             raise ValueError(f"filing_id must be 1–{MAX_FILING_ID_CHARS} characters")
-        return Filing(
-            filing_id=filing_id,
-            insured_pool=self.insured_pool,
-            destination=self.destination,
-            category=self.category,
-            channel=self.channel,
-            valid_from=self.valid_from,
-            valid_until=self.valid_until,
-            submitted_on=self.submitted_on,
-            status=FilingStatus.ACTIVE,
-            referral=self.referral,
-            policy_version=self.policy_version,
-        )
+        return Filing(filing_id=filing_id, **fields_of(self, FilingTerms))
 
 
 def check_insured_pool(v: Violations, insured_pool: str, field: str = "insured_pool") -> bool:

@@ -18,6 +18,7 @@ from services.filing.domain import (
     FilingChange,
     FilingSubmission,
     ReasonCode,
+    Visit,
     VisitType,
     decide_coverage,
     validate_cancel,
@@ -54,18 +55,22 @@ NANNING_TO_GD_LONG_TERM = replace(
 
 
 def decide(**overrides: Any) -> Coverage:
-    args: dict[str, Any] = {
-        "insured_pool": NANNING,
+    """decide_coverage with defaults; the visit's fields are given by name beside the rest."""
+    visit: dict[str, Any] = {
         "treatment_pool": GUANGZHOU,
         "treatment_date": TODAY,
         "visit_type": VisitType.INPATIENT,
         "emergency": False,
+    }
+    args: dict[str, Any] = {
+        "insured_pool": NANNING,
         "filings": [],
         "policy": SEED_POLICY,
         "today": TODAY,
     }
-    args.update(overrides)
-    return decide_coverage(**args)
+    for name, value in overrides.items():
+        (visit if name in visit else args)[name] = value
+    return decide_coverage(visit=Visit(**visit), **args)
 
 
 def summary(c: Coverage) -> tuple[object, ...]:

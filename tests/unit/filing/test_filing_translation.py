@@ -10,6 +10,7 @@ import pytest
 from services.filing import servicer
 from services.filing.domain import Channel, CoverageBasis, FilingCategory
 from services.filing.store import PageKey
+from shared import pb_enums
 from shared.errors import InvalidArgument
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.filing.v1 import filing_pb2
@@ -17,13 +18,15 @@ from shared.vocabulary import Sex, VisitType
 
 
 def test_every_domain_member_has_a_proto_number() -> None:
-    assert set(servicer.CHANNELS.values()) == set(Channel)
-    assert set(servicer.CATEGORIES.values()) == set(FilingCategory)
-    assert set(servicer.BASES.values()) == set(CoverageBasis)
-    assert servicer.CHANNELS[filing_pb2.CHANNEL_COUNTER] is Channel.COUNTER
-    assert servicer.INSUTYPES[310].value == "310"
-    assert servicer.VISIT_TYPES[14] is VisitType.CHRONIC_OUTPATIENT
-    assert servicer.SEXES[filing_pb2.SEX_FEMALE] is Sex.FEMALE
+    assert set(servicer.CHANNELS.by_number.values()) == set(Channel)
+    assert set(servicer.CATEGORIES.by_number.values()) == set(FilingCategory)
+    assert set(servicer.BASES.by_number.values()) == set(CoverageBasis)
+    assert servicer.CHANNELS.member(filing_pb2.CHANNEL_COUNTER) is Channel.COUNTER
+    assert servicer.CHANNELS.number(Channel.COUNTER) == filing_pb2.CHANNEL_COUNTER
+    insutype = pb_enums.INSUTYPE.member(310)
+    assert insutype is not None and insutype.value == "310"
+    assert pb_enums.MED_TYPE.member(14) is VisitType.CHRONIC_OUTPATIENT
+    assert pb_enums.SEX.member(filing_pb2.SEX_FEMALE) is Sex.FEMALE
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from services.clearing.domain.limits import MAX_STATEMENTS_PER_RUN, check_count
 from services.clearing.domain.periods import Period
@@ -33,27 +32,8 @@ from services.clearing.domain.pools import (
     province_of,
     provincial_hub,
 )
-from services.clearing.domain.statements import OfPair, PoolPair
+from services.clearing.domain.statements import OfPair, Statement
 from shared.errors import FailedPrecondition, InvalidArgument
-
-
-class Nettable(Protocol):
-    """What netting reads of a statement: a Statement, or just its totals."""
-
-    @property
-    def statement_id(self) -> str: ...
-    @property
-    def period(self) -> Period: ...
-    @property
-    def insured_pool(self) -> str: ...
-    @property
-    def treatment_pool(self) -> str: ...
-    @property
-    def pair(self) -> PoolPair: ...
-    @property
-    def level(self) -> ClearingLevel: ...
-    @property
-    def net_fen(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -61,9 +41,6 @@ class StatementTotal(OfPair):
     """A statement as netting sees it: its pair and its (confirmed) net amount, without
     its lines; what the store keeps as each statement's summary."""
 
-    period: Period
-    insured_pool: str
-    treatment_pool: str
     net_fen: int
 
     @property
@@ -72,6 +49,11 @@ class StatementTotal(OfPair):
         if level is None:
             raise InvalidArgument("pair", f"pool {self.insured_pool} with itself is not cleared")
         return level
+
+
+# What netting reads of a statement: a Statement, or just its totals. Only the pair, the
+# level and the net amount are read.
+Nettable = Statement | StatementTotal
 
 
 class InstructionLeg(StrEnum):
@@ -194,14 +176,7 @@ def net_period(period: Period, statements: Iterable[Nettable]) -> NettingResult:
     )
     national_statements = [s for s in statement_list if s.level is ClearingLevel.NATIONAL]
     national_matrix = build_matrix(ClearingLevel.NATIONAL, NATIONAL_SCOPE, national_statements)
-    national = LevelNetting(
-        leg=InstructionLeg.NATIONAL,
-        hub=NATIONAL_HUB,
-        matrix=national_matrix,
-        instructions=hub_instructions(
-            period, InstructionLeg.NATIONAL, NATIONAL_SCOPE, NATIONAL_HUB, national_matrix.positions
-        ),
-    )
+    national = _level_netting(period, InstructionLeg.NATIONAL, NATIONAL_HUB, national_matrix)
     allocations = tuple(
         _allocation(period, position, national_statements) for position in national_matrix.positions
     )
@@ -230,23 +205,19 @@ def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Nettable
     )
 
 
-def hub_instructions(
-    period: Period,
-    leg: InstructionLeg,
-    scope: str,
-    hub: str,
-    positions: Sequence[NetPosition],
-) -> tuple[PaymentInstruction, ...]:
+def _level_netting(
+    period: Period, leg: InstructionLeg, hub: str, matrix: NetMatrix
+) -> LevelNetting:
     """Net payers pay the hub, then the hub pays net receivers; each sorted by party.
 
     Only valid for positions that sum to zero, so that the hub ends with nothing.
     """
-    assert sum(p.net_fen for p in positions) == 0, "hub would not balance"
-    instructions = _spokes(period, leg, scope, hub, positions)
+    assert sum(p.net_fen for p in matrix.positions) == 0, "hub would not balance"
+    instructions = _spokes(period, leg, matrix.scope, hub, matrix.positions)
     hub_in_fen = sum(i.amount_fen for i in instructions if i.payee == hub)
     hub_out_fen = sum(i.amount_fen for i in instructions if i.payer == hub)
     assert hub_in_fen == hub_out_fen, "hub in ≠ hub out"
-    return instructions
+    return LevelNetting(leg=leg, hub=hub, matrix=matrix, instructions=instructions)
 
 
 def _spokes(
@@ -295,15 +266,7 @@ def _provincial_netting(
     period: Period, province: str, statements: Sequence[Nettable]
 ) -> LevelNetting:
     matrix = build_matrix(ClearingLevel.PROVINCIAL, province, statements)
-    hub = provincial_hub(province)
-    return LevelNetting(
-        leg=InstructionLeg.PROVINCIAL,
-        hub=hub,
-        matrix=matrix,
-        instructions=hub_instructions(
-            period, InstructionLeg.PROVINCIAL, province, hub, matrix.positions
-        ),
-    )
+    return _level_netting(period, InstructionLeg.PROVINCIAL, provincial_hub(province), matrix)
 
 
 def _allocation(

@@ -65,6 +65,7 @@ def parse_statement_id(statement_id: str) -> tuple[Period, PoolPair] | None:
     return period, (parts[1], parts[2])
 
 
+@dataclass(frozen=True)
 class OfPair:
     """The statement id and the pair of a value naming a period and two pools (a
     statement, its summary, its total)."""
@@ -192,9 +193,6 @@ def _check_institutions(summary: StatementSummary) -> None:
 class Statement(OfPair):
     """Positive net_fen: the insured pool owes the treatment pool that much."""
 
-    period: Period
-    insured_pool: str
-    treatment_pool: str
     level: ClearingLevel
     lines: tuple[StatementLine, ...]
     adjustments: tuple[Adjustment, ...]
@@ -436,9 +434,6 @@ class StatementSummary(OfPair):
     around "lines"), so a statement can be written as head, lines, tail.
     """
 
-    period: Period
-    insured_pool: str
-    treatment_pool: str
     level: ClearingLevel
     adjustments: tuple[Adjustment, ...]
     funds: tuple[FundSummary, ...]

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
-from services.clearing import store
+from services.clearing import access, store
 from services.clearing.config import ClearingSettings
 from services.clearing.domain.limits import MAX_ID_CHARS
 from shared import clock
+from shared.auth import Caller
 from shared.bus.pg import Conn, Pool
 from shared.errors import InvalidArgument
 from shared.transaction import Transaction, transaction
+
+T = TypeVar("T")
 
 
 def check_text(value: str, field_name: str, *, required: bool, max_chars: int) -> str:
@@ -75,6 +79,15 @@ class ClearingBase:
         """One transaction for reading: nothing is written, so it is never committed."""
         async with self._write() as tx:
             yield tx.conn
+
+    async def _read_as(
+        self, caller: Caller, read: Callable[[Conn, access.Viewer], Awaitable[T]]
+    ) -> T:
+        """A read of what the caller may see: ``read`` gets the connection and the caller's
+        viewer, which the store filters by."""
+        viewer = access.viewer_of(caller)
+        async with self._read() as conn:
+            return await read(conn, viewer)
 
     @property
     def thresholds_bp(self) -> tuple[int, ...]:

@@ -124,9 +124,9 @@ class PaymentCases(ClearingBase):
         after_seq: int,
         limit: int,
     ) -> list[store.InstructionView]:
-        viewer = access.viewer_of(caller)
-        async with self._read() as conn:
-            return await store.instruction_views(
+        return await self._read_as(
+            caller,
+            lambda conn, viewer: store.instruction_views(
                 conn,
                 period,
                 party=party,
@@ -134,7 +134,8 @@ class PaymentCases(ClearingBase):
                 visible_parties=None if viewer.everything else viewer.instruction_parties(),
                 after_seq=after_seq,
                 limit=limit,
-            )
+            ),
+        )
 
     async def record_payment(
         self, caller: Caller, instruction_id: str, amount_fen: int, reference: str

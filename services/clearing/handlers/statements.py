@@ -64,17 +64,12 @@ class StatementCases(ClearingBase):
         after: str | None,
         limit: int,
     ) -> list[store.StatementView]:
-        viewer = access.viewer_of(caller)
-        async with self._read() as conn:
-            return await store.statement_views(
-                conn,
-                period,
-                pool=pool,
-                state=state,
-                viewer=viewer,
-                after=after,
-                limit=limit,
-            )
+        return await self._read_as(
+            caller,
+            lambda conn, viewer: store.statement_views(
+                conn, period, pool=pool, state=state, viewer=viewer, after=after, limit=limit
+            ),
+        )
 
     async def _visible_statement(
         self, conn: Conn, caller: Caller, statement_id: str, *, lock: bool

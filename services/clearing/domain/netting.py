@@ -18,7 +18,7 @@ Levels:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -75,20 +75,13 @@ class NetPosition:
 
 
 @dataclass(frozen=True)
-class MatrixCell:
-    payer: str
-    receiver: str
-    amount_fen: int
-
-
-@dataclass(frozen=True)
 class NetMatrix:
     """Who owes whom at one level and scope: rows are payers, columns receivers."""
 
     level: ClearingLevel
     scope: str  # a province code at PROVINCIAL level, NATIONAL_SCOPE at national level
     parties: tuple[str, ...]
-    cells: tuple[MatrixCell, ...]
+    cells: Mapping[tuple[str, str], int]  # (payer, receiver) → amount owed, in that order
     positions: tuple[NetPosition, ...]
 
     def __post_init__(self) -> None:
@@ -96,7 +89,7 @@ class NetMatrix:
         assert tuple(p.party for p in self.positions) == self.parties
 
     def amount_fen(self, payer: str, receiver: str) -> int:
-        return sum(c.amount_fen for c in self.cells if (c.payer, c.receiver) == (payer, receiver))
+        return self.cells.get((payer, receiver), 0)
 
     def position_of(self, party: str) -> NetPosition:
         for position in self.positions:
@@ -200,7 +193,7 @@ def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Nettable
         level=level,
         scope=scope,
         parties=tuple(parties),
-        cells=tuple(MatrixCell(p, r, cells_fen[(p, r)]) for p, r in sorted(cells_fen)),
+        cells=dict(sorted(cells_fen.items())),
         positions=tuple(NetPosition(p, receivable[p], payable[p]) for p in parties),
     )
 

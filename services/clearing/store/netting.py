@@ -55,8 +55,8 @@ async def save_netting(conn: Conn, result: NettingResult, timeout_s: float) -> N
                     p.net_fen,
                 )
             )
-        for c in matrix.cells:
-            cells.append((period, leg.value, matrix.scope, c.payer, c.receiver, c.amount_fen))
+        for (payer, receiver), amount_fen in matrix.cells.items():
+            cells.append((period, leg.value, matrix.scope, payer, receiver, amount_fen))
     for allocation in result.allocations:
         for p in allocation.pool_positions:
             positions.append(

@@ -84,17 +84,11 @@ class DisputeCases(ClearingBase):
                     "it takes no more disputed lines",
                 )
             # The domain names unknown settlement ids and checks what moves.
-            confirmed, moved = split_disputed(statement, already | named, reason)
+            _, moved = split_disputed(statement, already | named, reason)
             newly = await store.mark_lines_disputed(
                 tx.conn, statement_id, named - already, acting, reason
             )
-            await store.set_statement_status(
-                tx.conn,
-                statement_id,
-                step.state,
-                disputed_fen=statement.net_fen - confirmed.net_fen,
-                disputed_lines=len(moved),
-            )
+            await store.set_statement_status(tx.conn, statement_id, step.state, disputed=moved)
             updated = await store.statement_view(tx.conn, statement_id, lock=False)
             await tx.commit()
         assert updated is not None

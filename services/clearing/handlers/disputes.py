@@ -158,7 +158,7 @@ class DisputeCases(ClearingBase):
                 decision.amended_fen,
                 decision.note,
             )
-            existing = await store.adjustment_of(conn, view.statement_id, line.setl_id, line.kind)
+            existing = await store.adjustment_of(conn, view.statement_id, line)
             if existing is not None:
                 if existing != adjustment.to_canonical():
                     raise FailedPrecondition(

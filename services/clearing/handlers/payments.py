@@ -151,7 +151,7 @@ class PaymentCases(ClearingBase):
             # Period first, then the instruction: the same order as every other step.
             state = await store.lock_period(tx.conn, period, "NO KEY UPDATE")
             assert state is not None
-            view = await store.lock_instruction(tx.conn, instruction_id)
+            view = await store.instruction_view(tx.conn, instruction_id, lock=True)
             assert view is not None
             instruction = view.instruction
             access.require_payment_recorder(caller, instruction.leg, instruction.scope)
@@ -168,7 +168,7 @@ class PaymentCases(ClearingBase):
                 await store.set_period_state(tx.conn, period, settle.state)
                 await store.record_action(tx.conn, period, "SETTLE", caller.code, no_op=False)
                 state = settle.state
-            updated = await store.lock_instruction(tx.conn, instruction_id)
+            updated = await store.instruction_view(tx.conn, instruction_id, lock=False)
             await tx.commit()
         assert updated is not None
         log.info("payment recorded", instruction_id=instruction_id, no_op=step.no_op)

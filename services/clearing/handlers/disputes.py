@@ -19,12 +19,8 @@ from services.clearing.domain.lifecycle import (
 from services.clearing.domain.limits import MAX_DISPUTED_LINES, MAX_REASON_CHARS, check_count
 from services.clearing.domain.lines import DisputedLine, DisputeOutcome
 from services.clearing.domain.periods import Period
-from services.clearing.handlers.base import ClearingBase, check_id, check_text
-from services.clearing.handlers.statements import (
-    ADJUSTMENTS_RETURNED_MAX,
-    StatementStep,
-    existing_statement,
-)
+from services.clearing.handlers.base import ClearingBase, StatementStep, check_id, check_text
+from services.clearing.handlers.statements import ADJUSTMENTS_RETURNED_MAX, existing_statement
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, InvalidArgument

@@ -17,8 +17,7 @@ from services.clearing.domain.lifecycle import (
 from services.clearing.domain.netting import InstructionLeg, StatementTotal, net_period
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import NATIONAL_HUB, provincial_hub
-from services.clearing.handlers.base import ClearingBase, check_id
-from services.clearing.handlers.periods import PeriodStep
+from services.clearing.handlers.base import ClearingBase, PeriodStep, check_id, record_step
 from shared.auth import Caller
 from shared.errors import InvalidArgument, NotFound
 
@@ -52,9 +51,7 @@ class PaymentCases(ClearingBase):
                 statement_states=await store.statement_states(tx.conn, period),
             )
             if step.no_op:
-                await store.record_action(tx.conn, period, "NET", caller.code, no_op=True)
-                view = await store.period_view(tx.conn, period)
-                await tx.commit()
+                view = await record_step(tx, period, "NET", caller, no_op=True)
                 return PeriodStep(view, True, count=view.instruction_count)
             # Netting needs each statement's confirmed net amount, kept as a summary when
             # it was generated and disputed: no statement is loaded. The bytes still hash
@@ -76,11 +73,9 @@ class PaymentCases(ClearingBase):
                     PeriodState.NETTED, PeriodAction.SETTLE, instruction_states=[]
                 )
                 await store.set_period_state(tx.conn, period, settle.state)
-            await store.record_action(
-                tx.conn, period, "NET", caller.code, no_op=False, detail=f"{len(instructions)}"
+            view = await record_step(
+                tx, period, "NET", caller, no_op=False, detail=f"{len(instructions)}"
             )
-            view = await store.period_view(tx.conn, period)
-            await tx.commit()
         log.info("period netted", period=str(period), instructions=len(instructions))
         return PeriodStep(view, False, count=len(instructions))
 

@@ -14,7 +14,7 @@ from services.clearing.domain.lifecycle import (
     transition_statement,
 )
 from services.clearing.domain.periods import Period
-from services.clearing.handlers.base import ClearingBase, check_id
+from services.clearing.handlers.base import ClearingBase, StatementStep, check_id
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, NotFound, PermissionDenied
@@ -24,13 +24,6 @@ log = structlog.get_logger(__name__)
 
 ADJUSTMENTS_RETURNED_MAX = 1_000
 CANONICAL_RETURNED_MAX_BYTES = 3 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class StatementStep:
-    statement: store.StatementView
-    no_op: bool
-    disputed_line_count: int = 0
 
 
 @dataclass(frozen=True)

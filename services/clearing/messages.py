@@ -141,6 +141,7 @@ def statement_issued_items(
             events_pb2.StatementIssued,
             statement,
             event_id=event_id,
+            period=str(statement.period),
             level=LEVEL_TO_PB[statement.level],
             funds=[fund_total_pb(f) for f in statement.funds],
             total_fen=statement.net_fen,

@@ -18,7 +18,6 @@ from services.clearing.domain.lifecycle import (
 )
 from services.clearing.domain.limits import MAX_DISPUTED_LINES, MAX_REASON_CHARS, check_count
 from services.clearing.domain.lines import DisputedLine, DisputeOutcome
-from services.clearing.domain.periods import Period
 from services.clearing.handlers.base import ClearingBase, StatementStep, check_id, check_text
 from services.clearing.handlers.statements import ADJUSTMENTS_RETURNED_MAX, existing_statement
 from shared.auth import Caller
@@ -129,7 +128,7 @@ class DisputeCases(ClearingBase):
             (line.setl_id, line.kind): (line, reason)
             for line, reason in await store.disputed_lines_of(conn, view.statement_id)
         }
-        origin = Period.parse(view.period)
+        origin = view.period
         new = 0
         for index, decision in enumerate(decisions):
             keys = [

@@ -92,7 +92,7 @@ class StatementCases(ClearingBase):
             )
             adjustments = await store.adjustment_views(
                 conn,
-                target_period=Period.parse(view.period),
+                target_period=view.period,
                 insured_pool=view.insured_pool,
                 treatment_pool=view.treatment_pool,
                 limit=ADJUSTMENTS_RETURNED_MAX + 1,

@@ -17,7 +17,12 @@ from services.clearing.domain.limits import MAX_STATEMENTS_PER_RUN, check_count
 from services.clearing.domain.lines import DisputedLine, StatementLine
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
-from services.clearing.domain.statements import FundSummary, InstitutionSummary, Statement
+from services.clearing.domain.statements import (
+    FundSummary,
+    InstitutionSummary,
+    OfPair,
+    Statement,
+)
 from services.clearing.store.rows import PAGE_ROWS_MAX, Visibility, stored_line
 from shared import clock
 from shared.bus.pg import Conn
@@ -26,11 +31,7 @@ from shared.reference.institutions import InstitutionKind
 
 
 @dataclass(frozen=True)
-class StatementView:
-    statement_id: str
-    period: str
-    insured_pool: str
-    treatment_pool: str
+class StatementView(OfPair):
     level: ClearingLevel
     status: StatementStatus
     settlement_count: int
@@ -85,6 +86,7 @@ def _statement_view(row: asyncpg.Record) -> StatementView:
     return record_from(
         StatementView,
         row,
+        period=Period.parse(row["period"]),
         level=ClearingLevel(row["level"]),
         status=StatementStatus(
             state=StatementState(row["state"]),

@@ -62,6 +62,12 @@ class InstructionLeg(StrEnum):
     ALLOCATION = "ALLOCATION"  # pools ↔ provincial centre, the province's national result
 
 
+def hub_of(leg: InstructionLeg, scope: str) -> str:
+    """The centre a leg's payments pass through: the national centre for the national leg,
+    else the centre of the scope's province."""
+    return NATIONAL_HUB if leg is InstructionLeg.NATIONAL else provincial_hub(scope)
+
+
 @dataclass(frozen=True)
 class NetPosition:
     party: str
@@ -116,9 +122,17 @@ class PaymentInstruction:
 @dataclass(frozen=True)
 class LevelNetting:
     leg: InstructionLeg
-    hub: str
     matrix: NetMatrix
     instructions: tuple[PaymentInstruction, ...]
+
+    @property
+    def hub(self) -> str:
+        return hub_of(self.leg, self.matrix.scope)
+
+    def __post_init__(self) -> None:
+        hub_in_fen = sum(i.amount_fen for i in self.instructions if i.payee == self.hub)
+        hub_out_fen = sum(i.amount_fen for i in self.instructions if i.payer == self.hub)
+        assert hub_in_fen == hub_out_fen, "hub in ≠ hub out"
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,7 @@ def net_period(period: Period, statements: Iterable[Nettable]) -> NettingResult:
     )
     national_statements = [s for s in statement_list if s.level is ClearingLevel.NATIONAL]
     national_matrix = build_matrix(ClearingLevel.NATIONAL, NATIONAL_SCOPE, national_statements)
-    national = _level_netting(period, InstructionLeg.NATIONAL, NATIONAL_HUB, national_matrix)
+    national = _level_netting(period, InstructionLeg.NATIONAL, national_matrix)
     allocations = tuple(
         _allocation(period, position, national_statements) for position in national_matrix.positions
     )
@@ -198,19 +212,15 @@ def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Nettable
     )
 
 
-def _level_netting(
-    period: Period, leg: InstructionLeg, hub: str, matrix: NetMatrix
-) -> LevelNetting:
+def _level_netting(period: Period, leg: InstructionLeg, matrix: NetMatrix) -> LevelNetting:
     """Net payers pay the hub, then the hub pays net receivers; each sorted by party.
 
     Only valid for positions that sum to zero, so that the hub ends with nothing.
     """
     assert sum(p.net_fen for p in matrix.positions) == 0, "hub would not balance"
+    hub = hub_of(leg, matrix.scope)
     instructions = _spokes(period, leg, matrix.scope, hub, matrix.positions)
-    hub_in_fen = sum(i.amount_fen for i in instructions if i.payee == hub)
-    hub_out_fen = sum(i.amount_fen for i in instructions if i.payer == hub)
-    assert hub_in_fen == hub_out_fen, "hub in ≠ hub out"
-    return LevelNetting(leg=leg, hub=hub, matrix=matrix, instructions=instructions)
+    return LevelNetting(leg=leg, matrix=matrix, instructions=instructions)
 
 
 def _spokes(
@@ -259,7 +269,7 @@ def _provincial_netting(
     period: Period, province: str, statements: Sequence[Nettable]
 ) -> LevelNetting:
     matrix = build_matrix(ClearingLevel.PROVINCIAL, province, statements)
-    return _level_netting(period, InstructionLeg.PROVINCIAL, provincial_hub(province), matrix)
+    return _level_netting(period, InstructionLeg.PROVINCIAL, matrix)
 
 
 def _allocation(

@@ -14,9 +14,8 @@ from services.clearing.domain.lifecycle import (
     transition_instruction,
     transition_period,
 )
-from services.clearing.domain.netting import InstructionLeg, StatementTotal, net_period
+from services.clearing.domain.netting import InstructionLeg, StatementTotal, hub_of, net_period
 from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import NATIONAL_HUB, provincial_hub
 from services.clearing.handlers.base import ClearingBase, PeriodStep, check_id, record_step
 from shared.auth import Caller
 from shared.errors import InvalidArgument, NotFound
@@ -99,8 +98,7 @@ class PaymentCases(ClearingBase):
                 continue
             if not viewer.sees_scope(level.scope):
                 continue
-            national_leg = level.leg is InstructionLeg.NATIONAL
-            hub = NATIONAL_HUB if national_leg else provincial_hub(level.scope)
+            hub = hub_of(level.leg, level.scope)
             province_net = national.get(level.scope, 0)
             if level.leg is InstructionLeg.ALLOCATION:
                 assert sum(r - p for _, r, p in level.positions) == province_net

@@ -96,14 +96,7 @@ class LedgerIngest:
             for threshold_bp in owed:
                 alerts.append(
                     advance_alert_item(
-                        self._namespace,
-                        insured_pool=change.insured_pool,
-                        treatment_pool=change.treatment_pool,
-                        period=change.period,
-                        threshold_bp=threshold_bp,
-                        advance_fen=change.advance_fen,
-                        used_fen=change.used_after_fen,
-                        occurred_at=self._now(),
+                        self._namespace, change, threshold_bp=threshold_bp, occurred_at=self._now()
                     )
                 )
         return alerts

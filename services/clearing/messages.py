@@ -10,9 +10,8 @@ one row per id and consumers' inboxes drop repeats).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -34,6 +33,10 @@ from shared.errors import DomainError
 from shared.pb.crossclear.events.v1 import events_pb2
 from shared.pb_fields import message_from
 from shared.reference.institutions import InstitutionKind
+
+if TYPE_CHECKING:
+    from services.clearing.store.advance import UsageChange
+    from services.clearing.store.statements import StatementView
 
 SETTLEMENT_EVENT_TYPE = events_pb2.SettlementEvent.DESCRIPTOR.full_name
 # Fixed namespace for the content-derived message ids of what clearing publishes.
@@ -108,33 +111,13 @@ def timestamp_of(moment: datetime) -> Timestamp:
     return stamp
 
 
+def _message_id(key: str) -> str:
+    """The id of the message saying what ``key`` names: the same for a repeated step."""
+    return str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
+
+
 def fund_total_pb(summary: FundSummary) -> events_pb2.StatementFundTotal:
     return message_from(events_pb2.StatementFundTotal, summary, fund_type=FUND_TO_PB[summary.fund])
-
-
-class IssuedStatement(Protocol):
-    """What a StatementIssued says of a statement (``store.StatementView`` is one)."""
-
-    @property
-    def statement_id(self) -> str: ...
-    @property
-    def period(self) -> str: ...
-    @property
-    def insured_pool(self) -> str: ...
-    @property
-    def treatment_pool(self) -> str: ...
-    @property
-    def level(self) -> ClearingLevel: ...
-    @property
-    def funds(self) -> Sequence[FundSummary]: ...
-    @property
-    def settlement_count(self) -> int: ...
-    @property
-    def net_fen(self) -> int: ...
-    @property
-    def digest(self) -> str: ...
-    @property
-    def institutions(self) -> Sequence[InstitutionSummary]: ...
 
 
 def institution_total_pb(summary: InstitutionSummary) -> events_pb2.StatementInstitutionTotal:
@@ -148,17 +131,17 @@ def institution_total_pb(summary: InstitutionSummary) -> events_pb2.StatementIns
 
 
 def statement_issued_items(
-    namespace: str, statement: IssuedStatement, issued_at: datetime
+    namespace: str, statement: StatementView, issued_at: datetime
 ) -> list[OutboxItem]:
     """One StatementIssued per party, each to that party's region queue."""
     items = []
     for recipient in (statement.insured_pool, statement.treatment_pool):
-        key = f"statement/{statement.digest}/{recipient}"
-        event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
+        event_id = _message_id(f"statement/{statement.digest}/{recipient}")
         message = message_from(
             events_pb2.StatementIssued,
             statement,
             event_id=event_id,
+            period=str(statement.period),
             level=LEVEL_TO_PB[statement.level],
             funds=[fund_total_pb(f) for f in statement.funds],
             total_fen=statement.net_fen,
@@ -177,32 +160,24 @@ def statement_issued_items(
 
 
 def advance_alert_item(
-    namespace: str,
-    *,
-    insured_pool: str,
-    treatment_pool: str,
-    period: str,
-    threshold_bp: int,
-    advance_fen: int,
-    used_fen: int,
-    occurred_at: datetime,
+    namespace: str, usage: UsageChange, *, threshold_bp: int, occurred_at: datetime
 ) -> OutboxItem:
-    """An alert to the insured side's region queue: once per pair, period and threshold."""
-    key = f"advance/{insured_pool}/{treatment_pool}/{period}/{threshold_bp}"
-    event_id = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))
-    message = events_pb2.AdvanceFundAlert(
+    """An alert to the insured side's region queue: once per pair, period and threshold,
+    for the usage that crossed it (its pair, period and advance, and the usage after)."""
+    event_id = _message_id(
+        f"advance/{usage.insured_pool}/{usage.treatment_pool}/{usage.period}/{threshold_bp}"
+    )
+    message = message_from(
+        events_pb2.AdvanceFundAlert,
+        usage,
         event_id=event_id,
-        insured_pool=insured_pool,
-        treatment_pool=treatment_pool,
-        period=period,
         threshold_bp=threshold_bp,
-        advance_fen=advance_fen,
-        used_fen=used_fen,
+        used_fen=usage.used_after_fen,
         occurred_at=timestamp_of(occurred_at),
     )
     return OutboxItem(
         exchange=exchange_name(namespace, "clearing"),
-        routing_key=advance_alert_key(insured_pool),
+        routing_key=advance_alert_key(usage.insured_pool),
         message=message,
         message_id=event_id,
     )

@@ -140,6 +140,7 @@ def _statement_pb(v: store.StatementView) -> pb.Statement:
     return message_from(
         pb.Statement,
         v,
+        period=str(v.period),
         level=LEVEL_TO_PB[v.level],
         state=_to_pb(pb.StatementState, "STATEMENT_STATE", v.status.state),
         confirmed_by=_parties_pb(v.status.confirmed_by),

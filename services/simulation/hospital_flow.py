@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -139,6 +139,19 @@ class HospitalFlow:
     async def _hospital(self, method: object, request: object) -> object:
         return await self.c.call(method, request, self.e.hospital)  # type: ignore[arg-type]
 
+    async def _on_visit(
+        self, method: object, request_type: Callable[..., object], **fields: Any
+    ) -> object:
+        """A hospital call on the open visit: a fresh msgid, the visit's and the patient's ids
+        and ``fields``."""
+        request = request_type(
+            header=self._header(self._next()),
+            mdtrt_id=self.s.mdtrt_id,
+            psn_no=self.p.psn_no,
+            **fields,
+        )
+        return await self._hospital(method, request)
+
     # -- the steps ----------------------------------------------------------------------------
 
     async def admit(self) -> None:
@@ -263,52 +276,40 @@ class HospitalFlow:
     async def _upload(self) -> None:
         self.step = "UploadFeeDetails"
         day = self.e.start.date()
-        reply = await self._hospital(
+        reply = await self._on_visit(
             self.c.settlement.UploadFeeDetails,
-            settlement_pb2.UploadFeeDetailsRequest(
-                header=self._header(self._next()),
-                mdtrt_id=self.s.mdtrt_id,
-                psn_no=self.p.psn_no,
-                feedetail=[
-                    settlement_pb2.FeeDetail(
-                        feedetl_sn=line.line_no,
-                        med_list_codg=line.item_code,
-                        fee_ocur_time=_fee_day(day, self.e, line.line_no).isoformat(),
-                        cnt_e4=line.quantity_e4,
-                        pric_fen=line.unit_price_fen,
-                        det_item_fee_sumamt_fen=line.amount_fen,
-                    )
-                    for line in self.e.lines
-                ],
-            ),
+            settlement_pb2.UploadFeeDetailsRequest,
+            feedetail=[
+                settlement_pb2.FeeDetail(
+                    feedetl_sn=line.line_no,
+                    med_list_codg=line.item_code,
+                    fee_ocur_time=_fee_day(day, self.e, line.line_no).isoformat(),
+                    cnt_e4=line.quantity_e4,
+                    pric_fen=line.unit_price_fen,
+                    det_item_fee_sumamt_fen=line.amount_fen,
+                )
+                for line in self.e.lines
+            ],
         )
         if reply.medfee_sumamt_fen != self.e.amount_fen:  # type: ignore[attr-defined]
             raise EncounterFailed("the service's bill total differs from the hospital's")
 
     async def _discharge(self) -> None:
         self.step = "Discharge"
-        await self._hospital(
+        await self._on_visit(
             self.c.settlement.Discharge,
-            settlement_pb2.DischargeRequest(
-                header=self._header(self._next()),
-                mdtrt_id=self.s.mdtrt_id,
-                psn_no=self.p.psn_no,
-                endtime=self.e.end.date().isoformat(),
-            ),
+            settlement_pb2.DischargeRequest,
+            endtime=self.e.end.date().isoformat(),
         )
 
     async def _presettle(self) -> str | None:
         """None when the visit may settle; else the refusal's reason code."""
         self.step = "PreSettle"
         try:
-            reply = await self._hospital(
+            reply = await self._on_visit(
                 self.c.settlement.PreSettle,
-                settlement_pb2.PreSettleRequest(
-                    header=self._header(self._next()),
-                    mdtrt_id=self.s.mdtrt_id,
-                    psn_no=self.p.psn_no,
-                    acct_used_flag=self.e.use_account,
-                ),
+                settlement_pb2.PreSettleRequest,
+                acct_used_flag=self.e.use_account,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.FAILED_PRECONDITION:

@@ -39,6 +39,7 @@ from services.simulation.statement_views import (
     enum_name,
     every_page,
     list_statements,
+    record_of,
 )
 from services.simulation.tally import (
     CLEARED_FUNDS,
@@ -221,15 +222,14 @@ class MonthEndRun:
             )
             for a in reply.adjustments:  # type: ignore[attr-defined]
                 self.result.carried_in.append(
-                    CarriedIn(
+                    record_of(
+                        CarriedIn,
+                        a,
                         period=period,
                         statement_id=view.statement_id,
-                        origin_period=a.origin_period,
-                        setl_id=a.setl_id,
                         outcome=enum_name(
                             clearing_pb2.DisputeOutcome, a.outcome, "DISPUTE_OUTCOME_"
                         ),
-                        total_fen=int(a.total_fen),
                     )
                 )
                 count += 1
@@ -470,16 +470,15 @@ class MonthEndRun:
         )
         for level in reply.levels:  # type: ignore[attr-defined]
             self.result.net_levels.append(
-                NetLevelView(
+                record_of(
+                    NetLevelView,
+                    level,
                     leg=enum_name(clearing_pb2.NetLeg, level.leg, "NET_LEG_"),
-                    scope=level.scope,
-                    hub=level.hub,
                     positions=tuple(
                         (p.party, p.receivable_fen, p.payable_fen, p.net_fen)
                         for p in level.positions
                     ),
                     cells=tuple((c.payer, c.receiver, c.amount_fen) for c in level.cells),
-                    province_net_fen=level.province_net_fen,
                     period=period,
                 )
             )
@@ -540,13 +539,10 @@ class MonthEndRun:
         ):
             for a in reply.advance_funds:
                 self.result.advance.append(
-                    AdvanceView(
+                    record_of(
+                        AdvanceView,
+                        a,
                         period=period,
-                        insured_pool=a.insured_pool,
-                        treatment_pool=a.treatment_pool,
-                        advance_fen=int(a.advance_fen),
-                        used_fen=int(a.used_fen),
-                        used_bp=int(a.used_bp),
                         alerts=tuple(int(t) for t in a.alerted_thresholds_bp),
                     )
                 )

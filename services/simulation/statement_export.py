@@ -18,7 +18,7 @@ from services.clearing.domain.lines import (
     StatementLine,
     fund_amounts,
 )
-from services.clearing.domain.netting import MatrixCell, NetMatrix, NetPosition
+from services.clearing.domain.netting import NetMatrix, NetPosition
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import NATIONAL_SCOPE, ClearingLevel
 from services.clearing.domain.statements import make_statement
@@ -79,12 +79,12 @@ def _matrix(view: StatementView, levels: Sequence[NetLevelView]) -> NetMatrix:
         None,
     )
     if found is None:
-        return NetMatrix(level, scope, (), (), ())
+        return NetMatrix(level, scope, (), {}, ())
     return NetMatrix(
         level=level,
         scope=scope,
         parties=tuple(p[0] for p in found.positions),
-        cells=tuple(MatrixCell(payer, receiver, amount) for payer, receiver, amount in found.cells),
+        cells={(payer, receiver): amount for payer, receiver, amount in found.cells},
         positions=tuple(NetPosition(party, rec, pay) for party, rec, pay, _net in found.positions),
     )
 

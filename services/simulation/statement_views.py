@@ -4,9 +4,10 @@ and disputes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.simulation.clients import Clients
 from services.simulation.tally import (
@@ -17,6 +18,11 @@ from shared.pb.crossclear.clearing.v1 import clearing_pb2
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+D = TypeVar("D", bound="DataclassInstance")
+
 OPERATOR = "op-simulator"
 NATIONAL_CENTRE = "NHSA"
 PAGE_SIZE = 500
@@ -25,6 +31,17 @@ MAX_PAGES = 10_000  # a listing stops there
 
 def enum_name(enum: object, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
+
+
+def record_of(cls: type[D], message: object, /, **given: Any) -> D:
+    """``cls`` with ``given`` fields and every other field read from the reply's field of
+    the same name: a field the reply lacks raises ``AttributeError``."""
+    values = {
+        f.name: getattr(message, f.name)
+        for f in dataclasses.fields(cls)
+        if f.init and f.name not in given
+    }
+    return cls(**values, **given)
 
 
 def fund_name(value: int) -> str:
@@ -74,25 +91,13 @@ def statement_view(s: clearing_pb2.Statement) -> StatementView:
         )
         for f in s.funds
     }
-    return StatementView(
-        statement_id=s.statement_id,
-        period=s.period,
-        insured_pool=s.insured_pool,
-        treatment_pool=s.treatment_pool,
+    return record_of(
+        StatementView,
+        s,
         level=enum_name(events_pb2.ClearingLevel, s.level, "CLEARING_LEVEL_"),
         state=enum_name(clearing_pb2.StatementState, s.state, "STATEMENT_STATE_"),
-        settlement_count=s.settlement_count,
-        reversal_count=s.reversal_count,
-        line_count=s.line_count,
-        net_fen=s.net_fen,
-        confirmed_net_fen=s.confirmed_net_fen,
-        disputed_line_count=s.disputed_line_count,
-        disputed_fen=s.disputed_fen,
         adjustment_fen=sum(f.adjustment_fen for f in s.funds),
         funds=funds,
-        digest=s.digest,
-        adjustment_count=s.adjustment_count,
-        late_count=s.late_count,
     )
 
 

@@ -66,7 +66,6 @@ from services.clearing.domain.lines import (
 from services.clearing.domain.netting import (
     InstructionLeg,
     LevelNetting,
-    MatrixCell,
     NetMatrix,
     NetPosition,
     NettingResult,
@@ -111,7 +110,6 @@ __all__ = [
     "Insutype",
     "LedgerEntry",
     "LevelNetting",
-    "MatrixCell",
     "NationalFundCode",
     "NetMatrix",
     "NetPosition",

@@ -15,6 +15,8 @@ from services.clearing.domain.lines import (
     Adjustment,
     DisputedLine,
     DisputeOutcome,
+    FundAmount,
+    StatementLine,
     fund_amounts,
 )
 from services.clearing.domain.statements import Statement, make_statement
@@ -71,23 +73,27 @@ def resolve_disputed_line(
     _check_text(note, "note")
     if (outcome is DisputeOutcome.AMENDED) != (amended_fen is not None):
         raise InvalidArgument("amended_fen", "given exactly when the outcome is AMENDED")
-    line = disputed.line
-    if outcome is DisputeOutcome.REJECTED:
-        amounts = line.amounts
-    elif outcome is DisputeOutcome.UPHELD:
-        amounts = ()
-    else:
-        assert amended_fen is not None
-        amounts = fund_amounts(amended_fen)
     return Adjustment(
         origin_period=disputed.period,
         insured_pool=disputed.insured_pool,
         treatment_pool=disputed.treatment_pool,
-        line=line,
+        line=disputed.line,
         outcome=outcome,
-        amounts=amounts,
+        amounts=_carried_amounts(disputed.line, outcome, amended_fen),
         note=note,
     )
+
+
+def _carried_amounts(
+    line: StatementLine, outcome: DisputeOutcome, amended_fen: Mapping[FundType, int] | None
+) -> tuple[FundAmount, ...]:
+    """The line's own amounts if rejected, none if upheld, the amended ones if amended."""
+    if outcome is DisputeOutcome.REJECTED:
+        return line.amounts
+    if outcome is DisputeOutcome.UPHELD:
+        return ()
+    assert amended_fen is not None
+    return fund_amounts(amended_fen)
 
 
 def _check_text(text: str, field_name: str) -> None:

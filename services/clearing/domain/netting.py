@@ -18,10 +18,9 @@ Levels:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from services.clearing.domain.limits import MAX_STATEMENTS_PER_RUN, check_count
 from services.clearing.domain.periods import Period
@@ -33,27 +32,8 @@ from services.clearing.domain.pools import (
     province_of,
     provincial_hub,
 )
-from services.clearing.domain.statements import OfPair, PoolPair
+from services.clearing.domain.statements import OfPair, Statement
 from shared.errors import FailedPrecondition, InvalidArgument
-
-
-class Nettable(Protocol):
-    """What netting reads of a statement: a Statement, or just its totals."""
-
-    @property
-    def statement_id(self) -> str: ...
-    @property
-    def period(self) -> Period: ...
-    @property
-    def insured_pool(self) -> str: ...
-    @property
-    def treatment_pool(self) -> str: ...
-    @property
-    def pair(self) -> PoolPair: ...
-    @property
-    def level(self) -> ClearingLevel: ...
-    @property
-    def net_fen(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -61,9 +41,6 @@ class StatementTotal(OfPair):
     """A statement as netting sees it: its pair and its (confirmed) net amount, without
     its lines; what the store keeps as each statement's summary."""
 
-    period: Period
-    insured_pool: str
-    treatment_pool: str
     net_fen: int
 
     @property
@@ -74,10 +51,21 @@ class StatementTotal(OfPair):
         return level
 
 
+# What netting reads of a statement: a Statement, or just its totals. Only the pair, the
+# level and the net amount are read.
+Nettable = Statement | StatementTotal
+
+
 class InstructionLeg(StrEnum):
     PROVINCIAL = "PROVINCIAL"  # pools ↔ provincial centre, same-province clearing
     NATIONAL = "NATIONAL"  # provinces ↔ national centre
     ALLOCATION = "ALLOCATION"  # pools ↔ provincial centre, the province's national result
+
+
+def hub_of(leg: InstructionLeg, scope: str) -> str:
+    """The centre a leg's payments pass through: the national centre for the national leg,
+    else the centre of the scope's province."""
+    return NATIONAL_HUB if leg is InstructionLeg.NATIONAL else provincial_hub(scope)
 
 
 @dataclass(frozen=True)
@@ -93,20 +81,13 @@ class NetPosition:
 
 
 @dataclass(frozen=True)
-class MatrixCell:
-    payer: str
-    receiver: str
-    amount_fen: int
-
-
-@dataclass(frozen=True)
 class NetMatrix:
     """Who owes whom at one level and scope: rows are payers, columns receivers."""
 
     level: ClearingLevel
     scope: str  # a province code at PROVINCIAL level, NATIONAL_SCOPE at national level
     parties: tuple[str, ...]
-    cells: tuple[MatrixCell, ...]
+    cells: Mapping[tuple[str, str], int]  # (payer, receiver) → amount owed, in that order
     positions: tuple[NetPosition, ...]
 
     def __post_init__(self) -> None:
@@ -114,7 +95,7 @@ class NetMatrix:
         assert tuple(p.party for p in self.positions) == self.parties
 
     def amount_fen(self, payer: str, receiver: str) -> int:
-        return sum(c.amount_fen for c in self.cells if (c.payer, c.receiver) == (payer, receiver))
+        return self.cells.get((payer, receiver), 0)
 
     def position_of(self, party: str) -> NetPosition:
         for position in self.positions:
@@ -141,9 +122,17 @@ class PaymentInstruction:
 @dataclass(frozen=True)
 class LevelNetting:
     leg: InstructionLeg
-    hub: str
     matrix: NetMatrix
     instructions: tuple[PaymentInstruction, ...]
+
+    @property
+    def hub(self) -> str:
+        return hub_of(self.leg, self.matrix.scope)
+
+    def __post_init__(self) -> None:
+        hub_in_fen = sum(i.amount_fen for i in self.instructions if i.payee == self.hub)
+        hub_out_fen = sum(i.amount_fen for i in self.instructions if i.payer == self.hub)
+        assert hub_in_fen == hub_out_fen, "hub in ≠ hub out"
 
 
 @dataclass(frozen=True)
@@ -194,14 +183,7 @@ def net_period(period: Period, statements: Iterable[Nettable]) -> NettingResult:
     )
     national_statements = [s for s in statement_list if s.level is ClearingLevel.NATIONAL]
     national_matrix = build_matrix(ClearingLevel.NATIONAL, NATIONAL_SCOPE, national_statements)
-    national = LevelNetting(
-        leg=InstructionLeg.NATIONAL,
-        hub=NATIONAL_HUB,
-        matrix=national_matrix,
-        instructions=hub_instructions(
-            period, InstructionLeg.NATIONAL, NATIONAL_SCOPE, NATIONAL_HUB, national_matrix.positions
-        ),
-    )
+    national = _level_netting(period, InstructionLeg.NATIONAL, national_matrix)
     allocations = tuple(
         _allocation(period, position, national_statements) for position in national_matrix.positions
     )
@@ -225,28 +207,20 @@ def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Nettable
         level=level,
         scope=scope,
         parties=tuple(parties),
-        cells=tuple(MatrixCell(p, r, cells_fen[(p, r)]) for p, r in sorted(cells_fen)),
+        cells=dict(sorted(cells_fen.items())),
         positions=tuple(NetPosition(p, receivable[p], payable[p]) for p in parties),
     )
 
 
-def hub_instructions(
-    period: Period,
-    leg: InstructionLeg,
-    scope: str,
-    hub: str,
-    positions: Sequence[NetPosition],
-) -> tuple[PaymentInstruction, ...]:
+def _level_netting(period: Period, leg: InstructionLeg, matrix: NetMatrix) -> LevelNetting:
     """Net payers pay the hub, then the hub pays net receivers; each sorted by party.
 
     Only valid for positions that sum to zero, so that the hub ends with nothing.
     """
-    assert sum(p.net_fen for p in positions) == 0, "hub would not balance"
-    instructions = _spokes(period, leg, scope, hub, positions)
-    hub_in_fen = sum(i.amount_fen for i in instructions if i.payee == hub)
-    hub_out_fen = sum(i.amount_fen for i in instructions if i.payer == hub)
-    assert hub_in_fen == hub_out_fen, "hub in ≠ hub out"
-    return instructions
+    assert sum(p.net_fen for p in matrix.positions) == 0, "hub would not balance"
+    hub = hub_of(leg, matrix.scope)
+    instructions = _spokes(period, leg, matrix.scope, hub, matrix.positions)
+    return LevelNetting(leg=leg, matrix=matrix, instructions=instructions)
 
 
 def _spokes(
@@ -295,15 +269,7 @@ def _provincial_netting(
     period: Period, province: str, statements: Sequence[Nettable]
 ) -> LevelNetting:
     matrix = build_matrix(ClearingLevel.PROVINCIAL, province, statements)
-    hub = provincial_hub(province)
-    return LevelNetting(
-        leg=InstructionLeg.PROVINCIAL,
-        hub=hub,
-        matrix=matrix,
-        instructions=hub_instructions(
-            period, InstructionLeg.PROVINCIAL, province, hub, matrix.positions
-        ),
-    )
+    return _level_netting(period, InstructionLeg.PROVINCIAL, matrix)
 
 
 def _allocation(

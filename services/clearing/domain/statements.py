@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ def parse_statement_id(statement_id: str) -> tuple[Period, PoolPair] | None:
     return period, (parts[1], parts[2])
 
 
+@dataclass(frozen=True)
 class OfPair:
     """The statement id and the pair of a value naming a period and two pools (a
     statement, its summary, its total)."""
@@ -192,9 +194,6 @@ def _check_institutions(summary: StatementSummary) -> None:
 class Statement(OfPair):
     """Positive net_fen: the insured pool owes the treatment pool that much."""
 
-    period: Period
-    insured_pool: str
-    treatment_pool: str
     level: ClearingLevel
     lines: tuple[StatementLine, ...]
     adjustments: tuple[Adjustment, ...]
@@ -368,30 +367,16 @@ def _line_of(group: Sequence[LedgerEntry]) -> StatementLine:
             "DUPLICATE_ENTRY", f"event {first.event_id} has two entries for one fund"
         )
     return StatementLine(
-        setl_id=first.setl_id,
-        kind=first.kind,
-        reversed_setl_id=first.reversed_setl_id,
-        event_id=first.event_id,
-        hospital_code=first.hospital_code,
-        event_period=first.event_period,
-        late=first.late,
-        settle_time=first.settle_time,
+        **{name: getattr(first, name) for name in _LINE_EVENT_FIELDS},
         amounts=fund_amounts({e.fund: e.amount_fen for e in group}),
     )
 
 
-def _event_fields(entry: LedgerEntry) -> tuple[object, ...]:
-    return (
-        entry.insured_pool,
-        entry.treatment_pool,
-        entry.setl_id,
-        entry.kind,
-        entry.reversed_setl_id,
-        entry.hospital_code,
-        entry.event_period,
-        entry.late,
-        entry.settle_time,
-    )
+# What a line says of its event: every field of a line but its amounts, named alike on
+# each ledger entry of the event.
+_LINE_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(StatementLine) if f.name != "amounts")
+# What the entries of one event must agree on: its pair and everything its line says of it.
+_event_fields = operator.attrgetter("insured_pool", "treatment_pool", *_LINE_EVENT_FIELDS)
 
 
 def _check_unique_lines(pair: PoolPair, lines: Sequence[StatementLine]) -> None:
@@ -436,9 +421,6 @@ class StatementSummary(OfPair):
     around "lines"), so a statement can be written as head, lines, tail.
     """
 
-    period: Period
-    insured_pool: str
-    treatment_pool: str
     level: ClearingLevel
     adjustments: tuple[Adjustment, ...]
     funds: tuple[FundSummary, ...]

@@ -25,15 +25,15 @@ from services.clearing.handlers.applications import (
     ApplicationCases,
     ApplicationResult,
 )
+from services.clearing.handlers.base import PeriodStep, StatementStep
 from services.clearing.handlers.disputes import Decision, DisputeCases, Resolution
 from services.clearing.handlers.payments import NetLevel, PaymentCases, PaymentStep
-from services.clearing.handlers.periods import PeriodStep, PeriodSteps
+from services.clearing.handlers.periods import PeriodSteps
 from services.clearing.handlers.statements import (
     ADJUSTMENTS_RETURNED_MAX,
     CANONICAL_RETURNED_MAX_BYTES,
     StatementCases,
     StatementDetail,
-    StatementStep,
 )
 
 __all__ = [

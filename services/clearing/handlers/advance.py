@@ -50,9 +50,9 @@ class AdvanceCases(ClearingBase):
         after: tuple[str, str] | None,
         limit: int,
     ) -> list[store.AdvanceView]:
-        viewer = access.viewer_of(caller)
-        async with self._read() as conn:
-            return await store.advance_views(
+        return await self._read_as(
+            caller,
+            lambda conn, viewer: store.advance_views(
                 conn,
                 period,
                 insured_pool=insured_pool,
@@ -60,7 +60,8 @@ class AdvanceCases(ClearingBase):
                 viewer=viewer,
                 after=after,
                 limit=limit,
-            )
+            ),
+        )
 
     @staticmethod
     def _check_pair(insured_pool: str, treatment_pool: str) -> None:

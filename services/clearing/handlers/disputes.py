@@ -18,13 +18,8 @@ from services.clearing.domain.lifecycle import (
 )
 from services.clearing.domain.limits import MAX_DISPUTED_LINES, MAX_REASON_CHARS, check_count
 from services.clearing.domain.lines import DisputedLine, DisputeOutcome
-from services.clearing.domain.periods import Period
-from services.clearing.handlers.base import ClearingBase, check_id, check_text
-from services.clearing.handlers.statements import (
-    ADJUSTMENTS_RETURNED_MAX,
-    StatementStep,
-    existing_statement,
-)
+from services.clearing.handlers.base import ClearingBase, StatementStep, check_id, check_text
+from services.clearing.handlers.statements import ADJUSTMENTS_RETURNED_MAX, existing_statement
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, InvalidArgument
@@ -84,17 +79,11 @@ class DisputeCases(ClearingBase):
                     "it takes no more disputed lines",
                 )
             # The domain names unknown settlement ids and checks what moves.
-            confirmed, moved = split_disputed(statement, already | named, reason)
+            _, moved = split_disputed(statement, already | named, reason)
             newly = await store.mark_lines_disputed(
                 tx.conn, statement_id, named - already, acting, reason
             )
-            await store.set_statement_status(
-                tx.conn,
-                statement_id,
-                step.state,
-                disputed_fen=statement.net_fen - confirmed.net_fen,
-                disputed_lines=len(moved),
-            )
+            await store.set_statement_status(tx.conn, statement_id, step.state, disputed=moved)
             updated = await store.statement_view(tx.conn, statement_id, lock=False)
             await tx.commit()
         assert updated is not None
@@ -139,7 +128,7 @@ class DisputeCases(ClearingBase):
             (line.setl_id, line.kind): (line, reason)
             for line, reason in await store.disputed_lines_of(conn, view.statement_id)
         }
-        origin = Period.parse(view.period)
+        origin = view.period
         new = 0
         for index, decision in enumerate(decisions):
             keys = [
@@ -164,7 +153,7 @@ class DisputeCases(ClearingBase):
                 decision.amended_fen,
                 decision.note,
             )
-            existing = await store.adjustment_of(conn, view.statement_id, line.setl_id, line.kind)
+            existing = await store.adjustment_of(conn, view.statement_id, line)
             if existing is not None:
                 if existing != adjustment.to_canonical():
                     raise FailedPrecondition(

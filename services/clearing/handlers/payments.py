@@ -14,11 +14,9 @@ from services.clearing.domain.lifecycle import (
     transition_instruction,
     transition_period,
 )
-from services.clearing.domain.netting import InstructionLeg, StatementTotal, net_period
+from services.clearing.domain.netting import InstructionLeg, StatementTotal, hub_of, net_period
 from services.clearing.domain.periods import Period
-from services.clearing.domain.pools import NATIONAL_HUB, provincial_hub
-from services.clearing.handlers.base import ClearingBase, check_id
-from services.clearing.handlers.periods import PeriodStep
+from services.clearing.handlers.base import ClearingBase, PeriodStep, check_id, record_step
 from shared.auth import Caller
 from shared.errors import InvalidArgument, NotFound
 
@@ -52,9 +50,7 @@ class PaymentCases(ClearingBase):
                 statement_states=await store.statement_states(tx.conn, period),
             )
             if step.no_op:
-                await store.record_action(tx.conn, period, "NET", caller.code, no_op=True)
-                view = await store.period_view(tx.conn, period)
-                await tx.commit()
+                view = await record_step(tx, period, "NET", caller, no_op=True)
                 return PeriodStep(view, True, count=view.instruction_count)
             # Netting needs each statement's confirmed net amount, kept as a summary when
             # it was generated and disputed: no statement is loaded. The bytes still hash
@@ -76,11 +72,9 @@ class PaymentCases(ClearingBase):
                     PeriodState.NETTED, PeriodAction.SETTLE, instruction_states=[]
                 )
                 await store.set_period_state(tx.conn, period, settle.state)
-            await store.record_action(
-                tx.conn, period, "NET", caller.code, no_op=False, detail=f"{len(instructions)}"
+            view = await record_step(
+                tx, period, "NET", caller, no_op=False, detail=f"{len(instructions)}"
             )
-            view = await store.period_view(tx.conn, period)
-            await tx.commit()
         log.info("period netted", period=str(period), instructions=len(instructions))
         return PeriodStep(view, False, count=len(instructions))
 
@@ -104,8 +98,7 @@ class PaymentCases(ClearingBase):
                 continue
             if not viewer.sees_scope(level.scope):
                 continue
-            national_leg = level.leg is InstructionLeg.NATIONAL
-            hub = NATIONAL_HUB if national_leg else provincial_hub(level.scope)
+            hub = hub_of(level.leg, level.scope)
             province_net = national.get(level.scope, 0)
             if level.leg is InstructionLeg.ALLOCATION:
                 assert sum(r - p for _, r, p in level.positions) == province_net
@@ -124,9 +117,9 @@ class PaymentCases(ClearingBase):
         after_seq: int,
         limit: int,
     ) -> list[store.InstructionView]:
-        viewer = access.viewer_of(caller)
-        async with self._read() as conn:
-            return await store.instruction_views(
+        return await self._read_as(
+            caller,
+            lambda conn, viewer: store.instruction_views(
                 conn,
                 period,
                 party=party,
@@ -134,7 +127,8 @@ class PaymentCases(ClearingBase):
                 visible_parties=None if viewer.everything else viewer.instruction_parties(),
                 after_seq=after_seq,
                 limit=limit,
-            )
+            ),
+        )
 
     async def record_payment(
         self, caller: Caller, instruction_id: str, amount_fen: int, reference: str
@@ -150,7 +144,7 @@ class PaymentCases(ClearingBase):
             # Period first, then the instruction: the same order as every other step.
             state = await store.lock_period(tx.conn, period, "NO KEY UPDATE")
             assert state is not None
-            view = await store.lock_instruction(tx.conn, instruction_id)
+            view = await store.instruction_view(tx.conn, instruction_id, lock=True)
             assert view is not None
             instruction = view.instruction
             access.require_payment_recorder(caller, instruction.leg, instruction.scope)
@@ -167,7 +161,7 @@ class PaymentCases(ClearingBase):
                 await store.set_period_state(tx.conn, period, settle.state)
                 await store.record_action(tx.conn, period, "SETTLE", caller.code, no_op=False)
                 state = settle.state
-            updated = await store.lock_instruction(tx.conn, instruction_id)
+            updated = await store.instruction_view(tx.conn, instruction_id, lock=False)
             await tx.commit()
         assert updated is not None
         log.info("payment recorded", instruction_id=instruction_id, no_op=step.no_op)

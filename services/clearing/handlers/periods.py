@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import structlog
 
 from services.clearing import access, store
@@ -16,22 +14,13 @@ from services.clearing.domain.lifecycle import (
 from services.clearing.domain.periods import Period
 from services.clearing.domain.statements import statements_digest
 from services.clearing.generation import check_against_ledger, generate_statements
-from services.clearing.handlers.base import ClearingBase
+from services.clearing.handlers.base import ClearingBase, PeriodStep, record_step
 from services.clearing.messages import statement_issued_items
 from shared.auth import Caller
 from shared.bus.outbox import ENQUEUE_BATCH_MAX
 from shared.errors import FailedPrecondition
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class PeriodStep:
-    period: store.PeriodView
-    no_op: bool
-    count: int = 0  # statements generated, delivered, or instructions issued
-    total_net_fen: int = 0
-    changed_count: int = 0
 
 
 class PeriodSteps(ClearingBase):
@@ -59,9 +48,7 @@ class PeriodSteps(ClearingBase):
             step = transition_period(state, PeriodAction.CLOSE)
             if not step.no_op:
                 await store.set_period_state(tx.conn, period, step.state)
-            await store.record_action(tx.conn, period, "CLOSE", caller.code, no_op=step.no_op)
-            view = await store.period_view(tx.conn, period)
-            await tx.commit()
+            view = await record_step(tx, period, "CLOSE", caller, no_op=step.no_op)
         log.info("period closed", period=str(period), no_op=step.no_op, caller=caller.code)
         return PeriodStep(view, step.no_op)
 
@@ -73,9 +60,7 @@ class PeriodSteps(ClearingBase):
             if not regenerate:
                 step = transition_period(state, PeriodAction.GENERATE)
                 if step.no_op:
-                    await store.record_action(tx.conn, period, "GENERATE", caller.code, no_op=True)
-                    view = await store.period_view(tx.conn, period)
-                    await tx.commit()
+                    view = await record_step(tx, period, "GENERATE", caller, no_op=True)
                     return PeriodStep(view, True, count=view.statement_count)
             previous = await store.statement_digests(tx.conn, period)
             # Pair by pair from a cursor, in bounded memory (generation.py).
@@ -131,9 +116,7 @@ class PeriodSteps(ClearingBase):
                     statement_states=await store.statement_states(tx.conn, period),
                 )
                 assert step.no_op
-                await store.record_action(tx.conn, period, "DELIVER", caller.code, no_op=True)
-                view = await store.period_view(tx.conn, period)
-                await tx.commit()
+                view = await record_step(tx, period, "DELIVER", caller, no_op=True)
                 return PeriodStep(view, True)
             delivered = await store.mark_delivered(tx.conn, period, self._run_timeout_s)
             issued_at = self._now()
@@ -154,10 +137,8 @@ class PeriodSteps(ClearingBase):
                 statement_states=await store.statement_states(tx.conn, period),
             )
             await store.set_period_state(tx.conn, period, step.state)
-            await store.record_action(
-                tx.conn, period, "DELIVER", caller.code, no_op=False, detail=f"{len(delivered)}"
+            view = await record_step(
+                tx, period, "DELIVER", caller, no_op=False, detail=f"{len(delivered)}"
             )
-            view = await store.period_view(tx.conn, period)
-            await tx.commit()
         log.info("statements delivered", period=str(period), statements=len(delivered))
         return PeriodStep(view, False, count=len(delivered))

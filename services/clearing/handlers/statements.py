@@ -14,7 +14,7 @@ from services.clearing.domain.lifecycle import (
     transition_statement,
 )
 from services.clearing.domain.periods import Period
-from services.clearing.handlers.base import ClearingBase, check_id
+from services.clearing.handlers.base import ClearingBase, StatementStep, check_id
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import FailedPrecondition, NotFound, PermissionDenied
@@ -24,13 +24,6 @@ log = structlog.get_logger(__name__)
 
 ADJUSTMENTS_RETURNED_MAX = 1_000
 CANONICAL_RETURNED_MAX_BYTES = 3 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class StatementStep:
-    statement: store.StatementView
-    no_op: bool
-    disputed_line_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,17 +57,12 @@ class StatementCases(ClearingBase):
         after: str | None,
         limit: int,
     ) -> list[store.StatementView]:
-        viewer = access.viewer_of(caller)
-        async with self._read() as conn:
-            return await store.statement_views(
-                conn,
-                period,
-                pool=pool,
-                state=state,
-                viewer=viewer,
-                after=after,
-                limit=limit,
-            )
+        return await self._read_as(
+            caller,
+            lambda conn, viewer: store.statement_views(
+                conn, period, pool=pool, state=state, viewer=viewer, after=after, limit=limit
+            ),
+        )
 
     async def _visible_statement(
         self, conn: Conn, caller: Caller, statement_id: str, *, lock: bool
@@ -104,7 +92,7 @@ class StatementCases(ClearingBase):
             )
             adjustments = await store.adjustment_views(
                 conn,
-                target_period=Period.parse(view.period),
+                target_period=view.period,
                 insured_pool=view.insured_pool,
                 treatment_pool=view.treatment_pool,
                 limit=ADJUSTMENTS_RETURNED_MAX + 1,

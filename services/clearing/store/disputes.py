@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 
 from services.clearing.domain.canonical import adjustment_from_canonical
-from services.clearing.domain.events import EventKind
 from services.clearing.domain.lifecycle import Party, PeriodState
 from services.clearing.domain.limits import (
     MAX_ADJUSTMENTS_PER_RUN,
@@ -90,14 +89,14 @@ async def carry_target(conn: Conn, origin: Period) -> Period:
     raise AssertionError("no period left to carry an adjustment into")
 
 
-async def adjustment_of(conn: Conn, statement_id: str, setl_id: str, kind: EventKind) -> Any:
-    """The stored decision's canonical form, or None."""
+async def adjustment_of(conn: Conn, statement_id: str, line: StatementLine) -> Any:
+    """The canonical form of the decision stored on the statement's line, or None."""
     raw = await conn.fetchval(
         "SELECT canonical FROM adjustments "
         "WHERE origin_statement_id = $1 AND setl_id = $2 AND kind = $3",
         statement_id,
-        setl_id,
-        kind.value,
+        line.setl_id,
+        line.kind.value,
     )
     return None if raw is None else json.loads(raw)
 

@@ -55,8 +55,8 @@ async def save_netting(conn: Conn, result: NettingResult, timeout_s: float) -> N
                     p.net_fen,
                 )
             )
-        for c in matrix.cells:
-            cells.append((period, leg.value, matrix.scope, c.payer, c.receiver, c.amount_fen))
+        for (payer, receiver), amount_fen in matrix.cells.items():
+            cells.append((period, leg.value, matrix.scope, payer, receiver, amount_fen))
     for allocation in result.allocations:
         for p in allocation.pool_positions:
             positions.append(
@@ -154,10 +154,13 @@ async def instruction_period(conn: Conn, instruction_id: str) -> Period | None:
     return None if period is None else Period.parse(period)
 
 
-async def lock_instruction(conn: Conn, instruction_id: str) -> InstructionView | None:
+async def instruction_view(
+    conn: Conn, instruction_id: str, *, lock: bool
+) -> InstructionView | None:
+    """The instruction (its row locked if asked), or None."""
+    suffix = " FOR UPDATE" if lock else ""
     row = await conn.fetchrow(
-        f"SELECT {_INSTRUCTION_COLUMNS} FROM payment_instructions WHERE instruction_id = $1 "
-        "FOR UPDATE",
+        f"SELECT {_INSTRUCTION_COLUMNS} FROM payment_instructions WHERE instruction_id = $1{suffix}",
         instruction_id,
     )
     return None if row is None else _instruction_view(row)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,10 +14,15 @@ from services.clearing.domain.canonical import statement_from_bytes
 from services.clearing.domain.events import FundType
 from services.clearing.domain.lifecycle import Party, StatementState, StatementStatus
 from services.clearing.domain.limits import MAX_STATEMENTS_PER_RUN, check_count
-from services.clearing.domain.lines import StatementLine
+from services.clearing.domain.lines import DisputedLine, StatementLine
 from services.clearing.domain.periods import Period
 from services.clearing.domain.pools import ClearingLevel
-from services.clearing.domain.statements import FundSummary, InstitutionSummary, Statement
+from services.clearing.domain.statements import (
+    FundSummary,
+    InstitutionSummary,
+    OfPair,
+    Statement,
+)
 from services.clearing.store.rows import PAGE_ROWS_MAX, Visibility, stored_line
 from shared import clock
 from shared.bus.pg import Conn
@@ -26,11 +31,7 @@ from shared.reference.institutions import InstitutionKind
 
 
 @dataclass(frozen=True)
-class StatementView:
-    statement_id: str
-    period: str
-    insured_pool: str
-    treatment_pool: str
+class StatementView(OfPair):
     level: ClearingLevel
     status: StatementStatus
     settlement_count: int
@@ -85,6 +86,7 @@ def _statement_view(row: asyncpg.Record) -> StatementView:
     return record_from(
         StatementView,
         row,
+        period=Period.parse(row["period"]),
         level=ClearingLevel(row["level"]),
         status=StatementStatus(
             state=StatementState(row["state"]),
@@ -221,9 +223,10 @@ async def set_statement_status(
     statement_id: str,
     status: StatementStatus,
     *,
-    disputed_fen: int | None = None,
-    disputed_lines: int | None = None,
+    disputed: Sequence[DisputedLine] | None = None,
 ) -> None:
+    """The statement's state and parties; with ``disputed``, the lines its disputes have
+    taken out of it, kept as their count and total."""
     await conn.execute(
         """UPDATE statements
               SET state = $2, confirmed_by = $3::text[], disputed_by = $4::text[],
@@ -234,8 +237,8 @@ async def set_statement_status(
         status.state.value,
         sorted(p.value for p in status.confirmed_by),
         sorted(p.value for p in status.disputed_by),
-        disputed_fen,
-        disputed_lines,
+        None if disputed is None else sum(d.line.total_fen for d in disputed),
+        None if disputed is None else len(disputed),
     )
 
 

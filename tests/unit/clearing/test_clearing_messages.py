@@ -18,6 +18,7 @@ from services.clearing.messages import (
     decode_settlement_event,
     statement_issued_items,
 )
+from services.clearing.store.advance import UsageChange
 from shared.bus import Delivery, PoisonMessage
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
@@ -128,15 +129,17 @@ def test_outgoing_ids_are_derived_from_content() -> None:
     assert [i.routing_key for i in first] == ["statement.issued.450100", "statement.issued.440100"]
     assert [i.message_id for i in first] == [i.message_id for i in again]
     assert len({i.message_id for i in first}) == 2
-    alert = advance_alert_item(
-        "ns",
+    usage = UsageChange(
         insured_pool="450100",
         treatment_pool="440100",
         period="202501",
-        threshold_bp=7_000,
+        used_before_fen=600,
+        used_after_fen=700,
+        alerted_bp=(),
         advance_fen=1_000,
-        used_fen=700,
-        occurred_at=datetime(2025, 1, 20, tzinfo=SHANGHAI),
+    )
+    alert = advance_alert_item(
+        "ns", usage, threshold_bp=7_000, occurred_at=datetime(2025, 1, 20, tzinfo=SHANGHAI)
     )
     assert alert.routing_key == "advance.alert.450100"
     assert alert.exchange == "ns.clearing"

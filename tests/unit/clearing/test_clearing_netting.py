@@ -129,7 +129,7 @@ def _check_result(result: NettingResult, statements: tuple[Statement, ...]) -> N
         pools_net = sum(p.net_fen for p in allocation.pool_positions)
         assert pools_net == allocation.province_net_fen == national_net[allocation.province]
     provincial_fen = sum(s.net_fen for s in statements if s.level is ClearingLevel.PROVINCIAL)
-    matrix_fen = sum(c.amount_fen for n in result.provincial for c in n.matrix.cells)
+    matrix_fen = sum(fen for n in result.provincial for fen in n.matrix.cells.values())
     assert matrix_fen == provincial_fen
 
 

@@ -41,7 +41,6 @@ from services.settlement.domain.supervision import SupervisionWarning, supervise
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.commands import PreSettlePurchase, Purchase, SettlePurchase
 from services.settlement.handlers.core import (
-    ACQUIRE_TIMEOUT_S,
     Answer,
     Completed,
     MsgKey,
@@ -55,6 +54,7 @@ from services.settlement.handlers.core import (
 from services.settlement.institution_access import PHARMACY, acting_institution
 from shared.auth import Caller
 from shared.errors import FieldViolation, InvalidArgument
+from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork
 
 INFNO_PRESETTLE: Final = "2101"
@@ -70,22 +70,22 @@ class PurchaseSettled:
 class PharmacySettlement(Settlement):
     """The pharmacy transactions, on the hospital service layer's plumbing."""
 
-    async def _answered(self, key: MsgKey) -> Stored | None:
-        """A resent purchase's stored answer, before anything is checked again: a purchase
-        is dated by the day it is settled, so a resend after midnight (or after the
-        pharmacy's designation, the person's insurance or the catalogue changed) must get
-        the answer its msgid was given, not a new verdict. One read; a new msgid goes on to
-        its claim, which decides between concurrent first attempts."""
-        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            stored = await store.answered(conn, key.msgid, key.digest)
-        return None if stored is None else Stored(stored)
-
     async def _prepare(
-        self, header: Header, purchase: Purchase, caller: Caller
-    ) -> tuple[Encounter, Catalogue]:
+        self, key: MsgKey, header: Header, purchase: Purchase, caller: Caller
+    ) -> tuple[Encounter, Catalogue] | Stored:
         """The purchase as an encounter of today, covered or not, its lines checked against
-        the catalogue it is settled under."""
+        the catalogue it is settled under; or, for a resend these checks now refuse, the
+        answer its msgid was given. A purchase is dated by the day it is settled, so a
+        resend after midnight (or after the pharmacy's designation, the person's insurance
+        or the catalogue changed) must get that answer, not a new verdict."""
         pharmacy = acting_institution(header, caller, PHARMACY)
+        return await self._checked_or_answered(
+            key, self._purchase_checks(pharmacy, header, purchase)
+        )
+
+    async def _purchase_checks(
+        self, pharmacy: Institution, header: Header, purchase: Purchase
+    ) -> tuple[Encounter, Catalogue]:
         require_dual_channel(pharmacy.code, purchase.chronic_disease)
         today = self.china_now().date()
         # An ordinary purchase is covered as an ordinary outpatient visit would be.
@@ -123,11 +123,12 @@ class PharmacySettlement(Settlement):
         answer: Answer[PreSettled],
     ) -> PreSettled | Stored:
         header, purchase = command.header, command.purchase
-        if (stored := await self._answered(key)) is not None:
-            return stored
         # The filing service is asked before the transaction: never while holding a
         # connection, a transaction or the msgid's row.
-        encounter, catalogue = await self._prepare(header, purchase, caller)
+        prepared = await self._prepare(key, header, purchase, caller)
+        if isinstance(prepared, Stored):
+            return prepared
+        encounter, catalogue = prepared
 
         async def work(uow: UnitOfWork) -> PreSettled:
             conn = uow.conn
@@ -162,9 +163,10 @@ class PharmacySettlement(Settlement):
                 f"the drug lines total {total_fen} fen, not {command.medfee_sumamt_fen}",
             )
 
-        if (stored := await self._answered(key)) is not None:
-            return stored
-        purchased, catalogue = await self._prepare(header, purchase, caller)  # before the txn
+        prepared = await self._prepare(key, header, purchase, caller)  # before the txn
+        if isinstance(prepared, Stored):
+            return prepared
+        purchased, catalogue = prepared
 
         async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
             conn = uow.conn

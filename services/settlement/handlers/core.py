@@ -46,12 +46,14 @@ from shared import clock
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Violations,
 )
+from shared.faults import Unavailable
 from shared.reference import Institution
 from shared.unit_of_work import UnitOfWork, unit_of_work
 
@@ -400,6 +402,25 @@ class SettlementCore:
                 return result.result
             await uow.commit(answer(result))
             return result
+
+    async def _checked_or_answered(self, key: MsgKey, checks: Awaitable[R]) -> R | Stored:
+        """``checks``, made before the unit of work (the filing service's coverage, the
+        catalogue, an institution's designation), or the msgid's stored answer if they
+        refuse now but the msgid was answered before.
+
+        A resend repeats these checks. One that refuses now (a purchase resent after
+        midnight with the day before's lines, a person's insurance type changed since, the
+        filing service unavailable) must not turn an answered msgid into a refusal: the
+        stored answer is read then, and only then, so a first attempt costs no read. Who the
+        caller is was checked already: a stored answer goes only to its own institution."""
+        try:
+            return await checks
+        except (DomainError, Unavailable):
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                stored = await store.answered(conn, key.msgid, key.digest)
+            if stored is None:
+                raise
+            return Stored(stored)
 
     async def _once_with_coverage(
         self,

@@ -9,6 +9,7 @@ from services.settlement import corrections, store
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
     Coverage,
+    Encounter,
     account_balance_fen,
     check_admission_date,
     check_cancel_selection,
@@ -96,17 +97,24 @@ class EncounterCases(SettlementCore):
         header = command.header
         hospital = acting_institution(header, caller, HOSPITAL)
         assert hospital.level is not None
-        # The filing service is asked before the transaction: never while holding locks.
         visit = Visit(
             visit_type=command.visit_type,
             chronic_disease=command.chronic_disease,
             emergency=command.emergency,
             begin_date=command.begin_date,
         )
-        person, coverage = await self._coverage_at(hospital, command.psn_no, visit)
-        require_same_person(person, command.insutype, header)
-        level = _level(hospital, command.begin_date)
-        encounter = new_encounter(hospital, level, person, coverage, visit)
+
+        async def checks() -> Encounter:
+            # The filing service is asked before the transaction: never while holding locks.
+            person, coverage = await self._coverage_at(hospital, command.psn_no, visit)
+            require_same_person(person, command.insutype, header)
+            level = _level(hospital, command.begin_date)
+            return new_encounter(hospital, level, person, coverage, visit)
+
+        checked = await self._checked_or_answered(key, checks())
+        if isinstance(checked, Stored):
+            return checked
+        encounter = checked
         infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
         opened = Opened(encounter)

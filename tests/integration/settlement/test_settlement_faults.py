@@ -16,12 +16,24 @@ from services.settlement.main import build
 from shared.config import ServiceName, Settings
 from shared.db import database_of, with_database
 from shared.grpc_server import BROKER_HEALTH, ServiceHost, running
+from shared.pb.crossclear.common.v1 import common_pb2
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2_grpc
 from tests.support.polling import wait_until
 
 from ...conftest import service_settings
 from ..foundation.proxy import CuttableProxy
-from .support import CONSULTATION, NANNING, NANNING_HOSPITALS, Filing, Hospital, Msgids, fee
+from .support import (
+    CONSULTATION,
+    NANNING,
+    NANNING_HOSPITALS,
+    Filing,
+    Hospital,
+    Msgids,
+    fee,
+    rpc_error,
+    today,
+)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -110,3 +122,50 @@ async def test_settlement_keeps_settling_through_a_broker_outage(
 async def _pending(host: ServiceHost) -> int:
     assert host.pool is not None
     return int(await host.pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+@pytest.fixture
+async def filing_proxy(filing_service: object) -> AsyncIterator[CuttableProxy]:
+    proxy = CuttableProxy("127.0.0.1", filing_service.port)  # type: ignore[attr-defined]
+    await proxy.start()
+    yield proxy
+    await proxy.cut()
+
+
+async def test_a_registration_resent_while_filing_is_down_gets_its_stored_answer(
+    settings: Settings,
+    filing: Filing,
+    filing_proxy: CuttableProxy,
+    own_database: str,
+    msgids: Msgids,
+) -> None:
+    """A hospital that lost Register's answer resends it; the filing service, asked again
+    before the transaction, is unreachable by then. The msgid was answered: the resend
+    gets that answer, and only a new msgid gets UNAVAILABLE."""
+    changed = service_settings(
+        settings, database_url=own_database, filing_target=f"127.0.0.1:{filing_proxy.port}"
+    )
+    async with (
+        running(ServiceName.SETTLEMENT, changed, build) as host,
+        grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel,
+    ):
+        h = Hospital(
+            NANNING_HOSPITALS[0], settlement_pb2_grpc.SettlementServiceStub(channel), msgids
+        )
+        person = await filing.new_person(NANNING)
+        request = pb.RegisterRequest(
+            header=h.header(person.insured_pool),
+            psn_no=person.psn_no,
+            insutype=person.insutype,
+            med_type=common_pb2.MED_TYPE_ORDINARY_OUTPATIENT,
+            begntime=today().isoformat(),
+            ipt_otp_no="OP-RESEND-1",
+        )
+        first = await h.call("Register", request)
+        await filing_proxy.cut()
+        assert await h.call("Register", request) == first
+        new = pb.RegisterRequest()
+        new.CopyFrom(request)
+        new.header.msgid = msgids(h.code)
+        refused = await rpc_error(h.call("Register", new))
+        assert refused.code() is grpc.StatusCode.UNAVAILABLE

@@ -27,7 +27,7 @@ class RecordKind(StrEnum):
 class SettlementRecord:
     setl_id: str
     kind: RecordKind
-    reverses_setl_id: str | None = None  # a reversal's: the settlement it undoes
+    reverses_setl_id: str | None  # a reversal's: the settlement it undoes
     mdtrt_id: str
     hospital_code: str
     treatment_pool: str
@@ -68,15 +68,21 @@ class SettlementRecord:
         return self.kind is RecordKind.REVERSAL
 
 
-class Stamp(TypedDict):
-    """What the committing transaction gives a record: its id, the hospital's msgid of
-    the settling or reversing request, and the transaction's time and clearing period."""
+class RecordTimes(TypedDict):
+    """When a record (a settlement or a reversal) was written: the committing
+    transaction's time, its China date and its clearing period."""
 
-    setl_id: str
-    msgid: str
     setl_time: datetime
     setl_date: date
     clearing_period: str
+
+
+class Stamp(RecordTimes):
+    """What the committing transaction gives a record: its times, its id and the
+    hospital's msgid of the settling or reversing request."""
+
+    setl_id: str
+    msgid: str
 
 
 class Settling(Stamp):
@@ -96,6 +102,7 @@ def settlement_of(result: SettlementResult, **settling: Unpack[Settling]) -> Set
     return SettlementRecord(
         **settling,
         kind=RecordKind.SETTLEMENT,
+        reverses_setl_id=None,
         insutype=result.insutype,
         med_type=result.med_type,
         amounts=result.amounts,

@@ -252,8 +252,10 @@ def _level(hospital: Institution, day: date) -> HospitalLevel:
 
 
 class Visit(TypedDict):
-    """A visit as the filing service decides its coverage, and as the encounter opened for
-    it keeps it (in its fields of the same names)."""
+    """A visit's type, disease, emergency and date: what the filing service decides
+    coverage for, and what an encounter keeps in its fields of the same names. A hospital
+    visit is both; a pharmacy purchase is covered as an outpatient visit but opened as a
+    purchase, so it has one of each."""
 
     visit_type: VisitType
     chronic_disease: ChronicDisease | None

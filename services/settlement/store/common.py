@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, TypedDict
+from typing import Final
 
 import asyncpg
 
+from services.settlement.domain.records import RecordTimes
 from shared import clock
 from shared.clock import CHINA_TZ
 from shared.errors import FailedPrecondition
@@ -19,14 +20,6 @@ STAYS_ELSEWHERE_MAX: Final = 10
 
 class UnexpectedRowCount(AssertionError):
     pass
-
-
-class RecordTimes(TypedDict):
-    """When a settlement record (a settlement or a reversal) was written, as it names it."""
-
-    setl_time: datetime
-    setl_date: date
-    clearing_period: str
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from services.settlement.domain.supervision import SupervisionWarning, supervise
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.commands import PreSettlePurchase, Purchase, SettlePurchase
 from services.settlement.handlers.core import (
+    REPLAYED,
     Answer,
     Completed,
     MsgKey,
@@ -168,12 +169,16 @@ class PharmacySettlement(Settlement):
             return prepared
         purchased, catalogue = prepared
 
-        async def work(uow: UnitOfWork) -> Completed[PurchaseSettled]:
+        async def work(uow: UnitOfWork) -> Completed[PurchaseSettled] | Replayed:
             conn = uow.conn
-            purchased.coverage.require_allowed()
-            await pharmacy_store.insert_purchase(
-                conn, purchased, purchase.lines, header.msgid, header.msgid
+            # One statement claims the msgid and opens the purchase with its lines.
+            claimed = await pharmacy_store.claim_and_insert_purchase(
+                conn, purchased, purchase.lines, header.msgid, uow.claim
             )
+            await uow.claimed(claimed)
+            if uow.replay is not None:
+                return REPLAYED
+            purchased.coverage.require_allowed()  # a refusal rolls the purchase back
             mdtrt_id = purchased.mdtrt_id
             found = await self._locked_for_settle(
                 uow, mdtrt_id, header, purchase.psn_no, claiming=False
@@ -199,7 +204,7 @@ class PharmacySettlement(Settlement):
                 answer,
             )
 
-        return await self._once(key, work, answer)
+        return await self._once(key, work, answer, claim_in_work=True)
 
 
 def in_purchase(exc: InvalidArgument) -> InvalidArgument:

@@ -10,13 +10,28 @@ from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.encounter import Encounter
 from services.settlement.domain.supervision import SupervisionWarning
 from services.settlement.store import UnexpectedRowCount
+from services.settlement.store.common import expect_counts
 from services.settlement.store.encounters import cancelling_with_lines, opening, opening_params
 from services.settlement.store.fee_lines import line_arrays
+from services.settlement.store.journal import CLAIM_SQL
 from shared import clock
 from shared.bus.pg import Conn
+from shared.unit_of_work import KeyClaim
 
-_INSERT_PURCHASE = f"""
-WITH {opening(msgid="$30", at="$29", line_count="cardinality($31::int[])", line_amount_fen="$37")},
+# Claim the msgid (CLAIMED: the answer is known only after the settlement) and open the
+# purchase's encounter with its drug lines standing, in one statement; a msgid found taken
+# opens nothing (its stored answer is read by a statement of its own).
+_CLAIM_AND_INSERT_PURCHASE = f"""
+WITH claim AS ({CLAIM_SQL.format(msgid="$30", fingerprint="$38", at="$29")}),
+{
+    opening(
+        msgid="$30",
+        at="$29",
+        line_count="cardinality($31::int[])",
+        line_amount_fen="$37",
+        if_claimed=True,
+    )
+},
 lines AS (
     INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
                            amount_fen, upload_msgid, uploaded_at)
@@ -25,28 +40,35 @@ lines AS (
       FROM unnest($31::int[], $32::text[], $33::date[], $34::bigint[], $35::bigint[],
                   $36::bigint[])
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
+     WHERE EXISTS (SELECT FROM claim)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM lines) AS lines
+SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT count(*) FROM enc) AS enc,
+       (SELECT count(*) FROM lines) AS lines
 """
 
 
-async def insert_purchase(
-    conn: Conn, encounter: Encounter, lines: Sequence[FeeLine], msgid: str, receipt_no: str
-) -> None:
-    """Open the purchase's encounter with its drug lines standing (then settled at once)."""
+async def claim_and_insert_purchase(
+    conn: Conn, encounter: Encounter, lines: Sequence[FeeLine], receipt_no: str, claim: KeyClaim
+) -> bool:
+    """Claim the purchase's msgid and open its encounter with its drug lines standing (then
+    settled at once); False (nothing written) if the msgid was taken."""
     assert encounter.line_count == len(lines) and not encounter.emergency
     counts = await conn.fetchrow(
-        _INSERT_PURCHASE,
+        _CLAIM_AND_INSERT_PURCHASE,
         *opening_params(encounter, visit_no=receipt_no, diag_code=""),
         clock.now(),
-        msgid,
+        claim.key,
         *line_arrays(lines),
         sum(x.amount_fen for x in lines),
+        claim.digest,
     )
     assert counts is not None
-    if (counts["enc"], counts["lines"]) != (1, len(lines)):
-        raise UnexpectedRowCount(f"purchase: {dict(counts)}")
+    if not counts["claimed"]:
+        expect_counts(counts, claimed=0, enc=0, lines=0)
+        return False
+    expect_counts(counts, claimed=1, enc=1, lines=len(lines))
+    return True
 
 
 async def insert_warnings(

@@ -6,15 +6,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
+import grpc
 
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
 from services.settlement.filing_client import FilingClient
 from services.settlement.handlers import Settlement
-from services.settlement.handlers.commands import OpenEncounter, Settle, UploadFeeLines
+from services.settlement.handlers.commands import (
+    OpenEncounter,
+    Settle,
+    SettlePurchase,
+    UploadFeeLines,
+)
 from services.settlement.handlers.core import Opened
+from services.settlement.pharmacy import PharmacySettlement, PurchaseSettled
+from services.settlement.pharmacy_servicer import PharmacySettlementServicer
 from services.settlement.servicer.core import Reply, key_of
 from services.settlement.servicer.readers import read_fee_lines
 from services.settlement.versions import Versions
@@ -23,9 +32,22 @@ from shared.auth import parse_caller
 from shared.config import Settings
 from shared.db import release_without_reset
 from shared.errors import Violations
+from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as ppb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
-from .support import COLONOSCOPY, NANNING, NANNING_HOSPITALS, Filing, Hospital, fee, today
+from .support import (
+    COLONOSCOPY,
+    NANNING,
+    NANNING_HOSPITALS,
+    Filing,
+    Hospital,
+    Msgids,
+    fee,
+    today,
+)
+from .test_pharmacy import BASKET, PHARMACY, Pharmacy, _filed_employee
+
+S = TypeVar("S", bound=Settlement)
 
 # BEGIN, claim the msgid + lock the encounter (+ lines) + create and lock the person's year
 # row, one write (settlement, funds, accumulations, encounter, journal with the msgid's
@@ -50,7 +72,7 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
     counts = []
-    async with _counted(settings, filing_service, sent) as service:
+    async with _counted(settings, filing_service, sent, Settlement) as service:
         # The first runs prepare statements; the third is the steady state; the fourth is the
         # first settlement of another person this year.
         for who in (person, person, person, newcomer):
@@ -77,8 +99,8 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
 
 @asynccontextmanager
 async def _counted(
-    settings: Settings, filing_service: object, sent: list[str]
-) -> AsyncIterator[Settlement]:
+    settings: Settings, filing_service: object, sent: list[str], kind: type[S]
+) -> AsyncIterator[S]:
     """The settlement use cases over a pool of one connection, every statement it sends to
     PostgreSQL appended to ``sent``, releasing connections as the service's own pool does."""
 
@@ -99,7 +121,7 @@ async def _counted(
     try:
         versions = Versions()
         await versions.reload(pool)
-        yield Settlement(pool, versions, client, settings.bus_namespace)
+        yield kind(pool, versions, client, settings.bus_namespace)
     finally:
         await client.close()
         await pool.close()
@@ -142,7 +164,7 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_five(
     caller = parse_caller(h.code)
     insutype = pb_enums.INSUTYPE.by_number[person.insutype]
     registers, uploads = [], []
-    async with _counted(settings, filing_service, sent) as service:
+    async with _counted(settings, filing_service, sent, Settlement) as service:
         for _ in range(3):  # the first runs prepare statements; the last is the steady state
             register = pb.RegisterRequest(header=h.header(person.insured_pool))
             opening = OpenEncounter(
@@ -180,3 +202,43 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_five(
             uploads.append(len(sent))
     assert registers[-1] == REGISTER_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS, registers
     assert uploads[-1] == UPLOAD_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, uploads
+
+
+# BEGIN, claim the msgid + insert the purchase (its encounter and drug lines), lock it with
+# its lines + create and lock the person's year row, one write (as Settle's), COMMIT; a
+# purchase with supervision warnings inserts them in one more. The filing service's
+# coverage answer is asked before the transaction; the msgid's journal row is read only
+# when a check made before it refuses (a resend).
+PURCHASE_ROUND_TRIPS_IN_TRANSACTION = 5
+
+
+async def test_a_pharmacy_purchase_costs_its_round_trips_in_one_transaction(
+    settlement_channel: grpc.aio.Channel,
+    msgids: Msgids,
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+) -> None:
+    sent: list[str] = []
+    person = await _filed_employee(filing)
+    p = Pharmacy(PHARMACY, settlement_channel, msgids)
+    caller = parse_caller(p.code)
+    counts = []
+    async with _counted(settings, filing_service, sent, PharmacySettlement) as service:
+        servicer = PharmacySettlementServicer(service)
+        for _ in range(3):  # the first runs prepare statements; the last is the steady state
+            request = p.settle_request(person, lines=BASKET[:1], acct=False)
+            header, purchase = servicer._read(request)
+            command = SettlePurchase(header, purchase, request.medfee_sumamt_fen)
+            sent.clear()
+            done = await service.settle_purchase(
+                command,
+                caller,
+                key_of(header.msgid, request),
+                Reply(lambda _: ppb.SettlePurchaseResponse(), ppb.SettlePurchaseResponse),
+            )
+            assert isinstance(done, PurchaseSettled)
+            counts.append(len(sent))
+    assert counts[-1] == PURCHASE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, [
+        " ".join(q.split())[:70] for q in sent
+    ]

@@ -23,7 +23,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -66,7 +65,6 @@ from services.filing.domain.access import (
     hospital_of,
     may_read_person,
 )
-from services.filing.domain.model import fields_of
 from services.filing.domain.persons import (
     IdentityDocument,
     Person,
@@ -125,12 +123,13 @@ class FilingView:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SubmitCommand(FilingRequest):
+class SubmitCommand:
     """The filing a person asks for, through a channel that names the request."""
 
     psn_no: str
     channel: Channel
     channel_request_id: str
+    request: FilingRequest
 
 
 @dataclass(frozen=True)
@@ -178,44 +177,21 @@ class CoverageAnswer:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CertifyCommand(chronic.CertificationRequest):
+class CertifyCommand:
     """A new certification for a person: decided by the agency (hospital_code None) or
     applied for."""
 
     psn_no: str
     channel_request_id: str
-
-
-class CertificationStep(Enum):
-    """A step on a stored certification; the value is the word of its request key."""
-
-    APPROVE = "approve"
-    CANCEL = "cancel"
+    request: chronic.CertificationRequest
 
 
 @dataclass(frozen=True, kw_only=True)
 class StepCommand:
-    step: CertificationStep
+    """Approve or cancel a stored certification."""
+
     certification_id: str
     channel_request_id: str
-
-
-def _authorise_approval(caller: Caller, insured_pool: str, _hospital_code: str | None) -> None:
-    check_may_certify_chronic(caller, insured_pool)
-
-
-# Who may take a step (checked against the certifying pool and the applying hospital:
-# a hospital may cancel only its own applications), and the step itself.
-_CERTIFICATION_STEPS: dict[
-    CertificationStep,
-    tuple[
-        Callable[[Caller, str, str | None], None],
-        Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
-    ],
-] = {
-    CertificationStep.APPROVE: (_authorise_approval, chronic.approve),
-    CertificationStep.CANCEL: (check_may_apply_chronic, chronic.cancel),
-}
 
 
 class FilingService:
@@ -277,8 +253,9 @@ class FilingService:
         render: Callable[[Submitted], M],
     ) -> M:
         referring = None
-        if cmd.category is FilingCategory.REFERRAL and cmd.referral is not None:
-            referring = cmd.referral.referring_hospital_code
+        asked = cmd.request
+        if asked.category is FilingCategory.REFERRAL and asked.referral is not None:
+            referring = asked.referral.referring_hospital_code
         check_may_file(caller, cmd.channel, _pool_of(cmd.psn_no), referring, cmd.psn_no)
         today = self._today()
         policy = self._policies.policy_on(today)
@@ -286,10 +263,10 @@ class FilingService:
         async def work(uow: UnitOfWork) -> M:
             person = await store.lock_person(uow.conn, cmd.psn_no, adds_in_force=True)
             submission = FilingSubmission(
+                request=asked,
                 insured_pool=person.insured_pool,
                 channel=cmd.channel,
                 submitted_on=today,
-                **fields_of(cmd, FilingRequest),
             )
             normalised = validate_submission(submission, policy)
             filing = normalised.to_filing(new_filing_id(person.insured_pool, today))
@@ -433,10 +410,10 @@ class FilingService:
     ) -> M:
         """CertifyChronicDisease (agency decision) and FileChronicDisease (2503)."""
         insured_pool = _pool_of(cmd.psn_no)
-        if cmd.source is chronic.CertificationSource.AGENCY_DECISION:
+        if cmd.request.source is chronic.CertificationSource.AGENCY_DECISION:
             check_may_certify_chronic(caller, insured_pool)
         else:
-            check_may_apply_chronic(caller, insured_pool, cmd.hospital_code)
+            check_may_apply_chronic(caller, insured_pool, cmd.request.hospital_code)
         today = self._today()
         policy = self._policies.policy_on(today)
 
@@ -444,9 +421,7 @@ class FilingService:
             person = await store.lock_person(uow.conn, cmd.psn_no, adds_in_force=False)
             existing = await store.person_certifications(uow.conn, person.psn_no)
             draft = chronic.CertificationDraft(
-                psn_no=person.psn_no,
-                certifying_pool=person.insured_pool,
-                **fields_of(cmd, chronic.CertificationRequest),
+                psn_no=person.psn_no, certifying_pool=person.insured_pool, request=cmd.request
             )
             certification = chronic.new_certification(
                 draft, new_certification_id(person.insured_pool, today), existing, policy, today
@@ -457,25 +432,55 @@ class FilingService:
 
         return await self._once(idem, work)
 
-    async def step_certification(
+    async def approve_chronic(
         self,
         caller: Caller,
         cmd: StepCommand,
         idem: RequestKey[M],
         render: Callable[[chronic.ChronicCertification], M],
     ) -> M:
-        """ApproveChronicDisease and CancelChronicDisease (2504): lock the certification,
-        check the caller against it, take the step, publish."""
-        authorise, take_step = _CERTIFICATION_STEPS[cmd.step]
-        # Authorise before the lookup, by the pool the id names; a hospital passes only as
-        # the applicant, which is checked again once the row is read.
-        authorise(caller, _pool_of_certification(cmd.certification_id), hospital_of(caller))
+        """ApproveChronicDisease (2504): the certifying pool's agency approves an application."""
+
+        def check(c: chronic.ChronicCertification) -> None:
+            check_may_certify_chronic(caller, c.certifying_pool)
+
+        check_may_certify_chronic(caller, _pool_of_certification(cmd.certification_id))
+        return await self._certification_step(caller, cmd, check, chronic.approve, idem, render)
+
+    async def cancel_chronic(
+        self,
+        caller: Caller,
+        cmd: StepCommand,
+        idem: RequestKey[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
+        """CancelChronicDisease (2504): by the certifying pool's agency, or by the hospital
+        that applied."""
+
+        def check(c: chronic.ChronicCertification) -> None:
+            check_may_apply_chronic(caller, c.certifying_pool, c.hospital_code)
+
+        # A hospital passes only for its own applications, checked once the row is read.
+        maybe_own = hospital_of(caller)
+        check_may_apply_chronic(caller, _pool_of_certification(cmd.certification_id), maybe_own)
+        return await self._certification_step(caller, cmd, check, chronic.cancel, idem, render)
+
+    async def _certification_step(
+        self,
+        caller: Caller,
+        cmd: StepCommand,
+        check: Callable[[chronic.ChronicCertification], None],
+        step: Callable[[chronic.ChronicCertification, date], chronic.ChronicCertification],
+        idem: RequestKey[M],
+        render: Callable[[chronic.ChronicCertification], M],
+    ) -> M:
+        """Lock the certification, check the caller against it, take the step, publish."""
         today = self._today()
 
         async def work(uow: UnitOfWork) -> M:
             current = await store.lock_certification(uow.conn, cmd.certification_id)
-            authorise(caller, current.certifying_pool, current.hospital_code)
-            changed = take_step(current, today)
+            check(current)
+            changed = step(current, today)
             await store.update_certification(uow.conn, changed, caller.code)
             uow.emit(certification_event(self._exchange, changed))
             return render(changed)

@@ -32,6 +32,7 @@ from services.filing.domain import (
     Destination,
     FilingCategory,
     FilingChange,
+    FilingRequest,
     FilingStatus,
     ReferralDetails,
     Visit,
@@ -173,12 +174,14 @@ def _submit_command(request: filing_pb2.SubmitFilingRequest) -> uc.SubmitCommand
         psn_no=request.psn_no,
         channel=channel,
         channel_request_id=request_id,
-        category=category,
-        destination=_destination(request.destination),
-        start_date=start,
-        end_date=end,
-        commitment_accepted=request.commitment_accepted,
-        referral=_referral(request),
+        request=FilingRequest(
+            category=category,
+            destination=_destination(request.destination),
+            start_date=start,
+            end_date=end,
+            commitment_accepted=request.commitment_accepted,
+            referral=_referral(request),
+        ),
     )
 
 
@@ -309,12 +312,14 @@ def _certify_command(
     return uc.CertifyCommand(
         psn_no=request.psn_no,
         channel_request_id=request_id,
-        disease_code=disease,
-        source=source,
-        valid_from=start,
-        valid_until=until,
-        hospital_code=hospital,
-        diagnosis_code=request.diagnosis_code or None,
+        request=chronic.CertificationRequest(
+            disease_code=disease,
+            source=source,
+            valid_from=start,
+            valid_until=until,
+            hospital_code=hospital,
+            diagnosis_code=request.diagnosis_code or None,
+        ),
     )
 
 
@@ -334,12 +339,9 @@ def _certification_id(request: Any) -> tuple[str, str]:
 
 def _step_command(
     request: filing_pb2.ApproveChronicDiseaseRequest | filing_pb2.CancelChronicDiseaseRequest,
-    step: uc.CertificationStep,
 ) -> uc.StepCommand:
     request_id, certification_id = _certification_id(request)
-    return uc.StepCommand(
-        step=step, certification_id=certification_id, channel_request_id=request_id
-    )
+    return uc.StepCommand(certification_id=certification_id, channel_request_id=request_id)
 
 
 def _psn_no(
@@ -664,15 +666,15 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
         filing_pb2.FileChronicDiseaseResponse,
     )
     CancelChronicDisease = _certification_rpc(
-        uc.CertificationStep.CANCEL.value,
-        partial(_step_command, step=uc.CertificationStep.CANCEL),
-        uc.FilingService.step_certification,
+        "cancel",
+        _step_command,
+        uc.FilingService.cancel_chronic,
         filing_pb2.CancelChronicDiseaseResponse,
     )
     ApproveChronicDisease = _certification_rpc(
-        uc.CertificationStep.APPROVE.value,
-        partial(_step_command, step=uc.CertificationStep.APPROVE),
-        uc.FilingService.step_certification,
+        "approve",
+        _step_command,
+        uc.FilingService.approve_chronic,
         filing_pb2.ApproveChronicDiseaseResponse,
     )
 

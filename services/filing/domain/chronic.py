@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from services.filing.domain.dates import last_day_covered
-from services.filing.domain.model import fields_of
 from services.filing.domain.policy import FilingPolicy
 from shared import vocabulary
 from shared.errors import FailedPrecondition, Violations
@@ -57,22 +56,25 @@ class CertificationRequest:
     source: CertificationSource
     valid_from: date
     valid_until: date | None  # inclusive; None = until cancelled
-    hospital_code: str | None = None
-    diagnosis_code: str | None = None
+    hospital_code: str | None
+    diagnosis_code: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
-class CertificationDraft(CertificationRequest):
+class CertificationDraft:
     """A request for a person, to be certified by their insured pool."""
 
     psn_no: str
     certifying_pool: str
+    request: CertificationRequest
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChronicCertification(CertificationDraft):
-    """A draft as decided: its id, where it stands, under which policy."""
+class ChronicCertification(CertificationRequest):
+    """A request as decided for a person: its id, where it stands, under which policy."""
 
+    psn_no: str
+    certifying_pool: str
     certification_id: str
     status: CertificationStatus
     submitted_on: date
@@ -130,20 +132,23 @@ def new_certification(
     certification (or application) of the disease for an overlapping period, or holds as
     many certifications as one person may.
     """
+    request = draft.request
     v = Violations()
-    check_disease_code(v, "disease_code", draft.disease_code)
+    check_disease_code(v, "disease_code", request.disease_code)
     earliest = today - timedelta(days=policy.retroactive_window_days)
     latest = today + timedelta(days=policy.advance_start_days)
     v.check(
-        earliest <= draft.valid_from <= latest,
+        earliest <= request.valid_from <= latest,
         "valid_from_date",
         f"must lie between {earliest.isoformat()} and {latest.isoformat()}",
     )
-    if draft.valid_until is not None:
-        v.check(draft.valid_until >= draft.valid_from, "valid_until_date", "before valid_from_date")
-    if draft.diagnosis_code is not None:
+    if request.valid_until is not None:
         v.check(
-            0 < len(draft.diagnosis_code) <= MAX_DIAGNOSIS_CODE_CHARS,
+            request.valid_until >= request.valid_from, "valid_until_date", "before valid_from_date"
+        )
+    if request.diagnosis_code is not None:
+        v.check(
+            0 < len(request.diagnosis_code) <= MAX_DIAGNOSIS_CODE_CHARS,
             "diagnosis_code",
             f"at most {MAX_DIAGNOSIS_CODE_CHARS} characters",
         )
@@ -156,27 +161,34 @@ def new_certification(
     clash = [
         c
         for c in existing
-        if c.disease_code == draft.disease_code
+        if c.disease_code == request.disease_code
         and c.status is not CertificationStatus.CANCELLED
-        and c.overlaps(draft.valid_from, draft.valid_until)
+        and c.overlaps(request.valid_from, request.valid_until)
     ]
     if clash:
         raise FailedPrecondition(
             REASON_ALREADY_CERTIFIED,
             f"certification {clash[0].certification_id} ({clash[0].status}) of "
-            f"{draft.disease_code} already covers part of this period",
+            f"{request.disease_code} already covers part of this period",
         )
     immediate = (
-        draft.source is CertificationSource.AGENCY_DECISION
+        request.source is CertificationSource.AGENCY_DECISION
         or policy.chronic_hospital_filing_immediate
     )
     return ChronicCertification(
         certification_id=certification_id,
+        psn_no=draft.psn_no,
+        certifying_pool=draft.certifying_pool,
+        disease_code=request.disease_code,
+        source=request.source,
+        valid_from=request.valid_from,
+        valid_until=request.valid_until,
+        hospital_code=request.hospital_code,
+        diagnosis_code=request.diagnosis_code,
         status=CertificationStatus.ACTIVE if immediate else CertificationStatus.PENDING,
         submitted_on=today,
         policy_version=policy.version,
         approved_on=today if immediate else None,
-        **fields_of(draft, CertificationDraft),
     )
 
 

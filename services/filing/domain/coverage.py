@@ -24,7 +24,7 @@ Order of decision:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Final
@@ -78,10 +78,12 @@ class Coverage:
 
     def refused(self, reason: ReasonCode, message: str) -> Coverage:
         """This decision turned into a refusal: the same place and filing, no benefit."""
-        return replace(
-            self,
+        return Coverage(
+            relation=self.relation,
             allowed=False,
             basis=None,
+            filing_id=self.filing_id,
+            category=self.category,
             ratio_reduction_bp=0,
             local_ratio=False,
             reason_code=reason,

@@ -9,10 +9,9 @@ treatment date is always judged against the version in force on that date.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
 
 from services.filing.domain.dates import last_day_covered
 from shared.reference import province_of
@@ -131,7 +130,7 @@ class ReferralDetails:
 @dataclass(frozen=True, kw_only=True)
 class FilingTerms:
     """What a filing grants, as decided when it was submitted: whose pool, where, which
-    kind, through which channel, for which days, under which policy."""
+    kind, through which channel, for which days."""
 
     insured_pool: str
     destination: Destination
@@ -140,8 +139,6 @@ class FilingTerms:
     valid_from: date
     valid_until: date | None  # inclusive; None = long-term, until cancelled
     submitted_on: date
-    referral: ReferralDetails | None = None
-    policy_version: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +148,9 @@ class Filing(FilingTerms):
     filing_id: str
     status: FilingStatus = FilingStatus.ACTIVE
     cancelled_on: date | None = None  # the filing stops covering from this date
+    referral: ReferralDetails | None = None
     version: int = 1
+    policy_version: str = ""
 
     @property
     def is_long_term(self) -> bool:
@@ -169,9 +168,3 @@ class Filing(FilingTerms):
     def would_be_valid_on(self, day: date) -> bool:
         """Valid on ``day`` had it not been cancelled."""
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
-
-
-def fields_of(value: object, part: type[Any]) -> dict[str, Any]:
-    """``value``'s values of the fields the dataclass ``part`` declares (``value`` is a
-    ``part``): what a value extending ``part`` is built from."""
-    return {f.name: getattr(value, f.name) for f in fields(part)}

@@ -29,7 +29,6 @@ from services.filing.domain.model import (
     FilingCategory,
     FilingTerms,
     ReferralDetails,
-    fields_of,
 )
 from services.filing.domain.policy import FilingPolicy
 from shared.errors import Violations
@@ -64,9 +63,11 @@ class FilingRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FilingSubmission(FilingRequest):
-    """A request as submitted: for a person of ``insured_pool``, through ``channel``."""
+class FilingSubmission:
+    """A request as submitted: for a person of ``insured_pool``, through ``channel``, on
+    ``submitted_on``."""
 
+    request: FilingRequest
     insured_pool: str
     channel: Channel
     submitted_on: date
@@ -76,6 +77,8 @@ class FilingSubmission(FilingRequest):
 class NormalisedFiling(FilingTerms):
     """The terms a valid submission gets, and how they differ from what was asked."""
 
+    referral: ReferralDetails | None
+    policy_version: str
     ratio_reduction_bp: int
     retroactive: bool  # starts before the submission date (补办)
     validity_extended: bool  # the end date given was raised to the minimum validity
@@ -83,7 +86,18 @@ class NormalisedFiling(FilingTerms):
     def to_filing(self, filing_id: str) -> Filing:
         if not 0 < len(filing_id) <= MAX_FILING_ID_CHARS:
             raise ValueError(f"filing_id must be 1–{MAX_FILING_ID_CHARS} characters")
-        return Filing(filing_id=filing_id, **fields_of(self, FilingTerms))
+        return Filing(
+            filing_id=filing_id,
+            insured_pool=self.insured_pool,
+            destination=self.destination,
+            category=self.category,
+            channel=self.channel,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            submitted_on=self.submitted_on,
+            referral=self.referral,
+            policy_version=self.policy_version,
+        )
 
 
 def check_insured_pool(v: Violations, insured_pool: str, field: str = "insured_pool") -> bool:
@@ -179,24 +193,25 @@ def _check_receiving_hospital(
 
 
 def _check_dates(v: Violations, s: FilingSubmission, policy: FilingPolicy) -> None:
+    r = s.request
     earliest = s.submitted_on - timedelta(days=policy.retroactive_window_days)
     latest = s.submitted_on + timedelta(days=policy.advance_start_days)
     v.check(
-        s.start_date >= earliest,
+        r.start_date >= earliest,
         "start_date",
         f"more than {policy.retroactive_window_days} days before the submission date",
     )
     v.check(
-        s.start_date <= latest,
+        r.start_date <= latest,
         "start_date",
         f"more than {policy.advance_start_days} days after the submission date",
     )
-    if s.end_date is None:
+    if r.end_date is None:
         return
-    if s.category.is_long_term:
+    if r.category.is_long_term:
         v.add("end_date", "a long-term filing is valid until cancelled: leave end_date empty")
         return
-    check_temporary_end(v, s.start_date, s.end_date, policy)
+    check_temporary_end(v, r.start_date, r.end_date, policy)
 
 
 def check_temporary_end(
@@ -217,12 +232,13 @@ def validate_submission(submission: FilingSubmission, policy: FilingPolicy) -> N
     if policy.effective_from > submission.submitted_on:
         raise ValueError(f"policy {policy.version} is not in force on the submission date")
     s = submission
+    r = submission.request
     v = Violations()
     insured_pool = s.insured_pool if check_insured_pool(v, s.insured_pool) else None
-    destination = check_destination(v, s.insured_pool, s.destination)
-    check_referral(v, s.category, insured_pool, destination, s.referral)
+    destination = check_destination(v, s.insured_pool, r.destination)
+    check_referral(v, r.category, insured_pool, destination, r.referral)
     v.check(
-        s.commitment_accepted,
+        r.commitment_accepted,
         "commitment_accepted",
         "the personal commitment (告知承诺) is required",
     )
@@ -235,27 +251,28 @@ def validate_submission(submission: FilingSubmission, policy: FilingPolicy) -> N
 def _normalise(
     s: FilingSubmission, destination: Destination, policy: FilingPolicy
 ) -> NormalisedFiling:
-    valid_until, extended = _validity_end(s, policy)
+    r = s.request
+    valid_until, extended = _validity_end(r, policy)
     return NormalisedFiling(
         insured_pool=s.insured_pool,
         destination=destination,
-        category=s.category,
+        category=r.category,
         channel=s.channel,
-        valid_from=s.start_date,
+        valid_from=r.start_date,
         valid_until=valid_until,
         submitted_on=s.submitted_on,
-        referral=s.referral,
+        referral=r.referral,
         policy_version=policy.version,
-        ratio_reduction_bp=policy.reduction_bp(s.category),
-        retroactive=s.start_date < s.submitted_on,
+        ratio_reduction_bp=policy.reduction_bp(r.category),
+        retroactive=r.start_date < s.submitted_on,
         validity_extended=extended,
     )
 
 
-def _validity_end(s: FilingSubmission, policy: FilingPolicy) -> tuple[date | None, bool]:
-    if s.category.is_long_term:
+def _validity_end(r: FilingRequest, policy: FilingPolicy) -> tuple[date | None, bool]:
+    if r.category.is_long_term:
         return None, False
-    minimum = window_end(s.start_date, policy.temporary_min_validity_months)
-    if s.end_date is None:
+    minimum = window_end(r.start_date, policy.temporary_min_validity_months)
+    if r.end_date is None:
         return minimum, False
-    return max(s.end_date, minimum), s.end_date < minimum
+    return max(r.end_date, minimum), r.end_date < minimum

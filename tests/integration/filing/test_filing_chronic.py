@@ -305,15 +305,16 @@ def test_policy_may_make_hospital_filings_immediate() -> None:
             "chronic_hospital_filing_immediate": True,
         }
     )
-    draft = chronic.CertificationDraft(
-        psn_no=f"{NANNING}ABCD1234",
-        certifying_pool=NANNING,
+    request = chronic.CertificationRequest(
         disease_code=DIABETES,
         source=chronic.CertificationSource.HOSPITAL_APPLICATION,
         valid_from=day,
         valid_until=day + timedelta(days=365),
         hospital_code=GUANGZHOU_HOSPITAL,
         diagnosis_code=None,
+    )
+    draft = chronic.CertificationDraft(
+        psn_no=f"{NANNING}ABCD1234", certifying_pool=NANNING, request=request
     )
     pending = chronic.new_certification(draft, "C1", [], SEED_POLICY, day)
     assert pending.status is chronic.CertificationStatus.PENDING and pending.approved_on is None

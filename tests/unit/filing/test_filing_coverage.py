@@ -16,6 +16,7 @@ from services.filing.domain import (
     Filing,
     FilingCategory,
     FilingChange,
+    FilingRequest,
     FilingSubmission,
     ReasonCode,
     Visit,
@@ -54,23 +55,30 @@ NANNING_TO_GD_LONG_TERM = replace(
 )
 
 
-def decide(**overrides: Any) -> Coverage:
-    """decide_coverage with defaults; the visit's fields are given by name beside the rest."""
-    visit: dict[str, Any] = {
-        "treatment_pool": GUANGZHOU,
-        "treatment_date": TODAY,
-        "visit_type": VisitType.INPATIENT,
-        "emergency": False,
-    }
+def decide(
+    *,
+    treatment_pool: str = GUANGZHOU,
+    treatment_date: date = TODAY,
+    visit_type: VisitType = VisitType.INPATIENT,
+    emergency: bool = False,
+    **overrides: Any,
+) -> Coverage:
+    """decide_coverage with defaults: the visit's fields by name, the other arguments as
+    ``overrides``."""
+    visit = Visit(
+        treatment_pool=treatment_pool,
+        treatment_date=treatment_date,
+        visit_type=visit_type,
+        emergency=emergency,
+    )
     args: dict[str, Any] = {
         "insured_pool": NANNING,
         "filings": [],
         "policy": SEED_POLICY,
         "today": TODAY,
+        **overrides,
     }
-    for name, value in overrides.items():
-        (visit if name in visit else args)[name] = value
-    return decide_coverage(visit=Visit(**visit), **args)
+    return decide_coverage(visit=visit, **args)
 
 
 def summary(c: Coverage) -> tuple[object, ...]:
@@ -222,12 +230,14 @@ def test_nanning_patient_in_guangzhou_refused_then_allowed_after_filing() -> Non
     assert refused.reason_code is ReasonCode.FILING_REQUIRED
     filing = validate_submission(
         FilingSubmission(
+            request=FilingRequest(
+                destination=Destination.of_pool(GUANGZHOU),
+                category=FilingCategory.LONG_TERM_RESIDENT,
+                start_date=TODAY,
+                end_date=None,
+                commitment_accepted=True,
+            ),
             insured_pool=NANNING,
-            destination=Destination.of_pool(GUANGZHOU),
-            category=FilingCategory.LONG_TERM_RESIDENT,
-            start_date=TODAY,
-            end_date=None,
-            commitment_accepted=True,
             channel=Channel.WEB,
             submitted_on=TODAY,
         ),
@@ -242,12 +252,14 @@ def test_retroactive_filing_before_discharge() -> None:
     admitted = date(2026, 11, 2)
     filing = validate_submission(
         FilingSubmission(
+            request=FilingRequest(
+                destination=Destination.of_pool(GUANGZHOU),
+                category=FilingCategory.EMERGENCY,
+                start_date=admitted,
+                end_date=None,
+                commitment_accepted=True,
+            ),
             insured_pool=NANNING,
-            destination=Destination.of_pool(GUANGZHOU),
-            category=FilingCategory.EMERGENCY,
-            start_date=admitted,
-            end_date=None,
-            commitment_accepted=True,
             channel=Channel.APP,
             submitted_on=TODAY,
         ),
@@ -317,12 +329,14 @@ def test_macau_resident_insured_in_zhuhai_treated_in_nanning() -> None:
     )
     filing = validate_submission(
         FilingSubmission(
+            request=FilingRequest(
+                destination=Destination.of_pool(NANNING),
+                category=FilingCategory.OTHER_TEMPORARY,
+                start_date=TODAY,
+                end_date=date(2027, 2, 28),
+                commitment_accepted=True,
+            ),
             insured_pool=ZHUHAI,
-            destination=Destination.of_pool(NANNING),
-            category=FilingCategory.OTHER_TEMPORARY,
-            start_date=TODAY,
-            end_date=date(2027, 2, 28),
-            commitment_accepted=True,
             channel=Channel.MINI_PROGRAM,
             submitted_on=TODAY,
         ),

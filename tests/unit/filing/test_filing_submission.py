@@ -11,8 +11,10 @@ from services.filing.domain import (
     Channel,
     Destination,
     FilingCategory,
+    FilingRequest,
     FilingStatus,
     FilingSubmission,
+    NormalisedFiling,
     ReferralDetails,
     validate_submission,
 )
@@ -28,19 +30,27 @@ REFERRAL = ReferralDetails(
     diagnosis_name="肺恶性肿瘤",
 )
 BASE = FilingSubmission(
+    request=FilingRequest(
+        destination=Destination.of_pool(GUANGZHOU),
+        category=FilingCategory.OTHER_TEMPORARY,
+        start_date=TODAY,
+        end_date=None,
+        commitment_accepted=True,
+    ),
     insured_pool=NANNING,
-    destination=Destination.of_pool(GUANGZHOU),
-    category=FilingCategory.OTHER_TEMPORARY,
-    start_date=TODAY,
-    end_date=None,
-    commitment_accepted=True,
     channel=Channel.APP,
     submitted_on=TODAY,
 )
 
 
-def submit(**changes: Any) -> Any:
-    return validate_submission(replace(BASE, **changes), SEED_POLICY)
+def submit(
+    *, insured_pool: str = BASE.insured_pool, channel: Channel = BASE.channel, **asked: Any
+) -> NormalisedFiling:
+    """BASE validated, with the submission's own fields and the request's (``asked``)
+    changed."""
+    request = replace(BASE.request, **asked)
+    submission = replace(BASE, request=request, insured_pool=insured_pool, channel=channel)
+    return validate_submission(submission, SEED_POLICY)
 
 
 def violated_fields(**changes: Any) -> list[str]:

@@ -164,6 +164,7 @@ def advance_alert_item(
 ) -> OutboxItem:
     """An alert to the insured side's region queue: once per pair, period and threshold,
     for the usage that crossed it (its pair, period and advance, and the usage after)."""
+    assert usage.advance_fen is not None, "a usage crosses a threshold of a set advance only"
     event_id = _message_id(
         f"advance/{usage.insured_pool}/{usage.treatment_pool}/{usage.period}/{threshold_bp}"
     )
@@ -172,6 +173,7 @@ def advance_alert_item(
         usage,
         event_id=event_id,
         threshold_bp=threshold_bp,
+        advance_fen=usage.advance_fen,
         used_fen=usage.used_after_fen,
         occurred_at=timestamp_of(occurred_at),
     )

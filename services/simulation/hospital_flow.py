@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -42,6 +42,13 @@ NOT_COVERED = "NOT_COVERED"
 NO_REASON = "NO_REASON_CODE"  # a refusal whose status carried no reason code
 # "…; M07803 cap left 1,234.00 → paid 1,234.00": the basic fund was cut by that cap.
 _CAP_CUT = re.compile(r"; (?P<label>[^;]+?) cap left -?[\d,]+\.\d\d → paid")
+# A request on the open visit, which names the visit and the patient.
+_OnVisit = TypeVar(
+    "_OnVisit",
+    settlement_pb2.UploadFeeDetailsRequest,
+    settlement_pb2.DischargeRequest,
+    settlement_pb2.PreSettleRequest,
+)
 
 
 class EncounterFailed(Exception):
@@ -139,18 +146,13 @@ class HospitalFlow:
     async def _hospital(self, method: object, request: object) -> object:
         return await self.c.call(method, request, self.e.hospital)  # type: ignore[arg-type]
 
-    async def _on_visit(
-        self, method: object, request_type: Callable[..., object], **fields: Any
-    ) -> object:
-        """A hospital call on the open visit: a fresh msgid, the visit's and the patient's ids
-        and ``fields``."""
-        request = request_type(
-            header=self._header(self._next()),
-            mdtrt_id=self.s.mdtrt_id,
-            psn_no=self.p.psn_no,
-            **fields,
-        )
-        return await self._hospital(method, request)
+    def _on_visit(self, request: _OnVisit) -> _OnVisit:
+        """``request`` as a call on the open visit: a fresh msgid, the visit's and the
+        patient's ids."""
+        request.header.CopyFrom(self._header(self._next()))
+        request.mdtrt_id = self.s.mdtrt_id
+        request.psn_no = self.p.psn_no
+        return request
 
     # -- the steps ----------------------------------------------------------------------------
 
@@ -276,40 +278,38 @@ class HospitalFlow:
     async def _upload(self) -> None:
         self.step = "UploadFeeDetails"
         day = self.e.start.date()
-        reply = await self._on_visit(
+        fees = [
+            settlement_pb2.FeeDetail(
+                feedetl_sn=line.line_no,
+                med_list_codg=line.item_code,
+                fee_ocur_time=_fee_day(day, self.e, line.line_no).isoformat(),
+                cnt_e4=line.quantity_e4,
+                pric_fen=line.unit_price_fen,
+                det_item_fee_sumamt_fen=line.amount_fen,
+            )
+            for line in self.e.lines
+        ]
+        reply = await self._hospital(
             self.c.settlement.UploadFeeDetails,
-            settlement_pb2.UploadFeeDetailsRequest,
-            feedetail=[
-                settlement_pb2.FeeDetail(
-                    feedetl_sn=line.line_no,
-                    med_list_codg=line.item_code,
-                    fee_ocur_time=_fee_day(day, self.e, line.line_no).isoformat(),
-                    cnt_e4=line.quantity_e4,
-                    pric_fen=line.unit_price_fen,
-                    det_item_fee_sumamt_fen=line.amount_fen,
-                )
-                for line in self.e.lines
-            ],
+            self._on_visit(settlement_pb2.UploadFeeDetailsRequest(feedetail=fees)),
         )
         if reply.medfee_sumamt_fen != self.e.amount_fen:  # type: ignore[attr-defined]
             raise EncounterFailed("the service's bill total differs from the hospital's")
 
     async def _discharge(self) -> None:
         self.step = "Discharge"
-        await self._on_visit(
+        await self._hospital(
             self.c.settlement.Discharge,
-            settlement_pb2.DischargeRequest,
-            endtime=self.e.end.date().isoformat(),
+            self._on_visit(settlement_pb2.DischargeRequest(endtime=self.e.end.date().isoformat())),
         )
 
     async def _presettle(self) -> str | None:
         """None when the visit may settle; else the refusal's reason code."""
         self.step = "PreSettle"
         try:
-            reply = await self._on_visit(
+            reply = await self._hospital(
                 self.c.settlement.PreSettle,
-                settlement_pb2.PreSettleRequest,
-                acct_used_flag=self.e.use_account,
+                self._on_visit(settlement_pb2.PreSettleRequest(acct_used_flag=self.e.use_account)),
             )
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.FAILED_PRECONDITION:

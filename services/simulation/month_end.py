@@ -39,7 +39,6 @@ from services.simulation.statement_views import (
     enum_name,
     every_page,
     list_statements,
-    record_of,
 )
 from services.simulation.tally import (
     CLEARED_FUNDS,
@@ -57,6 +56,7 @@ from shared.grpc_errors import reason_of
 from shared.pb.crossclear.clearing.v1 import clearing_pb2
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2
+from shared.records import record_from
 from shared.vocabulary import FundType
 
 INGEST_TIMEOUT_S = 120.0
@@ -222,9 +222,10 @@ class MonthEndRun:
             )
             for a in reply.adjustments:  # type: ignore[attr-defined]
                 self.result.carried_in.append(
-                    record_of(
+                    record_from(
                         CarriedIn,
                         a,
+                        getattr,
                         period=period,
                         statement_id=view.statement_id,
                         outcome=enum_name(
@@ -470,9 +471,10 @@ class MonthEndRun:
         )
         for level in reply.levels:  # type: ignore[attr-defined]
             self.result.net_levels.append(
-                record_of(
+                record_from(
                     NetLevelView,
                     level,
+                    getattr,
                     leg=enum_name(clearing_pb2.NetLeg, level.leg, "NET_LEG_"),
                     positions=tuple(
                         (p.party, p.receivable_fen, p.payable_fen, p.net_fen)
@@ -539,9 +541,10 @@ class MonthEndRun:
         ):
             for a in reply.advance_funds:
                 self.result.advance.append(
-                    record_of(
+                    record_from(
                         AdvanceView,
                         a,
+                        getattr,
                         period=period,
                         alerts=tuple(int(t) for t in a.alerted_thresholds_bp),
                     )

@@ -79,12 +79,12 @@ def _matrix(view: StatementView, levels: Sequence[NetLevelView]) -> NetMatrix:
         None,
     )
     if found is None:
-        return NetMatrix(level, scope, (), {}, ())
+        return NetMatrix(level, scope, (), (), ())
     return NetMatrix(
         level=level,
         scope=scope,
         parties=tuple(p[0] for p in found.positions),
-        cells={(payer, receiver): amount for payer, receiver, amount in found.cells},
+        cells=tuple(sorted(found.cells)),
         positions=tuple(NetPosition(party, rec, pay) for party, rec, pay, _net in found.positions),
     )
 

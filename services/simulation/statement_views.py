@@ -4,10 +4,9 @@ and disputes."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from services.simulation.clients import Clients
 from services.simulation.tally import (
@@ -17,11 +16,7 @@ from services.simulation.tally import (
 from shared.pb.crossclear.clearing.v1 import clearing_pb2
 from shared.pb.crossclear.common.v1 import common_pb2
 from shared.pb.crossclear.events.v1 import events_pb2
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-D = TypeVar("D", bound="DataclassInstance")
+from shared.records import record_from
 
 OPERATOR = "op-simulator"
 NATIONAL_CENTRE = "NHSA"
@@ -31,17 +26,6 @@ MAX_PAGES = 10_000  # a listing stops there
 
 def enum_name(enum: object, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
-
-
-def record_of(cls: type[D], message: object, /, **given: Any) -> D:
-    """``cls`` with ``given`` fields and every other field read from the reply's field of
-    the same name: a field the reply lacks raises ``AttributeError``."""
-    values = {
-        f.name: getattr(message, f.name)
-        for f in dataclasses.fields(cls)
-        if f.init and f.name not in given
-    }
-    return cls(**values, **given)
 
 
 def fund_name(value: int) -> str:
@@ -91,9 +75,10 @@ def statement_view(s: clearing_pb2.Statement) -> StatementView:
         )
         for f in s.funds
     }
-    return record_of(
+    return record_from(
         StatementView,
         s,
+        getattr,
         level=enum_name(events_pb2.ClearingLevel, s.level, "CLEARING_LEVEL_"),
         state=enum_name(clearing_pb2.StatementState, s.state, "STATEMENT_STATE_"),
         adjustment_fen=sum(f.adjustment_fen for f in s.funds),

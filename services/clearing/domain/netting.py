@@ -17,8 +17,9 @@ Levels:
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,6 +81,13 @@ class NetPosition:
         return self.receivable_fen - self.payable_fen
 
 
+Cell = tuple[str, str, int]  # (payer, receiver, amount owed in fen)
+
+
+def _pair_of(cell: Cell) -> tuple[str, str]:
+    return cell[0], cell[1]
+
+
 @dataclass(frozen=True)
 class NetMatrix:
     """Who owes whom at one level and scope: rows are payers, columns receivers."""
@@ -87,15 +95,20 @@ class NetMatrix:
     level: ClearingLevel
     scope: str  # a province code at PROVINCIAL level, NATIONAL_SCOPE at national level
     parties: tuple[str, ...]
-    cells: Mapping[tuple[str, str], int]  # (payer, receiver) → amount owed, in that order
+    cells: tuple[Cell, ...]  # sorted by (payer, receiver), one cell a pair
     positions: tuple[NetPosition, ...]
 
     def __post_init__(self) -> None:
         assert sum(p.net_fen for p in self.positions) == 0, "net positions must sum to zero"
         assert tuple(p.party for p in self.positions) == self.parties
+        pairs = [_pair_of(cell) for cell in self.cells]
+        assert pairs == sorted(set(pairs)), "cells must be sorted, one a pair"
 
     def amount_fen(self, payer: str, receiver: str) -> int:
-        return self.cells.get((payer, receiver), 0)
+        index = bisect.bisect_left(self.cells, (payer, receiver), key=_pair_of)
+        if index < len(self.cells) and _pair_of(self.cells[index]) == (payer, receiver):
+            return self.cells[index][2]
+        return 0
 
     def position_of(self, party: str) -> NetPosition:
         for position in self.positions:
@@ -207,7 +220,7 @@ def build_matrix(level: ClearingLevel, scope: str, statements: Sequence[Nettable
         level=level,
         scope=scope,
         parties=tuple(parties),
-        cells=dict(sorted(cells_fen.items())),
+        cells=tuple(sorted((payer, receiver, fen) for (payer, receiver), fen in cells_fen.items())),
         positions=tuple(NetPosition(p, receivable[p], payable[p]) for p in parties),
     )
 

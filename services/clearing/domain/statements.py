@@ -367,7 +367,14 @@ def _line_of(group: Sequence[LedgerEntry]) -> StatementLine:
             "DUPLICATE_ENTRY", f"event {first.event_id} has two entries for one fund"
         )
     return StatementLine(
-        **{name: getattr(first, name) for name in _LINE_EVENT_FIELDS},
+        setl_id=first.setl_id,
+        kind=first.kind,
+        reversed_setl_id=first.reversed_setl_id,
+        event_id=first.event_id,
+        hospital_code=first.hospital_code,
+        event_period=first.event_period,
+        late=first.late,
+        settle_time=first.settle_time,
         amounts=fund_amounts({e.fund: e.amount_fen for e in group}),
     )
 

@@ -55,7 +55,7 @@ async def save_netting(conn: Conn, result: NettingResult, timeout_s: float) -> N
                     p.net_fen,
                 )
             )
-        for (payer, receiver), amount_fen in matrix.cells.items():
+        for payer, receiver, amount_fen in matrix.cells:
             cells.append((period, leg.value, matrix.scope, payer, receiver, amount_fen))
     for allocation in result.allocations:
         for p in allocation.pool_positions:

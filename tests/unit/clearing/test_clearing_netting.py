@@ -72,10 +72,16 @@ def test_provincial_netting_per_province() -> None:
     assert _legs(gd.instructions) == [(SHENZHEN, "CENTRE-44", 500), ("CENTRE-44", GUANGZHOU, 500)]
 
 
+def test_a_netting_result_is_a_hashable_value() -> None:
+    first, again = net_period(JAN, _statements()), net_period(JAN, _statements())
+    assert first == again and hash(first) == hash(again)
+
+
 def test_national_netting_between_provinces_and_allocation_to_pools() -> None:
     result = net_period(JAN, _statements())
     assert result.national.matrix.amount_fen("45", "44") == 12_000
     assert result.national.matrix.amount_fen("44", "45") == 5_000
+    assert result.national.matrix.amount_fen("44", "44") == 0  # no cell: owes nothing
     assert _legs(result.national.instructions) == [
         ("45", "NATIONAL", 7_000),
         ("NATIONAL", "44", 7_000),
@@ -129,7 +135,7 @@ def _check_result(result: NettingResult, statements: tuple[Statement, ...]) -> N
         pools_net = sum(p.net_fen for p in allocation.pool_positions)
         assert pools_net == allocation.province_net_fen == national_net[allocation.province]
     provincial_fen = sum(s.net_fen for s in statements if s.level is ClearingLevel.PROVINCIAL)
-    matrix_fen = sum(fen for n in result.provincial for fen in n.matrix.cells.values())
+    matrix_fen = sum(fen for n in result.provincial for _payer, _receiver, fen in n.matrix.cells)
     assert matrix_fen == provincial_fen
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,3 +33,8 @@ def test_a_missing_column_is_an_error_not_a_default() -> None:
     row = {"setl_id": "S1", "kind": "SETTLED", "total_fen": 1234}
     with pytest.raises(KeyError, match="note"):
         record_from(Line, row, kind=Kind.SETTLED)
+
+
+def test_a_source_of_attributes_is_read_with_getattr() -> None:
+    message = SimpleNamespace(setl_id="S1", kind=Kind.SETTLED, total_fen=1234, note="n")
+    assert record_from(Line, message, getattr, total_fen=1) == Line("S1", Kind.SETTLED, 1, "n")

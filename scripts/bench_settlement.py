@@ -638,6 +638,7 @@ _OWN_CLUSTER_CONF = (
     "shared_preload_libraries = 'pg_stat_statements'\n"
     "pg_stat_statements.track = top\n"  # a statement's triggers count inside it
     "pg_stat_statements.max = 1000\n"
+    "pg_stat_statements.track_planning = on\n"  # planning time per statement, apart
 )
 
 
@@ -666,7 +667,7 @@ async def top_statements(url: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(url, timeout=10)
     try:
         rows = await conn.fetch(
-            """SELECT calls, total_exec_time, rows,
+            """SELECT calls, total_exec_time, rows, plans, total_plan_time,
                       100 * total_exec_time / nullif(sum(total_exec_time) OVER (), 0) AS share,
                       regexp_replace(query, '\\s+', ' ', 'g') AS query
                  FROM pg_stat_statements
@@ -865,14 +866,19 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
             f"Top statements at saturation (pg_stat_statements, {stats.settlements} settlements):"
         )
         print()
-        print("| share | calls | per settlement | mean ms | rows/call | statement |")
-        print("| ---: | ---: | ---: | ---: | ---: | --- |")
+        print(
+            "| share | calls | per settlement | mean ms | plans/call | plan ms | rows/call"
+            " | statement |"
+        )
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for r in statements:
             calls = max(1, r["calls"])
             text = r["query"][:90].replace("|", "\\|")
             print(
                 f"| {r['share'] or 0:.1f} % | {r['calls']} | {r['calls'] / max(1, stats.settlements):.2f} |"
-                f" {r['total_exec_time'] / calls:.3f} | {r['rows'] / calls:.1f} | `{text}` |"
+                f" {r['total_exec_time'] / calls:.3f} | {r['plans'] / calls:.2f} |"
+                f" {r['total_plan_time'] / max(1, r['plans']):.3f} | {r['rows'] / calls:.1f}"
+                f" | `{text}` |"
             )
     print()
     print("| RPC | calls | p50 ms | p99 ms | max ms |")

@@ -58,8 +58,8 @@ class _Counters(ByFund):
         fund_paid_fen: Mapping[FundType, int] | None = None,
         **paid_by_name: int,
     ) -> None:
-        fund_of = {paid_counter_name(f): f for f in COUNTED_FUNDS}
-        unknown = set(paid_by_name) - set(fund_of)
+        fund_of = _FUND_OF_COUNTER
+        unknown = set(paid_by_name) - fund_of.keys()
         if unknown:
             raise TypeError(f"unknown counters {sorted(unknown)}")
         paid = dict(fund_paid_fen or {})
@@ -89,7 +89,7 @@ class _Counters(ByFund):
             "outpatient_deductible_used_fen": self.outpatient_deductible_used_fen,
             "hifp_basic_paid_fen": self.hifp_basic_paid_fen,
             "hifp_outpatient_paid_fen": self.hifp_outpatient_paid_fen,
-            **{paid_counter_name(f): self.fund_fen(f) for f in COUNTED_FUNDS},
+            **{name: self.fund_fen(f) for name, f in _FUND_OF_COUNTER.items()},
             "hifmi_selfpay_base_fen": self.hifmi_selfpay_base_fen,
         }
 
@@ -128,6 +128,11 @@ class _Counters(ByFund):
         )
 
 
+# Each counted fund's counter name, in fund order (built once: every settlement builds
+# several sets of counters).
+_FUND_OF_COUNTER: Mapping[str, FundType] = MappingProxyType(
+    {paid_counter_name(f): f for f in COUNTED_FUNDS}
+)
 _COUNTER_NAMES = tuple(_Counters().scalars())
 
 

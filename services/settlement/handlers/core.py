@@ -141,11 +141,13 @@ class Completed(Generic[R]):
 @dataclass(frozen=True)
 class OnLocked:
     """What a write on one locked encounter acts with: the transaction's connection, the
-    encounter as locked, and the journal row the write records its msgid on."""
+    encounter as locked, the journal row the write records its msgid on, and the unit of
+    work, whose msgid a write's own statement may complete (``UnitOfWork.completion``)."""
 
     conn: Conn
     locked: store.LockedEncounter
     journal: store.Journal
+    uow: UnitOfWork
 
 
 class _RecheckCoverage(Exception):
@@ -488,7 +490,7 @@ class SettlementCore:
         caller: Caller,
         key: MsgKey,
         answer: Answer[R],
-        act: Callable[[OnLocked], Awaitable[R]],
+        act: Callable[[OnLocked], Awaitable[R | Completed[R]]],
         infno: str | Callable[[Encounter], str],
         *,
         undoable: bool = False,
@@ -502,7 +504,7 @@ class SettlementCore:
         header = command.header
         acting_institution(header, caller, HOSPITAL)
 
-        async def work(uow: UnitOfWork) -> R | Replayed:
+        async def work(uow: UnitOfWork) -> R | Completed[R] | Replayed:
             conn = uow.conn
             claimed, found = await store.claim_and_lock_encounter(conn, command.mdtrt_id, uow.claim)
             await uow.claimed(claimed)
@@ -511,10 +513,11 @@ class SettlementCore:
             locked = _of_request(found, command.mdtrt_id, header, command.psn_no)
             number = infno if isinstance(infno, str) else infno(locked.encounter)
             journal = store.Journal(header.msgid, header.hospital_code, number)
+            on_locked = OnLocked(conn, locked, journal, uow)
             if not undoable:
-                return await act(OnLocked(conn, locked, journal))
+                return await act(on_locked)
             async with corrections.remembered(conn, command.mdtrt_id, header.msgid):
-                return await act(OnLocked(conn, locked, journal))
+                return await act(on_locked)
 
         return await self._once(key, work, answer, claim_in_work=True)
 

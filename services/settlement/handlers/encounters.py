@@ -147,19 +147,31 @@ class EncounterCases(SettlementCore):
     ) -> Uploaded | Stored:
         lines = command.lines
 
-        async def act(at: OnLocked) -> Uploaded:
+        async def act(at: OnLocked) -> Completed[Uploaded]:
             encounter = at.locked.encounter
             require_open(encounter)
             catalogue = self._catalogue(encounter)
             splits = validate_upload(
                 encounter, at.locked.line_amount_fen, lines, catalogue, at.locked.clock.china_date
             )
+            limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
+            # The encounter is locked: its totals after the upload are known now, so the
+            # insert stores the answer too (a skipped line rolls the whole unit back).
+            expected = store.LineTotals(
+                encounter.line_count + len(lines),
+                at.locked.line_amount_fen + sum(line.amount_fen for line in lines),
+            )
+            uploaded = Uploaded(tuple(zip(splits, limits, strict=True)), expected)
             inserted, totals = await store.insert_fee_lines(
-                at.conn, command.mdtrt_id, lines, at.journal
+                at.conn,
+                command.mdtrt_id,
+                lines,
+                at.journal,
+                response=at.uow.completion(answer(uploaded)).response,
             )
             _require_all_inserted(lines, inserted)
-            limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
-            return Uploaded(tuple(zip(splits, limits, strict=True)), totals)
+            assert totals == expected, (totals, expected)
+            return Completed(uploaded)
 
         return await self._on_encounter(command, caller, key, answer, act, infno_for("upload"))
 

@@ -245,13 +245,19 @@ class SettleCases(SettlementCore):
     ) -> Discharged | Stored:
         discharge_date = command.discharge_date
 
-        async def act(at: OnLocked) -> Discharged:
+        async def act(at: OnLocked) -> Completed[Discharged]:
             if discharge_date > at.locked.clock.china_date:
                 raise InvalidArgument("endtime", f"{discharge_date} is in the future")
             require_dischargeable(at.locked.encounter, discharge_date)
+            discharged = Discharged(discharge_date)
             await store.set_discharge(
-                at.conn, command.mdtrt_id, discharge_date, command.diag_code, at.journal
+                at.conn,
+                command.mdtrt_id,
+                discharge_date,
+                command.diag_code,
+                at.journal,
+                response=at.uow.completion(answer(discharged)).response,
             )
-            return Discharged(discharge_date)
+            return Completed(discharged)
 
         return await self._on_encounter(command, caller, key, answer, act, INFNO_DISCHARGE)

@@ -326,21 +326,29 @@ WITH enc AS (
            updated_at = $7
      WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
     RETURNING 1
-), {journalled("$4", "$5", "$6", "$1", "$7")}
+), {journalled("$4", "$5", "$6", "$1", "$7", response="$8")}
 SELECT (SELECT count(*) FROM enc) AS enc, (SELECT count(*) FROM j) AS j
 """
 
 
 async def set_discharge(
-    conn: Conn, mdtrt_id: str, discharge_date: date | None, diag_code: str, journal: Journal
+    conn: Conn,
+    mdtrt_id: str,
+    discharge_date: date | None,
+    diag_code: str,
+    journal: Journal,
+    *,
+    response: bytes | None = None,
 ) -> None:
-    """Record a discharge date, or withdraw it (None) when a correction undoes 2402."""
+    """Record a discharge date, or withdraw it (None) when a correction undoes 2402;
+    ``response``, if given, is the msgid's answer, stored on its journal row here."""
     counts = await conn.fetchrow(
         _SET_DISCHARGE,
         mdtrt_id,
         discharge_date,
         diag_code,
         *journal.stamped(),
+        response,
     )
     expect_counts(counts, enc=1, j=1)
 

@@ -48,7 +48,8 @@ WITH ins AS (
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
     ON CONFLICT (mdtrt_id, line_no) WHERE cancelled_at IS NULL DO NOTHING
     RETURNING line_no, amount_fen
-), {_moving_totals(lines="ins", sign="+", at="$11")}, {journalled("$8", "$9", "$10", "$1", "$11")}
+), {_moving_totals(lines="ins", sign="+", at="$11")},
+   {journalled("$8", "$9", "$10", "$1", "$11", response="$12")}
 {_selecting_totals(lines="ins", line_nos_as="inserted")}"""
 
 
@@ -71,14 +72,22 @@ class LineTotals:
 
 
 async def insert_fee_lines(
-    conn: Conn, mdtrt_id: str, lines: Sequence[FeeLine], journal: Journal
+    conn: Conn,
+    mdtrt_id: str,
+    lines: Sequence[FeeLine],
+    journal: Journal,
+    *,
+    response: bytes | None,
 ) -> tuple[set[int], LineTotals]:
-    """Insert the lines; returns the line numbers inserted (a standing number is skipped)."""
+    """Insert the lines; returns the line numbers inserted (a standing number is skipped).
+    ``response``: the msgid's answer, stored on its journal row by the same statement (the
+    caller rolls back if a line was skipped); None: the unit of work stores it later."""
     row = await conn.fetchrow(
         INSERT_LINES,
         mdtrt_id,
         *line_arrays(lines),
         *journal.stamped(),
+        response,
     )
     expect_counts(row, enc=1, j=1)
     assert row is not None

@@ -16,16 +16,18 @@ from services.settlement.domain.inputs import CHINA_TZ, Header, read_header
 from services.settlement.filing_client import FilingClient
 from services.settlement.handlers import Settlement
 from services.settlement.handlers.commands import (
+    Discharge,
     OpenEncounter,
     Settle,
     SettlePurchase,
     UploadFeeLines,
 )
-from services.settlement.handlers.core import Opened
+from services.settlement.handlers.core import Discharged, Opened
 from services.settlement.pharmacy import PharmacySettlement, PurchaseSettled
 from services.settlement.pharmacy_servicer import PharmacySettlementServicer
 from services.settlement.servicer.core import Reply, key_of
 from services.settlement.servicer.readers import read_fee_lines
+from services.settlement.servicer.writers import discharged
 from services.settlement.versions import Versions
 from shared import pb_enums
 from shared.auth import parse_caller
@@ -147,12 +149,12 @@ def _header(request: pb.SettleRequest | pb.RequestHeader) -> Header:
 # One statement, atomic on its own (no BEGIN/COMMIT): claim the msgid already done with its
 # answer + open the encounter; the filing service's coverage answer is asked before it.
 REGISTER_ROUND_TRIPS = 1
-# BEGIN, claim the msgid + lock the encounter, insert the lines (+ journal), store the
-# answer (known only after the insert), COMMIT.
-UPLOAD_ROUND_TRIPS_IN_TRANSACTION = 5
+# BEGIN, claim the msgid + lock the encounter, insert the lines with the journal row and
+# the answer (the encounter's totals after the upload are known once it is locked), COMMIT.
+UPLOAD_ROUND_TRIPS_IN_TRANSACTION = 4
 
 
-async def test_a_registration_costs_one_round_trip_and_an_upload_five(
+async def test_a_registration_costs_one_round_trip_and_an_upload_four(
     hospital: Callable[[str], Hospital],
     filing: Filing,
     settings: Settings,
@@ -202,6 +204,57 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_five(
             uploads.append(len(sent))
     assert registers[-1] == REGISTER_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS, registers
     assert uploads[-1] == UPLOAD_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, uploads
+
+
+# BEGIN, claim the msgid + lock the encounter, set the discharge date with the journal row
+# and the answer, COMMIT.
+DISCHARGE_ROUND_TRIPS_IN_TRANSACTION = 4
+
+
+async def test_a_discharge_costs_four_round_trips(
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+) -> None:
+    sent: list[str] = []
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    caller = parse_caller(h.code)
+    insutype = pb_enums.INSUTYPE.by_number[person.insutype]
+    discharges = []
+    async with _counted(settings, filing_service, sent, Settlement) as service:
+        for _ in range(3):  # the first runs prepare statements; the last is the steady state
+            admit = pb.RegisterRequest(header=h.header(person.insured_pool))
+            admission = OpenEncounter(
+                _header(admit.header), person.psn_no, insutype,
+                VisitType.INPATIENT, None, today(), "A1", "K63.5", False,
+            )  # fmt: skip
+            opened = await service.open_encounter(
+                admission,
+                caller,
+                key_of(admission.header.msgid, admit),
+                Reply(
+                    lambda o: pb.RegisterResponse(mdtrt_id=o.encounter.mdtrt_id),
+                    pb.RegisterResponse,
+                ),
+            )
+            assert isinstance(opened, Opened)
+            mdtrt_id = opened.encounter.mdtrt_id
+            request = pb.DischargeRequest(header=h.header(person.insured_pool))
+            command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")
+            sent.clear()
+            done = await service.discharge(
+                command,
+                caller,
+                key_of(command.header.msgid, request),
+                Reply(discharged(pb.DischargeResponse, mdtrt_id), pb.DischargeResponse),
+            )
+            assert isinstance(done, Discharged)
+            discharges.append(len(sent))
+    assert discharges[-1] == DISCHARGE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, [
+        " ".join(q.split())[:70] for q in sent
+    ]
 
 
 # BEGIN, claim the msgid + insert the purchase (its encounter and drug lines), lock it with

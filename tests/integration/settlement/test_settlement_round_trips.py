@@ -34,6 +34,7 @@ from shared.auth import parse_caller
 from shared.config import Settings
 from shared.db import release_without_reset
 from shared.errors import Violations
+from shared.pb.crossclear.filing.v1 import filing_pb2
 from shared.pb.crossclear.settlement.v1 import pharmacy_pb2 as ppb
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 
@@ -146,6 +147,27 @@ def _header(request: pb.SettleRequest | pb.RequestHeader) -> Header:
     return header
 
 
+async def _open(
+    service: Settlement, h: Hospital, person: filing_pb2.Person, visit: VisitType, diag_code: str
+) -> Opened:
+    """Register (or admit, for an inpatient visit) ``person`` at ``h`` today."""
+    caller = parse_caller(h.code)
+    insutype = pb_enums.INSUTYPE.by_number[person.insutype]
+    register = pb.RegisterRequest(header=h.header(person.insured_pool))
+    opening = OpenEncounter(
+        _header(register.header), person.psn_no, insutype,
+        visit, None, today(), "V1", diag_code, False,
+    )  # fmt: skip
+    opened = await service.open_encounter(
+        opening,
+        caller,
+        key_of(opening.header.msgid, register),
+        Reply(lambda o: pb.RegisterResponse(mdtrt_id=o.encounter.mdtrt_id), pb.RegisterResponse),
+    )
+    assert isinstance(opened, Opened)
+    return opened
+
+
 # One statement, atomic on its own (no BEGIN/COMMIT): claim the msgid already done with its
 # answer + open the encounter; the filing service's coverage answer is asked before it.
 REGISTER_ROUND_TRIPS = 1
@@ -164,27 +186,12 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_four(
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
-    insutype = pb_enums.INSUTYPE.by_number[person.insutype]
     registers, uploads = [], []
     async with _counted(settings, filing_service, sent, Settlement) as service:
         for _ in range(3):  # the first runs prepare statements; the last is the steady state
-            register = pb.RegisterRequest(header=h.header(person.insured_pool))
-            opening = OpenEncounter(
-                _header(register.header), person.psn_no, insutype,
-                VisitType.ORDINARY_OUTPATIENT, None, today(), "V1", "", False,
-            )  # fmt: skip
             sent.clear()
-            opened = await service.open_encounter(
-                opening,
-                caller,
-                key_of(opening.header.msgid, register),
-                Reply(
-                    lambda o: pb.RegisterResponse(mdtrt_id=o.encounter.mdtrt_id),
-                    pb.RegisterResponse,
-                ),
-            )
+            opened = await _open(service, h, person, VisitType.ORDINARY_OUTPATIENT, "")
             registers.append(len(sent))
-            assert isinstance(opened, Opened)
             upload = pb.UploadFeeDetailsRequest(
                 header=h.header(person.insured_pool), feedetail=[fee(1, COLONOSCOPY, "45")]
             )
@@ -221,25 +228,10 @@ async def test_a_discharge_costs_four_round_trips(
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
-    insutype = pb_enums.INSUTYPE.by_number[person.insutype]
     discharges = []
     async with _counted(settings, filing_service, sent, Settlement) as service:
         for _ in range(3):  # the first runs prepare statements; the last is the steady state
-            admit = pb.RegisterRequest(header=h.header(person.insured_pool))
-            admission = OpenEncounter(
-                _header(admit.header), person.psn_no, insutype,
-                VisitType.INPATIENT, None, today(), "A1", "K63.5", False,
-            )  # fmt: skip
-            opened = await service.open_encounter(
-                admission,
-                caller,
-                key_of(admission.header.msgid, admit),
-                Reply(
-                    lambda o: pb.RegisterResponse(mdtrt_id=o.encounter.mdtrt_id),
-                    pb.RegisterResponse,
-                ),
-            )
-            assert isinstance(opened, Opened)
+            opened = await _open(service, h, person, VisitType.INPATIENT, "K63.5")
             mdtrt_id = opened.encounter.mdtrt_id
             request = pb.DischargeRequest(header=h.header(person.insured_pool))
             command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")

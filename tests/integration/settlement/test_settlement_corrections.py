@@ -1,4 +1,4 @@
-"""2601 corrections of 2202, 2403, 2404 and 2405 through the real gRPC path.
+"""2601 corrections of 2202, 2402, 2403, 2404 and 2405 through the real gRPC path.
 
 Each restores the encounter as it was before the transaction while the encounter is
 exactly as that transaction left it; once something has happened since, the correction
@@ -199,3 +199,38 @@ async def test_correcting_a_discharge_cancel_restores_the_discharge(
     other = hospital(NANNING_HOSPITALS[1])
     denied = await rpc_error(other.call("Correct", _correction(other, person, second, "2405")))
     assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_correcting_a_discharge_reopens_the_stay_and_refuses_its_msgid(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id = (await h.admit(person, begin=today() - timedelta(days=3))).mdtrt_id
+    await h.upload(person, mdtrt_id, [fee(1, INFUSION, "45")])
+    admitted = await _row(settlement_db, mdtrt_id)
+    discharge_msgid = h.msgids(h.code)
+    endtime = (today() - timedelta(days=1)).isoformat()
+    await _send(
+        h, "Discharge", pb.DischargeRequest, person, mdtrt_id, discharge_msgid, endtime=endtime
+    )
+    assert (await _row(settlement_db, mdtrt_id))["discharge_date"] == today() - timedelta(days=1)
+
+    request = _correction(h, person, discharge_msgid, "2402")
+    undone = await h.call("Correct", request)
+    assert undone.result == pb.CORRECTION_RESULT_UNDONE
+    assert undone.mdtrt_id == mdtrt_id
+    assert await _row(settlement_db, mdtrt_id) == admitted  # in hospital again
+    # Resent: the first answer, nothing written. The discharge's msgid is refused from now
+    # on, even resent as it was: its stored answer no longer stands.
+    assert await replayed(settlement_db, h.call("Correct", request)) == undone
+    late = await refused(
+        settlement_db,
+        _send(
+            h, "Discharge", pb.DischargeRequest, person, mdtrt_id, discharge_msgid, endtime=endtime
+        ),
+    )
+    assert reason(late) == "MSGID_CORRECTED"
+    # Discharged again under a new msgid.
+    await h.discharge(person, mdtrt_id, today())
+    assert (await _row(settlement_db, mdtrt_id))["discharge_date"] == today()

@@ -28,6 +28,7 @@ from services.settlement.domain.supervision import (
 from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers.commands import Discharge, PreSettle, Reverse, Settle
 from services.settlement.handlers.core import (
+    ACQUIRE_TIMEOUT_S,
     INFNO_DISCHARGE,
     INFNO_PURCHASE_CANCEL,
     Answer,
@@ -40,6 +41,8 @@ from services.settlement.handlers.core import (
     Replayed,
     SettlementCore,
     Stored,
+    _of_request,
+    _RecheckCoverage,
     infno_of,
     new_id,
     require_settlement_of,
@@ -48,6 +51,7 @@ from services.settlement.institution_access import HOSPITAL, PHARMACY, acting_in
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -101,6 +105,9 @@ class SettleCases(SettlementCore):
     ) -> SettlementRecord | Stored:
         header = command.header
         acting_institution(header, caller, HOSPITAL)
+        settled = await self._settle_unlocked(command, key, answer)
+        if settled is not None:
+            return settled
 
         async def work(
             uow: UnitOfWork, fresh: Coverage | None
@@ -111,25 +118,11 @@ class SettleCases(SettlementCore):
             if isinstance(found, Replayed):
                 return found
             locked, acc = found
-            encounter = self._with_current_coverage(locked.encounter, fresh)
-            require_settleable(encounter, locked.line_amount_fen)
-            if command.medfee_sumamt_fen != locked.line_amount_fen:
-                raise InvalidArgument(
-                    "medfee_sumamt_fen",
-                    f"the standing fee lines total {locked.line_amount_fen} fen, "
-                    f"not {command.medfee_sumamt_fen}",
-                )
-            clock = locked.clock
-            catalogue = self._catalogue(encounter)
-            request = settle_request(
-                encounter, locked.lines, acc, acct_opted_in=command.acct_opted_in
-            )
-            result = self._run_engine(request, catalogue)
-            record = self._settlement(result, encounter, clock, header.msgid)
+            encounter, record, after = self._settling(command, locked, acc, fresh)
             return await self._write_settlement(
                 uow,
                 record,
-                apply_delta(acc, result.delta),
+                after,
                 encounter,
                 fresh is not None,
                 infno_of("settle", encounter),
@@ -138,6 +131,61 @@ class SettleCases(SettlementCore):
             )
 
         return await self._once_with_coverage(key, work, answer, claim_in_work=True)
+
+    async def _settle_unlocked(
+        self, command: Settle, key: MsgKey, answer: Answer[SettlementRecord]
+    ) -> SettlementRecord | None:
+        """A settlement in two statements and no transaction: one reads the encounter, its
+        lines and the person's year row; the other writes everything the settlement changes
+        if neither row changed since (``store.write_settlement_if_unchanged``), so the
+        result is the one the locked path would have reached at that moment. None, having
+        written nothing, where the locked path decides: a resent or corrected msgid, a
+        refusal, a coverage to ask the filing service again, a person's first settlement of
+        the year, a row changed meanwhile. Two round trips instead of four."""
+        header = command.header
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            read = await store.read_for_settle(conn, command.mdtrt_id, header.msgid)
+            if read is None:
+                return None
+            try:
+                locked = _of_request(read.locked, command.mdtrt_id, header, command.psn_no)
+                encounter, record, after = self._settling(command, locked, read.accumulations, None)
+            except (DomainError, _RecheckCoverage):
+                return None
+            written = await store.write_settlement_if_unchanged(
+                conn,
+                read,
+                record,
+                after,
+                store.Journal(record.msgid, encounter.hospital_code, infno_of("settle", encounter)),
+                settlement_outbox_item(self._namespace, record),
+                key.digest,
+                answer(record),
+            )
+        return record if written else None
+
+    def _settling(
+        self,
+        command: Settle,
+        locked: store.LockedEncounter,
+        acc: Accumulations,
+        fresh: Coverage | None,
+    ) -> tuple[Encounter, SettlementRecord, Accumulations]:
+        """The encounter settled (with its coverage now), its settlement record and the
+        person's year row after it; or the refusal."""
+        encounter = self._with_current_coverage(locked.encounter, fresh)
+        require_settleable(encounter, locked.line_amount_fen)
+        if command.medfee_sumamt_fen != locked.line_amount_fen:
+            raise InvalidArgument(
+                "medfee_sumamt_fen",
+                f"the standing fee lines total {locked.line_amount_fen} fen, "
+                f"not {command.medfee_sumamt_fen}",
+            )
+        catalogue = self._catalogue(encounter)
+        request = settle_request(encounter, locked.lines, acc, acct_opted_in=command.acct_opted_in)
+        result = self._run_engine(request, catalogue)
+        record = self._settlement(result, encounter, locked.clock, command.header.msgid)
+        return encounter, record, apply_delta(acc, result.delta)
 
     # -- 2208/2305 ------------------------------------------------------------------------
 

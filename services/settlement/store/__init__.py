@@ -138,14 +138,23 @@ from services.settlement.store.settlements import (
     SettleLocks as SettleLocks,
 )
 from services.settlement.store.settlements import (
+    SettleRead as SettleRead,
+)
+from services.settlement.store.settlements import (
     get_settlement as get_settlement,
 )
 from services.settlement.store.settlements import (
     lock_for_settle as lock_for_settle,
 )
 from services.settlement.store.settlements import (
+    read_for_settle as read_for_settle,
+)
+from services.settlement.store.settlements import (
     write_reversal as write_reversal,
 )
 from services.settlement.store.settlements import (
     write_settlement as write_settlement,
+)
+from services.settlement.store.settlements import (
+    write_settlement_if_unchanged as write_settlement_if_unchanged,
 )

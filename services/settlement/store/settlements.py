@@ -37,6 +37,8 @@ from services.settlement.store.encounters import (
     LINES_SUBQUERY,
     LockedEncounter,
     coverage_params,
+    encounter_of,
+    lines_of,
     locked_of,
 )
 from services.settlement.store.journal import CLAIM_SQL
@@ -119,6 +121,51 @@ async def lock_for_settle(conn: Conn, mdtrt_id: str, claim: KeyClaim | None) -> 
     return SettleLocks(True, locked, acc)
 
 
+@dataclass(frozen=True)
+class SettleRead:
+    """An encounter with its standing lines and the person's year row, read in one
+    statement without a lock, with the row versions a gated write checks."""
+
+    locked: LockedEncounter  # as read (no lock is held)
+    accumulations: Accumulations
+    encounter_version: int  # xmin of the encounter's row version read
+    year_row_version: int  # xmin of the year row's
+
+
+_READ_FOR_SETTLE = f"""
+SELECT EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $3) AS msgid_seen,
+       {ENCOUNTER_COLUMNS},
+       {LINES_SUBQUERY},
+       e.xmin AS encounter_version, a.xmin AS year_row_version,
+       {", ".join(f"a.{c}" for c in ACC_COLUMNS)}
+  FROM encounters e
+  LEFT JOIN accumulations a
+    ON a.psn_no = e.psn_no AND a.insutype = e.insutype AND a.acc_year = $2
+ WHERE e.mdtrt_id = $1
+"""
+
+
+async def read_for_settle(conn: Conn, mdtrt_id: str, msgid: str) -> SettleRead | None:
+    """The encounter, its lines and the person's year row as one snapshot has them, for a
+    settlement written by :func:`write_settlement_if_unchanged`; None where that cannot
+    be: the msgid is known already (a resend, a correction's tombstone), the encounter is
+    unknown, or the person has no year row yet (the first settlement of a year creates it
+    under a lock)."""
+    txn_clock = TxnClock.read()
+    row = await conn.fetchrow(_READ_FOR_SETTLE, mdtrt_id, txn_clock.year, msgid)
+    if row is None or row["msgid_seen"] or row["year_row_version"] is None:
+        return None
+    read = LockedEncounter(
+        encounter_of(row), lines_of(row["lines"]), row["line_amount_fen"], txn_clock
+    )
+    # One snapshot: the lines are those of the encounter's row version read.
+    assert len(read.lines) == read.encounter.line_count, mdtrt_id
+    assert sum(line.amount_fen for line in read.lines) == read.line_amount_fen, mdtrt_id
+    return SettleRead(
+        read, _accumulations_of(row), row["encounter_version"], row["year_row_version"]
+    )
+
+
 # --- settlements ---------------------------------------------------------------------------
 
 # The amounts as stored: each a column, the funds' one map (fund_pay_fen, zeros left out).
@@ -178,10 +225,17 @@ assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_yea
 _A = _F + 5  # first accumulation value
 _X = _A + len(ACC_COLUMNS)  # first of the remaining values
 
-_INSERT_SETTLEMENT_PARTS = f"""
+_IF_GATE = " AND EXISTS (SELECT 1 FROM g)"
+
+
+def _settlement_parts(gated: bool) -> str:
+    """The CTEs ``s`` (the record), ``f`` (its fund rows) and ``a`` (the person's year row);
+    ``gated``: each writes only if the statement's CTE ``g`` found its row."""
+    source = f"SELECT {_S_PLACEHOLDERS} FROM g" if gated else f"VALUES ({_S_PLACEHOLDERS})"
+    return f"""
 s AS (
     INSERT INTO settlements ({", ".join(SETTLEMENT_COLUMNS)})
-    VALUES ({_S_PLACEHOLDERS})
+    {source}
     RETURNING 1
 ), f AS (
     INSERT INTO settlement_funds (setl_id, ordinal, fund_pay_type, inscp_scp_amt_fen,
@@ -189,24 +243,65 @@ s AS (
     SELECT $1, t.ordinal, t.fund_pay_type, t.base, t.lmt, t.paid, t.info
       FROM unnest(${_F}::text[], ${_F + 1}::bigint[], ${_F + 2}::bigint[], ${_F + 3}::bigint[],
                   ${_F + 4}::text[]) WITH ORDINALITY
-           AS t(fund_pay_type, base, lmt, paid, info, ordinal)
+           AS t(fund_pay_type, base, lmt, paid, info, ordinal){", g" if gated else ""}
     RETURNING 1
 ), a AS (
     UPDATE accumulations
        SET {acc_assignments(_A)},
            standing_settlements = standing_settlements + ${_X},
            updated_at = $13
-     WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
+     WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16{_IF_GATE if gated else ""}
     RETURNING 1
 )"""
+
+
+_INSERT_SETTLEMENT_PARTS = _settlement_parts(gated=False)
 
 # The settling statement also writes the settlement's event to the outbox and stores the
 # response on the msgid's journal row (its idempotency key): parameters after the journal's.
 _O = _X + 12  # first outbox value
 _K = _O + len(OUTBOX_COLUMNS)  # the stored response
+_V = _K + 1  # a gated statement's: the fingerprint, the encounter's and year row's versions
 
-_WRITE_SETTLEMENT = f"""
-WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
+# Settling an encounter read without a lock: the statement writes only if the encounter is
+# still OPEN and neither it nor the person's year row has changed since it was read (each
+# row's version, xmin, is the one read). The msgid's journal row is inserted first, DONE
+# with its answer, as a claim would (a resend in flight waits here for the other copy's
+# transaction, holding nothing; a msgid taken meanwhile violates its key): the msgid before
+# the rows, the order of every writer. Then the gate locks both rows, the encounter first;
+# a row changed meanwhile leaves it empty and rows_as_read (migration 0012) aborts the
+# statement: nothing of it is written.
+_GATE = f"""g AS MATERIALIZED (
+    SELECT 1 FROM encounters ge, accumulations ga
+     WHERE ge.mdtrt_id = $4 AND ge.state = 'OPEN' AND ge.xmin = ${_V + 1}::xid
+       AND ga.psn_no = $7 AND ga.insutype = $9 AND ga.acc_year = $16
+       AND ga.xmin = ${_V + 2}::xid
+       FOR UPDATE OF ge, ga
+),"""
+_JOURNAL_DONE = f"""j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, fingerprint,
+                          response, received_at)
+    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', ${_V}, ${_K}, $13)
+    RETURNING 1
+)"""
+
+# The journal row first, then the gate: a target list is evaluated in its order.
+_GATED_COUNT = "rows_as_read((SELECT count(*) FROM g)) AS g, "
+
+
+def _settling_statement(gated: bool) -> str:
+    """The settling statement: under the locks taken before it, or ``gated`` (above)."""
+    journal = (
+        _JOURNAL_DONE
+        if gated
+        else journalled("$12", "$5", f"${_X + 11}", "$4", "$13", setl_id="$1", response=f"${_K}")
+    )
+    outbox = ", ".join(
+        f"${_O + i}::jsonb" if c == "headers" else f"${_O + i}"
+        for i, c in enumerate(OUTBOX_COLUMNS)
+    )
+    return f"""
+WITH {_GATE if gated else ""}{_settlement_parts(gated)}, e AS (
     UPDATE encounters
        SET state = 'SETTLED', setl_id = $1,
            relation = ${_X + 1}, coverage_allowed = ${_X + 2}, coverage_basis = ${_X + 3},
@@ -214,22 +309,22 @@ WITH {_INSERT_SETTLEMENT_PARTS}, e AS (
            local_ratio = ${_X + 7}, coverage_reason = ${_X + 8}, coverage_message = ${_X + 9},
            coverage_checked_at = CASE WHEN ${_X + 10} THEN $13 ELSE coverage_checked_at END,
            updated_at = $13
-     WHERE mdtrt_id = $4 AND state = 'OPEN'
+     WHERE mdtrt_id = $4 AND state = 'OPEN'{_IF_GATE if gated else ""}
     RETURNING 1
-), {journalled("$12", "$5", f"${_X + 11}", "$4", "$13", setl_id="$1", response=f"${_K}")}, ob AS (
+), {journal}, ob AS (
     INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
-    VALUES ({
-    ", ".join(
-        f"${_O + i}::jsonb" if c == "headers" else f"${_O + i}"
-        for i, c in enumerate(OUTBOX_COLUMNS)
-    )
-})
+    {f"SELECT {outbox} FROM g" if gated else f"VALUES ({outbox})"}
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
+SELECT (SELECT count(*) FROM j) AS j, {_GATED_COUNT if gated else ""}
+       (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
-       (SELECT count(*) FROM j) AS j, (SELECT count(*) FROM ob) AS ob
+       (SELECT count(*) FROM ob) AS ob
 """
+
+
+_WRITE_SETTLEMENT = _settling_statement(gated=False)
+_WRITE_SETTLEMENT_IF_UNCHANGED = _settling_statement(gated=True)
 
 _WRITE_REVERSAL = f"""
 WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
@@ -298,6 +393,28 @@ def _settlement_params(r: SettlementRecord) -> list[Any]:
     return [*values.values(), *funds]
 
 
+def _settling_params(
+    record: SettlementRecord,
+    accumulations_after: Accumulations,
+    coverage: Coverage,
+    coverage_rechecked: bool,
+    journal: Journal,
+    event: OutboxItem,
+    response: bytes,
+) -> list[Any]:
+    assert record.kind is RecordKind.SETTLEMENT and journal.msgid == record.msgid
+    return [
+        *_settlement_params(record),
+        *acc_params(accumulations_after),
+        1,
+        *coverage_params(coverage),
+        coverage_rechecked,
+        journal.infno,
+        *outbox_values(event),
+        response,
+    ]
+
+
 async def write_settlement(
     conn: Conn,
     record: SettlementRecord,
@@ -311,20 +428,60 @@ async def write_settlement(
     """In one statement: insert the settlement and its funds, store the accumulations,
     settle the encounter, journal the msgid, write the event to the outbox and complete
     the msgid's idempotency key with the response."""
-    assert record.kind is RecordKind.SETTLEMENT and journal.msgid == record.msgid
     assert completion.key == record.msgid
     counts = await conn.fetchrow(
         _WRITE_SETTLEMENT,
-        *_settlement_params(record),
-        *acc_params(accumulations_after),
-        1,
-        *coverage_params(coverage),
-        coverage_rechecked,
-        journal.infno,
-        *outbox_values(event),
-        completion.response,
+        *_settling_params(
+            record,
+            accumulations_after,
+            coverage,
+            coverage_rechecked,
+            journal,
+            event,
+            completion.response,
+        ),
     )
     expect_counts(counts, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)
+
+
+async def write_settlement_if_unchanged(
+    conn: Conn,
+    read: SettleRead,
+    record: SettlementRecord,
+    accumulations_after: Accumulations,
+    journal: Journal,
+    event: OutboxItem,
+    digest: bytes,
+    response: bytes,
+) -> bool:
+    """In one statement that commits itself (no transaction is open): what
+    :func:`write_settlement` writes, the msgid's journal row inserted with its fingerprint
+    and answer, if the encounter and the person's year row are as ``read`` found them.
+    False: one of them changed meanwhile, or the msgid was taken (a resend in flight, a
+    correction's tombstone); nothing was written."""
+    assert not conn.is_in_transaction(), "the statement is its own transaction"
+    assert record.mdtrt_id == read.locked.encounter.mdtrt_id
+    params = _settling_params(
+        record,
+        accumulations_after,
+        read.locked.encounter.coverage,
+        False,
+        journal,
+        event,
+        response,
+    )
+    try:
+        counts = await conn.fetchrow(
+            _WRITE_SETTLEMENT_IF_UNCHANGED,
+            *params,
+            digest,
+            read.encounter_version,
+            read.year_row_version,
+        )
+    except (asyncpg.UniqueViolationError, asyncpg.SerializationError):
+        return False  # the msgid was taken, or a row changed: the statement rolled back whole
+    expect_counts(counts, g=1, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)
+    return True
 
 
 async def write_reversal(

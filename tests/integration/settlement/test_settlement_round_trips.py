@@ -52,9 +52,15 @@ from .test_pharmacy import BASKET, PHARMACY, Pharmacy, _filed_employee
 
 S = TypeVar("S", bound=Settlement)
 
-# BEGIN, claim the msgid + lock the encounter (+ lines) + create and lock the person's year
-# row, one write (settlement, funds, accumulations, encounter, journal with the msgid's
-# stored answer, outbox event), COMMIT.
+# No transaction: read the encounter (+ lines) and the person's year row with their row
+# versions, then one write gated on both being unchanged (settlement, funds, accumulations,
+# encounter, the msgid's journal row with its stored answer, outbox event), which commits
+# itself.
+SETTLE_ROUND_TRIPS = 2
+# The locked path, which decides whatever the two statements leave to it (a person's first
+# settlement of a year, a resend, a refusal, a row changed between them): BEGIN, claim the
+# msgid + lock the encounter (+ lines) + create and lock the person's year row, the same
+# write, COMMIT.
 SETTLE_ROUND_TRIPS_IN_TRANSACTION = 4
 # The person's first settlement of a year creates the year row, which a statement of its
 # own then locks (the creating statement's snapshot cannot see it).
@@ -64,7 +70,7 @@ NEW_YEAR_ROW_ROUND_TRIPS = 1
 POOL_RESET_ROUND_TRIPS = 0
 
 
-async def test_a_settlement_costs_four_round_trips_in_one_transaction(
+async def test_a_settlement_costs_two_round_trips_and_no_transaction(
     hospital: Callable[[str], Hospital],
     filing: Filing,
     settings: Settings,
@@ -74,10 +80,11 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
     person, newcomer = await filing.new_person(NANNING), await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
-    counts = []
+    counts, statements = [], []
     async with _counted(settings, filing_service, sent, Settlement) as service:
-        # The first runs prepare statements; the third is the steady state; the fourth is the
-        # first settlement of another person this year.
+        # The first runs prepare statements (the first is also the person's first of the
+        # year); the third is the steady state; the fourth is the first settlement of
+        # another person this year.
         for who in (person, person, person, newcomer):
             mdtrt_id, total_fen = await h.outpatient_visit(who, [fee(1, COLONOSCOPY, "45")])
             request = h.settle_request(who, mdtrt_id, total_fen)
@@ -94,10 +101,16 @@ async def test_a_settlement_costs_four_round_trips_in_one_transaction(
             )
             assert reply.of(outcome).setlinfo.setl_id
             counts.append(len(sent))
+            statements.append(list(sent))
     steady, first_of_year = counts[2:]
-    assert steady == SETTLE_ROUND_TRIPS_IN_TRANSACTION + POOL_RESET_ROUND_TRIPS, counts
-    assert first_of_year == steady + NEW_YEAR_ROW_ROUND_TRIPS, sent
-    assert sent[0] == "BEGIN;" and sent[-1] == "COMMIT;", sent  # no reset after COMMIT
+    assert steady == SETTLE_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS, counts
+    assert "BEGIN;" not in statements[2] and "COMMIT;" not in statements[2], statements[2]
+    # The read finds no year row: the locked path settles, after the read.
+    assert first_of_year == (
+        SETTLE_ROUND_TRIPS_IN_TRANSACTION + NEW_YEAR_ROW_ROUND_TRIPS + 1 + POOL_RESET_ROUND_TRIPS
+    ), statements[3]
+    locked = statements[3][1:]
+    assert locked[0] == "BEGIN;" and locked[-1] == "COMMIT;", locked  # no reset after COMMIT
 
 
 @asynccontextmanager

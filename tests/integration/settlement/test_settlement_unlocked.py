@@ -1,0 +1,245 @@
+"""A settlement written without a transaction: a read, then one write gated on the
+encounter and the person's year row being the row versions read. Another writer between
+the two statements makes the gate refuse the write whole, and the request is decided
+again under locks, as if the first attempt had not run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+
+from tests.support.polling import wait_until
+
+from .support import (
+    COLONOSCOPY,
+    CONSULTATION,
+    NANNING,
+    NANNING_HOSPITALS,
+    Filing,
+    Hospital,
+    fee,
+)
+
+# Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year.
+OUTPATIENT_DEDUCTIBLE_FEN = 10_000
+GATED_WRITE = "WITH g AS MATERIALIZED%"  # the settling statement of the unlocked path
+
+
+async def _waiting(pool: asyncpg.Pool, query_like: str) -> int:
+    """How many other sessions' statements LIKE ``query_like`` wait for a lock."""
+    async with pool.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND ltrim(query, E'\\n') LIKE $1"
+                " AND pid <> pg_backend_pid()",
+                query_like,
+            )
+        )
+
+
+async def _written(pool: asyncpg.Pool, mdtrt_id: str) -> tuple[int, int, int]:
+    """The encounter's settlements, their journal rows and their outbox events."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM settlements WHERE mdtrt_id = $1) AS s,
+                      (SELECT count(*) FROM messages WHERE mdtrt_id = $1 AND setl_id IS NOT NULL)
+                          AS j,
+                      (SELECT count(*) FROM outbox o JOIN settlements s
+                          ON position(convert_to(s.setl_id, 'UTF8') IN o.payload) > 0
+                        WHERE s.mdtrt_id = $1) AS ob""",
+            mdtrt_id,
+        )
+    assert row is not None
+    return row["s"], row["j"], row["ob"]
+
+
+async def test_a_settle_whose_year_row_changed_after_its_read_is_decided_again(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """Two settlements of one person whose reads both precede the first's write: the
+    second's gate sees the year row changed and the second is settled on the row as the
+    first left it. The deductible is taken once in all, and the year row holds exactly
+    what the settlements say (no update lost)."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    # A first settlement makes the person's year row (and takes part of the deductible).
+    first_id, first_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    first = await h.settle(person, first_id, first_fen)
+    assert 0 < first.setlinfo.act_pay_dedc_fen < OUTPATIENT_DEDUCTIBLE_FEN
+    x_id, x_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    y_id, y_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            # Hold the year row (locked, not changed): both writes queue behind it after
+            # their reads, X first.
+            await holder.execute(
+                "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
+            )
+            x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
+
+            async def x_waits() -> bool:
+                return await _waiting(settlement_db, GATED_WRITE) == 1
+
+            await wait_until(x_waits, what="X's gated write waits for the year row")
+            y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
+
+            async def both_wait() -> bool:
+                return await _waiting(settlement_db, GATED_WRITE) == 2
+
+            await wait_until(both_wait, what="Y's gated write waits behind X's")
+        finally:
+            await tx.rollback()
+    settled_x, settled_y = await asyncio.gather(x, y)
+
+    # X wrote on the row it read; Y's read was older than X's write, so Y was settled
+    # again under locks, on the row with X's deductible in it.
+    assert settled_x.setlinfo.act_pay_dedc_fen == (
+        OUTPATIENT_DEDUCTIBLE_FEN - first.setlinfo.act_pay_dedc_fen
+    )
+    assert settled_y.setlinfo.act_pay_dedc_fen == 0
+    async with settlement_db.acquire() as conn:
+        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
+        stored = await conn.fetchrow(
+            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
+            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
+            person.psn_no,
+        )
+    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
+    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
+    assert acc["standing_settlements"] == 3 == stored["n"]
+    for mdtrt_id in (x_id, y_id):
+        assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
+
+
+async def test_a_settle_whose_lines_changed_after_its_read_settles_them_as_they_stand(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A line cancelled and another of the same amount uploaded between the Settle's read
+    and its write (count and total unchanged, as the hospital's sum still matches): the
+    write's gate sees the encounter's row version changed, writes nothing, and the locked
+    path settles the lines as they now stand."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    await h.settle(person, before_id, before_fen)  # the year row exists: the unlocked path
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute(
+                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id
+            )
+            # As a cancel (2205) then an upload (2204) of one line of the same amount do it.
+            await holder.execute(
+                "UPDATE fee_lines SET cancelled_at = now(), cancel_msgid = 'held-cancel'"
+                " WHERE mdtrt_id = $1 AND line_no = 1",
+                mdtrt_id,
+            )
+            await holder.execute(
+                """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
+                                          unit_price_fen, amount_fen, upload_msgid, uploaded_at)
+                   SELECT mdtrt_id, 1, $2, fee_date, quantity_e4, unit_price_fen, amount_fen,
+                          'held-upload', now()
+                     FROM fee_lines WHERE mdtrt_id = $1 AND cancel_msgid = 'held-cancel'""",
+                mdtrt_id,
+                CONSULTATION,
+            )
+            await holder.execute(
+                "UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id
+            )
+            settle = asyncio.ensure_future(h.settle(person, mdtrt_id, total_fen))
+
+            async def settle_waits() -> bool:
+                return await _waiting(settlement_db, GATED_WRITE) == 1
+
+            await wait_until(settle_waits, what="the gated write waits for the encounter")
+            await tx.commit()
+        except BaseException:
+            await tx.rollback()
+            raise
+    response = await settle
+    settled_lines = await settlement_db.fetchval(
+        "SELECT lines::text FROM settlements WHERE setl_id = $1", response.setlinfo.setl_id
+    )
+    assert CONSULTATION in settled_lines and COLONOSCOPY not in settled_lines, settled_lines
+    assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
+
+
+async def test_a_msgid_taken_after_the_read_writes_nothing_and_gets_the_stored_answer(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """The same msgid sent twice, both copies past their reads: the second copy's journal
+    row collides with the first's, its statement writes nothing, and it is answered with
+    the first's stored answer, byte for byte."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    await h.settle(person, before_id, before_fen)
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    request = h.settle_request(person, mdtrt_id, total_fen)
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute(
+                "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
+            )
+            copies = [asyncio.ensure_future(h.call("Settle", request)) for _ in range(2)]
+
+            async def one_waits_on_the_row_one_on_the_msgid() -> bool:
+                return await _waiting(settlement_db, GATED_WRITE) == 2
+
+            await wait_until(one_waits_on_the_row_one_on_the_msgid, what="both copies wait")
+        finally:
+            await tx.rollback()
+    first, second = await asyncio.gather(*copies)
+    assert first.SerializeToString() == second.SerializeToString()
+    assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
+
+
+async def test_a_gated_write_waits_for_its_msgid_before_it_locks_any_row(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """The gated write inserts its msgid's journal row before its gate locks the encounter
+    and the year row, as the locked path claims its msgid before it locks them: while
+    another transaction holds the msgid, the write holds neither row, so a transaction
+    that holds the msgid and wants a row cannot deadlock with it."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    await h.settle(person, before_id, before_fen)
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    request = h.settle_request(person, mdtrt_id, total_fen)
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute(
+                "INSERT INTO messages (msgid, hospital_code, state, fingerprint, received_at)"
+                " VALUES ($1, left($1, 12), 'CLAIMED', '\\x00', now())",
+                request.header.msgid,
+            )
+            settle = asyncio.ensure_future(h.call("Settle", request))
+
+            async def settle_waits() -> bool:
+                return await _waiting(settlement_db, GATED_WRITE) == 1
+
+            await wait_until(settle_waits, what="the gated write waits on its msgid")
+            await holder.execute(
+                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE NOWAIT", mdtrt_id
+            )
+            await holder.execute(
+                "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE NOWAIT", person.psn_no
+            )
+        finally:
+            await tx.rollback()  # the holder gives the msgid up: the Settle goes on
+    response = await settle
+    assert response.setlinfo.setl_id
+    assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from services.settlement import corrections, store
+from services.settlement.domain.bill import FeeLine
 from services.settlement.domain.codes import VisitType
 from services.settlement.domain.encounter import (
     Coverage,
@@ -53,6 +55,7 @@ from services.settlement.handlers.core import (
     Uploaded,
     Visit,
     _level,
+    _of_request,
     _RecheckCoverage,
     _require_all_inserted,
     infno_for,
@@ -62,6 +65,7 @@ from services.settlement.handlers.core import (
 from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.auth import Caller
 from shared.errors import (
+    DomainError,
     InvalidArgument,
 )
 from shared.unit_of_work import UnitOfWork
@@ -146,22 +150,15 @@ class EncounterCases(SettlementCore):
         self, command: UploadFeeLines, caller: Caller, key: MsgKey, answer: Answer[Uploaded]
     ) -> Uploaded | Stored:
         lines = command.lines
+        acting_institution(command.header, caller, HOSPITAL)
+        uploaded = await self._upload_unlocked(command, key, answer)
+        if uploaded is not None:
+            return uploaded
 
         async def act(at: OnLocked) -> Completed[Uploaded]:
-            encounter = at.locked.encounter
-            require_open(encounter)
-            catalogue = self._catalogue(encounter)
-            splits = validate_upload(
-                encounter, at.locked.line_amount_fen, lines, catalogue, at.locked.clock.china_date
-            )
-            limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
             # The encounter is locked: its totals after the upload are known now, so the
             # insert stores the answer too (a skipped line rolls the whole unit back).
-            expected = store.LineTotals(
-                encounter.line_count + len(lines),
-                at.locked.line_amount_fen + sum(line.amount_fen for line in lines),
-            )
-            uploaded = Uploaded(tuple(zip(splits, limits, strict=True)), expected)
+            uploaded = self._uploaded(at.locked, lines)
             inserted, totals = await store.insert_fee_lines(
                 at.conn,
                 command.mdtrt_id,
@@ -170,10 +167,62 @@ class EncounterCases(SettlementCore):
                 response=at.uow.completion(answer(uploaded)).response,
             )
             _require_all_inserted(lines, inserted)
-            assert totals == expected, (totals, expected)
+            assert totals == uploaded.totals, (totals, uploaded.totals)
             return Completed(uploaded)
 
         return await self._on_encounter(command, caller, key, answer, act, infno_for("upload"))
+
+    async def _upload_unlocked(
+        self, command: UploadFeeLines, key: MsgKey, answer: Answer[Uploaded]
+    ) -> Uploaded | None:
+        """An upload in two statements and no transaction: a read of the encounter, then
+        one statement that inserts the lines with the encounter's totals and the msgid's
+        answer if the encounter is still the row version read
+        (``store.insert_fee_lines_if_unchanged``). None, having written nothing, where the
+        locked path decides: a resent or corrected msgid, a refusal, a line number standing
+        already, an encounter changed meanwhile. Two round trips instead of four."""
+        header = command.header
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            found = await store.read_encounter(conn, command.mdtrt_id, header.msgid)
+            if found is None:
+                return None
+            try:
+                read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
+                uploaded = self._uploaded(read, command.lines)
+            except DomainError:
+                return None
+            journal = store.Journal(
+                header.msgid, header.hospital_code, infno_for("upload")(read.encounter)
+            )
+            totals = await store.insert_fee_lines_if_unchanged(
+                conn,
+                command.mdtrt_id,
+                found.version,
+                command.lines,
+                journal,
+                key.digest,
+                answer(uploaded),
+            )
+        if totals is None:
+            return None
+        assert totals == uploaded.totals, (totals, uploaded.totals)
+        return uploaded
+
+    def _uploaded(self, locked: store.LockedEncounter, lines: Sequence[FeeLine]) -> Uploaded:
+        """The upload's answer onto the encounter as it stands: each line's split and price
+        limit, and the encounter's totals with the lines; or the refusal."""
+        encounter = locked.encounter
+        require_open(encounter)
+        catalogue = self._catalogue(encounter)
+        splits = validate_upload(
+            encounter, locked.line_amount_fen, lines, catalogue, locked.clock.china_date
+        )
+        limits = [catalogue.require(s.item_code, "feedetail").price_limit_fen for s in splits]
+        expected = store.LineTotals(
+            encounter.line_count + len(lines),
+            locked.line_amount_fen + sum(line.amount_fen for line in lines),
+        )
+        return Uploaded(tuple(zip(splits, limits, strict=True)), expected)
 
     async def cancel_fee_lines(
         self, command: CancelFeeLines, caller: Caller, key: MsgKey, answer: Answer[Cancelled]

@@ -51,6 +51,9 @@ from services.settlement.store.common import (
     msgid_corrected as msgid_corrected,
 )
 from services.settlement.store.encounters import (
+    EncounterRead as EncounterRead,
+)
+from services.settlement.store.encounters import (
     LockedEncounter as LockedEncounter,
 )
 from services.settlement.store.encounters import (
@@ -75,6 +78,9 @@ from services.settlement.store.encounters import (
     lock_encounter as lock_encounter,
 )
 from services.settlement.store.encounters import (
+    read_encounter as read_encounter,
+)
+from services.settlement.store.encounters import (
     set_discharge as set_discharge,
 )
 from services.settlement.store.fee_lines import (
@@ -85,6 +91,9 @@ from services.settlement.store.fee_lines import (
 )
 from services.settlement.store.fee_lines import (
     insert_fee_lines as insert_fee_lines,
+)
+from services.settlement.store.fee_lines import (
+    insert_fee_lines_if_unchanged as insert_fee_lines_if_unchanged,
 )
 from services.settlement.store.journal import (
     JOURNAL as JOURNAL,

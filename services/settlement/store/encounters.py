@@ -278,6 +278,33 @@ async def claim_and_lock_encounter(
     return True, await locked_of(conn, row, txn_clock, lines=False)
 
 
+@dataclass(frozen=True)
+class EncounterRead:
+    """An encounter read without a lock, and the row version a gated write checks."""
+
+    read: LockedEncounter  # as read (no lock is held; no lines)
+    version: int  # xmin of the row version read
+
+
+_READ_ENCOUNTER = f"""
+SELECT EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $2) AS msgid_seen,
+       {ENCOUNTER_COLUMNS}, NULL::record[] AS lines, e.xmin AS version
+  FROM encounters e
+ WHERE e.mdtrt_id = $1
+"""
+
+
+async def read_encounter(conn: Conn, mdtrt_id: str, msgid: str) -> EncounterRead | None:
+    """The encounter (without its lines) as a snapshot has it, for a write gated on its
+    row version; None if the msgid is known already (a resend, a correction's tombstone)
+    or the encounter is unknown: the locked path answers those."""
+    txn_clock = TxnClock.read()
+    row = await conn.fetchrow(_READ_ENCOUNTER, mdtrt_id, msgid)
+    if row is None or row["msgid_seen"]:
+        return None
+    return EncounterRead(await locked_of(conn, row, txn_clock, lines=False), row["version"])
+
+
 _STANDING_LINES = """
 SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
                  ORDER BY line_no) AS lines

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from services.settlement.domain.bill import FeeLine
 from services.settlement.store.common import Journal, expect_counts, journalled
 from shared import clock
@@ -92,6 +94,70 @@ async def insert_fee_lines(
     expect_counts(row, enc=1, j=1)
     assert row is not None
     return set(row["inserted"] or ()), LineTotals(row["line_count"], row["line_amount_fen"])
+
+
+# An upload onto an encounter read without a lock (``read_encounter``), in one statement
+# that commits itself: the msgid's journal row first, DONE with its answer (a msgid taken
+# meanwhile violates its key); then the gate locks the encounter if it is still OPEN and the
+# row version read (rows_as_read aborts the statement otherwise); then the lines, with no
+# ON CONFLICT (a line number standing already violates its key: the locked path then says
+# which), and the encounter's totals. Any abort writes nothing.
+_INSERT_LINES_IF_UNCHANGED = f"""
+WITH j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, fingerprint, response,
+                          received_at)
+    VALUES ($8, $9, $10, $1, 'DONE', $13, $12, $11)
+    RETURNING 1
+), g AS MATERIALIZED (
+    SELECT 1 FROM encounters ge
+     WHERE ge.mdtrt_id = $1 AND ge.state = 'OPEN' AND ge.xmin = $14::xid
+       FOR UPDATE OF ge
+), ins AS (
+    INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4, unit_price_fen,
+                           amount_fen, upload_msgid, uploaded_at)
+    SELECT $1, t.line_no, t.item_code, t.fee_date, t.quantity_e4, t.unit_price_fen,
+           t.amount_fen, $8, $11
+      FROM unnest($2::int[], $3::text[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[])
+           AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen), g
+    RETURNING line_no, amount_fen
+), {_moving_totals(lines="ins", sign="+", at="$11")}
+SELECT (SELECT count(*) FROM j) AS j, rows_as_read((SELECT count(*) FROM g)) AS g,
+       (SELECT count(*) FROM ins) AS ins,
+       (SELECT line_count FROM enc) AS line_count,
+       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
+       (SELECT count(*) FROM enc) AS enc
+"""
+
+
+async def insert_fee_lines_if_unchanged(
+    conn: Conn,
+    mdtrt_id: str,
+    version: int,
+    lines: Sequence[FeeLine],
+    journal: Journal,
+    digest: bytes,
+    response: bytes,
+) -> LineTotals | None:
+    """In one statement that commits itself (no transaction is open): insert the lines,
+    move the encounter's totals and journal the msgid with its fingerprint and answer, if
+    the encounter is still OPEN and at row version ``version``. None: it changed, the
+    msgid was taken or a line number stands already; nothing was written."""
+    assert not conn.is_in_transaction(), "the statement is its own transaction"
+    try:
+        row = await conn.fetchrow(
+            _INSERT_LINES_IF_UNCHANGED,
+            mdtrt_id,
+            *line_arrays(lines),
+            *journal.stamped(),
+            response,
+            digest,
+            version,
+        )
+    except (asyncpg.UniqueViolationError, asyncpg.SerializationError):
+        return None  # the statement rolled back whole
+    expect_counts(row, j=1, g=1, ins=len(lines), enc=1)
+    assert row is not None
+    return LineTotals(row["line_count"], row["line_amount_fen"])
 
 
 _CANCEL_LINES = f"""

@@ -1,5 +1,5 @@
-"""A settlement written without a transaction: a read, then one write gated on the
-encounter and the person's year row being the row versions read. Another writer between
+"""A settlement (and an upload) written without a transaction: a read, then one write
+gated on the encounter and the person's year row being the row versions read. Another writer between
 the two statements makes the gate refuse the write whole, and the request is decided
 again under locks, as if the first attempt had not run."""
 
@@ -9,7 +9,9 @@ import asyncio
 from collections.abc import Callable
 
 import asyncpg
+import grpc
 
+from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from tests.support.polling import wait_until
 
 from .support import (
@@ -20,6 +22,7 @@ from .support import (
     Filing,
     Hospital,
     fee,
+    rpc_error,
 )
 
 # Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year.
@@ -243,3 +246,94 @@ async def test_a_gated_write_waits_for_its_msgid_before_it_locks_any_row(
     response = await settle
     assert response.setlinfo.setl_id
     assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
+
+
+GATED_UPLOAD = "WITH j AS (%INSERT INTO fee_lines%"  # the gated statement of an upload
+
+
+async def test_an_upload_onto_an_encounter_changed_after_its_read_counts_every_line(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """Lines added to the encounter between an upload's read and its write: the write's
+    gate sees the encounter's row version changed, writes nothing, and the locked path
+    answers with the encounter's totals as they now stand, the other lines included."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id, first_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            # As another upload (2204) of line 5 does it: the line and the encounter's totals.
+            await holder.execute(
+                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id
+            )
+            await holder.execute(
+                """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
+                                          unit_price_fen, amount_fen, upload_msgid, uploaded_at)
+                   SELECT mdtrt_id, 5, item_code, fee_date, quantity_e4, unit_price_fen,
+                          amount_fen, 'held-upload', now()
+                     FROM fee_lines WHERE mdtrt_id = $1 AND line_no = 1""",
+                mdtrt_id,
+            )
+            await holder.execute(
+                "UPDATE encounters SET line_count = line_count + 1,"
+                " line_amount_fen = line_amount_fen + $2 WHERE mdtrt_id = $1",
+                mdtrt_id,
+                first_fen,
+            )
+            upload = asyncio.ensure_future(h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")]))
+
+            async def upload_waits() -> bool:
+                return await _waiting(settlement_db, GATED_UPLOAD) == 1
+
+            await wait_until(upload_waits, what="the gated upload waits for the encounter")
+            await tx.commit()
+        except BaseException:
+            await tx.rollback()
+            raise
+    response = await upload
+    async with settlement_db.acquire() as conn:
+        standing = await conn.fetchrow(
+            "SELECT count(*) AS n, sum(amount_fen) AS fen FROM fee_lines"
+            " WHERE mdtrt_id = $1 AND cancelled_at IS NULL",
+            mdtrt_id,
+        )
+        totals = await conn.fetchrow(
+            "SELECT line_count, line_amount_fen FROM encounters WHERE mdtrt_id = $1", mdtrt_id
+        )
+    assert response.line_count == 3 == standing["n"] == totals["line_count"]
+    assert response.medfee_sumamt_fen == standing["fen"] == totals["line_amount_fen"]
+
+
+async def test_an_upload_of_a_standing_line_number_is_refused_and_writes_nothing(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A line number that stands already is not known to the read (it reads no lines): the
+    gated insert collides with it and writes nothing, and the locked path refuses the
+    upload naming the line."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id, first_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    again = h.header(person.insured_pool)
+    error = await rpc_error(
+        h.call(
+            "UploadFeeDetails",
+            pb.UploadFeeDetailsRequest(
+                header=again,
+                mdtrt_id=mdtrt_id,
+                psn_no=person.psn_no,
+                feedetail=[fee(2, CONSULTATION, "45"), fee(1, CONSULTATION, "45")],
+            ),
+        )
+    )
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "feedetail[1].feedetl_sn" in (error.details() or ""), error.details()
+    async with settlement_db.acquire() as conn:
+        journal = await conn.fetchval("SELECT count(*) FROM messages WHERE msgid = $1", again.msgid)
+        totals = await conn.fetchrow(
+            "SELECT line_count, line_amount_fen FROM encounters WHERE mdtrt_id = $1", mdtrt_id
+        )
+        lines = await conn.fetchval("SELECT count(*) FROM fee_lines WHERE mdtrt_id = $1", mdtrt_id)
+    assert journal == 0
+    assert (totals["line_count"], totals["line_amount_fen"], lines) == (1, first_fen, 1)

@@ -777,11 +777,17 @@ async def _run(args: argparse.Namespace, cluster: Any) -> None:
         if args.open_duration_s > 0 and stats.settlements:
             rate = 0.5 * stats.settlements / elapsed_s
             print(f"bench: open loop at {rate:.1f} settlements/s for {args.open_duration_s} s")
+            before = services.cpu_s() | {"postgres": postgres_cpu_s()}
             half, _ = await drive(
                 target, persons, args.hospitals, args.load_procs, args.open_duration_s,
                 args.seed + 1_000, inpatient_share=0.0, rate_per_s=rate,
             )  # fmt: skip
-            report["open_loop"] = {"rate_per_s": rate, "stats": half}
+            after = services.cpu_s() | {"postgres": postgres_cpu_s()}
+            report["open_loop"] = {
+                "rate_per_s": rate,
+                "stats": half,
+                "cpu_s": {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after},
+            }
         await asyncio.sleep(2)  # let the relay drain
         report["database"] = await check_database(url)
     finally:
@@ -837,6 +843,18 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
             f" p50 {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms,"
             f" errors {dict(half.errors) or 'none'}"
         )
+        # The same flows at a fixed rate, out of saturation: less queueing and core
+        # sharing in the CPU per operation, and every person's year row exists by then.
+        half_rpcs = sum(len(v) for v in half.latencies_ms.values())
+        cpu = open_loop["cpu_s"]
+        if half_rpcs and half.settlements:
+            print(
+                f"  - CPU at that rate (outpatient flows only): settlement"
+                f" {1000 * cpu.get('settlement', 0.0) / half_rpcs:.2f} ms per RPC,"
+                f" postgres {1000 * cpu.get('postgres', 0.0) / half.settlements:.2f} ms and"
+                f" filing {1000 * cpu.get('filing', 0.0) / half.settlements:.2f} ms"
+                f" per settlement"
+            )
     where = (
         "this run's own cluster" if args.own_cluster else "every postgres process of the machine"
     )

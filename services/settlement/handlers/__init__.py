@@ -15,19 +15,29 @@ Every write runs in one unit of work (``shared.unit_of_work``)::
     COMMIT                       (explicit; anything else rolls back)
 
 so a request either commits everything, including its stored response and its event, or
-nothing. Round trips of a Settle, steady state (prepared statements cached):
+nothing. Round trips of a Settle on that locked path, steady state (prepared statements
+cached):
 
     1 BEGIN · 2 claim the msgid, then lock the encounter + its lines, create the person's
     year row if new and lock it, read the transaction's clock · 3 write settlement, funds,
     accumulations, encounter, journal with the stored answer, outbox event · 4 COMMIT
 
-Four (tests/integration/settlement/test_settlement_round_trips.py pins them; five for a
-person's first settlement of a year, whose new year row is locked by a statement of its
-own). The person's year row, where concurrent settlements of one person queue, is held
-from 2 to the COMMIT. The coverage re-check (a
-gRPC call) happens only when the stored coverage was refused, and then in a first
-transaction that rolls back before the call and a second one after it: a slow filing
-service never holds a lock.
+Four (five for a person's first settlement of a year, whose new year row is locked by a
+statement of its own). The person's year row, where concurrent settlements of one person
+queue, is held from 2 to the COMMIT.
+
+Settle and UploadFeeDetails try two statements first, neither in a transaction: a read
+of what the request acts on with each row's version (``xmin``), then, after the same pure
+domain work, one statement that journals the msgid with its answer, locks the rows only if
+they are still the versions read, and writes everything (``settling._settle_unlocked``,
+``encounters._upload_unlocked``): two round trips. A row changed between the two, a msgid
+taken meanwhile or a refusal writes nothing there, and the request runs the locked path
+above as if the first attempt had not. tests/integration/settlement/
+test_settlement_round_trips.py pins every count.
+
+The coverage re-check (a gRPC call) happens only when the stored coverage was refused, and
+then in a first transaction that rolls back before the call and a second one after it: a
+slow filing service never holds a lock.
 
 The use cases live by sub-domain in this package's modules (encounters, settling,
 correcting, queries) over :class:`~services.settlement.handlers.core.SettlementCore`; what

@@ -205,6 +205,8 @@ class EncounterCases(SettlementCore):
             )
         if totals is None:
             return None
+        # Committed already: the encounter was the row version read, so the totals are the
+        # ones answered; this only reports a bug.
         assert totals == uploaded.totals, (totals, uploaded.totals)
         return uploaded
 

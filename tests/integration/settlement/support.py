@@ -338,3 +338,25 @@ async def replayed(db: asyncpg.Pool, call: Awaitable[Any]) -> Any:
 async def row_counts(db: asyncpg.Pool) -> dict[str, int]:
     async with db.acquire() as conn:
         return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
+
+
+async def replace_line_one(holder: asyncpg.Connection, mdtrt_id: str, item_code: str) -> None:
+    """In ``holder``'s open transaction, as a cancel (2205) of line 1 and an upload (2204)
+    of a line 1 of the same amount with ``item_code`` do it: the encounter locked, its
+    lines changed with their count and total kept, the encounter's row written."""
+    await holder.execute("SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id)
+    await holder.execute(
+        "UPDATE fee_lines SET cancelled_at = now(), cancel_msgid = 'held-cancel'"
+        " WHERE mdtrt_id = $1 AND line_no = 1",
+        mdtrt_id,
+    )
+    await holder.execute(
+        """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
+                                  unit_price_fen, amount_fen, upload_msgid, uploaded_at)
+           SELECT mdtrt_id, 1, $2, fee_date, quantity_e4, unit_price_fen, amount_fen,
+                  'held-upload', now()
+             FROM fee_lines WHERE mdtrt_id = $1 AND cancel_msgid = 'held-cancel'""",
+        mdtrt_id,
+        item_code,
+    )
+    await holder.execute("UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id)

@@ -23,6 +23,7 @@ from .support import (
     Filing,
     Hospital,
     fee,
+    replace_line_one,
     rpc_error,
 )
 
@@ -159,27 +160,7 @@ async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_
         tx = holder.transaction()
         await tx.start()
         try:
-            await holder.execute(
-                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id
-            )
-            # As a cancel (2205) then an upload (2204) of one line of the same amount do it.
-            await holder.execute(
-                "UPDATE fee_lines SET cancelled_at = now(), cancel_msgid = 'held-cancel'"
-                " WHERE mdtrt_id = $1 AND line_no = 1",
-                mdtrt_id,
-            )
-            await holder.execute(
-                """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
-                                          unit_price_fen, amount_fen, upload_msgid, uploaded_at)
-                   SELECT mdtrt_id, 1, $2, fee_date, quantity_e4, unit_price_fen, amount_fen,
-                          'held-upload', now()
-                     FROM fee_lines WHERE mdtrt_id = $1 AND cancel_msgid = 'held-cancel'""",
-                mdtrt_id,
-                CONSULTATION,
-            )
-            await holder.execute(
-                "UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id
-            )
+            await replace_line_one(holder, mdtrt_id, CONSULTATION)
             settle = asyncio.ensure_future(h.call("Settle", request))
 
             async def settle_waits_for_the_encounter() -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import asyncpg
 import grpc
 
+from shared.pb.crossclear.filing.v1 import filing_pb2
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from tests.support.polling import wait_until
 
@@ -22,6 +23,7 @@ from .support import (
     Filing,
     Hospital,
     fee,
+    replace_line_one,
     rpc_error,
 )
 
@@ -57,6 +59,18 @@ async def _written(pool: asyncpg.Pool, mdtrt_id: str) -> tuple[int, int, int]:
         )
     assert row is not None
     return row["s"], row["j"], row["ob"]
+
+
+async def _colonoscopy_after_a_settlement(
+    h: Hospital, filing: Filing
+) -> tuple[filing_pb2.Person, str, int]:
+    """A new person settled once at ``h`` (so their year row exists and a Settle takes the
+    unlocked path), and an encounter of theirs with a colonoscopy, ready to settle."""
+    person = await filing.new_person(NANNING)
+    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    await h.settle(person, before_id, before_fen)
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    return person, mdtrt_id, total_fen
 
 
 async def test_a_settle_whose_year_row_changed_after_its_read_is_decided_again(
@@ -127,36 +141,13 @@ async def test_a_settle_whose_lines_changed_after_its_read_settles_them_as_they_
     and its write (count and total unchanged, as the hospital's sum still matches): the
     write's gate sees the encounter's row version changed, writes nothing, and the locked
     path settles the lines as they now stand."""
-    person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
-    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
-    await h.settle(person, before_id, before_fen)  # the year row exists: the unlocked path
-    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    person, mdtrt_id, total_fen = await _colonoscopy_after_a_settlement(h, filing)
     async with settlement_db.acquire() as holder:
         tx = holder.transaction()
         await tx.start()
         try:
-            await holder.execute(
-                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id
-            )
-            # As a cancel (2205) then an upload (2204) of one line of the same amount do it.
-            await holder.execute(
-                "UPDATE fee_lines SET cancelled_at = now(), cancel_msgid = 'held-cancel'"
-                " WHERE mdtrt_id = $1 AND line_no = 1",
-                mdtrt_id,
-            )
-            await holder.execute(
-                """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
-                                          unit_price_fen, amount_fen, upload_msgid, uploaded_at)
-                   SELECT mdtrt_id, 1, $2, fee_date, quantity_e4, unit_price_fen, amount_fen,
-                          'held-upload', now()
-                     FROM fee_lines WHERE mdtrt_id = $1 AND cancel_msgid = 'held-cancel'""",
-                mdtrt_id,
-                CONSULTATION,
-            )
-            await holder.execute(
-                "UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id
-            )
+            await replace_line_one(holder, mdtrt_id, CONSULTATION)
             settle = asyncio.ensure_future(h.settle(person, mdtrt_id, total_fen))
 
             async def settle_waits() -> bool:
@@ -181,11 +172,8 @@ async def test_a_msgid_taken_after_the_read_writes_nothing_and_gets_the_stored_a
     """The same msgid sent twice, both copies past their reads: the second copy's journal
     row collides with the first's, its statement writes nothing, and it is answered with
     the first's stored answer, byte for byte."""
-    person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
-    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
-    await h.settle(person, before_id, before_fen)
-    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    person, mdtrt_id, total_fen = await _colonoscopy_after_a_settlement(h, filing)
     request = h.settle_request(person, mdtrt_id, total_fen)
     async with settlement_db.acquire() as holder:
         tx = holder.transaction()
@@ -214,11 +202,8 @@ async def test_a_gated_write_waits_for_its_msgid_before_it_locks_any_row(
     and the year row, as the locked path claims its msgid before it locks them: while
     another transaction holds the msgid, the write holds neither row, so a transaction
     that holds the msgid and wants a row cannot deadlock with it."""
-    person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
-    before_id, before_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
-    await h.settle(person, before_id, before_fen)
-    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    person, mdtrt_id, total_fen = await _colonoscopy_after_a_settlement(h, filing)
     request = h.settle_request(person, mdtrt_id, total_fen)
     async with settlement_db.acquire() as holder:
         tx = holder.transaction()

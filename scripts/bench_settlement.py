@@ -775,7 +775,7 @@ async def _run(args: argparse.Namespace, cluster: Any) -> None:
         if cluster is not None:
             report["statements"] = await top_statements(url)
         if args.open_duration_s > 0 and stats.settlements:
-            rate = 0.5 * stats.settlements / elapsed_s
+            rate = args.open_rate or 0.5 * stats.settlements / elapsed_s
             print(f"bench: open loop at {rate:.1f} settlements/s for {args.open_duration_s} s")
             before = services.cpu_s() | {"postgres": postgres_cpu_s()}
             half, _ = await drive(
@@ -839,7 +839,8 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
         half: Stats = open_loop["stats"]
         values = half.latencies_ms.get("Settle") or [0.0]
         print(
-            f"- Settle at half the saturation rate (open loop, {open_loop['rate_per_s']:.1f}/s):"
+            f"- Settle at {'a fixed rate' if args.open_rate else 'half the saturation rate'}"
+            f" (open loop, {open_loop['rate_per_s']:.1f}/s):"
             f" p50 {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms,"
             f" errors {dict(half.errors) or 'none'}"
         )
@@ -920,6 +921,12 @@ def main() -> None:
     parser.add_argument(
         "--open-duration-s", type=float, default=30.0, help="open loop at half rate; 0 = skip"
     )
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        help="the open loop's settlements/s (default: half the saturation rate); a fixed"
+        " rate compares two versions at the same load",
+    )
     parser.add_argument("--persons", type=int, default=400)
     parser.add_argument("--inpatient-share", type=float, default=0.25)
     parser.add_argument("--db-pool-max", type=int, default=10)
@@ -948,6 +955,7 @@ def main() -> None:
     assert args.settlement_workers == 1 or args.profile_settlement is None, "profile 1 worker"
     assert 1 <= args.hospitals <= 1_000 and 1 <= args.duration_s <= 3_600
     assert 1 <= args.persons <= 100_000 and 0 <= args.inpatient_share <= 1
+    assert args.open_rate is None or 0 < args.open_rate <= 10_000
     asyncio.run(run(args))
 
 

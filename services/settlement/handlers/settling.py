@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from services.settlement import pharmacy_store, store
 from services.settlement.domain.accumulations import (
     Accumulations,
@@ -292,12 +294,13 @@ class SettleCases(SettlementCore):
         self, command: Discharge, caller: Caller, key: MsgKey, answer: Answer[Discharged]
     ) -> Discharged | Stored:
         discharge_date = command.discharge_date
+        acting_institution(command.header, caller, HOSPITAL)
+        discharged = await self._discharge_unlocked(command, key, answer)
+        if discharged is not None:
+            return discharged
 
         async def act(at: OnLocked) -> Completed[Discharged]:
-            if discharge_date > at.locked.clock.china_date:
-                raise InvalidArgument("endtime", f"{discharge_date} is in the future")
-            require_dischargeable(at.locked.encounter, discharge_date)
-            discharged = Discharged(discharge_date)
+            discharged = _discharged(at.locked, discharge_date)
             await store.set_discharge(
                 at.conn,
                 command.mdtrt_id,
@@ -309,3 +312,39 @@ class SettleCases(SettlementCore):
             return Completed(discharged)
 
         return await self._on_encounter(command, caller, key, answer, act, INFNO_DISCHARGE)
+
+    async def _discharge_unlocked(
+        self, command: Discharge, key: MsgKey, answer: Answer[Discharged]
+    ) -> Discharged | None:
+        """A discharge in two statements and no transaction, as an upload
+        (``encounters._upload_unlocked``): a read of the encounter, then one statement that
+        records the date with the msgid's answer if the encounter is still the row version
+        read. None, having written nothing, where the locked path decides."""
+        header = command.header
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            found = await store.read_encounter(conn, command.mdtrt_id, header.msgid)
+            if found is None:
+                return None
+            try:
+                read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
+                discharged = _discharged(read, command.discharge_date)
+            except DomainError:
+                return None
+            written = await store.set_discharge_if_unchanged(
+                conn,
+                found,
+                command.discharge_date,
+                command.diag_code,
+                store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE),
+                key.digest,
+                answer(discharged),
+            )
+        return discharged if written else None
+
+
+def _discharged(encounter: store.LockedEncounter, discharge_date: date) -> Discharged:
+    """The discharge of the encounter as it stands on ``discharge_date``; or the refusal."""
+    if discharge_date > encounter.clock.china_date:
+        raise InvalidArgument("endtime", f"{discharge_date} is in the future")
+    require_dischargeable(encounter.encounter, discharge_date)
+    return Discharged(discharge_date)

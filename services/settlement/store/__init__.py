@@ -83,6 +83,9 @@ from services.settlement.store.encounters import (
 from services.settlement.store.encounters import (
     set_discharge as set_discharge,
 )
+from services.settlement.store.encounters import (
+    set_discharge_if_unchanged as set_discharge_if_unchanged,
+)
 from services.settlement.store.fee_lines import (
     LineTotals as LineTotals,
 )

@@ -86,6 +86,39 @@ def journalled(
 )"""
 
 
+def journalled_done(
+    msgid: str,
+    hospital_code: str,
+    infno: str,
+    mdtrt_id: str,
+    at: str,
+    *,
+    fingerprint: str,
+    response: str,
+    setl_id: str = "NULL",
+) -> str:
+    """The journal CTE of a gated write (``j AS (…)``, no transaction open): the msgid's
+    row inserted DONE with what the write did, its fingerprint and its answer. A msgid
+    taken meanwhile (a resend, a correction's tombstone) violates the row's key and aborts
+    the statement; one in flight makes it wait, holding nothing yet, when the CTE comes
+    first in the statement's select list (:data:`GATED`)."""
+    return f"""j AS (
+    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, fingerprint,
+                          response, received_at)
+    VALUES ({msgid}, {hospital_code}, {infno}, {mdtrt_id}, {setl_id}, 'DONE', {fingerprint},
+            {response}, {at})
+    RETURNING 1
+)"""
+
+
+# The head of a gated write's select list: the journal row first, then the gate ``g`` (the
+# rows locked only if they are the versions read), whose count rows_as_read (migration
+# 0012) turns into an abort of the whole statement unless it is one. A select list is
+# evaluated in its order, so the msgid is taken before any row is locked, the order of
+# every writer.
+GATED = "(SELECT count(*) FROM j) AS j, rows_as_read((SELECT count(*) FROM g)) AS g"
+
+
 def msgid_corrected() -> FailedPrecondition:
     """The refusal of a msgid a correction undid or tombstoned (its journal row says so)."""
     return FailedPrecondition(

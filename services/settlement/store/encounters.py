@@ -27,10 +27,12 @@ from services.settlement.domain.encounter import (
     PersonSnapshot,
 )
 from services.settlement.store.common import (
+    GATED,
     Journal,
     TxnClock,
     expect_counts,
     journalled,
+    journalled_done,
 )
 from services.settlement.store.journal import CLAIM_SQL
 from shared import clock
@@ -378,6 +380,61 @@ async def set_discharge(
         response,
     )
     expect_counts(counts, enc=1, j=1)
+
+
+# A discharge of an encounter read without a lock (``read_encounter``), in one statement
+# that commits itself: the msgid's journal row first, then the encounter locked only if it
+# is the row version read, then the discharge date (``journalled_done``, ``GATED``).
+_SET_DISCHARGE_IF_UNCHANGED = f"""
+WITH {journalled_done("$4", "$5", "$6", "$1", "$7", fingerprint="$9", response="$8")},
+g AS MATERIALIZED (
+    SELECT 1 FROM encounters ge WHERE ge.mdtrt_id = $1 AND ge.xmin = $10::xid FOR UPDATE OF ge
+), enc AS (
+    UPDATE encounters SET discharge_date = $2,
+           diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
+           updated_at = $7
+     WHERE mdtrt_id = $1 AND state <> 'CANCELLED' AND EXISTS (SELECT 1 FROM g)
+    RETURNING 1
+)
+SELECT {GATED}, (SELECT count(*) FROM enc) AS enc
+"""
+
+
+async def set_discharge_if_unchanged(
+    conn: Conn,
+    found: EncounterRead,
+    discharge_date: date,
+    diag_code: str,
+    journal: Journal,
+    digest: bytes,
+    response: bytes,
+) -> bool:
+    """In one statement that commits itself (no transaction is open): record the discharge
+    date and journal the msgid with its fingerprint and answer, if the encounter is still
+    the row version ``found`` read. False: it changed or the msgid was taken; nothing was
+    written."""
+    assert not conn.is_in_transaction(), "the statement is its own transaction"
+    try:
+        counts = await conn.fetchrow(
+            _SET_DISCHARGE_IF_UNCHANGED,
+            found.read.encounter.mdtrt_id,
+            discharge_date,
+            diag_code,
+            *journal.stamped(),
+            response,
+            digest,
+            found.version,
+        )
+    except (
+        asyncpg.UniqueViolationError,
+        asyncpg.SerializationError,
+        asyncpg.DeadlockDetectedError,
+    ):
+        return False  # the statement rolled back whole
+    # Committed already: with the gate passed the count follows from its lock; this check
+    # can only report a bug.
+    expect_counts(counts, j=1, g=1, enc=1)
+    return True
 
 
 _CANCEL_ENCOUNTER = f"""

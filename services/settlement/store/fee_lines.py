@@ -9,7 +9,13 @@ from typing import Any
 import asyncpg
 
 from services.settlement.domain.bill import FeeLine
-from services.settlement.store.common import Journal, expect_counts, journalled
+from services.settlement.store.common import (
+    GATED,
+    Journal,
+    expect_counts,
+    journalled,
+    journalled_done,
+)
 from shared import clock
 from shared.bus.pg import Conn
 
@@ -103,12 +109,8 @@ async def insert_fee_lines(
 # ON CONFLICT (a line number standing already violates its key: the locked path then says
 # which), and the encounter's totals. Any abort writes nothing.
 _INSERT_LINES_IF_UNCHANGED = f"""
-WITH j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, state, fingerprint, response,
-                          received_at)
-    VALUES ($8, $9, $10, $1, 'DONE', $13, $12, $11)
-    RETURNING 1
-), g AS MATERIALIZED (
+WITH {journalled_done("$8", "$9", "$10", "$1", "$11", fingerprint="$13", response="$12")},
+g AS MATERIALIZED (
     SELECT 1 FROM encounters ge
      WHERE ge.mdtrt_id = $1 AND ge.state = 'OPEN' AND ge.xmin = $14::xid
        FOR UPDATE OF ge
@@ -121,7 +123,7 @@ WITH j AS (
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen), g
     RETURNING line_no, amount_fen
 ), {_moving_totals(lines="ins", sign="+", at="$11")}
-SELECT (SELECT count(*) FROM j) AS j, rows_as_read((SELECT count(*) FROM g)) AS g,
+SELECT {GATED},
        (SELECT count(*) FROM ins) AS ins,
        (SELECT line_count FROM enc) AS line_count,
        (SELECT line_amount_fen FROM enc) AS line_amount_fen,

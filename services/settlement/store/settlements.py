@@ -27,10 +27,12 @@ from services.settlement.store.accumulations import (
     lock_accumulations,
 )
 from services.settlement.store.common import (
+    GATED,
     Journal,
     TxnClock,
     expect_counts,
     journalled,
+    journalled_done,
 )
 from services.settlement.store.encounters import (
     ENCOUNTER_COLUMNS,
@@ -278,15 +280,9 @@ _GATE = f"""g AS MATERIALIZED (
        AND ga.xmin = ${_V + 2}::xid
        FOR UPDATE OF ge, ga
 ),"""
-_JOURNAL_DONE = f"""j AS (
-    INSERT INTO messages (msgid, hospital_code, infno, mdtrt_id, setl_id, state, fingerprint,
-                          response, received_at)
-    VALUES ($12, $5, ${_X + 11}, $4, $1, 'DONE', ${_V}, ${_K}, $13)
-    RETURNING 1
-)"""
-
-# The journal row first, then the gate: a target list is evaluated in its order.
-_GATED_COUNT = "rows_as_read((SELECT count(*) FROM g)) AS g, "
+_JOURNAL_DONE = journalled_done(
+    "$12", "$5", f"${_X + 11}", "$4", "$13", fingerprint=f"${_V}", response=f"${_K}", setl_id="$1"
+)
 
 
 def _settling_statement(gated: bool) -> str:
@@ -316,7 +312,7 @@ WITH {_GATE if gated else ""}{_settlement_parts(gated)}, e AS (
     {f"SELECT {outbox} FROM g" if gated else f"VALUES ({outbox})"}
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM j) AS j, {_GATED_COUNT if gated else ""}
+SELECT {GATED + "," if gated else "(SELECT count(*) FROM j) AS j,"}
        (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
        (SELECT count(*) FROM ob) AS ob

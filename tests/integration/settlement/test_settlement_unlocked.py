@@ -1,4 +1,4 @@
-"""A settlement (and an upload) written without a transaction: a read, then one write
+"""A settlement (an upload, a discharge) written without a transaction: a read, then one write
 gated on the encounter and the person's year row being the row versions read. Another writer between
 the two statements makes the gate refuse the write whole, and the request is decided
 again under locks, as if the first attempt had not run."""
@@ -25,6 +25,7 @@ from .support import (
     fee,
     replace_line_one,
     rpc_error,
+    today,
 )
 
 # Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year.
@@ -322,3 +323,48 @@ async def test_an_upload_of_a_standing_line_number_is_refused_and_writes_nothing
         lines = await conn.fetchval("SELECT count(*) FROM fee_lines WHERE mdtrt_id = $1", mdtrt_id)
     assert journal == 0
     assert (totals["line_count"], totals["line_amount_fen"], lines) == (1, first_fen, 1)
+
+
+async def test_a_discharge_of_a_stay_discharged_after_its_read_is_refused(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A stay discharged by another transaction between a discharge's read and its write:
+    the gate sees the encounter changed, the write records nothing, and the locked path
+    refuses the second discharge (ALREADY_DISCHARGED) — the first date stands."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id = (await h.admit(person)).mdtrt_id
+    request = pb.DischargeRequest(
+        header=h.header(person.insured_pool),
+        mdtrt_id=mdtrt_id,
+        psn_no=person.psn_no,
+        endtime=today().isoformat(),
+    )
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            await holder.execute(
+                "UPDATE encounters SET discharge_date = begin_date, diag_code = 'HELD'"
+                " WHERE mdtrt_id = $1",
+                mdtrt_id,
+            )
+            discharge = asyncio.ensure_future(h.call("Discharge", request))
+
+            async def discharge_waits() -> bool:
+                return await _waiting(settlement_db, "WITH j AS (%SET discharge_date%") == 1
+
+            await wait_until(discharge_waits, what="the gated discharge waits for the encounter")
+            await tx.commit()
+        except BaseException:
+            await tx.rollback()
+            raise
+    error = await rpc_error(discharge)
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert "ALREADY_DISCHARGED" in (error.details() or ""), error.details()
+    async with settlement_db.acquire() as conn:
+        journal = await conn.fetchval(
+            "SELECT count(*) FROM messages WHERE msgid = $1", request.header.msgid
+        )
+        diag = await conn.fetchval("SELECT diag_code FROM encounters WHERE mdtrt_id = $1", mdtrt_id)
+    assert (journal, diag) == (0, "HELD")

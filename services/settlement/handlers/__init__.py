@@ -26,14 +26,15 @@ Four (five for a person's first settlement of a year, whose new year row is lock
 statement of its own). The person's year row, where concurrent settlements of one person
 queue, is held from 2 to the COMMIT.
 
-Settle and UploadFeeDetails try two statements first, neither in a transaction: a read
-of what the request acts on with each row's version (``xmin``), then, after the same pure
-domain work, one statement that journals the msgid with its answer, locks the rows only if
-they are still the versions read, and writes everything (``settling._settle_unlocked``,
-``encounters._upload_unlocked``): two round trips. A row changed between the two, a msgid
+Settle, UploadFeeDetails and Discharge try two statements first, neither in a
+transaction: a read of what the request acts on with each row's version (``xmin``), then,
+after the same pure domain work, one statement that journals the msgid with its answer,
+locks the rows only if they are still the versions read, and writes everything
+(``settling._settle_unlocked``, ``encounters._upload_unlocked``,
+``settling._discharge_unlocked``): two round trips. A row changed between the two, a msgid
 taken meanwhile or a refusal writes nothing there, and the request runs the locked path
-above as if the first attempt had not. tests/integration/settlement/
-test_settlement_round_trips.py pins every count.
+above as if the first attempt had not.
+tests/integration/settlement/test_settlement_round_trips.py pins every count.
 
 The coverage re-check (a gRPC call) happens only when the stored coverage was refused, and
 then in a first transaction that rolls back before the call and a second one after it: a

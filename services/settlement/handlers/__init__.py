@@ -1,6 +1,7 @@
-"""The settlement service layer: one database transaction per hospital request.
+"""The settlement service layer: each hospital request is all or nothing in the database.
 
-Every write runs in one unit of work (``shared.unit_of_work``)::
+Every write that the gated path below does not take runs in one unit of work
+(``shared.unit_of_work``)::
 
     coverage re-check with the filing service, only when needed (no transaction open)
     BEGIN
@@ -31,9 +32,11 @@ transaction: a read of what the request acts on with each row's version (``xmin`
 after the same pure domain work, one statement that journals the msgid with its answer,
 locks the rows only if they are still the versions read, and writes everything
 (``settling._settle_unlocked``, ``encounters._upload_unlocked``,
-``settling._discharge_unlocked``): two round trips. A row changed between the two, a msgid
-taken meanwhile or a refusal writes nothing there, and the request runs the locked path
-above as if the first attempt had not.
+``settling._discharge_unlocked``): two round trips, and the one statement is all or
+nothing. A msgid already known when the rows are read, a refusal, a coverage to re-check, a
+person's first settlement of a year, a row changed between the two statements, a msgid
+taken meanwhile or a deadlock lost writes nothing there, and the request runs the locked
+path above as if the first attempt had not.
 tests/integration/settlement/test_settlement_round_trips.py pins every count.
 
 The coverage re-check (a gRPC call) happens only when the stored coverage was refused, and

@@ -86,6 +86,7 @@ SETTLING: Final = frozenset({"2207", "2304", "2102"})  # 2102: a pharmacy purcha
 TREATING_DAYS_AFTER_SETTLEMENT: Final = 30
 
 R = TypeVar("R")
+F = TypeVar("F")
 
 
 def infno_of(kind: str, encounter: Encounter) -> str:
@@ -406,6 +407,29 @@ class SettlementCore:
                 return result.result
             await uow.commit(answer(result))
             return result
+
+    async def _gated(
+        self,
+        read: Callable[[Conn], Awaitable[F | None]],
+        decide: Callable[[F], R],
+        write: Callable[[Conn, F, R], Awaitable[bool]],
+    ) -> R | None:
+        """A write in two statements and no transaction (Settle, upload, discharge): ``read``
+        what the request acts on with the row versions, ``decide`` on it as the locked path
+        would, and ``write`` it in one statement gated on those versions. None, having
+        written nothing, leaves the request to the locked path: ``read`` found nothing to
+        gate on (a msgid known already, an unknown encounter, no year row yet), ``decide``
+        refused (the locked path refuses again under its locks, or re-checks coverage), or
+        ``write`` found a row changed or the msgid taken."""
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            found = await read(conn)
+            if found is None:
+                return None
+            try:
+                decided = decide(found)
+            except (DomainError, _RecheckCoverage):
+                return None
+            return decided if await write(conn, found, decided) else None
 
     async def _checked_or_answered(self, key: MsgKey, checks: Awaitable[R]) -> R | Stored:
         """``checks``, made before the unit of work (the filing service's coverage, the

@@ -64,8 +64,8 @@ from services.settlement.handlers.core import (
 )
 from services.settlement.institution_access import HOSPITAL, acting_institution
 from shared.auth import Caller
+from shared.bus.pg import Conn
 from shared.errors import (
-    DomainError,
     InvalidArgument,
 )
 from shared.unit_of_work import UnitOfWork
@@ -175,40 +175,36 @@ class EncounterCases(SettlementCore):
     async def _upload_unlocked(
         self, command: UploadFeeLines, key: MsgKey, answer: Answer[Uploaded]
     ) -> Uploaded | None:
-        """An upload in two statements and no transaction: a read of the encounter, then
-        one statement that inserts the lines with the encounter's totals and the msgid's
-        answer if the encounter is still the row version read
-        (``store.insert_fee_lines_if_unchanged``). None, having written nothing, where the
-        locked path decides: a resent or corrected msgid, a refusal, a line number standing
-        already, an encounter changed meanwhile. Two round trips instead of four."""
+        """An upload in two statements and no transaction (``_gated``): a read of the
+        encounter, then one statement that inserts the lines with the encounter's totals
+        and the msgid's answer if the encounter is still the row version read
+        (``store.insert_fee_lines_if_unchanged``; a line number standing already aborts it).
+        Two round trips instead of four."""
         header = command.header
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await store.read_encounter(conn, command.mdtrt_id, header.msgid)
-            if found is None:
-                return None
-            try:
-                read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
-                uploaded = self._uploaded(read, command.lines)
-            except DomainError:
-                return None
-            journal = store.Journal(
-                header.msgid, header.hospital_code, infno_for("upload")(read.encounter)
-            )
+
+        def decide(found: store.EncounterRead) -> Uploaded:
+            read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
+            return self._uploaded(read, command.lines)
+
+        async def write(conn: Conn, found: store.EncounterRead, uploaded: Uploaded) -> bool:
+            infno = infno_for("upload")(found.read.encounter)
             totals = await store.insert_fee_lines_if_unchanged(
                 conn,
                 command.mdtrt_id,
                 found.version,
                 command.lines,
-                journal,
+                store.Journal(header.msgid, header.hospital_code, infno),
                 key.digest,
                 answer(uploaded),
             )
-        if totals is None:
-            return None
-        # Committed already: the encounter was the row version read, so the totals are the
-        # ones answered; this only reports a bug.
-        assert totals == uploaded.totals, (totals, uploaded.totals)
-        return uploaded
+            # Committed already when not None: the encounter was the row version read, so
+            # the totals are the ones answered; this only reports a bug.
+            assert totals is None or totals == uploaded.totals, (totals, uploaded.totals)
+            return totals is not None
+
+        return await self._gated(
+            lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid), decide, write
+        )
 
     def _uploaded(self, locked: store.LockedEncounter, lines: Sequence[FeeLine]) -> Uploaded:
         """The upload's answer onto the encounter as it stands: each line's split and price

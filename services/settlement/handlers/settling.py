@@ -30,7 +30,6 @@ from services.settlement.domain.supervision import (
 from services.settlement.events import settlement_outbox_item
 from services.settlement.handlers.commands import Discharge, PreSettle, Reverse, Settle
 from services.settlement.handlers.core import (
-    ACQUIRE_TIMEOUT_S,
     INFNO_DISCHARGE,
     INFNO_PURCHASE_CANCEL,
     Answer,
@@ -44,7 +43,6 @@ from services.settlement.handlers.core import (
     SettlementCore,
     Stored,
     _of_request,
-    _RecheckCoverage,
     infno_of,
     new_id,
     require_settlement_of,
@@ -53,7 +51,6 @@ from services.settlement.institution_access import HOSPITAL, PHARMACY, acting_in
 from shared.auth import Caller
 from shared.bus.pg import Conn
 from shared.errors import (
-    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -137,24 +134,24 @@ class SettleCases(SettlementCore):
     async def _settle_unlocked(
         self, command: Settle, key: MsgKey, answer: Answer[SettlementRecord]
     ) -> SettlementRecord | None:
-        """A settlement in two statements and no transaction: one reads the encounter, its
-        lines and the person's year row; the other writes everything the settlement changes
-        if neither row changed since (``store.write_settlement_if_unchanged``), so the
-        result is the one the locked path would have reached at that moment. None, having
-        written nothing, where the locked path decides: a resent or corrected msgid, a
-        refusal, a coverage to ask the filing service again, a person's first settlement of
-        the year, a row changed meanwhile. Two round trips instead of four."""
+        """A settlement in two statements and no transaction (``_gated``): one reads the
+        encounter, its lines and the person's year row; the other writes everything the
+        settlement changes if neither row changed since
+        (``store.write_settlement_if_unchanged``), so the result is the one the locked path
+        would have reached at that moment. Two round trips instead of four."""
         header = command.header
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            read = await store.read_for_settle(conn, command.mdtrt_id, header.msgid)
-            if read is None:
-                return None
-            try:
-                locked = _of_request(read.locked, command.mdtrt_id, header, command.psn_no)
-                encounter, record, after = self._settling(command, locked, read.accumulations, None)
-            except (DomainError, _RecheckCoverage):
-                return None
-            written = await store.write_settlement_if_unchanged(
+
+        def decide(read: store.SettleRead) -> tuple[Encounter, SettlementRecord, Accumulations]:
+            locked = _of_request(read.locked, command.mdtrt_id, header, command.psn_no)
+            return self._settling(command, locked, read.accumulations, None)
+
+        async def write(
+            conn: Conn,
+            read: store.SettleRead,
+            decided: tuple[Encounter, SettlementRecord, Accumulations],
+        ) -> bool:
+            encounter, record, after = decided
+            return await store.write_settlement_if_unchanged(
                 conn,
                 read,
                 record,
@@ -164,7 +161,11 @@ class SettleCases(SettlementCore):
                 key.digest,
                 answer(record),
             )
-        return record if written else None
+
+        decided = await self._gated(
+            lambda conn: store.read_for_settle(conn, command.mdtrt_id, header.msgid), decide, write
+        )
+        return None if decided is None else decided[1]
 
     def _settling(
         self,
@@ -316,21 +317,17 @@ class SettleCases(SettlementCore):
     async def _discharge_unlocked(
         self, command: Discharge, key: MsgKey, answer: Answer[Discharged]
     ) -> Discharged | None:
-        """A discharge in two statements and no transaction, as an upload
-        (``encounters._upload_unlocked``): a read of the encounter, then one statement that
-        records the date with the msgid's answer if the encounter is still the row version
-        read. None, having written nothing, where the locked path decides."""
+        """A discharge in two statements and no transaction (``_gated``): a read of the
+        encounter, then one statement that records the date with the msgid's answer if the
+        encounter is still the row version read."""
         header = command.header
-        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            found = await store.read_encounter(conn, command.mdtrt_id, header.msgid)
-            if found is None:
-                return None
-            try:
-                read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
-                discharged = _discharged(read, command.discharge_date)
-            except DomainError:
-                return None
-            written = await store.set_discharge_if_unchanged(
+
+        def decide(found: store.EncounterRead) -> Discharged:
+            read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
+            return _discharged(read, command.discharge_date)
+
+        async def write(conn: Conn, found: store.EncounterRead, discharged: Discharged) -> bool:
+            return await store.set_discharge_if_unchanged(
                 conn,
                 found,
                 command.discharge_date,
@@ -339,7 +336,10 @@ class SettleCases(SettlementCore):
                 key.digest,
                 answer(discharged),
             )
-        return discharged if written else None
+
+        return await self._gated(
+            lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid), decide, write
+        )
 
 
 def _discharged(encounter: store.LockedEncounter, discharge_date: date) -> Discharged:

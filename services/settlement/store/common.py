@@ -11,6 +11,7 @@ import asyncpg
 
 from services.settlement.domain.records import RecordTimes
 from shared import clock
+from shared.bus.pg import Conn
 from shared.clock import CHINA_TZ
 from shared.errors import FailedPrecondition
 
@@ -117,6 +118,29 @@ def journalled_done(
 # evaluated in its order, so the msgid is taken before any row is locked, the order of
 # every writer.
 GATED = "(SELECT count(*) FROM j) AS j, rows_as_read((SELECT count(*) FROM g)) AS g"
+
+
+# What aborts a gated write whole: the msgid taken (its key), a row changed since the read
+# (rows_as_read), a deadlock lost. The request then takes the locked path.
+_GATE_REFUSED = (
+    asyncpg.UniqueViolationError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+async def gated_fetchrow(conn: Conn, sql: str, *args: object) -> asyncpg.Record | None:
+    """Run a gated write (no transaction open: the statement is its own); None if the
+    statement aborted whole (:data:`_GATE_REFUSED`), its counts row otherwise. The
+    statement has committed when this returns a row: a count checked after it can report
+    a bug, not undo it."""
+    assert not conn.is_in_transaction(), "the statement is its own transaction"
+    try:
+        row = await conn.fetchrow(sql, *args)
+    except _GATE_REFUSED:
+        return None
+    assert row is not None, "a gated write returns its counts"
+    return row
 
 
 def msgid_corrected() -> FailedPrecondition:

@@ -31,6 +31,7 @@ from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
+    gated_fetchrow,
     journalled,
     journalled_done,
 )
@@ -49,11 +50,15 @@ ENCOUNTER_COLUMNS = """
     e.coverage_basis, e.filing_id, e.filing_category, e.ratio_reduction_bp, e.local_ratio,
     e.coverage_reason, e.coverage_message, e.line_count, e.line_amount_fen"""
 
-LINES_SUBQUERY = """
+# The encounter's standing lines (``lines``), as the statement's snapshot has them.
+LINES = """
     (SELECT array_agg((f.line_no, f.item_code, f.fee_date, f.quantity_e4, f.unit_price_fen,
                        f.amount_fen) ORDER BY f.line_no)
        FROM fee_lines f
-      WHERE f.mdtrt_id = e.mdtrt_id AND f.cancelled_at IS NULL) AS lines,
+      WHERE f.mdtrt_id = e.mdtrt_id AND f.cancelled_at IS NULL) AS lines"""
+
+# The lines and, for a statement that locks the encounter, whether they are current.
+LINES_SUBQUERY = f"""{LINES},
     -- Whether those lines are current: the sub-select reads the statement's snapshot, but
     -- a lock (FOR UPDATE) that waited returns the encounter's newest version. Every write
     -- of fee lines also writes their encounter, so a row version newer than the snapshot's
@@ -393,7 +398,7 @@ g AS MATERIALIZED (
     UPDATE encounters SET discharge_date = $2,
            diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
            updated_at = $7
-     WHERE mdtrt_id = $1 AND state <> 'CANCELLED' AND EXISTS (SELECT 1 FROM g)
+     WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
     RETURNING 1
 )
 SELECT {GATED}, (SELECT count(*) FROM enc) AS enc
@@ -413,26 +418,19 @@ async def set_discharge_if_unchanged(
     date and journal the msgid with its fingerprint and answer, if the encounter is still
     the row version ``found`` read. False: it changed or the msgid was taken; nothing was
     written."""
-    assert not conn.is_in_transaction(), "the statement is its own transaction"
-    try:
-        counts = await conn.fetchrow(
-            _SET_DISCHARGE_IF_UNCHANGED,
-            found.read.encounter.mdtrt_id,
-            discharge_date,
-            diag_code,
-            *journal.stamped(),
-            response,
-            digest,
-            found.version,
-        )
-    except (
-        asyncpg.UniqueViolationError,
-        asyncpg.SerializationError,
-        asyncpg.DeadlockDetectedError,
-    ):
-        return False  # the statement rolled back whole
-    # Committed already: with the gate passed the count follows from its lock; this check
-    # can only report a bug.
+    counts = await gated_fetchrow(
+        conn,
+        _SET_DISCHARGE_IF_UNCHANGED,
+        found.read.encounter.mdtrt_id,
+        discharge_date,
+        diag_code,
+        *journal.stamped(),
+        response,
+        digest,
+        found.version,
+    )
+    if counts is None:
+        return False  # nothing was written
     expect_counts(counts, j=1, g=1, enc=1)
     return True
 

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from services.settlement.domain.bill import FeeLine
 from services.settlement.store.common import (
     GATED,
     Journal,
     expect_counts,
+    gated_fetchrow,
     journalled,
     journalled_done,
 )
@@ -120,7 +119,7 @@ g AS MATERIALIZED (
     SELECT $1, t.line_no, t.item_code, t.fee_date, t.quantity_e4, t.unit_price_fen,
            t.amount_fen, $8, $11
       FROM unnest($2::int[], $3::text[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[])
-           AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen), g
+           AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
     RETURNING line_no, amount_fen
 ), {_moving_totals(lines="ins", sign="+", at="$11")}
 SELECT {GATED},
@@ -144,27 +143,19 @@ async def insert_fee_lines_if_unchanged(
     move the encounter's totals and journal the msgid with its fingerprint and answer, if
     the encounter is still OPEN and at row version ``version``. None: it changed, the
     msgid was taken or a line number stands already; nothing was written."""
-    assert not conn.is_in_transaction(), "the statement is its own transaction"
-    try:
-        row = await conn.fetchrow(
-            _INSERT_LINES_IF_UNCHANGED,
-            mdtrt_id,
-            *line_arrays(lines),
-            *journal.stamped(),
-            response,
-            digest,
-            version,
-        )
-    except (
-        asyncpg.UniqueViolationError,
-        asyncpg.SerializationError,
-        asyncpg.DeadlockDetectedError,
-    ):
-        return None  # the statement rolled back whole
-    # The statement committed: with its gate passed the counts follow from its lock, so
-    # this check can only report (never undo) a bug.
+    row = await gated_fetchrow(
+        conn,
+        _INSERT_LINES_IF_UNCHANGED,
+        mdtrt_id,
+        *line_arrays(lines),
+        *journal.stamped(),
+        response,
+        digest,
+        version,
+    )
+    if row is None:
+        return None  # nothing was written
     expect_counts(row, j=1, g=1, ins=len(lines), enc=1)
-    assert row is not None
     return LineTotals(row["line_count"], row["line_amount_fen"])
 
 

@@ -31,11 +31,13 @@ from services.settlement.store.common import (
     Journal,
     TxnClock,
     expect_counts,
+    gated_fetchrow,
     journalled,
     journalled_done,
 )
 from services.settlement.store.encounters import (
     ENCOUNTER_COLUMNS,
+    LINES,
     LINES_SUBQUERY,
     LockedEncounter,
     coverage_params,
@@ -134,10 +136,12 @@ class SettleRead:
     year_row_version: int  # xmin of the year row's
 
 
+# One snapshot, no lock: the lines are those of the encounter's row version read, so they
+# need no currency check (LINES_SUBQUERY's is for a lock that waited).
 _READ_FOR_SETTLE = f"""
 SELECT EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $3) AS msgid_seen,
        {ENCOUNTER_COLUMNS},
-       {LINES_SUBQUERY},
+       {LINES},
        e.xmin AS encounter_version, a.xmin AS year_row_version,
        {", ".join(f"a.{c}" for c in ACC_COLUMNS)}
   FROM encounters e
@@ -227,17 +231,10 @@ assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_yea
 _A = _F + 5  # first accumulation value
 _X = _A + len(ACC_COLUMNS)  # first of the remaining values
 
-_IF_GATE = " AND EXISTS (SELECT 1 FROM g)"
-
-
-def _settlement_parts(gated: bool) -> str:
-    """The CTEs ``s`` (the record), ``f`` (its fund rows) and ``a`` (the person's year row);
-    ``gated``: each writes only if the statement's CTE ``g`` found its row."""
-    source = f"SELECT {_S_PLACEHOLDERS} FROM g" if gated else f"VALUES ({_S_PLACEHOLDERS})"
-    return f"""
+_INSERT_SETTLEMENT_PARTS = f"""
 s AS (
     INSERT INTO settlements ({", ".join(SETTLEMENT_COLUMNS)})
-    {source}
+    VALUES ({_S_PLACEHOLDERS})
     RETURNING 1
 ), f AS (
     INSERT INTO settlement_funds (setl_id, ordinal, fund_pay_type, inscp_scp_amt_fen,
@@ -245,19 +242,16 @@ s AS (
     SELECT $1, t.ordinal, t.fund_pay_type, t.base, t.lmt, t.paid, t.info
       FROM unnest(${_F}::text[], ${_F + 1}::bigint[], ${_F + 2}::bigint[], ${_F + 3}::bigint[],
                   ${_F + 4}::text[]) WITH ORDINALITY
-           AS t(fund_pay_type, base, lmt, paid, info, ordinal){", g" if gated else ""}
+           AS t(fund_pay_type, base, lmt, paid, info, ordinal)
     RETURNING 1
 ), a AS (
     UPDATE accumulations
        SET {acc_assignments(_A)},
            standing_settlements = standing_settlements + ${_X},
            updated_at = $13
-     WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16{_IF_GATE if gated else ""}
+     WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
     RETURNING 1
 )"""
-
-
-_INSERT_SETTLEMENT_PARTS = _settlement_parts(gated=False)
 
 # The settling statement also writes the settlement's event to the outbox and stores the
 # response on the msgid's journal row (its idempotency key): parameters after the journal's.
@@ -272,7 +266,7 @@ _V = _K + 1  # a gated statement's: the fingerprint, the encounter's and year ro
 # transaction, holding nothing; a msgid taken meanwhile violates its key): the msgid before
 # the rows, the order of every writer. Then the gate locks both rows, the encounter first;
 # a row changed meanwhile leaves it empty and rows_as_read (migration 0012) aborts the
-# statement: nothing of it is written.
+# statement, before the select list reaches the writes after it: nothing of it is written.
 _GATE = f"""g AS MATERIALIZED (
     SELECT 1 FROM encounters ge, accumulations ga
      WHERE ge.mdtrt_id = $4 AND ge.state = 'OPEN' AND ge.xmin = ${_V + 1}::xid
@@ -297,7 +291,7 @@ def _settling_statement(gated: bool) -> str:
         for i, c in enumerate(OUTBOX_COLUMNS)
     )
     return f"""
-WITH {_GATE if gated else ""}{_settlement_parts(gated)}, e AS (
+WITH {_GATE if gated else ""}{_INSERT_SETTLEMENT_PARTS}, e AS (
     UPDATE encounters
        SET state = 'SETTLED', setl_id = $1,
            relation = ${_X + 1}, coverage_allowed = ${_X + 2}, coverage_basis = ${_X + 3},
@@ -305,11 +299,11 @@ WITH {_GATE if gated else ""}{_settlement_parts(gated)}, e AS (
            local_ratio = ${_X + 7}, coverage_reason = ${_X + 8}, coverage_message = ${_X + 9},
            coverage_checked_at = CASE WHEN ${_X + 10} THEN $13 ELSE coverage_checked_at END,
            updated_at = $13
-     WHERE mdtrt_id = $4 AND state = 'OPEN'{_IF_GATE if gated else ""}
+     WHERE mdtrt_id = $4 AND state = 'OPEN'
     RETURNING 1
 ), {journal}, ob AS (
     INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
-    {f"SELECT {outbox} FROM g" if gated else f"VALUES ({outbox})"}
+    VALUES ({outbox})
     RETURNING 1
 )
 SELECT {GATED + "," if gated else "(SELECT count(*) FROM j) AS j,"}
@@ -455,7 +449,6 @@ async def write_settlement_if_unchanged(
     and answer, if the encounter and the person's year row are as ``read`` found them.
     False: one of them changed meanwhile, or the msgid was taken (a resend in flight, a
     correction's tombstone); nothing was written."""
-    assert not conn.is_in_transaction(), "the statement is its own transaction"
     assert record.mdtrt_id == read.locked.encounter.mdtrt_id
     params = _settling_params(
         record,
@@ -466,22 +459,16 @@ async def write_settlement_if_unchanged(
         event,
         response,
     )
-    try:
-        counts = await conn.fetchrow(
-            _WRITE_SETTLEMENT_IF_UNCHANGED,
-            *params,
-            digest,
-            read.encounter_version,
-            read.year_row_version,
-        )
-    except (
-        asyncpg.UniqueViolationError,
-        asyncpg.SerializationError,
-        asyncpg.DeadlockDetectedError,
-    ):
-        return False  # the msgid was taken, or a row changed: the statement rolled back whole
-    # The statement committed: with its gate passed, every other count follows from the
-    # locks it holds, so this check can only report (never undo) a bug.
+    counts = await gated_fetchrow(
+        conn,
+        _WRITE_SETTLEMENT_IF_UNCHANGED,
+        *params,
+        digest,
+        read.encounter_version,
+        read.year_row_version,
+    )
+    if counts is None:
+        return False  # the msgid was taken, or a row changed: nothing was written
     expect_counts(counts, g=1, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)
     return True
 

@@ -360,3 +360,18 @@ async def replace_line_one(holder: asyncpg.Connection, mdtrt_id: str, item_code:
         item_code,
     )
     await holder.execute("UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id)
+
+
+async def statements_waiting(pool: asyncpg.Pool, query_like: str, event: str = "%") -> int:
+    """How many other sessions' statements (their text, leading newlines aside, LIKE
+    ``query_like``) wait for a lock (wait event LIKE ``event``)."""
+    async with pool.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND wait_event LIKE $2"
+                " AND ltrim(query, E'\\n') LIKE $1 AND pid <> pg_backend_pid()",
+                query_like,
+                event,
+            )
+        )

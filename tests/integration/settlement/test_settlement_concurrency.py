@@ -25,6 +25,7 @@ from .support import (
     fee,
     replace_line_one,
     rpc_error,
+    statements_waiting,
 )
 
 SETTLEMENTS = 50
@@ -201,15 +202,5 @@ async def test_a_resent_settle_is_answered_without_waiting_for_its_encounter(
 
 
 async def _a_statement_waits(pool: asyncpg.Pool, query_like: str, event: str = "%") -> bool:
-    """Whether another session's statement (its text, leading newlines aside, LIKE
-    ``query_like``) waits for a lock (wait event LIKE ``event``)."""
-    async with pool.acquire() as conn:
-        return bool(
-            await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND wait_event LIKE $2"
-                " AND ltrim(query, E'\\n') LIKE $1 AND pid <> pg_backend_pid())",
-                query_like,
-                event,
-            )
-        )
+    """Whether another session's statement LIKE ``query_like`` waits for a lock."""
+    return await statements_waiting(pool, query_like, event) > 0

@@ -25,25 +25,13 @@ from .support import (
     fee,
     replace_line_one,
     rpc_error,
+    statements_waiting,
     today,
 )
 
 # Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year.
 OUTPATIENT_DEDUCTIBLE_FEN = 10_000
 GATED_WRITE = "WITH g AS MATERIALIZED%"  # the settling statement of the unlocked path
-
-
-async def _waiting(pool: asyncpg.Pool, query_like: str) -> int:
-    """How many other sessions' statements LIKE ``query_like`` wait for a lock."""
-    async with pool.acquire() as conn:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND ltrim(query, E'\\n') LIKE $1"
-                " AND pid <> pg_backend_pid()",
-                query_like,
-            )
-        )
 
 
 async def _written(pool: asyncpg.Pool, mdtrt_id: str) -> tuple[int, int, int]:
@@ -102,13 +90,13 @@ async def test_a_settle_whose_year_row_changed_after_its_read_is_decided_again(
             x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
 
             async def x_waits() -> bool:
-                return await _waiting(settlement_db, GATED_WRITE) == 1
+                return await statements_waiting(settlement_db, GATED_WRITE) == 1
 
             await wait_until(x_waits, what="X's gated write waits for the year row")
             y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
 
             async def both_wait() -> bool:
-                return await _waiting(settlement_db, GATED_WRITE) == 2
+                return await statements_waiting(settlement_db, GATED_WRITE) == 2
 
             await wait_until(both_wait, what="Y's gated write waits behind X's")
         finally:
@@ -152,7 +140,7 @@ async def test_a_settle_whose_lines_changed_after_its_read_settles_them_as_they_
             settle = asyncio.ensure_future(h.settle(person, mdtrt_id, total_fen))
 
             async def settle_waits() -> bool:
-                return await _waiting(settlement_db, GATED_WRITE) == 1
+                return await statements_waiting(settlement_db, GATED_WRITE) == 1
 
             await wait_until(settle_waits, what="the gated write waits for the encounter")
             await tx.commit()
@@ -186,7 +174,7 @@ async def test_a_msgid_taken_after_the_read_writes_nothing_and_gets_the_stored_a
             copies = [asyncio.ensure_future(h.call("Settle", request)) for _ in range(2)]
 
             async def one_waits_on_the_row_one_on_the_msgid() -> bool:
-                return await _waiting(settlement_db, GATED_WRITE) == 2
+                return await statements_waiting(settlement_db, GATED_WRITE) == 2
 
             await wait_until(one_waits_on_the_row_one_on_the_msgid, what="both copies wait")
         finally:
@@ -218,7 +206,7 @@ async def test_a_gated_write_waits_for_its_msgid_before_it_locks_any_row(
             settle = asyncio.ensure_future(h.call("Settle", request))
 
             async def settle_waits() -> bool:
-                return await _waiting(settlement_db, GATED_WRITE) == 1
+                return await statements_waiting(settlement_db, GATED_WRITE) == 1
 
             await wait_until(settle_waits, what="the gated write waits on its msgid")
             await holder.execute(
@@ -271,7 +259,7 @@ async def test_an_upload_onto_an_encounter_changed_after_its_read_counts_every_l
             upload = asyncio.ensure_future(h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")]))
 
             async def upload_waits() -> bool:
-                return await _waiting(settlement_db, GATED_UPLOAD) == 1
+                return await statements_waiting(settlement_db, GATED_UPLOAD) == 1
 
             await wait_until(upload_waits, what="the gated upload waits for the encounter")
             await tx.commit()
@@ -352,7 +340,9 @@ async def test_a_discharge_of_a_stay_discharged_after_its_read_is_refused(
             discharge = asyncio.ensure_future(h.call("Discharge", request))
 
             async def discharge_waits() -> bool:
-                return await _waiting(settlement_db, "WITH j AS (%SET discharge_date%") == 1
+                return (
+                    await statements_waiting(settlement_db, "WITH j AS (%SET discharge_date%") == 1
+                )
 
             await wait_until(discharge_waits, what="the gated discharge waits for the encounter")
             await tx.commit()

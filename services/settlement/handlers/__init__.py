@@ -37,6 +37,14 @@ nothing. A msgid already known when the rows are read, a refusal, a coverage to 
 person's first settlement of a year, a row changed between the two statements, a msgid
 taken meanwhile or a deadlock lost writes nothing there, and the request runs the locked
 path above as if the first attempt had not.
+
+The read is skipped where this process wrote the encounter last: registration, an upload
+and a discharge return the row as they left it, with its new version (and the upload and
+discharge the person's year row as they read it), and ``store.recent`` keeps it, bounded.
+The next Settle, upload or discharge on that encounter decides on it and goes straight to
+its gated statement: one round trip. The gate does not trust the entry: a row another
+writer changed since aborts the statement, the entry is dropped, and the request reads the
+rows and goes on as above.
 tests/integration/settlement/test_settlement_round_trips.py pins every count.
 
 The coverage re-check (a gRPC call) happens only when the stored coverage was refused, and

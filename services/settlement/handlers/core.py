@@ -318,6 +318,14 @@ def _require_all_inserted(lines: Sequence[FeeLine], inserted: set[int]) -> None:
     errors.raise_if_any()
 
 
+def _decided(decide: Callable[[F], R], found: F) -> R | None:
+    """``decide`` on ``found``; None if it refused (the locked path decides again)."""
+    try:
+        return decide(found)
+    except (DomainError, _RecheckCoverage):
+        return None
+
+
 def require_settlement_of(
     record: SettlementRecord, hospital_code: str, mdtrt_id: str, psn_no: str
 ) -> None:
@@ -359,6 +367,7 @@ class SettlementCore:
         self._versions = versions
         self._filing = filing
         self._namespace = bus_namespace
+        self._recent = store.RecentEncounters()
 
     def china_now(self) -> datetime:
         return clock.china_now()
@@ -410,26 +419,46 @@ class SettlementCore:
 
     async def _gated(
         self,
+        mdtrt_id: str,
+        known: F | None,
         read: Callable[[Conn], Awaitable[F | None]],
         decide: Callable[[F], R],
         write: Callable[[Conn, F, R], Awaitable[bool]],
     ) -> R | None:
-        """A write in two statements and no transaction (Settle, upload, discharge): ``read``
-        what the request acts on with the row versions, ``decide`` on it as the locked path
-        would, and ``write`` it in one statement gated on those versions. None, having
-        written nothing, leaves the request to the locked path: ``read`` found nothing to
-        gate on (a msgid known already, an unknown encounter, no year row yet), ``decide``
-        refused (the locked path refuses again under its locks, or re-checks coverage), or
-        ``write`` found a row changed or the msgid taken."""
+        """A write in one or two statements and no transaction (Settle, upload, discharge):
+        ``decide`` on the encounter as the locked path would, and ``write`` it in one
+        statement gated on the row versions it decided on. Those are ``known``, what the
+        last write of this process on the encounter left (``store.recent``), if any; else,
+        or if the write finds them changed, what ``read`` reads with their versions. None,
+        having written nothing, leaves the request to the locked path: ``read`` found
+        nothing to gate on (a msgid known already, an unknown encounter, no year row yet),
+        ``decide`` refused (the locked path refuses again under its locks, or re-checks
+        coverage), or ``write`` found a row changed or the msgid taken."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            if known is not None:
+                decided = _decided(decide, known)
+                if decided is not None and await write(conn, known, decided):
+                    return decided
+                self._recent.drop(mdtrt_id)  # overtaken, or refused as known: read it
             found = await read(conn)
             if found is None:
                 return None
-            try:
-                decided = decide(found)
-            except (DomainError, _RecheckCoverage):
+            decided = _decided(decide, found)
+            if decided is None:
                 return None
             return decided if await write(conn, found, decided) else None
+
+    def _known_reading(self, mdtrt_id: str) -> store.EncounterRead | None:
+        """The encounter as the last write of this process on it left it, if remembered."""
+        known = self._recent.get(mdtrt_id)
+        return None if known is None else known.reading()
+
+    def _remember(self, known: store.Known | None) -> bool:
+        """Remember what a gated write left (None: it wrote nothing)."""
+        if known is None:
+            return False
+        self._recent.put(known)
+        return True
 
     async def _checked_or_answered(self, key: MsgKey, checks: Awaitable[R]) -> R | Stored:
         """``checks``, made before the unit of work (the filing service's coverage, the
@@ -528,6 +557,8 @@ class SettlementCore:
         header = command.header
         acting_institution(header, caller, HOSPITAL)
 
+        self._recent.drop(command.mdtrt_id)  # the locked write does not return the encounter
+
         async def work(uow: UnitOfWork) -> R | Completed[R] | Replayed:
             conn = uow.conn
             claimed, found = await store.claim_and_lock_encounter(conn, command.mdtrt_id, uow.claim)
@@ -569,6 +600,7 @@ class SettlementCore:
     async def _locked(
         self, conn: Conn, mdtrt_id: str, header: Header, psn_no: str
     ) -> store.LockedEncounter:
+        self._recent.drop(mdtrt_id)  # a locked write does not return the encounter
         locked = await store.lock_encounter(conn, mdtrt_id)
         return _of_request(locked, mdtrt_id, header, psn_no)
 

@@ -122,11 +122,12 @@ class EncounterCases(SettlementCore):
         infno = INFNO_ADMIT if command.visit_type is VisitType.INPATIENT else INFNO_REGISTER
 
         opened = Opened(encounter)
+        written: list[store.Known] = []
 
         async def work(uow: UnitOfWork) -> Completed[Opened] | Replayed:
             # One statement claims the msgid, opens the encounter and stores the answer.
             response = answer(opened)
-            claimed = await store.claim_and_open_encounter(
+            known = await store.claim_and_open_encounter(
                 uow.conn,
                 encounter,
                 visit_no=command.visit_no,
@@ -135,14 +136,19 @@ class EncounterCases(SettlementCore):
                 claim=uow.claim,
                 response=response,
             )
-            await uow.claimed(claimed)
+            await uow.claimed(known is not None)
             if uow.replay is not None:
                 return REPLAYED
+            assert known is not None
+            written.append(known)
             uow.completion(response)
             return Completed(opened)
 
         # The statement is the whole write: no BEGIN/COMMIT around it.
-        return await self._once(key, work, answer, claim_in_work=True, single_statement=True)
+        done = await self._once(key, work, answer, claim_in_work=True, single_statement=True)
+        for known in written:  # committed: the next call on the encounter may skip its read
+            self._remember(known)
+        return done
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
 
@@ -175,11 +181,12 @@ class EncounterCases(SettlementCore):
     async def _upload_unlocked(
         self, command: UploadFeeLines, key: MsgKey, answer: Answer[Uploaded]
     ) -> Uploaded | None:
-        """An upload in two statements and no transaction (``_gated``): a read of the
-        encounter, then one statement that inserts the lines with the encounter's totals
-        and the msgid's answer if the encounter is still the row version read
-        (``store.insert_fee_lines_if_unchanged``; a line number standing already aborts it).
-        Two round trips instead of four."""
+        """An upload in one or two statements and no transaction (``_gated``): the
+        encounter as this process's last write on it left it, or else read; then one
+        statement that inserts the lines with the encounter's totals and the msgid's answer
+        if the encounter is still that row version (``store.insert_fee_lines_if_unchanged``;
+        a line number standing already aborts it). One round trip after a write of this
+        process on the encounter, two otherwise, instead of four."""
         header = command.header
 
         def decide(found: store.EncounterRead) -> Uploaded:
@@ -188,10 +195,9 @@ class EncounterCases(SettlementCore):
 
         async def write(conn: Conn, found: store.EncounterRead, uploaded: Uploaded) -> bool:
             infno = infno_for("upload")(found.read.encounter)
-            totals = await store.insert_fee_lines_if_unchanged(
+            known = await store.insert_fee_lines_if_unchanged(
                 conn,
-                command.mdtrt_id,
-                found.version,
+                found,
                 command.lines,
                 store.Journal(header.msgid, header.hospital_code, infno),
                 key.digest,
@@ -199,11 +205,17 @@ class EncounterCases(SettlementCore):
             )
             # Committed already when not None: the encounter was the row version read, so
             # the totals are the ones answered; this only reports a bug.
-            assert totals is None or totals == uploaded.totals, (totals, uploaded.totals)
-            return totals is not None
+            if known is not None:
+                totals = store.LineTotals(known.encounter.line_count, known.line_amount_fen)
+                assert totals == uploaded.totals, (totals, uploaded.totals)
+            return self._remember(known)
 
         return await self._gated(
-            lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid), decide, write
+            command.mdtrt_id,
+            self._known_reading(command.mdtrt_id),
+            lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid),
+            decide,
+            write,
         )
 
     def _uploaded(self, locked: store.LockedEncounter, lines: Sequence[FeeLine]) -> Uploaded:

@@ -107,6 +107,7 @@ class SettleCases(SettlementCore):
         settled = await self._settle_unlocked(command, key, answer)
         if settled is not None:
             return settled
+        self._recent.drop(command.mdtrt_id)
 
         async def work(
             uow: UnitOfWork, fresh: Coverage | None
@@ -134,11 +135,12 @@ class SettleCases(SettlementCore):
     async def _settle_unlocked(
         self, command: Settle, key: MsgKey, answer: Answer[SettlementRecord]
     ) -> SettlementRecord | None:
-        """A settlement in two statements and no transaction (``_gated``): one reads the
-        encounter, its lines and the person's year row; the other writes everything the
-        settlement changes if neither row changed since
-        (``store.write_settlement_if_unchanged``), so the result is the one the locked path
-        would have reached at that moment. Two round trips instead of four."""
+        """A settlement in one or two statements and no transaction (``_gated``): the
+        encounter, its lines and the person's year row as this process's last write on it
+        left them, or else read; then one statement writes everything the settlement
+        changes if neither row changed since (``store.write_settlement_if_unchanged``), so
+        the result is the one the locked path would have reached at that moment. One round
+        trip after an upload of this process, two otherwise, instead of four."""
         header = command.header
 
         def decide(read: store.SettleRead) -> tuple[Encounter, SettlementRecord, Accumulations]:
@@ -151,6 +153,7 @@ class SettleCases(SettlementCore):
             decided: tuple[Encounter, SettlementRecord, Accumulations],
         ) -> bool:
             encounter, record, after = decided
+            self._recent.drop(command.mdtrt_id)  # settled: the next writes are locked ones
             return await store.write_settlement_if_unchanged(
                 conn,
                 read,
@@ -162,8 +165,13 @@ class SettleCases(SettlementCore):
                 answer(record),
             )
 
+        known = self._recent.get(command.mdtrt_id)
         decided = await self._gated(
-            lambda conn: store.read_for_settle(conn, command.mdtrt_id, header.msgid), decide, write
+            command.mdtrt_id,
+            None if known is None else store.known_for_settle(known),
+            lambda conn: store.read_for_settle(conn, command.mdtrt_id, header.msgid),
+            decide,
+            write,
         )
         return None if decided is None else decided[1]
 
@@ -317,9 +325,10 @@ class SettleCases(SettlementCore):
     async def _discharge_unlocked(
         self, command: Discharge, key: MsgKey, answer: Answer[Discharged]
     ) -> Discharged | None:
-        """A discharge in two statements and no transaction (``_gated``): a read of the
-        encounter, then one statement that records the date with the msgid's answer if the
-        encounter is still the row version read."""
+        """A discharge in one or two statements and no transaction (``_gated``): the
+        encounter as this process's last write on it left it, or else read; then one
+        statement that records the date with the msgid's answer if the encounter is still
+        that row version."""
         header = command.header
 
         def decide(found: store.EncounterRead) -> Discharged:
@@ -327,18 +336,24 @@ class SettleCases(SettlementCore):
             return _discharged(read, command.discharge_date)
 
         async def write(conn: Conn, found: store.EncounterRead, discharged: Discharged) -> bool:
-            return await store.set_discharge_if_unchanged(
-                conn,
-                found,
-                command.discharge_date,
-                command.diag_code,
-                store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE),
-                key.digest,
-                answer(discharged),
+            return self._remember(
+                await store.set_discharge_if_unchanged(
+                    conn,
+                    found,
+                    command.discharge_date,
+                    command.diag_code,
+                    store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE),
+                    key.digest,
+                    answer(discharged),
+                )
             )
 
         return await self._gated(
-            lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid), decide, write
+            command.mdtrt_id,
+            self._known_reading(command.mdtrt_id),
+            lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid),
+            decide,
+            write,
         )
 
 

@@ -54,6 +54,9 @@ from services.settlement.store.encounters import (
     EncounterRead as EncounterRead,
 )
 from services.settlement.store.encounters import (
+    Known as Known,
+)
+from services.settlement.store.encounters import (
     LockedEncounter as LockedEncounter,
 )
 from services.settlement.store.encounters import (
@@ -143,6 +146,9 @@ from services.settlement.store.queries import (
 from services.settlement.store.queries import (
     treating_encounter as treating_encounter,
 )
+from services.settlement.store.recent import (
+    RecentEncounters as RecentEncounters,
+)
 from services.settlement.store.settlements import (
     LockedSettlement as LockedSettlement,
 )
@@ -154,6 +160,9 @@ from services.settlement.store.settlements import (
 )
 from services.settlement.store.settlements import (
     get_settlement as get_settlement,
+)
+from services.settlement.store.settlements import (
+    known_for_settle as known_for_settle,
 )
 from services.settlement.store.settlements import (
     lock_for_settle as lock_for_settle,

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import asyncpg
-
 from services.settlement.domain.accumulations import Accumulations
-from services.settlement.domain.codes import ChronicDisease, FundType, Insutype
+from services.settlement.domain.codes import Insutype
 from services.settlement.domain.encounter import (
     Encounter,
 )
@@ -29,20 +27,15 @@ from services.settlement.store.encounters import (
     encounter_of,
     lines_of,
 )
+from services.settlement.store.year_rows import ACC_COLUMNS as ACC_COLUMNS
+from services.settlement.store.year_rows import ACC_MAPS as ACC_MAPS
+from services.settlement.store.year_rows import ACC_SCALARS as ACC_SCALARS
+from services.settlement.store.year_rows import accumulations_of as _accumulations_of
 from shared import clock
 from shared.bus.pg import Conn
 
 # --- accumulations ----------------------------------------------------------------------
 
-ACC_SCALARS = (
-    "outpatient_deductible_used_fen",
-    "hifp_basic_paid_fen",
-    "hifp_outpatient_paid_fen",
-    "hifmi_selfpay_base_fen",
-)
-# The maps: per chronic disease (the basic fund's) and per fund (every other fund's).
-ACC_MAPS = ("chronic_hifp_paid_fen", "fund_paid_fen")
-ACC_COLUMNS = (*ACC_SCALARS, *ACC_MAPS)
 _ACC_COLUMNS = ", ".join(ACC_COLUMNS)
 
 
@@ -52,18 +45,6 @@ def acc_assignments(first: int) -> str:
     return ", ".join(
         f"{c} = ${first + i}" + ("::jsonb" if c in ACC_MAPS else "")
         for i, c in enumerate(ACC_COLUMNS)
-    )
-
-
-def _accumulations_of(r: asyncpg.Record | None) -> Accumulations:
-    if r is None or r["hifp_basic_paid_fen"] is None:
-        return Accumulations()
-    return Accumulations(
-        **{n: r[n] for n in ACC_SCALARS},
-        chronic_hifp_paid_fen={
-            ChronicDisease(k): int(v) for k, v in json.loads(r["chronic_hifp_paid_fen"]).items()
-        },
-        fund_paid_fen={FundType(k): int(v) for k, v in json.loads(r["fund_paid_fen"]).items()},
     )
 
 

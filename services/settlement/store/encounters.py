@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -36,6 +36,7 @@ from services.settlement.store.common import (
     journalled_done,
 )
 from services.settlement.store.journal import CLAIM_SQL
+from services.settlement.store.year_rows import YearRow, year_row, year_row_of
 from shared import clock
 from shared.bus.pg import Conn
 from shared.unit_of_work import KeyClaim
@@ -67,7 +68,10 @@ LINES_SUBQUERY = f"""{LINES},
         AS lines_current"""
 
 
-def encounter_of(r: asyncpg.Record) -> Encounter:
+ENCOUNTER_NAMES = tuple(c.strip().removeprefix("e.") for c in ENCOUNTER_COLUMNS.split(","))
+
+
+def encounter_of(r: asyncpg.Record | Mapping[str, Any]) -> Encounter:
     person = PersonSnapshot(
         psn_no=r["psn_no"],
         name=r["psn_name"],
@@ -113,6 +117,58 @@ def lines_of(raw: Sequence[tuple[Any, ...]] | None) -> tuple[FeeLine, ...]:
     return tuple(FeeLine(*line) for line in raw or ())
 
 
+# --- the encounter a write left -----------------------------------------------------------
+
+# What a write's CTE on ``encounters e`` returns: the encounter's columns and its new row
+# version (every row a statement writes has that statement's transaction as its xmin).
+WRITTEN_RETURNING = f"{ENCOUNTER_COLUMNS}, e.xmin AS version"
+
+
+def written(cte: str) -> str:
+    """A scalar sub-select of a write's select list: the encounter its CTE ``cte`` wrote
+    (returning :data:`WRITTEN_RETURNING`), as one record (:func:`known_of`). A scalar
+    sub-select, not a join, keeps the select list's order of evaluation."""
+    columns = ", ".join(f"w.{name}" for name in (*ENCOUNTER_NAMES, "version"))
+    return f"(SELECT ROW({columns}) FROM {cte} w) AS written"
+
+
+def written_with_year_row(cte: str, year: str) -> str:
+    """:func:`written` and the person's year row ``year`` as the statement read it."""
+    return f"{written(cte)}, {year_row(encounter=cte, year=year)} AS year_row"
+
+
+@dataclass(frozen=True)
+class Known:
+    """An encounter as a write of this process left it, with its row version: a gated
+    write may act on it without reading it first, since its gate finds out whether the
+    row is still that version (``store.recent``)."""
+
+    encounter: Encounter
+    line_amount_fen: int
+    version: int  # xmin of the row version the write left
+    lines: tuple[FeeLine, ...] | None  # the standing lines; None: not known
+    year_row: YearRow | None  # the person's year row as the write's statement read it
+
+    def reading(self) -> EncounterRead:
+        """The encounter as :func:`read_encounter` would read it while it is this version."""
+        read = LockedEncounter(self.encounter, (), self.line_amount_fen, TxnClock.read())
+        return EncounterRead(read, self.version, self)
+
+
+def known_of(
+    record: Sequence[Any],
+    *,
+    lines: tuple[FeeLine, ...] | None,
+    year_row: tuple[Any, ...] | None = None,
+) -> Known:
+    """The encounter of a :func:`written` record, with what the caller knows of its lines
+    and the year row record of :func:`written_with_year_row`."""
+    row = dict(zip((*ENCOUNTER_NAMES, "version"), record, strict=True))
+    return Known(
+        encounter_of(row), row["line_amount_fen"], row["version"], lines, year_row_of(year_row)
+    )
+
+
 def coverage_params(c: Coverage) -> tuple[Any, ...]:
     return (
         c.relation,
@@ -145,20 +201,22 @@ def opening(
     line_count: str = "0",
     line_amount_fen: str = "0",
     if_claimed: bool = False,
+    returning: str = "1",
 ) -> str:
     """The CTE ``enc`` that opens an encounter (parameters $1…$28: :func:`opening_params`);
-    ``if_claimed``: only if the statement's CTE ``claim`` claimed the msgid."""
+    ``if_claimed``: only if the statement's CTE ``claim`` claimed the msgid; ``returning``:
+    what the CTE returns of the row (``e``)."""
     own = ", ".join(f"${i}" for i in range(1, OPENING_PARAMS + 1))
     values = f"""{own},
             'OPEN', {at}, {msgid}, {at}, {at}, {line_count}, {line_amount_fen}"""
     source = f"SELECT {values} FROM claim" if if_claimed else f"VALUES ({values})"
     return f"""enc AS (
-    INSERT INTO encounters (
+    INSERT INTO encounters AS e (
         {_OPENED_COLUMNS},
         state, coverage_checked_at, opened_msgid, created_at, updated_at, line_count,
         line_amount_fen)
     {source}
-    RETURNING 1
+    RETURNING {returning}
 )"""
 
 
@@ -202,8 +260,9 @@ WITH claim AS (
                           received_at)
     VALUES ($29, $2, $30, $1, 'DONE', $32, $33, $31)
     ON CONFLICT DO NOTHING RETURNING 1
-), {opening(msgid="$29", at="$31", if_claimed=True)}
-SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT count(*) FROM enc) AS enc
+), {opening(msgid="$29", at="$31", if_claimed=True, returning=WRITTEN_RETURNING)}
+SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT count(*) FROM enc) AS enc,
+       {written("enc")}
 """
 
 
@@ -216,9 +275,9 @@ async def claim_and_open_encounter(
     journal: Journal,
     claim: KeyClaim,
     response: bytes,
-) -> bool:
+) -> Known | None:
     """Claim the msgid and open the encounter in one statement, the msgid's answer stored
-    with it; False (nothing written) if the msgid was taken."""
+    with it; the encounter as opened, or None (nothing written) if the msgid was taken."""
     assert encounter.line_count == 0 and claim.key == journal.msgid
     counts = await conn.fetchrow(
         _CLAIM_AND_OPEN,
@@ -232,9 +291,9 @@ async def claim_and_open_encounter(
     assert counts is not None
     if not counts["claimed"]:
         expect_counts(counts, claimed=0, enc=0)
-        return False
+        return None
     expect_counts(counts, claimed=1, enc=1)
-    return True
+    return known_of(counts["written"], lines=())
 
 
 @dataclass(frozen=True)
@@ -291,6 +350,7 @@ class EncounterRead:
 
     read: LockedEncounter  # as read (no lock is held; no lines)
     version: int  # xmin of the row version read
+    known: Known | None = None  # what a write of this process left, if it was not read
 
 
 _READ_ENCOUNTER = f"""
@@ -395,13 +455,13 @@ WITH {journalled_done("$4", "$5", "$6", "$1", "$7", fingerprint="$9", response="
 g AS MATERIALIZED (
     SELECT 1 FROM encounters ge WHERE ge.mdtrt_id = $1 AND ge.xmin = $10::xid FOR UPDATE OF ge
 ), enc AS (
-    UPDATE encounters SET discharge_date = $2,
-           diag_code = CASE WHEN $3::text = '' THEN diag_code ELSE $3 END,
+    UPDATE encounters e SET discharge_date = $2,
+           diag_code = CASE WHEN $3::text = '' THEN e.diag_code ELSE $3 END,
            updated_at = $7
-     WHERE mdtrt_id = $1 AND state <> 'CANCELLED'
-    RETURNING 1
+     WHERE e.mdtrt_id = $1 AND e.state <> 'CANCELLED'
+    RETURNING {WRITTEN_RETURNING}
 )
-SELECT {GATED}, (SELECT count(*) FROM enc) AS enc
+SELECT {GATED}, (SELECT count(*) FROM enc) AS enc, {written_with_year_row("enc", "$11")}
 """
 
 
@@ -413,11 +473,11 @@ async def set_discharge_if_unchanged(
     journal: Journal,
     digest: bytes,
     response: bytes,
-) -> bool:
+) -> Known | None:
     """In one statement that commits itself (no transaction is open): record the discharge
     date and journal the msgid with its fingerprint and answer, if the encounter is still
-    the row version ``found`` read. False: it changed or the msgid was taken; nothing was
-    written."""
+    the row version ``found`` read. The encounter as the statement left it (with the
+    person's year row); None: it changed or the msgid was taken, and nothing was written."""
     counts = await gated_fetchrow(
         conn,
         _SET_DISCHARGE_IF_UNCHANGED,
@@ -428,11 +488,14 @@ async def set_discharge_if_unchanged(
         response,
         digest,
         found.version,
+        found.read.clock.year,
     )
     if counts is None:
-        return False  # nothing was written
+        return None  # nothing was written
     expect_counts(counts, j=1, g=1, enc=1)
-    return True
+    # The lines are those of the version found: a discharge leaves them as they stand.
+    lines = None if found.known is None else found.known.lines
+    return known_of(counts["written"], lines=lines, year_row=counts["year_row"])
 
 
 _CANCEL_ENCOUNTER = f"""

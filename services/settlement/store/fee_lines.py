@@ -15,22 +15,32 @@ from services.settlement.store.common import (
     journalled,
     journalled_done,
 )
+from services.settlement.store.encounters import (
+    WRITTEN_RETURNING,
+    EncounterRead,
+    Known,
+    known_of,
+    lines_of,
+    written_with_year_row,
+)
 from shared import clock
 from shared.bus.pg import Conn
 
 # --- fee lines ---------------------------------------------------------------------------
 
 
-def _moving_totals(*, lines: str, sign: str, at: str) -> str:
+def _moving_totals(
+    *, lines: str, sign: str, at: str, returning: str = "e.line_count, e.line_amount_fen"
+) -> str:
     """The CTE ``enc`` that moves the encounter's running totals by the lines the CTE
     ``lines`` returns (line_no, amount_fen): added with ``sign`` "+", removed with "-"."""
     return f"""enc AS (
-    UPDATE encounters
-       SET line_count = line_count {sign} (SELECT count(*) FROM {lines}),
-           line_amount_fen = line_amount_fen {sign} (SELECT coalesce(sum(amount_fen), 0) FROM {lines}),
+    UPDATE encounters e
+       SET line_count = e.line_count {sign} (SELECT count(*) FROM {lines}),
+           line_amount_fen = e.line_amount_fen {sign} (SELECT coalesce(sum(amount_fen), 0) FROM {lines}),
            updated_at = {at}
-     WHERE mdtrt_id = $1 AND state = 'OPEN'
-    RETURNING line_count, line_amount_fen
+     WHERE e.mdtrt_id = $1 AND e.state = 'OPEN'
+    RETURNING {returning}
 )"""
 
 
@@ -106,7 +116,9 @@ async def insert_fee_lines(
 # meanwhile violates its key); then the gate locks the encounter if it is still OPEN and the
 # row version read (rows_as_read aborts the statement otherwise); then the lines, with no
 # ON CONFLICT (a line number standing already violates its key: the locked path then says
-# which), and the encounter's totals. Any abort writes nothing.
+# which), and the encounter's totals. Any abort writes nothing. It returns the encounter as
+# it left it, the lines it inserted and the person's year row: what a settlement right
+# after it acts on without reading them again (``store.recent``).
 _INSERT_LINES_IF_UNCHANGED = f"""
 WITH {journalled_done("$8", "$9", "$10", "$1", "$11", fingerprint="$13", response="$12")},
 g AS MATERIALIZED (
@@ -120,43 +132,54 @@ g AS MATERIALIZED (
            t.amount_fen, $8, $11
       FROM unnest($2::int[], $3::text[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[])
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
-    RETURNING line_no, amount_fen
-), {_moving_totals(lines="ins", sign="+", at="$11")}
+    RETURNING line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen
+), {_moving_totals(lines="ins", sign="+", at="$11", returning=WRITTEN_RETURNING)}
 SELECT {GATED},
        (SELECT count(*) FROM ins) AS ins,
-       (SELECT line_count FROM enc) AS line_count,
-       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
-       (SELECT count(*) FROM enc) AS enc
+       (SELECT count(*) FROM enc) AS enc,
+       (SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
+                         ORDER BY line_no) FROM ins) AS inserted,
+       {written_with_year_row("enc", "$15")}
 """
 
 
 async def insert_fee_lines_if_unchanged(
     conn: Conn,
-    mdtrt_id: str,
-    version: int,
+    found: EncounterRead,
     lines: Sequence[FeeLine],
     journal: Journal,
     digest: bytes,
     response: bytes,
-) -> LineTotals | None:
+) -> Known | None:
     """In one statement that commits itself (no transaction is open): insert the lines,
     move the encounter's totals and journal the msgid with its fingerprint and answer, if
-    the encounter is still OPEN and at row version ``version``. None: it changed, the
-    msgid was taken or a line number stands already; nothing was written."""
+    the encounter is still OPEN and the row version ``found`` read. The encounter as the
+    statement left it (with its standing lines if ``found`` knew them, and the person's
+    year row); None: it changed, the msgid was taken or a line number stands already, and
+    nothing was written."""
     row = await gated_fetchrow(
         conn,
         _INSERT_LINES_IF_UNCHANGED,
-        mdtrt_id,
+        found.read.encounter.mdtrt_id,
         *line_arrays(lines),
         *journal.stamped(),
         response,
         digest,
-        version,
+        found.version,
+        found.read.clock.year,
     )
     if row is None:
         return None  # nothing was written
     expect_counts(row, j=1, g=1, ins=len(lines), enc=1)
-    return LineTotals(row["line_count"], row["line_amount_fen"])
+    before = None if found.known is None else found.known.lines
+    standing = None
+    if before is not None:  # the lines of the version found, and those inserted onto it
+        standing = tuple(sorted((*before, *lines_of(row["inserted"])), key=_line_no))
+    return known_of(row["written"], lines=standing, year_row=row["year_row"])
+
+
+def _line_no(line: FeeLine) -> int:
+    return line.line_no
 
 
 _CANCEL_LINES = f"""

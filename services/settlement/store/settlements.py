@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
+import structlog
 
 from services.settlement.domain.accumulations import AccumulationDelta, Accumulations
 from services.settlement.domain.codes import (
@@ -21,7 +22,6 @@ from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
 from services.settlement.store.accumulations import (
     ACC_COLUMNS,
-    _accumulations_of,
     acc_assignments,
     acc_params,
     lock_accumulations,
@@ -39,6 +39,7 @@ from services.settlement.store.encounters import (
     ENCOUNTER_COLUMNS,
     LINES,
     LINES_SUBQUERY,
+    Known,
     LockedEncounter,
     coverage_params,
     encounter_of,
@@ -46,9 +47,12 @@ from services.settlement.store.encounters import (
     locked_of,
 )
 from services.settlement.store.journal import CLAIM_SQL
+from services.settlement.store.year_rows import accumulations_of
 from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
 from shared.unit_of_work import Completion, KeyClaim
+
+log = structlog.get_logger(__name__)
 
 # --- what a settlement locks ---------------------------------------------------------------
 
@@ -119,7 +123,7 @@ async def lock_for_settle(conn: Conn, mdtrt_id: str, claim: KeyClaim | None) -> 
     locked = await locked_of(conn, row, txn_clock, lines=True)
     person = locked.encounter.person
     if row["year_row_locked"]:
-        acc = _accumulations_of(row)
+        acc = accumulations_of(row)
     else:  # a new year row: its own statement sees and locks it
         acc = await lock_accumulations(conn, person.psn_no, person.insutype, txn_clock.year)
     return SettleLocks(True, locked, acc)
@@ -168,8 +172,28 @@ async def read_for_settle(conn: Conn, mdtrt_id: str, msgid: str) -> SettleRead |
     assert len(read.lines) == read.encounter.line_count, mdtrt_id
     assert sum(line.amount_fen for line in read.lines) == read.line_amount_fen, mdtrt_id
     return SettleRead(
-        read, _accumulations_of(row), row["encounter_version"], row["year_row_version"]
+        read, accumulations_of(row), row["encounter_version"], row["year_row_version"]
     )
+
+
+def known_for_settle(known: Known) -> SettleRead | None:
+    """What :func:`read_for_settle` would read of the encounter while it is the row version
+    a write of this process left (``store.recent``): None unless that write knew its
+    standing lines and the person's year row of this year."""
+    txn_clock = TxnClock.read()
+    year_row = known.year_row
+    if known.lines is None or year_row is None or year_row.year != txn_clock.year:
+        return None
+    encounter = known.encounter
+    lines = known.lines
+    if len(lines) != encounter.line_count or (
+        sum(line.amount_fen for line in lines) != known.line_amount_fen
+    ):
+        # The rows say otherwise than the lines composed from the writes: read them.
+        log.error("recent_lines_inconsistent", mdtrt_id=encounter.mdtrt_id)
+        return None
+    read = LockedEncounter(encounter, lines, known.line_amount_fen, txn_clock)
+    return SettleRead(read, year_row.accumulations, known.version, year_row.version)
 
 
 # --- settlements ---------------------------------------------------------------------------

@@ -188,6 +188,79 @@ REGISTER_ROUND_TRIPS = 1
 # (the journal row with the msgid's answer, the lines, the encounter's totals: the totals
 # after the upload are known from the row read), which commits itself.
 UPLOAD_ROUND_TRIPS = 2
+# After a write of the same process on the encounter (its registration, an upload), which
+# returned the row as it left it with its version: the gated statement alone.
+UPLOAD_ROUND_TRIPS_AFTER_OWN_WRITE = 1
+SETTLE_ROUND_TRIPS_AFTER_OWN_WRITE = 1
+DISCHARGE_ROUND_TRIPS_AFTER_OWN_WRITE = 1
+
+
+async def _upload(
+    service: Settlement, h: Hospital, person: filing_pb2.Person, mdtrt_id: str
+) -> int:
+    """Upload one line onto the encounter: its amount."""
+    upload = pb.UploadFeeDetailsRequest(
+        header=h.header(person.insured_pool), feedetail=[fee(1, COLONOSCOPY, "45")]
+    )
+    errors = Violations()
+    lines = tuple(read_fee_lines(upload.feedetail, errors))
+    errors.raise_if_any()
+    command = UploadFeeLines(_header(upload.header), mdtrt_id, person.psn_no, lines)
+    await service.upload_fee_lines(
+        command,
+        parse_caller(h.code),
+        key_of(command.header.msgid, upload),
+        Reply(lambda u: pb.UploadFeeDetailsResponse(), pb.UploadFeeDetailsResponse),
+    )
+    return sum(line.amount_fen for line in lines)
+
+
+async def _settle(
+    service: Settlement, h: Hospital, person: filing_pb2.Person, mdtrt_id: str, total_fen: int
+) -> str:
+    request = h.settle_request(person, mdtrt_id, total_fen)
+    command = Settle(_header(request), mdtrt_id, person.psn_no, False, total_fen)
+    reply = Reply(
+        lambda record: pb.SettleResponse(setlinfo=pb.SettlementInfo(setl_id=record.setl_id)),
+        pb.SettleResponse,
+    )
+    outcome = await service.settle(
+        command, parse_caller(h.code), key_of(command.header.msgid, request), reply
+    )
+    setl_id: str = reply.of(outcome).setlinfo.setl_id
+    assert setl_id
+    return setl_id
+
+
+async def test_a_flow_in_one_process_reads_nothing_before_its_writes(
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+) -> None:
+    """Register, upload, settle in the process that made each write before: every call
+    is its one gated statement (the person's year row was read by the upload's)."""
+    sent: list[str] = []
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    counts: list[tuple[int, int, int]] = []
+    async with _counted(settings, filing_service, sent, Settlement) as service:
+        # The first flow prepares the statements and creates the person's year row.
+        for _ in range(3):
+            sent.clear()
+            opened = await _open(service, h, person, VisitType.ORDINARY_OUTPATIENT, "")
+            registered = len(sent)
+            sent.clear()
+            total_fen = await _upload(service, h, person, opened.encounter.mdtrt_id)
+            uploaded = len(sent)
+            sent.clear()
+            await _settle(service, h, person, opened.encounter.mdtrt_id, total_fen)
+            counts.append((registered, uploaded, len(sent)))
+    assert counts[-1] == (
+        REGISTER_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS,
+        UPLOAD_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
+        SETTLE_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
+    ), counts
 
 
 async def test_a_registration_costs_one_round_trip_and_an_upload_two(
@@ -201,11 +274,16 @@ async def test_a_registration_costs_one_round_trip_and_an_upload_two(
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
     registers, uploads = [], []
-    async with _counted(settings, filing_service, sent, Settlement) as service:
+    async with (
+        _counted(settings, filing_service, [], Settlement) as registrar,
+        _counted(settings, filing_service, sent, Settlement) as service,
+    ):
         for _ in range(3):  # the first runs prepare statements; the last is the steady state
             sent.clear()
             opened = await _open(service, h, person, VisitType.ORDINARY_OUTPATIENT, "")
             registers.append(len(sent))
+            # Registered by another process: this one reads the encounter before writing.
+            opened = await _open(registrar, h, person, VisitType.ORDINARY_OUTPATIENT, "")
             upload = pb.UploadFeeDetailsRequest(
                 header=h.header(person.insured_pool), feedetail=[fee(1, COLONOSCOPY, "45")]
             )
@@ -242,25 +320,33 @@ async def test_a_discharge_costs_two_round_trips(
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     caller = parse_caller(h.code)
-    discharges = []
-    async with _counted(settings, filing_service, sent, Settlement) as service:
+    discharges: list[tuple[int, int]] = []
+    async with (
+        _counted(settings, filing_service, [], Settlement) as registrar,
+        _counted(settings, filing_service, sent, Settlement) as service,
+    ):
         for _ in range(3):  # the first runs prepare statements; the last is the steady state
-            opened = await _open(service, h, person, VisitType.INPATIENT, "K63.5")
-            mdtrt_id = opened.encounter.mdtrt_id
-            request = pb.DischargeRequest(header=h.header(person.insured_pool))
-            command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")
-            sent.clear()
-            done = await service.discharge(
-                command,
-                caller,
-                key_of(command.header.msgid, request),
-                Reply(discharged(pb.DischargeResponse, mdtrt_id), pb.DischargeResponse),
-            )
-            assert isinstance(done, Discharged)
-            discharges.append(len(sent))
-    assert discharges[-1] == DISCHARGE_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS, [
-        " ".join(q.split())[:70] for q in sent
-    ]
+            counted = []
+            # Admitted by another process (the encounter is read first), then by this one.
+            for admitting in (registrar, service):
+                opened = await _open(admitting, h, person, VisitType.INPATIENT, "K63.5")
+                mdtrt_id = opened.encounter.mdtrt_id
+                request = pb.DischargeRequest(header=h.header(person.insured_pool))
+                command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")
+                sent.clear()
+                done = await service.discharge(
+                    command,
+                    caller,
+                    key_of(command.header.msgid, request),
+                    Reply(discharged(pb.DischargeResponse, mdtrt_id), pb.DischargeResponse),
+                )
+                assert isinstance(done, Discharged)
+                counted.append(len(sent))
+            discharges.append((counted[0], counted[1]))
+    assert discharges[-1] == (
+        DISCHARGE_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS,
+        DISCHARGE_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
+    ), discharges
 
 
 # BEGIN, claim the msgid + insert the purchase (its encounter and drug lines), lock it with

@@ -1,0 +1,76 @@
+"""The encounters this process wrote last, as its writes left them, with their row versions.
+
+A hospital's calls on one encounter come one after another from the same system: register,
+upload, settle. Each gated write returns the encounter as it left it (its columns, its new
+row version, the lines it inserted, the person's year row as it read it), so the next call
+on that encounter can go straight to its own gated write, one statement instead of a read
+and a write. The entry is never trusted: the write's gate locks the rows only if they are
+still the versions the entry names (``GATED``), and aborts whole otherwise, so an entry
+that another process, another request or a correction has overtaken costs one aborted
+statement and the request reads the rows as before. Nothing here is needed for a correct
+answer; it only saves the read.
+
+Bounded: at most :data:`RECENT_MAX` encounters and :data:`LINES_TOTAL_MAX` fee lines in all
+(the least recently used entries go first), an encounter's lines only up to
+:data:`LINES_KEPT_MAX` (a longer stay's settlement reads them).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Final
+
+from services.settlement.store.encounters import Known
+
+RECENT_MAX: Final = 10_000
+LINES_KEPT_MAX: Final = 500
+LINES_TOTAL_MAX: Final = 100_000
+
+
+def _lines(known: Known) -> int:
+    return 0 if known.lines is None else len(known.lines)
+
+
+class RecentEncounters:
+    """The encounters this process wrote last, by mdtrt_id, least recently used first."""
+
+    def __init__(self, max_entries: int = RECENT_MAX, max_lines: int = LINES_TOTAL_MAX) -> None:
+        assert max_entries > 0 and max_lines >= LINES_KEPT_MAX
+        self._max = max_entries
+        self._max_lines = max_lines
+        self._lines = 0
+        self._known: OrderedDict[str, Known] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    @property
+    def lines(self) -> int:
+        """The fee lines held, in all entries."""
+        return self._lines
+
+    def get(self, mdtrt_id: str) -> Known | None:
+        known = self._known.get(mdtrt_id)
+        if known is not None:
+            self._known.move_to_end(mdtrt_id)
+        return known
+
+    def put(self, known: Known) -> None:
+        """Remember what a write left (replacing what an earlier write of it left)."""
+        if _lines(known) > LINES_KEPT_MAX:
+            known = replace(known, lines=None)
+        mdtrt_id = known.encounter.mdtrt_id
+        self.drop(mdtrt_id)
+        self._known[mdtrt_id] = known
+        self._lines += _lines(known)
+        while len(self._known) > self._max or self._lines > self._max_lines:
+            _, oldest = self._known.popitem(last=False)
+            self._lines -= _lines(oldest)
+
+    def drop(self, mdtrt_id: str) -> None:
+        """Forget the encounter: a write that does not return it changes it, or its entry
+        turned out to be stale."""
+        known = self._known.pop(mdtrt_id, None)
+        if known is not None:
+            self._lines -= _lines(known)

@@ -1,0 +1,174 @@
+"""A gated write that acts on the encounter as the process's own last write left it, without
+reading it first. Another writer that changed the encounter or the person's year row since
+(another process, another request, a direct change) makes the gate refuse the write whole;
+the request then reads the rows and is decided on them as they now stand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import asyncpg
+import grpc
+
+from services.settlement.store.encounters import Known
+from services.settlement.store.recent import LINES_KEPT_MAX, RecentEncounters
+
+from .support import (
+    COLONOSCOPY,
+    CONSULTATION,
+    NANNING,
+    NANNING_HOSPITALS,
+    Filing,
+    Hospital,
+    fee,
+    reason,
+    replace_line_one,
+    rpc_error,
+    today,
+)
+
+# Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year.
+OUTPATIENT_DEDUCTIBLE_FEN = 10_000
+
+
+async def test_a_settle_after_its_upload_settles_lines_another_writer_changed_since(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """Line 1 replaced by another of the same amount after the upload this process wrote
+    (count and total unchanged): the Settle's gate sees the encounter's row version
+    changed, and the lines settled are the ones standing, not the ones uploaded."""
+    h = hospital(NANNING_HOSPITALS[0])
+    person = await filing.new_person(NANNING)
+    first_id, first_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    await h.settle(person, first_id, first_fen)  # the person's year row exists
+    mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    async with settlement_db.acquire() as writer, writer.transaction():
+        await replace_line_one(writer, mdtrt_id, CONSULTATION)
+    response = await h.settle(person, mdtrt_id, total_fen)
+    settled_lines = await settlement_db.fetchval(
+        "SELECT lines::text FROM settlements WHERE setl_id = $1", response.setlinfo.setl_id
+    )
+    assert CONSULTATION in settled_lines and COLONOSCOPY not in settled_lines, settled_lines
+
+
+async def test_a_settle_after_its_upload_sees_the_year_row_another_settlement_changed(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """Two encounters of one person uploaded, then both settled: the second's year row,
+    as its upload read it, is older than the first's settlement, so its gate refuses and
+    it is settled on the row as the first left it. The deductible is taken once."""
+    h = hospital(NANNING_HOSPITALS[0])
+    person = await filing.new_person(NANNING)
+    first_id, first_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    first = await h.settle(person, first_id, first_fen)
+    x_id, x_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    y_id, y_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    settled_x = await h.settle(person, x_id, x_fen)
+    settled_y = await h.settle(person, y_id, y_fen)
+    assert settled_x.setlinfo.act_pay_dedc_fen == (
+        OUTPATIENT_DEDUCTIBLE_FEN - first.setlinfo.act_pay_dedc_fen
+    )
+    assert settled_y.setlinfo.act_pay_dedc_fen == 0
+    async with settlement_db.acquire() as conn:
+        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
+        stored = await conn.fetchrow(
+            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
+            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
+            person.psn_no,
+        )
+    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
+    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
+    assert acc["standing_settlements"] == 3 == stored["n"]
+
+
+async def test_an_upload_after_another_writers_upload_counts_every_line(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A line added by another writer after this process's own upload: the next upload's
+    gate sees the encounter changed, and its answer counts every standing line."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id, first_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    async with settlement_db.acquire() as writer, writer.transaction():
+        # As another process's upload (2204) of line 5 does it: the line and the totals.
+        await writer.execute(
+            """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
+                                      unit_price_fen, amount_fen, upload_msgid, uploaded_at)
+               SELECT mdtrt_id, 5, item_code, fee_date, quantity_e4, unit_price_fen,
+                      amount_fen, 'other-upload', now()
+                 FROM fee_lines WHERE mdtrt_id = $1 AND line_no = 1""",
+            mdtrt_id,
+        )
+        await writer.execute(
+            "UPDATE encounters SET line_count = line_count + 1,"
+            " line_amount_fen = line_amount_fen + $2 WHERE mdtrt_id = $1",
+            mdtrt_id,
+            first_fen,
+        )
+    response = await h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")])
+    async with settlement_db.acquire() as conn:
+        standing = await conn.fetchrow(
+            "SELECT count(*) AS n, sum(amount_fen) AS fen FROM fee_lines"
+            " WHERE mdtrt_id = $1 AND cancelled_at IS NULL",
+            mdtrt_id,
+        )
+    assert response.line_count == 3 == standing["n"]
+    assert response.medfee_sumamt_fen == standing["fen"]
+    # And the settlement after it settles the three lines (its remembered lines would be
+    # two): the upload's own read-and-write left the row as it stands.
+    settled = await h.settle(person, mdtrt_id, int(standing["fen"]))
+    assert settled.setlinfo.medfee_sumamt_fen == standing["fen"]
+
+
+async def test_a_discharge_after_another_writers_discharge_is_refused(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A stay this process admitted, discharged since by another writer: the remembered
+    row says it is not discharged, but the gate sees it changed; the request is decided
+    on the row as it stands and refused (ALREADY_DISCHARGED), and the first date stands."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    mdtrt_id = (await h.admit(person)).mdtrt_id
+    async with settlement_db.acquire() as writer:
+        await writer.execute(
+            "UPDATE encounters SET discharge_date = begin_date, diag_code = 'OTHER'"
+            " WHERE mdtrt_id = $1",
+            mdtrt_id,
+        )
+    error = await rpc_error(h.discharge(person, mdtrt_id, today()))
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert reason(error) == "ALREADY_DISCHARGED", error.details()
+    stored = await settlement_db.fetchrow(
+        "SELECT discharge_date = begin_date AS first, diag_code FROM encounters"
+        " WHERE mdtrt_id = $1",
+        mdtrt_id,
+    )
+    assert stored["first"] and stored["diag_code"] == "OTHER"
+
+
+def _known(mdtrt_id: str, lines: int = 0) -> Known:
+    """An entry as the cache sees it: only the encounter's id and the lines matter to it."""
+    encounter = SimpleNamespace(mdtrt_id=mdtrt_id)
+    return Known(encounter, 0, 1, tuple(range(lines)), None)  # type: ignore[arg-type]
+
+
+def test_the_remembered_encounters_are_bounded() -> None:
+    recent = RecentEncounters(max_entries=3, max_lines=LINES_KEPT_MAX + 10)
+    for i in range(5):
+        recent.put(_known(f"M{i}"))
+    assert len(recent) == 3 and recent.get("M0") is None and recent.get("M4") is not None
+    recent.get("M2")  # used: the least recently used goes first
+    recent.put(_known("M5"))
+    assert recent.get("M3") is None and recent.get("M2") is not None
+    recent.put(_known("M6", lines=LINES_KEPT_MAX + 1))
+    kept = recent.get("M6")
+    assert kept is not None and kept.lines is None  # a long stay's lines are not kept
+    recent.drop("M6")
+    assert recent.get("M6") is None
+    # The lines in all entries are bounded too: the oldest entries go to make room.
+    recent.put(_known("M7", lines=LINES_KEPT_MAX))
+    recent.put(_known("M7", lines=LINES_KEPT_MAX))  # replaced, not counted twice
+    assert recent.lines == LINES_KEPT_MAX
+    recent.put(_known("M8", lines=20))
+    assert recent.get("M7") is None and recent.lines == 20 and recent.get("M8") is not None

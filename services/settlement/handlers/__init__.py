@@ -38,9 +38,10 @@ person's first settlement of a year, a row changed between the two statements, a
 taken meanwhile or a deadlock lost writes nothing there, and the request runs the locked
 path above as if the first attempt had not.
 
-The read is skipped where this process wrote the encounter last: registration, an upload
-and a discharge return the row as they left it, with its new version (and the upload and
-discharge the person's year row as they read it), and ``store.recent`` keeps it, bounded.
+The read is skipped where this process wrote the encounter last: registration, an upload,
+a settlement and a discharge return the row version they left (the upload and discharge
+also the person's year row as they read it), and ``store.recent`` keeps the encounter as
+it now stands, bounded.
 The next Settle, upload or discharge on that encounter decides on it and goes straight to
 its gated statement: one round trip. The gate does not trust the entry: a row another
 writer changed since aborts the statement, the entry is dropped, and the request reads the

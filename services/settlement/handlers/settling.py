@@ -140,7 +140,8 @@ class SettleCases(SettlementCore):
         left them, or else read; then one statement writes everything the settlement
         changes if neither row changed since (``store.write_settlement_if_unchanged``), so
         the result is the one the locked path would have reached at that moment. One round
-        trip after an upload of this process, two otherwise, instead of four."""
+        trip after an upload of this process, two otherwise, instead of four. The settled
+        encounter is remembered in turn: a discharge after the settlement skips its read."""
         header = command.header
 
         def decide(read: store.SettleRead) -> tuple[Encounter, SettlementRecord, Accumulations]:
@@ -153,16 +154,19 @@ class SettleCases(SettlementCore):
             decided: tuple[Encounter, SettlementRecord, Accumulations],
         ) -> bool:
             encounter, record, after = decided
-            self._recent.drop(command.mdtrt_id)  # settled: the next writes are locked ones
-            return await store.write_settlement_if_unchanged(
-                conn,
-                read,
-                record,
-                after,
-                store.Journal(record.msgid, encounter.hospital_code, infno_of("settle", encounter)),
-                settlement_outbox_item(self._namespace, record),
-                key.digest,
-                answer(record),
+            return self._remember(
+                await store.write_settlement_if_unchanged(
+                    conn,
+                    read,
+                    record,
+                    after,
+                    store.Journal(
+                        record.msgid, encounter.hospital_code, infno_of("settle", encounter)
+                    ),
+                    settlement_outbox_item(self._namespace, record),
+                    key.digest,
+                    answer(record),
+                )
             )
 
         known = self._recent.get(command.mdtrt_id)

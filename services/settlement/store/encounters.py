@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -36,7 +36,7 @@ from services.settlement.store.common import (
     journalled_done,
 )
 from services.settlement.store.journal import CLAIM_SQL
-from services.settlement.store.year_rows import YearRow, year_row, year_row_of
+from services.settlement.store.year_rows import YearRow, with_year_row, year_row_of
 from shared import clock
 from shared.bus.pg import Conn
 from shared.unit_of_work import KeyClaim
@@ -119,29 +119,15 @@ def lines_of(raw: Sequence[tuple[Any, ...]] | None) -> tuple[FeeLine, ...]:
 
 # --- the encounter a write left -----------------------------------------------------------
 
-# What a write's CTE on ``encounters e`` returns: the encounter's columns and its new row
-# version (every row a statement writes has that statement's transaction as its xmin).
-WRITTEN_RETURNING = f"{ENCOUNTER_COLUMNS}, e.xmin AS version"
-
-
-def written(cte: str) -> str:
-    """A scalar sub-select of a write's select list: the encounter its CTE ``cte`` wrote
-    (returning :data:`WRITTEN_RETURNING`), as one record (:func:`known_of`). A scalar
-    sub-select, not a join, keeps the select list's order of evaluation."""
-    columns = ", ".join(f"w.{name}" for name in (*ENCOUNTER_NAMES, "version"))
-    return f"(SELECT ROW({columns}) FROM {cte} w) AS written"
-
-
-def written_with_year_row(cte: str, year: str) -> str:
-    """:func:`written` and the person's year row ``year`` as the statement read it."""
-    return f"{written(cte)}, {year_row(encounter=cte, year=year)} AS year_row"
-
 
 @dataclass(frozen=True)
 class Known:
     """An encounter as a write of this process left it, with its row version: a gated
     write may act on it without reading it first, since its gate finds out whether the
-    row is still that version (``store.recent``)."""
+    row is still that version (``store.recent``). The write returns the version (every
+    row a statement writes has its transaction as xmin) and what it read of the year row;
+    the rest is the encounter it acted on with the columns its statement sets, which
+    tests/integration/settlement/test_settlement_remembered.py checks against the row."""
 
     encounter: Encounter
     line_amount_fen: int
@@ -153,20 +139,6 @@ class Known:
         """The encounter as :func:`read_encounter` would read it while it is this version."""
         read = LockedEncounter(self.encounter, (), self.line_amount_fen, TxnClock.read())
         return EncounterRead(read, self.version, self)
-
-
-def known_of(
-    record: Sequence[Any],
-    *,
-    lines: tuple[FeeLine, ...] | None,
-    year_row: tuple[Any, ...] | None = None,
-) -> Known:
-    """The encounter of a :func:`written` record, with what the caller knows of its lines
-    and the year row record of :func:`written_with_year_row`."""
-    row = dict(zip((*ENCOUNTER_NAMES, "version"), record, strict=True))
-    return Known(
-        encounter_of(row), row["line_amount_fen"], row["version"], lines, year_row_of(year_row)
-    )
 
 
 def coverage_params(c: Coverage) -> tuple[Any, ...]:
@@ -260,9 +232,9 @@ WITH claim AS (
                           received_at)
     VALUES ($29, $2, $30, $1, 'DONE', $32, $33, $31)
     ON CONFLICT DO NOTHING RETURNING 1
-), {opening(msgid="$29", at="$31", if_claimed=True, returning=WRITTEN_RETURNING)}
+), {opening(msgid="$29", at="$31", if_claimed=True, returning="e.xmin AS version")}
 SELECT (SELECT count(*) FROM claim) AS claimed, (SELECT count(*) FROM enc) AS enc,
-       {written("enc")}
+       (SELECT version FROM enc) AS version
 """
 
 
@@ -293,7 +265,7 @@ async def claim_and_open_encounter(
         expect_counts(counts, claimed=0, enc=0)
         return None
     expect_counts(counts, claimed=1, enc=1)
-    return known_of(counts["written"], lines=())
+    return Known(encounter, 0, counts["version"], (), None)
 
 
 @dataclass(frozen=True)
@@ -459,9 +431,16 @@ g AS MATERIALIZED (
            diag_code = CASE WHEN $3::text = '' THEN e.diag_code ELSE $3 END,
            updated_at = $7
      WHERE e.mdtrt_id = $1 AND e.state <> 'CANCELLED'
-    RETURNING {WRITTEN_RETURNING}
+    RETURNING e.xmin AS version
 )
-SELECT {GATED}, (SELECT count(*) FROM enc) AS enc, {written_with_year_row("enc", "$11")}
+{
+    with_year_row(
+        f"{GATED}, (SELECT count(*) FROM enc) AS enc, (SELECT version FROM enc) AS version",
+        psn_no="$12",
+        insutype="$13",
+        year="$11",
+    )
+}
 """
 
 
@@ -489,13 +468,21 @@ async def set_discharge_if_unchanged(
         digest,
         found.version,
         found.read.clock.year,
+        found.read.encounter.person.psn_no,
+        found.read.encounter.person.insutype.value,
     )
     if counts is None:
         return None  # nothing was written
     expect_counts(counts, j=1, g=1, enc=1)
-    # The lines are those of the version found: a discharge leaves them as they stand.
-    lines = None if found.known is None else found.known.lines
-    return known_of(counts["written"], lines=lines, year_row=counts["year_row"])
+    # The statement sets the date (and the diagnosis, not part of Encounter) and nothing
+    # else; the lines are those of the version found.
+    return Known(
+        replace(found.read.encounter, discharge_date=discharge_date),
+        found.read.line_amount_fen,
+        counts["version"],
+        None if found.known is None else found.known.lines,
+        year_row_of(counts),
+    )
 
 
 _CANCEL_ENCOUNTER = f"""

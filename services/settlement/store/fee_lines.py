@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.settlement.domain.bill import FeeLine
@@ -15,14 +15,8 @@ from services.settlement.store.common import (
     journalled,
     journalled_done,
 )
-from services.settlement.store.encounters import (
-    WRITTEN_RETURNING,
-    EncounterRead,
-    Known,
-    known_of,
-    lines_of,
-    written_with_year_row,
-)
+from services.settlement.store.encounters import EncounterRead, Known
+from services.settlement.store.year_rows import with_year_row, year_row_of
 from shared import clock
 from shared.bus.pg import Conn
 
@@ -119,6 +113,13 @@ async def insert_fee_lines(
 # which), and the encounter's totals. Any abort writes nothing. It returns the encounter as
 # it left it, the lines it inserted and the person's year row: what a settlement right
 # after it acts on without reading them again (``store.recent``).
+_TOTALS_AND_VERSION = "e.line_count, e.line_amount_fen, e.xmin AS version"
+_INSERTED = f"""{GATED},
+       (SELECT count(*) FROM ins) AS ins,
+       (SELECT line_count FROM enc) AS line_count,
+       (SELECT line_amount_fen FROM enc) AS line_amount_fen,
+       (SELECT version FROM enc) AS version,
+       (SELECT count(*) FROM enc) AS enc"""
 _INSERT_LINES_IF_UNCHANGED = f"""
 WITH {journalled_done("$8", "$9", "$10", "$1", "$11", fingerprint="$13", response="$12")},
 g AS MATERIALIZED (
@@ -132,14 +133,9 @@ g AS MATERIALIZED (
            t.amount_fen, $8, $11
       FROM unnest($2::int[], $3::text[], $4::date[], $5::bigint[], $6::bigint[], $7::bigint[])
            AS t(line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
-    RETURNING line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen
-), {_moving_totals(lines="ins", sign="+", at="$11", returning=WRITTEN_RETURNING)}
-SELECT {GATED},
-       (SELECT count(*) FROM ins) AS ins,
-       (SELECT count(*) FROM enc) AS enc,
-       (SELECT array_agg((line_no, item_code, fee_date, quantity_e4, unit_price_fen, amount_fen)
-                         ORDER BY line_no) FROM ins) AS inserted,
-       {written_with_year_row("enc", "$15")}
+    RETURNING line_no, amount_fen
+), {_moving_totals(lines="ins", sign="+", at="$11", returning=_TOTALS_AND_VERSION)}
+{with_year_row(_INSERTED, psn_no="$16", insutype="$17", year="$15")}
 """
 
 
@@ -167,15 +163,24 @@ async def insert_fee_lines_if_unchanged(
         digest,
         found.version,
         found.read.clock.year,
+        found.read.encounter.person.psn_no,
+        found.read.encounter.person.insutype.value,
     )
     if row is None:
         return None  # nothing was written
     expect_counts(row, j=1, g=1, ins=len(lines), enc=1)
     before = None if found.known is None else found.known.lines
     standing = None
-    if before is not None:  # the lines of the version found, and those inserted onto it
-        standing = tuple(sorted((*before, *lines_of(row["inserted"])), key=_line_no))
-    return known_of(row["written"], lines=standing, year_row=row["year_row"])
+    if before is not None:  # the lines of the version found, and these inserted as given
+        standing = tuple(sorted((*before, *lines), key=_line_no))
+    # The statement sets the totals (and the time) and nothing else of the encounter.
+    return Known(
+        replace(found.read.encounter, line_count=row["line_count"]),
+        row["line_amount_fen"],
+        row["version"],
+        standing,
+        year_row_of(row),
+    )
 
 
 def _line_no(line: FeeLine) -> int:

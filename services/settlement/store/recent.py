@@ -1,14 +1,16 @@
 """The encounters this process wrote last, as its writes left them, with their row versions.
 
 A hospital's calls on one encounter come one after another from the same system: register,
-upload, settle. Each gated write returns the encounter as it left it (its columns, its new
-row version, the lines it inserted, the person's year row as it read it), so the next call
-on that encounter can go straight to its own gated write, one statement instead of a read
-and a write. The entry is never trusted: the write's gate locks the rows only if they are
+upload, settle, discharge. Each write returns the row version it left (every row a
+statement writes has its transaction as xmin), and the upload and discharge the person's
+year row as their statement read it; with the encounter it acted on and the columns its
+statement sets, that is the encounter as it now stands (``store.Known``). The next call on
+that encounter can go straight to its own gated write, one statement instead of a read and
+a write. The entry is never trusted: the write's gate locks the rows only if they are
 still the versions the entry names (``GATED``), and aborts whole otherwise, so an entry
 that another process, another request or a correction has overtaken costs one aborted
-statement and the request reads the rows as before. Nothing here is needed for a correct
-answer; it only saves the read.
+statement and the request reads the rows as before. What each write composes is checked
+against the row by tests/integration/settlement/test_settlement_remembered.py.
 
 Bounded: at most :data:`RECENT_MAX` encounters and :data:`LINES_TOTAL_MAX` fee lines in all
 (the least recently used entries go first), an encounter's lines only up to

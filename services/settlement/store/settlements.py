@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import asyncpg
@@ -17,6 +17,7 @@ from services.settlement.domain.codes import (
 )
 from services.settlement.domain.encounter import (
     Coverage,
+    EncounterState,
 )
 from services.settlement.domain.engine import FundDetail
 from services.settlement.domain.records import Amounts, RecordKind, SettlementRecord
@@ -316,15 +317,15 @@ def _settling_statement(gated: bool) -> str:
     )
     return f"""
 WITH {_GATE if gated else ""}{_INSERT_SETTLEMENT_PARTS}, e AS (
-    UPDATE encounters
+    UPDATE encounters e
        SET state = 'SETTLED', setl_id = $1,
            relation = ${_X + 1}, coverage_allowed = ${_X + 2}, coverage_basis = ${_X + 3},
            filing_id = ${_X + 4}, filing_category = ${_X + 5}, ratio_reduction_bp = ${_X + 6},
            local_ratio = ${_X + 7}, coverage_reason = ${_X + 8}, coverage_message = ${_X + 9},
-           coverage_checked_at = CASE WHEN ${_X + 10} THEN $13 ELSE coverage_checked_at END,
+           coverage_checked_at = CASE WHEN ${_X + 10} THEN $13 ELSE e.coverage_checked_at END,
            updated_at = $13
-     WHERE mdtrt_id = $4 AND state = 'OPEN'
-    RETURNING 1
+     WHERE e.mdtrt_id = $4 AND e.state = 'OPEN'
+    RETURNING {"e.xmin AS version" if gated else "1"}
 ), {journal}, ob AS (
     INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
     VALUES ({outbox})
@@ -333,7 +334,7 @@ WITH {_GATE if gated else ""}{_INSERT_SETTLEMENT_PARTS}, e AS (
 SELECT {GATED + "," if gated else "(SELECT count(*) FROM j) AS j,"}
        (SELECT count(*) FROM s) AS s, (SELECT count(*) FROM f) AS f,
        (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM e) AS e,
-       (SELECT count(*) FROM ob) AS ob
+       (SELECT count(*) FROM ob) AS ob{", (SELECT version FROM e) AS version" if gated else ""}
 """
 
 
@@ -467,12 +468,13 @@ async def write_settlement_if_unchanged(
     event: OutboxItem,
     digest: bytes,
     response: bytes,
-) -> bool:
+) -> Known | None:
     """In one statement that commits itself (no transaction is open): what
     :func:`write_settlement` writes, the msgid's journal row inserted with its fingerprint
     and answer, if the encounter and the person's year row are as ``read`` found them.
-    False: one of them changed meanwhile, or the msgid was taken (a resend in flight, a
-    correction's tombstone); nothing was written."""
+    The encounter as the statement left it (settled; a discharge may follow); None: one
+    of them changed meanwhile, or the msgid was taken (a resend in flight, a correction's
+    tombstone), and nothing was written."""
     assert record.mdtrt_id == read.locked.encounter.mdtrt_id
     params = _settling_params(
         record,
@@ -492,9 +494,13 @@ async def write_settlement_if_unchanged(
         read.year_row_version,
     )
     if counts is None:
-        return False  # the msgid was taken, or a row changed: nothing was written
+        return None  # the msgid was taken, or a row changed: nothing was written
     expect_counts(counts, g=1, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)
-    return True
+    # Of the encounter the statement sets the state and setl_id, and its coverage as read
+    # (a coverage to re-check never comes this way); the lines stand as read.
+    settled = replace(read.locked.encounter, state=EncounterState.SETTLED, setl_id=record.setl_id)
+    version: int = counts["version"]
+    return Known(settled, read.locked.line_amount_fen, version, read.locked.lines, None)
 
 
 async def write_reversal(

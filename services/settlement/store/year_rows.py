@@ -45,19 +45,21 @@ class YearRow:
     version: int  # xmin of the row version read
 
 
-def year_row(*, encounter: str, year: str) -> str:
-    """A scalar sub-select of a statement's select list: the year ``year`` (a parameter,
-    e.g. ``"$15"``) of the person of the CTE ``encounter`` (psn_no, insutype) as one
-    record (:func:`year_row_of`), NULL if the person has no row for that year."""
+def with_year_row(select: str, *, psn_no: str, insutype: str, year: str) -> str:
+    """A gated write's select list ``select`` (its counts, evaluated once and in their
+    order, in a sub-select of their own) with the person's year row ``year`` as the
+    statement's snapshot has it (``psn_no``, ``insutype``, ``year``: its parameters), or
+    NULLs (:func:`year_row_of`). The year row is only read, without a lock, so where the
+    plan reads it makes no difference: the snapshot is the statement's."""
     columns = ", ".join(f"a.{c}" for c in ACC_COLUMNS)
-    return f"""(SELECT ROW(a.acc_year, a.xmin, {columns})
-       FROM {encounter} x JOIN accumulations a
-         ON a.psn_no = x.psn_no AND a.insutype = x.insutype AND a.acc_year = {year})"""
+    return f"""SELECT w.*, a.acc_year AS year_row_year, a.xmin AS year_row_version, {columns}
+  FROM (SELECT {select} OFFSET 0) w
+  LEFT JOIN accumulations a
+    ON a.psn_no = {psn_no} AND a.insutype = {insutype} AND a.acc_year = {year}"""
 
 
-def year_row_of(record: tuple[Any, ...] | None) -> YearRow | None:
-    """The record :func:`year_row` selects."""
-    if record is None:
+def year_row_of(row: asyncpg.Record) -> YearRow | None:
+    """The year row a statement built by :func:`with_year_row` read, if there is one."""
+    if row["year_row_version"] is None:
         return None
-    year, version, *values = record
-    return YearRow(year, accumulations_of(dict(zip(ACC_COLUMNS, values, strict=True))), version)
+    return YearRow(row["year_row_year"], accumulations_of(row), row["year_row_version"])

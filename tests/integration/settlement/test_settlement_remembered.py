@@ -11,8 +11,13 @@ from types import SimpleNamespace
 import asyncpg
 import grpc
 
-from services.settlement.store.encounters import Known
+from services.settlement import store
+from services.settlement.domain.codes import VisitType
+from services.settlement.handlers import Settlement
+from services.settlement.store.encounters import _STANDING_LINES, Known, lines_of
 from services.settlement.store.recent import LINES_KEPT_MAX, RecentEncounters
+from services.settlement.store.year_rows import year_row_of
+from shared.config import Settings
 
 from .support import (
     COLONOSCOPY,
@@ -27,6 +32,7 @@ from .support import (
     rpc_error,
     today,
 )
+from .test_settlement_round_trips import _counted, _discharge, _open, _settle, _upload
 
 # Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year.
 OUTPATIENT_DEDUCTIBLE_FEN = 10_000
@@ -172,3 +178,78 @@ def test_the_remembered_encounters_are_bounded() -> None:
     assert recent.lines == LINES_KEPT_MAX
     recent.put(_known("M8", lines=20))
     assert recent.get("M7") is None and recent.lines == 20 and recent.get("M8") is not None
+
+
+async def _as_stored(pool: asyncpg.Pool, known: Known) -> Known:
+    """The encounter of ``known`` as its rows stand: what a read would give the process."""
+    mdtrt_id = known.encounter.mdtrt_id
+    async with pool.acquire() as conn:
+        found = await store.read_encounter(conn, mdtrt_id, "no-such-msgid")
+        assert found is not None
+        lines = lines_of(await conn.fetchval(_STANDING_LINES, mdtrt_id))
+        person = found.read.encounter.person
+        year = await conn.fetchrow(
+            "SELECT acc_year AS year_row_year, xmin AS year_row_version, * FROM accumulations"
+            " WHERE psn_no = $1 AND insutype = $2 AND acc_year = $3",
+            person.psn_no,
+            person.insutype.value,
+            found.read.clock.year,
+        )
+    return Known(
+        found.read.encounter,
+        found.read.line_amount_fen,
+        found.version,
+        lines,
+        None if year is None else year_row_of(year),
+    )
+
+
+async def test_what_the_process_remembers_is_the_row_as_it_stands(
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+    settlement_db: asyncpg.Pool,
+) -> None:
+    """After each write of a stay (admit, two uploads, settle, discharge) and of a visit,
+    the encounter the process remembers is the one a read of its rows gives: the same
+    encounter, totals, row version, standing lines (where it keeps them) and year row
+    (where the write read it). Each write composes it from what it acted on and what its
+    statement sets; this is the check that the composition is the row."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    checked = 0
+
+    async def matches(service: Settlement, mdtrt_id: str) -> None:
+        nonlocal checked
+        known = service._recent.get(mdtrt_id)
+        assert known is not None, "every write of these remembers the encounter"
+        stored = await _as_stored(settlement_db, known)
+        assert known.encounter == stored.encounter
+        assert (known.line_amount_fen, known.version) == (
+            stored.line_amount_fen,
+            stored.version,
+        )
+        if known.lines is not None:
+            assert known.lines == stored.lines
+        if known.year_row is not None:
+            assert known.year_row == stored.year_row
+        checked += 1
+
+    first_id, first_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
+    await h.settle(person, first_id, first_fen)  # the person's year row exists
+    async with _counted(settings, filing_service, [], Settlement) as service:
+        for visit in (VisitType.INPATIENT, VisitType.ORDINARY_OUTPATIENT, VisitType.INPATIENT):
+            opened = await _open(service, h, person, visit, "K63.5")
+            mdtrt_id = opened.encounter.mdtrt_id
+            await matches(service, mdtrt_id)
+            total_fen = 0
+            for line_no in (1, 2):
+                total_fen += await _upload(service, h, person, mdtrt_id, line_no=line_no)
+                await matches(service, mdtrt_id)
+            await _settle(service, h, person, mdtrt_id, total_fen)
+            await matches(service, mdtrt_id)
+            if visit is VisitType.INPATIENT:
+                await _discharge(service, h, person, mdtrt_id)
+                await matches(service, mdtrt_id)
+    assert checked == 5 + 4 + 5

@@ -196,11 +196,16 @@ DISCHARGE_ROUND_TRIPS_AFTER_OWN_WRITE = 1
 
 
 async def _upload(
-    service: Settlement, h: Hospital, person: filing_pb2.Person, mdtrt_id: str
+    service: Settlement,
+    h: Hospital,
+    person: filing_pb2.Person,
+    mdtrt_id: str,
+    *,
+    line_no: int = 1,
 ) -> int:
     """Upload one line onto the encounter: its amount."""
     upload = pb.UploadFeeDetailsRequest(
-        header=h.header(person.insured_pool), feedetail=[fee(1, COLONOSCOPY, "45")]
+        header=h.header(person.insured_pool), feedetail=[fee(line_no, COLONOSCOPY, "45")]
     )
     errors = Violations()
     lines = tuple(read_fee_lines(upload.feedetail, errors))
@@ -232,6 +237,20 @@ async def _settle(
     return setl_id
 
 
+async def _discharge(
+    service: Settlement, h: Hospital, person: filing_pb2.Person, mdtrt_id: str
+) -> None:
+    request = pb.DischargeRequest(header=h.header(person.insured_pool))
+    command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")
+    done = await service.discharge(
+        command,
+        parse_caller(h.code),
+        key_of(command.header.msgid, request),
+        Reply(discharged(pb.DischargeResponse, mdtrt_id), pb.DischargeResponse),
+    )
+    assert isinstance(done, Discharged)
+
+
 async def test_a_flow_in_one_process_reads_nothing_before_its_writes(
     hospital: Callable[[str], Hospital],
     filing: Filing,
@@ -260,6 +279,51 @@ async def test_a_flow_in_one_process_reads_nothing_before_its_writes(
         REGISTER_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS,
         UPLOAD_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
         SETTLE_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
+    ), counts
+
+
+async def test_a_stay_in_one_process_reads_nothing_before_its_writes(
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settings: Settings,
+    filing_service: object,
+) -> None:
+    """Admit, upload, settle, then discharge (the order of a stay settled at the cashier
+    before the discharge is recorded), in the process that made each write before."""
+    sent: list[str] = []
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    counts: list[tuple[int, ...]] = []
+    async with _counted(settings, filing_service, sent, Settlement) as service:
+        for _ in range(3):  # the first stay prepares the statements and the year row
+            counted = []
+            sent.clear()
+            opened = await _open(service, h, person, VisitType.INPATIENT, "K63.5")
+            mdtrt_id = opened.encounter.mdtrt_id
+            counted.append(len(sent))
+            sent.clear()
+            total_fen = await _upload(service, h, person, mdtrt_id)
+            counted.append(len(sent))
+            sent.clear()
+            await _settle(service, h, person, mdtrt_id, total_fen)
+            counted.append(len(sent))
+            request = pb.DischargeRequest(header=h.header(person.insured_pool))
+            command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")
+            sent.clear()
+            done = await service.discharge(
+                command,
+                parse_caller(h.code),
+                key_of(command.header.msgid, request),
+                Reply(discharged(pb.DischargeResponse, mdtrt_id), pb.DischargeResponse),
+            )
+            assert isinstance(done, Discharged)
+            counted.append(len(sent))
+            counts.append(tuple(counted))
+    assert counts[-1] == (
+        REGISTER_ROUND_TRIPS + POOL_RESET_ROUND_TRIPS,
+        UPLOAD_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
+        SETTLE_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
+        DISCHARGE_ROUND_TRIPS_AFTER_OWN_WRITE + POOL_RESET_ROUND_TRIPS,
     ), counts
 
 

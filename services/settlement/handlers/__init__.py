@@ -33,10 +33,11 @@ after the same pure domain work, one statement that journals the msgid with its 
 locks the rows only if they are still the versions read, and writes everything
 (``settling._settle_unlocked``, ``encounters._upload_unlocked``,
 ``settling._discharge_unlocked``): two round trips, and the one statement is all or
-nothing. A msgid already known when the rows are read, a refusal, a coverage to re-check, a
-person's first settlement of a year, a row changed between the two statements, a msgid
-taken meanwhile or a deadlock lost writes nothing there, and the request runs the locked
-path above as if the first attempt had not.
+nothing. A person's first settlement of a year inserts the year row in that statement (a
+row created meanwhile violates its key). A msgid already known when the rows are read, a
+refusal, a coverage to re-check, a row changed between the two statements, a msgid taken
+meanwhile or a deadlock lost writes nothing there, and the request runs the locked path
+above as if the first attempt had not.
 
 The read is skipped where this process wrote the encounter last: registration, an upload,
 a settlement and a discharge return the row version they left (the upload and discharge

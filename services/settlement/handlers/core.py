@@ -431,7 +431,7 @@ class SettlementCore:
         last write of this process on the encounter left (``store.recent``), if any; else,
         or if the write finds them changed, what ``read`` reads with their versions. None,
         having written nothing, leaves the request to the locked path: ``read`` found
-        nothing to gate on (a msgid known already, an unknown encounter, no year row yet),
+        nothing to gate on (a msgid known already, an unknown encounter),
         ``decide`` refused (the locked path refuses again under its locks, or re-checks
         coverage), or ``write`` found a row changed or the msgid taken."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:

@@ -481,7 +481,7 @@ async def set_discharge_if_unchanged(
         found.read.line_amount_fen,
         counts["version"],
         None if found.known is None else found.known.lines,
-        year_row_of(counts),
+        year_row_of(counts, found.read.clock.year),
     )
 
 

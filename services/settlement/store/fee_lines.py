@@ -179,7 +179,7 @@ async def insert_fee_lines_if_unchanged(
         row["line_amount_fen"],
         row["version"],
         standing,
-        year_row_of(row),
+        year_row_of(row, found.read.clock.year),
     )
 
 

@@ -48,7 +48,7 @@ from services.settlement.store.encounters import (
     locked_of,
 )
 from services.settlement.store.journal import CLAIM_SQL
-from services.settlement.store.year_rows import accumulations_of
+from services.settlement.store.year_rows import ACC_MAPS, accumulations_of
 from shared.bus import OUTBOX_COLUMNS, OutboxItem, outbox_values
 from shared.bus.pg import Conn
 from shared.unit_of_work import Completion, KeyClaim
@@ -138,7 +138,7 @@ class SettleRead:
     locked: LockedEncounter  # as read (no lock is held)
     accumulations: Accumulations
     encounter_version: int  # xmin of the encounter's row version read
-    year_row_version: int  # xmin of the year row's
+    year_row_version: int | None  # xmin of the year row's; None: the person has none yet
 
 
 # One snapshot, no lock: the lines are those of the encounter's row version read, so they
@@ -159,12 +159,11 @@ SELECT EXISTS (SELECT 1 FROM messages m WHERE m.msgid = $3) AS msgid_seen,
 async def read_for_settle(conn: Conn, mdtrt_id: str, msgid: str) -> SettleRead | None:
     """The encounter, its lines and the person's year row as one snapshot has them, for a
     settlement written by :func:`write_settlement_if_unchanged`; None where that cannot
-    be: the msgid is known already (a resend, a correction's tombstone), the encounter is
-    unknown, or the person has no year row yet (the first settlement of a year creates it
-    under a lock)."""
+    be: the msgid is known already (a resend, a correction's tombstone) or the encounter
+    is unknown. A person with no year row yet has the empty one, without a version."""
     txn_clock = TxnClock.read()
     row = await conn.fetchrow(_READ_FOR_SETTLE, mdtrt_id, txn_clock.year, msgid)
-    if row is None or row["msgid_seen"] or row["year_row_version"] is None:
+    if row is None or row["msgid_seen"]:
         return None
     read = LockedEncounter(
         encounter_of(row), lines_of(row["lines"]), row["line_amount_fen"], txn_clock
@@ -256,7 +255,7 @@ assert [SETTLEMENT_COLUMNS.index(c) + 1 for c in ("msgid", "setl_time", "acc_yea
 _A = _F + 5  # first accumulation value
 _X = _A + len(ACC_COLUMNS)  # first of the remaining values
 
-_INSERT_SETTLEMENT_PARTS = f"""
+_SETTLEMENT_AND_FUNDS = f"""
 s AS (
     INSERT INTO settlements ({", ".join(SETTLEMENT_COLUMNS)})
     VALUES ({_S_PLACEHOLDERS})
@@ -269,12 +268,25 @@ s AS (
                   ${_F + 4}::text[]) WITH ORDINALITY
            AS t(fund_pay_type, base, lmt, paid, info, ordinal)
     RETURNING 1
-), a AS (
+)"""
+_YEAR_ROW_UPDATE = f"""a AS (
     UPDATE accumulations
        SET {acc_assignments(_A)},
            standing_settlements = standing_settlements + ${_X},
            updated_at = $13
      WHERE psn_no = $7 AND insutype = $9 AND acc_year = $16
+    RETURNING 1
+)"""
+# A person's first settlement of a year on the gated path: the year row is inserted with
+# the values after it (as the locked path's creation and update leave it). A row created
+# meanwhile violates its key and aborts the statement: the gate of a row that was not there.
+_ACC_VALUES = ", ".join(
+    f"${_A + i}" + ("::jsonb" if c in ACC_MAPS else "") for i, c in enumerate(ACC_COLUMNS)
+)
+_YEAR_ROW_INSERT = f"""a AS (
+    INSERT INTO accumulations (psn_no, insutype, acc_year, {", ".join(ACC_COLUMNS)},
+                               standing_settlements, updated_at)
+    VALUES ($7, $9, $16, {_ACC_VALUES}, ${_X}, $13)
     RETURNING 1
 )"""
 
@@ -299,13 +311,23 @@ _GATE = f"""g AS MATERIALIZED (
        AND ga.xmin = ${_V + 2}::xid
        FOR UPDATE OF ge, ga
 ),"""
+# The gate of a person's first settlement of a year: the encounter alone (the year row's
+# absence is checked by its insert, _YEAR_ROW_INSERT).
+_GATE_NEW_YEAR_ROW = f"""g AS MATERIALIZED (
+    SELECT 1 FROM encounters ge
+     WHERE ge.mdtrt_id = $4 AND ge.state = 'OPEN' AND ge.xmin = ${_V + 1}::xid
+       FOR UPDATE OF ge
+),"""
 _JOURNAL_DONE = journalled_done(
     "$12", "$5", f"${_X + 11}", "$4", "$13", fingerprint=f"${_V}", response=f"${_K}", setl_id="$1"
 )
 
 
-def _settling_statement(gated: bool) -> str:
-    """The settling statement: under the locks taken before it, or ``gated`` (above)."""
+def _settling_statement(gated: bool, *, new_year_row: bool = False) -> str:
+    """The settling statement: under the locks taken before it, or ``gated`` (above), on
+    the person's year row as read or, ``new_year_row``, on its absence."""
+    gate = (_GATE_NEW_YEAR_ROW if new_year_row else _GATE) if gated else ""
+    year_row = _YEAR_ROW_INSERT if new_year_row else _YEAR_ROW_UPDATE
     journal = (
         _JOURNAL_DONE
         if gated
@@ -316,7 +338,7 @@ def _settling_statement(gated: bool) -> str:
         for i, c in enumerate(OUTBOX_COLUMNS)
     )
     return f"""
-WITH {_GATE if gated else ""}{_INSERT_SETTLEMENT_PARTS}, e AS (
+WITH {gate}{_SETTLEMENT_AND_FUNDS}, {year_row}, e AS (
     UPDATE encounters e
        SET state = 'SETTLED', setl_id = $1,
            relation = ${_X + 1}, coverage_allowed = ${_X + 2}, coverage_basis = ${_X + 3},
@@ -340,9 +362,10 @@ SELECT {GATED + "," if gated else "(SELECT count(*) FROM j) AS j,"}
 
 _WRITE_SETTLEMENT = _settling_statement(gated=False)
 _WRITE_SETTLEMENT_IF_UNCHANGED = _settling_statement(gated=True)
+_WRITE_FIRST_OF_YEAR_IF_UNCHANGED = _settling_statement(gated=True, new_year_row=True)
 
 _WRITE_REVERSAL = f"""
-WITH {_INSERT_SETTLEMENT_PARTS}, o AS (
+WITH {_SETTLEMENT_AND_FUNDS}, {_YEAR_ROW_UPDATE}, o AS (
     UPDATE settlements SET reversed_by_setl_id = $1
      WHERE setl_id = $3 AND kind = 'SETTLEMENT' AND reversed_by_setl_id IS NULL
     RETURNING 1
@@ -485,14 +508,19 @@ async def write_settlement_if_unchanged(
         event,
         response,
     )
-    counts = await gated_fetchrow(
-        conn,
-        _WRITE_SETTLEMENT_IF_UNCHANGED,
-        *params,
-        digest,
-        read.encounter_version,
-        read.year_row_version,
-    )
+    if read.year_row_version is None:  # the person's first settlement of the year
+        counts = await gated_fetchrow(
+            conn, _WRITE_FIRST_OF_YEAR_IF_UNCHANGED, *params, digest, read.encounter_version
+        )
+    else:
+        counts = await gated_fetchrow(
+            conn,
+            _WRITE_SETTLEMENT_IF_UNCHANGED,
+            *params,
+            digest,
+            read.encounter_version,
+            read.year_row_version,
+        )
     if counts is None:
         return None  # the msgid was taken, or a row changed: nothing was written
     expect_counts(counts, g=1, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)

@@ -38,11 +38,12 @@ def accumulations_of(r: asyncpg.Record | Mapping[str, Any] | None) -> Accumulati
 
 @dataclass(frozen=True)
 class YearRow:
-    """A person's year row as one statement's snapshot had it, with its row version."""
+    """A person's year row as one statement's snapshot had it, with its row version; or
+    its absence (no settlement that year yet: nothing accumulated, no version)."""
 
     year: int
     accumulations: Accumulations
-    version: int  # xmin of the row version read
+    version: int | None  # xmin of the row version read; None: there was no row
 
 
 def with_year_row(select: str, *, psn_no: str, insutype: str, year: str) -> str:
@@ -58,8 +59,10 @@ def with_year_row(select: str, *, psn_no: str, insutype: str, year: str) -> str:
     ON a.psn_no = {psn_no} AND a.insutype = {insutype} AND a.acc_year = {year}"""
 
 
-def year_row_of(row: asyncpg.Record) -> YearRow | None:
-    """The year row a statement built by :func:`with_year_row` read, if there is one."""
+def year_row_of(row: asyncpg.Record, year: int) -> YearRow:
+    """The year row ``year`` a statement built by :func:`with_year_row` read, or that
+    there was none."""
     if row["year_row_version"] is None:
-        return None
-    return YearRow(row["year_row_year"], accumulations_of(row), row["year_row_version"])
+        return YearRow(year, Accumulations(), None)
+    assert row["year_row_year"] == year
+    return YearRow(year, accumulations_of(row), row["year_row_version"])

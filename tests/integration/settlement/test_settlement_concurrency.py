@@ -10,6 +10,8 @@ from collections.abc import Callable
 import asyncpg
 import grpc
 
+from services.settlement.handlers import Settlement
+from shared.config import Settings
 from shared.pb.crossclear.settlement.v1 import settlement_pb2 as pb
 from tests.support.polling import wait_until
 
@@ -27,6 +29,7 @@ from .support import (
     rpc_error,
     statements_waiting,
 )
+from .test_settlement_round_trips import _counted, _settle
 
 SETTLEMENTS = 50
 # Guangxi employees, ordinary outpatient (policy_gx.json): 100 yuan deductible a year,
@@ -113,9 +116,10 @@ async def test_one_msgid_sent_ten_times_at_once_settles_once_with_identical_resp
 async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
     hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
 ) -> None:
-    """The claim comes first in Settle's fused statement: while another transaction holds
-    the msgid, the Settle holds no lock on the encounter (so a request that holds the msgid
-    and then wants the encounter cannot deadlock with it)."""
+    """The msgid comes first in Settle's statement (the gated write's journal row, the
+    locked path's claim): while another transaction holds the msgid, the Settle holds no
+    lock on the encounter (so a request that holds the msgid and then wants the encounter
+    cannot deadlock with it)."""
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
@@ -133,7 +137,11 @@ async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
             settle = asyncio.ensure_future(h.call("Settle", request))
 
             async def settle_waits_for_the_msgid() -> bool:
-                return await _a_statement_waits(settlement_db, "%INSERT INTO messages%")
+                # The gated write (its text is longer than pg_stat_activity keeps, so it
+                # is known by its head) waits for the holder's transaction, on the msgid.
+                return await _a_statement_waits(
+                    settlement_db, "WITH g AS MATERIALIZED%", "transactionid"
+                ) or await _a_statement_waits(settlement_db, "%INSERT INTO messages%")
 
             await wait_until(settle_waits_for_the_msgid, what="the Settle waits on its msgid")
             # The encounter is free: the waiting Settle has not locked it.
@@ -146,23 +154,37 @@ async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
     assert response.setlinfo.setl_id
 
 
+class _LockedPathOnly(Settlement):
+    """The settlement use cases with every Settle on the locked path, as when its gated
+    attempts found rows changed."""
+
+    async def _settle_unlocked(self, *args: object) -> None:
+        return None
+
+
 async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_now_stand(
-    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+    hospital: Callable[[str], Hospital],
+    filing: Filing,
+    settlement_db: asyncpg.Pool,
+    settings: Settings,
+    filing_service: object,
 ) -> None:
-    """Settle reads the standing lines in the statement that locks the encounter. When it
-    waited for that lock behind a change of the lines that kept their count and total (a
-    line cancelled and another of the same amount uploaded), it settles the new lines, not
-    the ones its statement's snapshot saw."""
+    """The locked path reads the standing lines in the statement that locks the
+    encounter. When it waited for that lock behind a change of the lines that kept their
+    count and total (a line cancelled and another of the same amount uploaded), it settles
+    the new lines, not the ones its statement's snapshot saw."""
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
-    request = h.settle_request(person, mdtrt_id, total_fen)
-    async with settlement_db.acquire() as holder:
+    async with (
+        _counted(settings, filing_service, [], _LockedPathOnly) as service,
+        settlement_db.acquire() as holder,
+    ):
         tx = holder.transaction()
         await tx.start()
         try:
             await replace_line_one(holder, mdtrt_id, CONSULTATION)
-            settle = asyncio.ensure_future(h.call("Settle", request))
+            settle = asyncio.ensure_future(_settle(service, h, person, mdtrt_id, total_fen))
 
             async def settle_waits_for_the_encounter() -> bool:
                 # Behind the holder's transaction (the encounter's row), in Settle's statement.
@@ -175,9 +197,9 @@ async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_
         except BaseException:
             await tx.rollback()
             raise
-    response = await settle
+        setl_id = await settle
     settled_lines = await settlement_db.fetchval(
-        "SELECT lines::text FROM settlements WHERE setl_id = $1", response.setlinfo.setl_id
+        "SELECT lines::text FROM settlements WHERE setl_id = $1", setl_id
     )
     assert CONSULTATION in settled_lines and COLONOSCOPY not in settled_lines, settled_lines
 

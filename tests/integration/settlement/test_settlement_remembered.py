@@ -12,11 +12,12 @@ import asyncpg
 import grpc
 
 from services.settlement import store
+from services.settlement.domain.accumulations import Accumulations
 from services.settlement.domain.codes import VisitType
 from services.settlement.handlers import Settlement
 from services.settlement.store.encounters import _STANDING_LINES, Known, lines_of
 from services.settlement.store.recent import LINES_KEPT_MAX, RecentEncounters
-from services.settlement.store.year_rows import year_row_of
+from services.settlement.store.year_rows import YearRow, year_row_of
 from shared.config import Settings
 
 from .support import (
@@ -200,7 +201,9 @@ async def _as_stored(pool: asyncpg.Pool, known: Known) -> Known:
         found.read.line_amount_fen,
         found.version,
         lines,
-        None if year is None else year_row_of(year),
+        YearRow(found.read.clock.year, Accumulations(), None)
+        if year is None
+        else year_row_of(year, found.read.clock.year),
     )
 
 

@@ -358,3 +358,51 @@ async def test_a_discharge_of_a_stay_discharged_after_its_read_is_refused(
         )
         diag = await conn.fetchval("SELECT diag_code FROM encounters WHERE mdtrt_id = $1", mdtrt_id)
     assert (journal, diag) == (0, "HELD")
+
+
+async def test_two_first_settlements_of_a_year_create_the_year_row_once(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """A person's first two settlements of a year, both past their reads (no year row
+    then): each gated write inserts the year row. The second insert meets the first's row
+    and aborts its statement whole; that Settle is decided again on the row as the first
+    left it. The deductible is taken once, and the row holds both settlements."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    x_id, x_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    y_id, y_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    async with settlement_db.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            # A year row of the person, not committed: both inserts wait for it.
+            await holder.execute(
+                "INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)"
+                " SELECT psn_no, insutype, extract(year FROM now() AT TIME ZONE"
+                " 'Asia/Shanghai')::smallint, now() FROM encounters WHERE mdtrt_id = $1",
+                x_id,
+            )
+            x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
+            y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
+
+            async def both_wait() -> bool:
+                return await statements_waiting(settlement_db, GATED_WRITE, "transactionid") == 2
+
+            await wait_until(both_wait, what="both gated writes wait on the year row")
+        finally:
+            await tx.rollback()
+    settled = await asyncio.gather(x, y)
+    deductibles = sorted(s.setlinfo.act_pay_dedc_fen for s in settled)
+    assert deductibles == [0, OUTPATIENT_DEDUCTIBLE_FEN], deductibles
+    async with settlement_db.acquire() as conn:
+        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
+        stored = await conn.fetchrow(
+            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
+            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
+            person.psn_no,
+        )
+    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
+    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
+    assert acc["standing_settlements"] == 2 == stored["n"]
+    for mdtrt_id in (x_id, y_id):
+        assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)

@@ -152,6 +152,22 @@ async def release_without_reset(_conn: asyncpg.Connection) -> None:
     """Release without the server round trip of a full reset (see ``create_pool``)."""
 
 
+_opened = 0
+
+
+def connections_opened() -> int:
+    """How many connections this process's pools have opened so far. A row version
+    (xmin) learnt over a connection opened before the latest one may belong to another
+    server's history: a failover or a restore is seen by the process only as connections
+    lost and opened again, and transaction ids are reused after one."""
+    return _opened
+
+
+async def _count_opened(_conn: asyncpg.Connection) -> None:
+    global _opened
+    _opened += 1
+
+
 async def create_pool(
     url: str,
     schema: str,
@@ -178,6 +194,7 @@ async def create_pool(
         command_timeout=30,
         server_settings={"search_path": f'"{schema}", public', "application_name": app_name},
         reset=None if full_reset else release_without_reset,
+        init=_count_opened,
     )
     assert pool is not None
     return pool

@@ -420,25 +420,34 @@ class SettlementCore:
     async def _gated(
         self,
         mdtrt_id: str,
-        known: F | None,
+        known: Callable[[store.Known], F | None],
         read: Callable[[Conn], Awaitable[F | None]],
         decide: Callable[[F], R],
-        write: Callable[[Conn, F, R], Awaitable[bool]],
+        write: Callable[[Conn, F, R], Awaitable[store.Known | None]],
     ) -> R | None:
         """A write in one or two statements and no transaction (Settle, upload, discharge):
         ``decide`` on the encounter as the locked path would, and ``write`` it in one
-        statement gated on the row versions it decided on. Those are ``known``, what the
+        statement gated on the row versions it decided on. Those are ``known`` of what the
         last write of this process on the encounter left (``store.recent``), if any; else,
-        or if the write finds them changed, what ``read`` reads with their versions. None,
-        having written nothing, leaves the request to the locked path: ``read`` found
-        nothing to gate on (a msgid known already, an unknown encounter),
-        ``decide`` refused (the locked path refuses again under its locks, or re-checks
-        coverage), or ``write`` found a row changed or the msgid taken."""
+        or if the write finds them changed, what ``read`` reads with their versions. What
+        the write leaves is remembered for the next. None, having written nothing, leaves
+        the request to the locked path: ``read`` found nothing to gate on (a msgid known
+        already, an unknown encounter), ``decide`` refused (the locked path refuses again
+        under its locks, or re-checks coverage), or ``write`` found a row changed or the
+        msgid taken."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            if known is not None:
-                decided = _decided(decide, known)
-                if decided is not None and await write(conn, known, decided):
-                    return decided
+            # Taken with the connection in hand: a version learnt before a connection was
+            # opened since (a failover, a restore) is forgotten, never written over it.
+            since = self._recent.epoch()
+            last = self._recent.get(mdtrt_id)
+            remembered = None if last is None else known(last)
+            if remembered is not None:
+                decided = _decided(decide, remembered)
+                if decided is not None:
+                    left = await write(conn, remembered, decided)
+                    if left is not None:
+                        self._recent.put(left, since)
+                        return decided
                 self._recent.drop(mdtrt_id)  # overtaken, or refused as known: read it
             found = await read(conn)
             if found is None:
@@ -446,19 +455,11 @@ class SettlementCore:
             decided = _decided(decide, found)
             if decided is None:
                 return None
-            return decided if await write(conn, found, decided) else None
-
-    def _known_reading(self, mdtrt_id: str) -> store.EncounterRead | None:
-        """The encounter as the last write of this process on it left it, if remembered."""
-        known = self._recent.get(mdtrt_id)
-        return None if known is None else known.reading()
-
-    def _remember(self, known: store.Known | None) -> bool:
-        """Remember what a gated write left (None: it wrote nothing)."""
-        if known is None:
-            return False
-        self._recent.put(known)
-        return True
+            left = await write(conn, found, decided)
+            if left is None:
+                return None
+            self._recent.put(left, since)
+            return decided
 
     async def _checked_or_answered(self, key: MsgKey, checks: Awaitable[R]) -> R | Stored:
         """``checks``, made before the unit of work (the filing service's coverage, the

@@ -145,9 +145,10 @@ class EncounterCases(SettlementCore):
             return Completed(opened)
 
         # The statement is the whole write: no BEGIN/COMMIT around it.
+        since = self._recent.epoch()
         done = await self._once(key, work, answer, claim_in_work=True, single_statement=True)
         for known in written:  # committed: the next call on the encounter may skip its read
-            self._remember(known)
+            self._recent.put(known, since)
         return done
 
     # -- 2204/2301, 2205/2302 -------------------------------------------------------------
@@ -193,7 +194,9 @@ class EncounterCases(SettlementCore):
             read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
             return self._uploaded(read, command.lines)
 
-        async def write(conn: Conn, found: store.EncounterRead, uploaded: Uploaded) -> bool:
+        async def write(
+            conn: Conn, found: store.EncounterRead, uploaded: Uploaded
+        ) -> store.Known | None:
             infno = infno_for("upload")(found.read.encounter)
             known = await store.insert_fee_lines_if_unchanged(
                 conn,
@@ -208,11 +211,11 @@ class EncounterCases(SettlementCore):
             if known is not None:
                 totals = store.LineTotals(known.encounter.line_count, known.line_amount_fen)
                 assert totals == uploaded.totals, (totals, uploaded.totals)
-            return self._remember(known)
+            return known
 
         return await self._gated(
             command.mdtrt_id,
-            self._known_reading(command.mdtrt_id),
+            store.Known.reading,
             lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid),
             decide,
             write,

@@ -152,27 +152,22 @@ class SettleCases(SettlementCore):
             conn: Conn,
             read: store.SettleRead,
             decided: tuple[Encounter, SettlementRecord, Accumulations],
-        ) -> bool:
+        ) -> store.Known | None:
             encounter, record, after = decided
-            return self._remember(
-                await store.write_settlement_if_unchanged(
-                    conn,
-                    read,
-                    record,
-                    after,
-                    store.Journal(
-                        record.msgid, encounter.hospital_code, infno_of("settle", encounter)
-                    ),
-                    settlement_outbox_item(self._namespace, record),
-                    key.digest,
-                    answer(record),
-                )
+            return await store.write_settlement_if_unchanged(
+                conn,
+                read,
+                record,
+                after,
+                store.Journal(record.msgid, encounter.hospital_code, infno_of("settle", encounter)),
+                settlement_outbox_item(self._namespace, record),
+                key.digest,
+                answer(record),
             )
 
-        known = self._recent.get(command.mdtrt_id)
         decided = await self._gated(
             command.mdtrt_id,
-            None if known is None else store.known_for_settle(known),
+            store.known_for_settle,
             lambda conn: store.read_for_settle(conn, command.mdtrt_id, header.msgid),
             decide,
             write,
@@ -339,22 +334,22 @@ class SettleCases(SettlementCore):
             read = _of_request(found.read, command.mdtrt_id, header, command.psn_no)
             return _discharged(read, command.discharge_date)
 
-        async def write(conn: Conn, found: store.EncounterRead, discharged: Discharged) -> bool:
-            return self._remember(
-                await store.set_discharge_if_unchanged(
-                    conn,
-                    found,
-                    command.discharge_date,
-                    command.diag_code,
-                    store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE),
-                    key.digest,
-                    answer(discharged),
-                )
+        async def write(
+            conn: Conn, found: store.EncounterRead, discharged: Discharged
+        ) -> store.Known | None:
+            return await store.set_discharge_if_unchanged(
+                conn,
+                found,
+                command.discharge_date,
+                command.diag_code,
+                store.Journal(header.msgid, header.hospital_code, INFNO_DISCHARGE),
+                key.digest,
+                answer(discharged),
             )
 
         return await self._gated(
             command.mdtrt_id,
-            self._known_reading(command.mdtrt_id),
+            store.Known.reading,
             lambda conn: store.read_encounter(conn, command.mdtrt_id, header.msgid),
             decide,
             write,

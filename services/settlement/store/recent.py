@@ -12,6 +12,12 @@ that another process, another request or a correction has overtaken costs one ab
 statement and the request reads the rows as before. What each write composes is checked
 against the row by tests/integration/settlement/test_settlement_remembered.py.
 
+Only the versions learnt since the process last opened a database connection are kept: a
+failover or a restore reaches the process as connections lost and opened again, and the
+server on the other side may reuse the transaction ids (``shared.db.connections_opened``).
+An entry is taken after its request has its connection, so no request acts on a version
+from before the connection it writes over.
+
 Bounded: at most :data:`RECENT_MAX` encounters and :data:`LINES_TOTAL_MAX` fee lines in all
 (the least recently used entries go first), an encounter's lines only up to
 :data:`LINES_KEPT_MAX` (a longer stay's settlement reads them).
@@ -20,10 +26,12 @@ Bounded: at most :data:`RECENT_MAX` encounters and :data:`LINES_TOTAL_MAX` fee l
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
 from services.settlement.store.encounters import Known
+from shared.db import connections_opened
 
 RECENT_MAX: Final = 10_000
 LINES_KEPT_MAX: Final = 500
@@ -37,12 +45,31 @@ def _lines(known: Known) -> int:
 class RecentEncounters:
     """The encounters this process wrote last, by mdtrt_id, least recently used first."""
 
-    def __init__(self, max_entries: int = RECENT_MAX, max_lines: int = LINES_TOTAL_MAX) -> None:
+    def __init__(
+        self,
+        max_entries: int = RECENT_MAX,
+        max_lines: int = LINES_TOTAL_MAX,
+        opened: Callable[[], int] = connections_opened,
+    ) -> None:
         assert max_entries > 0 and max_lines >= LINES_KEPT_MAX
         self._max = max_entries
         self._max_lines = max_lines
+        self._opened = opened
+        self._epoch = opened()
         self._lines = 0
         self._known: OrderedDict[str, Known] = OrderedDict()
+
+    def epoch(self) -> int:
+        """The connections opened so far: what a write's :meth:`put` is made ``since``."""
+        self._forget_if_reconnected()
+        return self._epoch
+
+    def _forget_if_reconnected(self) -> None:
+        opened = self._opened()
+        if opened != self._epoch:
+            self._known.clear()
+            self._lines = 0
+            self._epoch = opened
 
     def __len__(self) -> int:
         return len(self._known)
@@ -53,13 +80,21 @@ class RecentEncounters:
         return self._lines
 
     def get(self, mdtrt_id: str) -> Known | None:
+        """The encounter as this process's last write left it; take it only once the
+        request holds the connection it will write over."""
+        self._forget_if_reconnected()
         known = self._known.get(mdtrt_id)
         if known is not None:
             self._known.move_to_end(mdtrt_id)
         return known
 
-    def put(self, known: Known) -> None:
-        """Remember what a write left (replacing what an earlier write of it left)."""
+    def put(self, known: Known, since: int) -> None:
+        """Remember what a write left (replacing what an earlier write of it left), unless a
+        connection was opened after the write's own (``since``: :meth:`epoch` when the
+        write had its connection)."""
+        self._forget_if_reconnected()
+        if since != self._epoch:
+            return
         if _lines(known) > LINES_KEPT_MAX:
             known = replace(known, lines=None)
         mdtrt_id = known.encounter.mdtrt_id

@@ -375,3 +375,48 @@ async def statements_waiting(pool: asyncpg.Pool, query_like: str, event: str = "
                 event,
             )
         )
+
+
+async def assert_year_row_holds(
+    pool: asyncpg.Pool, psn_no: str, *, settlements: int, deductible_fen: int
+) -> None:
+    """The person's year row holds exactly what their settlements say: their number, the
+    outpatient deductible taken (``deductible_fen`` in all) and the basic fund's payments
+    (no update lost, none counted twice)."""
+    async with pool.acquire() as conn:
+        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", psn_no)
+        stored = await conn.fetchrow(
+            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
+            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
+            psn_no,
+        )
+    assert acc is not None and stored is not None
+    assert acc["outpatient_deductible_used_fen"] == deductible_fen == stored["dedc"]
+    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
+    assert acc["standing_settlements"] == settlements == stored["n"]
+
+
+async def add_copy_of_line_one(
+    conn: asyncpg.Connection, mdtrt_id: str, line_no: int, upload_msgid: str
+) -> None:
+    """As another upload (2204) of a copy of line 1 numbered ``line_no`` writes it, in
+    ``conn``'s open transaction: the line and the encounter's totals."""
+    await conn.execute("SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id)
+    amount_fen = await conn.fetchval(
+        """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
+                                  unit_price_fen, amount_fen, upload_msgid, uploaded_at)
+           SELECT mdtrt_id, $2, item_code, fee_date, quantity_e4, unit_price_fen,
+                  amount_fen, $3, now()
+             FROM fee_lines WHERE mdtrt_id = $1 AND line_no = 1 AND cancelled_at IS NULL
+           RETURNING amount_fen""",
+        mdtrt_id,
+        line_no,
+        upload_msgid,
+    )
+    assert amount_fen is not None, "line 1 stands"
+    await conn.execute(
+        "UPDATE encounters SET line_count = line_count + 1,"
+        " line_amount_fen = line_amount_fen + $2 WHERE mdtrt_id = $1",
+        mdtrt_id,
+        amount_fen,
+    )

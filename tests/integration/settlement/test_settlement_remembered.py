@@ -19,6 +19,7 @@ from services.settlement.store.encounters import _STANDING_LINES, Known, lines_o
 from services.settlement.store.recent import LINES_KEPT_MAX, RecentEncounters
 from services.settlement.store.year_rows import YearRow, year_row_of
 from shared.config import Settings
+from shared.db import connections_opened, create_pool
 
 from .support import (
     COLONOSCOPY,
@@ -27,6 +28,8 @@ from .support import (
     NANNING_HOSPITALS,
     Filing,
     Hospital,
+    add_copy_of_line_one,
+    assert_year_row_holds,
     fee,
     reason,
     replace_line_one,
@@ -77,16 +80,12 @@ async def test_a_settle_after_its_upload_sees_the_year_row_another_settlement_ch
         OUTPATIENT_DEDUCTIBLE_FEN - first.setlinfo.act_pay_dedc_fen
     )
     assert settled_y.setlinfo.act_pay_dedc_fen == 0
-    async with settlement_db.acquire() as conn:
-        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
-        stored = await conn.fetchrow(
-            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
-            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
-            person.psn_no,
-        )
-    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
-    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
-    assert acc["standing_settlements"] == 3 == stored["n"]
+    await assert_year_row_holds(
+        settlement_db,
+        person.psn_no,
+        settlements=3,
+        deductible_fen=OUTPATIENT_DEDUCTIBLE_FEN,
+    )
 
 
 async def test_an_upload_after_another_writers_upload_counts_every_line(
@@ -96,23 +95,9 @@ async def test_an_upload_after_another_writers_upload_counts_every_line(
     gate sees the encounter changed, and its answer counts every standing line."""
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
-    mdtrt_id, first_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    mdtrt_id, _ = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
     async with settlement_db.acquire() as writer, writer.transaction():
-        # As another process's upload (2204) of line 5 does it: the line and the totals.
-        await writer.execute(
-            """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
-                                      unit_price_fen, amount_fen, upload_msgid, uploaded_at)
-               SELECT mdtrt_id, 5, item_code, fee_date, quantity_e4, unit_price_fen,
-                      amount_fen, 'other-upload', now()
-                 FROM fee_lines WHERE mdtrt_id = $1 AND line_no = 1""",
-            mdtrt_id,
-        )
-        await writer.execute(
-            "UPDATE encounters SET line_count = line_count + 1,"
-            " line_amount_fen = line_amount_fen + $2 WHERE mdtrt_id = $1",
-            mdtrt_id,
-            first_fen,
-        )
+        await add_copy_of_line_one(writer, mdtrt_id, 5, "other-upload")  # another process's
     response = await h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")])
     async with settlement_db.acquire() as conn:
         standing = await conn.fetchrow(
@@ -126,6 +111,28 @@ async def test_an_upload_after_another_writers_upload_counts_every_line(
     # two): the upload's own read-and-write left the row as it stands.
     settled = await h.settle(person, mdtrt_id, int(standing["fen"]))
     assert settled.setlinfo.medfee_sumamt_fen == standing["fen"]
+
+
+async def test_an_upload_resent_after_it_was_remembered_gets_its_answer_once(
+    hospital: Callable[[str], Hospital], filing: Filing, settlement_db: asyncpg.Pool
+) -> None:
+    """The same upload twice: the second copy decides on the encounter the first left
+    (its lines look new to it), but its msgid's journal row meets the first's and its
+    statement writes nothing; it is answered with the first's stored answer, and the
+    line stands once."""
+    person = await filing.new_person(NANNING)
+    h = hospital(NANNING_HOSPITALS[0])
+    registered = await h.register(person)
+    msgid = h.header(person.insured_pool).msgid
+    lines = [fee(1, COLONOSCOPY, "45")]
+    first = await h.upload(person, registered.mdtrt_id, lines, msgid)
+    again = await h.upload(person, registered.mdtrt_id, lines, msgid)
+    assert again.SerializeToString() == first.SerializeToString()
+    standing = await settlement_db.fetchval(
+        "SELECT count(*) FROM fee_lines WHERE mdtrt_id = $1 AND cancelled_at IS NULL",
+        registered.mdtrt_id,
+    )
+    assert standing == 1 == first.line_count
 
 
 async def test_a_discharge_after_another_writers_discharge_is_refused(
@@ -161,24 +168,56 @@ def _known(mdtrt_id: str, lines: int = 0) -> Known:
 
 
 def test_the_remembered_encounters_are_bounded() -> None:
-    recent = RecentEncounters(max_entries=3, max_lines=LINES_KEPT_MAX + 10)
+    recent = RecentEncounters(max_entries=3, max_lines=LINES_KEPT_MAX + 10, opened=lambda: 0)
     for i in range(5):
-        recent.put(_known(f"M{i}"))
+        recent.put(_known(f"M{i}"), 0)
     assert len(recent) == 3 and recent.get("M0") is None and recent.get("M4") is not None
     recent.get("M2")  # used: the least recently used goes first
-    recent.put(_known("M5"))
+    recent.put(_known("M5"), 0)
     assert recent.get("M3") is None and recent.get("M2") is not None
-    recent.put(_known("M6", lines=LINES_KEPT_MAX + 1))
+    recent.put(_known("M6", lines=LINES_KEPT_MAX + 1), 0)
     kept = recent.get("M6")
     assert kept is not None and kept.lines is None  # a long stay's lines are not kept
     recent.drop("M6")
     assert recent.get("M6") is None
     # The lines in all entries are bounded too: the oldest entries go to make room.
-    recent.put(_known("M7", lines=LINES_KEPT_MAX))
-    recent.put(_known("M7", lines=LINES_KEPT_MAX))  # replaced, not counted twice
+    recent.put(_known("M7", lines=LINES_KEPT_MAX), 0)
+    recent.put(_known("M7", lines=LINES_KEPT_MAX), 0)  # replaced, not counted twice
     assert recent.lines == LINES_KEPT_MAX
-    recent.put(_known("M8", lines=20))
+    recent.put(_known("M8", lines=20), 0)
     assert recent.get("M7") is None and recent.lines == 20 and recent.get("M8") is not None
+
+
+def test_a_connection_opened_since_forgets_every_remembered_version() -> None:
+    """A failover or a restore reaches the process as connections opened again, and the
+    server behind them may reuse transaction ids: nothing learnt before is kept, and a
+    write that had its connection before the latest was opened is not remembered."""
+    opened = [1]
+    recent = RecentEncounters(opened=lambda: opened[0])
+    since = recent.epoch()
+    recent.put(_known("M1", lines=2), since)
+    assert recent.get("M1") is not None
+    opened[0] += 1  # another request's pool opened a connection
+    assert recent.get("M1") is None and len(recent) == 0 and recent.lines == 0
+    recent.put(_known("M2"), since)  # its write's connection predates that one
+    assert recent.get("M2") is None
+    recent.put(_known("M3"), recent.epoch())
+    assert recent.get("M3") is not None
+
+
+async def test_a_pool_counts_the_connections_it_opens(settings: Settings) -> None:
+    # The count is the process's: the services this test session runs open theirs too.
+    before = connections_opened()
+    pool = await create_pool(settings.database_url, "settlement", min_size=2, max_size=2)
+    try:
+        assert connections_opened() >= before + 2
+        opened = connections_opened()
+        await pool.expire_connections()  # as after a failover: each is opened again on its next use
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+        assert connections_opened() > opened
+    finally:
+        await pool.close()
 
 
 async def _as_stored(pool: asyncpg.Pool, known: Known) -> Known:
@@ -214,7 +253,8 @@ async def test_what_the_process_remembers_is_the_row_as_it_stands(
     filing_service: object,
     settlement_db: asyncpg.Pool,
 ) -> None:
-    """After each write of a stay (admit, two uploads, settle, discharge) and of a visit,
+    """After each write of two stays (admit, two uploads, then settle and discharge in
+    either order) and of a visit,
     the encounter the process remembers is the one a read of its rows gives: the same
     encounter, totals, row version, standing lines (where it keeps them) and year row
     (where the write read it). Each write composes it from what it acted on and what its
@@ -242,7 +282,11 @@ async def test_what_the_process_remembers_is_the_row_as_it_stands(
     first_id, first_fen = await h.outpatient_visit(person, [fee(1, CONSULTATION, "45")])
     await h.settle(person, first_id, first_fen)  # the person's year row exists
     async with _counted(settings, filing_service, [], Settlement) as service:
-        for visit in (VisitType.INPATIENT, VisitType.ORDINARY_OUTPATIENT, VisitType.INPATIENT):
+        for visit, discharged_first in (
+            (VisitType.INPATIENT, False),
+            (VisitType.ORDINARY_OUTPATIENT, False),
+            (VisitType.INPATIENT, True),
+        ):
             opened = await _open(service, h, person, visit, "K63.5")
             mdtrt_id = opened.encounter.mdtrt_id
             await matches(service, mdtrt_id)
@@ -250,9 +294,12 @@ async def test_what_the_process_remembers_is_the_row_as_it_stands(
             for line_no in (1, 2):
                 total_fen += await _upload(service, h, person, mdtrt_id, line_no=line_no)
                 await matches(service, mdtrt_id)
+            if discharged_first:  # recorded at the ward, then settled at the cashier
+                await _discharge(service, h, person, mdtrt_id)
+                await matches(service, mdtrt_id)
             await _settle(service, h, person, mdtrt_id, total_fen)
             await matches(service, mdtrt_id)
-            if visit is VisitType.INPATIENT:
+            if visit is VisitType.INPATIENT and not discharged_first:
                 await _discharge(service, h, person, mdtrt_id)
                 await matches(service, mdtrt_id)
     assert checked == 5 + 4 + 5

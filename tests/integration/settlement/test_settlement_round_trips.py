@@ -315,16 +315,8 @@ async def test_a_stay_in_one_process_reads_nothing_before_its_writes(
             sent.clear()
             await _settle(service, h, person, mdtrt_id, total_fen)
             counted.append(len(sent))
-            request = pb.DischargeRequest(header=h.header(person.insured_pool))
-            command = Discharge(_header(request.header), mdtrt_id, person.psn_no, today(), "")
             sent.clear()
-            done = await service.discharge(
-                command,
-                parse_caller(h.code),
-                key_of(command.header.msgid, request),
-                Reply(discharged(pb.DischargeResponse, mdtrt_id), pb.DischargeResponse),
-            )
-            assert isinstance(done, Discharged)
+            await _discharge(service, h, person, mdtrt_id)
             counted.append(len(sent))
             counts.append(tuple(counted))
     assert counts[-1] == (

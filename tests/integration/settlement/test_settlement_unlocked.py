@@ -22,6 +22,8 @@ from .support import (
     NANNING_HOSPITALS,
     Filing,
     Hospital,
+    add_copy_of_line_one,
+    assert_year_row_holds,
     fee,
     replace_line_one,
     rpc_error,
@@ -109,16 +111,12 @@ async def test_a_settle_whose_year_row_changed_after_its_read_is_decided_again(
         OUTPATIENT_DEDUCTIBLE_FEN - first.setlinfo.act_pay_dedc_fen
     )
     assert settled_y.setlinfo.act_pay_dedc_fen == 0
-    async with settlement_db.acquire() as conn:
-        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
-        stored = await conn.fetchrow(
-            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
-            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
-            person.psn_no,
-        )
-    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
-    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
-    assert acc["standing_settlements"] == 3 == stored["n"]
+    await assert_year_row_holds(
+        settlement_db,
+        person.psn_no,
+        settlements=3,
+        deductible_fen=OUTPATIENT_DEDUCTIBLE_FEN,
+    )
     for mdtrt_id in (x_id, y_id):
         assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
 
@@ -233,29 +231,12 @@ async def test_an_upload_onto_an_encounter_changed_after_its_read_counts_every_l
     answers with the encounter's totals as they now stand, the other lines included."""
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
-    mdtrt_id, first_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
+    mdtrt_id, _ = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
     async with settlement_db.acquire() as holder:
         tx = holder.transaction()
         await tx.start()
         try:
-            # As another upload (2204) of line 5 does it: the line and the encounter's totals.
-            await holder.execute(
-                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE", mdtrt_id
-            )
-            await holder.execute(
-                """INSERT INTO fee_lines (mdtrt_id, line_no, item_code, fee_date, quantity_e4,
-                                          unit_price_fen, amount_fen, upload_msgid, uploaded_at)
-                   SELECT mdtrt_id, 5, item_code, fee_date, quantity_e4, unit_price_fen,
-                          amount_fen, 'held-upload', now()
-                     FROM fee_lines WHERE mdtrt_id = $1 AND line_no = 1""",
-                mdtrt_id,
-            )
-            await holder.execute(
-                "UPDATE encounters SET line_count = line_count + 1,"
-                " line_amount_fen = line_amount_fen + $2 WHERE mdtrt_id = $1",
-                mdtrt_id,
-                first_fen,
-            )
+            await add_copy_of_line_one(holder, mdtrt_id, 5, "held-upload")
             upload = asyncio.ensure_future(h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")]))
 
             async def upload_waits() -> bool:
@@ -394,15 +375,11 @@ async def test_two_first_settlements_of_a_year_create_the_year_row_once(
     settled = await asyncio.gather(x, y)
     deductibles = sorted(s.setlinfo.act_pay_dedc_fen for s in settled)
     assert deductibles == [0, OUTPATIENT_DEDUCTIBLE_FEN], deductibles
-    async with settlement_db.acquire() as conn:
-        acc = await conn.fetchrow("SELECT * FROM accumulations WHERE psn_no = $1", person.psn_no)
-        stored = await conn.fetchrow(
-            "SELECT count(*) AS n, sum((fund_pay_fen->>'hifp')::bigint) AS hifp,"
-            " sum(act_pay_dedc_fen) AS dedc FROM settlements WHERE psn_no = $1",
-            person.psn_no,
-        )
-    assert acc["outpatient_deductible_used_fen"] == OUTPATIENT_DEDUCTIBLE_FEN == stored["dedc"]
-    assert acc["hifp_outpatient_paid_fen"] == stored["hifp"]
-    assert acc["standing_settlements"] == 2 == stored["n"]
+    await assert_year_row_holds(
+        settlement_db,
+        person.psn_no,
+        settlements=2,
+        deductible_fen=OUTPATIENT_DEDUCTIBLE_FEN,
+    )
     for mdtrt_id in (x_id, y_id):
         assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -68,10 +68,7 @@ LINES_SUBQUERY = f"""{LINES},
         AS lines_current"""
 
 
-ENCOUNTER_NAMES = tuple(c.strip().removeprefix("e.") for c in ENCOUNTER_COLUMNS.split(","))
-
-
-def encounter_of(r: asyncpg.Record | Mapping[str, Any]) -> Encounter:
+def encounter_of(r: asyncpg.Record) -> Encounter:
     person = PersonSnapshot(
         psn_no=r["psn_no"],
         name=r["psn_name"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
 from services.settlement.domain.bill import FeeLine
@@ -110,9 +111,9 @@ async def insert_fee_lines(
 # meanwhile violates its key); then the gate locks the encounter if it is still OPEN and the
 # row version read (rows_as_read aborts the statement otherwise); then the lines, with no
 # ON CONFLICT (a line number standing already violates its key: the locked path then says
-# which), and the encounter's totals. Any abort writes nothing. It returns the encounter as
-# it left it, the lines it inserted and the person's year row: what a settlement right
-# after it acts on without reading them again (``store.recent``).
+# which), and the encounter's totals. Any abort writes nothing. It returns the totals, the
+# row version it left and the person's year row: with the lines it inserted, what a
+# settlement right after it acts on without reading them again (``store.recent``).
 _TOTALS_AND_VERSION = "e.line_count, e.line_amount_fen, e.xmin AS version"
 _INSERTED = f"""{GATED},
        (SELECT count(*) FROM ins) AS ins,
@@ -172,7 +173,7 @@ async def insert_fee_lines_if_unchanged(
     before = None if found.known is None else found.known.lines
     standing = None
     if before is not None:  # the lines of the version found, and these inserted as given
-        standing = tuple(sorted((*before, *lines), key=_line_no))
+        standing = tuple(sorted((*before, *lines), key=attrgetter("line_no")))
     # The statement sets the totals (and the time) and nothing else of the encounter.
     return Known(
         replace(found.read.encounter, line_count=row["line_count"]),
@@ -181,10 +182,6 @@ async def insert_fee_lines_if_unchanged(
         standing,
         year_row_of(row, found.read.clock.year),
     )
-
-
-def _line_no(line: FeeLine) -> int:
-    return line.line_no
 
 
 _CANCEL_LINES = f"""

@@ -509,18 +509,12 @@ async def write_settlement_if_unchanged(
         response,
     )
     if read.year_row_version is None:  # the person's first settlement of the year
-        counts = await gated_fetchrow(
-            conn, _WRITE_FIRST_OF_YEAR_IF_UNCHANGED, *params, digest, read.encounter_version
-        )
+        statement = _WRITE_FIRST_OF_YEAR_IF_UNCHANGED
+        versions: tuple[int, ...] = (read.encounter_version,)
     else:
-        counts = await gated_fetchrow(
-            conn,
-            _WRITE_SETTLEMENT_IF_UNCHANGED,
-            *params,
-            digest,
-            read.encounter_version,
-            read.year_row_version,
-        )
+        statement = _WRITE_SETTLEMENT_IF_UNCHANGED
+        versions = (read.encounter_version, read.year_row_version)
+    counts = await gated_fetchrow(conn, statement, *params, digest, *versions)
     if counts is None:
         return None  # the msgid was taken, or a row changed: nothing was written
     expect_counts(counts, g=1, s=1, f=len(record.details), a=1, e=1, j=1, ob=1)

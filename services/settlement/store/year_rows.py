@@ -4,9 +4,7 @@ and the row version a gated settlement checks it by."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -24,7 +22,7 @@ ACC_MAPS = ("chronic_hifp_paid_fen", "fund_paid_fen")
 ACC_COLUMNS = (*ACC_SCALARS, *ACC_MAPS)
 
 
-def accumulations_of(r: asyncpg.Record | Mapping[str, Any] | None) -> Accumulations:
+def accumulations_of(r: asyncpg.Record | None) -> Accumulations:
     if r is None or r["hifp_basic_paid_fen"] is None:
         return Accumulations()
     return Accumulations(

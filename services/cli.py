@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from shared.config import ServiceName, get_settings
+from shared.config import ServiceName, Settings, get_settings
 from shared.logging import configure_logging
 
 app = typer.Typer(
@@ -32,6 +33,17 @@ _UP_STOP_TIMEOUT_S = 20.0
 
 def _build_fn(service: ServiceName):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"services.{service.value}.main").build
+
+
+def _run_served(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
+    """Run a serving process's main coroutine on the configured event loop."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main)
+    else:
+        asyncio.run(main)
 
 
 @app.command()
@@ -50,7 +62,7 @@ def serve(service: ServiceName) -> None:
         typer.echo(f"{service.value}: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format, service=service.value)
-    asyncio.run(serve_forever(service, settings, _build_fn(service)))
+    _run_served(settings, serve_forever(service, settings, _build_fn(service)))
 
 
 @app.command()
@@ -60,7 +72,7 @@ def gateway() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, service="gateway")
-    asyncio.run(serve_forever(settings))
+    _run_served(settings, serve_forever(settings))
 
 
 @app.command()

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     # pool of db_pool_max connections; for a machine with idle cores (see shared.workers).
     # Under Kubernetes keep 1 and let the autoscaler add pods.
     settlement_workers: int = Field(default=1, ge=1, le=16)
+    # The event loop of the serving processes: uvloop (libuv, in C) spares the settlement
+    # process about a tenth of its CPU per RPC against asyncio's own loop, measured in
+    # docs/benchmark.md; "asyncio" is the fallback should a platform lack it.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("channel_idps")
     @classmethod

@@ -1,10 +1,13 @@
 """How a serving process runs: on the event loop its settings name (uvloop by default,
-the standard library's own with CROSSCLEAR_EVENT_LOOP=asyncio)."""
+the standard library's own with CROSSCLEAR_EVENT_LOOP=asyncio), with the heap it started
+with out of the garbage collector's way."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 
 import pytest
 import uvloop
@@ -12,6 +15,7 @@ from pydantic import ValidationError
 
 from services.cli import _run_served
 from shared.config import Settings
+from shared.grpc_server import GC_YOUNG_THRESHOLD, freeze_startup_heap
 
 
 def _loop_seen(settings: Settings) -> asyncio.AbstractEventLoop:
@@ -44,3 +48,25 @@ def test_an_unknown_loop_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CROSSCLEAR_EVENT_LOOP", "trio")
     with pytest.raises(ValidationError, match="event_loop"):
         Settings()
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_the_startup_heap_is_frozen_and_young_collections_are_rarer() -> None:
+    thresholds = gc.get_threshold()
+    started_with: list[object] = []
+    cycle = weakref.ref(_Node())  # garbage already, in a cycle: not to be frozen for good
+    try:
+        freeze_startup_heap()
+        assert cycle() is None
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *thresholds[1:])
+        assert not any(o is started_with for o in gc.get_objects())  # frozen: not walked
+        made_after: list[object] = []
+        assert any(o is made_after for o in gc.get_objects())  # later objects are
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -3,9 +3,10 @@ made through the real filing service, msgids, fee lines, row counts."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -360,6 +361,19 @@ async def replace_line_one(holder: asyncpg.Connection, mdtrt_id: str, item_code:
         item_code,
     )
     await holder.execute("UPDATE encounters SET updated_at = now() WHERE mdtrt_id = $1", mdtrt_id)
+
+
+@contextlib.asynccontextmanager
+async def rolled_back(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction that is rolled back at the end, whatever happens:
+    what a test holds (a lock, a row not committed) while requests queue behind it."""
+    async with pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        try:
+            yield holder
+        finally:
+            await tx.rollback()
 
 
 async def statements_waiting(pool: asyncpg.Pool, query_like: str, event: str = "%") -> int:

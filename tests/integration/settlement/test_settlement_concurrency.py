@@ -26,6 +26,7 @@ from .support import (
     Hospital,
     fee,
     replace_line_one,
+    rolled_back,
     rpc_error,
     statements_waiting,
 )
@@ -125,31 +126,27 @@ async def test_a_settle_waits_for_its_msgid_before_it_locks_the_encounter(
     mdtrt_id, total_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
     request = h.settle_request(person, mdtrt_id, total_fen)
     msgid = request.header.msgid
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            await holder.execute(
-                "INSERT INTO messages (msgid, hospital_code, state, fingerprint, received_at)"
-                " VALUES ($1, left($1, 12), 'CLAIMED', '\\x00', now())",
-                msgid,
-            )
-            settle = asyncio.ensure_future(h.call("Settle", request))
+    # Rolled back at the end: the holder gives the msgid up and the Settle goes on.
+    async with rolled_back(settlement_db) as holder:
+        await holder.execute(
+            "INSERT INTO messages (msgid, hospital_code, state, fingerprint, received_at)"
+            " VALUES ($1, left($1, 12), 'CLAIMED', '\\x00', now())",
+            msgid,
+        )
+        settle = asyncio.ensure_future(h.call("Settle", request))
 
-            async def settle_waits_for_the_msgid() -> bool:
-                # The gated write (its text is longer than pg_stat_activity keeps, so it
-                # is known by its head) waits for the holder's transaction, on the msgid.
-                return await _a_statement_waits(
-                    settlement_db, "WITH g AS MATERIALIZED%", "transactionid"
-                ) or await _a_statement_waits(settlement_db, "%INSERT INTO messages%")
+        async def settle_waits_for_the_msgid() -> bool:
+            # The gated write (its text is longer than pg_stat_activity keeps, so it
+            # is known by its head) waits for the holder's transaction, on the msgid.
+            return await _a_statement_waits(
+                settlement_db, "WITH g AS MATERIALIZED%", "transactionid"
+            ) or await _a_statement_waits(settlement_db, "%INSERT INTO messages%")
 
-            await wait_until(settle_waits_for_the_msgid, what="the Settle waits on its msgid")
-            # The encounter is free: the waiting Settle has not locked it.
-            await holder.execute(
-                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE NOWAIT", mdtrt_id
-            )
-        finally:
-            await tx.rollback()  # the holder gives the msgid up: the Settle goes on
+        await wait_until(settle_waits_for_the_msgid, what="the Settle waits on its msgid")
+        # The encounter is free: the waiting Settle has not locked it.
+        await holder.execute(
+            "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE NOWAIT", mdtrt_id
+        )
     response = await settle
     assert response.setlinfo.setl_id
 
@@ -180,9 +177,7 @@ async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_
         _counted(settings, filing_service, [], _LockedPathOnly) as service,
         settlement_db.acquire() as holder,
     ):
-        tx = holder.transaction()
-        await tx.start()
-        try:
+        async with holder.transaction():
             await replace_line_one(holder, mdtrt_id, CONSULTATION)
             settle = asyncio.ensure_future(_settle(service, h, person, mdtrt_id, total_fen))
 
@@ -193,10 +188,6 @@ async def test_a_settle_that_waited_for_its_encounter_settles_the_lines_as_they_
                 )
 
             await wait_until(settle_waits_for_the_encounter, what="the Settle waits on it")
-            await tx.commit()
-        except BaseException:
-            await tx.rollback()
-            raise
         setl_id = await settle
     settled_lines = await settlement_db.fetchval(
         "SELECT lines::text FROM settlements WHERE setl_id = $1", setl_id

@@ -26,6 +26,7 @@ from .support import (
     assert_year_row_holds,
     fee,
     replace_line_one,
+    rolled_back,
     rpc_error,
     statements_waiting,
     today,
@@ -80,29 +81,24 @@ async def test_a_settle_whose_year_row_changed_after_its_read_is_decided_again(
     x_id, x_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
     y_id, y_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
 
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            # Hold the year row (locked, not changed): both writes queue behind it after
-            # their reads, X first.
-            await holder.execute(
-                "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
-            )
-            x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
+    async with rolled_back(settlement_db) as holder:
+        # Hold the year row (locked, not changed): both writes queue behind it after
+        # their reads, X first.
+        await holder.execute(
+            "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
+        )
+        x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
 
-            async def x_waits() -> bool:
-                return await statements_waiting(settlement_db, GATED_WRITE) == 1
+        async def x_waits() -> bool:
+            return await statements_waiting(settlement_db, GATED_WRITE) == 1
 
-            await wait_until(x_waits, what="X's gated write waits for the year row")
-            y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
+        await wait_until(x_waits, what="X's gated write waits for the year row")
+        y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
 
-            async def both_wait() -> bool:
-                return await statements_waiting(settlement_db, GATED_WRITE) == 2
+        async def both_wait() -> bool:
+            return await statements_waiting(settlement_db, GATED_WRITE) == 2
 
-            await wait_until(both_wait, what="Y's gated write waits behind X's")
-        finally:
-            await tx.rollback()
+        await wait_until(both_wait, what="Y's gated write waits behind X's")
     settled_x, settled_y = await asyncio.gather(x, y)
 
     # X wrote on the row it read; Y's read was older than X's write, so Y was settled
@@ -130,21 +126,14 @@ async def test_a_settle_whose_lines_changed_after_its_read_settles_them_as_they_
     path settles the lines as they now stand."""
     h = hospital(NANNING_HOSPITALS[0])
     person, mdtrt_id, total_fen = await _colonoscopy_after_a_settlement(h, filing)
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            await replace_line_one(holder, mdtrt_id, CONSULTATION)
-            settle = asyncio.ensure_future(h.settle(person, mdtrt_id, total_fen))
+    async with settlement_db.acquire() as holder, holder.transaction():
+        await replace_line_one(holder, mdtrt_id, CONSULTATION)
+        settle = asyncio.ensure_future(h.settle(person, mdtrt_id, total_fen))
 
-            async def settle_waits() -> bool:
-                return await statements_waiting(settlement_db, GATED_WRITE) == 1
+        async def settle_waits() -> bool:
+            return await statements_waiting(settlement_db, GATED_WRITE) == 1
 
-            await wait_until(settle_waits, what="the gated write waits for the encounter")
-            await tx.commit()
-        except BaseException:
-            await tx.rollback()
-            raise
+        await wait_until(settle_waits, what="the gated write waits for the encounter")
     response = await settle
     settled_lines = await settlement_db.fetchval(
         "SELECT lines::text FROM settlements WHERE setl_id = $1", response.setlinfo.setl_id
@@ -162,21 +151,16 @@ async def test_a_msgid_taken_after_the_read_writes_nothing_and_gets_the_stored_a
     h = hospital(NANNING_HOSPITALS[0])
     person, mdtrt_id, total_fen = await _colonoscopy_after_a_settlement(h, filing)
     request = h.settle_request(person, mdtrt_id, total_fen)
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            await holder.execute(
-                "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
-            )
-            copies = [asyncio.ensure_future(h.call("Settle", request)) for _ in range(2)]
+    async with rolled_back(settlement_db) as holder:
+        await holder.execute(
+            "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE", person.psn_no
+        )
+        copies = [asyncio.ensure_future(h.call("Settle", request)) for _ in range(2)]
 
-            async def one_waits_on_the_row_one_on_the_msgid() -> bool:
-                return await statements_waiting(settlement_db, GATED_WRITE) == 2
+        async def one_waits_on_the_row_one_on_the_msgid() -> bool:
+            return await statements_waiting(settlement_db, GATED_WRITE) == 2
 
-            await wait_until(one_waits_on_the_row_one_on_the_msgid, what="both copies wait")
-        finally:
-            await tx.rollback()
+        await wait_until(one_waits_on_the_row_one_on_the_msgid, what="both copies wait")
     first, second = await asyncio.gather(*copies)
     assert first.SerializeToString() == second.SerializeToString()
     assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
@@ -192,29 +176,25 @@ async def test_a_gated_write_waits_for_its_msgid_before_it_locks_any_row(
     h = hospital(NANNING_HOSPITALS[0])
     person, mdtrt_id, total_fen = await _colonoscopy_after_a_settlement(h, filing)
     request = h.settle_request(person, mdtrt_id, total_fen)
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            await holder.execute(
-                "INSERT INTO messages (msgid, hospital_code, state, fingerprint, received_at)"
-                " VALUES ($1, left($1, 12), 'CLAIMED', '\\x00', now())",
-                request.header.msgid,
-            )
-            settle = asyncio.ensure_future(h.call("Settle", request))
+    # Rolled back at the end: the holder gives the msgid up and the Settle goes on.
+    async with rolled_back(settlement_db) as holder:
+        await holder.execute(
+            "INSERT INTO messages (msgid, hospital_code, state, fingerprint, received_at)"
+            " VALUES ($1, left($1, 12), 'CLAIMED', '\\x00', now())",
+            request.header.msgid,
+        )
+        settle = asyncio.ensure_future(h.call("Settle", request))
 
-            async def settle_waits() -> bool:
-                return await statements_waiting(settlement_db, GATED_WRITE) == 1
+        async def settle_waits() -> bool:
+            return await statements_waiting(settlement_db, GATED_WRITE) == 1
 
-            await wait_until(settle_waits, what="the gated write waits on its msgid")
-            await holder.execute(
-                "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE NOWAIT", mdtrt_id
-            )
-            await holder.execute(
-                "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE NOWAIT", person.psn_no
-            )
-        finally:
-            await tx.rollback()  # the holder gives the msgid up: the Settle goes on
+        await wait_until(settle_waits, what="the gated write waits on its msgid")
+        await holder.execute(
+            "SELECT 1 FROM encounters WHERE mdtrt_id = $1 FOR UPDATE NOWAIT", mdtrt_id
+        )
+        await holder.execute(
+            "SELECT 1 FROM accumulations WHERE psn_no = $1 FOR UPDATE NOWAIT", person.psn_no
+        )
     response = await settle
     assert response.setlinfo.setl_id
     assert await _written(settlement_db, mdtrt_id) == (1, 1, 1)
@@ -232,21 +212,14 @@ async def test_an_upload_onto_an_encounter_changed_after_its_read_counts_every_l
     person = await filing.new_person(NANNING)
     h = hospital(NANNING_HOSPITALS[0])
     mdtrt_id, _ = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            await add_copy_of_line_one(holder, mdtrt_id, 5, "held-upload")
-            upload = asyncio.ensure_future(h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")]))
+    async with settlement_db.acquire() as holder, holder.transaction():
+        await add_copy_of_line_one(holder, mdtrt_id, 5, "held-upload")
+        upload = asyncio.ensure_future(h.upload(person, mdtrt_id, [fee(2, CONSULTATION, "45")]))
 
-            async def upload_waits() -> bool:
-                return await statements_waiting(settlement_db, GATED_UPLOAD) == 1
+        async def upload_waits() -> bool:
+            return await statements_waiting(settlement_db, GATED_UPLOAD) == 1
 
-            await wait_until(upload_waits, what="the gated upload waits for the encounter")
-            await tx.commit()
-        except BaseException:
-            await tx.rollback()
-            raise
+        await wait_until(upload_waits, what="the gated upload waits for the encounter")
     response = await upload
     async with settlement_db.acquire() as conn:
         standing = await conn.fetchrow(
@@ -309,27 +282,18 @@ async def test_a_discharge_of_a_stay_discharged_after_its_read_is_refused(
         psn_no=person.psn_no,
         endtime=today().isoformat(),
     )
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            await holder.execute(
-                "UPDATE encounters SET discharge_date = begin_date, diag_code = 'HELD'"
-                " WHERE mdtrt_id = $1",
-                mdtrt_id,
-            )
-            discharge = asyncio.ensure_future(h.call("Discharge", request))
+    async with settlement_db.acquire() as holder, holder.transaction():
+        await holder.execute(
+            "UPDATE encounters SET discharge_date = begin_date, diag_code = 'HELD'"
+            " WHERE mdtrt_id = $1",
+            mdtrt_id,
+        )
+        discharge = asyncio.ensure_future(h.call("Discharge", request))
 
-            async def discharge_waits() -> bool:
-                return (
-                    await statements_waiting(settlement_db, "WITH j AS (%SET discharge_date%") == 1
-                )
+        async def discharge_waits() -> bool:
+            return await statements_waiting(settlement_db, "WITH j AS (%SET discharge_date%") == 1
 
-            await wait_until(discharge_waits, what="the gated discharge waits for the encounter")
-            await tx.commit()
-        except BaseException:
-            await tx.rollback()
-            raise
+        await wait_until(discharge_waits, what="the gated discharge waits for the encounter")
     error = await rpc_error(discharge)
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION, error.details()
     assert "ALREADY_DISCHARGED" in (error.details() or ""), error.details()
@@ -352,26 +316,21 @@ async def test_two_first_settlements_of_a_year_create_the_year_row_once(
     h = hospital(NANNING_HOSPITALS[0])
     x_id, x_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
     y_id, y_fen = await h.outpatient_visit(person, [fee(1, COLONOSCOPY, "45")])
-    async with settlement_db.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        try:
-            # A year row of the person, not committed: both inserts wait for it.
-            await holder.execute(
-                "INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)"
-                " SELECT psn_no, insutype, extract(year FROM now() AT TIME ZONE"
-                " 'Asia/Shanghai')::smallint, now() FROM encounters WHERE mdtrt_id = $1",
-                x_id,
-            )
-            x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
-            y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
+    async with rolled_back(settlement_db) as holder:
+        # A year row of the person, not committed: both inserts wait for it.
+        await holder.execute(
+            "INSERT INTO accumulations (psn_no, insutype, acc_year, updated_at)"
+            " SELECT psn_no, insutype, extract(year FROM now() AT TIME ZONE"
+            " 'Asia/Shanghai')::smallint, now() FROM encounters WHERE mdtrt_id = $1",
+            x_id,
+        )
+        x = asyncio.ensure_future(h.settle(person, x_id, x_fen))
+        y = asyncio.ensure_future(h.settle(person, y_id, y_fen))
 
-            async def both_wait() -> bool:
-                return await statements_waiting(settlement_db, GATED_WRITE, "transactionid") == 2
+        async def both_wait() -> bool:
+            return await statements_waiting(settlement_db, GATED_WRITE, "transactionid") == 2
 
-            await wait_until(both_wait, what="both gated writes wait on the year row")
-        finally:
-            await tx.rollback()
+        await wait_until(both_wait, what="both gated writes wait on the year row")
     settled = await asyncio.gather(x, y)
     deductibles = sorted(s.setlinfo.act_pay_dedc_fen for s in settled)
     assert deductibles == [0, OUTPATIENT_DEDUCTIBLE_FEN], deductibles

@@ -13,8 +13,9 @@ What it does, in order:
    load-generator processes so that the generator is not the limit, for a bounded time,
    each doing one flow after another: outpatient (2201 register, 2204 upload 5 lines,
    2207 settle) or inpatient (2401 admit, 2301 upload 40 lines, 2304 settle, 2402
-   discharge); CPU seconds of every process (settlement, filing, PostgreSQL, the load
-   generator) are read from /proc before and after;
+   discharge); CPU seconds of every process (settlement, filing, PostgreSQL, the broker,
+   the load generator) and the whole machine's busy and idle time are read from /proc
+   before and after;
 4. half the saturation rate (open loop): outpatient flows started at a fixed arrival
    rate, whatever the answer times, to show Settle latency below saturation;
 5. stops the services, checks what the database holds (settlements, outbox events, the
@@ -157,15 +158,12 @@ class Services:
     def postgres_cpu_s() -> float:
         """CPU seconds of every PostgreSQL process of this machine (backends persist: the
         services hold pooled connections for the whole run)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                text = stat.read_text()
-                if "(postgres)" in text:
-                    fields_ = text.rsplit(")", 1)[1].split()
-                    total += (int(fields_[11]) + int(fields_[12])) / tick
-        return total
+        return named_cpu_s("postgres")
+
+    @staticmethod
+    def broker_cpu_s() -> float:
+        """CPU seconds of the message broker (RabbitMQ's Erlang VM) on this machine."""
+        return named_cpu_s("beam.smp")
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -176,6 +174,30 @@ class Services:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def named_cpu_s(command: str) -> float:
+    """User + system CPU seconds so far of every live process whose command is ``command``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            if f"({command})" in text:
+                fields_ = text.rsplit(")", 1)[1].split()
+                total += (int(fields_[11]) + int(fields_[12])) / tick
+    return total
+
+
+def machine_ticks() -> dict[str, int]:
+    """The machine's CPU time so far, all cores, by state (/proc/stat, in clock ticks)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = values
+    return {
+        "busy": user + nice + system + irq + softirq + steal,
+        "idle": idle,
+        "iowait": iowait,
+    }
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -739,6 +761,7 @@ async def _run(args: argparse.Namespace, cluster: Any) -> None:
         base = base.model_copy(update={"database_url": cluster.url})
         print(f"bench: private PostgreSQL cluster {cluster.name} on port {cluster.port}")
     postgres_cpu_s = cluster.cpu_s if cluster is not None else Services.postgres_cpu_s
+    broker_cpu_s = Services.broker_cpu_s
     token = secrets.token_hex(4)
     url = with_database(base.database_url, f"crossclear_bench_{token}")
     await ensure_database(url)
@@ -764,17 +787,24 @@ async def _run(args: argparse.Namespace, cluster: Any) -> None:
         )
         if cluster is not None:
             await reset_statements(url)
-        before = services.cpu_s() | {"postgres": postgres_cpu_s()}
+        before = services.cpu_s() | {"postgres": postgres_cpu_s(), "broker": broker_cpu_s()}
+        machine_before = machine_ticks()
         started = time.monotonic()
         stats, load_cpu_s = await drive(
             target, persons, args.hospitals, args.load_procs, args.duration_s, args.seed,
             inpatient_share=args.inpatient_share, rate_per_s=None,
         )  # fmt: skip
         elapsed_s = stats.run_s or (time.monotonic() - started)
-        after = services.cpu_s() | {"postgres": postgres_cpu_s()}
+        after = services.cpu_s() | {"postgres": postgres_cpu_s(), "broker": broker_cpu_s()}
+        machine_after = machine_ticks()
         cpu_s = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
         cpu_s["load generator"] = load_cpu_s
-        report = {"elapsed_s": elapsed_s, "stats": stats, "cpu_s": cpu_s}
+        report = {
+            "elapsed_s": elapsed_s,
+            "stats": stats,
+            "cpu_s": cpu_s,
+            "machine": {k: machine_after[k] - machine_before[k] for k in machine_after},
+        }
         if cluster is not None:
             report["statements"] = await top_statements(url)
         if args.open_duration_s > 0 and stats.settlements:
@@ -868,6 +898,14 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     for name, seconds in sorted(report["cpu_s"].items()):
         per = 1000 * seconds / max(1, stats.settlements)
         print(f"  - {name}: {100 * seconds / elapsed_s:.0f} %, {per:.2f} ms per settlement")
+    machine = report.get("machine") or {}
+    if sum(machine.values()):
+        cores = os.cpu_count() or 1
+        share = {k: 100 * cores * v / sum(machine.values()) for k, v in machine.items()}
+        print(
+            f"  - the whole machine: {share['busy']:.0f} % busy, {share['idle']:.0f} % idle,"
+            f" {share['iowait']:.0f} % idle waiting for the disk (of {100 * cores} %)"
+        )
     settle_calls = len(stats.latencies_ms.get("Settle", []))
     rpcs = sum(len(v) for v in stats.latencies_ms.values())
     if rpcs:
@@ -906,11 +944,11 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print("| RPC | calls | p50 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for method in ("Register", "Admit", "UploadFeeDetails", "Settle", "Discharge"):
-        values = stats.latencies_ms.get(method)
-        if values:
+        latencies = stats.latencies_ms.get(method)
+        if latencies:
             print(
-                f"| {method} | {len(values)} | {statistics.median(values):.1f} |"
-                f" {percentile(values, 0.99):.1f} | {max(values):.1f} |"
+                f"| {method} | {len(latencies)} | {statistics.median(latencies):.1f} |"
+                f" {percentile(latencies, 0.99):.1f} | {max(latencies):.1f} |"
             )
 
 
